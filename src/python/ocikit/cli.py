@@ -1,0 +1,32 @@
+"""`python -m ocikit COMMAND ...`: the only entry point Pants runs as a process.
+
+  layer    build one deterministic layer blob from a directory tree (ocikit.layer_cli)
+  push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
+  pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
+  inspect  print a registry image's manifest and config            (ocikit.registry.cli)
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+USAGE = __doc__ or ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE.strip())
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "layer":
+        from ocikit import layer_cli
+
+        return layer_cli.main(rest)
+    if command in ("push", "pull", "inspect"):
+        from ocikit.registry import cli as registry_cli
+
+        return registry_cli.main([command, *rest])
+    print(f"ocikit: unknown command {command!r}\n\n{USAGE.strip()}", file=sys.stderr)
+    return 2

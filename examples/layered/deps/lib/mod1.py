@@ -1,0 +1,2 @@
+def f1():
+    return 1

@@ -1,0 +1,2 @@
+def f2():
+    return 2

@@ -1,0 +1,2 @@
+def f3():
+    return 3

@@ -1,0 +1,78 @@
+"""`pants package` for `oci_image`: write an OCI image layout under dist/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oci.target_types import (
+    OciImageOutputPathField,
+    OciImagePlatformsField,
+    OciImageRepositoryField,
+    OciImageTagsField,
+)
+from oci.util_rules.image import BuiltOciImage, OciImageRequest
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.unions import UnionRule
+
+from ocikit.layout import OCI_LAYOUT_BYTES, layout_index
+
+
+@dataclass(frozen=True)
+class BuiltOciImageArtifact(BuiltPackageArtifact):
+    """The layout directory of one image, with what `publish` needs to push it."""
+
+    digest: str = ""
+    media_type: str = ""
+    repository: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OciImageFieldSet(PackageFieldSet):
+    required_fields = (OciImagePlatformsField,)
+
+    output_path: OciImageOutputPathField
+    repository: OciImageRepositoryField
+    tags: OciImageTagsField
+
+    def repository_name(self) -> str:
+        return self.repository.value or self.address.target_name
+
+
+@rule(desc="Package an OCI image layout")
+async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
+    image = await Get(BuiltOciImage, OciImageRequest(field_set.address))
+    top = image.top
+    repository = field_set.repository_name()
+    tags = tuple(field_set.tags.value or ())
+    metadata = await Get(
+        Digest,
+        CreateDigest(
+            [
+                FileContent("oci-layout", OCI_LAYOUT_BYTES),
+                FileContent("index.json", layout_index(top, tags, repository)),
+            ]
+        ),
+    )
+    layout = await Get(Digest, MergeDigests([metadata, image.blobs]))
+    output_dir = field_set.output_path.value_or_default(file_ending=None)
+    digest = await Get(Digest, AddPrefix(layout, output_dir))
+    platforms = ", ".join(str(img.platform) for img in image.images)
+    artifact = BuiltOciImageArtifact(
+        relpath=output_dir,
+        extra_log_lines=(
+            f"    {repository}@{top.digest}",
+            f"    tags: {', '.join(tags) or '(none)'}; platforms: {platforms}",
+        ),
+        digest=top.digest,
+        media_type=top.media_type,
+        repository=repository,
+        tags=tags,
+    )
+    return BuiltPackage(digest, (artifact,))
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, OciImageFieldSet)]

@@ -1,0 +1,483 @@
+"""The `oci_layer` and `oci_image` targets and their fields."""
+
+from __future__ import annotations
+
+import re
+from textwrap import dedent
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.util.frozendict import FrozenDict
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    BoolField,
+    Dependencies,
+    DictStringToStringField,
+    InvalidFieldException,
+    SpecialCasedDependencies,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+
+from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
+
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+
+
+def _invalid(field: Any, value: Any, accepted: str) -> InvalidFieldException:
+    return InvalidFieldException(
+        f"The `{field.alias}` field in target {field.address} has an invalid value {value!r}: "
+        f"{accepted}"
+    )
+
+
+def validate_image_path(field: Any, value: str) -> str:
+    """An absolute, normalised POSIX path inside the image (no `..`, no `.`, no `//`)."""
+    parts = value.split("/")[1:] if value.startswith("/") else None
+    if (
+        parts is None
+        or any(p in ("..", ".") for p in parts)
+        or (value != "/" and "" in parts)
+        or "\x00" in value
+    ):
+        raise _invalid(
+            field, value, "expected an absolute, normalised path inside the image such as "
+            "'/app' or '/usr/local/bin' (no '..', '.', '//' or trailing '/')"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# oci_layer
+# ---------------------------------------------------------------------------------------------
+
+
+class OciLayerDependenciesField(Dependencies):
+    help = dedent(
+        """\
+        What goes into this layer: `files`, `resources` and `relocated_files` targets (each
+        file at its path relative to the build root, or where `relocated_files` moves it), and
+        any target Pants can package (`archive`, `pex_binary`, ...), whose built output goes in
+        at its path under `dist/`.
+
+        Example: `dependencies=[":static_files", "src/app:bin"]`
+        """
+    )
+
+
+class OciLayerDestinationField(StringField):
+    alias = "destination"
+    default = "/"
+    help = dedent(
+        """\
+        The absolute directory in the image where this layer's files go. Each input keeps its
+        path below it: with `destination="/srv"`, the file `web/index.html` lands at
+        `/srv/web/index.html`. Parent directories are created (owned by 0:0, mode 0755).
+
+        Example: `destination="/app"`
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        return validate_image_path(_Named(cls.alias, address), value)
+
+
+class OciLayerOwnerField(StringField):
+    alias = "owner"
+    default = "0:0"
+    help = dedent(
+        """\
+        The numeric `uid:gid` that owns every file and directory of this layer below its
+        `destination` (tar headers carry numbers only; user and group names stay empty).
+
+        File modes are normalised so builds are reproducible on every machine: directories and
+        executable files get 0755, other files 0644.
+
+        Example: `owner="1000:1000"`
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        parse_owner(_Named(cls.alias, address), value)
+        return value
+
+
+def parse_owner(field: Any, value: str) -> tuple[int, int]:
+    match = re.match(r"^([0-9]{1,10}):([0-9]{1,10})$", value)
+    if not match or max(int(match.group(1)), int(match.group(2))) > 0x7FFFFFFF:
+        raise _invalid(field, value, "expected numeric 'uid:gid' such as '0:0' or '1000:1000'")
+    return int(match.group(1)), int(match.group(2))
+
+
+class _Named:
+    """Lets the validators name a field before its instance exists (in compute_value)."""
+
+    def __init__(self, alias: str, address: Address) -> None:
+        self.alias = alias
+        self.address = address
+
+
+class OciLayerTarget(Target):
+    alias = "oci_layer"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciLayerDependenciesField,
+        OciLayerDestinationField,
+        OciLayerOwnerField,
+    )
+    help = dedent(
+        """\
+        One layer of an OCI image: a deterministic tar of its inputs, built by one cached
+        process. Editing a file rebuilds only the layer that holds it.
+
+        Example:
+
+            oci_layer(
+                name="app_layer",
+                dependencies=[":app_files"],
+                destination="/app",
+                owner="1000:1000",
+            )
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# oci_image
+# ---------------------------------------------------------------------------------------------
+
+
+class OciImageBaseField(StringField):
+    alias = "base"
+    default = "scratch"
+    help = dedent(
+        """\
+        What this image is built on: `scratch` (nothing; the default) or the address of
+        another `oci_image` target, whose layers and config this image starts from (for a
+        multi-platform base, the manifest of each of this image's `platforms`).
+
+        Example: `base=":runtime"` or `base="//images/base:debian"`
+        """
+    )
+
+
+class OciImageLayersField(SpecialCasedDependencies):
+    alias = "layers"
+    help = dedent(
+        """\
+        The `oci_layer` targets of this image, in order: one image layer each, on top of the
+        base image's layers.
+
+        Example: `layers=[":deps_layer", ":app_layer"]`
+        """
+    )
+
+
+class OciImageDependenciesField(Dependencies):
+    help = dedent(
+        """\
+        A shortcut for small images: these inputs (files, resources, relocated_files,
+        packageable targets) go into one final layer at `/`, after `layers`.
+
+        Example: `dependencies=[":config_files"]`
+        """
+    )
+
+
+class _ArgvField(StringSequenceField):
+    pass
+
+
+class OciImageEntrypointField(_ArgvField):
+    alias = "entrypoint"
+    help = dedent(
+        """\
+        The command the container runs (exec form). Setting it clears a `cmd` inherited from
+        the base image unless `cmd` is set too, as `docker build` does.
+
+        Example: `entrypoint=["/bin/server", "--port=8080"]`
+        """
+    )
+
+
+class OciImageCmdField(_ArgvField):
+    alias = "cmd"
+    help = dedent(
+        """\
+        Default arguments for the entrypoint (or the command itself when there is none).
+
+        Example: `cmd=["--verbose"]`
+        """
+    )
+
+
+class OciImageEnvField(DictStringToStringField):
+    alias = "env"
+    help = dedent(
+        """\
+        Environment variables. A name the base image already sets is overridden in place,
+        not duplicated. Names must be non-empty and contain no `=`.
+
+        Example: `env={"PATH": "/app/bin:/usr/bin:/bin", "MODE": "prod"}`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Dict[str, str]], address: Address
+    ) -> Optional[FrozenDict[str, str]]:
+        value = super().compute_value(raw_value, address)
+        for name in value or {}:
+            try:
+                validate_env_name(name)
+            except ImageError:
+                raise _invalid(
+                    _Named(cls.alias, address), name, "environment variable names must be "
+                    "non-empty and must not contain '='"
+                )
+        return value
+
+
+class OciImageUserField(StringField):
+    alias = "user"
+    help = "The user (and optionally group) the container runs as.\n\nExample: `user=\"1000:1000\"` or `user=\"nobody\"`"
+
+
+class OciImageWorkdirField(StringField):
+    alias = "workdir"
+    help = "The absolute working directory of the container.\n\nExample: `workdir=\"/app\"`"
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        return validate_image_path(_Named(cls.alias, address), value) if value is not None else None
+
+
+class OciImageLabelsField(DictStringToStringField):
+    alias = "labels"
+    help = dedent(
+        """\
+        Labels in the image config, merged over the base image's.
+
+        Example: `labels={"org.opencontainers.image.source": "https://example.com/repo"}`
+        """
+    )
+
+
+class OciImageAnnotationsField(DictStringToStringField):
+    alias = "annotations"
+    help = dedent(
+        """\
+        Annotations on the image manifest (and on the index of a multi-platform image).
+
+        Example: `annotations={"org.opencontainers.image.version": "1.2.3"}`
+        """
+    )
+
+
+class OciImageExposedPortsField(StringSequenceField):
+    alias = "exposed_ports"
+    help = dedent(
+        """\
+        Ports the container listens on: `PORT` (tcp) or `PORT/tcp|udp|sctp`, PORT in 1-65535.
+
+        Example: `exposed_ports=["8080", "53/udp"]`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for port in value or ():
+            try:
+                normalize_port(port)
+            except ImageError as e:
+                raise _invalid(_Named(cls.alias, address), port, str(e).split(": ", 1)[1])
+        return value
+
+
+class OciImageVolumesField(StringSequenceField):
+    alias = "volumes"
+    help = "Absolute paths the container expects volumes at.\n\nExample: `volumes=[\"/data\"]`"
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for path in value or ():
+            validate_image_path(_Named(cls.alias, address), path)
+        return value
+
+
+class OciImageStopSignalField(StringField):
+    alias = "stop_signal"
+    help = "The signal that stops the container.\n\nExample: `stop_signal=\"SIGTERM\"`"
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
+            raise _invalid(
+                _Named(cls.alias, address), value, "expected a signal name such as 'SIGTERM' "
+                "or 'SIGRTMIN+3', or a signal number"
+            )
+        return value
+
+
+class OciImagePlatformsField(StringSequenceField):
+    alias = "platforms"
+    default = ("linux/amd64",)
+    help = dedent(
+        """\
+        The platforms (`os/arch[/variant]`) this image is for. One platform gives an image
+        manifest; several give an image index whose per-platform manifests share the same
+        layers (the files are platform-independent; a multi-platform base contributes each
+        platform's own layers).
+
+        Example: `platforms=["linux/amd64", "linux/arm64/v8"]`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        named = _Named(cls.alias, address)
+        if not value:
+            raise _invalid(named, value, "expected at least one platform such as 'linux/amd64'")
+        seen = set()
+        for platform in value:
+            try:
+                parsed = Platform.parse(platform)
+            except ImageError as e:
+                raise _invalid(named, platform, str(e).split(": ", 1)[1])
+            if parsed in seen:
+                raise _invalid(named, platform, "each platform may appear only once")
+            seen.add(parsed)
+        return value
+
+
+class OciImageRepositoryField(StringField):
+    alias = "repository"
+    help = dedent(
+        """\
+        The repository name of this image (without registry or tag), recorded in the layout's
+        `index.json` and used by `publish`. Defaults to the target's name.
+
+        Example: `repository="team/web-server"`
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not _REPOSITORY_RE.match(value):
+            raise _invalid(
+                _Named(cls.alias, address), value, "expected lowercase path components of "
+                "[a-z0-9] separated by '.', '_', '__' or '-', joined by '/', e.g. 'team/web-server'"
+            )
+        return value
+
+
+class OciImageTagsField(StringSequenceField):
+    alias = "image_tags"
+    default = ("latest",)
+    help = dedent(
+        """\
+        Tags of the image (`tags` is Pants' own field for selecting targets). Each is recorded in the layout's `index.json` as
+        `org.opencontainers.image.ref.name` (so `skopeo copy oci:DIR:TAG ...` finds it) and
+        pushed by `publish`. Tags match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+
+        Example: `image_tags=["1.2.3", "latest"]`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for tag in value or ():
+            if not _TAG_RE.match(tag):
+                raise _invalid(
+                    _Named(cls.alias, address), tag, "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+                )
+        return value
+
+
+class OciImageOutputPathField(OutputPathField):
+    help = dedent(
+        """\
+        Where the OCI image layout directory goes, relative to `dist/`. Defaults to
+        `path.to.target_dir/target_name`.
+
+        Example: `output_path="images/web"`
+        """
+    )
+
+
+class OciImageSkipPushField(BoolField):
+    alias = "skip_push"
+    default = False
+    help = "If true, `pants publish` skips this image."
+
+
+class OciImageTarget(Target):
+    alias = "oci_image"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciImageBaseField,
+        OciImageLayersField,
+        OciImageDependenciesField,
+        OciImageEntrypointField,
+        OciImageCmdField,
+        OciImageEnvField,
+        OciImageUserField,
+        OciImageWorkdirField,
+        OciImageLabelsField,
+        OciImageAnnotationsField,
+        OciImageExposedPortsField,
+        OciImageVolumesField,
+        OciImageStopSignalField,
+        OciImagePlatformsField,
+        OciImageRepositoryField,
+        OciImageTagsField,
+        OciImageOutputPathField,
+        OciImageSkipPushField,
+    )
+    help = dedent(
+        """\
+        An OCI container image, built without a Docker daemon. `pants package` writes a
+        standard OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`) under
+        `dist/` and prints its digest; each layer is one cached process, so an edit rebuilds
+        only the layer holding it and a no-op rebuild runs nothing.
+
+        Example:
+
+            oci_image(
+                name="web",
+                base=":runtime",
+                layers=[":deps_layer", ":app_layer"],
+                entrypoint=["/app/bin/server"],
+                env={"MODE": "prod"},
+                exposed_ports=["8080"],
+                platforms=["linux/amd64", "linux/arm64"],
+                repository="team/web",
+                image_tags=["1.0", "latest"],
+            )
+        """
+    )
+

@@ -1,0 +1,229 @@
+"""An `oci_image` target -> its configs, manifests, index and every blob it needs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from oci.target_types import (
+    OciImageAnnotationsField,
+    OciImageBaseField,
+    OciImageCmdField,
+    OciImageDependenciesField,
+    OciImageEntrypointField,
+    OciImageEnvField,
+    OciImageExposedPortsField,
+    OciImageLabelsField,
+    OciImageLayersField,
+    OciImagePlatformsField,
+    OciImageStopSignalField,
+    OciImageTarget,
+    OciImageUserField,
+    OciImageVolumesField,
+    OciImageWorkdirField,
+    OciLayerDependenciesField,
+    OciLayerDestinationField,
+    OciLayerOwnerField,
+    OciLayerTarget,
+    parse_owner,
+)
+from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
+from oci.util_rules.settings import OciBuildSettings
+from pants.engine.addresses import Address, AddressInput, UnparsedAddressInputs
+from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    InvalidFieldException,
+    Target,
+    Targets,
+    WrappedTarget,
+    WrappedTargetRequest,
+)
+
+from ocikit.image import (
+    Blob,
+    ConfigMutations,
+    Descriptor,
+    Platform,
+    PlatformImage,
+    build_index,
+    build_platform_image,
+)
+from ocikit.layout import blob_path
+
+SCRATCH = "scratch"
+
+
+@dataclass(frozen=True)
+class OciImageRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class BuiltOciImage:
+    address: Address
+    images: tuple[PlatformImage, ...]
+    index: Blob | None  # set when the image has several platforms
+    blobs: Digest  # every blob of the image (its base's too) at blobs/sha256/<hex>
+
+    @property
+    def top(self) -> Descriptor:
+        if self.index is not None:
+            return self.index.descriptor
+        manifest = self.images[0].manifest.descriptor
+        return Descriptor(manifest.media_type, manifest.digest, manifest.size)
+
+    def for_platform(self, platform: Platform) -> PlatformImage | None:
+        return next((img for img in self.images if img.platform == platform), None)
+
+
+async def _resolve_image_target(value: str, origin: Target, field_alias: str) -> Target:
+    description = f"the `{field_alias}` field of {origin.address}"
+    try:
+        address = await Get(
+            Address,
+            AddressInput,
+            AddressInput.parse(value, relative_to=origin.address.spec_path, description_of_origin=description),
+        )
+        wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=description))
+    except Exception as e:
+        raise InvalidFieldException(
+            f"The `{field_alias}` field in target {origin.address} has an invalid value {value!r}: "
+            f"expected '{SCRATCH}' or the address of an `oci_image` target ({e})"
+        ) from e
+    if not isinstance(wrapped.target, OciImageTarget):
+        raise InvalidFieldException(
+            f"The `{field_alias}` field in target {origin.address} has an invalid value {value!r}: "
+            f"{wrapped.target.address} is a `{wrapped.target.alias}` target, but a base must be "
+            f"'{SCRATCH}' or an `oci_image` target"
+        )
+    return wrapped.target
+
+
+async def _base_chain_is_acyclic(target: Target) -> Target | None:
+    """The base target of `target`, after checking that following bases never loops."""
+    chain = [target.address]
+    current, first_base = target, None
+    while current[OciImageBaseField].value not in (None, SCRATCH):
+        base = await _resolve_image_target(current[OciImageBaseField].value, current, "base")
+        if first_base is None:
+            first_base = base
+        if base.address in chain:
+            cycle = " -> ".join(str(a) for a in [*chain[chain.index(base.address):], base.address])
+            raise InvalidFieldException(
+                f"The `base` field in target {current.address} makes a cycle of images: {cycle}. "
+                "An image cannot be built on itself."
+            )
+        chain.append(base.address)
+        current = base
+    return first_base
+
+
+def _mutations(target: Target) -> ConfigMutations:
+    def tup(field):
+        value = target[field].value
+        return tuple(value) if value is not None else None
+
+    return ConfigMutations(
+        entrypoint=tup(OciImageEntrypointField),
+        cmd=tup(OciImageCmdField),
+        env=tuple((target[OciImageEnvField].value or {}).items()),
+        user=target[OciImageUserField].value,
+        workdir=target[OciImageWorkdirField].value,
+        labels=tuple(sorted((target[OciImageLabelsField].value or {}).items())),
+        exposed_ports=tuple(target[OciImageExposedPortsField].value or ()),
+        volumes=tuple(target[OciImageVolumesField].value or ()),
+        stop_signal=target[OciImageStopSignalField].value,
+    )
+
+
+def _layer_request(target: Target) -> OciLayerRequest:
+    uid, gid = parse_owner(target[OciLayerOwnerField], target[OciLayerOwnerField].value)
+    return OciLayerRequest(
+        address=target.address,
+        dependencies=target[OciLayerDependenciesField],
+        destination=target[OciLayerDestinationField].value,
+        uid=uid,
+        gid=gid,
+        what=f"oci_layer {target.address}",
+    )
+
+
+@rule(desc="Build an OCI image")
+async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) -> BuiltOciImage:
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="oci_image")
+    )
+    target = wrapped.target
+    base_target = await _base_chain_is_acyclic(target)
+    layer_targets = await Get(
+        Targets, UnparsedAddressInputs, target[OciImageLayersField].to_unparsed_address_inputs()
+    )
+    for layer_target in layer_targets:
+        if not isinstance(layer_target, OciLayerTarget):
+            raise InvalidFieldException(
+                f"The `layers` field in target {target.address} names {layer_target.address}, "
+                f"a `{layer_target.alias}` target: only `oci_layer` targets can be layers. "
+                "Put files in an `oci_layer` (or in this image's `dependencies`)."
+            )
+    layer_requests = [_layer_request(t) for t in layer_targets]
+    if target[OciImageDependenciesField].value:
+        layer_requests.append(
+            OciLayerRequest(
+                address=target.address,
+                dependencies=target[OciImageDependenciesField],
+                destination="/",
+                uid=0,
+                gid=0,
+                what=f"oci_image {target.address} (its `dependencies`)",
+            )
+        )
+    built_layers = await MultiGet(Get(BuiltOciLayer, OciLayerRequest, r) for r in layer_requests)
+    base = (
+        await Get(BuiltOciImage, OciImageRequest(base_target.address)) if base_target else None
+    )
+
+    platforms = [Platform.parse(p) for p in target[OciImagePlatformsField].value]
+    annotations = dict(target[OciImageAnnotationsField].value or {})
+    mutations = _mutations(target)
+    images = []
+    for platform in platforms:
+        base_image = base.for_platform(platform) if base else None
+        if base and base_image is None:
+            available = ", ".join(str(img.platform) for img in base.images)
+            raise InvalidFieldException(
+                f"The `platforms` field in target {target.address} asks for {platform}, but its "
+                f"base {base.address} is built for {available} only. Add {platform} to the "
+                "base's `platforms` or remove it here."
+            )
+        images.append(
+            build_platform_image(
+                platform,
+                base_image,
+                json.loads(base_image.config.data) if base_image else None,
+                [b.layer for b in built_layers],
+                mutations,
+                settings.created,
+                annotations,
+            )
+        )
+    index = build_index(images, annotations) if len(images) > 1 else None
+    small_blobs = [b for img in images for b in (img.config, img.manifest)]
+    if index is not None:
+        small_blobs.append(index)
+    small = await Get(
+        Digest,
+        CreateDigest(
+            FileContent(blob_path(b.descriptor.digest), b.data)
+            for b in {b.descriptor.digest: b for b in small_blobs}.values()
+        ),
+    )
+    blobs = await Get(
+        Digest,
+        MergeDigests([small, *(b.blob for b in built_layers), *([base.blobs] if base else [])]),
+    )
+    return BuiltOciImage(target.address, tuple(images), index, blobs)
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,188 @@
+"""Inputs of a layer -> one cached `Process` that writes its deterministic blob."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from oci.util_rules.core import OcikitRunner
+from oci.util_rules.settings import OciBuildSettings
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
+from pants.core.target_types import FileSourceField, ResourceSourceField
+from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
+from pants.engine.addresses import Address, Addresses
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileContent,
+    FileEntry,
+    MergeDigests,
+    PathGlobs,
+    Snapshot,
+)
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    Dependencies,
+    DependenciesRequest,
+    FieldSetsPerTarget,
+    FieldSetsPerTargetRequest,
+    SourcesField,
+    Targets,
+    TransitiveTargets,
+    TransitiveTargetsRequest,
+)
+from pants.util.logging import LogLevel
+
+from ocikit.canonical_json import canonical_json
+from ocikit.image import Descriptor, Layer
+from ocikit.layout import blob_path
+
+_BLOB = "layer.blob"
+_DESCRIPTOR = "layer.json"
+_SPEC = "layer-spec.json"
+_FILES = "files"
+
+
+class LayerInputError(Exception):
+    """A layer whose inputs cannot be built (no inputs, two inputs on one path)."""
+
+
+@dataclass(frozen=True)
+class OciLayerRequest:
+    """Build one layer from the targets in `dependencies`, placed under `destination`."""
+
+    address: Address
+    dependencies: Dependencies
+    destination: str
+    uid: int
+    gid: int
+    what: str  # how errors and history name this layer, e.g. "oci_layer //app:layer"
+
+
+@dataclass(frozen=True)
+class BuiltOciLayer:
+    layer: Layer
+    blob: Digest  # one file, at blobs/sha256/<hex>
+
+
+@dataclass(frozen=True)
+class _LayerInputs:
+    digest: Digest
+
+
+@rule(desc="Collect the inputs of an OCI layer")
+async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
+    direct = await Get(Targets, DependenciesRequest(request.dependencies))
+    packages_per_target = await Get(
+        FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, direct)
+    )
+    packaged = {
+        tgt.address: field_sets
+        for tgt, field_sets in zip(direct, packages_per_target.collection)
+        if field_sets
+    }
+    unpackaged = [tgt for tgt in direct if tgt.address not in packaged]
+    closure = await Get(
+        TransitiveTargets, TransitiveTargetsRequest(Addresses(t.address for t in unpackaged))
+    )
+    source_targets = [
+        tgt
+        for tgt in closure.closure
+        if tgt.has_field(SourcesField) and tgt.address not in packaged
+    ]
+    sources = await MultiGet(
+        Get(
+            SourceFiles,
+            SourceFilesRequest(
+                [tgt[SourcesField]],
+                for_sources_types=(FileSourceField, ResourceSourceField),
+                enable_codegen=True,
+            ),
+        )
+        for tgt in source_targets
+    )
+    built = await MultiGet(
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(field_set))
+        for field_sets in packaged.values()
+        for field_set in field_sets
+    )
+    package_owners = [
+        address for address, field_sets in packaged.items() for _ in field_sets
+    ]
+    package_snapshots = await MultiGet(Get(Snapshot, Digest, pkg.digest) for pkg in built)
+
+    owner_of: dict[str, Address] = {}
+    digests = []
+    for owner, snapshot in [
+        *((tgt.address, src.snapshot) for tgt, src in zip(source_targets, sources)),
+        *zip(package_owners, package_snapshots),
+    ]:
+        for path in snapshot.files:
+            other = owner_of.setdefault(path, owner)
+            if other != owner:
+                raise LayerInputError(
+                    f"Two inputs of {request.what} land on the same path "
+                    f"{request.destination.rstrip('/')}/{path}: {other} and {owner}. Move one "
+                    "with `relocated_files` or put them in different layers."
+                )
+        digests.append(snapshot.digest)
+    if not owner_of:
+        raise LayerInputError(
+            f"{request.what} has no inputs: its `dependencies` give no files. Add `files`, "
+            "`resources`, `relocated_files` or packageable targets to it."
+        )
+    return _LayerInputs(await Get(Digest, MergeDigests(digests)))
+
+
+@rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
+async def build_oci_layer(
+    request: OciLayerRequest, runner: OcikitRunner, settings: OciBuildSettings
+) -> BuiltOciLayer:
+    inputs = await Get(_LayerInputs, OciLayerRequest, request)
+    spec = {
+        "root": _FILES,
+        "destination": request.destination,
+        "uid": request.uid,
+        "gid": request.gid,
+        "mode_policy": "normalize",
+        "compression": settings.compression.value,
+        "level": settings.level,
+        "mtime": settings.epoch,
+    }
+    files, spec_digest = await MultiGet(
+        Get(Digest, AddPrefix(inputs.digest, _FILES)),
+        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(spec))])),
+    )
+    input_digest = await Get(Digest, MergeDigests([files, spec_digest, runner.digest]))
+    result = await Get(
+        ProcessResult,
+        Process(
+            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
+            env=runner.env,
+            input_digest=input_digest,
+            output_files=(_BLOB, _DESCRIPTOR),
+            description=f"Build layer of {request.what}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    descriptor_contents, entries = await MultiGet(
+        Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
+        Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
+    )
+    info = json.loads(descriptor_contents[0].content)
+    descriptor = Descriptor(info["mediaType"], info["digest"], int(info["size"]))
+    (blob_entry,) = entries
+    assert isinstance(blob_entry, FileEntry)
+    blob = await Get(
+        Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
+    )
+    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {request.what}"), blob)
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,57 @@
+"""The build settings every layer and config shares: compression and the reproducible time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oci.subsystem import Compression, OciSubsystem
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.rules import Get, collect_rules, rule
+from pants.option.errors import OptionsError
+
+from ocikit.image import epoch_to_rfc3339
+
+_LEVELS = {Compression.gzip: range(1, 10), Compression.zstd: range(1, 20)}
+
+
+@dataclass(frozen=True)
+class OciBuildSettings:
+    compression: Compression
+    level: int | None
+    epoch: int
+
+    @property
+    def created(self) -> str:
+        return epoch_to_rfc3339(self.epoch)
+
+
+@rule(desc="Read the [oci] build settings")
+async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
+    level = oci.level_for(oci.compression)
+    levels = _LEVELS.get(oci.compression)
+    if levels is not None and level not in levels:
+        raise OptionsError(
+            f"[oci].compression_level = {level} is out of range for {oci.compression.value}: "
+            f"expected {levels.start}-{levels.stop - 1}."
+        )
+    epoch = oci.source_date_epoch
+    if epoch is None:
+        env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
+        raw = env.get("SOURCE_DATE_EPOCH")
+        if raw:
+            if not raw.isdigit():
+                raise OptionsError(
+                    f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since the "
+                    "Unix epoch (e.g. SOURCE_DATE_EPOCH=1700000000)."
+                )
+            epoch = int(raw)
+    epoch = epoch or 0
+    if not 0 <= epoch < 8**11:
+        raise OptionsError(
+            f"[oci].source_date_epoch = {epoch} is out of range: expected 0 to {8**11 - 1}."
+        )
+    return OciBuildSettings(oci.compression, level, epoch)
+
+
+def rules():
+    return collect_rules()

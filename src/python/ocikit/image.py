@@ -1,0 +1,264 @@
+"""The image model: platforms, descriptors, config mutations, manifests and indexes.
+
+Small immutable values; transforms return new values (go-containerregistry's pkg/v1/mutate).
+Every blob is canonical JSON (`ocikit.canonical_json`), so the same inputs give the same
+digests on every run and machine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from ocikit import media_types
+from ocikit.canonical_json import canonical_json
+from ocikit.digest import sha256_digest, validate_digest
+
+_PLATFORM_PART = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_PORT_RE = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp|sctp))?$")
+_ENV_NAME_RE = re.compile(r"^[^=\x00]+$")
+
+
+class ImageError(ValueError):
+    """A value that cannot go into an image (bad platform, port, env name, path...)."""
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> Platform:
+        parts = value.split("/") if isinstance(value, str) else []
+        if len(parts) not in (2, 3) or not all(_PLATFORM_PART.match(p) for p in parts):
+            raise ImageError(
+                f"invalid platform {value!r}: expected 'os/arch' or 'os/arch/variant' in "
+                "lowercase, e.g. 'linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'"
+            )
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Platform:
+        return cls(value.get("os", ""), value.get("architecture", ""), value.get("variant") or None)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    annotations: tuple[tuple[str, str], ...] = ()
+    platform: Platform | None = None
+
+    def __post_init__(self) -> None:
+        validate_digest(self.digest)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform:
+            out["platform"] = self.platform.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Descriptor:
+        platform = value.get("platform")
+        return cls(
+            media_type=value["mediaType"],
+            digest=value["digest"],
+            size=int(value["size"]),
+            annotations=tuple(sorted((value.get("annotations") or {}).items())),
+            platform=Platform.from_json(platform) if platform else None,
+        )
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A built layer: its blob descriptor, the digest of its uncompressed tar, and its history."""
+
+    descriptor: Descriptor
+    diff_id: str
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A small blob held in memory (config, manifest, index): its exact bytes and descriptor."""
+
+    data: bytes
+    descriptor: Descriptor
+
+    @classmethod
+    def of_json(cls, value: Any, media_type: str, **kwargs: Any) -> Blob:
+        data = canonical_json(value)
+        return cls(data, Descriptor(media_type, sha256_digest(data), len(data), **kwargs))
+
+
+@dataclass(frozen=True)
+class ConfigMutations:
+    """What an `oci_image` target changes in the config of its base (None = keep the base's)."""
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    user: str | None = None
+    workdir: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stop_signal: str | None = None
+
+
+def normalize_port(value: str) -> str:
+    """'8080' -> '8080/tcp'; '53/udp' stays; anything else is an ImageError."""
+    match = _PORT_RE.match(str(value).strip().lower())
+    if not match or not 1 <= int(match.group(1)) <= 65535:
+        raise ImageError(
+            f"invalid port {value!r}: expected PORT or PORT/PROTOCOL with PORT in 1-65535 and "
+            "PROTOCOL one of tcp, udp, sctp, e.g. '8080' or '53/udp'"
+        )
+    return f"{int(match.group(1))}/{match.group(2) or 'tcp'}"
+
+
+def validate_env_name(name: str) -> str:
+    if not isinstance(name, str) or not _ENV_NAME_RE.match(name):
+        raise ImageError(f"invalid environment variable name {name!r}: it must be non-empty without '='")
+    return name
+
+
+def epoch_to_rfc3339(epoch: int) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merge_env(base: Sequence[str], updates: Sequence[tuple[str, str]]) -> list[str]:
+    """Override a base variable of the same name in place; append new ones in order."""
+    merged = list(base)
+    positions = {entry.split("=", 1)[0]: i for i, entry in enumerate(merged)}
+    for name, value in updates:
+        validate_env_name(name)
+        if name in positions:
+            merged[positions[name]] = f"{name}={value}"
+        else:
+            positions[name] = len(merged)
+            merged.append(f"{name}={value}")
+    return merged
+
+
+def _merge_set(base: Mapping[str, Any] | None, keys: Sequence[str]) -> dict[str, dict]:
+    merged = {k: {} for k in (base or {})}
+    merged.update({k: {} for k in keys})
+    return merged
+
+
+def apply_mutations(container: Mapping[str, Any], mutations: ConfigMutations) -> dict[str, Any]:
+    """The seed's config composition on the `config` object of an image config."""
+    out = dict(container)
+    if mutations.entrypoint is not None:
+        out["Entrypoint"] = list(mutations.entrypoint)
+        # As `docker build`: a new ENTRYPOINT drops the CMD it would otherwise be given.
+        if mutations.cmd is None:
+            out.pop("Cmd", None)
+    if mutations.cmd is not None:
+        out["Cmd"] = list(mutations.cmd)
+    if mutations.env:
+        out["Env"] = _merge_env(out.get("Env") or [], mutations.env)
+    if mutations.user is not None:
+        out["User"] = mutations.user
+    if mutations.workdir is not None:
+        out["WorkingDir"] = mutations.workdir
+    if mutations.labels:
+        out["Labels"] = {**(out.get("Labels") or {}), **dict(mutations.labels)}
+    if mutations.exposed_ports:
+        ports = [normalize_port(p) for p in mutations.exposed_ports]
+        out["ExposedPorts"] = _merge_set(out.get("ExposedPorts"), ports)
+    if mutations.volumes:
+        out["Volumes"] = _merge_set(out.get("Volumes"), list(mutations.volumes))
+    if mutations.stop_signal is not None:
+        out["StopSignal"] = mutations.stop_signal
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def compose_config(
+    base_config: Mapping[str, Any] | None,
+    platform: Platform,
+    layers: Sequence[Layer],
+    mutations: ConfigMutations,
+    created: str,
+) -> dict[str, Any]:
+    """A new image config: the base's, mutated, with `layers` appended to rootfs and history."""
+    base = dict(base_config or {})
+    base_layers = list((base.get("rootfs") or {}).get("diff_ids") or [])
+    history = list(base.get("history") or [])
+    for layer in layers:
+        entry = {"created": created, "created_by": layer.created_by or "ocikit layer"}
+        history.append(entry)
+    config: dict[str, Any] = {
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "created": created,
+        "config": apply_mutations(base.get("config") or {}, mutations),
+        "rootfs": {"type": "layers", "diff_ids": base_layers + [l.diff_id for l in layers]},
+        "history": history,
+    }
+    if platform.variant:
+        config["variant"] = platform.variant
+    return config
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image: its config blob, its manifest blob and all its layers."""
+
+    platform: Platform
+    config: Blob
+    manifest: Blob
+    layers: tuple[Layer, ...]
+
+
+def build_platform_image(
+    platform: Platform,
+    base: PlatformImage | None,
+    base_config: Mapping[str, Any] | None,
+    layers: Sequence[Layer],
+    mutations: ConfigMutations,
+    created: str,
+    annotations: Mapping[str, str] = {},
+) -> PlatformImage:
+    all_layers = tuple(base.layers if base else ()) + tuple(layers)
+    config_json = compose_config(base_config, platform, layers, mutations, created)
+    config = Blob.of_json(config_json, media_types.OCI_CONFIG)
+    manifest_json: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_types.OCI_MANIFEST,
+        "config": config.descriptor.to_json(),
+        "layers": [l.descriptor.to_json() for l in all_layers],
+    }
+    if annotations:
+        manifest_json["annotations"] = dict(annotations)
+    manifest = Blob.of_json(manifest_json, media_types.OCI_MANIFEST, platform=platform)
+    return PlatformImage(platform, config, manifest, all_layers)
+
+
+def build_index(images: Sequence[PlatformImage], annotations: Mapping[str, str] = {}) -> Blob:
+    index_json: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_types.OCI_INDEX,
+        "manifests": [img.manifest.descriptor.to_json() for img in images],
+    }
+    if annotations:
+        index_json["annotations"] = dict(annotations)
+    return Blob.of_json(index_json, media_types.OCI_INDEX)

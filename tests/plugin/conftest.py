@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+from oci import register
+from oci.goals.package import OciImageFieldSet
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import (
+    FilesGeneratorTarget,
+    FileTarget,
+    GenerateFileSourceRequest,
+    RelocatedFiles,
+    RelocateFilesViaCodegenRequest,
+    hydrate_file_source,
+    relocate_files,
+)
+from pants.core.goals import package as package_goal
+from pants.core.util_rules import adhoc_binaries, source_files
+from pants.engine.rules import QueryRule
+from pants.engine.target import GenerateSourcesRequest
+from pants.engine.unions import UnionRule
+from pants.testutil.rule_runner import RuleRunner
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    runner = RuleRunner(
+        rules=[
+            *register.rules(),
+            *source_files.rules(),
+            *package_goal.rules(),
+            *adhoc_binaries.rules(),
+            hydrate_file_source,
+            relocate_files,
+            UnionRule(GenerateSourcesRequest, GenerateFileSourceRequest),
+            UnionRule(GenerateSourcesRequest, RelocateFilesViaCodegenRequest),
+            QueryRule(BuiltPackage, [OciImageFieldSet]),
+        ],
+        target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles],
+    )
+    runner.set_options([], env_inherit={"PATH", "HOME"})
+    return runner

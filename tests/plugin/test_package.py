@@ -1,0 +1,180 @@
+"""RuleRunner tests of the wired rules: oci_image -> layers -> OCI layout digest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from oci.goals.package import OciImageFieldSet
+from pants.core.goals.package import BuiltPackage
+from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents
+from pants.engine.internals.scheduler import ExecutionError
+from pants.testutil.rule_runner import RuleRunner
+
+from ocikit import media_types
+
+
+def package(rule_runner: RuleRunner, spec_path: str, name: str) -> tuple[BuiltPackage, dict[str, bytes]]:
+    target = rule_runner.get_target(Address(spec_path, target_name=name))
+    built = rule_runner.request(BuiltPackage, [OciImageFieldSet.create(target)])
+    contents = rule_runner.request(DigestContents, [built.digest])
+    return built, {fc.path: fc.content for fc in contents}
+
+
+def blob(files: dict[str, bytes], prefix: str, digest: str) -> dict:
+    return json.loads(files[f"{prefix}/blobs/sha256/{digest.split(':')[1]}"])
+
+
+def test_layers_config_and_layout(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "img/a.txt": "a",
+            "img/bin/tool": "#!/bin/sh\n",
+            "img/BUILD": """
+files(name="f", sources=["a.txt"])
+files(name="tool", sources=["bin/tool"])
+oci_layer(name="l1", dependencies=[":f"], destination="/srv")
+oci_layer(name="l2", dependencies=[":tool"], owner="1000:1000")
+oci_image(
+    name="img",
+    layers=[":l1", ":l2"],
+    entrypoint=["/img/bin/tool"],
+    env={"A": "1"},
+    exposed_ports=["8080"],
+    image_tags=["v1", "latest"],
+)
+""",
+        }
+    )
+    built, files = package(rule_runner, "img", "img")
+    (artifact,) = built.artifacts
+    assert artifact.relpath == "img/img"
+    assert json.loads(files["img/img/oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads(files["img/img/index.json"])
+    refs = [m["annotations"][media_types.REF_NAME] for m in index["manifests"]]
+    assert refs == ["v1", "latest"]
+    manifest_digest = index["manifests"][0]["digest"]
+    assert artifact.digest == manifest_digest
+    manifest = blob(files, "img/img", manifest_digest)
+    assert len(manifest["layers"]) == 2
+    config = blob(files, "img/img", manifest["config"]["digest"])
+    assert config["config"]["Entrypoint"] == ["/img/bin/tool"]
+    assert config["config"]["ExposedPorts"] == {"8080/tcp": {}}
+    assert [h["created_by"] for h in config["history"]] == [
+        "pants: oci_layer img:l1",
+        "pants: oci_layer img:l2",
+    ]
+    # Every blob the manifest names is in the layout.
+    for layer in manifest["layers"]:
+        assert f"img/img/blobs/sha256/{layer['digest'][7:]}" in files
+
+
+def test_same_inputs_same_digest_and_edit_changes_only_its_layer(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "x/a.txt": "a",
+            "x/b.txt": "b",
+            "x/BUILD": """
+files(name="a", sources=["a.txt"])
+files(name="b", sources=["b.txt"])
+oci_layer(name="la", dependencies=[":a"])
+oci_layer(name="lb", dependencies=[":b"])
+oci_image(name="img", layers=[":la", ":lb"])
+""",
+        }
+    )
+    first, files1 = package(rule_runner, "x", "img")
+    again, _ = package(rule_runner, "x", "img")
+    assert first.artifacts[0].digest == again.artifacts[0].digest
+    layers1 = blob(files1, "x/img", first.artifacts[0].digest)["layers"]
+    rule_runner.write_files({"x/b.txt": "B"})
+    edited, files2 = package(rule_runner, "x", "img")
+    layers2 = blob(files2, "x/img", edited.artifacts[0].digest)["layers"]
+    assert layers1[0] == layers2[0]
+    assert layers1[1] != layers2[1]
+
+
+def test_base_image_and_multi_platform_index(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "m/a.txt": "a",
+            "m/b.txt": "b",
+            "m/BUILD": """
+files(name="a", sources=["a.txt"])
+files(name="b", sources=["b.txt"])
+oci_image(name="base", dependencies=[":a"], env={"X": "base"}, cmd=["base"],
+          platforms=["linux/amd64", "linux/arm64"])
+oci_image(name="child", base=":base", dependencies=[":b"], env={"X": "child"},
+          entrypoint=["/e"], platforms=["linux/arm64", "linux/amd64"])
+""",
+        }
+    )
+    built, files = package(rule_runner, "m", "child")
+    index = blob(files, "m/child", built.artifacts[0].digest)
+    assert index["mediaType"] == media_types.OCI_INDEX
+    platforms = [m["platform"]["architecture"] for m in index["manifests"]]
+    assert platforms == ["arm64", "amd64"]
+    manifests = [blob(files, "m/child", m["digest"]) for m in index["manifests"]]
+    assert manifests[0]["layers"] == manifests[1]["layers"]
+    assert len(manifests[0]["layers"]) == 2
+    config = blob(files, "m/child", manifests[0]["config"]["digest"])
+    assert config["architecture"] == "arm64"
+    assert config["config"]["Env"] == ["X=child"]
+    assert "Cmd" not in config["config"], "a new entrypoint clears the inherited cmd"
+
+
+def test_base_missing_platform_is_an_error(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "p/a.txt": "a",
+            "p/BUILD": """
+files(name="a", sources=["a.txt"])
+oci_image(name="base", dependencies=[":a"])
+oci_image(name="child", base=":base", platforms=["linux/arm64"])
+""",
+        }
+    )
+    with pytest.raises(ExecutionError, match=r"asks for linux/arm64, but its base p:base is built for linux/amd64 only"):
+        package(rule_runner, "p", "child")
+
+
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (
+            'oci_image(name="img", workdir="app")',
+            r"The `workdir` field in target bad:img has an invalid value 'app': expected an absolute",
+        ),
+        (
+            'oci_layer(name="l", dependencies=[":f"], destination="/a/../b")\noci_image(name="img", layers=[":l"])',
+            r"The `destination` field in target bad:l has an invalid value '/a/../b'",
+        ),
+        ('oci_image(name="img", exposed_ports=["80/icmp"])', r"`exposed_ports` field in target bad:img has an invalid value '80/icmp'"),
+        ('oci_image(name="img", platforms=["linux"])', r"`platforms` field in target bad:img has an invalid value 'linux'"),
+        ('oci_image(name="img", env={"A=B": "x"})', r"`env` field in target bad:img has an invalid value 'A=B'"),
+        ('oci_image(name="img", base=":f")', r"bad:f is a `files` target, but a base must be 'scratch' or an `oci_image`"),
+        (
+            'oci_image(name="img", base=":other")\noci_image(name="other", base=":img")',
+            r"makes a cycle of images: bad:img -> bad:other -> bad:img",
+        ),
+        ('oci_layer(name="l")\noci_image(name="img", layers=[":l"])', r"oci_layer bad:l has no inputs"),
+        ('oci_image(name="img", layers=[":f"])', r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers"),
+        ('oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])', r"`owner` field in target bad:l has an invalid value 'root': expected numeric 'uid:gid'"),
+        ('oci_image(name="img", image_tags=["bad tag"])', r"`image_tags` field in target bad:img has an invalid value 'bad tag'"),
+        ('oci_image(name="img", repository="Team/App")', r"`repository` field in target bad:img has an invalid value 'Team/App'"),
+        (
+            'relocated_files(name="r1", files_targets=[":f"], src="bad", dest="x")\n'
+            'relocated_files(name="r2", files_targets=[":g"], src="bad/sub", dest="x")\n'
+            'files(name="g", sources=["sub/a.txt"])\n'
+            'oci_image(name="img", dependencies=[":r1", ":r2"])',
+            r"Two inputs of oci_image bad:img \(its `dependencies`\) land on the same path /x/a.txt: bad:r1 and bad:r2",
+        ),
+    ],
+)
+def test_bad_input_errors_name_target_field_and_value(rule_runner: RuleRunner, build: str, message: str) -> None:
+    rule_runner.write_files(
+        {"bad/a.txt": "a", "bad/sub/a.txt": "other", "bad/BUILD": 'files(name="f", sources=["a.txt"])\n' + build}
+    )
+    with pytest.raises(ExecutionError, match=message):
+        package(rule_runner, "bad", "img")

@@ -1,6 +1,7 @@
 """The OCI image backend: `oci_layer` and `oci_image` targets, `package` and `publish`."""
 
-from oci.goals import package
+
+from oci.goals import package, publish
 from oci.subsystem import OciSubsystem
 from oci.target_types import OciImageTarget, OciLayerTarget
 from oci.util_rules import core, image, layers, settings
@@ -18,4 +19,5 @@ def rules():
         *layers.rules(),
         *image.rules(),
         *package.rules(),
+        *publish.rules(),
     ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 from textwrap import dedent
+from typing import Any
 
-from pants.option.option_types import EnumOption, IntOption, StrListOption
+from pants.option.option_types import DictOption, EnumOption, IntOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 
@@ -52,6 +53,37 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    registries = DictOption[Any](
+        help=softwrap(
+            """
+            Registries images are published to, by alias, as in `[docker].registries`:
+            `{"prod": {"address": "registry.example.com", "default": true},
+            "local": {"address": "127.0.0.1:5000", "insecure": true}}`. An image's
+            `registries` field names them as `@prod`; those with `default` are used when it
+            sets none. `insecure` allows plain HTTP (always allowed for loopback addresses);
+            `skip_push` keeps the registry but never pushes to it.
+            From the command line:
+            `--oci-registries="{'local': {'address': '127.0.0.1:5000', 'default': True}}"`.
+            """
+        ),
+    )
+    default_repository = StrOption(
+        default="{name}",
+        help=softwrap(
+            """
+            The repository of an image that sets no `repository` field. Placeholders:
+            `{name}` (the target name), `{directory}` (the BUILD file's directory name),
+            `{parent_directory}` and `{full_directory}` (its path from the build root).
+            Example: `{directory}/{name}`.
+            """
+        ),
+    )
+    publish_jobs = IntOption(
+        default=4,
+        help="How many blobs `publish` uploads at the same time.",
+        advanced=True,
+    )
+
     def level_for(self, compression: Compression) -> int | None:
         if compression is Compression.none:
             return None

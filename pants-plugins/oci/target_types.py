@@ -375,7 +375,8 @@ class OciImageRepositoryField(StringField):
     help = dedent(
         """\
         The repository name of this image (without registry or tag), recorded in the layout's
-        `index.json` and used by `publish`. Defaults to the target's name.
+        `index.json` and used by `publish`. Defaults to `[oci].default_repository`
+        (the target's name unless configured).
 
         Example: `repository="team/web-server"`
         """
@@ -429,6 +430,21 @@ class OciImageOutputPathField(OutputPathField):
     )
 
 
+class OciImageRegistriesField(StringSequenceField):
+    alias = "registries"
+    default = ("<default>",)
+    help = dedent(
+        """\
+        Where `pants publish` pushes this image: `@alias` names a registry configured in
+        `[oci].registries`, `<default>` every registry marked `default` there, and anything
+        else is a registry address (`host[:port]`). Each image is pushed as
+        `ADDRESS/REPOSITORY:TAG` for each of its `image_tags`, and by digest.
+
+        Example: `registries=["@prod", "127.0.0.1:5000"]`
+        """
+    )
+
+
 class OciImageSkipPushField(BoolField):
     alias = "skip_push"
     default = False
@@ -456,6 +472,7 @@ class OciImageTarget(Target):
         OciImageRepositoryField,
         OciImageTagsField,
         OciImageOutputPathField,
+        OciImageRegistriesField,
         OciImageSkipPushField,
     )
     help = dedent(

@@ -10,6 +10,8 @@ from oci.target_types import (
     OciImageRepositoryField,
     OciImageTagsField,
 )
+from oci.registries import format_repository
+from oci.subsystem import OciSubsystem
 from oci.util_rules.image import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
@@ -37,15 +39,22 @@ class OciImageFieldSet(PackageFieldSet):
     repository: OciImageRepositoryField
     tags: OciImageTagsField
 
-    def repository_name(self) -> str:
-        return self.repository.value or self.address.target_name
+    def repository_name(self, oci: OciSubsystem) -> str:
+        if self.repository.value:
+            return self.repository.value
+        return format_repository(
+            oci.default_repository,
+            name=self.address.target_name,
+            directory=self.address.spec_path,
+            where=f"[oci].default_repository for {self.address}",
+        )
 
 
 @rule(desc="Package an OCI image layout")
-async def package_oci_image(field_set: OciImageFieldSet) -> BuiltPackage:
+async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> BuiltPackage:
     image = await Get(BuiltOciImage, OciImageRequest(field_set.address))
     top = image.top
-    repository = field_set.repository_name()
+    repository = field_set.repository_name(oci)
     tags = tuple(field_set.tags.value or ())
     metadata = await Get(
         Digest,

@@ -1,0 +1,134 @@
+"""`pants publish` for `oci_image`: push the packaged layout with ocikit's registry client."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import cast
+
+from oci.goals.package import BuiltOciImageArtifact
+from oci.registries import parse_registries, select_registries
+from oci.subsystem import OciSubsystem
+from oci.target_types import OciImageRegistriesField, OciImageSkipPushField
+from oci.util_rules.core import OcikitRunner
+from pants.base.build_root import BuildRoot
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.core.util_rules.distdir import DistDir
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import Digest, MergeDigests
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, collect_rules, rule
+
+# What the registry client needs to find credentials the way docker, crane and skopeo do.
+# Their values (paths, not secrets) never reach a cache key: publish is never cached.
+CREDENTIAL_ENV = (
+    "HOME",
+    "PATH",
+    "DOCKER_CONFIG",
+    "REGISTRY_AUTH_FILE",
+    "XDG_RUNTIME_DIR",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
+
+
+class PublishOciImageRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishOciImageFieldSet(PublishFieldSet):
+    publish_request_type = PublishOciImageRequest
+    required_fields = (OciImageRegistriesField,)
+
+    registries: OciImageRegistriesField
+    skip_push: OciImageSkipPushField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData(
+            {"publisher": "oci", "registries": self.registries.value or (), **super().get_output_data()}
+        )
+
+
+def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
+    if not tags:
+        return (f"{address}/{repository}",)
+    return tuple(f"{address}/{repository}:{tag}" for tag in tags)
+
+
+@rule(desc="Publish an OCI image")
+async def publish_oci_image(
+    request: PublishOciImageRequest,
+    oci: OciSubsystem,
+    runner: OcikitRunner,
+    build_root: BuildRoot,
+    dist_dir: DistDir,
+) -> PublishProcesses:
+    field_set = request.field_set
+    where = f"the `registries` field of {field_set.address}"
+    registries = select_registries(
+        parse_registries(oci.registries), field_set.registries.value, where
+    )
+    (package,) = request.packages
+    artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
+    tags = artifact.tags
+    planned = {
+        r: push_destinations(r.address, artifact.repository, tags) for r in registries
+    }
+    names = tuple(d for ds in planned.values() for d in ds)
+    if field_set.skip_push.value:
+        return PublishProcesses(
+            [PublishPackages(names=names, description=f"(by `skip_push` on {field_set.address})")]
+        )
+    if not registries:
+        return PublishProcesses(
+            [
+                PublishPackages(
+                    names=(f"{artifact.repository}@{artifact.digest}",),
+                    description=(
+                        "(no registries: set `registries` on the target or a `default` registry "
+                        "in [oci].registries)"
+                    ),
+                )
+            ]
+        )
+    skipped = [r for r in registries if r.skip_push]
+    pushed = [r for r in registries if not r.skip_push]
+    jobs = []
+    if pushed:
+        env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *oci.env_vars]))
+        input_digest = await Get(Digest, MergeDigests([package.digest, runner.digest]))
+        record = os.path.join(build_root.path, str(dist_dir.relpath), f"{artifact.relpath}.publish.json")
+        argv = [*runner.argv("push", artifact.relpath), "--jobs", str(oci.publish_jobs), "--record", record]
+        for registry in pushed:
+            argv += [a for d in planned[registry] for a in ("--dest", d)]
+            if registry.insecure:
+                argv += ["--insecure-registry", registry.address]
+        jobs.append(
+            PublishPackages(
+                names=tuple(d for r in pushed for d in planned[r]),
+                process=InteractiveProcess(
+                    argv=argv,
+                    env={**env, **runner.env},
+                    input_digest=input_digest,
+                ),
+                description=f"{artifact.repository}@{artifact.digest}",
+            )
+        )
+    for registry in skipped:
+        jobs.append(
+            PublishPackages(
+                names=planned[registry], description=f"(by `skip_push` on registry @{registry.alias})"
+            )
+        )
+    return PublishProcesses(jobs)
+
+
+def rules():
+    return [*collect_rules(), *PublishOciImageFieldSet.rules()]

@@ -1,0 +1,96 @@
+"""The `[oci].registries` option: aliases, addresses and defaults, shaped like `[docker].registries`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from pants.option.errors import OptionsError
+
+_ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
+_KEYS = {"address", "default", "insecure", "skip_push"}
+
+
+@dataclass(frozen=True)
+class OciRegistry:
+    alias: str
+    address: str
+    default: bool = False
+    insecure: bool = False
+    skip_push: bool = False
+
+
+def validate_registry_address(address: str, where: str) -> str:
+    if not isinstance(address, str) or "://" in address or "/" in address or not _ADDRESS_RE.match(address):
+        raise OptionsError(
+            f"{where}: invalid registry address {address!r}: expected HOST or HOST:PORT with no "
+            "scheme or path, e.g. 'registry.example.com', '127.0.0.1:5000' or '[::1]:5000'"
+        )
+    return address
+
+
+def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
+    registries = []
+    for alias, entry in sorted(raw.items()):
+        where = f"[oci].registries[{alias!r}]"
+        if not isinstance(entry, Mapping):
+            raise OptionsError(f"{where}: expected a dict such as {{'address': 'host:port'}}, got {entry!r}")
+        unknown = set(entry) - _KEYS
+        if unknown:
+            raise OptionsError(
+                f"{where}: unknown keys {sorted(unknown)}; accepted: {sorted(_KEYS)}"
+            )
+        for key in ("default", "insecure", "skip_push"):
+            if not isinstance(entry.get(key, False), bool):
+                raise OptionsError(f"{where}: `{key}` must be True or False, got {entry[key]!r}")
+        registries.append(
+            OciRegistry(
+                alias=alias,
+                address=validate_registry_address(entry.get("address", ""), where),
+                default=entry.get("default", False),
+                insecure=entry.get("insecure", False),
+                skip_push=entry.get("skip_push", False),
+            )
+        )
+    return tuple(registries)
+
+
+def select_registries(
+    registries: Sequence[OciRegistry], requested: Sequence[str] | None, where: str
+) -> tuple[OciRegistry, ...]:
+    """`@alias` names a configured registry, `<default>` every default one, anything else is an address."""
+    by_alias = {r.alias: r for r in registries}
+    chosen: list[OciRegistry] = []
+    for name in requested if requested is not None else ("<default>",):
+        if name == "<default>":
+            chosen.extend(r for r in registries if r.default)
+        elif name.startswith("@"):
+            if name[1:] not in by_alias:
+                raise OptionsError(
+                    f"{where}: unknown registry alias {name!r}; configured in [oci].registries: "
+                    f"{', '.join('@' + a for a in sorted(by_alias)) or '(none)'}"
+                )
+            chosen.append(by_alias[name[1:]])
+        else:
+            known = next((r for r in registries if r.address == name), None)
+            chosen.append(known or OciRegistry(alias=name, address=validate_registry_address(name, where)))
+    unique = {r.address: r for r in chosen}
+    return tuple(unique.values())
+
+
+def format_repository(template: str, *, name: str, directory: str, where: str) -> str:
+    parts = directory.split("/") if directory else []
+    values = {
+        "name": name,
+        "directory": parts[-1] if parts else "",
+        "parent_directory": parts[-2] if len(parts) > 1 else "",
+        "full_directory": directory,
+    }
+    try:
+        return template.format(**values).strip("/").lower()
+    except (KeyError, IndexError, ValueError) as e:
+        raise OptionsError(
+            f"{where}: cannot format {template!r} ({e}); available placeholders: "
+            + ", ".join("{" + k + "}" for k in values)
+        )

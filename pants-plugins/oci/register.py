@@ -3,12 +3,12 @@
 
 from oci.goals import package, publish
 from oci.subsystem import OciSubsystem
-from oci.target_types import OciImageTarget, OciLayerTarget
-from oci.util_rules import core, image, layers, settings
+from oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
+from oci.util_rules import core, image, layers, pull, settings
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget]
+    return [OciLayerTarget, OciImageTarget, OciPullTarget]
 
 
 def rules():
@@ -18,6 +18,7 @@ def rules():
         *settings.rules(),
         *layers.rules(),
         *image.rules(),
+        *pull.rules(),
         *package.rules(),
         *publish.rules(),
     ]

@@ -22,6 +22,7 @@ from pants.engine.target import (
 )
 
 from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
+from ocikit.reference import parse_reference
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
@@ -152,6 +153,68 @@ class OciLayerTarget(Target):
 
 
 # ---------------------------------------------------------------------------------------------
+# oci_pull
+# ---------------------------------------------------------------------------------------------
+
+
+class OciPullImageField(StringField):
+    alias = "image"
+    required = True
+    help = dedent(
+        """\
+        The registry image, pinned by digest: `registry/repository[:tag]@sha256:<64 hex>`.
+        A tag alone is refused (it is not reproducible); the error prints the digest to pin.
+        The digest may name an image index: the manifest of each platform the image built
+        on it needs is chosen.
+
+        Example: `image="registry.example.com/base/debian:12@sha256:1f2e...a9"`
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        validate_pinned_reference(_Named(cls.alias, address), value)
+        return value
+
+
+def validate_pinned_reference(field: Any, value: str) -> str:
+    try:
+        ref = parse_reference(value)
+    except ValueError as e:
+        raise _invalid(field, value, str(e))
+    if not ref.digest:
+        raise _invalid(
+            field, value, "a base image must be pinned by digest, e.g. "
+            "'registry/repo:tag@sha256:<64 hex>'; `python -m ocikit inspect REF` (or "
+            "`skopeo inspect`) prints the digest to pin"
+        )
+    return value
+
+
+class OciPullTarget(Target):
+    alias = "oci_pull"
+    core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField)
+    help = dedent(
+        """\
+        An image from a registry, pinned by digest, to build `oci_image` targets on (`base`).
+        Its manifests, configs and layers are fetched once by a process keyed by the digest,
+        every blob's sha256 checked, and cached like a layer; the packaged layout holds them
+        so it works offline, and publishing to the same registry mounts them instead of
+        uploading.
+
+        Example:
+
+            oci_pull(
+                name="busybox",
+                image="127.0.0.1:5000/library/busybox:1.36@sha256:...",
+            )
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # oci_image
 # ---------------------------------------------------------------------------------------------
 
@@ -161,11 +224,13 @@ class OciImageBaseField(StringField):
     default = "scratch"
     help = dedent(
         """\
-        What this image is built on: `scratch` (nothing; the default) or the address of
-        another `oci_image` target, whose layers and config this image starts from (for a
-        multi-platform base, the manifest of each of this image's `platforms`).
+        What this image is built on: `scratch` (nothing; the default), the address of
+        another `oci_image` or of an `oci_pull` target, or a registry image pinned by digest
+        (`registry/repository[:tag]@sha256:...`). This image starts from the base's layers
+        and config; for a multi-platform base, from the manifest of each of its `platforms`.
 
-        Example: `base=":runtime"` or `base="//images/base:debian"`
+        Example: `base=":runtime"`, `base="//images/base:debian"` or
+        `base="127.0.0.1:5000/library/busybox:1.36@sha256:..."`
         """
     )
 

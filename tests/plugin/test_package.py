@@ -153,7 +153,7 @@ oci_image(name="child", base=":base", platforms=["linux/arm64"])
         ('oci_image(name="img", exposed_ports=["80/icmp"])', r"`exposed_ports` field in target bad:img has an invalid value '80/icmp'"),
         ('oci_image(name="img", platforms=["linux"])', r"`platforms` field in target bad:img has an invalid value 'linux'"),
         ('oci_image(name="img", env={"A=B": "x"})', r"`env` field in target bad:img has an invalid value 'A=B'"),
-        ('oci_image(name="img", base=":f")', r"bad:f is a `files` target, but a base must be 'scratch' or an `oci_image`"),
+        ('oci_image(name="img", base=":f")', r"bad:f is a `files` target, but a base must be 'scratch', an `oci_image` or `oci_pull` target"),
         (
             'oci_image(name="img", base=":other")\noci_image(name="other", base=":img")',
             r"makes a cycle of images: bad:img -> bad:other -> bad:img",

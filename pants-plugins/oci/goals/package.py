@@ -29,6 +29,7 @@ class BuiltOciImageArtifact(BuiltPackageArtifact):
     media_type: str = ""
     repository: str = ""
     tags: tuple[str, ...] = ()
+    mount_sources: tuple[str, ...] = ()  # registry/repository the base layers came from
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
         media_type=top.media_type,
         repository=repository,
         tags=tags,
+        mount_sources=image.mount_sources,
     )
     return BuiltPackage(digest, (artifact,))
 

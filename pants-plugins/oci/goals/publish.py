@@ -110,6 +110,8 @@ async def publish_oci_image(
             argv += [a for d in planned[registry] for a in ("--dest", d)]
             if registry.insecure:
                 argv += ["--insecure-registry", registry.address]
+        # Base layers pulled from a repository of the same registry are mounted, not re-uploaded.
+        argv += [a for source in artifact.mount_sources for a in ("--mount-from", source)]
         jobs.append(
             PublishPackages(
                 names=tuple(d for r in pushed for d in planned[r]),

@@ -25,9 +25,13 @@ from oci.target_types import (
     OciLayerDestinationField,
     OciLayerOwnerField,
     OciLayerTarget,
+    OciPullImageField,
+    OciPullTarget,
     parse_owner,
+    validate_pinned_reference,
 )
 from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
+from oci.util_rules.pull import PulledImage, PullImageRequest
 from oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address, AddressInput, UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
@@ -50,6 +54,7 @@ from ocikit.image import (
     build_platform_image,
 )
 from ocikit.layout import blob_path
+from ocikit.reference import parse_reference
 
 SCRATCH = "scratch"
 
@@ -65,6 +70,7 @@ class BuiltOciImage:
     images: tuple[PlatformImage, ...]
     index: Blob | None  # set when the image has several platforms
     blobs: Digest  # every blob of the image (its base's too) at blobs/sha256/<hex>
+    mount_sources: tuple[str, ...] = ()  # registry/repository of pulled bases, for mounts
 
     @property
     def top(self) -> Descriptor:
@@ -72,9 +78,6 @@ class BuiltOciImage:
             return self.index.descriptor
         manifest = self.images[0].manifest.descriptor
         return Descriptor(manifest.media_type, manifest.digest, manifest.size)
-
-    def for_platform(self, platform: Platform) -> PlatformImage | None:
-        return next((img for img in self.images if img.platform == platform), None)
 
 
 async def _resolve_image_target(value: str, origin: Target, field_alias: str) -> Target:
@@ -91,21 +94,34 @@ async def _resolve_image_target(value: str, origin: Target, field_alias: str) ->
             f"The `{field_alias}` field in target {origin.address} has an invalid value {value!r}: "
             f"expected '{SCRATCH}' or the address of an `oci_image` target ({e})"
         ) from e
-    if not isinstance(wrapped.target, OciImageTarget):
+    if not isinstance(wrapped.target, (OciImageTarget, OciPullTarget)):
         raise InvalidFieldException(
             f"The `{field_alias}` field in target {origin.address} has an invalid value {value!r}: "
             f"{wrapped.target.address} is a `{wrapped.target.alias}` target, but a base must be "
-            f"'{SCRATCH}' or an `oci_image` target"
+            f"'{SCRATCH}', an `oci_image` or `oci_pull` target, or an image reference pinned "
+            "by digest (registry/repository@sha256:...)"
         )
     return wrapped.target
+
+
+def _is_reference(value: str) -> bool:
+    return "@" in value
+
+
+def _base_address(target: Target) -> str | None:
+    """The `base` of an `oci_image` when it is an address (not scratch, not a registry image)."""
+    if not target.has_field(OciImageBaseField):
+        return None  # an oci_pull target: the chain ends here
+    value = target[OciImageBaseField].value or SCRATCH
+    return None if value == SCRATCH or _is_reference(value) else value
 
 
 async def _base_chain_is_acyclic(target: Target) -> Target | None:
     """The base target of `target`, after checking that following bases never loops."""
     chain = [target.address]
     current, first_base = target, None
-    while current[OciImageBaseField].value not in (None, SCRATCH):
-        base = await _resolve_image_target(current[OciImageBaseField].value, current, "base")
+    while _base_address(current) is not None:
+        base = await _resolve_image_target(_base_address(current), current, "base")
         if first_base is None:
             first_base = base
         if base.address in chain:
@@ -179,21 +195,36 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
             )
         )
     built_layers = await MultiGet(Get(BuiltOciLayer, OciLayerRequest, r) for r in layer_requests)
-    base = (
-        await Get(BuiltOciImage, OciImageRequest(base_target.address)) if base_target else None
-    )
-
     platforms = [Platform.parse(p) for p in target[OciImagePlatformsField].value]
+    base_value = target[OciImageBaseField].value or SCRATCH
+    base: BuiltOciImage | PulledImage | None = None
+    if _is_reference(base_value):
+        validate_pinned_reference(target[OciImageBaseField], base_value)
+        base = await Get(
+            PulledImage,
+            PullImageRequest(parse_reference(base_value), tuple(platforms), f"oci_image {target.address}"),
+        )
+    elif isinstance(base_target, OciPullTarget):
+        base = await Get(
+            PulledImage,
+            PullImageRequest(
+                parse_reference(base_target[OciPullImageField].value),
+                tuple(platforms),
+                f"oci_image {target.address}",
+            ),
+        )
+    elif base_target is not None:
+        base = await Get(BuiltOciImage, OciImageRequest(base_target.address))
     annotations = dict(target[OciImageAnnotationsField].value or {})
     mutations = _mutations(target)
     images = []
     for platform in platforms:
-        base_image = base.for_platform(platform) if base else None
+        base_image = _for_platform(base.images, platform) if base else None
         if base and base_image is None:
             available = ", ".join(str(img.platform) for img in base.images)
             raise InvalidFieldException(
                 f"The `platforms` field in target {target.address} asks for {platform}, but its "
-                f"base {base.address} is built for {available} only. Add {platform} to the "
+                f"base {_name_of(base)} is built for {available} only. Add {platform} to the "
                 "base's `platforms` or remove it here."
             )
         images.append(
@@ -222,7 +253,20 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
         Digest,
         MergeDigests([small, *(b.blob for b in built_layers), *([base.blobs] if base else [])]),
     )
-    return BuiltOciImage(target.address, tuple(images), index, blobs)
+    mount_sources: tuple[str, ...] = ()
+    if isinstance(base, PulledImage):
+        mount_sources = (base.reference.name,)
+    elif isinstance(base, BuiltOciImage):
+        mount_sources = base.mount_sources
+    return BuiltOciImage(target.address, tuple(images), index, blobs, mount_sources)
+
+
+def _for_platform(images: tuple[PlatformImage, ...], platform: Platform) -> PlatformImage | None:
+    return next((img for img in images if img.platform == platform), None)
+
+
+def _name_of(base: BuiltOciImage | PulledImage) -> str:
+    return str(base.reference) if isinstance(base, PulledImage) else str(base.address)
 
 
 def rules():

@@ -1,0 +1,250 @@
+"""Deterministic image layers from a directory tree: plan the entries, then stream the blob.
+
+    entries = plan_layer("files", "/app", uid=0, gid=0, mode_policy="normalize")
+    with open("layer.tar.gz", "wb") as out:
+        result = build_layer(entries, out, compression="gzip", level=None, mtime=0, threads=2)
+
+The same tree, destination, owner, policy, compression, level and mtime always give the same
+blob, whatever the file creation order, the timestamps and owners on disk, the machine's core
+count (`threads`) or the locale. The blob is written once; its digest and the tar's diff_id are
+hashed on the way out (see ocikit.tarwriter and ocikit.compress for the byte-level format).
+
+Paths are `str`. A file name that is not valid UTF-8 is carried with "surrogateescape" (PEP 383):
+each undecodable byte 0xNN becomes the lone surrogate U+DCNN, and
+`path.encode("utf-8", "surrogateescape")` gives the original bytes back; the tar stores those
+original bytes (PAX `hdrcharset=BINARY`), so the name round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from dataclasses import dataclass
+from typing import BinaryIO, List, Optional
+
+from ocikit import compress, tarwriter
+from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
+
+MODE_POLICIES = ("normalize", "preserve")
+COMPRESSIONS = compress.COMPRESSIONS
+_MAX_ID = 1 << 32
+
+
+class LayerError(Exception):
+    """A layer cannot be built from these inputs; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    path: str  # in the image, relative, POSIX, no leading or trailing "/": "app/bin/tool"
+    kind: str  # "file", "dir" or "symlink"
+    mode: int  # permission bits (& 0o7777)
+    uid: int
+    gid: int
+    size: int  # bytes of content; 0 for dirs and symlinks
+    source: Optional[str]  # the file on disk to read (files only), else None
+    linkname: str = ""  # the symlink's target, verbatim; "" for files and dirs
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    media_type: str
+    digest: str  # "sha256:..." of the blob as written
+    size: int  # bytes of the blob
+    diff_id: str  # "sha256:..." of the uncompressed tar
+    uncompressed_size: int
+
+
+def _encoded(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")
+
+
+def validate_destination(destination: object) -> str:
+    """`destination` if absolute and normalised ("/", "/app", "/opt/my app"), else LayerError."""
+    ok = isinstance(destination, str) and destination.startswith("/") and "\0" not in destination
+    if ok:
+        assert isinstance(destination, str)
+        try:
+            _encoded(destination)
+        except UnicodeEncodeError:
+            ok = False
+    if ok and destination != "/":
+        parts = destination[1:].split("/")
+        ok = all(p not in ("", ".", "..") for p in parts)
+    if not ok:
+        raise LayerError(
+            f"invalid layer destination {destination!r}: expected an absolute, normalised path "
+            "such as '/' or '/app' (no '.', '..', '//' or trailing '/')"
+        )
+    return destination  # type: ignore[return-value]
+
+
+def _check_id(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_ID:
+        raise LayerError(f"invalid {name} {value!r}: expected an integer from 0 to {_MAX_ID - 1}")
+    return value
+
+
+def plan_layer(
+    root: str,
+    destination: str,
+    uid: int = 0,
+    gid: int = 0,
+    mode_policy: str = "normalize",
+) -> List[LayerEntry]:
+    """Every entry of the layer mapping the tree at `root` to `destination` in the image.
+
+    Ancestors of `destination` are directories owned 0:0, mode 0755; `destination` itself
+    (unless "/") and everything below get `uid`:`gid`. "normalize": directories 0755, files
+    0755 if any execute bit is set else 0644; "preserve": the permission bits on disk.
+    Symlinks stay symlinks (mode 0777) when their target is relative and resolves inside
+    `root`; any other symlink, and fifos, sockets and devices, raise LayerError.
+    Sorted bytewise by path (UTF-8), so parents precede children.
+    """
+    validate_destination(destination)
+    uid = _check_id("uid", uid)
+    gid = _check_id("gid", gid)
+    if mode_policy not in MODE_POLICIES:
+        raise LayerError(
+            f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}"
+        )
+    preserve = mode_policy == "preserve"
+    root_b = os.fsencode(root)
+    try:
+        root_st = os.stat(root_b)  # follows a symlinked root
+    except OSError as e:
+        raise LayerError(f"layer root {root!r} cannot be read: {e.strerror or e}") from None
+    if not stat.S_ISDIR(root_st.st_mode):
+        raise LayerError(f"layer root {root!r} is not a directory")
+    real_root = os.path.realpath(root_b)
+
+    def dir_mode(st: os.stat_result) -> int:
+        return stat.S_IMODE(st.st_mode) if preserve else 0o755
+
+    def file_mode(st: os.stat_result) -> int:
+        if preserve:
+            return stat.S_IMODE(st.st_mode)
+        return 0o755 if st.st_mode & 0o111 else 0o644
+
+    base = destination.strip("/")
+    entries: List[LayerEntry] = []
+    parts = base.split("/") if base else []
+    for i in range(1, len(parts)):
+        entries.append(LayerEntry("/".join(parts[:i]), "dir", 0o755, 0, 0, 0, None))
+    if base:
+        entries.append(LayerEntry(base, "dir", dir_mode(root_st), uid, gid, 0, None))
+
+    # Iterative walk (no recursion limit on deep trees); the final sort makes order moot.
+    stack = [(root_b, b"")]
+    while stack:
+        dir_b, rel_dir_b = stack.pop()
+        try:
+            names = sorted(os.listdir(dir_b))
+        except OSError as e:
+            raise LayerError(f"cannot list {os.fsdecode(dir_b)!r}: {e.strerror or e}") from None
+        for name_b in names:
+            path_b = os.path.join(dir_b, name_b)
+            rel_b = rel_dir_b + b"/" + name_b if rel_dir_b else name_b
+            rel = rel_b.decode("utf-8", "surrogateescape")
+            image_path = base + "/" + rel if base else rel
+            try:
+                st = os.lstat(path_b)
+            except OSError as e:
+                raise LayerError(
+                    f"cannot stat {os.fsdecode(path_b)!r}: {e.strerror or e}"
+                ) from None
+            if stat.S_ISDIR(st.st_mode):
+                entries.append(LayerEntry(image_path, "dir", dir_mode(st), uid, gid, 0, None))
+                stack.append((path_b, rel_b))
+            elif stat.S_ISREG(st.st_mode):
+                entries.append(
+                    LayerEntry(
+                        image_path, "file", file_mode(st), uid, gid, st.st_size, os.fsdecode(path_b)
+                    )
+                )
+            elif stat.S_ISLNK(st.st_mode):
+                target_b = os.readlink(path_b)
+                _check_symlink(path_b, rel_b, target_b, real_root)
+                target = target_b.decode("utf-8", "surrogateescape")
+                entries.append(
+                    LayerEntry(image_path, "symlink", 0o777, uid, gid, 0, None, linkname=target)
+                )
+            else:
+                raise LayerError(
+                    f"{os.fsdecode(path_b)!r} is a {_kind_name(st.st_mode)}: only regular files, "
+                    "directories and symlinks can go into a layer"
+                )
+    entries.sort(key=lambda e: _encoded(e.path))
+    return entries
+
+
+def _check_symlink(path_b: bytes, rel_b: bytes, target_b: bytes, real_root: bytes) -> None:
+    """Refuse a symlink whose target is absolute or leaves the tree, lexically or for real
+    (a relative target can climb out through another symlink to a shallower directory)."""
+    inside = not target_b.startswith(b"/")
+    if inside:
+        lexical = posixpath.normpath(posixpath.join(posixpath.dirname(rel_b), target_b))
+        inside = lexical != b".." and not lexical.startswith(b"../")
+    if inside:
+        real = os.path.realpath(path_b)
+        inside = real == real_root or real.startswith(real_root.rstrip(b"/") + b"/")
+    if not inside:
+        raise LayerError(
+            f"symlink {os.fsdecode(path_b)!r} -> {os.fsdecode(target_b)!r} points outside the "
+            "layer's directory tree: symlinks with an absolute target or one escaping the tree "
+            "are refused (make the target relative and inside the tree, or copy the file)"
+        )
+
+
+def _kind_name(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"  # pragma: no cover
+
+
+def build_layer(
+    entries: List[LayerEntry],
+    out: BinaryIO,
+    compression: str = "gzip",
+    level: Optional[int] = None,
+    mtime: int = 0,
+    threads: Optional[int] = None,
+) -> LayerResult:
+    """Stream the layer blob of `entries` into `out` and describe it.
+
+    `level` None picks the default (gzip 1, zstd 3; ignored for "none"); `threads` None uses
+    every core. The bytes never depend on `threads`.
+    """
+    if compression not in COMPRESSIONS:
+        raise LayerError(
+            f"invalid compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}"
+        )
+    try:
+        level = compress.resolve_level(compression, level)
+    except ValueError as e:
+        raise LayerError(str(e)) from None
+    if threads is None:
+        threads = os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise LayerError(f"invalid threads {threads!r}: expected an integer >= 1")
+    if isinstance(mtime, bool) or not isinstance(mtime, int) or not 0 <= mtime < 1 << 63:
+        raise LayerError(f"invalid mtime {mtime!r}: expected an integer number of seconds >= 0")
+    chunks = tarwriter.iter_tar_chunks(entries, mtime, compress.GZIP_CHUNK)
+    try:
+        r = compress.compress_to(chunks, out, compression, level, threads)
+    except tarwriter.TarWriteError as e:
+        raise LayerError(str(e)) from None
+    return LayerResult(
+        media_type=LAYER_MEDIA_TYPE_BY_COMPRESSION[compression],
+        digest=r.digest,
+        size=r.size,
+        diff_id=r.diff_id,
+        uncompressed_size=r.uncompressed_size,
+    )

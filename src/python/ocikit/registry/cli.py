@@ -1,0 +1,183 @@
+"""`python -m ocikit push|pull|inspect ...`: the registry commands Pants runs as processes.
+
+  push LAYOUT --dest REF [--dest REF ...] [--insecure-registry HOST[:PORT] ...] [--jobs N]
+       [--record FILE] [--mount-from REF ...]
+  pull REF@DIGEST --platform OS/ARCH[/VARIANT] [--platform ...] --out DIR [--record FILE]
+  inspect REF [--raw] [--platform OS/ARCH[/VARIANT]]
+
+Results go to stdout (and `--record FILE` as JSON), progress to stderr. A failure prints one
+line `ocikit COMMAND: error: ...` to stderr and exits 1 (2 for a bad command line).
+Credentials never reach output, logs or errors: they come from docker/podman config files and
+credential helpers only, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, NoReturn, Optional, Sequence
+
+from ocikit.registry.errors import scrub
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+class _ScrubFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = ()
+        return True
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                        help="allow plain HTTP and unverified TLS for this registry (repeatable); "
+                             "loopback registries always allow plain HTTP")
+    parser.add_argument("--jobs", type=int, default=4, metavar="N", help="concurrent blob transfers (default 4)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--log-level", choices=sorted(_LEVELS), default=os.environ.get("OCIKIT_LOG_LEVEL", "warning"),
+                        help="log level of the stderr (or --log-file) log (default warning, or $OCIKIT_LOG_LEVEL)")
+    parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    prog = f"ocikit {command}"
+    if command == "push":
+        p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
+        p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
+        p.add_argument("--dest", action="append", required=True, metavar="REF",
+                       help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)")
+        p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
+        p.add_argument("--mount-from", action="append", default=[], metavar="REF",
+                       help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)")
+        p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
+                       help="PATCH chunk size for large blobs (default 16 MiB)")
+    elif command == "pull":
+        p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
+        p.add_argument("reference", metavar="REF@DIGEST")
+        p.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
+                       help="platform to fetch from an index (repeatable)")
+        p.add_argument("--out", required=True, metavar="DIR", help="the OCI image layout to write")
+        p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
+    else:
+        p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
+        p.add_argument("reference", metavar="REF")
+        p.add_argument("--raw", action="store_true", help="print the manifest bytes exactly as served")
+        p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                       help="for an index, describe the image of this platform")
+    _common(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    if not argv or argv[0] not in ("push", "pull", "inspect"):
+        sys.stderr.write("ocikit: expected push, pull or inspect\n")
+        return 2
+    command = argv[0]
+    args = _parser(command).parse_args(list(argv[1:]))
+    handler = _setup_logging(args.log_level, args.log_file)
+    try:
+        if command == "push":
+            return _push(args)
+        if command == "pull":
+            return _pull(args)
+        return _inspect(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"ocikit {command}: interrupted\n")
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure becomes one line, never a traceback
+        logging.getLogger("ocikit").debug("%s failed: %s", command, type(e).__name__)
+        sys.stderr.write(f"ocikit {command}: error: {_describe(e)}\n")
+        return 1
+    finally:
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def _describe(e: BaseException) -> str:
+    from ocikit.registry.auth import CredentialError
+    from ocikit.registry.errors import RegistryError
+
+    if isinstance(e, (RegistryError, CredentialError, ValueError)):
+        text = str(e)
+    elif isinstance(e, OSError):
+        text = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")
+    else:
+        text = f"unexpected {type(e).__name__}: {e}"
+    return scrub(" ".join(text.split()))
+
+
+def _setup_logging(level: str, log_file: Optional[str]) -> Optional[logging.Handler]:
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ocikit %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ScrubFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(_LEVELS[level])
+    # urllib3 logs whole URLs (signed query strings included) at DEBUG: keep it quiet.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    return handler
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from ocikit.registry.progress import Progress, StderrProgress
+
+    return Progress() if args.quiet else StderrProgress()
+
+
+def _write_record(path: Optional[str], value: Any) -> None:
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ocikit.registry.push import push_layout
+    from ocikit.registry.upload import DEFAULT_CHUNK_SIZE
+
+    summary = push_layout(
+        args.layout, args.dest, insecure_registries=args.insecure_registry, jobs=max(1, args.jobs),
+        progress=_progress(args), mounts_from=args.mount_from,
+        chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+    )
+    _write_record(args.record, summary.to_json())
+    print(summary.format_text())
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from ocikit.registry.pull import pull_image
+
+    result = pull_image(args.reference, args.platform, args.out, insecure_registries=args.insecure_registry,
+                        jobs=max(1, args.jobs), progress=_progress(args))
+    _write_record(args.record, result.to_json())
+    print(result.format_text())
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ocikit.registry.inspect import inspect_image
+
+    raw, description = inspect_image(args.reference, platform=args.platform,
+                                     insecure_registries=args.insecure_registry)
+    if args.raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+    else:
+        print(json.dumps(description, indent=2, sort_keys=True))
+    return 0

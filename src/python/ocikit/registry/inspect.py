@@ -1,0 +1,69 @@
+"""Describe an image in a registry: its manifest (exact bytes) and a JSON summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Optional, Union
+
+from ocikit import media_types
+from ocikit.reference import Reference, parse_reference
+from ocikit.registry.auth import Keychain
+from ocikit.registry.pull import PlatformError, platform_of, open_repository, parse_platform
+
+
+def inspect_image(reference: Union[str, Reference], *, platform: Optional[str] = None,
+                  insecure_registries: Iterable[str] = (),
+                  keychain: Optional[Keychain] = None) -> tuple[bytes, dict[str, Any]]:
+    """(manifest bytes as served, description). A reference without tag or digest means :latest.
+
+    With `platform`, an index is resolved to that platform's manifest."""
+    ref = reference if isinstance(reference, Reference) else parse_reference(reference, default_tag="latest")
+    client = open_repository(ref, insecure_registries=insecure_registries, keychain=keychain)
+    try:
+        manifest = client.get_manifest(ref.identifier)
+        description: dict[str, Any] = {
+            "reference": f"{ref.name}@{manifest.digest}",
+            "digest": manifest.digest,
+            "mediaType": manifest.media_type,
+            "size": manifest.size,
+        }
+        if ref.tag:
+            description["tag"] = ref.tag
+        value = json.loads(manifest.data or b"{}")
+        if manifest.media_type in media_types.INDEX_TYPES:
+            entries = [e for e in value.get("manifests") or [] if isinstance(e, dict)]
+            if platform is None:
+                description["manifests"] = [
+                    {"digest": e.get("digest"), "mediaType": e.get("mediaType"), "size": e.get("size"),
+                     "platform": str(platform_of(e.get("platform") or {}) or "unknown")}
+                    for e in entries
+                ]
+                return manifest.data or b"", description
+            wanted = parse_platform(platform)
+            entry = next((e for e in entries if (p := platform_of(e.get("platform") or {})) and wanted.matches(p)),
+                         None)
+            if entry is None:
+                raise PlatformError(f"{ref} has no {wanted} image")
+            manifest = client.get_manifest(str(entry["digest"]))
+            value = json.loads(manifest.data or b"{}")
+            description.update({"platform": str(wanted), "manifest": manifest.digest,
+                                "manifestMediaType": manifest.media_type})
+        config_descriptor = value.get("config") or {}
+        config = json.loads(client.fetch_blob_bytes(str(config_descriptor.get("digest"))))
+        container = config.get("config") or {}
+        description["config"] = {
+            "digest": config_descriptor.get("digest"),
+            "os": config.get("os"),
+            "architecture": config.get("architecture"),
+            **({"variant": config["variant"]} if config.get("variant") else {}),
+            **({"created": config["created"]} if config.get("created") else {}),
+            **{k: container[k] for k in ("Entrypoint", "Cmd", "Env", "User", "WorkingDir", "Labels",
+                                         "ExposedPorts") if container.get(k) is not None},
+        }
+        description["layers"] = [
+            {"digest": layer.get("digest"), "size": layer.get("size"), "mediaType": layer.get("mediaType")}
+            for layer in value.get("layers") or []
+        ]
+        return manifest.data or b"", description
+    finally:
+        client.transport.close()

@@ -1,0 +1,293 @@
+"""Pull an image by digest into an OCI image layout, for the requested platforms.
+
+A reference must carry a digest: tags move. For an index (OCI or Docker manifest list), the
+child manifest of each requested platform is chosen. Every blob is verified while it streams
+(nothing of a mismatching blob is kept); manifests are kept byte for byte as served, so their
+digests (Docker v2 ones included) do not change. The layout is written into a temporary
+directory next to `out_dir` and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from ocikit import media_types
+from ocikit.canonical_json import canonical_json
+from ocikit.reference import Reference, parse_reference, parse_registry
+from ocikit.registry._common import is_listed, run_concurrently
+from ocikit.registry.auth import DefaultKeychain, Keychain
+from ocikit.registry.client import ManifestInfo, RepositoryClient
+from ocikit.registry.progress import Progress
+from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
+
+log = logging.getLogger(__name__)
+
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
+
+
+class TagNotPinnedError(ValueError):
+    """A pull named a tag without a digest. `pinned` is the reference to use instead."""
+
+    def __init__(self, message: str, pinned: str) -> None:
+        super().__init__(message)
+        self.pinned = pinned
+
+
+class PlatformError(ValueError):
+    """A requested platform is not in the image (the message lists those that are)."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: Optional[str] = None
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    def matches(self, other: Platform) -> bool:
+        """Does `other` (an image's platform) satisfy this (a requested) platform?"""
+        if self.os != other.os or _arch(self.architecture) != _arch(other.architecture):
+            return False
+        if self.variant is None:
+            return True
+        return _variant(self.architecture, self.variant) == _variant(other.architecture, other.variant)
+
+
+def parse_platform(value: str) -> Platform:
+    parts = value.strip().split("/") if isinstance(value, str) else []
+    if len(parts) not in (2, 3) or not all(parts) or any(p != p.lower() or " " in p for p in parts):
+        raise PlatformError(
+            f"invalid platform {value!r}: expected OS/ARCH[/VARIANT] in lowercase, e.g. 'linux/amd64' "
+            "or 'linux/arm64/v8'"
+        )
+    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+@dataclass(frozen=True)
+class PulledManifest:
+    platform: str
+    digest: str
+    media_type: str
+    size: int
+    config: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"platform": self.platform, "digest": self.digest, "mediaType": self.media_type,
+                "size": self.size, "config": self.config}
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: str  # registry/repository@sha256:...
+    digest: str
+    media_type: str
+    out_dir: str
+    manifests: tuple[PulledManifest, ...]
+    blobs_fetched: int
+    bytes_fetched: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reference": self.reference, "digest": self.digest, "mediaType": self.media_type,
+                "out": self.out_dir, "manifests": [m.to_json() for m in self.manifests],
+                "stats": {"blobs_fetched": self.blobs_fetched, "bytes_fetched": self.bytes_fetched,
+                          "seconds": round(self.seconds, 3)}}
+
+    def format_text(self) -> str:
+        lines = [f"pulled {self.reference} into {self.out_dir}"]
+        lines += [f"  {m.platform}: {m.digest}" for m in self.manifests]
+        lines.append(f"{self.blobs_fetched} blobs, {self.bytes_fetched} bytes, {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def open_repository(ref: Reference, *, insecure_registries: Iterable[str] = (), keychain: Optional[Keychain] = None,
+                    retry: RetryPolicy = RetryPolicy(), timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                    jobs: int = 4) -> RepositoryClient:
+    """A pull-only client for the reference's repository."""
+    insecure = {parse_registry(r) for r in insecure_registries}
+    transport = Transport(ref.api_host, keychain=keychain if keychain is not None else DefaultKeychain(),
+                          insecure=is_listed(ref.registry, insecure) or is_listed(ref.api_host, insecure),
+                          retry=retry, timeout=timeout, pool_size=jobs)
+    return RepositoryClient(transport, ref.repository)
+
+
+def resolve_digest(client: RepositoryClient, ref: Reference) -> str:
+    info = client.head_manifest(ref.identifier)
+    if info is None:
+        info = client.get_manifest(ref.identifier)
+    return info.digest
+
+
+def pull_image(
+    reference: Union[str, Reference],
+    platforms: Sequence[str],
+    out_dir: str,
+    *,
+    insecure_registries: Iterable[str] = (),
+    keychain: Optional[Keychain] = None,
+    jobs: int = 4,
+    progress: Optional[Progress] = None,
+    retry: RetryPolicy = RetryPolicy(),
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> PullResult:
+    """Fetch `registry/repo[:tag]@sha256:…` for `platforms` ("os/arch[/variant]") into `out_dir`."""
+    started = time.monotonic()
+    ref = reference if isinstance(reference, Reference) else parse_reference(reference)
+    wanted = list(dict.fromkeys(parse_platform(p) for p in platforms))
+    progress = progress or Progress()
+    client = open_repository(ref, insecure_registries=insecure_registries, keychain=keychain,
+                             retry=retry, timeout=timeout, jobs=jobs)
+    try:
+        if not ref.digest:
+            shown = ref if ref.tag else ref.with_tag("latest")
+            pinned = shown.with_digest(resolve_digest(client, shown))
+            raise TagNotPinnedError(
+                f"{shown} names a tag, which can move; pull by digest instead: {pinned}", str(pinned))
+        top = client.get_manifest(ref.digest)
+        chosen = _choose(client, ref, top, wanted)
+        return _write_layout(client, ref, top, chosen, out_dir, progress, jobs, started)
+    finally:
+        client.transport.close()
+
+
+def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
+            wanted: Sequence[Platform]) -> list[tuple[Platform, ManifestInfo, dict[str, Any]]]:
+    """(platform, manifest, platform JSON for index.json) per requested platform."""
+    if top.media_type in media_types.INDEX_TYPES:
+        entries = [e for e in json.loads(top.data).get("manifests") or [] if isinstance(e, dict)]
+        offered = [(e, platform_of(e.get("platform") or {})) for e in entries]
+        offered = [(e, p) for e, p in offered if p is not None and p.os != "unknown"]
+        names = ", ".join(sorted({str(p) for _, p in offered})) or "none"
+        if not wanted:
+            raise PlatformError(f"{ref.name}@{ref.digest} is a multi-platform index: choose platforms among {names}")
+        chosen = []
+        for platform in wanted:
+            match = next(((e, p) for e, p in offered if platform.matches(p)), None)
+            if match is None:
+                raise PlatformError(f"{ref.name}@{ref.digest} has no {platform} image; it has {names}")
+            entry, have = match
+            if any(m.digest == entry["digest"] for _, m, _ in chosen):
+                continue  # two requested platforms name the same image (linux/arm64, linux/arm64/v8)
+            manifest = client.get_manifest(str(entry["digest"]))
+            if manifest.media_type not in media_types.MANIFEST_TYPES:
+                raise PlatformError(f"{ref.name}@{entry['digest']} ({have}) is not an image manifest")
+            chosen.append((have, manifest, dict(entry.get("platform") or have.to_json())))
+        return chosen
+    config = json.loads(client.fetch_blob_bytes(_config_of(top)["digest"]))
+    have = Platform(str(config.get("os") or ""), str(config.get("architecture") or ""),
+                    config.get("variant") or None)
+    for platform in wanted:
+        if not platform.matches(have):
+            raise PlatformError(f"{ref.name}@{ref.digest} is a single {have} image, not {platform}")
+    return [(have, top, have.to_json())]
+
+
+def _write_layout(client: RepositoryClient, ref: Reference, top: ManifestInfo,
+                  chosen: Sequence[tuple[Platform, ManifestInfo, dict[str, Any]]], out_dir: str,
+                  progress: Progress, jobs: int, started: float) -> PullResult:
+    out_dir = os.path.abspath(out_dir)
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
+    try:
+        blobs_dir = os.path.join(tmp, "blobs", "sha256")
+        os.makedirs(blobs_dir)
+        with open(os.path.join(tmp, "oci-layout"), "wb") as f:
+            f.write(canonical_json({"imageLayoutVersion": media_types.OCI_LAYOUT_VERSION}))
+        for manifest in [top] + [m for _, m, _ in chosen]:
+            with open(os.path.join(blobs_dir, manifest.digest.split(":", 1)[1]), "wb") as f:
+                f.write(manifest.data or b"")
+        wanted_blobs: dict[str, int] = {}
+        for _, manifest, _ in chosen:
+            value = json.loads(manifest.data or b"{}")
+            for descriptor in [_config_of(manifest)] + list(value.get("layers") or []):
+                if descriptor.get("urls") and "nondistributable" in str(descriptor.get("mediaType")):
+                    continue
+                wanted_blobs[str(descriptor["digest"])] = int(descriptor["size"])
+        fetched = [0]
+        lock = threading.Lock()
+
+        def fetch(digest: str, size: int) -> None:
+            progress.started(digest, size, "downloading")
+            n = client.fetch_blob(digest, os.path.join(blobs_dir, digest.split(":", 1)[1]), expected_size=size,
+                                  on_bytes=lambda k: progress.advanced(digest, k))
+            progress.finished(digest, "downloaded")
+            with lock:
+                fetched[0] += n
+
+        run_concurrently([lambda d=d, s=s: fetch(d, s) for d, s in wanted_blobs.items()], max(1, jobs))
+        index = {
+            "schemaVersion": 2,
+            "mediaType": media_types.OCI_INDEX,
+            "manifests": [
+                {"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
+                for _, m, platform_json in chosen
+            ],
+        }
+        with open(os.path.join(tmp, "index.json"), "wb") as f:
+            f.write(canonical_json(index))
+        _replace_dir(tmp, out_dir)
+        tmp = ""
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return PullResult(
+        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=out_dir,
+        manifests=tuple(PulledManifest(str(p), m.digest, m.media_type, m.size, _config_of(m)["digest"])
+                        for p, m, _ in chosen),
+        blobs_fetched=len(wanted_blobs), bytes_fetched=fetched[0], seconds=time.monotonic() - started,
+    )
+
+
+def _replace_dir(new: str, target: str) -> None:
+    if os.path.lexists(target):
+        if not os.path.isdir(target) or (os.listdir(target) and not os.path.exists(os.path.join(target, "oci-layout"))):
+            raise FileExistsError(f"{target} exists and is not an OCI image layout; refusing to replace it")
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
+        os.rename(target, os.path.join(old, "layout"))
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
+
+
+def _config_of(manifest: ManifestInfo) -> dict[str, Any]:
+    config = json.loads(manifest.data or b"{}").get("config")
+    if not isinstance(config, dict) or "digest" not in config:
+        raise ValueError(f"manifest {manifest.digest} has no config descriptor")
+    return config
+
+
+def platform_of(value: dict[str, Any]) -> Optional[Platform]:
+    """The Platform of an index entry's `platform` object (None without os/architecture)."""
+    if not value.get("os") or not value.get("architecture"):
+        return None
+    return Platform(str(value["os"]), str(value["architecture"]), value.get("variant") or None)
+
+
+def _arch(value: str) -> str:
+    return _ARCH_ALIASES.get(value, value)
+
+
+def _variant(arch: str, variant: Optional[str]) -> Optional[str]:
+    if _arch(arch) == "arm64" and variant in (None, "v8"):
+        return "v8"
+    if _arch(arch) == "arm" and variant is None:
+        return "v7"
+    return variant

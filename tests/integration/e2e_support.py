@@ -1,0 +1,503 @@
+"""Helpers for the end-to-end tests: a copied build root running the real `./pants`, OCI layout
+readers, and wrappers around the independent tools (skopeo, umoci).
+
+(Named `e2e_support` rather than `helpers`/`util`: test directories here have no `__init__.py`,
+so module basenames must be unique across `tests/`.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What a build root needs; everything else of the repo (tests, docs, bench) stays out.
+COPIED = ("pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src", "examples")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", ".pants.d", ".pids")
+
+# Pants' own workunit logger (a backend shipped in the Pants wheel) writes every completed
+# workunit of a run to a JSON file: it names each process that really ran. Enabled through the
+# environment so the copied pants.toml stays byte-identical to the repo's.
+WORKUNIT_LOGGER_BACKEND = "pants.backend.experimental.tools.workunit_logger"
+LAYER_PROCESS_PREFIX = "Build layer of "
+
+_COUNTER_RE = re.compile(r"^\s+([a-z_0-9]+): (\d+)\s*$")
+_WROTE_RE = re.compile(r"Wrote dist/(\S+)\n\s+(\S+)@(sha256:[0-9a-f]{64})\n")
+
+
+def copy_sources(src: Path, dst: Path) -> None:
+    """Copy the parts of a repo that a build root needs from `src` to `dst`."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = src / name
+        if source.is_dir():
+            shutil.copytree(source, dst / name, ignore=_IGNORE, symlinks=True)
+        else:
+            shutil.copy2(source, dst / name)
+
+
+def pants_env() -> Dict[str, str]:
+    """The environment for `./pants`: the caller's, minus what would leak into the copy.
+
+    `./run-tests` sets PYTHONPATH to the repo's plugin and core: left in, the copied build root
+    would import the plugin from the repo instead of from its own copy.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("PANTS_") and k != "PANTS_VENV_DIR")
+        and k not in ("PYTHONPATH", "PYTHONHOME", "SOURCE_DATE_EPOCH")
+    }
+    env["PANTS_BACKEND_PACKAGES"] = f"+['{WORKUNIT_LOGGER_BACKEND}']"
+    return env
+
+
+@dataclass
+class PantsRun:
+    argv: Tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    workunits: List[dict]
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + "\n" + self.stderr
+
+    @property
+    def counters(self) -> Dict[str, int]:
+        """The `--stats-log` counters printed at the end of the run."""
+        lines = self.stderr.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.endswith("Counters:")), None)
+        assert start is not None, f"no `Counters:` in the output\n{self.describe()}"
+        counters = {}
+        for line in lines[start + 1 :]:
+            match = _COUNTER_RE.match(line)
+            if not match:
+                break
+            counters[match.group(1)] = int(match.group(2))
+        assert "local_execution_requests" in counters, self.describe()
+        return counters
+
+    @property
+    def packaged(self) -> Dict[str, Tuple[str, str]]:
+        """`{dist-relative layout dir: (repository, printed digest)}` for every image written."""
+        return {m.group(1): (m.group(2), m.group(3)) for m in _WROTE_RE.finditer(self.output)}
+
+    @property
+    def layer_processes_run(self) -> List[str]:
+        """Descriptions of the layer processes that really executed (not cache hits)."""
+        return sorted(
+            w.get("description") or ""
+            for w in self.workunits
+            if w.get("name") == "run_local_process"
+            and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
+        )
+
+    def layer_process_sources(self) -> Dict[str, str]:
+        """`{description: source}` of every layer process requested (`Ran`, `HitLocally`, ...)."""
+        out = {}
+        for w in self.workunits:
+            desc = w.get("description") or ""
+            if w.get("name") == "process" and LAYER_PROCESS_PREFIX in desc:
+                out[desc.split(": ", 1)[-1]] = (w.get("metadata") or {}).get("source", "")
+        return out
+
+    def describe(self) -> str:
+        tail = "\n".join(self.output.strip().splitlines()[-60:])
+        return f"$ {' '.join(self.argv)}\nexit code {self.returncode}\n{tail}"
+
+
+class BuildRoot:
+    """A copy of the repo under a temp dir, with its own local store, named caches and pantsd."""
+
+    def __init__(self, path: Path, state: Path, pantsd: bool = True) -> None:
+        self.path = path.resolve()
+        self.state = state  # beside the root, so Pants never globs it
+        self.store = state / "lmdb_store"
+        self.named_caches = state / "named_caches"
+        self.workunit_logs = state / "workunits"
+        self.pantsd = pantsd
+        self._runs = 0
+        for d in (self.store, self.named_caches, self.workunit_logs):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, source: Path, path: Path, state: Path, pantsd: bool = True) -> "BuildRoot":
+        copy_sources(source, path)
+        return cls(path, state, pantsd)
+
+    # -- running Pants ---------------------------------------------------------------------
+
+    def run(self, *args: str, timeout: float = 300) -> PantsRun:
+        """`./pants ARGS` in this root. Every run passes the same global options, so pantsd
+        is never restarted by an option change (that would also drop its memoized graph)."""
+        self._runs += 1
+        logdir = self.workunit_logs / f"run-{self._runs:03d}"
+        logdir.mkdir(parents=True)
+        argv = (
+            "./pants",
+            "--pantsd" if self.pantsd else "--no-pantsd",
+            "--stats-log",
+            f"--local-store-dir={self.store}",
+            f"--named-caches-dir={self.named_caches}",
+            "--workunit-logger-enabled",
+            f"--workunit-logger-logdir={logdir}",
+            *args,
+        )
+        started = time.monotonic()
+        proc = subprocess.run(
+            argv,
+            cwd=self.path,
+            env=pants_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        seconds = time.monotonic() - started
+        workunits: List[dict] = []
+        for log in sorted(logdir.glob("*.json")):
+            workunits.extend(json.loads(log.read_text()))
+        return PantsRun(argv, proc.returncode, proc.stdout, proc.stderr, workunits, seconds)
+
+    def package(self, *specs: str) -> PantsRun:
+        result = self.run("package", *specs)
+        assert result.returncode == 0, result.describe()
+        return result
+
+    # -- files -----------------------------------------------------------------------------
+
+    def write(self, relpath: str, content: str | bytes, mode: Optional[int] = None) -> Path:
+        path = self.path / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        path.write_bytes(content)
+        if mode is not None:
+            path.chmod(mode)
+        return path
+
+    def dist(self, relpath: str = "") -> Path:
+        return self.path / "dist" / relpath
+
+    # -- pantsd ----------------------------------------------------------------------------
+
+    def _pid_files(self) -> List[Path]:
+        return sorted((self.path / ".pids").glob("*/pantsd/pid"))
+
+    def pantsd_pid(self) -> Optional[int]:
+        """The pid of this root's live pantsd (from `<root>/.pids/<hash>/pantsd/pid`)."""
+        for pid_file in self._pid_files():
+            try:
+                pid = int(pid_file.read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if self._is_ours(pid):
+                return pid
+        return None
+
+    def _is_ours(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return False
+        # The root's path, not a longer path it is a prefix of (root vs root2).
+        return re.search(re.escape(str(self.path)) + r"(?=[\]\s/]|$)", cmdline) is not None
+
+    def _stray_pids(self) -> List[int]:
+        """Processes still running whose command line names this root (pantsd sets its
+        title to `pantsd [<root>]`); none of them can belong to anyone else."""
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and int(proc.name) != os.getpid() and self._is_ours(int(proc.name)):
+                pids.append(int(proc.name))
+        return pids
+
+    def stop(self) -> None:
+        """Stop this root's pantsd (and anything else still naming this root), by pid."""
+        pids = [p for p in [self.pantsd_pid()] if p] + self._stray_pids()
+        for pid in dict.fromkeys(pids):
+            _terminate(pid, self._is_ours)
+
+
+def _terminate(pid: int, still_ours, grace: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not still_ours(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# -------------------------------------------------------------------------------------------
+# OCI image layouts, read directly (the plugin's own readers are not used: independent checks)
+# -------------------------------------------------------------------------------------------
+
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+
+class Layout:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def index_json(self) -> dict:
+        return json.loads((self.path / "index.json").read_text())
+
+    def blob_path(self, digest: str) -> Path:
+        algo, hexpart = digest.split(":", 1)
+        return self.path / "blobs" / algo / hexpart
+
+    def blob(self, digest: str) -> bytes:
+        data = self.blob_path(digest).read_bytes()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == digest, f"blob {digest} is corrupt"
+        return data
+
+    def json_blob(self, digest: str) -> dict:
+        return json.loads(self.blob(digest))
+
+    def top(self) -> dict:
+        """The one descriptor every entry of index.json names."""
+        entries = self.index_json()["manifests"]
+        assert entries, f"{self.path}/index.json is empty"
+        digests = {e["digest"] for e in entries}
+        assert len(digests) == 1, f"{self.path}/index.json names several images: {digests}"
+        return entries[0]
+
+    def tags(self) -> List[str]:
+        return [
+            e.get("annotations", {}).get("org.opencontainers.image.ref.name")
+            for e in self.index_json()["manifests"]
+        ]
+
+    def manifests(self) -> List[Tuple[Optional[dict], dict]]:
+        """`[(platform or None, manifest)]`: one for an image, one per entry for an index."""
+        top = self.top()
+        if top["mediaType"] == INDEX_MEDIA_TYPE:
+            index = self.json_blob(top["digest"])
+            return [(d.get("platform"), self.json_blob(d["digest"])) for d in index["manifests"]]
+        return [(None, self.json_blob(top["digest"]))]
+
+    def manifest(self) -> dict:
+        (only,) = self.manifests()
+        return only[1]
+
+    def config(self, manifest: Optional[dict] = None) -> dict:
+        manifest = manifest or self.manifest()
+        return self.json_blob(manifest["config"]["digest"])
+
+    def layer_digests(self, manifest: Optional[dict] = None) -> List[str]:
+        manifest = manifest or self.manifest()
+        return [layer["digest"] for layer in manifest["layers"]]
+
+    def referenced_blobs(self) -> Dict[str, int]:
+        """`{digest: size}` of every blob reachable from index.json."""
+        out: Dict[str, int] = {}
+
+        def visit(descriptor: dict) -> None:
+            out[descriptor["digest"]] = descriptor["size"]
+            if descriptor["mediaType"] == INDEX_MEDIA_TYPE:
+                for child in self.json_blob(descriptor["digest"])["manifests"]:
+                    visit(child)
+            elif descriptor["mediaType"] == MANIFEST_MEDIA_TYPE:
+                manifest = self.json_blob(descriptor["digest"])
+                visit(manifest["config"])
+                for layer in manifest["layers"]:
+                    out[layer["digest"]] = layer["size"]
+
+        for entry in self.index_json()["manifests"]:
+            visit(entry)
+        return out
+
+    def stored_blobs(self) -> List[str]:
+        return sorted(f"sha256:{p.name}" for p in (self.path / "blobs" / "sha256").iterdir())
+
+
+def tree_bytes(root: Path) -> Dict[str, bytes]:
+    """`{relative path: content}` of every file below `root`."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+# -------------------------------------------------------------------------------------------
+# Independent tools
+# -------------------------------------------------------------------------------------------
+
+
+def run_tool(*argv: str, timeout: float = 120) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"$ {' '.join(argv)}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def skopeo_inspect(layout: Path, tag: str, *flags: str, global_flags: Sequence[str] = ()) -> dict:
+    return json.loads(run_tool("skopeo", *global_flags, "inspect", *flags, f"oci:{layout}:{tag}"))
+
+
+def umoci_unpack(layout: Path, tag: str, bundle: Path) -> Path:
+    run_tool("umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle))
+    return bundle / "rootfs"
+
+
+# -------------------------------------------------------------------------------------------
+# Filesystem trees: what a layer should produce vs what umoci unpacked
+# -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "dir" or "file"
+    mode: int
+    uid: int
+    gid: int
+    content: Optional[bytes] = None
+
+    def __repr__(self) -> str:
+        extra = f" {len(self.content)}B" if self.content is not None else ""
+        return f"<{self.kind} {self.mode:04o} {self.uid}:{self.gid}{extra}>"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer as the BUILD file describes it: `files` maps a path below `destination` to
+    the source file in the build root."""
+
+    destination: str
+    uid: int
+    gid: int
+    files: Mapping[str, Path]
+
+
+def expected_tree(layers: Iterable[LayerSpec]) -> Dict[str, Entry]:
+    """The rootfs these layers should give, applied in order (a later entry wins)."""
+    tree: Dict[str, Entry] = {}
+    for layer in layers:
+        dest = layer.destination.strip("/")
+        parts = dest.split("/") if dest else []
+        for i in range(1, len(parts)):
+            tree["/".join(parts[:i])] = Entry("dir", 0o755, 0, 0)  # parents above destination
+        if dest:
+            tree[dest] = Entry("dir", 0o755, layer.uid, layer.gid)
+        for rel, source in layer.files.items():
+            rel_parts = rel.split("/")
+            for i in range(1, len(rel_parts)):
+                path = "/".join([*parts, *rel_parts[:i]])
+                tree[path] = Entry("dir", 0o755, layer.uid, layer.gid)
+            mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
+            tree["/".join([*parts, rel])] = Entry("file", mode, layer.uid, layer.gid, source.read_bytes())
+    return tree
+
+
+def rootfs_tree(rootfs: Path) -> Dict[str, Entry]:
+    tree: Dict[str, Entry] = {}
+    for path in sorted(rootfs.rglob("*")):
+        st = path.lstat()
+        rel = path.relative_to(rootfs).as_posix()
+        if stat.S_ISDIR(st.st_mode):
+            tree[rel] = Entry("dir", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        elif stat.S_ISREG(st.st_mode):
+            tree[rel] = Entry("file", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, path.read_bytes())
+        else:
+            tree[rel] = Entry("other", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    return tree
+
+
+def files_under(root: Path, subdir: str, strip: str = "") -> Dict[str, Path]:
+    """`{path relative to root (minus `strip`): file}` for every file below root/subdir."""
+    out = {}
+    for path in sorted((root / subdir).rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(root).as_posix()
+            if strip:
+                assert rel.startswith(strip + "/")
+                rel = rel[len(strip) + 1 :]
+            out[rel] = path
+    return out
+
+
+def diff_trees(expected: Mapping[str, Entry], actual: Mapping[str, Entry]) -> List[str]:
+    problems = []
+    for path in sorted(set(expected) | set(actual)):
+        e, a = expected.get(path), actual.get(path)
+        if e != a:
+            problems.append(f"/{path}: expected {e!r}, got {a!r}")
+    return problems
+
+
+# -------------------------------------------------------------------------------------------
+# The example images
+# -------------------------------------------------------------------------------------------
+
+# name -> (layout dir under dist/, repository, tags)
+EXAMPLES = {
+    "hello": ("examples.hello/hello", "examples/hello", ["latest"]),
+    "layered": ("examples.layered/layered", "examples/layered", ["1.0", "latest"]),
+    "derived": ("examples.derived/derived", "examples/derived", ["latest"]),
+    "multiarch": ("examples.multiarch/multiarch", "examples/multiarch", ["latest"]),
+}
+
+# One process per layer; the two platforms of multiarch share one.
+EXAMPLE_LAYER_PROCESSES = sorted(
+    [
+        "Build layer of oci_image examples/hello:hello (its `dependencies`)",
+        "Build layer of oci_layer examples/layered:deps",
+        "Build layer of oci_layer examples/layered:assets",
+        "Build layer of oci_layer examples/layered:app",
+        "Build layer of oci_layer examples/derived:extra_layer",
+        "Build layer of oci_image examples/multiarch:multiarch (its `dependencies`)",
+    ]
+)
+
+
+@dataclass
+class ExamplesBuild:
+    """The first `package examples::` of the session root, with a copy of its dist/ (later
+    tests rebuild in that root; this copy stays as the first run wrote it)."""
+
+    run: PantsRun
+    dist: Path
+
+    def layout(self, name: str) -> Layout:
+        return Layout(self.dist / EXAMPLES[name][0])
+
+    def layout_dir(self, name: str) -> Path:
+        return self.dist / EXAMPLES[name][0]
+
+    def printed_digest(self, name: str) -> str:
+        return self.run.packaged[EXAMPLES[name][0]][1]
+
+
+@contextmanager
+def scratch_dir(root: BuildRoot, dirname: str, files: Mapping[str, str | bytes]):
+    """Write `files` under `root/dirname` (a BUILD file and its inputs) for one test, and
+    remove the directory afterwards so later commands in the shared root never parse it."""
+    directory = root.path / dirname
+    assert not directory.exists(), f"{directory} is left over from another test"
+    try:
+        for relpath, content in files.items():
+            root.write(f"{dirname}/{relpath}", content)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

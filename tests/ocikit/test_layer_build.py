@@ -1,0 +1,460 @@
+"""build_layer: the blob read back by tarfile, gzip, zstd and umoci, and its determinism."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ocikit.canonical_json import canonical_json
+from ocikit.layer import LayerError, build_layer, plan_layer
+from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION, OCI_CONFIG, OCI_MANIFEST
+
+MIB = 1 << 20
+
+
+def write(path, data=b"", mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def build(root, destination="/", compression="gzip", threads=2, uid=0, gid=0, mtime=0, **kw):
+    entries = plan_layer(str(root), destination, uid, gid, kw.pop("mode_policy", "normalize"))
+    out = io.BytesIO()
+    result = build_layer(entries, out, compression, kw.pop("level", None), mtime, threads)
+    return out.getvalue(), result, entries
+
+
+def uncompress(blob, compression):
+    if compression == "gzip":
+        return gzip.decompress(blob)
+    if compression == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    return blob
+
+
+def members(tar_bytes):
+    """Everything tarfile reads back, by name:
+    (type, mode, uid, gid, uname, gname, mtime, linkname, content)."""
+    result = {}
+    with tarfile.open(
+        fileobj=io.BytesIO(tar_bytes), mode="r:", encoding="utf-8", errors="surrogateescape"
+    ) as tf:
+        for m in tf:
+            content = tf.extractfile(m).read() if m.isfile() else None
+            result[m.name] = (
+                m.type,
+                m.mode,
+                m.uid,
+                m.gid,
+                m.uname,
+                m.gname,
+                m.mtime,
+                m.linkname,
+                content,
+            )
+    return result
+
+
+def sample_tree(root):
+    write(os.path.join(root, "bin", "tool"), b"#!/bin/sh\necho hi\n", 0o750)
+    write(os.path.join(root, "etc", "app.conf"), b"key = value\n" * 1000, 0o600)
+    write(os.path.join(root, "etc", "empty"), b"")
+    os.makedirs(os.path.join(root, "var", "empty-dir"))
+    write(os.path.join(root, "data", "random.bin"), os.urandom(3 * MIB + 17))
+    os.symlink("../bin/tool", os.path.join(root, "etc", "tool-link"))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_blob_reads_back_with_tarfile(tmp_path, compression):
+    sample_tree(str(tmp_path))
+    blob, result, entries = build(
+        tmp_path, "/srv/app", compression, uid=1000, gid=1001, mtime=1700000000
+    )
+    got = members(uncompress(blob, compression))
+    assert list(got) == [e.path for e in entries]
+    reg, dirt, sym = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE
+    t = 1700000000
+    assert got["srv"] == (dirt, 0o755, 0, 0, "", "", t, "", None)
+    assert got["srv/app"] == (dirt, 0o755, 1000, 1001, "", "", t, "", None)
+    assert got["srv/app/bin/tool"] == (
+        reg,
+        0o755,
+        1000,
+        1001,
+        "",
+        "",
+        t,
+        "",
+        b"#!/bin/sh\necho hi\n",
+    )
+    assert got["srv/app/etc/app.conf"] == (
+        reg,
+        0o644,
+        1000,
+        1001,
+        "",
+        "",
+        t,
+        "",
+        b"key = value\n" * 1000,
+    )
+    assert got["srv/app/etc/empty"] == (reg, 0o644, 1000, 1001, "", "", t, "", b"")
+    assert got["srv/app/etc/tool-link"] == (sym, 0o777, 1000, 1001, "", "", t, "../bin/tool", None)
+    assert got["srv/app/var/empty-dir"] == (dirt, 0o755, 1000, 1001, "", "", t, "", None)
+    with open(os.path.join(str(tmp_path), "data", "random.bin"), "rb") as f:
+        assert got["srv/app/data/random.bin"][-1] == f.read()
+    assert result.media_type == LAYER_MEDIA_TYPE_BY_COMPRESSION[compression]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_digest_size_and_diff_id_describe_the_real_bytes(tmp_path, compression):
+    sample_tree(str(tmp_path))
+    blob, r, _ = build(tmp_path, "/", compression)
+    assert r.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert r.size == len(blob)
+    tar_bytes = uncompress(blob, compression)
+    assert r.diff_id == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    assert r.uncompressed_size == len(tar_bytes)
+    if compression == "none":
+        assert r.digest == r.diff_id
+
+
+@pytest.mark.parametrize("compression, tool", [("gzip", "gzip"), ("zstd", "zstd")])
+def test_command_line_tools_decompress_to_the_diff_id(tmp_path, compression, tool):
+    sample_tree(str(tmp_path / "t"))
+    blob, r, _ = build(tmp_path / "t", "/", compression)
+    (tmp_path / "blob").write_bytes(blob)
+    tar_bytes = subprocess.run(
+        [tool, "-dc", str(tmp_path / "blob")], check=True, stdout=subprocess.PIPE
+    ).stdout
+    assert "sha256:" + hashlib.sha256(tar_bytes).hexdigest() == r.diff_id
+    # GNU tar agrees on the listing too.
+    listing = subprocess.run(
+        ["tar", "-tf", "-"], input=tar_bytes, check=True, stdout=subprocess.PIPE
+    ).stdout.decode()
+    assert "etc/tool-link\n" in listing and "var/empty-dir/\n" in listing
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_two_builds_are_identical(tmp_path, compression):
+    sample_tree(str(tmp_path))
+    first = build(tmp_path, "/app", compression)
+    second = build(tmp_path, "/app", compression)
+    assert first[0] == second[0] and first[1] == second[1]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_thread_count_never_changes_the_bytes(tmp_path, compression):
+    sample_tree(str(tmp_path))
+    write(str(tmp_path / "more.bin"), os.urandom(5 * MIB))
+    write(str(tmp_path / "more.txt"), b"compressible line of text\n" * 400000)
+    blobs = {t: build(tmp_path, "/", compression, threads=t)[0] for t in (1, 2, 4)}
+    assert blobs[1] == blobs[2] == blobs[4]
+
+
+def test_creation_order_times_and_owners_on_disk_do_not_matter(tmp_path):
+    content = {"b/2": b"two", "a/1": b"one", "c": b"three" * 1000, "a/z/deep": b"x"}
+    for tree, order, stamp in (
+        ("one", sorted(content), 1000),
+        ("two", sorted(content, reverse=True), 9999),
+    ):
+        for name in order:
+            p = str(tmp_path / tree / name)
+            write(p, content[name], 0o644)
+            os.utime(p, (stamp, stamp))
+            if os.geteuid() == 0:
+                os.chown(p, stamp, stamp)
+            stamp += 7
+    for compression in ("gzip", "zstd", "none"):
+        assert (
+            build(tmp_path / "one", "/x", compression)[0]
+            == build(tmp_path / "two", "/x", compression)[0]
+        )
+
+
+def test_mtime_is_the_given_one(tmp_path):
+    sample_tree(str(tmp_path))
+    a = build(tmp_path, "/", "none", mtime=0)[0]
+    b = build(tmp_path, "/", "none", mtime=1)[0]
+    assert a != b
+    assert {m[6] for m in members(b).values()} == {1}
+
+
+def test_awkward_names_round_trip(tmp_path):
+    root = os.fsencode(str(tmp_path))
+    names = [
+        b"d" * 100 + b"/" + b"f" * 100,  # > 100 bytes in all, each part fits
+        b"l" * 150 + b"/" + b"m" * 200,  # > 255 bytes: needs a PAX path record
+        "日本語/ファイル名".encode(),  # non-ASCII
+        b"latin-\xe9\xff",  # not UTF-8
+        b"with space/and\nnewline",
+        b"tab\tand'quote\"",
+    ]
+    for name in names:
+        write(os.path.join(root, name), b"content of " + name)
+    os.makedirs(os.path.join(root, b"empty \xe9 dir"))
+    os.symlink(names[1], os.path.join(root, b"long-link"))
+    os.symlink(b"latin-\xe9\xff", os.path.join(root, b"link-to-\xe9"))
+    blob, _, entries = build(tmp_path, "/", "gzip")
+    got = members(gzip.decompress(blob))
+    expect = {n.decode("utf-8", "surrogateescape"): b"content of " + n for n in names}
+    for name, content in expect.items():
+        assert got[name][-1] == content
+    assert got["empty \udce9 dir"][0] == tarfile.DIRTYPE
+    assert got["long-link"][7] == names[1].decode()
+    assert got["link-to-\udce9"][7] == "latin-\udce9\udcff"
+    assert [n.encode("utf-8", "surrogateescape") for n in got] == [
+        e.path.encode("utf-8", "surrogateescape") for e in entries
+    ]
+
+
+def test_a_file_changing_after_planning_is_a_layer_error(tmp_path):
+    write(str(tmp_path / "f"), b"0123456789")
+    entries = plan_layer(str(tmp_path), "/")
+    write(str(tmp_path / "f"), b"0123")
+    with pytest.raises(LayerError, match="shrank"):
+        build_layer(entries, io.BytesIO(), "gzip", None, 0, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"compression": "bzip2"}, "compression"),
+        ({"compression": "gzip", "level": 12}, "level"),
+        ({"threads": 0}, "threads"),
+        ({"mtime": -1}, "mtime"),
+        ({"mtime": 1.5}, "mtime"),
+    ],
+)
+def test_bad_build_parameters_are_layer_errors(kwargs, word):
+    args = {"compression": "gzip", "level": None, "mtime": 0, "threads": 1}
+    args.update(kwargs)
+    with pytest.raises(LayerError, match=word):
+        build_layer([], io.BytesIO(), **args)
+
+
+class SparseHashingSink:
+    """Hashes and counts what is written; stores it as a sparse file (zero runs are skipped)."""
+
+    def __init__(self, f):
+        self.f, self.sha256, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.size += len(data)
+        if data == bytes(len(data)):
+            self.f.seek(len(data), os.SEEK_CUR)
+        else:
+            self.f.write(data)
+        return len(data)
+
+    def close(self):
+        self.f.truncate(self.size)
+        self.f.close()
+
+
+@pytest.fixture
+def sparse_dir(tmp_path):
+    """Where to put a huge sparse file. On tmpfs reading a hole costs nothing, while on a disk
+    file system the first read fills the page cache with 8 GiB of zeros (~18 s of kernel time)."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        d = tempfile.mkdtemp(dir="/dev/shm", prefix="ocikit-test-")
+        yield d
+        shutil.rmtree(d)
+    else:
+        yield str(tmp_path / "sparse")
+
+
+def test_a_sparse_file_over_8_gib(tmp_path, sparse_dir):
+    """Size does not fit the 11 octal digits of ustar: a PAX size record carries it."""
+    started = time.monotonic()
+    size = 8 * 1024**3 + MIB + 3
+    tree = os.path.join(sparse_dir, "tree")
+    big = os.path.join(tree, "big.img")
+    write(big, b"HEAD")
+    with open(big, "r+b") as f:
+        f.truncate(size)
+        f.seek(size - 4)
+        f.write(b"TAIL")
+    write(os.path.join(tree, "z-after"), b"after the big one")
+    entries = plan_layer(tree, "/")
+    sink = SparseHashingSink(open(str(tmp_path / "layer.tar"), "wb"))
+    result = build_layer(entries, sink, "none", None, 0, 2)
+    sink.close()
+    assert result.size == sink.size == result.uncompressed_size
+    assert result.digest == result.diff_id == "sha256:" + sink.sha256.hexdigest()
+    with tarfile.open(str(tmp_path / "layer.tar"), encoding="utf-8") as tf:
+        big_member, after = tf.getmembers()
+        assert (big_member.name, big_member.size) == ("big.img", size)
+        assert big_member.pax_headers["size"] == str(size)
+        data = tf.extractfile(big_member)
+        assert data.read(4) == b"HEAD"
+        data.seek(size - 4)
+        assert data.read() == b"TAIL"
+        assert tf.extractfile(after).read() == b"after the big one"
+    assert os.stat(str(tmp_path / "layer.tar")).st_blocks * 512 < 64 * MIB  # really sparse
+    elapsed = time.monotonic() - started
+    assert elapsed < 60, f"the 8 GiB layer took {elapsed:.1f}s"
+
+
+def _make_tree(root_b, spec):
+    """spec: {tuple_of_name_bytes: (kind, content, mode)}. Prefixes of other paths become dirs."""
+    paths = sorted(spec)
+    prefixes = {p[:i] for p in paths for i in range(1, len(p))}
+    for p in paths:
+        full = os.path.join(root_b, *p)
+        for i in range(1, len(p)):
+            d = os.path.join(root_b, *p[:i])
+            if not os.path.isdir(d):
+                os.mkdir(d)
+        kind, content, mode = spec[p]
+        if kind == "dir" or p in prefixes:
+            if not os.path.isdir(full):
+                os.mkdir(full)
+        else:
+            with open(full, "wb") as f:
+                f.write(content)
+        os.chmod(full, mode | (0o700 if os.path.isdir(full) else 0))
+
+
+_names = st.one_of(
+    st.binary(min_size=1, max_size=12),
+    st.text(min_size=1, max_size=8).map(lambda s: s.encode("utf-8", "surrogatepass")),
+    st.binary(min_size=100, max_size=140),
+).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+_trees = st.dictionaries(
+    st.lists(_names, min_size=1, max_size=3).map(tuple),
+    st.tuples(st.sampled_from(["file", "dir"]), st.binary(max_size=2000), st.integers(0, 0o7777)),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tree=_trees,
+    uid=st.integers(0, 2**32 - 1),
+    gid=st.integers(0, 70000),
+    policy=st.sampled_from(["normalize", "preserve"]),
+)
+def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
+    tree = {k: v for k, v in tree.items() if len(b"/".join(k)) < 4000}
+    with tempfile.TemporaryDirectory() as d:
+        root_b = os.path.join(os.fsencode(d), b"root")
+        os.mkdir(root_b)
+        try:
+            _make_tree(root_b, tree)
+        except OSError:  # a name the filesystem refuses (e.g. over 255 bytes)
+            return
+        entries = plan_layer(os.fsdecode(root_b), "/dest", uid, gid, policy)
+        out = io.BytesIO()
+        build_layer(entries, out, "gzip", None, 0, 2)
+        got = members(gzip.decompress(out.getvalue()))
+        assert list(got) == [e.path for e in entries]
+        for e in entries:
+            ttype, mode, m_uid, m_gid, uname, gname, mtime, _, content = got[e.path]
+            assert (mode, uname, gname, mtime) == (e.mode, "", "", 0)
+            assert (m_uid, m_gid) == (uid, gid)  # "/dest" has no ancestors: all is theirs
+            if e.kind == "file":
+                on_disk = os.path.join(
+                    root_b, e.path.encode("utf-8", "surrogateescape")[len(b"dest/") :]
+                )
+                with open(on_disk, "rb") as f:
+                    assert content == f.read()
+                st_mode = os.stat(on_disk).st_mode & 0o7777
+                want = st_mode if policy == "preserve" else (0o755 if st_mode & 0o111 else 0o644)
+                assert mode == want
+            else:
+                assert ttype == tarfile.DIRTYPE
+
+
+def _oci_layout(layout, blob, result):
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    assert put(blob)["digest"] == result.digest
+    config = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
+        }
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": dict(mediaType=OCI_CONFIG, **put(config)),
+            "layers": [
+                {"mediaType": result.media_type, "digest": result.digest, "size": result.size}
+            ],
+        }
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            dict(
+                mediaType=OCI_MANIFEST,
+                annotations={"org.opencontainers.image.ref.name": "tag"},
+                **put(manifest),
+            )
+        ],
+    }
+    (layout / "index.json").write_bytes(canonical_json(index))
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+
+
+@pytest.mark.skipif(
+    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
+)
+@pytest.mark.parametrize("compression", ["gzip", "none"])  # umoci 0.4.7 predates zstd layers
+def test_umoci_unpacks_the_layer(tmp_path, compression):
+    tree = tmp_path / "tree"
+    write(str(tree / "bin" / "tool"), b"#!/bin/sh\n", 0o4750)
+    write(str(tree / "etc" / "conf"), b"a=b\n", 0o640)
+    write(str(tree / "big"), os.urandom(2 * MIB + 5), 0o644)
+    os.makedirs(str(tree / "var" / "empty"))
+    os.symlink("../bin/tool", str(tree / "etc" / "tool"))
+    blob, result, entries = build(
+        tree, "/opt/app", compression, uid=1234, gid=5678, mode_policy="preserve"
+    )
+    _oci_layout(tmp_path / "layout", blob, result)
+    subprocess.run(
+        ["umoci", "unpack", "--image", f"{tmp_path / 'layout'}:tag", str(tmp_path / "bundle")],
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    rootfs = tmp_path / "bundle" / "rootfs"
+    for e in entries:
+        st_ = os.lstat(str(rootfs / e.path))
+        assert (st_.st_uid, st_.st_gid) == (e.uid, e.gid), e.path
+        assert st_.st_mode & 0o7777 == e.mode or e.kind == "symlink", e.path
+        if e.kind == "file":
+            assert (rootfs / e.path).read_bytes() == open(e.source, "rb").read()
+        elif e.kind == "symlink":
+            assert os.readlink(str(rootfs / e.path)) == e.linkname
+    assert os.stat(str(rootfs / "opt")).st_uid == 0
+    assert os.stat(str(rootfs / "opt/app/bin/tool")).st_mode & 0o7777 == 0o4750
+    assert sorted(os.listdir(str(rootfs / "opt/app"))) == ["big", "bin", "etc", "var"]

@@ -1,0 +1,245 @@
+"""`python -m ocikit layer`: the process Pants runs, with its files and its error contract."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import io
+
+import pytest
+
+import ocikit
+from ocikit import layer_cli
+from ocikit.canonical_json import canonical_json
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(ocikit.__file__)))
+
+
+def run_cli(cwd, *args):
+    env = dict(os.environ, PYTHONPATH=SRC)
+    return subprocess.run(
+        [sys.executable, "-m", "ocikit", "layer", *args],
+        cwd=str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+
+
+def setup_sandbox(tmp_path, spec):
+    files = tmp_path / "files"
+    (files / "bin").mkdir(parents=True)
+    (files / "bin" / "run").write_bytes(b"#!/bin/sh\nexit 0\n")
+    os.chmod(str(files / "bin" / "run"), 0o755)
+    (files / "README").write_text("hello\n" * 100)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "out").mkdir()
+
+
+def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
+    spec = {
+        "root": "files",
+        "destination": "/app",
+        "uid": 1000,
+        "gid": 1000,
+        "mode_policy": "normalize",
+        "compression": "gzip",
+        "level": 1,
+        "mtime": 0,
+        "threads": 2,
+    }
+    setup_sandbox(tmp_path, spec)
+    r = run_cli(
+        tmp_path, "--spec", "spec.json", "--out", "out/layer", "--descriptor", "out/desc.json"
+    )
+    assert (r.returncode, r.stderr) == (0, "")
+    blob = (tmp_path / "out" / "layer").read_bytes()
+    raw = (tmp_path / "out" / "desc.json").read_bytes()
+    desc = json.loads(raw)
+    assert raw == canonical_json(desc)
+    tar_bytes = gzip.decompress(blob)
+    assert desc == {
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "digest": "sha256:" + hashlib.sha256(blob).hexdigest(),
+        "size": len(blob),
+        "diffID": "sha256:" + hashlib.sha256(tar_bytes).hexdigest(),
+        "uncompressedSize": len(tar_bytes),
+        "entries": 4,
+    }
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+        assert [(m.name, m.uid) for m in tf] == [
+            ("app", 1000),
+            ("app/README", 1000),
+            ("app/bin", 1000),
+            ("app/bin/run", 1000),
+        ]
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["desc.json", "layer"]  # no temp files
+
+
+def test_minimal_spec_uses_defaults_and_all_cores(tmp_path):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    assert r.returncode == 0, r.stderr
+    desc = json.loads((tmp_path / "out" / "d.json").read_text())
+    assert desc["mediaType"].endswith("tar+gzip") and desc["entries"] == 3
+    # Same bytes as an explicit gzip level 1 / one thread build.
+    (tmp_path / "spec1.json").write_text(
+        json.dumps(
+            {"root": "files", "destination": "/", "compression": "gzip", "level": 1, "threads": 1}
+        )
+    )
+    r = run_cli(tmp_path, "--spec", "spec1.json", "--out", "out/l1", "--descriptor", "out/d1.json")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "l").read_bytes() == (tmp_path / "out" / "l1").read_bytes()
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_other_compressions(tmp_path, compression):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/x", "compression": compression})
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    assert r.returncode == 0, r.stderr
+    desc = json.loads((tmp_path / "out" / "d.json").read_text())
+    blob = (tmp_path / "out" / "l").read_bytes()
+    assert desc["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert desc["mediaType"].endswith({"zstd": "tar+zstd", "none": "tar"}[compression])
+    assert (desc["digest"] == desc["diffID"]) == (compression == "none")
+
+
+def _assert_failed_cleanly(tmp_path, r, *words):
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("ocikit layer: error: ")
+    assert "Traceback" not in r.stderr
+    for word in words:
+        assert word in lines[0]
+    assert os.listdir(str(tmp_path / "out")) == []  # no blob, no descriptor, no temp file
+
+
+def test_refused_symlink_fails_cleanly_and_removes_stale_outputs(tmp_path):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/app"})
+    os.symlink("/etc/passwd", str(tmp_path / "files" / "pw"))
+    (tmp_path / "out" / "l").write_bytes(b"stale blob from an earlier run")
+    (tmp_path / "out" / "d.json").write_bytes(b"{}")
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    _assert_failed_cleanly(tmp_path, r, "pw", "/etc/passwd", "refused")
+
+
+def test_failure_while_writing_the_blob_leaves_nothing(tmp_path):
+    # The tree plans fine; the bad level is only seen by build_layer, after the temp blob exists.
+    setup_sandbox(
+        tmp_path, {"root": "files", "destination": "/", "compression": "zstd", "level": 99}
+    )
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    _assert_failed_cleanly(tmp_path, r, "level", "99")
+
+
+@pytest.mark.parametrize(
+    "spec_text, words",
+    [
+        ("{not json", ["not valid JSON"]),
+        ("[1, 2]", ["JSON object"]),
+        (json.dumps({"destination": "/"}), ["'root'"]),
+        (
+            json.dumps({"root": "files", "destination": "/", "colour": "red"}),
+            ["unknown keys", "colour"],
+        ),
+        (json.dumps({"root": "missing", "destination": "/"}), ["missing"]),
+        (json.dumps({"root": "files", "destination": "app"}), ["'app'", "destination"]),
+        (json.dumps({"root": "files", "destination": "/", "threads": 0}), ["threads"]),
+        (json.dumps({"root": "files", "destination": "/", "compression": "xz"}), ["'xz'"]),
+        (json.dumps({"root": "files", "destination": "/", "mode_policy": "keep"}), ["'keep'"]),
+    ],
+)
+def test_bad_specs_fail_cleanly(tmp_path, spec_text, words):
+    setup_sandbox(tmp_path, {})
+    (tmp_path / "spec.json").write_text(spec_text)
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    _assert_failed_cleanly(tmp_path, r, *words)
+
+
+def test_missing_spec_file_fails_cleanly(tmp_path):
+    (tmp_path / "out").mkdir()
+    r = run_cli(tmp_path, "--spec", "nope.json", "--out", "out/l", "--descriptor", "out/d.json")
+    _assert_failed_cleanly(tmp_path, r, "nope.json")
+
+
+def test_unwritable_output_directory_fails_cleanly(tmp_path):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    r = run_cli(
+        tmp_path, "--spec", "spec.json", "--out", "no/such/dir/l", "--descriptor", "out/d.json"
+    )
+    _assert_failed_cleanly(tmp_path, r, "No such file or directory")
+
+
+def test_in_process_main_returns_the_exit_status(tmp_path, capsys, monkeypatch):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    monkeypatch.chdir(str(tmp_path))
+    assert (
+        layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 0
+    )
+    os.symlink("../../x", str(tmp_path / "files" / "bin" / "up"))
+    assert (
+        layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 1
+    )
+    assert capsys.readouterr().err.startswith("ocikit layer: error: symlink ")
+    assert os.listdir(str(tmp_path / "out")) == []
+
+
+def _peak_rss_mib(tmp_path, size_mib, compression):
+    tree = tmp_path / f"tree-{size_mib}"
+    if not tree.exists():
+        tree.mkdir()
+        block = os.urandom(1 << 20)
+        text = (b"compressible text\n" * 60000)[: 1 << 20]
+        with open(str(tree / "big"), "wb") as f:
+            for i in range(size_mib):
+                f.write(block if i % 2 else text)
+    spec = tmp_path / f"spec-{size_mib}-{compression}.json"
+    spec.write_text(
+        json.dumps(
+            {"root": str(tree), "destination": "/", "compression": compression, "threads": 4}
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=SRC)
+    p = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "-m",
+            "ocikit",
+            "layer",
+            "--spec",
+            str(spec),
+            "--out",
+            str(tmp_path / "out" / "l"),
+            "--descriptor",
+            str(tmp_path / "out" / "d"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
+    assert p.returncode == 0, p.stderr
+    for line in p.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[1]) / 1024
+    raise AssertionError(p.stderr)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/time"), reason="needs GNU time")
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_peak_memory_is_small_and_flat_in_layer_size(tmp_path, compression):
+    (tmp_path / "out").mkdir()
+    small = _peak_rss_mib(tmp_path, 16, compression)
+    big = _peak_rss_mib(tmp_path, 256, compression)
+    assert big < 100, f"{compression}: peak RSS {big:.0f} MiB for a 256 MiB file"
+    assert big - small < 20, f"{compression}: {small:.0f} MiB for 16 MiB, {big:.0f} MiB for 256 MiB"

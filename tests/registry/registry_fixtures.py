@@ -1,0 +1,437 @@
+"""Real registries for tests: the Distribution registry on loopback, in three auth modes.
+
+    with start_registry(tmp_dir, "token") as registry:
+        registry.host              # "127.0.0.1:PORT"
+        registry.requests()        # [RegistryRequest(method, uri, status), ...] from its log
+        registry.token_server.count
+
+Modes: "none"; "basic" (htpasswd, bcrypt); "token" (Distribution's bearer-token auth, with
+tokens from `TokenServer`: a small http.server on loopback issuing RS256 JWTs signed by a key
+and self-signed certificate made here with `cryptography`). Reusable by any test: import from
+`tests.registry.registry_fixtures` (or `registry_fixtures` with tests/registry on sys.path).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+from urllib.parse import parse_qs, urlsplit
+
+USERNAME = "ocikit-user"
+PASSWORD = "s3cret-Pa55word-for-tests"
+SERVICE = "ocikit-test-registry"
+ISSUER = "ocikit-test-issuer"
+MODES = ("none", "basic", "token")
+
+
+def have_registry() -> bool:
+    return shutil.which("docker-registry") is not None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- token server ---------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class TokenRequest:
+    method: str
+    scopes: List[str]
+    account: Optional[str]
+    grant: str  # "basic", "refresh_token", "anonymous"
+    status: int
+
+
+class TokenServer:
+    """Issues Distribution-compatible JWTs for users with the right Basic credentials or a
+    known identity (refresh) token, granting every requested scope unless `deny` says no;
+    anonymous callers get pull access only (as public repositories on real registries)."""
+
+    def __init__(self, directory: Path, users: Optional[dict] = None) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.users = dict(users or {USERNAME: PASSWORD})
+        self.identity_tokens: dict = {}
+        self.deny: Callable[[str, str], bool] = lambda account, scope: False
+        self.requests: List[TokenRequest] = []
+        self.issued: List[str] = []
+        self._lock = threading.Lock()
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self._cert_der = cert.public_bytes(serialization.Encoding.DER)
+        self.cert_path = directory / "token-signer.pem"
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self._hashes, self._padding = hashes, None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                server._handle(self, "GET")
+
+            def do_POST(self):
+                server._handle(self, "POST")
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self.realm = f"http://127.0.0.1:{self.port}/token"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def add_identity_token(self, account: str = USERNAME) -> str:
+        token = "idtok-" + secrets.token_hex(16)
+        self.identity_tokens[token] = account
+        return token
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        query = parse_qs(urlsplit(handler.path).query)
+        form: dict = {}
+        if method == "POST":
+            length = int(handler.headers.get("Content-Length") or 0)
+            form = parse_qs(handler.rfile.read(length).decode("utf-8"))
+        scopes = query.get("scope", []) + " ".join(form.get("scope", [])).split()
+        account, grant, ok = None, "anonymous", True
+        if method == "POST":
+            grant = (form.get("grant_type") or [""])[0]
+            if grant == "refresh_token":
+                account = self.identity_tokens.get((form.get("refresh_token") or [""])[0])
+                ok = account is not None
+            elif grant == "password":
+                account = (form.get("username") or [""])[0]
+                ok = self.users.get(account) == (form.get("password") or [""])[0]
+            else:
+                ok = False
+        else:
+            auth = handler.headers.get("Authorization", "")
+            if auth.startswith("Basic "):
+                grant = "basic"
+                user, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+                if user == "<token>":
+                    account = self.identity_tokens.get(password)
+                    ok = account is not None
+                else:
+                    account = user
+                    ok = self.users.get(user) == password
+        status = 200 if ok else 401
+        with self._lock:
+            self.requests.append(TokenRequest(method, scopes, account, grant, status))
+        if not ok:
+            body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication failed"}]})
+            self._reply(handler, 401, body.encode())
+            return
+        token = self.issue(account or "", scopes, anonymous=grant == "anonymous")
+        key = "access_token" if method == "POST" else "token"
+        self._reply(handler, 200, json.dumps({key: token, "expires_in": 300}).encode())
+
+    def issue(self, account: str, scopes: List[str], *, anonymous: bool = False) -> str:
+        """A signed token granting `scopes` (anonymous callers get pull access only)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = [a for a in actions.split(",") if a and not self.deny(account, f"{kind}:{name}:{a}")
+                       and (a == "pull" or not anonymous)]
+            access.append({"type": kind, "name": name, "actions": granted})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._cert_der).decode()]}
+        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        token = f"{signing_input}.{_b64url(signature)}"
+        with self._lock:
+            self.issued.append(token)
+        return token
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+# -- registry process -----------------------------------------------------------------------
+
+# The access log's combined format: 127.0.0.1 - - [date] "HEAD /v2/... HTTP/1.1" 404 157 "" "ua"
+_ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ', re.M)
+
+
+@dataclass(frozen=True)
+class RegistryRequest:
+    method: str
+    uri: str
+    status: int
+
+    @property
+    def path(self) -> str:
+        return self.uri.split("?", 1)[0]
+
+
+@dataclass
+class Registry:
+    """A running Distribution registry."""
+
+    host: str
+    mode: str
+    root: Path
+    log_path: Path
+    process: subprocess.Popen
+    token_server: Optional[TokenServer] = None
+    tls_cert: Optional[Path] = None
+    username: str = USERNAME
+    password: str = PASSWORD
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}"
+
+    @property
+    def creds(self) -> Optional[str]:
+        """`user:pass` for skopeo --creds, None without auth."""
+        return None if self.mode == "none" else f"{self.username}:{self.password}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def requests(self) -> List[RegistryRequest]:
+        """Every request the registry answered, in order, from its access log (401s included).
+
+        Waits until the log stops growing for a moment: the registry writes a line just after
+        it answers, so the client can be a little ahead of the log."""
+        previous, stable_since = None, time.monotonic()
+        while True:
+            text = self.log_text()
+            if text != previous:
+                previous, stable_since = text, time.monotonic()
+            elif time.monotonic() - stable_since >= 0.05:
+                break
+            time.sleep(0.01)
+        out = []
+        for match in _ACCESS_LINE.finditer(previous):
+            out.append(RegistryRequest(match.group(1), match.group(2), int(match.group(3))))
+        return out
+
+    def mark(self) -> int:
+        """A position in the request log; `requests_since(mark)` gives what came after."""
+        return len(self.requests())
+
+    def requests_since(self, mark: int) -> List[RegistryRequest]:
+        return self.requests()[mark:]
+
+    def docker_config(self, directory: Path, *, secret: Optional[str] = None) -> Path:
+        """Write a docker config.json with an `auths` entry for this registry; returns the dir."""
+        directory.mkdir(parents=True, exist_ok=True)
+        auths = {}
+        if self.mode != "none":
+            auth = base64.b64encode(f"{self.username}:{secret or self.password}".encode()).decode()
+            auths[self.host] = {"auth": auth}
+        (directory / "config.json").write_text(json.dumps({"auths": auths}))
+        return directory
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.token_server is not None:
+            self.token_server.stop()
+
+
+def write_tls_certificate(directory: Path) -> tuple:
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test registry")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer], tls: bool = False) -> dict:
+    config: dict = {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "json", "accesslog": {"disabled": False}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True},
+                    "maintenance": {"uploadpurging": {"enabled": False}}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "ocikit-test-http-secret"},
+    }
+    if tls:
+        cert_path, key_path = write_tls_certificate(root)
+        config["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
+    if mode == "basic":
+        htpasswd = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True,
+                                  capture_output=True, text=True).stdout
+        (root / "htpasswd").write_text(htpasswd)
+        config["auth"] = {"htpasswd": {"realm": "ocikit-test", "path": str(root / "htpasswd")}}
+    elif mode == "token":
+        assert token_server is not None
+        config["auth"] = {"token": {"realm": token_server.realm, "service": SERVICE, "issuer": ISSUER,
+                                    "rootcertbundle": str(token_server.cert_path)}}
+    elif mode != "none":
+        raise ValueError(f"unknown registry mode {mode!r}; expected one of {MODES}")
+    return config
+
+
+def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Registry:
+    """Start a registry in `root` (created); the caller must call .stop(). With `tls`, it
+    serves HTTPS with a self-signed certificate (`registry.tls_cert`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    token_server = TokenServer(root) if mode == "token" else None
+    last_error = ""
+    for _ in range(3):  # the free port may be taken between choosing and binding it
+        port = free_port()
+        config_path = root / "config.yml"
+        config_path.write_text(json.dumps(_config(mode, root, port, token_server, tls), indent=2))
+        log_path = root / f"registry-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(["docker-registry", "serve", str(config_path)], stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        registry = Registry(f"127.0.0.1:{port}", mode, root, log_path, process, token_server,
+                            tls_cert=root / "tls-cert.pem" if tls else None)
+        deadline = time.monotonic() + 15
+        context = ssl._create_unverified_context() if tls else None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(f"{registry.url}/v2/", timeout=1, context=context).close()
+                return registry
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return registry
+            except OSError:
+                pass
+            time.sleep(0.05)
+        last_error = log_path.read_text(errors="replace")[-2000:]
+        registry.token_server = None
+        registry.stop()
+    if token_server is not None:
+        token_server.stop()
+    raise RuntimeError(f"the registry did not start in {root}:\n{last_error}")
+
+
+@contextlib.contextmanager
+def start_registry(root: Path, mode: str = "none") -> Iterator[Registry]:
+    registry = launch_registry(root, mode)
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def write_credential_helper(bin_dir: Path, name: str, answers: dict, *, sleep: float = 0, fail: str = "") -> Path:
+    """A real `docker-credential-NAME` executable speaking the helper protocol. It logs each
+    call (argv and stdin) to NAME.calls next to it."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / f"docker-credential-{name}"
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, time\n"
+        f"answers = {json.dumps(answers)!r}\n"
+        "server = sys.stdin.read().strip()\n"
+        f"open({str(bin_dir / (name + '.calls'))!r}, 'a').write(json.dumps([sys.argv[1:], server]) + '\\n')\n"
+        f"time.sleep({sleep})\n"
+        f"if {fail!r}:\n    print({fail!r}); sys.exit(1)\n"
+        "answers = json.loads(answers)\n"
+        "if sys.argv[1:] != ['get'] or server not in answers:\n"
+        "    print('credentials not found in native keychain'); sys.exit(1)\n"
+        "print(json.dumps(dict(answers[server], ServerURL=server)))\n"
+    )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def helper_calls(bin_dir: Path, name: str) -> list:
+    calls = bin_dir / f"{name}.calls"
+    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def skopeo(*args: str, check: bool = True, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run skopeo with an isolated config (no user auth files, no policy surprises)."""
+    policy = Path(os.environ.get("TMPDIR", "/tmp")) / "ocikit-skopeo-policy.json"
+    if not policy.exists():
+        policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=True,
+                            env=full_env, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result

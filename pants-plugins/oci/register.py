@@ -4,7 +4,7 @@
 from oci.goals import package, publish
 from oci.subsystem import OciSubsystem
 from oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from oci.util_rules import core, image, layers, pull, settings
+from oci.util_rules import core, dependencies, image, layers, pull, settings
 
 
 def target_types():
@@ -15,6 +15,7 @@ def rules():
     return [
         *OciSubsystem.rules(),
         *core.rules(),
+        *dependencies.rules(),
         *settings.rules(),
         *layers.rules(),
         *image.rules(),

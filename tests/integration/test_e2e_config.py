@@ -65,11 +65,6 @@ def test_child_config_merges_over_its_base(build_root: BuildRoot) -> None:
     assert "annotations" not in base_manifest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`base` is a plain StringField, not a dependency: `pants dependencies`/`dependents` "
-    "(and so --changed-dependents) do not see that an image is built on its base",
-)
 def test_base_is_a_dependency_of_the_image(build_root: BuildRoot) -> None:
     with scratch_dir(build_root, "e2e_basedep", {"BUILD": BUILD, "a.txt": "a\n"}):
         run = build_root.run("dependencies", "e2e_basedep:child")
@@ -90,11 +85,6 @@ oci_image(name="child", base=":base", layers=[":conf_layer"])
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each layer re-emits every directory above its destination as 0:0 0755, so a later "
-    "layer under /home/app/conf resets the /home/app that a lower layer gave to 1000:1000",
-)
 def test_a_later_layer_keeps_the_owner_of_a_lower_layers_directory(
     build_root: BuildRoot, tmp_path
 ) -> None:

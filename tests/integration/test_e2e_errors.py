@@ -201,15 +201,10 @@ def test_bad_input_fails_with_a_precise_message(build_root: BuildRoot, name: str
 
 
 # ---------------------------------------------------------------------------------------------
-# Known bugs: strict xfails, so each turns into a failure (remove the mark) once it is fixed.
+# Once bugs, now fixed: each keeps its fix.
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a file on one input's path and a directory on another's reach MergeDigests and fail "
-    "with the engine's 'Can only merge Directories with no duplicates', not a LayerInputError",
-)
 def test_file_and_directory_on_one_path_is_a_layer_input_error(build_root: BuildRoot) -> None:
     d = _d("file_vs_directory")
     case = Case(
@@ -230,11 +225,6 @@ def test_file_and_directory_on_one_path_is_a_layer_input_error(build_root: Build
         assert fragment in output, run.describe()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an oci_layer listed in an image's `dependencies` (instead of `layers`) is silently "
-    "flattened: its files go in at their build-root paths and its destination/owner are ignored",
-)
 def test_oci_layer_in_image_dependencies_is_refused(build_root: BuildRoot) -> None:
     d = _d("layer_in_dependencies")
     case = Case(

@@ -83,14 +83,7 @@ def test_layout_is_complete_and_every_blob_matches_its_digest(
         "hello",
         "layered",
         "multiarch",
-        pytest.param(
-            "derived",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the base image's manifest and config blobs are copied into a derived "
-                "image's layout although nothing in it references them",
-            ),
-        ),
+        "derived",
     ],
 )
 def test_layout_holds_only_reachable_blobs(examples_build: ExamplesBuild, name: str) -> None:

@@ -30,11 +30,20 @@ from oci.target_types import (
     parse_owner,
     validate_pinned_reference,
 )
+from oci.util_rules.dependencies import base_address_spec
 from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
 from oci.util_rules.pull import PulledImage, PullImageRequest
 from oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address, AddressInput, UnparsedAddressInputs
-from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    CreateDigest,
+    Digest,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+)
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     InvalidFieldException,
@@ -112,8 +121,7 @@ def _base_address(target: Target) -> str | None:
     """The `base` of an `oci_image` when it is an address (not scratch, not a registry image)."""
     if not target.has_field(OciImageBaseField):
         return None  # an oci_pull target: the chain ends here
-    value = target[OciImageBaseField].value or SCRATCH
-    return None if value == SCRATCH or _is_reference(value) else value
+    return base_address_spec(target[OciImageBaseField].value)
 
 
 async def _base_chain_is_acyclic(target: Target) -> Target | None:
@@ -184,6 +192,7 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
             )
     layer_requests = [_layer_request(t) for t in layer_targets]
     if target[OciImageDependenciesField].value:
+        inferred = [t.address for t in layer_targets] + ([base_target.address] if base_target else [])
         layer_requests.append(
             OciLayerRequest(
                 address=target.address,
@@ -192,6 +201,7 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
                 uid=0,
                 gid=0,
                 what=f"oci_image {target.address} (its `dependencies`)",
+                exclude=tuple(inferred),
             )
         )
     built_layers = await MultiGet(Get(BuiltOciLayer, OciLayerRequest, r) for r in layer_requests)
@@ -249,9 +259,20 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
             for b in {b.descriptor.digest: b for b in small_blobs}.values()
         ),
     )
+    # Only the base's layers: its own manifests and configs are not referenced here.
+    base_layers = (
+        await Get(
+            Digest,
+            DigestSubset(
+                base.blobs,
+                PathGlobs(sorted({blob_path(l.descriptor.digest) for i in base.images for l in i.layers})),
+            ),
+        )
+        if base
+        else EMPTY_DIGEST
+    )
     blobs = await Get(
-        Digest,
-        MergeDigests([small, *(b.blob for b in built_layers), *([base.blobs] if base else [])]),
+        Digest, MergeDigests([small, base_layers, *(b.blob for b in built_layers)])
     )
     mount_sources: tuple[str, ...] = ()
     if isinstance(base, PulledImage):

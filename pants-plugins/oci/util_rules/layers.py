@@ -62,6 +62,7 @@ class OciLayerRequest:
     uid: int
     gid: int
     what: str  # how errors and history name this layer, e.g. "oci_layer //app:layer"
+    exclude: tuple[Address, ...] = ()  # an image's inferred base and layers: not files
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class _LayerInputs:
 
 @rule(desc="Collect the inputs of an OCI layer")
 async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
-    direct = await Get(Targets, DependenciesRequest(request.dependencies))
+    all_direct = await Get(Targets, DependenciesRequest(request.dependencies))
+    direct = Targets(t for t in all_direct if t.address not in request.exclude)
     packages_per_target = await Get(
         FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, direct)
     )
@@ -90,6 +92,12 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
     closure = await Get(
         TransitiveTargets, TransitiveTargetsRequest(Addresses(t.address for t in unpackaged))
     )
+    for tgt in closure.closure:
+        if tgt.alias == "oci_layer":
+            raise LayerInputError(
+                f"{request.what} depends on {tgt.address}, an `oci_layer`: list it in the "
+                "image's `layers` field instead, so its `destination` and `owner` apply."
+            )
     source_targets = [
         tgt
         for tgt in closure.closure
@@ -131,6 +139,19 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
                     "with `relocated_files` or put them in different layers."
                 )
         digests.append(snapshot.digest)
+    parents: dict[str, Address] = {}
+    for path, owner in owner_of.items():
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parents.setdefault("/".join(parts[:i]), owner)
+    for path, owner in owner_of.items():
+        if path in parents:
+            raise LayerInputError(
+                f"Two inputs of {request.what} land on the same path "
+                f"{request.destination.rstrip('/')}/{path}: {owner} puts a file there and "
+                f"{parents[path]} a directory. Move one with `relocated_files` or put them in "
+                "different layers."
+            )
     if not owner_of:
         raise LayerInputError(
             f"{request.what} has no inputs: its `dependencies` give no files. Add `files`, "

@@ -95,7 +95,8 @@ def plan_layer(
 ) -> List[LayerEntry]:
     """Every entry of the layer mapping the tree at `root` to `destination` in the image.
 
-    Ancestors of `destination` are directories owned 0:0, mode 0755; `destination` itself
+    Ancestors of `destination` are not in the layer (they keep what lower layers set);
+    `destination` itself
     (unless "/") and everything below get `uid`:`gid`. "normalize": directories 0755, files
     0755 if any execute bit is set else 0644; "preserve": the permission bits on disk.
     Symlinks stay symlinks (mode 0777) when their target is relative and resolves inside
@@ -129,9 +130,9 @@ def plan_layer(
 
     base = destination.strip("/")
     entries: List[LayerEntry] = []
-    parts = base.split("/") if base else []
-    for i in range(1, len(parts)):
-        entries.append(LayerEntry("/".join(parts[:i]), "dir", 0o755, 0, 0, 0, None))
+    # Directories above `destination` are left out: re-emitting them would reset what a lower
+    # layer set (a base's /tmp 1777, a /home/app owned by the app). Runtimes create missing
+    # parents as root 0755.
     if base:
         entries.append(LayerEntry(base, "dir", dir_mode(root_st), uid, gid, 0, None))
 

@@ -142,7 +142,7 @@ class BuildRoot:
 
     # -- running Pants ---------------------------------------------------------------------
 
-    def run(self, *args: str, timeout: float = 300) -> PantsRun:
+    def run(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> PantsRun:
         """`./pants ARGS` in this root. Every run passes the same global options, so pantsd
         is never restarted by an option change (that would also drop its memoized graph)."""
         self._runs += 1
@@ -162,7 +162,7 @@ class BuildRoot:
         proc = subprocess.run(
             argv,
             cwd=self.path,
-            env=pants_env(),
+            env={**pants_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -138,6 +138,8 @@ def _progress(args: argparse.Namespace) -> Any:
 def _write_record(path: Optional[str], value: Any) -> None:
     if not path:
         return
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)  # `pants publish` does not write dist/ itself
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2, sort_keys=True)

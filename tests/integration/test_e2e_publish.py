@@ -1,0 +1,148 @@
+"""`pants publish` and base images from a registry, through the real ./pants, against the real
+Distribution registry on loopback (Basic auth), checked with skopeo, umoci and runc."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from e2e_support import BuildRoot, Layout, umoci_unpack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+from registry_fixtures import have_registry, skopeo, start_registry  # noqa: E402
+from registry_images import write_image  # noqa: E402
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.registry,
+    pytest.mark.skipif(not have_registry(), reason="needs docker-registry"),
+]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    with start_registry(tmp_path_factory.mktemp("publish-registry"), "basic") as reg:
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def creds_env(registry, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    config_dir = registry.docker_config(tmp_path_factory.mktemp("docker-config"))
+    return {"DOCKER_CONFIG": str(config_dir)}
+
+
+def registries_flag(registry) -> str:
+    return f"--oci-registries={{'e2e': {{'address': '{registry.host}', 'default': True}}}}"
+
+
+def record(build_root: BuildRoot, relpath: str) -> dict:
+    return json.loads(build_root.dist(f"{relpath}.publish.json").read_text())
+
+
+def test_publish_pushes_the_packaged_digest_then_nothing_the_second_time(
+    build_root: BuildRoot, registry, creds_env: dict
+) -> None:
+    targets = ("examples/hello:hello", "examples/multiarch:multiarch")
+    build_root.package(*targets)  # what `package` printed is what must land
+    first = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
+    assert first.returncode == 0, first.describe()
+    assert registry.password not in first.output
+    for relpath, repo in (("examples.hello/hello", "examples/hello"), ("examples.multiarch/multiarch", "examples/multiarch")):
+        digest = Layout(build_root.dist(relpath)).top()["digest"]
+        pushed = record(build_root, relpath)
+        assert pushed["digest"] == digest
+        assert pushed["stats"]["blobs_uploaded"] > 0
+        remote = json.loads(
+            skopeo("inspect", "--tls-verify=false", "--creds", registry.creds, "--raw",
+                   f"docker://{registry.host}/{repo}:latest").stdout
+        )
+        raw = Layout(build_root.dist(relpath)).blob(digest)
+        assert json.loads(raw) == remote, "the registry serves exactly the packaged manifest"
+    second = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
+    assert second.returncode == 0, second.describe()
+    for relpath in ("examples.hello/hello", "examples.multiarch/multiarch"):
+        stats = record(build_root, relpath)["stats"]
+        assert (stats["blobs_uploaded"], stats["bytes_uploaded"]) == (0, 0), stats
+
+
+def test_publish_without_credentials_fails_with_one_clear_line(build_root: BuildRoot, registry, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-config"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    run = build_root.run("publish", registries_flag(registry), "examples/hello:hello", env={"DOCKER_CONFIG": str(empty)})
+    assert run.returncode != 0
+    assert "ocikit push: error:" in run.output and "UNAUTHORIZED" in run.output.upper()
+    assert "Traceback" not in run.output
+
+
+def test_base_pulled_by_digest_is_built_on_runs_and_is_mounted_on_push(
+    build_root: BuildRoot, registry, creds_env: dict, tmp_path: Path
+) -> None:
+    seed = write_image(tmp_path / "seed", tags=("1",))
+    base_repo = f"{registry.host}/library/busybox"
+    skopeo("copy", "--dest-tls-verify=false", "--dest-creds", registry.creds,
+           f"oci:{seed.layout}:1", f"docker://{base_repo}:1")
+    base_digest = json.loads(
+        skopeo("inspect", "--tls-verify=false", "--creds", registry.creds, f"docker://{base_repo}:1").stdout
+    )["Digest"]
+    build_root.write("e2e_pull/msg.txt", "built on a pulled base\n")
+    build_root.write(
+        "e2e_pull/BUILD",
+        f"""
+files(name="msg", sources=["msg.txt"])
+oci_pull(name="busybox", image="{base_repo}:1@{base_digest}")
+oci_image(
+    name="app",
+    base=":busybox",
+    dependencies=[":msg"],
+    entrypoint=["/bin/busybox", "cat", "/e2e_pull/msg.txt"],
+    repository="e2e/app",
+)
+""",
+    )
+    tag_only = build_root.run("package", "e2e_pull:app", env=creds_env)
+    assert tag_only.returncode == 0, tag_only.describe()
+    layout = Layout(build_root.dist("e2e_pull/app"))
+    base_manifest = json.loads(
+        skopeo("inspect", "--tls-verify=false", "--creds", registry.creds, "--raw", f"docker://{base_repo}@{base_digest}").stdout
+    )
+    base_layers = [l["digest"] for l in base_manifest["layers"]]
+    assert layout.layer_digests()[: len(base_layers)] == base_layers
+    for digest in base_layers:
+        assert layout.blob_path(digest).is_file(), "the layout is complete without the registry"
+
+    bundle = tmp_path / "bundle"
+    umoci_unpack(build_root.dist("e2e_pull/app"), "latest", bundle)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    container = f"oci-e2e-{uuid.uuid4().hex[:12]}"
+    try:
+        proc = subprocess.run(["runc", "run", "-b", str(bundle), container], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["runc", "delete", "-f", container], capture_output=True, timeout=60)
+    assert proc.stdout.strip() == "built on a pulled base", proc.stderr
+
+    published = build_root.run("publish", registries_flag(registry), "e2e_pull:app", env=creds_env)
+    assert published.returncode == 0, published.describe()
+    stats = record(build_root, "e2e_pull/app")["stats"]
+    assert stats["blobs_mounted"] == len(base_layers), stats
+    copied = tmp_path / "copied"
+    skopeo("copy", "--src-tls-verify=false", "--src-creds", registry.creds,
+           f"docker://{registry.host}/e2e/app:latest", f"oci:{copied}:latest")
+    assert Layout(copied).top()["digest"] == layout.top()["digest"]
+
+
+def test_a_tag_without_digest_is_refused_with_the_digest_to_pin(build_root: BuildRoot) -> None:
+    build_root.write("e2e_unpinned/BUILD", 'oci_pull(name="b", image="127.0.0.1:5000/library/busybox:1")\n'
+                     'oci_image(name="img", base=":b")\n')
+    run = build_root.run("package", "e2e_unpinned:img")
+    assert run.returncode != 0
+    assert "The `image` field in target e2e_unpinned:b has an invalid value '127.0.0.1:5000/library/busybox:1'" in run.output
+    assert "pinned by digest" in run.output

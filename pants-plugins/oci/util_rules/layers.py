@@ -183,12 +183,17 @@ async def build_oci_layer(
     result = await Get(
         ProcessResult,
         Process(
-            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
+            argv=runner.argv(
+                "layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR,
+                # Compressed bytes never depend on the thread count, so neither does the key.
+                "--threads", "{pants_concurrency}",
+            ),
             env=runner.env,
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
             description=f"Build layer of {request.what}",
             level=LogLevel.DEBUG,
+            concurrency_available=2,
         ),
     )
     descriptor_contents, entries = await MultiGet(

@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="the layer spec (JSON file)")
     p.add_argument("--out", required=True, help="where to write the layer blob")
     p.add_argument("--descriptor", required=True, help="where to write the descriptor JSON")
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="compression threads, overriding the spec's (the bytes never depend on it)",
+    )
     return p
 
 
@@ -93,7 +97,7 @@ def _remove(path: Optional[str]) -> None:
             pass
 
 
-def run(spec_path: str, out: str, descriptor: str) -> Dict[str, Any]:
+def run(spec_path: str, out: str, descriptor: str, threads: Optional[int] = None) -> Dict[str, Any]:
     spec = load_spec(spec_path)
     entries = plan_layer(
         spec["root"],
@@ -114,7 +118,7 @@ def run(spec_path: str, out: str, descriptor: str) -> Dict[str, Any]:
                     spec.get("compression", "gzip"),
                     spec.get("level"),
                     spec.get("mtime", 0),
-                    spec.get("threads"),
+                    threads if threads is not None else spec.get("threads"),
                 )
             ),
         )
@@ -142,7 +146,7 @@ def run(spec_path: str, out: str, descriptor: str) -> Dict[str, Any]:
 def main(argv: List[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        run(args.spec, args.out, args.descriptor)
+        run(args.spec, args.out, args.descriptor, args.threads)
     except (LayerError, OSError) as e:
         # Whatever a previous run left at these paths no longer matches this spec.
         for path in (args.out, args.descriptor):

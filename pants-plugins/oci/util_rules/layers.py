@@ -183,17 +183,14 @@ async def build_oci_layer(
     result = await Get(
         ProcessResult,
         Process(
-            argv=runner.argv(
-                "layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR,
-                # Compressed bytes never depend on the thread count, so neither does the key.
-                "--threads", "{pants_concurrency}",
-            ),
+            # The layer compresses on every core. Not `concurrency_available`: Pants 2.17
+            # restarts a running process to rebalance its concurrency, building a layer twice.
+            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
             env=runner.env,
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
             description=f"Build layer of {request.what}",
             level=LogLevel.DEBUG,
-            concurrency_available=2,
         ),
     )
     descriptor_contents, entries = await MultiGet(

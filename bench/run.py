@@ -1,0 +1,408 @@
+"""End-to-end benchmark: `pants package` / `pants publish` of a generated tree vs. reference tools.
+
+    "$(./pants --print-venv)/bin/python" bench/run.py                      # 5000 files / 200 MB, 3 runs
+    "$(./pants --print-venv)/bin/python" bench/run.py --small              # 300 files / 10 MB, 1 run (CI)
+    "$(./pants --print-venv)/bin/python" bench/run.py --files 2000 --mb 80 --runs 1 --out /tmp/b.md
+
+Each run builds a fresh temporary build root (a copy of this repo's Pants setup plus a generated
+`work/` tree with three layers and one image), uses its own `--local-store-dir` and
+`--named-caches-dir` (so the cold build starts from an empty store), warms pantsd with
+`./pants --version` under the same global flags, and then times:
+
+  package: cold, no-op, after a one-file edit of the app layer (plus `local_execution_requests`)
+  publish to a loopback Distribution registry: cold (empty registry), unchanged, after an edit
+  references on the same `work/` tree: tar | sha256sum, tar | gzip -1, tar | pigz -1,
+  tar | zstd -1 -T2, umoci insert (cold, and again after an edit), skopeo copy of our own
+  OCI layout to the same registry (cold, unchanged).
+
+Needs: tar gzip pigz zstd sha256sum umoci skopeo docker-registry on PATH. Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
+TARGET = "work:bench"
+SEED = 20240601
+
+WORK_BUILD = """\
+files(name="deps_files", sources=["deps/**/*"])
+files(name="assets_files", sources=["assets/**/*"])
+files(name="app_files", sources=["app/**/*"])
+
+oci_layer(name="deps", dependencies=[":deps_files"], destination="/opt")
+oci_layer(name="assets", dependencies=[":assets_files"], destination="/srv")
+oci_layer(name="app", dependencies=[":app_files"], destination="/app", owner="1000:1000")
+
+oci_image(
+    name="bench",
+    layers=[":deps", ":assets", ":app"],
+    repository="bench/work",
+    image_tags=["latest"],
+)
+"""
+
+# ----------------------------------------------------------------------------- workload
+
+
+def _text_pool(rng: random.Random, size: int) -> bytes:
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10)))
+        for _ in range(2000)
+    ]
+    out, n = [], 0
+    while n < size:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + "\n"
+        out.append(line)
+        n += len(line)
+    return "".join(out).encode()[:size]
+
+
+def generate_workload(work: Path, files: int, mb: float, seed: int = SEED) -> Dict[str, int]:
+    """Deterministic tree: deps ~80% of bytes, assets ~18%, app ~2%. Most files are small
+    compressible text; ~2% of each group's files are large random blobs holding ~60% of its bytes."""
+    rng = random.Random(seed)
+    pool = _text_pool(rng, 1 << 20)
+    total = int(mb * 1024 * 1024)
+    groups = [("deps", 0.60, 0.80), ("assets", 0.30, 0.18), ("app", 0.10, 0.02)]
+    counts = {}
+    for name, file_share, byte_share in groups:
+        nfiles = max(3, int(files * file_share))
+        nbytes = int(total * byte_share)
+        nlarge = max(1, nfiles // 50) if name != "app" else 0
+        large_bytes = int(nbytes * 0.6) if nlarge else 0
+        small_each = max(64, (nbytes - large_bytes) // max(1, nfiles - nlarge))
+        for i in range(nfiles):
+            d = work / name / f"d{i % 17:02d}" / f"e{(i // 17) % 7}"
+            d.mkdir(parents=True, exist_ok=True)
+            if i < nlarge:
+                (d / f"blob{i:05d}.bin").write_bytes(rng.randbytes(large_bytes // nlarge))
+            else:
+                size = max(32, int(small_each * rng.uniform(0.3, 1.7)))
+                off = rng.randrange(0, len(pool) - 1)
+                chunk = (pool[off:] + pool)[:size]
+                header = f"# {name} file {i}\n".encode()
+                (d / f"f{i:05d}.txt").write_bytes(header + chunk)
+        counts[name] = nfiles
+    (work / "BUILD").write_text(WORK_BUILD)
+    return counts
+
+
+APP_EDIT_FILE = "app/d00/e0/f00000.txt"
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def clean_env() -> Dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PANTS_")}
+
+
+def sh(cmd, cwd: Path, env=None, check=True) -> subprocess.CompletedProcess:
+    shell = isinstance(cmd, str)
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd] if shell else cmd,
+        cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"command failed ({proc.returncode}): {cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def timed(cmd, cwd: Path, **kw):
+    t0 = time.monotonic()
+    proc = sh(cmd, cwd, **kw)
+    return time.monotonic() - t0, proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """`docker-registry serve` on a fixed loopback port; `reset()` empties it (restart)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.proc: Optional[subprocess.Popen] = None
+        self.generation = 0
+
+    def reset(self) -> None:
+        self.stop()
+        self.generation += 1
+        storage = self.root / f"storage{self.generation}"
+        storage.mkdir(parents=True)
+        config = self.root / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog: {level: error}\n"
+            f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}}}\n"
+            f"http: {{addr: {self.host}}}\n"
+        )
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)],
+            stdout=open(self.root / "registry.log", "ab"), stderr=subprocess.STDOUT,
+        )
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).read()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError("registry did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        shutil.rmtree(self.root / f"storage{self.generation}", ignore_errors=True)
+
+
+def kill_pantsd(root: Path) -> None:
+    for pidfile in glob.glob(str(root / ".pids" / "**" / "pid"), recursive=True):
+        try:
+            pid = int(Path(pidfile).read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (ValueError, ProcessLookupError, OSError):
+            pass
+
+
+def counter(stderr: str, name: str) -> Optional[int]:
+    m = re.findall(rf"\b{name}\b\W+(\d+)", stderr)
+    return int(m[-1]) if m else None
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, policy: Path) -> Dict[str, float]:
+    root = base / f"run{r}"
+    root.mkdir()
+    for name in COPY:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    shutil.rmtree(root / "pants-plugins" / "__pycache__", ignore_errors=True)
+    generate_workload(root / "work", files, mb)
+    res: Dict[str, float] = {}
+    work = root / "work"
+    edit = work / APP_EDIT_FILE
+    original = edit.read_bytes()
+
+    flags = [
+        "./pants",
+        f"--local-store-dir={root / '.bench-store'}",
+        f"--named-caches-dir={root / '.bench-named'}",
+        "--stats-log",
+        f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
+    ]
+    package = flags + ["package", TARGET]
+    publish = flags + ["publish", TARGET]
+    try:
+        registry.reset()
+        sh(flags + ["--version"], root)  # starts pantsd with these exact global flags
+        res["package_cold"], _ = timed(package, root)
+        res["package_noop"], _ = timed(package, root)
+        edit.write_bytes(original + f"edit package {r}\n".encode())
+        res["package_edit"], p = timed(package, root)
+        res["package_edit_procs"] = counter(p.stderr, "local_execution_requests") or 0
+        edit.write_bytes(original)
+        sh(package, root)
+
+        layouts = [Path(p).parent for p in glob.glob(str(root / "dist" / "**" / "index.json"), recursive=True)]
+        layout = layouts[0]
+        res["image_bytes"] = dir_bytes(layout / "blobs")
+
+        def published_bytes(proc) -> float:
+            recs = glob.glob(str(root / "dist" / "**" / "*.publish.json"), recursive=True)
+            if recs:
+                return json.loads(Path(recs[0]).read_text())["stats"]["bytes_uploaded"]
+            return float("nan")  # no record: the push summary line only has rounded units
+
+        res["publish_cold"], p = timed(publish, root)
+        res["publish_cold_bytes"] = published_bytes(p)
+        res["publish_noop"], p = timed(publish, root)
+        res["publish_noop_bytes"] = published_bytes(p)
+        edit.write_bytes(original + f"edit publish {r}\n".encode())
+        res["publish_edit"], p = timed(publish, root)
+        res["publish_edit_bytes"] = published_bytes(p)
+        edit.write_bytes(original)
+
+        # references on the same tree
+        res["tar_sha256"], _ = timed("tar -cf - work | sha256sum", root)
+        res["tar_gzip1"], _ = timed("tar -cf - work | gzip -1 | sha256sum", root)
+        res["tar_pigz1"], _ = timed("tar -cf - work | pigz -1 | sha256sum", root)
+        res["tar_zstd1"], _ = timed("tar -cf - work | zstd -1 -T2 -q | sha256sum", root)
+        res["tar_bytes"] = int(sh("tar -cf - work | wc -c", root).stdout.split()[0])
+        res["tar_gzip1_bytes"] = int(sh("tar -cf - work | gzip -1 | wc -c", root).stdout.split()[0])
+
+        umoci_layout = root / "umoci-layout"
+        sh(["umoci", "init", "--layout", str(umoci_layout)], root)
+        sh(["umoci", "new", "--image", f"{umoci_layout}:t"], root)
+        res["umoci_cold"], _ = timed(["umoci", "insert", "--image", f"{umoci_layout}:t", "work", "/work"], root)
+        edit.write_bytes(original + f"edit umoci {r}\n".encode())
+        res["umoci_edit"], _ = timed(["umoci", "insert", "--image", f"{umoci_layout}:t", "work", "/work"], root)
+        edit.write_bytes(original)
+
+        registry.reset()
+        tag = json.loads((layout / "index.json").read_text())["manifests"][0]["annotations"][
+            "org.opencontainers.image.ref.name"
+        ]
+        skopeo = ["skopeo", "--policy", str(policy), "copy", "-q", "--dest-tls-verify=false",
+                  f"oci:{layout}:{tag}", f"docker://{registry.host}/skopeo/work:t"]
+        res["skopeo_cold"], _ = timed(skopeo, root)
+        res["skopeo_noop"], _ = timed(skopeo, root)
+    finally:
+        kill_pantsd(root)
+    return res
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def fmt_s(v: float) -> str:
+    return f"{v:.2f} s"
+
+
+def fmt_mb(v: float) -> str:
+    return "n/a" if v != v else f"{v / 1e6:.1f} MB"
+
+
+def report(runs: List[Dict[str, float]], args, command: str, started: str) -> str:
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    n = len(runs)
+    rows = [
+        ("ours: `package`, cold (empty store, pantsd warm)", fmt_s(med["package_cold"]), ""),
+        ("ours: `package`, no-op", fmt_s(med["package_noop"]), ""),
+        ("ours: `package` after editing one app file", fmt_s(med["package_edit"]),
+         f"`local_execution_requests` = {med['package_edit_procs']:.0f}"),
+        ("ours: `publish`, cold (empty registry)", fmt_s(med["publish_cold"]), f"{fmt_mb(med['publish_cold_bytes'])} sent"),
+        ("ours: `publish`, unchanged (second publish)", fmt_s(med["publish_noop"]), f"{fmt_mb(med['publish_noop_bytes'])} sent"),
+        ("ours: `publish` after editing one app file", fmt_s(med["publish_edit"]), f"{fmt_mb(med['publish_edit_bytes'])} sent (includes the rebuild)"),
+        ("`tar -cf - work \\| sha256sum`", fmt_s(med["tar_sha256"]), f"tar stream {fmt_mb(med['tar_bytes'])}"),
+        ("`tar \\| gzip -1 \\| sha256sum` (also the \"seed approach\": whole tree re-tarred+gzipped as one layer)",
+         fmt_s(med["tar_gzip1"]), f"{fmt_mb(med['tar_gzip1_bytes'])} gzipped"),
+        ("`tar \\| pigz -1 \\| sha256sum`", fmt_s(med["tar_pigz1"]), ""),
+        ("`tar \\| zstd -1 -T2 \\| sha256sum`", fmt_s(med["tar_zstd1"]), ""),
+        ("umoci 0.4: `umoci insert` of the tree into a fresh layout, cold", fmt_s(med["umoci_cold"]), ""),
+        ("umoci: `umoci insert` again after a one-file edit", fmt_s(med["umoci_edit"]), "adds the whole tree as a new layer"),
+        ("skopeo: `copy oci:<our layout> docker://127.0.0.1` cold", fmt_s(med["skopeo_cold"]), "same image as ours"),
+        ("skopeo: same copy, unchanged", fmt_s(med["skopeo_noop"]), ""),
+    ]
+    ratios = [
+        ("ours cold package / `tar \\| gzip -1`", med["package_cold"] / med["tar_gzip1"]),
+        ("ours cold package / `tar \\| sha256sum`", med["package_cold"] / med["tar_sha256"]),
+        ("ours edit package / ours cold package", med["package_edit"] / med["package_cold"]),
+        ("ours edit publish / ours cold publish", med["publish_edit"] / med["publish_cold"]),
+        ("ours cold publish / skopeo cold copy", med["publish_cold"] / med["skopeo_cold"]),
+    ]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `bench/run.py` on {started} UTC; machine: {os.cpu_count()} CPUs (`nproc` {os.cpu_count()}), "
+        f"{os.uname().sysname} {os.uname().release}. Workload: {args.files} files / {args.mb} MB "
+        f"(seed {SEED}; deps ~80% of bytes, assets ~18%, app ~2%; ~60% of bytes incompressible), "
+        f"image size {fmt_mb(med['image_bytes'])} of blobs. Medians of {n} run(s); each run uses a fresh "
+        "build root, a fresh local store and a fresh loopback registry. Wall-clock seconds, "
+        "including the Pants client (pantsd already running with identical global flags). "
+        "These machines are noisy (±30%).",
+        "",
+        "Regenerate:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        "| measurement | median | notes |",
+        "| --- | --- | --- |",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+        "| ratio | value |",
+        "| --- | --- |",
+        *[f"| {a} | {b:.2f} |" for a, b in ratios],
+        "",
+        "Per-run raw numbers:",
+        "",
+        "```json",
+        json.dumps(runs, indent=1, sort_keys=True),
+        "```",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--small", action="store_true", help="300 files / 10 MB, 1 run (for CI)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary build roots")
+    args = ap.parse_args()
+    if args.small:
+        args.files, args.mb, args.runs = 300, 10, 1
+    missing = [t for t in ("tar", "gzip", "pigz", "zstd", "sha256sum", "umoci", "skopeo", "docker-registry") if not shutil.which(t)]
+    if missing:
+        sys.exit(f"missing tools: {' '.join(missing)}")
+    command = '"$(./pants --print-venv)/bin/python" bench/run.py ' + (
+        "--small" if args.small else f"--files {args.files} --mb {args.mb:g} --runs {args.runs}"
+    ) + (f" --out {args.out}" if args.out != "docs/benchmarks.md" else "")
+    started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
+    base = Path(tempfile.mkdtemp(prefix="oci-bench-"))
+    policy = base / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    registry = Registry(base / "registry")
+    (base / "registry").mkdir()
+    runs = []
+    try:
+        for r in range(args.runs):
+            t0 = time.monotonic()
+            runs.append(one_run(base, r, args.files, args.mb, registry, policy))
+            print(f"run {r + 1}/{args.runs} done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+            if not args.keep:
+                shutil.rmtree(base / f"run{r}", ignore_errors=True)
+    finally:
+        registry.stop()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    text = report(runs, args, command, started)
+    out = Path(args.out)
+    if not out.is_absolute():
+        out = REPO / out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

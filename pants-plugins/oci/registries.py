@@ -94,3 +94,15 @@ def format_repository(template: str, *, name: str, directory: str, where: str) -
             f"{where}: cannot format {template!r} ({e}); available placeholders: "
             + ", ".join("{" + k + "}" for k in values)
         )
+
+
+def image_repository(repository_field_value: str | None, address: Any, template: str) -> str:
+    """An image's repository: its `repository` field, else `[oci].default_repository`."""
+    if repository_field_value:
+        return repository_field_value
+    return format_repository(
+        template,
+        name=address.target_name,
+        directory=address.spec_path,
+        where=f"[oci].default_repository for {address}",
+    )

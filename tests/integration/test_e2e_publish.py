@@ -155,3 +155,15 @@ def test_a_tag_without_digest_is_refused_with_the_digest_to_pin(build_root: Buil
     assert run.returncode != 0
     assert "The `image` field in target e2e_unpinned:b has an invalid value '127.0.0.1:5000/library/busybox:1'" in run.output
     assert "pinned by digest" in run.output
+
+
+def test_an_image_built_on_our_own_image_mounts_its_layers(build_root: BuildRoot, tmp_path: Path) -> None:
+    with start_registry(tmp_path / "registry", "none") as registry:
+        flag = registries_flag(registry)
+        first = build_root.run("publish", flag, "examples/layered:layered")
+        assert first.returncode == 0, first.describe()
+        second = build_root.run("publish", flag, "examples/derived:derived")
+        assert second.returncode == 0, second.describe()
+    stats = record(build_root, "examples.derived/derived")["stats"]
+    assert stats["blobs_mounted"] == 3, stats  # layered's three layers
+    assert stats["blobs_uploaded"] == 2, stats  # derived's own layer and config

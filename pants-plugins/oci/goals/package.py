@@ -10,7 +10,7 @@ from oci.target_types import (
     OciImageRepositoryField,
     OciImageTagsField,
 )
-from oci.registries import format_repository
+from oci.registries import image_repository
 from oci.subsystem import OciSubsystem
 from oci.util_rules.image import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
@@ -30,6 +30,7 @@ class BuiltOciImageArtifact(BuiltPackageArtifact):
     repository: str = ""
     tags: tuple[str, ...] = ()
     mount_sources: tuple[str, ...] = ()  # registry/repository the base layers came from
+    base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases, in any registry
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,7 @@ class OciImageFieldSet(PackageFieldSet):
     tags: OciImageTagsField
 
     def repository_name(self, oci: OciSubsystem) -> str:
-        if self.repository.value:
-            return self.repository.value
-        return format_repository(
-            oci.default_repository,
-            name=self.address.target_name,
-            directory=self.address.spec_path,
-            where=f"[oci].default_repository for {self.address}",
-        )
+        return image_repository(self.repository.value, self.address, oci.default_repository)
 
 
 @rule(desc="Package an OCI image layout")
@@ -81,6 +75,7 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
         repository=repository,
         tags=tags,
         mount_sources=image.mount_sources,
+        base_repositories=image.base_repositories,
     )
     return BuiltPackage(digest, (artifact,))
 

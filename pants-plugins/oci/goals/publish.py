@@ -110,8 +110,11 @@ async def publish_oci_image(
             argv += [a for d in planned[registry] for a in ("--dest", d)]
             if registry.insecure:
                 argv += ["--insecure-registry", registry.address]
-        # Base layers pulled from a repository of the same registry are mounted, not re-uploaded.
-        argv += [a for source in artifact.mount_sources for a in ("--mount-from", source)]
+        # Base layers are mounted, not re-uploaded: from the repository a pulled base came from,
+        # and from the repositories our own base images are published to on each registry.
+        sources = [*artifact.mount_sources]
+        sources += [f"{r.address}/{repo}" for r in pushed for repo in artifact.base_repositories]
+        argv += [a for source in sources for a in ("--mount-from", source)]
         jobs.append(
             PublishPackages(
                 names=tuple(d for r in pushed for d in planned[r]),

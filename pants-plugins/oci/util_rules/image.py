@@ -16,6 +16,7 @@ from oci.target_types import (
     OciImageLabelsField,
     OciImageLayersField,
     OciImagePlatformsField,
+    OciImageRepositoryField,
     OciImageStopSignalField,
     OciImageTarget,
     OciImageUserField,
@@ -30,6 +31,8 @@ from oci.target_types import (
     parse_owner,
     validate_pinned_reference,
 )
+from oci.registries import image_repository
+from oci.subsystem import OciSubsystem
 from oci.util_rules.dependencies import base_address_spec
 from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
 from oci.util_rules.pull import PulledImage, PullImageRequest
@@ -80,6 +83,7 @@ class BuiltOciImage:
     index: Blob | None  # set when the image has several platforms
     blobs: Digest  # every blob of the image (its base's too) at blobs/sha256/<hex>
     mount_sources: tuple[str, ...] = ()  # registry/repository of pulled bases, for mounts
+    base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases (mount sources)
 
     @property
     def top(self) -> Descriptor:
@@ -174,7 +178,9 @@ def _layer_request(target: Target) -> OciLayerRequest:
 
 
 @rule(desc="Build an OCI image")
-async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) -> BuiltOciImage:
+async def build_oci_image(
+    request: OciImageRequest, settings: OciBuildSettings, oci: OciSubsystem
+) -> BuiltOciImage:
     wrapped = await Get(
         WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="oci_image")
     )
@@ -275,11 +281,18 @@ async def build_oci_image(request: OciImageRequest, settings: OciBuildSettings) 
         Digest, MergeDigests([small, base_layers, *(b.blob for b in built_layers)])
     )
     mount_sources: tuple[str, ...] = ()
+    base_repositories: tuple[str, ...] = ()
     if isinstance(base, PulledImage):
         mount_sources = (base.reference.name,)
-    elif isinstance(base, BuiltOciImage):
+    elif isinstance(base, BuiltOciImage) and base_target is not None:
         mount_sources = base.mount_sources
-    return BuiltOciImage(target.address, tuple(images), index, blobs, mount_sources)
+        own = image_repository(
+            base_target[OciImageRepositoryField].value, base_target.address, oci.default_repository
+        )
+        base_repositories = (own, *base.base_repositories)
+    return BuiltOciImage(
+        target.address, tuple(images), index, blobs, mount_sources, base_repositories
+    )
 
 
 def _for_platform(images: tuple[PlatformImage, ...], platform: Platform) -> PlatformImage | None:

@@ -54,6 +54,33 @@ class Platform:
     def from_json(cls, value: Mapping[str, Any]) -> Platform:
         return cls(value.get("os", ""), value.get("architecture", ""), value.get("variant") or None)
 
+    def matches(self, other: Platform) -> bool:
+        """Does `other` (an image's platform) satisfy this (a requested) platform?
+
+        Architecture aliases are equal (x86_64 = amd64, aarch64 = arm64) and a missing variant
+        means the default one (arm64 -> v8, arm -> v7), as containerd's platform matcher.
+        """
+        if self.os != other.os or _arch(self.architecture) != _arch(other.architecture):
+            return False
+        if self.variant is None:
+            return True
+        return _variant(self.architecture, self.variant) == _variant(other.architecture, other.variant)
+
+
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
+
+
+def _arch(value: str) -> str:
+    return _ARCH_ALIASES.get(value, value)
+
+
+def _variant(arch: str, variant: str | None) -> str | None:
+    if _arch(arch) == "arm64" and variant in (None, "v8"):
+        return "v8"
+    if _arch(arch) == "arm" and variant is None:
+        return "v7"
+    return variant
+
 
 @dataclass(frozen=True)
 class Descriptor:

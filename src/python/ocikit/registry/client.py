@@ -56,6 +56,14 @@ def push_scope(repository: str) -> str:
     return f"repository:{repository}:pull,push"
 
 
+class _BrokenOff(RegistryConnectionError):
+    """A blob body that stopped mid-stream after the request itself succeeded.
+
+    Only these are retried around the download: the transport has already retried its own
+    request failures, and retrying those again would multiply the attempts.
+    """
+
+
 class RepositoryClient:
     """One repository on one registry. `push=True` asks for push access; `mount_sources` adds
     pull access to the repositories blobs may be mounted from (one token covers all)."""
@@ -99,7 +107,7 @@ class RepositoryClient:
         for attempt in range(attempts):
             try:
                 return self._fetch_blob_once(digest, dest_path, expected_size, on_bytes)
-            except RegistryConnectionError as e:
+            except _BrokenOff as e:
                 if attempt + 1 >= attempts:
                     raise
                 log.info("download of %s broke off (%s); starting it again", digest, e)
@@ -125,7 +133,7 @@ class RepositoryClient:
                             on_bytes(len(chunk))
                 except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.Timeout) as e:
-                    raise RegistryConnectionError(
+                    raise _BrokenOff(
                         f"fetching blob {digest} from {self.name} broke off after {size} bytes: "
                         f"{type(e).__name__}", method="GET", url=response.url,
                     ) from None

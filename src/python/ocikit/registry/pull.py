@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
 from ocikit.canonical_json import canonical_json
+from ocikit.image import Platform
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
 from ocikit.registry.auth import DefaultKeychain, Keychain
@@ -29,8 +30,6 @@ from ocikit.registry.progress import Progress
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 
 log = logging.getLogger(__name__)
-
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
 
 
 class TagNotPinnedError(ValueError):
@@ -43,30 +42,6 @@ class TagNotPinnedError(ValueError):
 
 class PlatformError(ValueError):
     """A requested platform is not in the image (the message lists those that are)."""
-
-
-@dataclass(frozen=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: Optional[str] = None
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-    def to_json(self) -> dict[str, str]:
-        out = {"architecture": self.architecture, "os": self.os}
-        if self.variant:
-            out["variant"] = self.variant
-        return out
-
-    def matches(self, other: Platform) -> bool:
-        """Does `other` (an image's platform) satisfy this (a requested) platform?"""
-        if self.os != other.os or _arch(self.architecture) != _arch(other.architecture):
-            return False
-        if self.variant is None:
-            return True
-        return _variant(self.architecture, self.variant) == _variant(other.architecture, other.variant)
 
 
 def parse_platform(value: str) -> Platform:
@@ -279,15 +254,3 @@ def platform_of(value: dict[str, Any]) -> Optional[Platform]:
     if not value.get("os") or not value.get("architecture"):
         return None
     return Platform(str(value["os"]), str(value["architecture"]), value.get("variant") or None)
-
-
-def _arch(value: str) -> str:
-    return _ARCH_ALIASES.get(value, value)
-
-
-def _variant(arch: str, variant: Optional[str]) -> Optional[str]:
-    if _arch(arch) == "arm64" and variant in (None, "v8"):
-        return "v8"
-    if _arch(arch) == "arm" and variant is None:
-        return "v7"
-    return variant

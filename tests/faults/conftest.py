@@ -1,0 +1,78 @@
+"""Fixtures for fault-injection tests: session-wide real registries (no auth, token auth),
+a proxy factory, an empty credential world, per-test repository names."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fault_proxy import FaultProxy  # noqa: E402
+from registry_fixtures import have_registry, launch_registry  # noqa: E402
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def _fault_registries(tmp_path_factory):
+    if not have_registry():
+        pytest.skip("docker-registry (Distribution) is not installed")
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed")
+    pool: dict = {}
+
+    def get(mode: str):
+        if mode not in pool:
+            pool[mode] = launch_registry(tmp_path_factory.mktemp(f"faults-registry-{mode}"), mode)
+        return pool[mode]
+
+    yield get
+    for registry in pool.values():
+        registry.stop()
+
+
+@pytest.fixture
+def plain_registry(_fault_registries):
+    return _fault_registries("none")
+
+
+@pytest.fixture
+def token_registry(_fault_registries):
+    return _fault_registries("token")
+
+
+@pytest.fixture
+def proxy_for():
+    """`proxy_for(registry, decide)` starts a FaultProxy; all are stopped after the test."""
+    started = []
+
+    def start(registry, decide=None) -> FaultProxy:
+        proxy = FaultProxy(registry.host, decide)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture
+def repo(request) -> str:
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
+    return f"faults/{name}-{next(_counter)}"
+
+
+@pytest.fixture(autouse=True)
+def auth_env(tmp_path, monkeypatch):
+    """An empty credential world: no user docker/podman config is read."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config-empty"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    return monkeypatch

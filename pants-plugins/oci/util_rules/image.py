@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from oci.field_validation import parse_owner, validate_pinned_reference
 from oci.target_types import (
     OciImageAnnotationsField,
     OciImageBaseField,
@@ -28,8 +29,6 @@ from oci.target_types import (
     OciLayerTarget,
     OciPullImageField,
     OciPullTarget,
-    parse_owner,
-    validate_pinned_reference,
 )
 from oci.registries import image_repository
 from oci.subsystem import OciSubsystem

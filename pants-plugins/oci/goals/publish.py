@@ -10,7 +10,7 @@ from oci.goals.package import BuiltOciImageArtifact
 from oci.registries import parse_registries, select_registries
 from oci.subsystem import OciSubsystem
 from oci.target_types import OciImageRegistriesField, OciImageSkipPushField
-from oci.util_rules.core import OcikitRunner
+from oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.publish import (
     PublishFieldSet,
@@ -24,18 +24,6 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, collect_rules, rule
-
-# What the registry client needs to find credentials the way docker, crane and skopeo do.
-# Their values (paths, not secrets) never reach a cache key: publish is never cached.
-CREDENTIAL_ENV = (
-    "HOME",
-    "PATH",
-    "DOCKER_CONFIG",
-    "REGISTRY_AUTH_FILE",
-    "XDG_RUNTIME_DIR",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-)
 
 
 class PublishOciImageRequest(PublishRequest):

@@ -13,6 +13,18 @@ from pants.engine.rules import Get, collect_rules, rule
 
 CORE_DIR = "__ocikit"
 
+# What the registry client reads to find credentials and CAs the way docker, crane and skopeo
+# do: paths, never secrets (the secrets are read from these files at run time).
+CREDENTIAL_ENV = (
+    "HOME",
+    "PATH",
+    "DOCKER_CONFIG",
+    "REGISTRY_AUTH_FILE",
+    "XDG_RUNTIME_DIR",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
+
 
 @dataclass(frozen=True)
 class OcikitRunner:

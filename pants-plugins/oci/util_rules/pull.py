@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from oci.registries import parse_registries
 from oci.subsystem import OciSubsystem
-from oci.util_rules.core import OcikitRunner
+from oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
@@ -20,9 +20,6 @@ from ocikit.layout import blob_path
 from ocikit.reference import Reference
 
 _OUT = "pulled"
-
-# Pulls authenticate like docker, crane and skopeo. These are paths, not secrets.
-PULL_ENV = ("HOME", "PATH", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "SSL_CERT_FILE")
 
 # A layer's bytes do not change with the media type's vendor prefix.
 _LAYER_TYPE_MAP = {media_types.DOCKER_LAYER_GZIP: media_types.OCI_LAYER_GZIP}
@@ -53,7 +50,7 @@ async def pull_base_image(
         argv += ["--platform", str(platform)]
     for address in insecure:
         argv += ["--insecure-registry", address]
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(PULL_ENV))
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(CREDENTIAL_ENV))
     result = await Get(
         ProcessResult,
         Process(

@@ -167,3 +167,28 @@ def test_an_image_built_on_our_own_image_mounts_its_layers(build_root: BuildRoot
     stats = record(build_root, "examples.derived/derived")["stats"]
     assert stats["blobs_mounted"] == 3, stats  # layered's three layers
     assert stats["blobs_uploaded"] == 2, stats  # derived's own layer and config
+
+
+def test_publish_at_debug_level_never_prints_the_credentials(
+    build_root: BuildRoot, registry, creds_env: dict
+) -> None:
+    import base64
+
+    secrets = [
+        registry.password,
+        base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode(),
+    ]
+    build_root.run("package", "examples/hello:hello")
+    run = build_root.run(
+        "--no-pantsd", "-ldebug", "--oci-env-vars=['OCIKIT_LOG_LEVEL']", "publish",
+        registries_flag(registry), "examples/hello:hello",
+        env={**creds_env, "OCIKIT_LOG_LEVEL": "debug"},
+    )
+    assert run.returncode == 0, run.describe()
+    logs = [run.output]
+    logs += [p.read_text(errors="replace") for p in (build_root.path / ".pants.d").rglob("*.log")]
+    logs += [p.read_text(errors="replace") for p in build_root.workunit_logs.rglob("*.json")]
+    for secret in secrets:
+        assert all(secret not in text for text in logs), "a credential leaked into the output or logs"
+    assert "DEBUG" in run.output, "the run really logged at debug level"
+    assert "ocikit DEBUG" in run.output, "the registry client really logged at debug level"

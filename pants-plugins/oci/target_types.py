@@ -300,7 +300,24 @@ class OciImageAnnotationsField(DictStringToStringField):
     )
 
 
-class OciImageExposedPortsField(StringSequenceField):
+class _CheckedStringSequenceField(StringSequenceField):
+    """A list of strings each checked by `check_item`, which raises naming the bad item."""
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for item in value or ():
+            cls.check_item(_Named(cls.alias, address), item)
+        return value
+
+
+class OciImageExposedPortsField(_CheckedStringSequenceField):
     alias = "exposed_ports"
     help = dedent(
         """\
@@ -311,30 +328,20 @@ class OciImageExposedPortsField(StringSequenceField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
-        value = super().compute_value(raw_value, address)
-        for port in value or ():
-            try:
-                normalize_port(port)
-            except ImageError as e:
-                raise _invalid(_Named(cls.alias, address), port, str(e).split(": ", 1)[1])
-        return value
+    def check_item(cls, field: _Named, item: str) -> None:
+        try:
+            normalize_port(item)
+        except ImageError as e:
+            raise _invalid(field, item, str(e).split(": ", 1)[1])
 
 
-class OciImageVolumesField(StringSequenceField):
+class OciImageVolumesField(_CheckedStringSequenceField):
     alias = "volumes"
     help = "Absolute paths the container expects volumes at.\n\nExample: `volumes=[\"/data\"]`"
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
-        value = super().compute_value(raw_value, address)
-        for path in value or ():
-            validate_image_path(_Named(cls.alias, address), path)
-        return value
+    def check_item(cls, field: _Named, item: str) -> None:
+        validate_image_path(field, item)
 
 
 class OciImageStopSignalField(StringField):
@@ -352,7 +359,7 @@ class OciImageStopSignalField(StringField):
         return value
 
 
-class OciImagePlatformsField(StringSequenceField):
+class OciImagePlatformsField(_CheckedStringSequenceField):
     alias = "platforms"
     default = ("linux/amd64",)
     help = dedent(
@@ -367,6 +374,13 @@ class OciImagePlatformsField(StringSequenceField):
     )
 
     @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        try:
+            Platform.parse(item)
+        except ImageError as e:
+            raise _invalid(field, item, str(e).split(": ", 1)[1])
+
+    @classmethod
     def compute_value(
         cls, raw_value: Optional[Iterable[str]], address: Address
     ) -> Optional[Tuple[str, ...]]:
@@ -376,10 +390,7 @@ class OciImagePlatformsField(StringSequenceField):
             raise _invalid(named, value, "expected at least one platform such as 'linux/amd64'")
         seen = set()
         for platform in value:
-            try:
-                parsed = Platform.parse(platform)
-            except ImageError as e:
-                raise _invalid(named, platform, str(e).split(": ", 1)[1])
+            parsed = Platform.parse(platform)  # each item is already checked by check_item
             if parsed in seen:
                 raise _invalid(named, platform, "each platform may appear only once")
             seen.add(parsed)
@@ -409,30 +420,24 @@ class OciImageRepositoryField(StringField):
         return value
 
 
-class OciImageTagsField(StringSequenceField):
+class OciImageTagsField(_CheckedStringSequenceField):
     alias = "image_tags"
     default = ("latest",)
     help = dedent(
         """\
-        Tags of the image (`tags` is Pants' own field for selecting targets). Each is recorded in the layout's `index.json` as
-        `org.opencontainers.image.ref.name` (so `skopeo copy oci:DIR:TAG ...` finds it) and
-        pushed by `publish`. Tags match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+        Tags of the image (`tags` is Pants' own field for selecting targets). Each is
+        recorded in the layout's `index.json` as `org.opencontainers.image.ref.name` (so
+        `skopeo copy oci:DIR:TAG ...` finds it) and pushed by `publish`. Tags match
+        `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 
         Example: `image_tags=["1.2.3", "latest"]`
         """
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
-        value = super().compute_value(raw_value, address)
-        for tag in value or ():
-            if not _TAG_RE.match(tag):
-                raise _invalid(
-                    _Named(cls.alias, address), tag, "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-                )
-        return value
+    def check_item(cls, field: _Named, item: str) -> None:
+        if not _TAG_RE.match(item):
+            raise _invalid(field, item, "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class OciImageOutputPathField(OutputPathField):

@@ -161,6 +161,11 @@ oci_image(name="child", base=":base", platforms=["linux/arm64"])
         ('oci_layer(name="l")\noci_image(name="img", layers=[":l"])', r"oci_layer bad:l has no inputs"),
         ('oci_image(name="img", layers=[":f"])', r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers"),
         ('oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])', r"`owner` field in target bad:l has an invalid value 'root': expected numeric 'uid:gid'"),
+        ('oci_image(name="img", volumes=["data"])', r"`volumes` field in target bad:img has an invalid value 'data'"),
+        (
+            'oci_image(name="img", platforms=["linux/amd64", "linux/amd64"])',
+            r"`platforms` field in target bad:img has an invalid value 'linux/amd64': each platform may appear only once",
+        ),
         ('oci_image(name="img", image_tags=["bad tag"])', r"`image_tags` field in target bad:img has an invalid value 'bad tag'"),
         ('oci_image(name="img", repository="Team/App")', r"`repository` field in target bad:img has an invalid value 'Team/App'"),
         (

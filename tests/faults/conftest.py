@@ -3,8 +3,6 @@ a proxy factory, an empty credential world, per-test repository names."""
 
 from __future__ import annotations
 
-import itertools
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -15,9 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fault_proxy import FaultProxy  # noqa: E402
-from registry_fixtures import have_registry, launch_registry  # noqa: E402
+from registry_fixtures import have_registry, launch_registry, unique_repository  # noqa: E402
 
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +62,7 @@ def proxy_for():
 
 @pytest.fixture
 def repo(request) -> str:
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
-    return f"faults/{name}-{next(_counter)}"
+    return unique_repository(request.node.name, "faults", 50)
 
 
 @pytest.fixture(autouse=True)

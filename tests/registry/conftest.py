@@ -8,15 +8,12 @@ DOCKER_CONFIG at a config.json holding the registry's credentials.
 
 from __future__ import annotations
 
-import itertools
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-from registry_fixtures import MODES, Registry, have_registry, launch_registry
+from registry_fixtures import MODES, Registry, have_registry, launch_registry, unique_repository
 
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +71,7 @@ def new_registry(tmp_path_factory):
 @pytest.fixture
 def repo(request) -> str:
     """A repository name of this test's own."""
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60].strip("-")
-    return f"test/{name}-{next(_counter)}"
+    return unique_repository(request.node.name, "test", 60)
 
 
 @pytest.fixture

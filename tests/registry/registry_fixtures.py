@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import itertools
 import json
 import os
 import re
@@ -435,3 +436,12 @@ def skopeo(*args: str, check: bool = True, env: Optional[dict] = None) -> subpro
     if check and result.returncode != 0:
         raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+_repository_counter = itertools.count()
+
+
+def unique_repository(test_name: str, prefix: str, max_name: int = 60) -> str:
+    """A repository name of one test's own: `prefix/<test name>-<n>`, valid for the registry."""
+    name = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:max_name].strip("-")
+    return f"{prefix}/{name}-{next(_repository_counter)}"

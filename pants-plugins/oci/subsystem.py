@@ -16,6 +16,7 @@ class Compression(Enum):
     gzip = "gzip"
     zstd = "zstd"
     none = "none"
+    auto = "auto"
 
 
 class OciSubsystem(Subsystem):
@@ -30,6 +31,15 @@ class OciSubsystem(Subsystem):
             (smaller and much faster, read by containerd 1.5+, podman and recent registries)
             or `none` (plain tar). Compressed bytes depend on the compressor's version, which
             the launcher pins, so digests are reproducible across machines.
+
+            `auto` is for inner loops against a local registry: an image whose every publish
+            destination is a loopback registry (`localhost`, `127.0.0.0/8`, `[::1]`) gets
+            uncompressed layers (compressing costs more than sending bytes over loopback), any
+            other image gets `gzip`. The choice is made when the image is packaged, from its
+            `registries`/`skip_push` fields and `[oci].registries`, so the digest `package`
+            prints is the digest `publish` pushes. An image with no registries, or with one
+            remote registry among local ones, is gzip. A layer shared by a local and a remote
+            image is built once per compression.
             """
         ),
     )
@@ -38,7 +48,7 @@ class OciSubsystem(Subsystem):
         help=softwrap(
             """
             The compression level: 1-9 for gzip (default 1, fast), 1-19 for zstd (default 3).
-            Ignored for `none`.
+            Ignored for `none`; with `auto`, the gzip level.
             """
         ),
     )
@@ -85,6 +95,8 @@ class OciSubsystem(Subsystem):
     )
 
     def level_for(self, compression: Compression) -> int | None:
+        if compression is Compression.auto:
+            compression = Compression.gzip
         if compression is Compression.none:
             return None
         if self.compression_level is None:

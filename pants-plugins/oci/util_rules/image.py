@@ -17,7 +17,9 @@ from oci.target_types import (
     OciImageLabelsField,
     OciImageLayersField,
     OciImagePlatformsField,
+    OciImageRegistriesField,
     OciImageRepositoryField,
+    OciImageSkipPushField,
     OciImageStopSignalField,
     OciImageTarget,
     OciImageUserField,
@@ -30,8 +32,8 @@ from oci.target_types import (
     OciPullImageField,
     OciPullTarget,
 )
-from oci.registries import image_repository
-from oci.subsystem import OciSubsystem
+from oci.registries import image_repository, parse_registries, select_registries
+from oci.subsystem import Compression, OciSubsystem
 from oci.util_rules.dependencies import base_address_spec
 from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
 from oci.util_rules.pull import PulledImage, PullImageRequest
@@ -164,7 +166,9 @@ def _mutations(target: Target) -> ConfigMutations:
     )
 
 
-def _layer_request(target: Target) -> OciLayerRequest:
+def _layer_request(
+    target: Target, compression: tuple[Compression, int | None]
+) -> OciLayerRequest:
     uid, gid = parse_owner(target[OciLayerOwnerField], target[OciLayerOwnerField].value)
     return OciLayerRequest(
         address=target.address,
@@ -173,7 +177,21 @@ def _layer_request(target: Target) -> OciLayerRequest:
         uid=uid,
         gid=gid,
         what=f"oci_layer {target.address}",
+        compression=compression[0],
+        level=compression[1],
     )
+
+
+def _push_addresses(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
+    """The registries `publish` will push this image to (what `[oci].compression = auto` reads)."""
+    if target[OciImageSkipPushField].value:
+        return ()
+    registries = select_registries(
+        parse_registries(oci.registries),
+        target[OciImageRegistriesField].value,
+        f"the `registries` field of {target.address}",
+    )
+    return tuple(r.address for r in registries if not r.skip_push)
 
 
 @rule(desc="Build an OCI image")
@@ -195,7 +213,10 @@ async def build_oci_image(
                 f"a `{layer_target.alias}` target: only `oci_layer` targets can be layers. "
                 "Put files in an `oci_layer` (or in this image's `dependencies`)."
             )
-    layer_requests = [_layer_request(t) for t in layer_targets]
+    compression = settings.layer_compression(
+        _push_addresses(target, oci) if settings.needs_destinations else ()
+    )
+    layer_requests = [_layer_request(t, compression) for t in layer_targets]
     if target[OciImageDependenciesField].value:
         inferred = [t.address for t in layer_targets] + ([base_target.address] if base_target else [])
         layer_requests.append(
@@ -206,6 +227,8 @@ async def build_oci_image(
                 uid=0,
                 gid=0,
                 what=f"oci_image {target.address} (its `dependencies`)",
+                compression=compression[0],
+                level=compression[1],
                 exclude=tuple(inferred),
             )
         )

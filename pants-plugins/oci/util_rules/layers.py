@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from oci.subsystem import Compression
 from oci.util_rules.core import OcikitRunner
 from oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
@@ -62,6 +63,8 @@ class OciLayerRequest:
     uid: int
     gid: int
     what: str  # how errors and history name this layer, e.g. "oci_layer //app:layer"
+    compression: Compression
+    level: int | None
     exclude: tuple[Address, ...] = ()  # an image's inferred base and layers: not files
 
 
@@ -171,8 +174,8 @@ async def build_oci_layer(
         "uid": request.uid,
         "gid": request.gid,
         "mode_policy": "normalize",
-        "compression": settings.compression.value,
-        "level": settings.level,
+        "compression": request.compression.value,
+        "level": request.level,
         "mtime": settings.epoch,
     }
     files, spec_digest = await MultiGet(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from oci.subsystem import Compression, OciSubsystem
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -10,8 +11,13 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.option.errors import OptionsError
 
 from ocikit.image import epoch_to_rfc3339
+from ocikit.reference import is_loopback
 
-_LEVELS = {Compression.gzip: range(1, 10), Compression.zstd: range(1, 20)}
+_LEVELS = {
+    Compression.gzip: range(1, 10),
+    Compression.zstd: range(1, 20),
+    Compression.auto: range(1, 10),  # the gzip level, for images that are not local-only
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,19 @@ class OciBuildSettings:
     def created(self) -> str:
         return epoch_to_rfc3339(self.epoch)
 
+    @property
+    def needs_destinations(self) -> bool:
+        return self.compression is Compression.auto
+
+    def layer_compression(self, destinations: Sequence[str] = ()) -> tuple[Compression, int | None]:
+        """The compression of an image's layers given where it will be pushed (for `auto`):
+        none when every destination is a loopback registry, else gzip."""
+        if self.compression is not Compression.auto:
+            return self.compression, self.level
+        if destinations and all(is_loopback(address) for address in destinations):
+            return Compression.none, None
+        return Compression.gzip, self.level
+
 
 @rule(desc="Read the [oci] build settings")
 async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
@@ -31,7 +50,8 @@ async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
     levels = _LEVELS.get(oci.compression)
     if levels is not None and level not in levels:
         raise OptionsError(
-            f"[oci].compression_level = {level} is out of range for {oci.compression.value}: "
+            f"[oci].compression_level = {level} is out of range for {oci.compression.value}"
+            f"{' (a gzip level)' if oci.compression is Compression.auto else ''}: "
             f"expected {levels.start}-{levels.stop - 1}."
         )
     epoch = oci.source_date_epoch

@@ -6,10 +6,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from oci.field_validation import _REPOSITORY_RE
 from pants.option.errors import OptionsError
 
 _ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
 _KEYS = {"address", "default", "insecure", "skip_push"}
+# Worded as the `repository` field's own error (target_types.OciImageRepositoryField).
+_REPOSITORY_ACCEPTED = (
+    "expected lowercase path components of [a-z0-9] separated by '.', '_', '__' or '-', "
+    "joined by '/', e.g. 'team/web-server'"
+)
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -21,16 +28,25 @@ class OciRegistry:
     skip_push: bool = False
 
 
-def validate_registry_address(address: str, where: str) -> str:
-    if not isinstance(address, str) or "://" in address or "/" in address or not _ADDRESS_RE.match(address):
+def validate_registry_address(address: Any, where: str) -> str:
+    match = _ADDRESS_RE.match(address) if isinstance(address, str) else None
+    port = address.rpartition(":")[2] if match and not address.endswith("]") and ":" in address else None
+    if match is None or "://" in address or "/" in address or (port is not None and not 1 <= int(port) <= 65535):
         raise OptionsError(
-            f"{where}: invalid registry address {address!r}: expected HOST or HOST:PORT with no "
-            "scheme or path, e.g. 'registry.example.com', '127.0.0.1:5000' or '[::1]:5000'"
+            f"{where}: invalid registry address {address!r}: expected HOST or HOST:PORT (port "
+            "1-65535) with no scheme or path, e.g. 'registry.example.com', '127.0.0.1:5000' or "
+            "'[::1]:5000'"
         )
     return address
 
 
 def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
+    for alias in raw:
+        if not isinstance(alias, str) or not _ALIAS_RE.match(alias):
+            raise OptionsError(
+                f"[oci].registries: invalid alias {alias!r}: expected letters, digits, '.', '_' "
+                "or '-' (not first), e.g. 'prod'; an image's `registries` field names it as '@prod'"
+            )
     registries = []
     for alias, entry in sorted(raw.items()):
         where = f"[oci].registries[{alias!r}]"
@@ -39,7 +55,12 @@ def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
         unknown = set(entry) - _KEYS
         if unknown:
             raise OptionsError(
-                f"{where}: unknown keys {sorted(unknown)}; accepted: {sorted(_KEYS)}"
+                f"{where}: unknown keys {sorted(map(str, unknown))}; accepted: {sorted(_KEYS)}"
+            )
+        if "address" not in entry:
+            raise OptionsError(
+                f"{where}: missing `address`: expected HOST or HOST:PORT, e.g. "
+                "{'address': 'registry.example.com'}"
             )
         for key in ("default", "insecure", "skip_push"):
             if not isinstance(entry.get(key, False), bool):
@@ -47,7 +68,7 @@ def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
         registries.append(
             OciRegistry(
                 alias=alias,
-                address=validate_registry_address(entry.get("address", ""), where),
+                address=validate_registry_address(entry["address"], where),
                 default=entry.get("default", False),
                 insecure=entry.get("insecure", False),
                 skip_push=entry.get("skip_push", False),
@@ -87,13 +108,26 @@ def format_repository(template: str, *, name: str, directory: str, where: str) -
         "parent_directory": parts[-2] if len(parts) > 1 else "",
         "full_directory": directory,
     }
+    available = ", ".join("{" + k + "}" for k in values)
     try:
-        return template.format(**values).strip("/").lower()
-    except (KeyError, IndexError, ValueError) as e:
+        repository = template.format(**values).strip("/").lower()
+    except KeyError as e:
         raise OptionsError(
-            f"{where}: cannot format {template!r} ({e}); available placeholders: "
-            + ", ".join("{" + k + "}" for k in values)
+            f"{where}: unknown placeholder {{{e.args[0]}}} in {template!r}; available "
+            f"placeholders: {available}"
         )
+    except (IndexError, ValueError, AttributeError, TypeError) as e:
+        raise OptionsError(
+            f"{where}: cannot format {template!r} ({e}); available placeholders: {available} "
+            "(write '{{' and '}}' for literal braces)"
+        )
+    if not _REPOSITORY_RE.match(repository):
+        raise OptionsError(
+            f"{where}: {template!r} gives the repository {repository!r}, which is not a valid "
+            f"repository name: {_REPOSITORY_ACCEPTED}. Change [oci].default_repository or set "
+            "the target's `repository` field."
+        )
+    return repository
 
 
 def image_repository(repository_field_value: str | None, address: Any, template: str) -> str:

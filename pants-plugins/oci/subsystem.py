@@ -58,8 +58,9 @@ class OciSubsystem(Subsystem):
             """
             The time, in seconds since the Unix epoch, written as the image's `created` time,
             its history times and every file's mtime in the layers. Defaults to the
-            `SOURCE_DATE_EPOCH` environment variable when set (reproducible-builds.org),
-            else 0 (1970-01-01T00:00:00Z), so the same inputs give the same digests.
+            `SOURCE_DATE_EPOCH` environment variable when set (reproducible-builds.org; ASCII
+            digits only), else 0 (1970-01-01T00:00:00Z), so the same inputs give the same
+            digests. Accepted: 0 to 8589934591 (8**11 - 1, the largest tar mtime).
             """
         ),
     )
@@ -70,7 +71,9 @@ class OciSubsystem(Subsystem):
             `{"prod": {"address": "registry.example.com", "default": true},
             "local": {"address": "127.0.0.1:5000", "insecure": true}}`. An image's
             `registries` field names them as `@prod`; those with `default` are used when it
-            sets none. `insecure` allows plain HTTP (always allowed for loopback addresses);
+            sets none. Aliases are letters, digits, `.`, `_` and `-` (not first); addresses are
+            `HOST` or `HOST:PORT` (port 1-65535) with no scheme or path.
+            `insecure` allows plain HTTP (always allowed for loopback addresses);
             `skip_push` keeps the registry but never pushes to it.
             From the command line:
             `--oci-registries="{'local': {'address': '127.0.0.1:5000', 'default': True}}"`.
@@ -90,7 +93,7 @@ class OciSubsystem(Subsystem):
     )
     publish_jobs = IntOption(
         default=4,
-        help="How many blobs `publish` uploads at the same time.",
+        help="How many blobs `publish` uploads at the same time (1 or more).",
         advanced=True,
     )
 
@@ -107,8 +110,9 @@ class OciSubsystem(Subsystem):
         default=[],
         help=dedent(
             """\
-            Extra environment variables (`NAME` or `NAME=value`) passed to `publish`, e.g.
-            `DOCKER_CONFIG` or a credential helper's own settings.
+            Extra environment variables (`NAME` or `NAME=value`; NAME is letters, digits and
+            `_`, not starting with a digit) passed to `publish`, e.g. `DOCKER_CONFIG` or a
+            credential helper's own settings.
             """
         ),
         advanced=True,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from oci import register
 from oci.goals.package import OciImageFieldSet
+from oci.goals.publish import PublishOciImageRequest
+from oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import (
     FilesGeneratorTarget,
@@ -14,6 +16,7 @@ from pants.core.target_types import (
     relocate_files,
 )
 from pants.core.goals import package as package_goal
+from pants.core.goals.publish import PublishProcesses
 from pants.core.util_rules import adhoc_binaries, source_files
 from pants.engine.rules import QueryRule
 from pants.engine.target import GenerateSourcesRequest
@@ -34,6 +37,8 @@ def rule_runner() -> RuleRunner:
             UnionRule(GenerateSourcesRequest, GenerateFileSourceRequest),
             UnionRule(GenerateSourcesRequest, RelocateFilesViaCodegenRequest),
             QueryRule(BuiltPackage, [OciImageFieldSet]),
+            QueryRule(PublishProcesses, [PublishOciImageRequest]),
+            QueryRule(OciBuildSettings, []),
         ],
         target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles],
     )

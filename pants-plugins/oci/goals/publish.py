@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import cast
 
@@ -24,6 +25,11 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, collect_rules, rule
+from pants.option.errors import OptionsError
+
+# What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
+# `--test-extra-env-var` for '1A'.
+_ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:=.*)?", re.DOTALL)
 
 
 class PublishOciImageRequest(PublishRequest):
@@ -44,6 +50,23 @@ class PublishOciImageFieldSet(PublishFieldSet):
         )
 
 
+def validate_publish_options(oci: OciSubsystem) -> None:
+    """`[oci].publish_jobs` and `[oci].env_vars`, checked on every publish so a bad value fails
+    the same way whatever the targets (the core would silently treat jobs < 1 as 1)."""
+    if oci.publish_jobs < 1:
+        raise OptionsError(
+            f"[oci].publish_jobs = {oci.publish_jobs} is out of range: expected 1 or more "
+            "(how many blobs `publish` uploads at the same time; default 4)."
+        )
+    for entry in oci.env_vars:
+        if not isinstance(entry, str) or not _ENV_VAR_RE.fullmatch(entry):
+            raise OptionsError(
+                f"[oci].env_vars has an invalid entry {entry!r}: expected NAME or NAME=value, "
+                "where NAME is letters, digits and '_' and does not start with a digit, e.g. "
+                "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
+            )
+
+
 def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
     if not tags:
         return (f"{address}/{repository}",)
@@ -58,6 +81,7 @@ async def publish_oci_image(
     build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> PublishProcesses:
+    validate_publish_options(oci)
     field_set = request.field_set
     where = f"the `registries` field of {field_set.address}"
     registries = select_registries(

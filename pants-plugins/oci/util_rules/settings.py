@@ -55,21 +55,20 @@ async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
             f"expected {levels.start}-{levels.stop - 1}."
         )
     epoch = oci.source_date_epoch
+    source = "[oci].source_date_epoch = "
     if epoch is None:
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
         raw = env.get("SOURCE_DATE_EPOCH")
         if raw:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise OptionsError(
                     f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since the "
                     "Unix epoch (e.g. SOURCE_DATE_EPOCH=1700000000)."
                 )
-            epoch = int(raw)
+            epoch, source = int(raw), "SOURCE_DATE_EPOCH="
     epoch = epoch or 0
     if not 0 <= epoch < 8**11:
-        raise OptionsError(
-            f"[oci].source_date_epoch = {epoch} is out of range: expected 0 to {8**11 - 1}."
-        )
+        raise OptionsError(f"{source}{epoch} is out of range: expected 0 to {8**11 - 1}.")
     return OciBuildSettings(oci.compression, level, epoch)
 
 

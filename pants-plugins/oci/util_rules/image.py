@@ -35,7 +35,7 @@ from oci.target_types import (
 from oci.registries import image_repository, parse_registries, select_registries
 from oci.subsystem import Compression, OciSubsystem
 from oci.util_rules.dependencies import base_address_spec
-from oci.util_rules.layers import BuiltOciLayer, OciLayerRequest
+from oci.util_rules.layers import BuiltOciLayer, LayerInputs, OciLayerRequest
 from oci.util_rules.pull import PulledImage, PullImageRequest
 from oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address, AddressInput, UnparsedAddressInputs
@@ -232,7 +232,15 @@ async def build_oci_image(
                 exclude=tuple(inferred),
             )
         )
-    built_layers = await MultiGet(Get(BuiltOciLayer, OciLayerRequest, r) for r in layer_requests)
+    # Collect every layer's inputs, then ask for the builds biggest first: with fewer process
+    # slots than layers, the longest build then starts first instead of queueing behind small
+    # ones (a small layer's inputs are ready sooner, so it would otherwise win the first slot).
+    inputs = await MultiGet(Get(LayerInputs, OciLayerRequest, r) for r in layer_requests)
+    order = sorted(range(len(layer_requests)), key=lambda i: -inputs[i].size)
+    built_in_order = await MultiGet(
+        Get(BuiltOciLayer, OciLayerRequest, layer_requests[i]) for i in order
+    )
+    built_layers = [built for _, built in sorted(zip(order, built_in_order), key=lambda p: p[0])]
     platforms = [Platform.parse(p) for p in target[OciImagePlatformsField].value]
     base_value = target[OciImageBaseField].value or SCRATCH
     base: BuiltOciImage | PulledImage | None = None

@@ -22,6 +22,8 @@ from pants.engine.fs import (
     FileContent,
     FileEntry,
     MergeDigests,
+    GlobExpansionConjunction,
+    GlobMatchErrorBehavior,
     PathGlobs,
     Snapshot,
 )
@@ -33,6 +35,7 @@ from pants.engine.target import (
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
     SourcesField,
+    Target,
     Targets,
     TransitiveTargets,
     TransitiveTargetsRequest,
@@ -75,12 +78,37 @@ class BuiltOciLayer:
 
 
 @dataclass(frozen=True)
-class _LayerInputs:
+class LayerInputs:
     digest: Digest
+    size: int  # bytes of file content, to start the biggest layer first
+
+
+def _is_plain_file(tgt: Target) -> bool:
+    """A `file` or `resource` target (one source file, read from the workspace as is)."""
+    return tgt.has_field(FileSourceField) or tgt.has_field(ResourceSourceField)
+
+
+def _is_leaf(tgt: Target) -> bool:
+    return _is_plain_file(tgt) and not (tgt.has_field(Dependencies) and tgt[Dependencies].value)
+
+
+def _plain_file_path(tgt: Target) -> str:
+    field = tgt[FileSourceField] if tgt.has_field(FileSourceField) else tgt[ResourceSourceField]
+    return field.file_path
+
+
+def _claim(owner_of: dict[str, Address], path: str, owner: Address, request: OciLayerRequest) -> None:
+    other = owner_of.setdefault(path, owner)
+    if other != owner:
+        raise LayerInputError(
+            f"Two inputs of {request.what} land on the same path "
+            f"{request.destination.rstrip('/')}/{path}: {other} and {owner}. Move one "
+            "with `relocated_files` or put them in different layers."
+        )
 
 
 @rule(desc="Collect the inputs of an OCI layer")
-async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
+async def collect_layer_inputs(request: OciLayerRequest) -> LayerInputs:
     all_direct = await Get(Targets, DependenciesRequest(request.dependencies))
     direct = Targets(t for t in all_direct if t.address not in request.exclude)
     packages_per_target = await Get(
@@ -92,20 +120,40 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
         if field_sets
     }
     unpackaged = [tgt for tgt in direct if tgt.address not in packaged]
-    closure = await Get(
-        TransitiveTargets, TransitiveTargetsRequest(Addresses(t.address for t in unpackaged))
+    # A `file`/`resource` target with no dependencies of its own (what a `files` generator
+    # makes, thousands at a time) is a leaf: no transitive walk, and all of them are read with
+    # one PathGlobs. Per-target `TransitiveTargets` + `SourceFiles` cost ~1 ms of rule time each.
+    leaves = [tgt for tgt in unpackaged if _is_leaf(tgt)]
+    walk = [tgt for tgt in unpackaged if not _is_leaf(tgt)]
+    closure = (
+        await Get(TransitiveTargets, TransitiveTargetsRequest(Addresses(t.address for t in walk)))
+        if walk
+        else None
     )
-    for tgt in closure.closure:
+    reached = {tgt.address: tgt for tgt in leaves}
+    for tgt in closure.closure if closure else ():
+        reached.setdefault(tgt.address, tgt)
         if tgt.alias == "oci_layer":
             raise LayerInputError(
                 f"{request.what} depends on {tgt.address}, an `oci_layer`: list it in the "
                 "image's `layers` field instead, so its `destination` and `owner` apply."
             )
-    source_targets = [
+    plain = [tgt for tgt in reached.values() if _is_plain_file(tgt) and tgt.address not in packaged]
+    other_sources = [
         tgt
-        for tgt in closure.closure
-        if tgt.has_field(SourcesField) and tgt.address not in packaged
+        for tgt in reached.values()
+        if tgt.has_field(SourcesField) and tgt.address not in packaged and not _is_plain_file(tgt)
     ]
+    plain_paths = [_plain_file_path(tgt) for tgt in plain]
+    plain_snapshot = await Get(
+        Snapshot,
+        PathGlobs(
+            sorted(set(plain_paths)),
+            glob_match_error_behavior=GlobMatchErrorBehavior.error,
+            conjunction=GlobExpansionConjunction.all_match,
+            description_of_origin=f"the `file`/`resource` inputs of {request.what}",
+        ),
+    )
     sources = await MultiGet(
         Get(
             SourceFiles,
@@ -115,7 +163,7 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
                 enable_codegen=True,
             ),
         )
-        for tgt in source_targets
+        for tgt in other_sources
     )
     built = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(field_set))
@@ -128,19 +176,15 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
     package_snapshots = await MultiGet(Get(Snapshot, Digest, pkg.digest) for pkg in built)
 
     owner_of: dict[str, Address] = {}
-    digests = []
+    digests = [plain_snapshot.digest]
+    for owner, path in sorted(zip((t.address for t in plain), plain_paths)):
+        _claim(owner_of, path, owner, request)
     for owner, snapshot in [
-        *((tgt.address, src.snapshot) for tgt, src in zip(source_targets, sources)),
+        *((tgt.address, src.snapshot) for tgt, src in zip(other_sources, sources)),
         *zip(package_owners, package_snapshots),
     ]:
         for path in snapshot.files:
-            other = owner_of.setdefault(path, owner)
-            if other != owner:
-                raise LayerInputError(
-                    f"Two inputs of {request.what} land on the same path "
-                    f"{request.destination.rstrip('/')}/{path}: {other} and {owner}. Move one "
-                    "with `relocated_files` or put them in different layers."
-                )
+            _claim(owner_of, path, owner, request)
         digests.append(snapshot.digest)
     parents: dict[str, Address] = {}
     for path, owner in owner_of.items():
@@ -160,14 +204,17 @@ async def collect_layer_inputs(request: OciLayerRequest) -> _LayerInputs:
             f"{request.what} has no inputs: its `dependencies` give no files. Add `files`, "
             "`resources`, `relocated_files` or packageable targets to it."
         )
-    return _LayerInputs(await Get(Digest, MergeDigests(digests)))
+    digest = await Get(Digest, MergeDigests(digests))
+    entries = await Get(DigestEntries, Digest, digest)
+    size = sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
+    return LayerInputs(digest, size)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
 async def build_oci_layer(
     request: OciLayerRequest, runner: OcikitRunner, settings: OciBuildSettings
 ) -> BuiltOciLayer:
-    inputs = await Get(_LayerInputs, OciLayerRequest, request)
+    inputs = await Get(LayerInputs, OciLayerRequest, request)
     spec = {
         "root": _FILES,
         "destination": request.destination,

@@ -12,7 +12,8 @@ back at the proxy. `decide(request)` is called for each request and may return a
     Fault(truncate=100)                        forward, send the upstream headers but only
                                                100 body bytes, then hang up
 
-Every request is recorded (`requests`): its number, method, path, time, the fault applied.
+Every request is recorded (`requests`): its number, method, path, time, the fault applied,
+the status and headers of the answer.
 TLS hellos (the client's https probe of a loopback registry) are hung up on, unrecorded.
 """
 
@@ -48,6 +49,7 @@ class SeenRequest:
     authorization: str
     fault: Optional[Fault] = None
     status: Optional[int] = None  # the status sent (or being sent) to the client
+    response_headers: Dict[str, str] = field(default_factory=dict)  # as sent to the client
 
     @property
     def bare_path(self) -> str:
@@ -140,6 +142,7 @@ class FaultProxy:
             _drain(handler)
             handler.send_response(fault.status)
             headers = {"Content-Type": "application/json", **fault.headers}
+            request.response_headers = dict(headers)
             for name, value in headers.items():
                 handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(fault.body)))
@@ -174,6 +177,7 @@ class FaultProxy:
                     upstream.send(chunk)
                     left -= len(chunk)
             response = upstream.getresponse()
+            request.response_headers = dict(response.getheaders())
             request.status = response.status  # set before the client can see the answer
             body_rewrite = fault.rewrite if fault is not None else None
             if body_rewrite is not None:

@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import itertools
 import json
+import math
 import os
 import re
 import secrets
@@ -70,12 +71,28 @@ class TokenRequest:
     status: int
 
 
+# Distribution checks `exp` and `nbf` with this much tolerance for clock skew: in 2.8
+# (registry/auth/token/token.go) `const Leeway = 60 * time.Second`, and a token is refused when
+# `time.Now().After(time.Unix(exp, 0).Add(Leeway))`. Checked against the installed 2.8.2: a
+# token with `exp` 59 s in the past is accepted, 61 s in the past refused.
+DISTRIBUTION_LEEWAY = 60
+DEFAULT_TOKEN_LIFETIME = 300
+
+
 class TokenServer:
     """Issues Distribution-compatible JWTs for users with the right Basic credentials or a
     known identity (refresh) token, granting every requested scope unless `deny` says no;
-    anonymous callers get pull access only (as public repositories on real registries)."""
+    anonymous callers get pull access only (as public repositories on real registries).
 
-    def __init__(self, directory: Path, users: Optional[dict] = None) -> None:
+    Token lifetime: by default the `exp` claim is 300 s after issue and the answer says
+    `expires_in: 300` (what Docker Hub does). Set `ttl` (seconds, an attribute or argument) for
+    short-lived tokens that the registry *really* refuses `ttl` s after issue (see `issue`).
+    `expires_in` (default None: the lifetime) is what the token answer announces; set it to a
+    number to announce another lifetime than the real one, or to False to leave the field out
+    (clients then assume 60 s, as the token spec says)."""
+
+    def __init__(self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None,
+                 expires_in=None) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -84,6 +101,8 @@ class TokenServer:
         self.users = dict(users or {USERNAME: PASSWORD})
         self.identity_tokens: dict = {}
         self.deny: Callable[[str, str], bool] = lambda account, scope: False
+        self.ttl: Optional[float] = ttl
+        self.expires_in = expires_in
         self.requests: List[TokenRequest] = []
         self.issued: List[str] = []
         self._lock = threading.Lock()
@@ -172,7 +191,11 @@ class TokenServer:
             return
         token = self.issue(account or "", scopes, anonymous=grant == "anonymous")
         key = "access_token" if method == "POST" else "token"
-        self._reply(handler, 200, json.dumps({key: token, "expires_in": 300}).encode())
+        answer: dict = {key: token}
+        if self.expires_in is not False:
+            lifetime = self.ttl if self.ttl is not None else DEFAULT_TOKEN_LIFETIME
+            answer["expires_in"] = int(math.ceil(lifetime if self.expires_in is None else self.expires_in))
+        self._reply(handler, 200, json.dumps(answer).encode())
 
     def issue(self, account: str, scopes: List[str], *, anonymous: bool = False) -> str:
         """A signed token granting `scopes` (anonymous callers get pull access only)."""
@@ -186,9 +209,20 @@ class TokenServer:
             granted = [a for a in actions.split(",") if a and not self.deny(account, f"{kind}:{name}:{a}")
                        and (a == "pull" or not anonymous)]
             access.append({"type": kind, "name": name, "actions": granted})
-        now = int(time.time())
+        issued_at = time.time()
+        now = int(issued_at)
+        if self.ttl is None:
+            exp = now + DEFAULT_TOKEN_LIFETIME
+        else:
+            # Distribution accepts a token until `exp + DISTRIBUTION_LEEWAY` (60 s). For a token
+            # that the registry really refuses a few seconds after issue, without waiting a
+            # minute, move `exp` back by the leeway: the registry then refuses it from
+            # ceil(issued_at + ttl), i.e. between `ttl` and `ttl + 1` s after issue (`exp` is in
+            # whole seconds). `exp` lies in the past, which Distribution does not mind; `nbf`
+            # and `iat` stay honest (`nbf` only has to be before now + leeway).
+            exp = int(math.ceil(issued_at + self.ttl)) - DISTRIBUTION_LEEWAY
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._cert_der).decode()]}
-        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": exp, "nbf": now - 10,
                   "iat": now, "jti": secrets.token_hex(8), "access": access}
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())

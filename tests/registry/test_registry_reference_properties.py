@@ -15,7 +15,8 @@ registry = st.one_of(
     st.just("127.0.0.1:5000"),
     st.just("registry.example.com"),
     st.just("[::1]:5000"),
-    st.from_regex(r"\A[a-z][a-z0-9-]{0,10}\.[a-z]{2,5}(?::[1-9][0-9]{0,3})?\Z"),
+    # A DNS label neither starts nor ends with '-' (the distribution reference grammar).
+    st.from_regex(r"\A[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?\.[a-z]{2,5}(?::[1-9][0-9]{0,3})?\Z"),
 )
 tag = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
 digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h)

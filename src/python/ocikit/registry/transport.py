@@ -48,6 +48,22 @@ TLS_UNTRUSTED = "TLS_UNTRUSTED"  # RegistryConnectionError.code: the certificate
 Body = Union[None, bytes, Callable[[], Any]]
 
 
+def _scope_parts(scope: str) -> tuple[str, frozenset]:
+    """`repository:a/b:pull,push` -> ("repository:a/b", {"pull", "push"})."""
+    resource, _, actions = scope.rpartition(":")
+    return resource, frozenset(a for a in actions.split(",") if a)
+
+
+def _scope_covered(scope: str, scopes: Iterable[str]) -> bool:
+    """Is every action of `scope` already asked for, on the same resource, by one of `scopes`?"""
+    resource, actions = _scope_parts(scope)
+    for other in scopes:
+        other_resource, other_actions = _scope_parts(other)
+        if other_resource == resource and actions <= other_actions:
+            return True
+    return False
+
+
 class _NoNetrc(requests.auth.AuthBase):
     """Given as `auth=` so that requests never substitutes ~/.netrc credentials."""
 
@@ -265,16 +281,23 @@ class Transport:
     def _refresh_scopes(self, scopes: Sequence[str], response: requests.Response,
                         used: Optional[str]) -> tuple[str, ...]:
         """Forget the token that was refused (unless another thread already replaced it) and
-        widen the scopes by what the 401's challenge asks for."""
+        widen the scopes by what the 401's challenge asks for beyond what they already grant.
+
+        Distribution names in its challenge the access this one request needs, with the actions
+        in any order (`repository:r:pull` for a HEAD, `repository:r:push,pull` for a PUT when
+        the token simply expired): a scope already covered must not change the set, or the
+        retry would fetch a token for a new cache key and the next request another one."""
         with self._token_lock:
             cached = self._tokens.get(frozenset(scopes))
             if cached and used == "Bearer " + cached[0]:
                 del self._tokens[frozenset(scopes)]
-        wanted = set(scopes)
+        wanted = list(scopes)
         for challenge in parse_challenges(response.headers.get("WWW-Authenticate", "")):
             if challenge.scheme == "bearer" and challenge.params.get("scope"):
-                wanted.update(challenge.params["scope"].split(" "))
-        return tuple(sorted(wanted))
+                for scope in challenge.params["scope"].split(" "):
+                    if scope and not _scope_covered(scope, wanted):
+                        wanted.append(scope)
+        return tuple(sorted(set(wanted)))
 
     def _fetch_token(self, scopes: Sequence[str]) -> tuple[str, float]:
         credential = self.credential

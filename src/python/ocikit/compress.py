@@ -6,7 +6,15 @@ independently with zlib raw deflate at `level`, primed with the previous chunk's
 preset dictionary, and ended with Z_SYNC_FLUSH (the last one with Z_FINISH), so the chunks
 concatenate into one deflate stream in one gzip member. The member header has no file name, a
 zero mtime, XFL 0 and OS 255 ("unknown"): nothing about the machine or time reaches the digest.
-CRC32 and ISIZE are computed over the uncompressed stream. Chunks are compressed in a thread
+CRC32 and ISIZE are computed over the uncompressed stream.
+A chunk that looks incompressible is written as stored deflate blocks (zlib level 0) instead:
+SAMPLE_COUNT samples of SAMPLE_SIZE bytes at evenly spaced offsets are deflated at the chunk's
+level, and if every one of them shrinks by less than 1/32 the chunk is stored (a chunk that is
+part text, part random -- the tar stream of a small file next to a big binary -- is deflated). Random or already
+compressed data (jars, wheels, images, .gz) costs ~22 ms/MiB to deflate at level 1 for a
+0.02% *larger* output, and ~1.3 ms/MiB to store (measured with zlib 1.2.13); the samples cost
+~0.3 ms/MiB. The decision is a function of the chunk's bytes and the level only, so it is as
+deterministic as the rest (and part of the format: changing it changes gzip digests). Chunks are compressed in a thread
 pool (zlib releases the GIL) with at most 2 * threads chunks in flight, so memory stays flat.
 Each chunk's output depends only on its bytes, its dictionary and the level, never on which
 thread ran it: 1, 2 or 64 threads give the same bytes. The bytes do depend on the zlib build
@@ -54,6 +62,8 @@ from typing import BinaryIO, Iterable, Iterator, Optional
 
 GZIP_CHUNK = 1 << 20
 GZIP_WINDOW = 32 * 1024
+SAMPLE_SIZE = 2048
+SAMPLE_COUNT = 16
 ZSTD_JOB_SIZE = 1 << 20
 MAX_THREADS = 16
 
@@ -159,8 +169,24 @@ def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield bytes(buf)
 
 
+def looks_incompressible(data: bytes, level: int) -> bool:
+    """Whether every one of SAMPLE_COUNT fixed samples of `data` deflates by less than 1/32."""
+    if level == 0 or len(data) < SAMPLE_COUNT * SAMPLE_SIZE * 4:
+        return False
+    step = len(data) // SAMPLE_COUNT
+    for i in range(SAMPLE_COUNT):
+        sample = data[i * step : i * step + SAMPLE_SIZE]
+        c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
+        if (len(c.compress(sample)) + len(c.flush())) * 32 <= len(sample) * 31:
+            return False
+    return True
+
+
 def deflate_chunk(data: bytes, zdict: Optional[bytes], level: int, last: bool) -> bytes:
-    """One chunk as raw deflate, primed with `zdict`, ended by a sync flush or the final block."""
+    """One chunk as raw deflate, primed with `zdict`, ended by a sync flush or the final block;
+    stored (level 0) when it looks incompressible."""
+    if looks_incompressible(data, level):
+        level = 0
     if zdict:
         c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, zdict)
     else:

@@ -13,7 +13,12 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
   publish to a loopback Distribution registry: cold (empty registry), unchanged, after an edit
   references on the same `work/` tree: tar | sha256sum, tar | gzip -1, tar | pigz -1,
   tar | zstd -1 -T2, umoci insert (cold, and again after an edit), skopeo copy of our own
-  OCI layout to the same registry (cold, unchanged).
+  OCI layout to the same registry (cold, unchanged)
+  other compressions, each cold in its own empty store: `--oci-compression=zstd`, and
+  `--oci-compression=auto` (the registry is loopback, so no compression) with its cold publish
+
+Once per invocation (before the runs): the peak RSS of the layer command for one --rss-mb file.
+The report ends with the issue's targets, each marked met / not met on the medians.
 
 Needs: tar gzip pigz zstd sha256sum umoci skopeo docker-registry on PATH. Only 127.0.0.1 is used.
 """
@@ -218,13 +223,17 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
     edit = work / APP_EDIT_FILE
     original = edit.read_bytes()
 
-    flags = [
-        "./pants",
-        f"--local-store-dir={root / '.bench-store'}",
-        f"--named-caches-dir={root / '.bench-named'}",
-        "--stats-log",
-        f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
-    ]
+    def pants_flags(store: str, *extra: str) -> List[str]:
+        return [
+            "./pants",
+            f"--local-store-dir={root / store}",
+            f"--named-caches-dir={root / (store + '-named')}",
+            "--stats-log",
+            f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
+            *extra,
+        ]
+
+    flags = pants_flags(".bench-store")
     package = flags + ["package", TARGET]
     publish = flags + ["publish", TARGET]
     try:
@@ -281,9 +290,52 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
                   f"oci:{layout}:{tag}", f"docker://{registry.host}/skopeo/work:t"]
         res["skopeo_cold"], _ = timed(skopeo, root)
         res["skopeo_noop"], _ = timed(skopeo, root)
+
+        # Other compressions, each cold: its own empty store (a new store dir restarts pantsd,
+        # which `--version` warms first, as above).
+        for name, extra in (("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto")):
+            other = pants_flags(f".bench-store-{name}", extra)
+            sh(other + ["--version"], root)
+            res[f"package_cold_{name}"], _ = timed(other + ["package", TARGET], root)
+            if name == "auto":  # every destination is the loopback registry: no compression
+                registry.reset()
+                res["publish_cold_auto"], p = timed(other + ["publish", TARGET], root)
+                res["publish_cold_auto_bytes"] = published_bytes(p)
     finally:
         kill_pantsd(root)
     return res
+
+
+def layer_peak_rss(base: Path, size_mb: int) -> Dict[str, float]:
+    """Peak RSS (MiB) of `python -m ocikit layer` -- the command a layer `Process` runs -- for a
+    tree holding one file of `size_mb` MB (alternating random and text MiB), per compression."""
+    tree = base / "rss-tree"
+    tree.mkdir()
+    rng = random.Random(2)
+    block = rng.randbytes(1 << 20)
+    text = (b"some compressible text line\n" * 40000)[: 1 << 20]
+    with open(tree / "big.bin", "wb") as f:
+        for i in range(size_mb):
+            f.write(block if i % 2 else text)
+    waiter = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"))
+    peaks = {}
+    try:
+        for compression in ("gzip", "zstd", "none"):
+            spec = base / "rss-spec.json"
+            spec.write_text(json.dumps({"root": str(tree), "destination": "/", "compression": compression}))
+            cmd = [sys.executable, "-c", waiter, sys.executable, "-m", "ocikit", "layer", "--spec", str(spec),
+                   "--out", str(base / "rss.blob"), "--descriptor", str(base / "rss.json")]
+            proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+            peaks[compression] = int(proc.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+        for leftover in ("rss.blob", "rss.json", "rss-spec.json"):
+            (base / leftover).unlink(missing_ok=True)
+    return peaks
 
 
 # ----------------------------------------------------------------------------- report
@@ -297,7 +349,30 @@ def fmt_mb(v: float) -> str:
     return "n/a" if v != v else f"{v / 1e6:.1f} MB"
 
 
-def report(runs: List[Dict[str, float]], args, command: str, started: str) -> str:
+def targets(med: Dict[str, float], rss: Dict[str, float]):
+    ratio = med["package_cold"] / med["tar_gzip1"]
+    zstd = med["package_cold_zstd"] / med["tar_sha256"]
+    edit = med["package_edit"] / med["package_cold"]
+    out = [
+        ("cold package <= 1.0x `tar | gzip -1`", ratio <= 1.0, f"{ratio:.2f}x"),
+        ("cold package with zstd <= 1.5x `tar | sha256sum`", zstd <= 1.5, f"{zstd:.2f}x"),
+        ("one-file edit re-runs only its layer", med["package_edit_procs"] == 1,
+         f"{med['package_edit_procs']:.0f} process"),
+        ("one-file edit <= 10% of cold", edit <= 0.10, f"{edit:.0%}"),
+        ("one-file edit < 2.5 s", med["package_edit"] < 2.5, fmt_s(med["package_edit"])),
+        ("no-op package < 1.5 s", med["package_noop"] < 1.5, fmt_s(med["package_noop"])),
+        ("unchanged publish sends 0 blob bytes", med["publish_noop_bytes"] == 0,
+         fmt_mb(med["publish_noop_bytes"])),
+        ("cold publish <= skopeo cold copy", med["publish_cold"] <= med["skopeo_cold"],
+         f"{med['publish_cold']:.2f} s vs {med['skopeo_cold']:.2f} s"),
+    ]
+    if rss:
+        worst = max(rss.values())
+        out.append(("layer process peak RSS < 200 MB", worst < 200, f"{worst:.0f} MiB"))
+    return out
+
+
+def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: Dict[str, float]) -> str:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     n = len(runs)
     rows = [
@@ -305,7 +380,12 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str) -> st
         ("ours: `package`, no-op", fmt_s(med["package_noop"]), ""),
         ("ours: `package` after editing one app file", fmt_s(med["package_edit"]),
          f"`local_execution_requests` = {med['package_edit_procs']:.0f}"),
+        ("ours: `package`, cold, `--oci-compression=zstd`", fmt_s(med["package_cold_zstd"]), "level 3"),
+        ("ours: `package`, cold, `--oci-compression=auto` (registry is loopback: no compression)",
+         fmt_s(med["package_cold_auto"]), ""),
         ("ours: `publish`, cold (empty registry)", fmt_s(med["publish_cold"]), f"{fmt_mb(med['publish_cold_bytes'])} sent"),
+        ("ours: `publish`, cold, `auto` image (uncompressed layers)", fmt_s(med["publish_cold_auto"]),
+         f"{fmt_mb(med['publish_cold_auto_bytes'])} sent"),
         ("ours: `publish`, unchanged (second publish)", fmt_s(med["publish_noop"]), f"{fmt_mb(med['publish_noop_bytes'])} sent"),
         ("ours: `publish` after editing one app file", fmt_s(med["publish_edit"]), f"{fmt_mb(med['publish_edit_bytes'])} sent (includes the rebuild)"),
         ("`tar -cf - work \\| sha256sum`", fmt_s(med["tar_sha256"]), f"tar stream {fmt_mb(med['tar_bytes'])}"),
@@ -317,10 +397,16 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str) -> st
         ("umoci: `umoci insert` again after a one-file edit", fmt_s(med["umoci_edit"]), "adds the whole tree as a new layer"),
         ("skopeo: `copy oci:<our layout> docker://127.0.0.1` cold", fmt_s(med["skopeo_cold"]), "same image as ours"),
         ("skopeo: same copy, unchanged", fmt_s(med["skopeo_noop"]), ""),
+        *[(f"layer process peak RSS, one {args.rss_mb} MB file, {c}", f"{mib:.0f} MiB", "`python -m ocikit layer`, threads = CPUs")
+          for c, mib in rss.items()],
     ]
     ratios = [
         ("ours cold package / `tar \\| gzip -1`", med["package_cold"] / med["tar_gzip1"]),
         ("ours cold package / `tar \\| sha256sum`", med["package_cold"] / med["tar_sha256"]),
+        ("ours cold package, zstd / `tar \\| sha256sum`", med["package_cold_zstd"] / med["tar_sha256"]),
+        ("ours cold package, zstd / `tar \\| zstd -1 -T2`", med["package_cold_zstd"] / med["tar_zstd1"]),
+        ("ours cold package + publish, auto / gzip", (med["package_cold_auto"] + med["publish_cold_auto"])
+         / (med["package_cold"] + med["publish_cold"])),
         ("ours edit package / ours cold package", med["package_edit"] / med["package_cold"]),
         ("ours edit publish / ours cold publish", med["publish_edit"] / med["publish_cold"]),
         ("ours cold publish / skopeo cold copy", med["publish_cold"] / med["skopeo_cold"]),
@@ -350,6 +436,12 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str) -> st
         "| --- | --- |",
         *[f"| {a} | {b:.2f} |" for a, b in ratios],
         "",
+        "Targets (issue 4), checked on these medians:",
+        "",
+        "| target | result |",
+        "| --- | --- |",
+        *[f"| {a} | {'met' if ok else '**not met**'} ({b}) |" for a, ok, b in targets(med, rss)],
+        "",
         "Per-run raw numbers:",
         "",
         "```json",
@@ -368,9 +460,10 @@ def main() -> None:
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--small", action="store_true", help="300 files / 10 MB, 1 run (for CI)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary build roots")
+    ap.add_argument("--rss-mb", type=int, default=1024, help="file size for the layer peak-RSS check (0: skip)")
     args = ap.parse_args()
     if args.small:
-        args.files, args.mb, args.runs = 300, 10, 1
+        args.files, args.mb, args.runs, args.rss_mb = 300, 10, 1, 20
     missing = [t for t in ("tar", "gzip", "pigz", "zstd", "sha256sum", "umoci", "skopeo", "docker-registry") if not shutil.which(t)]
     if missing:
         sys.exit(f"missing tools: {' '.join(missing)}")
@@ -384,7 +477,10 @@ def main() -> None:
     registry = Registry(base / "registry")
     (base / "registry").mkdir()
     runs = []
+    rss: Dict[str, float] = {}
     try:
+        if args.rss_mb:
+            rss = layer_peak_rss(base, args.rss_mb)
         for r in range(args.runs):
             t0 = time.monotonic()
             runs.append(one_run(base, r, args.files, args.mb, registry, policy))
@@ -395,7 +491,7 @@ def main() -> None:
         registry.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    text = report(runs, args, command, started)
+    text = report(runs, args, command, started, rss)
     out = Path(args.out)
     if not out.is_absolute():
         out = REPO / out

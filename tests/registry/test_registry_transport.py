@@ -217,3 +217,29 @@ def test_tls_is_verified_by_default_even_on_loopback(new_registry, tmp_path, mon
     trusted = Transport(registry.host, retry=FAST)
     assert trusted.request("GET", "/v2/_catalog").json() == {"repositories": []}
     assert trusted.base_url == f"https://{registry.host}"
+
+
+def test_a_plain_http_loopback_registry_is_pinged_without_an_https_request(script, monkeypatch):
+    """A TLS handshake (~1 ms) tells a plain-HTTP registry apart before requests' https attempt
+    (~20 ms of CA loading, then a failure). Behind a proxy that handshake would be with the
+    proxy: then the https ping goes first, as before."""
+    server = script({"/v2/": [(200, {}, b"{}")]})
+    urls = []
+    real = requests.Session.request
+
+    def spy(self, method, url, *args, **kwargs):
+        urls.append(url)
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+                 "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for insecure in (False, True):
+        urls.clear()
+        assert Transport(server.host, insecure=insecure, retry=FAST).base_url == f"http://{server.host}"
+        assert urls == [f"http://{server.host}/v2/"]
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    urls.clear()
+    assert Transport(server.host, retry=FAST).base_url == f"http://{server.host}"
+    assert urls == [f"https://{server.host}/v2/", f"http://{server.host}/v2/"]

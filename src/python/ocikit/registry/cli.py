@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import tempfile
 import sys
 from typing import Any, NoReturn, Optional, Sequence
 
@@ -60,7 +61,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--mount-from", action="append", default=[], metavar="REF",
                        help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)")
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
-                       help="PATCH chunk size for large blobs (default 16 MiB)")
+                       help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
+                            "PATCH; for registries or proxies that cap request bodies)")
     elif command == "pull":
         p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
         p.add_argument("reference", metavar="REF@DIGEST")
@@ -140,11 +142,19 @@ def _write_record(path: Optional[str], value: Any) -> None:
         return
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)  # `pants publish` does not write dist/ itself
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    # A temporary name of its own: two publishes of one image (PANTS_CONCURRENT) write the
+    # same record, and each must replace it whole.
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -154,7 +164,7 @@ def _push(args: argparse.Namespace) -> int:
     summary = push_layout(
         args.layout, args.dest, insecure_registries=args.insecure_registry, jobs=max(1, args.jobs),
         progress=_progress(args), mounts_from=args.mount_from,
-        chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+        chunk_size=args.chunk_size if args.chunk_size and args.chunk_size > 0 else DEFAULT_CHUNK_SIZE,
     )
     _write_record(args.record, summary.to_json())
     print(summary.format_text())

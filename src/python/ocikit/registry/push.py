@@ -2,9 +2,13 @@
 
 For each registry, repository after repository: HEAD each blob and skip what is there; mount
 what another repository on the same registry is known to hold (pushed earlier in this run, found
-there, or named in `mounts_from`); upload the rest (concurrently, each blob once per
-repository); layers, then configs; then manifests by digest (children before their index);
-then each tag. The pushed digest is exactly the layout's.
+there, or named in `mounts_from`); upload the rest, each blob once per repository. With several
+jobs, layers and configs go up concurrently, the largest first (as go-containerregistry uploads
+a config that it can read alongside the layers), so that the longest upload starts at once and
+the small ones overlap it; the first blob's check and upload start go alone, so that a refusal
+is one error, not one per job. With one job, layers then configs, in the manifests' order.
+Then manifests by digest (children before their index), then each tag. The pushed digest is
+exactly the layout's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX, upload_bl
 log = logging.getLogger(__name__)
 
 MountSource = Union[str, Reference, Tuple[str, str]]
+_ASK = object()  # _push_blob: the blob was not checked (HEAD, mounts) yet
+_NEW = object()  # _open_blob: the blob is to be uploaded into a new upload session
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def push_layout(
     progress: Optional[Progress] = None,
     keychain: Optional[Keychain] = None,
     mounts_from: Iterable[MountSource] = (),
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: Optional[int] = DEFAULT_CHUNK_SIZE,
     monolithic_max: int = MONOLITHIC_MAX,
     retry: RetryPolicy = RetryPolicy(),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
@@ -128,6 +134,7 @@ def push_layout(
 
     Several destinations may share a repository (one tag each); a destination without a tag is
     pushed by digest only; a destination with a digest must name the layout's digest.
+    `chunk_size` None sends each large blob in one PATCH; a size splits it into PATCHes.
     """
     started = time.monotonic()
     image = read_layout_image(layout_dir)
@@ -184,15 +191,37 @@ def _mount_sources(mounts_from: Iterable[MountSource]) -> dict[str, list[str]]:
     return out
 
 
+def _upload_batches(image: LayoutImage, jobs: int) -> list[list[LayoutBlob]]:
+    """The blobs to push, in the order to start them: one batch of layers and configs, largest
+    first, for several jobs; for one job, the layers then the configs, in the manifests' order.
+    Each digest once (a blob may be both a layer and a config)."""
+    if jobs <= 1:
+        layers = {b.digest: b for b in image.layers}
+        return [list(layers.values()), [b for b in image.configs if b.digest not in layers]]
+    blobs = {b.digest: b for b in (*image.layers, *image.configs)}
+    return [sorted(blobs.values(), key=lambda b: b.size, reverse=True)]
+
+
 def _push_repository(run: _RegistryRun, repository: str, tags: Sequence[str], image: LayoutImage,
-                     counters: _Counters, progress: Progress, jobs: int, chunk_size: int,
+                     counters: _Counters, progress: Progress, jobs: int, chunk_size: Optional[int],
                      monolithic_max: int) -> None:
     extra = [s for s in run.extra_sources if s != repository]
     sources = list(dict.fromkeys(run.done_repositories + extra))
     client = RepositoryClient(run.transport, repository, push=True, mount_sources=sources)
-    for blobs in (image.layers, image.configs):
+    batches = _upload_batches(image, jobs)
+    first = next((b for batch in batches for b in batch), None)
+    first_where: Any = _ASK
+    if first is not None:
+        # The first blob's check and upload start go alone, before the jobs fan out: a refusal
+        # (wrong credentials, no push access, a registry that times out) is then one error,
+        # not one per job. Its upload itself overlaps the others'.
+        first_where = _open_blob(run, client, first, extra, counters)
+        if first_where is _NEW:
+            first_where = client.start_upload()
+    for blobs in batches:
         run_concurrently(
-            [lambda b=b: _push_blob(run, client, b, extra, counters, progress, chunk_size, monolithic_max)
+            [lambda b=b: _push_blob(run, client, b, extra, counters, progress, chunk_size, monolithic_max,
+                                    first_where if b is first else _ASK)
              for b in blobs],
             jobs,
         )
@@ -210,14 +239,17 @@ def _push_repository(run: _RegistryRun, repository: str, tags: Sequence[str], im
         log.info("tagged %s:%s", client.name, tag)
 
 
-def _push_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, extra_sources: Sequence[str],
-               counters: _Counters, progress: Progress, chunk_size: int, monolithic_max: int) -> None:
+def _open_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, extra_sources: Sequence[str],
+               counters: _Counters) -> Any:
+    """The steps before the bytes: HEAD the blob, and mount it if another repository holds it.
+    Returns None when the repository holds it now; else where to upload it: the location of
+    the upload a refused mount opened, or _NEW (no upload open yet)."""
     repository = client.repository
     if client.blob_size(blob.digest) is not None:
         run.note(blob.digest, repository)
         counters.add("blobs_present")
         log.info("%s already holds %s", client.name, blob.digest)
-        return
+        return None
     source = run.holder(blob.digest, repository)
     if source is None:
         for candidate in extra_sources:
@@ -225,24 +257,36 @@ def _push_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, ex
                 run.note(blob.digest, candidate)
                 source = candidate
                 break
-    location = None
-    if source is not None:
-        try:
-            location = client.mount_blob(blob.digest, source)
-        except (AuthenticationError, AccessDeniedError) as e:
-            log.info("mounting %s from %s was not allowed (%s); uploading it", blob.digest, source, e)
-            location = client.start_upload()
-        if location is None:
-            run.note(blob.digest, repository)
-            counters.add("blobs_mounted")
-            log.info("mounted %s into %s from %s", blob.digest, client.name, source)
-            return
-        log.info("%s refused to mount %s from %s; uploading it", client.name, blob.digest, source)
+    if source is None:
+        return _NEW
+    try:
+        location = client.mount_blob(blob.digest, source)
+    except (AuthenticationError, AccessDeniedError) as e:
+        log.info("mounting %s from %s was not allowed (%s); uploading it", blob.digest, source, e)
+        return client.start_upload()
+    if location is None:
+        run.note(blob.digest, repository)
+        counters.add("blobs_mounted")
+        log.info("mounted %s into %s from %s", blob.digest, client.name, source)
+        return None
+    log.info("%s refused to mount %s from %s; uploading it", client.name, blob.digest, source)
+    return location
+
+
+def _push_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, extra_sources: Sequence[str],
+               counters: _Counters, progress: Progress, chunk_size: Optional[int], monolithic_max: int,
+               where: Any = _ASK) -> None:
+    """Push one blob; `where` is what `_open_blob` answered for it, when that was done already."""
+    if where is _ASK:
+        where = _open_blob(run, client, blob, extra_sources, counters)
+    if where is None:
+        return
     progress.started(blob.digest, blob.size, "uploading")
-    sent = upload_blob(client, blob.path, blob.digest, blob.size, location=location, chunk_size=chunk_size,
-                       monolithic_max=monolithic_max, on_bytes=lambda n: progress.advanced(blob.digest, n))
+    sent = upload_blob(client, blob.path, blob.digest, blob.size, location=None if where is _NEW else where,
+                       chunk_size=chunk_size, monolithic_max=monolithic_max,
+                       on_bytes=lambda n: progress.advanced(blob.digest, n))
     progress.finished(blob.digest, "uploaded")
-    run.note(blob.digest, repository)
+    run.note(blob.digest, client.repository)
     counters.add("blobs_uploaded")
     counters.add("bytes_uploaded", sent)
     log.info("uploaded %s to %s (%d bytes sent)", blob.digest, client.name, sent)

@@ -1,10 +1,15 @@
-"""Uploading one blob from a file: monolithic for small blobs, streamed chunks for large ones.
+"""Uploading one blob from a file: monolithic for small blobs, streamed PATCHes for large ones.
 
-Large blobs go as a sequence of PATCH requests with Content-Range, each streamed from the file
-(flat memory). After a broken PATCH, GET the upload's status and go on from the offset the
-registry reports. When the registry cannot resume the session (Distribution refuses a session
-whose stored size moved under a half-received PATCH), start the upload again, a bounded number
-of times.
+A large blob goes as one PATCH streaming the whole file (as skopeo and go-containerregistry
+send it): one request, flat memory, and no per-chunk request and registry-side hash-state
+round trip. `chunk_size` splits it into several PATCHes with Content-Range instead, for
+registries or proxies that cap request bodies. After a broken PATCH, GET the upload's status
+and go on from the offset the registry reports, with the rest of the file. When the registry
+cannot resume the session (Distribution refuses a session whose stored size moved under a
+half-received PATCH), start the upload again, a bounded number of times.
+
+The client does not hash blob bytes: the registry verifies the digest of what it received
+when the upload is committed (PUT `?digest=`), and refuses a mismatch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ocikit.registry.errors import RegistryConnectionError, RegistryError
 log = logging.getLogger(__name__)
 
 MONOLITHIC_MAX = 1 << 20  # blobs up to 1 MiB go in one PUT
-DEFAULT_CHUNK_SIZE = 16 << 20
+DEFAULT_CHUNK_SIZE: Optional[int] = None  # None: the whole (rest of the) blob in one PATCH
 _READ_SIZE = 256 << 10
 _MAX_RESUMES = 5
 _MAX_RESTARTS = 3
@@ -59,13 +64,15 @@ def upload_blob(
     size: int,
     *,
     location: Optional[str] = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: Optional[int] = DEFAULT_CHUNK_SIZE,
     monolithic_max: int = MONOLITHIC_MAX,
     on_bytes: Optional[Callable[[int], None]] = None,
 ) -> int:
     """Upload the file at `path` as blob `digest`, into `location` if an upload is already open.
 
-    Returns the number of body bytes sent (more than `size` when parts were sent again)."""
+    `chunk_size` None (or 0) sends a large blob in one PATCH; a positive size, in PATCHes of at
+    most that many bytes. Returns the number of body bytes sent (more than `size` when parts
+    were sent again)."""
     sent = [0]
 
     def count(n: int) -> None:
@@ -100,13 +107,13 @@ def upload_blob(
     raise AssertionError("unreachable")
 
 
-def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int, chunk_size: int,
-                   count: Callable[[int], None]) -> str:
+def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int,
+                   chunk_size: Optional[int], count: Callable[[int], None]) -> str:
     if os.path.getsize(path) != size:
         raise OSError(f"{path} has {os.path.getsize(path)} bytes, not the {size} its descriptor says")
     offset, resumes = 0, 0
     while offset < size:
-        length = min(chunk_size, size - offset)
+        length = size - offset if not chunk_size or chunk_size <= 0 else min(chunk_size, size - offset)
         try:
             new_offset, location = client.upload_chunk(
                 location, FileSlice(path, offset, length, count), offset, length)

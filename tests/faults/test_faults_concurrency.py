@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from fault_proxy import Fault
 from faults_helpers import FAST, served_digest
 from registry_images import write_image
 
-from ocikit.registry import push_layout
+from ocikit.registry import RegistryError, push_layout
 
 
 def push_together(jobs):
@@ -59,3 +61,37 @@ def test_two_images_sharing_a_layer_pushed_at_once(plain_registry, repo, tmp_pat
     assert served_digest(plain_registry, f"{repo}:two") == two.digest
     assert served_digest(plain_registry, f"{repo}@{one.digest}") == one.digest
     assert served_digest(plain_registry, f"{repo}@{two.digest}") == two.digest
+
+
+def test_a_manifest_refused_as_digest_invalid_is_sent_again_a_bounded_number_of_times(
+    plain_registry, proxy_for, repo, tmp_path
+):
+    """What Distribution answers now and then when two pushes PUT the same manifest at once (its
+    filesystem driver rewrites the manifest blob in place): 400 DIGEST_INVALID for bytes that do
+    hash to the digest. The client sends the same bytes again, at most twice more."""
+    image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64/v8"), label="race")
+    body = b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}'
+    refused: list = []
+
+    def once(request):
+        if request.method == "PUT" and "/manifests/" in request.path and not refused:
+            refused.append(request.path)
+            return Fault(status=400, body=body, headers={"Content-Type": "application/json"})
+        return None
+
+    proxy = proxy_for(plain_registry, once)
+    summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], retry=FAST)
+    assert summary.digest == image.digest
+    puts = [r for r in proxy.api_requests() if r.method == "PUT" and r.path == refused[0]]
+    assert [p.status for p in puts] == [400, 201]
+    assert served_digest(plain_registry, f"{repo}:t") == image.digest
+
+    def always(request):
+        if request.method == "PUT" and "/manifests/" in request.path:
+            return Fault(status=400, body=body, headers={"Content-Type": "application/json"})
+        return None
+
+    proxy = proxy_for(plain_registry, always)
+    with pytest.raises(RegistryError, match="DIGEST_INVALID"):
+        push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:u"], retry=FAST)
+    assert len([r for r in proxy.api_requests() if r.method == "PUT"]) == 3

@@ -8,10 +8,12 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import zstandard
@@ -458,3 +460,55 @@ def test_umoci_unpacks_the_layer(tmp_path, compression):
     assert os.stat(str(rootfs / "opt")).st_uid == 0
     assert os.stat(str(rootfs / "opt/app/bin/tool")).st_mode & 0o7777 == 0o4750
     assert sorted(os.listdir(str(rootfs / "opt/app"))) == ["big", "bin", "etc", "var"]
+
+
+@pytest.mark.skipif(
+    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tree=_trees,
+    uid=st.integers(0, 2**31 - 1),  # chown treats 2**32 - 1 as "unchanged"
+    gid=st.integers(0, 70000),
+    policy=st.sampled_from(["normalize", "preserve"]),
+)
+def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
+    """What umoci (Go's archive/tar, a reader we did not write) unpacks is exactly the tree:
+    the same names (any bytes), contents, modes and owners, and nothing else."""
+    tree = {k: v for k, v in tree.items() if len(b"/".join(k)) < 4000}
+    with tempfile.TemporaryDirectory() as d:
+        root_b = os.path.join(os.fsencode(d), b"root")
+        os.mkdir(root_b)
+        try:
+            _make_tree(root_b, tree)
+        except OSError:  # a name the filesystem refuses (e.g. over 255 bytes)
+            return
+        entries = plan_layer(os.fsdecode(root_b), "/dest", uid, gid, policy)
+        out = io.BytesIO()
+        result = build_layer(entries, out, "gzip", None, 0, 2)
+        layout = Path(d) / "layout"
+        _oci_layout(layout, out.getvalue(), result)
+        subprocess.run(
+            ["umoci", "unpack", "--image", f"{layout}:tag", os.path.join(d, "bundle")],
+            check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        rootfs_b = os.path.join(os.fsencode(d), b"bundle", b"rootfs")
+        unpacked = set()
+        for dirpath, dirnames, filenames in os.walk(os.path.join(rootfs_b, b"dest")):
+            for name in dirnames + filenames:
+                unpacked.add(os.path.relpath(os.path.join(dirpath, name), rootfs_b))
+        planned = {e.path.encode("utf-8", "surrogateescape") for e in entries}
+        assert unpacked | {b"dest"} == planned | {b"dest"}
+        for e in entries:
+            path_b = e.path.encode("utf-8", "surrogateescape")
+            st_ = os.lstat(os.path.join(rootfs_b, path_b))
+            assert (st_.st_uid, st_.st_gid) == (uid, gid), e.path
+            assert stat.S_IMODE(st_.st_mode) == e.mode, e.path
+            if e.kind == "file":
+                assert stat.S_ISREG(st_.st_mode)
+                with open(os.path.join(rootfs_b, path_b), "rb") as f, open(
+                    os.path.join(root_b, path_b[len(b"dest/"):]), "rb"
+                ) as g:
+                    assert f.read() == g.read(), e.path
+            else:
+                assert stat.S_ISDIR(st_.st_mode), e.path

@@ -191,7 +191,10 @@ class OciImageLayersField(SpecialCasedDependencies):
     help = dedent(
         """\
         The `oci_layer` targets of this image, in order: one image layer each, on top of the
-        base image's layers.
+        base image's layers. Where two layers put something on the same path, the later one
+        wins, as in `docker build`: a directory replaces a file (and a file replaces a
+        directory with everything under it). Within one layer, two inputs on one path are an
+        error.
 
         Example: `layers=[":deps_layer", ":app_layer"]`
         """

@@ -512,3 +512,54 @@ def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
                     assert f.read() == g.read(), e.path
             else:
                 assert stat.S_ISDIR(st_.st_mode), e.path
+
+
+@pytest.mark.skipif(
+    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
+)
+def test_a_later_layer_replaces_a_file_with_a_directory_and_back(tmp_path):
+    """Layers are applied in order and the later one wins, as in `docker build` and the OCI
+    image spec's changesets: a directory in layer 2 replaces layer 1's file on the same path,
+    and a file in layer 3 replaces that directory (with what was under it). No error, no merge."""
+    trees = [tmp_path / f"tree{i}" for i in (1, 2, 3)]
+    write(str(trees[0] / "x"), b"a file in layer 1")
+    write(str(trees[0] / "keep"), b"untouched")
+    write(str(trees[1] / "x" / "inside"), b"a directory in layer 2")
+    write(str(trees[2] / "x"), b"a file again in layer 3")
+    layers = [build(tree, "/srv") for tree in trees]
+    layout = tmp_path / "layout"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    for blob, _, _ in layers:
+        put(blob)
+    config = canonical_json({"architecture": "amd64", "os": "linux", "config": {},
+                             "rootfs": {"type": "layers", "diff_ids": [r.diff_id for _, r, _ in layers]}})
+
+    def unpack(count):
+        manifest = canonical_json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": dict(mediaType=OCI_CONFIG, **put(canonical_json({**json.loads(config), "rootfs": {
+                "type": "layers", "diff_ids": [r.diff_id for _, r, _ in layers[:count]]}}))),
+            "layers": [{"mediaType": r.media_type, "digest": r.digest, "size": r.size} for _, r, _ in layers[:count]],
+        })
+        index = {"schemaVersion": 2, "manifests": [dict(
+            mediaType=OCI_MANIFEST, annotations={"org.opencontainers.image.ref.name": f"t{count}"}, **put(manifest))]}
+        (layout / "index.json").write_bytes(canonical_json(index))
+        (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        bundle = tmp_path / f"bundle{count}"
+        subprocess.run(["umoci", "unpack", "--image", f"{layout}:t{count}", str(bundle)],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return bundle / "rootfs" / "srv"
+
+    two = unpack(2)
+    assert (two / "x").is_dir() and (two / "x" / "inside").read_bytes() == b"a directory in layer 2"
+    assert (two / "keep").read_bytes() == b"untouched"
+    three = unpack(3)
+    assert (three / "x").is_file() and (three / "x").read_bytes() == b"a file again in layer 3"
+    assert (three / "keep").read_bytes() == b"untouched"

@@ -192,3 +192,30 @@ def test_publish_at_debug_level_never_prints_the_credentials(
         assert all(secret not in text for text in logs), "a credential leaked into the output or logs"
     assert "DEBUG" in run.output, "the run really logged at debug level"
     assert "ocikit DEBUG" in run.output, "the registry client really logged at debug level"
+
+
+def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_printed(
+    build_root: BuildRoot, tmp_path: Path
+) -> None:
+    """`[oci].compression = auto` with only a loopback registry: `package` prints the digest of
+    an image with plain tar layers, and `publish` pushes exactly that image."""
+    with start_registry(tmp_path / "registry", "none") as registry:
+        flags = ("--oci-compression=auto", registries_flag(registry))
+        packaged = build_root.run(*flags, "package", "examples/layered:layered")
+        assert packaged.returncode == 0, packaged.describe()
+        (repository, printed), = [v for k, v in packaged.packaged.items() if k.endswith("layered")]
+        layout = Layout(build_root.dist("examples.layered/layered"))
+        assert layout.top()["digest"] == printed
+        manifest = layout.manifest()
+        assert {l["mediaType"] for l in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
+        published = build_root.run(*flags, "publish", "examples/layered:layered")
+        assert published.returncode == 0, published.describe()
+        assert record(build_root, "examples.layered/layered")["digest"] == printed
+        remote = skopeo("inspect", "--tls-verify=false", "--raw",
+                        f"docker://{registry.host}/examples/layered:latest").stdout
+        assert json.loads(remote) == manifest
+    # The same target without a loopback-only destination is gzip, as with compression=gzip.
+    plain = build_root.run("--oci-compression=auto", "package", "examples/layered:layered")
+    assert plain.returncode == 0, plain.describe()
+    gzip_layers = Layout(build_root.dist("examples.layered/layered")).manifest()["layers"]
+    assert {l["mediaType"] for l in gzip_layers} == {"application/vnd.oci.image.layer.v1.tar+gzip"}

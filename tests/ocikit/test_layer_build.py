@@ -347,6 +347,23 @@ _trees = st.dictionaries(
 )
 
 
+def _build_random_tree(d, tree, uid, gid, policy):
+    """Write `tree` under `d`/root and build it as a gzip layer at /dest:
+    (root_b, entries, blob, result), or None for a name the filesystem refuses (e.g. over 255
+    bytes, or a path over 4000)."""
+    tree = {k: v for k, v in tree.items() if len(b"/".join(k)) < 4000}
+    root_b = os.path.join(os.fsencode(d), b"root")
+    os.mkdir(root_b)
+    try:
+        _make_tree(root_b, tree)
+    except OSError:
+        return None
+    entries = plan_layer(os.fsdecode(root_b), "/dest", uid, gid, policy)
+    out = io.BytesIO()
+    result = build_layer(entries, out, "gzip", None, 0, 2)
+    return root_b, entries, out.getvalue(), result
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=_trees,
@@ -355,18 +372,12 @@ _trees = st.dictionaries(
     policy=st.sampled_from(["normalize", "preserve"]),
 )
 def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
-    tree = {k: v for k, v in tree.items() if len(b"/".join(k)) < 4000}
     with tempfile.TemporaryDirectory() as d:
-        root_b = os.path.join(os.fsencode(d), b"root")
-        os.mkdir(root_b)
-        try:
-            _make_tree(root_b, tree)
-        except OSError:  # a name the filesystem refuses (e.g. over 255 bytes)
+        built = _build_random_tree(d, tree, uid, gid, policy)
+        if built is None:
             return
-        entries = plan_layer(os.fsdecode(root_b), "/dest", uid, gid, policy)
-        out = io.BytesIO()
-        build_layer(entries, out, "gzip", None, 0, 2)
-        got = members(gzip.decompress(out.getvalue()))
+        root_b, entries, blob, _ = built
+        got = members(gzip.decompress(blob))
         assert list(got) == [e.path for e in entries]
         for e in entries:
             ttype, mode, m_uid, m_gid, uname, gname, mtime, _, content = got[e.path]
@@ -475,19 +486,13 @@ def test_umoci_unpacks_the_layer(tmp_path, compression):
 def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
     """What umoci (Go's archive/tar, a reader we did not write) unpacks is exactly the tree:
     the same names (any bytes), contents, modes and owners, and nothing else."""
-    tree = {k: v for k, v in tree.items() if len(b"/".join(k)) < 4000}
     with tempfile.TemporaryDirectory() as d:
-        root_b = os.path.join(os.fsencode(d), b"root")
-        os.mkdir(root_b)
-        try:
-            _make_tree(root_b, tree)
-        except OSError:  # a name the filesystem refuses (e.g. over 255 bytes)
+        built = _build_random_tree(d, tree, uid, gid, policy)
+        if built is None:
             return
-        entries = plan_layer(os.fsdecode(root_b), "/dest", uid, gid, policy)
-        out = io.BytesIO()
-        result = build_layer(entries, out, "gzip", None, 0, 2)
+        root_b, entries, blob, result = built
         layout = Path(d) / "layout"
-        _oci_layout(layout, out.getvalue(), result)
+        _oci_layout(layout, blob, result)
         subprocess.run(
             ["umoci", "unpack", "--image", f"{layout}:tag", os.path.join(d, "bundle")],
             check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

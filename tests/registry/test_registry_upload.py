@@ -75,16 +75,21 @@ def test_resume_from_the_registry_offset_after_a_dropped_patch(plain_registry, r
     assert registry_holds(plain_registry.host, repo, big, size)
 
 
-def test_restart_when_the_registry_cannot_resume(plain_registry, repo, tmp_path, auth_env):
+@pytest.mark.parametrize(
+    "chunk_size, seed",
+    [(MiB, 3), (None, 6)],  # 1 MiB PATCHes, and the default: the whole blob in one PATCH
+    ids=["chunked", "whole-blob"],
+)
+def test_restart_when_the_registry_cannot_resume(plain_registry, repo, tmp_path, auth_env, chunk_size, seed):
     """Distribution refuses a session whose stored size moved under a half-received PATCH
     (BLOB_UPLOAD_INVALID): the upload then starts over, and the blob still arrives intact."""
-    image = write_image(tmp_path / "layout", extra_layer_size=4 * MiB, seed=3)
+    image = write_image(tmp_path / "layout", extra_layer_size=4 * MiB, seed=seed)
     big = big_blob(image)
     proxy = DroppingProxy(plain_registry.host, lambda method, path, n: method == "PATCH" and n == 1,
                           forward_partial=True)
     try:
-        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=MiB, jobs=1,
-                              retry=FAST)
+        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=chunk_size,
+                              jobs=1, retry=FAST)
     finally:
         proxy.stop()
     assert summary.digest == image.digest
@@ -144,22 +149,6 @@ def test_a_dropped_whole_blob_patch_resumes_from_the_registry_offset(plain_regis
     others = sum(image.sizes[b] for b in image.blobs if b != big)
     assert size < summary.stats.bytes_uploaded - others <= 2 * size
     assert registry_holds(plain_registry.host, repo, big, size)
-
-
-def test_a_whole_blob_patch_the_registry_cannot_resume_starts_over(plain_registry, repo, tmp_path, auth_env):
-    image = write_image(tmp_path / "layout", extra_layer_size=4 * MiB, seed=6)
-    big = big_blob(image)
-    proxy = DroppingProxy(plain_registry.host, lambda method, path, n: method == "PATCH" and n == 1,
-                          forward_partial=True)
-    try:
-        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], jobs=1, retry=FAST)
-    finally:
-        proxy.stop()
-    assert summary.digest == image.digest
-    assert any(r.dropped for r in proxy.requests)
-    starts = [r for r in proxy.requests if r.method == "POST" and r.path.endswith("/blobs/uploads/")]
-    assert len(starts) == len(image.blobs) + 1  # the broken upload started over once
-    assert registry_holds(plain_registry.host, repo, big, image.sizes[big])
 
 
 def test_upload_order_largest_first_configs_alongside_layers(tmp_path):

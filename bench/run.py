@@ -9,7 +9,8 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
 `--named-caches-dir` (so the cold build starts from an empty store), warms pantsd with
 `./pants --version` under the same global flags, and then times:
 
-  package: cold, no-op, after a one-file edit of the app layer (plus `local_execution_requests`)
+  package: cold, no-op (native client, and the Python client), after a one-file edit of the app
+  layer (plus `local_execution_requests`)
   publish to a loopback Distribution registry: cold (empty registry), unchanged, after an edit
   references on the same `work/` tree: tar | sha256sum, tar | gzip -1, tar | pigz -1,
   tar | zstd -1 -T2, umoci insert (cold, and again after an edit), skopeo copy of our own
@@ -242,6 +243,10 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         os.sync()  # no writeback of the generated tree during the timed build
         res["package_cold"], _ = timed(package, root)
         res["package_noop"], _ = timed(package, root)
+        # The same no-op through Pants' Python client, which a launcher that execs `pants` from
+        # the venv uses; ./pants and scie-pants use the native client.
+        res["package_noop_python_client"], _ = timed(
+            package, root, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1"))
         edit.write_bytes(original + f"edit package {r}\n".encode())
         res["package_edit"], p = timed(package, root)
         res["package_edit_procs"] = counter(p.stderr, "local_execution_requests") or 0
@@ -419,7 +424,10 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
     n = len(runs)
     rows = [
         ("ours: `package`, cold (empty store, pantsd warm)", fmt_s(med["package_cold"]), ""),
-        ("ours: `package`, no-op", fmt_s(med["package_noop"]), ""),
+        ("ours: `package`, no-op", fmt_s(med["package_noop"]), "Pants' native client, as `./pants` and scie-pants run it"),
+        ("ours: `package`, no-op, Python client (`PANTS_NO_NATIVE_CLIENT=1`)",
+         fmt_s(med.get("package_noop_python_client", float("nan"))),
+         "what every command costs more through a launcher that execs the venv's `pants`"),
         ("ours: `package` after editing one app file", fmt_s(med["package_edit"]),
          f"`local_execution_requests` = {med['package_edit_procs']:.0f}"),
         ("ours: `package`, cold, `--oci-compression=zstd`", fmt_s(med["package_cold_zstd"]), "level 3"),
@@ -496,7 +504,7 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         f"{args.files:,} inputs cost about {med['create_3000_tmp'] / 3000 * args.files:.1f} s "
         "of the cold build before any byte is read, which `tar | gzip` never pays. A tmpfs "
         "sandbox root (`[GLOBAL].local_execution_root_dir` in pants.toml, or the flag) removes "
-        "it. The no-op row is Pants' own floor (client, options, graph) under every other row. "
+        "it. The no-op row is Pants' own floor (native client, options, graph) under every other row. "
         "Per-run numbers below show how much these costs move between runs on this machine.",
         "",
         "Targets (issue 4), checked on these medians:",

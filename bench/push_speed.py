@@ -29,16 +29,16 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from _registry import Registry  # bench/ is sys.path[0]
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src" / "python"
@@ -47,7 +47,6 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 
 
 def _blob(layout: Path, data: bytes) -> Dict[str, object]:
@@ -84,54 +83,6 @@ def write_layout(layout: Path, layer_bytes: List[int]) -> str:
          "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
     (layout / "index.json").write_text(json.dumps(index))
     return str(manifest_desc["digest"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Registry:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.host = f"127.0.0.1:{free_port()}"
-        storage = root / "storage"
-        storage.mkdir(parents=True)
-        config = root / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\n"
-            f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}}}\n"
-            f"http: {{addr: {self.host}}}\n"
-        )
-        self.log = open(root / "registry.log", "ab")
-        self.proc: Optional[subprocess.Popen] = subprocess.Popen(
-            ["docker-registry", "serve", str(config)], stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                _LOCAL.open(f"http://{self.host}/v2/", timeout=1).read()
-                return
-            except Exception:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the registry did not start")
-
-    def manifest_digest(self, repository: str, tag: str) -> str:
-        request = urllib.request.Request(f"http://{self.host}/v2/{repository}/manifests/{tag}", method="HEAD",
-                                         headers={"Accept": OCI_MANIFEST})
-        with _LOCAL.open(request, timeout=10) as response:
-            return response.headers.get("Docker-Content-Digest", "")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        self.log.close()
 
 
 def timed(argv: List[str], env: Dict[str, str]) -> float:

@@ -35,15 +35,15 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from _registry import Registry  # bench/ is sys.path[0]
 
 REPO = Path(__file__).resolve().parent.parent
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
@@ -137,57 +137,6 @@ def timed(cmd, cwd: Path, **kw):
     t0 = time.monotonic()
     proc = sh(cmd, cwd, **kw)
     return time.monotonic() - t0, proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Registry:
-    """`docker-registry serve` on a fixed loopback port; `reset()` empties it (restart)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.proc: Optional[subprocess.Popen] = None
-        self.generation = 0
-
-    def reset(self) -> None:
-        self.stop()
-        self.generation += 1
-        storage = self.root / f"storage{self.generation}"
-        storage.mkdir(parents=True)
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog: {level: error}\n"
-            f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}}}\n"
-            f"http: {{addr: {self.host}}}\n"
-        )
-        self.proc = subprocess.Popen(
-            ["docker-registry", "serve", str(config)],
-            stdout=open(self.root / "registry.log", "ab"), stderr=subprocess.STDOUT,
-        )
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).read()
-                return
-            except Exception:
-                time.sleep(0.1)
-        raise RuntimeError("registry did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        shutil.rmtree(self.root / f"storage{self.generation}", ignore_errors=True)
 
 
 def kill_pantsd(root: Path) -> None:

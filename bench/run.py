@@ -35,7 +35,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from _registry import Registry  # bench/ is sys.path[0]
+from _report import report
 
 REPO = Path(__file__).resolve().parent.parent
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
@@ -329,149 +329,6 @@ def layer_peak_rss(base: Path, size_mb: int) -> Dict[str, float]:
     return peaks
 
 
-# ----------------------------------------------------------------------------- report
-
-
-def fmt_s(v: float) -> str:
-    return f"{v:.2f} s"
-
-
-def fmt_mb(v: float) -> str:
-    return "n/a" if v != v else f"{v / 1e6:.1f} MB"
-
-
-def targets(med: Dict[str, float], rss: Dict[str, float]):
-    ratio = med["package_cold"] / med["tar_gzip1"]
-    zstd = med["package_cold_zstd"] / med["tar_sha256"]
-    edit = med["package_edit"] / med["package_cold"]
-    out = [
-        ("cold package <= 1.0x `tar | gzip -1`", ratio <= 1.0, f"{ratio:.2f}x"),
-        ("cold package <= 1.0x `tar | gzip -1`, sandboxes on tmpfs",
-         med.get("package_cold_tmpfs", float("inf")) <= med["tar_gzip1"],
-         f"{med.get('package_cold_tmpfs', float('nan')) / med['tar_gzip1']:.2f}x"),
-        ("cold package with zstd <= 1.5x `tar | sha256sum`", zstd <= 1.5, f"{zstd:.2f}x"),
-        ("one-file edit re-runs only its layer", med["package_edit_procs"] == 1,
-         f"{med['package_edit_procs']:.0f} process"),
-        ("one-file edit <= 10% of cold", edit <= 0.10, f"{edit:.0%}"),
-        ("one-file edit < 2.5 s", med["package_edit"] < 2.5, fmt_s(med["package_edit"])),
-        ("no-op package < 1.5 s", med["package_noop"] < 1.5, fmt_s(med["package_noop"])),
-        ("unchanged publish sends 0 blob bytes", med["publish_noop_bytes"] == 0,
-         fmt_mb(med["publish_noop_bytes"])),
-        ("cold publish <= skopeo cold copy", med["publish_cold"] <= med["skopeo_cold"],
-         f"{med['publish_cold']:.2f} s vs {med['skopeo_cold']:.2f} s"),
-        ("cold push, our client alone <= skopeo cold copy", med["client_cold"] <= med["skopeo_cold"],
-         f"{med['client_cold']:.2f} s vs {med['skopeo_cold']:.2f} s"),
-    ]
-    if rss:
-        worst = max(rss.values())
-        out.append(("layer process peak RSS < 200 MB", worst < 200, f"{worst:.0f} MiB"))
-    return out
-
-
-def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: Dict[str, float]) -> str:
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    n = len(runs)
-    rows = [
-        ("ours: `package`, cold (empty store, pantsd warm)", fmt_s(med["package_cold"]), ""),
-        ("ours: `package`, no-op", fmt_s(med["package_noop"]), "Pants' native client, as `./pants` and scie-pants run it"),
-        ("ours: `package`, no-op, Python client (`PANTS_NO_NATIVE_CLIENT=1`)",
-         fmt_s(med.get("package_noop_python_client", float("nan"))),
-         "what every command costs more through a launcher that execs the venv's `pants`"),
-        ("ours: `package` after editing one app file", fmt_s(med["package_edit"]),
-         f"`local_execution_requests` = {med['package_edit_procs']:.0f}"),
-        ("ours: `package`, cold, `--oci-compression=zstd`", fmt_s(med["package_cold_zstd"]), "level 3"),
-        ("ours: `package`, cold, sandboxes on tmpfs (`--local-execution-root-dir=/dev/shm/...`)",
-         fmt_s(med.get("package_cold_tmpfs", float("nan"))), "gzip; see the note below the tables"),
-        ("ours: `package`, cold, `--oci-compression=auto` (registry is loopback: no compression)",
-         fmt_s(med["package_cold_auto"]), ""),
-        ("ours: `publish`, cold (empty registry)", fmt_s(med["publish_cold"]), f"{fmt_mb(med['publish_cold_bytes'])} sent"),
-        ("ours: `publish`, cold, `auto` image (uncompressed layers)", fmt_s(med["publish_cold_auto"]),
-         f"{fmt_mb(med['publish_cold_auto_bytes'])} sent"),
-        ("ours: `publish`, unchanged (second publish)", fmt_s(med["publish_noop"]), f"{fmt_mb(med['publish_noop_bytes'])} sent"),
-        ("ours: `publish` after editing one app file", fmt_s(med["publish_edit"]), f"{fmt_mb(med['publish_edit_bytes'])} sent (includes the rebuild)"),
-        ("`tar -cf - work \\| sha256sum`", fmt_s(med["tar_sha256"]), f"tar stream {fmt_mb(med['tar_bytes'])}"),
-        ("`tar \\| gzip -1 \\| sha256sum` (also the \"seed approach\": whole tree re-tarred+gzipped as one layer)",
-         fmt_s(med["tar_gzip1"]), f"{fmt_mb(med['tar_gzip1_bytes'])} gzipped"),
-        ("`tar \\| pigz -1 \\| sha256sum`", fmt_s(med["tar_pigz1"]), ""),
-        ("`tar \\| zstd -1 -T2 \\| sha256sum`", fmt_s(med["tar_zstd1"]), ""),
-        ("umoci 0.4: `umoci insert` of the tree into a fresh layout, cold", fmt_s(med["umoci_cold"]), ""),
-        ("umoci: `umoci insert` again after a one-file edit", fmt_s(med["umoci_edit"]), "adds the whole tree as a new layer"),
-        ("skopeo: `copy oci:<our layout> docker://127.0.0.1` cold", fmt_s(med["skopeo_cold"]), "same image as ours"),
-        ("skopeo: same copy, unchanged", fmt_s(med["skopeo_noop"]), ""),
-        ("our client alone: `python -m ocikit push` of the same layout, cold", fmt_s(med["client_cold"]),
-         "what `pants publish` runs, without Pants"),
-        ("our client alone, unchanged", fmt_s(med["client_noop"]), ""),
-        ("create 3,000 empty files in /tmp (where Pants puts sandboxes)", fmt_s(med["create_3000_tmp"]),
-         "a cold build creates one file per input in its layer's sandbox"),
-        ("create 3,000 empty files in /var/tmp", fmt_s(med.get("create_3000_var_tmp", float("nan"))), ""),
-        ("create 3,000 empty files in /dev/shm (tmpfs)", fmt_s(med.get("create_3000_shm", float("nan"))), ""),
-        *[(f"layer process peak RSS, one {args.rss_mb} MB file, {c}", f"{mib:.0f} MiB", "`python -m ocikit layer`, threads = CPUs")
-          for c, mib in rss.items()],
-    ]
-    ratios = [
-        ("ours cold package / `tar \\| gzip -1`", med["package_cold"] / med["tar_gzip1"]),
-        ("ours cold package / `tar \\| sha256sum`", med["package_cold"] / med["tar_sha256"]),
-        ("ours cold package, sandboxes on tmpfs / `tar \\| gzip -1`", med.get("package_cold_tmpfs", float("nan")) / med["tar_gzip1"]),
-        ("ours cold package, zstd / `tar \\| sha256sum`", med["package_cold_zstd"] / med["tar_sha256"]),
-        ("ours cold package, zstd / `tar \\| zstd -1 -T2`", med["package_cold_zstd"] / med["tar_zstd1"]),
-        ("ours cold package + publish, auto / gzip", (med["package_cold_auto"] + med["publish_cold_auto"])
-         / (med["package_cold"] + med["publish_cold"])),
-        ("ours edit package / ours cold package", med["package_edit"] / med["package_cold"]),
-        ("ours edit publish / ours cold publish", med["publish_edit"] / med["publish_cold"]),
-        ("ours cold publish / skopeo cold copy", med["publish_cold"] / med["skopeo_cold"]),
-        ("our client alone, cold / skopeo cold copy", med["client_cold"] / med["skopeo_cold"]),
-    ]
-    out = [
-        "# Benchmarks",
-        "",
-        f"Generated by `bench/run.py` on {started} UTC; machine: {os.cpu_count()} CPUs (`nproc` {os.cpu_count()}), "
-        f"{os.uname().sysname} {os.uname().release}. Workload: {args.files} files / {args.mb} MB "
-        f"(seed {SEED}; deps ~80% of bytes, assets ~18%, app ~2%; ~60% of bytes incompressible), "
-        f"image size {fmt_mb(med['image_bytes'])} of blobs. Medians of {n} run(s); each run uses a fresh "
-        "build root, a fresh local store and a fresh loopback registry. Wall-clock seconds, "
-        "including the Pants client (pantsd already running with identical global flags). "
-        "These machines are noisy (±30%).",
-        "",
-        "Regenerate:",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        "| measurement | median | notes |",
-        "| --- | --- | --- |",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-        "| ratio | value |",
-        "| --- | --- |",
-        *[f"| {a} | {b:.2f} |" for a, b in ratios],
-        "",
-        "Note on cold builds: Pants runs each layer `Process` in a sandbox (under the system "
-        "temp dir) holding a copy of every input file. Here creating a file in /tmp costs "
-        f"{med['create_3000_tmp'] / 3 :.2f} ms (the rows above: 3,000 empty files; compare "
-        "/var/tmp), so the "
-        f"{args.files:,} inputs cost about {med['create_3000_tmp'] / 3000 * args.files:.1f} s "
-        "of the cold build before any byte is read, which `tar | gzip` never pays. A tmpfs "
-        "sandbox root (`[GLOBAL].local_execution_root_dir` in pants.toml, or the flag) removes "
-        "it. The no-op row is Pants' own floor (native client, options, graph) under every other row. "
-        "Per-run numbers below show how much these costs move between runs on this machine.",
-        "",
-        "Targets (issue 4), checked on these medians:",
-        "",
-        "| target | result |",
-        "| --- | --- |",
-        *[f"| {a} | {'met' if ok else '**not met**'} ({b}) |" for a, ok, b in targets(med, rss)],
-        "",
-        "Per-run raw numbers:",
-        "",
-        "```json",
-        json.dumps(runs, indent=1, sort_keys=True),
-        "```",
-        "",
-    ]
-    return "\n".join(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=5000)
@@ -495,7 +352,6 @@ def main() -> None:
     policy = base / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     registry = Registry(base / "registry")
-    (base / "registry").mkdir()
     runs = []
     rss: Dict[str, float] = {}
     try:
@@ -511,7 +367,7 @@ def main() -> None:
         registry.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    text = report(runs, args, command, started, rss)
+    text = report(runs, args, command, started, rss, SEED)
     out = Path(args.out)
     if not out.is_absolute():
         out = REPO / out

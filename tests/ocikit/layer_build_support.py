@@ -1,0 +1,81 @@
+"""Helpers shared by test_layer_build.py and test_layer_properties.py: `members` (what tarfile
+reads back from a layer) and `oci_layout` (a one-layer OCI image layout for umoci).
+
+(Named `layer_build_support` rather than `helpers`/`util`: test directories here have no
+`__init__.py`, so module basenames must be unique across `tests/`.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+from ocikit.canonical_json import canonical_json
+from ocikit.media_types import OCI_CONFIG, OCI_MANIFEST
+
+
+def members(tar_bytes):
+    """Everything tarfile reads back, by name:
+    (type, mode, uid, gid, uname, gname, mtime, linkname, content)."""
+    result = {}
+    with tarfile.open(
+        fileobj=io.BytesIO(tar_bytes), mode="r:", encoding="utf-8", errors="surrogateescape"
+    ) as tf:
+        for m in tf:
+            content = tf.extractfile(m).read() if m.isfile() else None
+            result[m.name] = (
+                m.type,
+                m.mode,
+                m.uid,
+                m.gid,
+                m.uname,
+                m.gname,
+                m.mtime,
+                m.linkname,
+                content,
+            )
+    return result
+
+
+def oci_layout(layout, blob, result):
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    assert put(blob)["digest"] == result.digest
+    config = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
+        }
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": dict(mediaType=OCI_CONFIG, **put(config)),
+            "layers": [
+                {"mediaType": result.media_type, "digest": result.digest, "size": result.size}
+            ],
+        }
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            dict(
+                mediaType=OCI_MANIFEST,
+                annotations={"org.opencontainers.image.ref.name": "tag"},
+                **put(manifest),
+            )
+        ],
+    }
+    (layout / "index.json").write_bytes(canonical_json(index))
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))

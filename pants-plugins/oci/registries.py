@@ -11,7 +11,7 @@ from pants.option.errors import OptionsError
 
 _ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
 _KEYS = {"address", "default", "insecure", "skip_push"}
-# Worded as the `repository` field's own error (target_types.OciImageRepositoryField).
+# Worded as the `repository` field's own error (image_fields.OciImageRepositoryField).
 _REPOSITORY_ACCEPTED = (
     "expected lowercase path components of [a-z0-9] separated by '.', '_', '__' or '-', "
     "joined by '/', e.g. 'team/web-server'"

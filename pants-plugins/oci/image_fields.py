@@ -1,0 +1,333 @@
+"""The fields of the `oci_image` target (the target itself is in `oci.target_types`)."""
+
+from __future__ import annotations
+
+import re
+from textwrap import dedent
+from typing import Dict, Iterable, Optional, Tuple
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    BoolField,
+    Dependencies,
+    DictStringToStringField,
+    SpecialCasedDependencies,
+    StringField,
+    StringSequenceField,
+)
+from pants.util.frozendict import FrozenDict
+
+from oci.field_validation import (
+    _TAG_RE,
+    _REPOSITORY_RE,
+    _invalid,
+    _Named,
+    validate_image_path,
+)
+from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
+
+
+class OciImageBaseField(StringField):
+    alias = "base"
+    default = "scratch"
+    help = dedent(
+        """\
+        What this image is built on: `scratch` (nothing; the default), the address of
+        another `oci_image` or of an `oci_pull` target, or a registry image pinned by digest
+        (`registry/repository[:tag]@sha256:...`). This image starts from the base's layers
+        and config; for a multi-platform base, from the manifest of each of its `platforms`.
+
+        Example: `base=":runtime"`, `base="//images/base:debian"` or
+        `base="127.0.0.1:5000/library/busybox:1.36@sha256:..."`
+        """
+    )
+
+
+class OciImageLayersField(SpecialCasedDependencies):
+    alias = "layers"
+    help = dedent(
+        """\
+        The `oci_layer` targets of this image, in order: one image layer each, on top of the
+        base image's layers. Where two layers put something on the same path, the later one
+        wins, as in `docker build`: a directory replaces a file (and a file replaces a
+        directory with everything under it). Within one layer, two inputs on one path are an
+        error.
+
+        Example: `layers=[":deps_layer", ":app_layer"]`
+        """
+    )
+
+
+class OciImageDependenciesField(Dependencies):
+    help = dedent(
+        """\
+        A shortcut for small images: these inputs (files, resources, relocated_files,
+        packageable targets) go into one final layer at `/`, after `layers`.
+
+        Example: `dependencies=[":config_files"]`
+        """
+    )
+
+
+class _ArgvField(StringSequenceField):
+    pass
+
+
+class OciImageEntrypointField(_ArgvField):
+    alias = "entrypoint"
+    help = dedent(
+        """\
+        The command the container runs (exec form). Setting it clears a `cmd` inherited from
+        the base image unless `cmd` is set too, as `docker build` does.
+
+        Example: `entrypoint=["/bin/server", "--port=8080"]`
+        """
+    )
+
+
+class OciImageCmdField(_ArgvField):
+    alias = "cmd"
+    help = dedent(
+        """\
+        Default arguments for the entrypoint (or the command itself when there is none).
+
+        Example: `cmd=["--verbose"]`
+        """
+    )
+
+
+class OciImageEnvField(DictStringToStringField):
+    alias = "env"
+    help = dedent(
+        """\
+        Environment variables. A name the base image already sets is overridden in place,
+        not duplicated. Names must be non-empty and contain no `=`.
+
+        Example: `env={"PATH": "/app/bin:/usr/bin:/bin", "MODE": "prod"}`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Dict[str, str]], address: Address
+    ) -> Optional[FrozenDict[str, str]]:
+        value = super().compute_value(raw_value, address)
+        for name in value or {}:
+            try:
+                validate_env_name(name)
+            except ImageError:
+                raise _invalid(
+                    _Named(cls.alias, address), name, "environment variable names must be "
+                    "non-empty and must not contain '='"
+                )
+        return value
+
+
+class OciImageUserField(StringField):
+    alias = "user"
+    help = "The user (and optionally group) the container runs as.\n\nExample: `user=\"1000:1000\"` or `user=\"nobody\"`"
+
+
+class OciImageWorkdirField(StringField):
+    alias = "workdir"
+    help = "The absolute working directory of the container.\n\nExample: `workdir=\"/app\"`"
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        return validate_image_path(_Named(cls.alias, address), value) if value is not None else None
+
+
+class OciImageLabelsField(DictStringToStringField):
+    alias = "labels"
+    help = dedent(
+        """\
+        Labels in the image config, merged over the base image's.
+
+        Example: `labels={"org.opencontainers.image.source": "https://example.com/repo"}`
+        """
+    )
+
+
+class OciImageAnnotationsField(DictStringToStringField):
+    alias = "annotations"
+    help = dedent(
+        """\
+        Annotations on the image manifest (and on the index of a multi-platform image).
+
+        Example: `annotations={"org.opencontainers.image.version": "1.2.3"}`
+        """
+    )
+
+
+class _CheckedStringSequenceField(StringSequenceField):
+    """A list of strings each checked by `check_item`, which raises naming the bad item."""
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for item in value or ():
+            cls.check_item(_Named(cls.alias, address), item)
+        return value
+
+
+class OciImageExposedPortsField(_CheckedStringSequenceField):
+    alias = "exposed_ports"
+    help = dedent(
+        """\
+        Ports the container listens on: `PORT` (tcp) or `PORT/tcp|udp|sctp`, PORT in 1-65535.
+
+        Example: `exposed_ports=["8080", "53/udp"]`
+        """
+    )
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        try:
+            normalize_port(item)
+        except ImageError as e:
+            raise _invalid(field, item, str(e).split(": ", 1)[1])
+
+
+class OciImageVolumesField(_CheckedStringSequenceField):
+    alias = "volumes"
+    help = "Absolute paths the container expects volumes at.\n\nExample: `volumes=[\"/data\"]`"
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        validate_image_path(field, item)
+
+
+class OciImageStopSignalField(StringField):
+    alias = "stop_signal"
+    help = "The signal that stops the container.\n\nExample: `stop_signal=\"SIGTERM\"`"
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
+            raise _invalid(
+                _Named(cls.alias, address), value, "expected a signal name such as 'SIGTERM' "
+                "or 'SIGRTMIN+3', or a signal number"
+            )
+        return value
+
+
+class OciImagePlatformsField(_CheckedStringSequenceField):
+    alias = "platforms"
+    default = ("linux/amd64",)
+    help = dedent(
+        """\
+        The platforms (`os/arch[/variant]`) this image is for. One platform gives an image
+        manifest; several give an image index whose per-platform manifests share the same
+        layers (the files are platform-independent; a multi-platform base contributes each
+        platform's own layers).
+
+        Example: `platforms=["linux/amd64", "linux/arm64/v8"]`
+        """
+    )
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        try:
+            Platform.parse(item)
+        except ImageError as e:
+            raise _invalid(field, item, str(e).split(": ", 1)[1])
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        named = _Named(cls.alias, address)
+        if not value:
+            raise _invalid(named, value, "expected at least one platform such as 'linux/amd64'")
+        seen = set()
+        for platform in value:
+            parsed = Platform.parse(platform)  # each item is already checked by check_item
+            if parsed in seen:
+                raise _invalid(named, platform, "each platform may appear only once")
+            seen.add(parsed)
+        return value
+
+
+class OciImageRepositoryField(StringField):
+    alias = "repository"
+    help = dedent(
+        """\
+        The repository name of this image (without registry or tag), recorded in the layout's
+        `index.json` and used by `publish`. Defaults to `[oci].default_repository`
+        (the target's name unless configured).
+
+        Example: `repository="team/web-server"`
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not _REPOSITORY_RE.match(value):
+            raise _invalid(
+                _Named(cls.alias, address), value, "expected lowercase path components of "
+                "[a-z0-9] separated by '.', '_', '__' or '-', joined by '/', e.g. 'team/web-server'"
+            )
+        return value
+
+
+class OciImageTagsField(_CheckedStringSequenceField):
+    alias = "image_tags"
+    default = ("latest",)
+    help = dedent(
+        """\
+        Tags of the image (`tags` is Pants' own field for selecting targets). Each is
+        recorded in the layout's `index.json` as `org.opencontainers.image.ref.name` (so
+        `skopeo copy oci:DIR:TAG ...` finds it) and pushed by `publish`. Tags match
+        `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+
+        Example: `image_tags=["1.2.3", "latest"]`
+        """
+    )
+
+    @classmethod
+    def check_item(cls, field: _Named, item: str) -> None:
+        if not _TAG_RE.match(item):
+            raise _invalid(field, item, "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+class OciImageOutputPathField(OutputPathField):
+    help = dedent(
+        """\
+        Where the OCI image layout directory goes, relative to `dist/`. Defaults to
+        `path.to.target_dir/target_name`.
+
+        Example: `output_path="images/web"`
+        """
+    )
+
+
+class OciImageRegistriesField(StringSequenceField):
+    alias = "registries"
+    default = ("<default>",)
+    help = dedent(
+        """\
+        Where `pants publish` pushes this image: `@alias` names a registry configured in
+        `[oci].registries`, `<default>` every registry marked `default` there, and anything
+        else is a registry address (`host[:port]`). Each image is pushed as
+        `ADDRESS/REPOSITORY:TAG` for each of its `image_tags`, and by digest.
+
+        Example: `registries=["@prod", "127.0.0.1:5000"]`
+        """
+    )
+
+
+class OciImageSkipPushField(BoolField):
+    alias = "skip_push"
+    default = False
+    help = "If true, `pants publish` skips this image."

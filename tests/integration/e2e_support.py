@@ -23,6 +23,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
 
+MiB = 1 << 20
+
 # What a build root needs; everything else of the repo (tests, docs, bench) stays out.
 COPIED = ("pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src", "examples")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", ".pants.d", ".pids")

@@ -46,7 +46,7 @@ def targets(med: Dict[str, float], rss: Dict[str, float]):
 
 
 def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: Dict[str, float], seed: int) -> str:
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    med = {k: statistics.median(r.get(k, float("nan")) for r in runs) for k in runs[0]}
     n = len(runs)
     rows = [
         ("ours: `package`, cold (empty store, pantsd warm)", fmt_s(med["package_cold"]), ""),
@@ -98,6 +98,17 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         ("ours cold publish / skopeo cold copy", med["publish_cold"] / med["skopeo_cold"]),
         ("our client alone, cold / skopeo cold copy", med["client_cold"] / med["skopeo_cold"]),
     ]
+    nan = float("nan")
+    breakdown = [
+        ("goal start -> first layer process starts (target graph; inputs snapshotted into the store)",
+         med.get("cold_before_layers", nan)),
+        ("goal start -> the `deps` layer process starts", med.get("cold_deps_start", nan)),
+        ("`deps` layer: sandbox setup (a copy of each of its input files)", med.get("cold_deps_sandbox", nan)),
+        ("`deps` layer: process run + output capture into the store", med.get("cold_deps_run", nan)),
+        ("the same layer command alone, outside Pants (no sandbox, no capture)", med.get("deps_layer_alone", nan)),
+        ("every layer's sandbox setup, summed (they overlap)", med.get("cold_sandboxes_total", nan)),
+        ("last layer done -> goal end (image config, manifest, dist/ write)", med.get("cold_after_layers", nan)),
+    ]
     out = [
         "# Benchmarks",
         "",
@@ -132,6 +143,13 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         "sandbox root (`[GLOBAL].local_execution_root_dir` in pants.toml, or the flag) removes "
         "it. The no-op row is Pants' own floor (native client, options, graph) under every other row. "
         "Per-run numbers below show how much these costs move between runs on this machine.",
+        "",
+        "Where the cold `package` (gzip) spends its time, from Pants' workunit log of that run "
+        "(`pants.backend.experimental.tools.workunit_logger`; medians):",
+        "",
+        "| part | median |",
+        "| --- | --- |",
+        *[f"| {a} | {fmt_s(b)} |" for a, b in breakdown],
         "",
         "Targets (issue 4), checked on these medians:",
         "",

@@ -18,6 +18,10 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
   other compressions, each cold in its own empty store: `--oci-compression=zstd`, and
   `--oci-compression=auto` (the registry is loopback, so no compression) with its cold publish
 
+The cold package also gets a breakdown from Pants' workunit log (time before the first layer
+process, the big layer's sandbox setup and run, time after the last layer) next to the same
+layer command run alone on the tree, outside Pants.
+
 Once per invocation (before the runs): the peak RSS of the layer command for one --rss-mb file.
 The report ends with the issue's targets, each marked met / not met on the medians.
 
@@ -49,6 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
 SEED = 20240601
+WORKUNIT_LOGGER = "pants.backend.experimental.tools.workunit_logger"  # ships in the Pants wheel
 
 WORK_BUILD = """\
 files(name="deps_files", sources=["deps/**/*"])
@@ -173,6 +178,9 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
     edit = work / APP_EDIT_FILE
     original = edit.read_bytes()
 
+    workunits = root / ".bench-workunits"
+    workunits.mkdir()
+
     def pants_flags(store: str, *extra: str) -> List[str]:
         return [
             "./pants",
@@ -180,6 +188,11 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             f"--named-caches-dir={root / (store + '-named')}",
             "--stats-log",
             f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
+            # Pants' own workunit logger: the timeline of the cold build (see cold_breakdown).
+            f"--backend-packages=+['{WORKUNIT_LOGGER}']",
+            "--workunit-logger-enabled",
+            f"--workunit-logger-logdir={workunits}",
+            "--streaming-workunits-level=debug",
             *extra,
         ]
 
@@ -190,7 +203,13 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         registry.reset()
         sh(flags + ["--version"], root)  # starts pantsd with these exact global flags
         os.sync()  # no writeback of the generated tree during the timed build
+        logged = set(workunits.glob("*.json"))
         res["package_cold"], _ = timed(package, root)
+        breakdown = cold_breakdown([w for f in sorted(set(workunits.glob("*.json")) - logged)
+                                    for w in json.loads(f.read_text())])
+        if not breakdown:
+            raise RuntimeError(f"no workunits of the cold package's layer processes in {workunits}")
+        res.update(breakdown)
         res["package_noop"], _ = timed(package, root)
         # The same no-op through Pants' Python client, which a launcher that execs `pants` from
         # the venv uses; ./pants and scie-pants use the native client.
@@ -228,6 +247,7 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         res["tar_pigz1"], _ = timed("tar -cf - work | pigz -1 | sha256sum", root)
         res["tar_zstd1"], _ = timed("tar -cf - work | zstd -1 -T2 -q | sha256sum", root)
         res["tar_bytes"] = int(sh("tar -cf - work | wc -c", root).stdout.split()[0])
+        res["deps_layer_alone"] = layer_alone(root, work / "deps")
         res["create_3000_tmp"] = file_creation_seconds(tempfile.gettempdir())
         if os.path.isdir("/dev/shm"):
             res["create_3000_shm"] = file_creation_seconds("/dev/shm")
@@ -282,6 +302,50 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
     finally:
         kill_pantsd(root)
     return res
+
+
+def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
+    """Where a cold `package` spends its time, from Pants' workunits: before the first layer
+    process (target graph, snapshots of the inputs into the store), the big `deps` layer's
+    sandbox setup and its run (process + output capture), and after the last layer."""
+
+    def start(w: dict) -> float:
+        return w["start_secs"] + w["start_nanos"] / 1e9
+
+    def length(w: dict) -> float:
+        return w["duration_secs"] + w["duration_nanos"] / 1e9
+
+    goals = [w for w in workunits if w["name"] == "pants.core.goals.package.package_asset"]
+    runs = [w for w in workunits if w["name"] == "run_local_process"]
+    deps = [w for w in runs if w.get("description", "").endswith("work:deps")]
+    if not (goals and deps):
+        return {}
+    goal, deps_run = goals[0], deps[0]
+    sandbox = {w["parent_id"]: length(w) for w in workunits if w["name"] == "setup_sandbox"}
+    deps_sandbox = sandbox.get(deps_run["span_id"], float("nan"))
+    return {
+        "cold_before_layers": min(start(w) for w in runs) - start(goal),
+        "cold_deps_start": start(deps_run) - start(goal),
+        "cold_deps_sandbox": deps_sandbox,
+        "cold_deps_run": length(deps_run) - deps_sandbox,
+        "cold_sandboxes_total": sum(sandbox.values()),
+        "cold_after_layers": start(goal) + length(goal) - max(start(w) + length(w) for w in runs),
+    }
+
+
+def layer_alone(root: Path, tree: Path) -> float:
+    """Seconds of the layer command a `deps` layer process runs (gzip level 1, as the plugin's
+    default), on the same tree but outside Pants: no sandbox, no output capture."""
+    spec = root / "alone-spec.json"
+    spec.write_text(json.dumps({"root": str(tree), "destination": "/opt", "compression": "gzip", "level": 1}))
+    env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"), PYTHONDONTWRITEBYTECODE="1")
+    try:
+        seconds, _ = timed([sys.executable, "-m", "ocikit", "layer", "--spec", str(spec), "--out",
+                            str(root / "alone.blob"), "--descriptor", str(root / "alone.json")], root, env=env)
+    finally:
+        for leftover in ("alone-spec.json", "alone.blob", "alone.json"):
+            (root / leftover).unlink(missing_ok=True)
+    return seconds
 
 
 def file_creation_seconds(directory: str, count: int = 3000) -> float:

@@ -1,5 +1,5 @@
 """Helpers shared by test_layer_build.py and test_layer_properties.py: `members` (what tarfile
-reads back from a layer) and `oci_layout` (a one-layer OCI image layout for umoci).
+reads back from a layer) and `oci_layout` (an OCI image layout of given layers, for umoci).
 
 (Named `layer_build_support` rather than `helpers`/`util`: test directories here have no
 `__init__.py`, so module basenames must be unique across `tests/`.)
@@ -39,22 +39,25 @@ def members(tar_bytes):
     return result
 
 
-def oci_layout(layout, blob, result):
+def oci_layout(layout, layers, tag="tag"):
+    """Write (or rewrite, for another tag) an OCI image layout at `layout` whose image `tag`
+    has `layers`, a list of (blob bytes, LayerResult) in order; umoci can unpack it."""
     blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
+    blobs.mkdir(parents=True, exist_ok=True)
 
     def put(data):
         digest = hashlib.sha256(data).hexdigest()
         (blobs / digest).write_bytes(data)
         return {"digest": "sha256:" + digest, "size": len(data)}
 
-    assert put(blob)["digest"] == result.digest
+    for blob, result in layers:
+        assert put(blob)["digest"] == result.digest
     config = canonical_json(
         {
             "architecture": "amd64",
             "os": "linux",
             "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
+            "rootfs": {"type": "layers", "diff_ids": [result.diff_id for _, result in layers]},
         }
     )
     manifest = canonical_json(
@@ -64,6 +67,7 @@ def oci_layout(layout, blob, result):
             "config": dict(mediaType=OCI_CONFIG, **put(config)),
             "layers": [
                 {"mediaType": result.media_type, "digest": result.digest, "size": result.size}
+                for _, result in layers
             ],
         }
     )
@@ -72,7 +76,7 @@ def oci_layout(layout, blob, result):
         "manifests": [
             dict(
                 mediaType=OCI_MANIFEST,
-                annotations={"org.opencontainers.image.ref.name": "tag"},
+                annotations={"org.opencontainers.image.ref.name": tag},
                 **put(manifest),
             )
         ],

@@ -120,7 +120,7 @@ def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
             return
         root_b, entries, blob, result = built
         layout = Path(d) / "layout"
-        oci_layout(layout, blob, result)
+        oci_layout(layout, [(blob, result)])
         subprocess.run(
             ["umoci", "unpack", "--image", f"{layout}:tag", os.path.join(d, "bundle")],
             check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -1,5 +1,6 @@
-"""Helpers shared by test_layer_build.py and test_layer_properties.py: `members` (what tarfile
-reads back from a layer) and `oci_layout` (an OCI image layout of given layers, for umoci).
+"""Helpers shared by the layer tests (test_layer_build.py, test_layer_properties.py,
+test_layer_plan.py): `write` (a file with its parents and mode), `members` (what tarfile reads
+back from a layer) and `oci_layout` (an OCI image layout of given layers, for umoci).
 
 (Named `layer_build_support` rather than `helpers`/`util`: test directories here have no
 `__init__.py`, so module basenames must be unique across `tests/`.)
@@ -10,10 +11,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 
 from ocikit.canonical_json import canonical_json
 from ocikit.media_types import OCI_CONFIG, OCI_MANIFEST
+
+
+def write(path, data=b"", mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    if mode is not None:
+        os.chmod(path, mode)
 
 
 def members(tar_bytes):

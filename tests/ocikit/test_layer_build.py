@@ -14,20 +14,12 @@ import time
 
 import pytest
 import zstandard
-from layer_build_support import oci_layout, members
+from layer_build_support import members, oci_layout, write
 
 from ocikit.layer import LayerError, build_layer, plan_layer
 from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
 
 MIB = 1 << 20
-
-
-def write(path, data=b"", mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-    if mode is not None:
-        os.chmod(path, mode)
 
 
 def build(root, destination="/", compression="gzip", threads=2, uid=0, gid=0, mtime=0, **kw):

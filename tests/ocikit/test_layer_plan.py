@@ -7,16 +7,9 @@ import socket
 import stat
 
 import pytest
+from layer_build_support import write
 
 from ocikit.layer import LayerEntry, LayerError, plan_layer
-
-
-def write(path, data=b"", mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-    if mode is not None:
-        os.chmod(path, mode)
 
 
 def by_path(entries):

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
-from e2e_support import BuildRoot, Layout, MiB, PantsRun
+from e2e_support import BuildRoot, MiB, PantsRun
+from image_checks import Layout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 from registry_fixtures import have_registry, skopeo, start_registry  # noqa: E402

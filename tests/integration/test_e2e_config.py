@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from e2e_support import BuildRoot, Layout, rootfs_tree, scratch_dir, skopeo_inspect, umoci_unpack
+from e2e_support import BuildRoot, scratch_dir
+from image_checks import Layout, rootfs_tree, skopeo_inspect, umoci_unpack
 
 pytestmark = pytest.mark.integration
 

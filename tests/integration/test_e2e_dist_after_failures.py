@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
-from e2e_support import BuildRoot, Layout, MiB, pants_env, scratch_dir, skopeo_inspect
+from e2e_support import BuildRoot, MiB, pants_env, scratch_dir
+from image_checks import Layout, skopeo_inspect
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    EXAMPLE_LAYER_PROCESSES,
-    EXAMPLES,
+from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLES, BuildRoot, ExamplesBuild
+from image_checks import (
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
-    BuildRoot,
-    ExamplesBuild,
     LayerSpec,
     diff_trees,
     expected_tree,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import BuildRoot, Layout, umoci_unpack
+from e2e_support import BuildRoot
+from image_checks import Layout, umoci_unpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 from registry_fixtures import have_registry, skopeo, start_registry  # noqa: E402

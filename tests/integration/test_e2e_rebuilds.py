@@ -5,14 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    EXAMPLE_LAYER_PROCESSES,
-    EXAMPLES,
-    BuildRoot,
-    ExamplesBuild,
-    Layout,
-    tree_bytes,
-)
+from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLES, BuildRoot, ExamplesBuild
+from image_checks import Layout, tree_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_support import BuildRoot, Layout, rootfs_tree, scratch_dir, umoci_unpack
+from e2e_support import BuildRoot, scratch_dir
+from image_checks import Layout, rootfs_tree, umoci_unpack
 
 pytestmark = pytest.mark.integration
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from oci import register
-from oci.goals.package import OciImageFieldSet
-from oci.goals.publish import PublishOciImageRequest
-from oci.util_rules.settings import OciBuildSettings
+from pants_oci import register
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.publish import PublishOciImageRequest
+from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import (
     FilesGeneratorTarget,

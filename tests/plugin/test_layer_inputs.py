@@ -4,9 +4,9 @@ else (a transitive walk + SourceFiles) must give the same files at the same path
 from __future__ import annotations
 
 import pytest
-from oci.util_rules.layers import LayerInputs, OciLayerRequest
-from oci.target_types import OciLayerDependenciesField
-from oci.subsystem import Compression
+from pants_oci.util_rules.layers import LayerInputs, OciLayerRequest
+from pants_oci.target_types import OciLayerDependenciesField
+from pants_oci.subsystem import Compression
 from pants.core.target_types import ResourcesGeneratorTarget, ResourceTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents

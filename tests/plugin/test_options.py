@@ -14,9 +14,9 @@ import re
 from typing import Sequence
 
 import pytest
-from oci.goals.package import OciImageFieldSet
-from oci.goals.publish import PublishOciImageFieldSet
-from oci.util_rules.settings import OciBuildSettings
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.publish import PublishOciImageFieldSet
+from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address

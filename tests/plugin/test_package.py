@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from oci.goals.package import OciImageFieldSet
+from pants_oci.goals.package import OciImageFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents

@@ -1,10 +1,10 @@
 """The OCI image backend: `oci_layer` and `oci_image` targets, `package` and `publish`."""
 
 
-from oci.goals import package, publish
-from oci.subsystem import OciSubsystem
-from oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from oci.util_rules import core, dependencies, image, layers, pull, settings
+from pants_oci.goals import package, publish
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
+from pants_oci.util_rules import core, dependencies, image, layers, pull, settings
 
 
 def target_types():

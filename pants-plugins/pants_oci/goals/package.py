@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oci.target_types import (
+from pants_oci.target_types import (
     OciImageOutputPathField,
     OciImagePlatformsField,
     OciImageRepositoryField,
     OciImageTagsField,
 )
-from oci.registries import image_repository
-from oci.subsystem import OciSubsystem
-from oci.util_rules.image import BuiltOciImage, OciImageRequest
+from pants_oci.registries import image_repository
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.image import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, collect_rules, rule

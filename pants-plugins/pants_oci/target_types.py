@@ -1,7 +1,7 @@
 """The `oci_layer`, `oci_pull` and `oci_image` targets.
 
-Their fields live in `oci.layer_fields`, `oci.pull_fields` and `oci.image_fields`; they are
-re-exported here so `from oci.target_types import ...` keeps working for every field.
+Their fields live in `pants_oci.layer_fields`, `pants_oci.pull_fields` and `pants_oci.image_fields`; they are
+re-exported here so `from pants_oci.target_types import ...` keeps working for every field.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from textwrap import dedent
 
 from pants.engine.target import COMMON_TARGET_FIELDS, Target
 
-from oci.image_fields import (
+from pants_oci.image_fields import (
     OciImageAnnotationsField,
     OciImageBaseField,
     OciImageCmdField,
@@ -31,8 +31,8 @@ from oci.image_fields import (
     OciImageVolumesField,
     OciImageWorkdirField,
 )
-from oci.layer_fields import OciLayerDependenciesField, OciLayerDestinationField, OciLayerOwnerField
-from oci.pull_fields import OciPullImageField
+from pants_oci.layer_fields import OciLayerDependenciesField, OciLayerDestinationField, OciLayerOwnerField
+from pants_oci.pull_fields import OciPullImageField
 
 __all__ = [
     "OciImageAnnotationsField",

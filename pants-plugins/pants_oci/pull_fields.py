@@ -1,4 +1,4 @@
-"""The fields of the `oci_pull` target (the target itself is in `oci.target_types`)."""
+"""The fields of the `oci_pull` target (the target itself is in `pants_oci.target_types`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional
 from pants.engine.addresses import Address
 from pants.engine.target import StringField
 
-from oci.field_validation import _Named, validate_pinned_reference
+from pants_oci.field_validation import _Named, validate_pinned_reference
 
 
 class OciPullImageField(StringField):

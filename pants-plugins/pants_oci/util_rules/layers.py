@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from oci.subsystem import Compression
-from oci.util_rules.core import OcikitRunner
-from oci.util_rules.settings import OciBuildSettings
+from pants_oci.subsystem import Compression
+from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from oci.subsystem import Compression, OciSubsystem
+from pants_oci.subsystem import Compression, OciSubsystem
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.rules import Get, collect_rules, rule
 from pants.option.errors import OptionsError

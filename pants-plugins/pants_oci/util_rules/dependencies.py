@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oci.target_types import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
+from pants_oci.target_types import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
 from pants.engine.addresses import Address, AddressInput, Addresses, UnparsedAddressInputs
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies

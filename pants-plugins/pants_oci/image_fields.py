@@ -1,4 +1,4 @@
-"""The fields of the `oci_image` target (the target itself is in `oci.target_types`)."""
+"""The fields of the `oci_image` target (the target itself is in `pants_oci.target_types`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pants.engine.target import (
 )
 from pants.util.frozendict import FrozenDict
 
-from oci.field_validation import (
+from pants_oci.field_validation import (
     _TAG_RE,
     _REPOSITORY_RE,
     _invalid,

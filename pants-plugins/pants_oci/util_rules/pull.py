@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from oci.registries import parse_registries
-from oci.subsystem import OciSubsystem
-from oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.registries import parse_registries
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult

@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from oci.goals.package import BuiltOciImageArtifact
-from oci.registries import parse_registries, select_registries
-from oci.subsystem import OciSubsystem
-from oci.target_types import OciImageRegistriesField, OciImageSkipPushField
-from oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.registries import parse_registries, select_registries
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.publish import (
     PublishFieldSet,

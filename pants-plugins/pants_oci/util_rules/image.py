@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from oci.field_validation import parse_owner, validate_pinned_reference
-from oci.target_types import (
+from pants_oci.field_validation import parse_owner, validate_pinned_reference
+from pants_oci.target_types import (
     OciImageAnnotationsField,
     OciImageBaseField,
     OciImageCmdField,
@@ -32,12 +32,12 @@ from oci.target_types import (
     OciPullImageField,
     OciPullTarget,
 )
-from oci.registries import image_repository, parse_registries, select_registries
-from oci.subsystem import Compression, OciSubsystem
-from oci.util_rules.dependencies import base_address_spec
-from oci.util_rules.layers import BuiltOciLayer, LayerInputs, OciLayerRequest
-from oci.util_rules.pull import PulledImage, PullImageRequest
-from oci.util_rules.settings import OciBuildSettings
+from pants_oci.registries import image_repository, parse_registries, select_registries
+from pants_oci.subsystem import Compression, OciSubsystem
+from pants_oci.util_rules.dependencies import base_address_spec
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerInputs, OciLayerRequest
+from pants_oci.util_rules.pull import PulledImage, PullImageRequest
+from pants_oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address, AddressInput, UnparsedAddressInputs
 from pants.engine.fs import (
     EMPTY_DIGEST,

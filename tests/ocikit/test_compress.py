@@ -119,11 +119,11 @@ def test_gzip_stores_incompressible_chunks_and_deflates_the_rest(tmp_path):
 
 def test_gzip_levels_change_bytes_and_all_decompress():
     data = sample(2 * MIB, seed=9)
-    blobs = {level: run(data, "gzip", 2, level)[0] for level in (0, 1, 6, 9)}
-    assert len(set(blobs.values())) == 4
+    blobs = {level: run(data, "gzip", 2, level)[0] for level in (1, 6, 9)}
+    assert len(set(blobs.values())) == 3
     for blob in blobs.values():
         assert gzip.decompress(blob) == data
-    assert len(blobs[9]) < len(blobs[1]) < len(blobs[0])
+    assert len(blobs[9]) < len(blobs[1])
     assert run(data, "gzip", 2, None)[0] == blobs[1]  # the default level is 1
 
 
@@ -238,9 +238,10 @@ def test_more_threads_than_the_cap_give_the_same_bytes():
     "compression, level",
     [
         ("gzip", 10),
+        ("gzip", 0),
         ("gzip", -1),
         ("zstd", 0),
-        ("zstd", 23),
+        ("zstd", 20),
         ("gzip", "1"),
         ("gzip", True),
         ("xz", None),

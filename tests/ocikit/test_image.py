@@ -17,6 +17,7 @@ from ocikit.image import (
     build_platform_image,
     compose_config,
     normalize_port,
+    select_platform,
 )
 from ocikit.layout import layout_index
 
@@ -50,6 +51,22 @@ def test_platform_parse_and_errors():
     for bad in ["linux", "linux/", "Linux/amd64", "linux/amd64/v8/x", "", "linux//amd64"]:
         with pytest.raises(ImageError, match="expected 'os/arch'"):
             Platform.parse(bad)
+
+
+@pytest.mark.parametrize(
+    "wanted, offered, expected",
+    [
+        ("linux/arm64", ["linux/amd64", "linux/arm64/v8"], 1),  # no variant: the default one
+        ("linux/arm64/v8", ["linux/arm64"], 0),  # arm64 means arm64/v8
+        ("linux/amd64", ["linux/x86_64"], 0),  # architecture aliases
+        ("linux/arm/v6", ["linux/arm", "linux/arm/v6"], 1),  # arm means arm/v7
+        ("linux/arm64", ["linux/arm64/v8", "linux/arm64"], 1),  # an exact match wins
+        ("linux/s390x", ["linux/amd64", "linux/arm64/v8"], None),
+        ("windows/amd64", ["linux/amd64"], None),
+    ],
+)
+def test_select_platform_picks_the_one_a_runtime_would(wanted, offered, expected):
+    assert select_platform(Platform.parse(wanted), [Platform.parse(p) for p in offered]) == expected
 
 
 @pytest.mark.parametrize(

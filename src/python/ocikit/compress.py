@@ -68,8 +68,11 @@ ZSTD_JOB_SIZE = 1 << 20
 MAX_THREADS = 16
 
 COMPRESSIONS = ("gzip", "zstd", "none")
+# The one table of compression levels: the CLI, the layer spec and the plugin's
+# `[oci].compression_level` all check against it. gzip 0 is `none` in disguise and zstd's 20-22
+# need its --ultra window sizes, so neither is offered.
 DEFAULT_LEVEL = {"gzip": 1, "zstd": 3, "none": None}
-LEVEL_RANGE = {"gzip": (0, 9), "zstd": (1, 22)}
+LEVEL_RANGE = {"gzip": (1, 9), "zstd": (1, 19)}
 
 # ID1 ID2 CM=deflate FLG=0 (no name, no extra, no comment) MTIME=0 XFL=0 OS=255 (unknown).
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"

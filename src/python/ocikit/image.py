@@ -67,6 +67,17 @@ class Platform:
         return _variant(self.architecture, self.variant) == _variant(other.architecture, other.variant)
 
 
+def select_platform(wanted: Platform, offered: Sequence[Platform]) -> int | None:
+    """The position in `offered` of the platform that satisfies `wanted`: an exact match first,
+    else the first one `wanted.matches` (aliases, default variants); None when none does.
+
+    The one way to pick a platform out of an index or a multi-platform base."""
+    for i, platform in enumerate(offered):
+        if platform == wanted:
+            return i
+    return next((i for i, platform in enumerate(offered) if wanted.matches(platform)), None)
+
+
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
 
 

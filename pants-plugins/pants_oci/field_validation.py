@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
-from ocikit.reference import parse_reference
+from ocikit.reference import InvalidReference, Reference, is_valid_repository, is_valid_tag, parse_reference
 
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+TAG_ACCEPTED = "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+REPOSITORY_ACCEPTED = (
+    "expected lowercase path components of [a-z0-9] separated by '.', '_', '__' or '-', "
+    "joined by '/', e.g. 'team/web-server'"
+)
+PINNED_ACCEPTED = (
+    "a base image must be pinned by digest, e.g. 'registry/repo:tag@sha256:<64 hex>'; "
+    "`python -m ocikit inspect REF` (or `skopeo inspect`) prints the digest to pin"
+)
 
 
-def _invalid(field: Any, value: Any, accepted: str) -> InvalidFieldException:
+@dataclass(frozen=True)
+class FieldName:
+    """A field's alias and target: lets validators name a field before its instance exists
+    (inside `compute_value`) as well as after."""
+
+    alias: str
+    address: Address
+
+
+def invalid_value(field: Any, value: Any, accepted: str) -> InvalidFieldException:
+    """The error for a bad field value; `field` is a Field or a FieldName."""
     return InvalidFieldException(
         f"The `{field.alias}` field in target {field.address} has an invalid value {value!r}: "
         f"{accepted}"
@@ -30,7 +48,7 @@ def validate_image_path(field: Any, value: str) -> str:
         or (value != "/" and "" in parts)
         or "\x00" in value
     ):
-        raise _invalid(
+        raise invalid_value(
             field, value, "expected an absolute, normalised path inside the image such as "
             "'/app' or '/usr/local/bin' (no '..', '.', '//' or trailing '/')"
         )
@@ -40,27 +58,28 @@ def validate_image_path(field: Any, value: str) -> str:
 def parse_owner(field: Any, value: str) -> tuple[int, int]:
     match = re.match(r"^([0-9]{1,10}):([0-9]{1,10})$", value)
     if not match or max(int(match.group(1)), int(match.group(2))) > 0x7FFFFFFF:
-        raise _invalid(field, value, "expected numeric 'uid:gid' such as '0:0' or '1000:1000'")
+        raise invalid_value(field, value, "expected numeric 'uid:gid' such as '0:0' or '1000:1000'")
     return int(match.group(1)), int(match.group(2))
 
 
-class _Named:
-    """Lets the validators name a field before its instance exists (in compute_value)."""
-
-    def __init__(self, alias: str, address: Address) -> None:
-        self.alias = alias
-        self.address = address
+def validate_tag(field: Any, value: str) -> str:
+    if not is_valid_tag(value):
+        raise invalid_value(field, value, TAG_ACCEPTED)
+    return value
 
 
-def validate_pinned_reference(field: Any, value: str) -> str:
+def validate_repository(field: Any, value: str) -> str:
+    if not is_valid_repository(value):
+        raise invalid_value(field, value, REPOSITORY_ACCEPTED)
+    return value
+
+
+def parse_pinned_reference(field: Any, value: str) -> Reference:
+    """`registry/repository[:tag]@sha256:...`; a reference without a digest is refused."""
     try:
         ref = parse_reference(value)
-    except ValueError as e:
-        raise _invalid(field, value, str(e))
+    except InvalidReference as e:
+        raise invalid_value(field, value, str(e))
     if not ref.digest:
-        raise _invalid(
-            field, value, "a base image must be pinned by digest, e.g. "
-            "'registry/repo:tag@sha256:<64 hex>'; `python -m ocikit inspect REF` (or "
-            "`skopeo inspect`) prints the digest to pin"
-        )
-    return value
+        raise invalid_value(field, value, PINNED_ACCEPTED)
+    return ref

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from textwrap import dedent
 from typing import Dict, Iterable, Optional, Tuple
 
 from pants.core.goals.package import OutputPathField
@@ -17,13 +16,14 @@ from pants.engine.target import (
     StringSequenceField,
 )
 from pants.util.frozendict import FrozenDict
+from pants.util.strutil import help_text
 
 from pants_oci.field_validation import (
-    _TAG_RE,
-    _REPOSITORY_RE,
-    _invalid,
-    _Named,
+    FieldName,
+    invalid_value,
     validate_image_path,
+    validate_repository,
+    validate_tag,
 )
 from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 
@@ -31,8 +31,8 @@ from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 class OciImageBaseField(StringField):
     alias = "base"
     default = "scratch"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         What this image is built on: `scratch` (nothing; the default), the address of
         another `oci_image` or of an `oci_pull` target, or a registry image pinned by digest
         (`registry/repository[:tag]@sha256:...`). This image starts from the base's layers
@@ -46,8 +46,8 @@ class OciImageBaseField(StringField):
 
 class OciImageLayersField(SpecialCasedDependencies):
     alias = "layers"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The `oci_layer` targets of this image, in order: one image layer each, on top of the
         base image's layers. Where two layers put something on the same path, the later one
         wins, as in `docker build`: a directory replaces a file (and a file replaces a
@@ -60,8 +60,8 @@ class OciImageLayersField(SpecialCasedDependencies):
 
 
 class OciImageDependenciesField(Dependencies):
-    help = dedent(
-        """\
+    help = help_text(
+        """
         A shortcut for small images: these inputs (files, resources, relocated_files,
         packageable targets) go into one final layer at `/`, after `layers`.
 
@@ -76,8 +76,8 @@ class _ArgvField(StringSequenceField):
 
 class OciImageEntrypointField(_ArgvField):
     alias = "entrypoint"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The command the container runs (exec form). Setting it clears a `cmd` inherited from
         the base image unless `cmd` is set too, as `docker build` does.
 
@@ -88,8 +88,8 @@ class OciImageEntrypointField(_ArgvField):
 
 class OciImageCmdField(_ArgvField):
     alias = "cmd"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Default arguments for the entrypoint (or the command itself when there is none).
 
         Example: `cmd=["--verbose"]`
@@ -99,8 +99,8 @@ class OciImageCmdField(_ArgvField):
 
 class OciImageEnvField(DictStringToStringField):
     alias = "env"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Environment variables. A name the base image already sets is overridden in place,
         not duplicated. Names must be non-empty and contain no `=`.
 
@@ -117,8 +117,8 @@ class OciImageEnvField(DictStringToStringField):
             try:
                 validate_env_name(name)
             except ImageError:
-                raise _invalid(
-                    _Named(cls.alias, address), name, "environment variable names must be "
+                raise invalid_value(
+                    FieldName(cls.alias, address), name, "environment variable names must be "
                     "non-empty and must not contain '='"
                 )
         return value
@@ -126,23 +126,35 @@ class OciImageEnvField(DictStringToStringField):
 
 class OciImageUserField(StringField):
     alias = "user"
-    help = "The user (and optionally group) the container runs as.\n\nExample: `user=\"1000:1000\"` or `user=\"nobody\"`"
+    help = help_text(
+        """
+        The user (and optionally group) the container runs as.
+
+        Example: `user="1000:1000"` or `user="nobody"`
+        """
+    )
 
 
 class OciImageWorkdirField(StringField):
     alias = "workdir"
-    help = "The absolute working directory of the container.\n\nExample: `workdir=\"/app\"`"
+    help = help_text(
+        """
+        The absolute working directory of the container.
+
+        Example: `workdir="/app"`
+        """
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        return validate_image_path(_Named(cls.alias, address), value) if value is not None else None
+        return validate_image_path(FieldName(cls.alias, address), value) if value is not None else None
 
 
 class OciImageLabelsField(DictStringToStringField):
     alias = "labels"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Labels in the image config, merged over the base image's.
 
         Example: `labels={"org.opencontainers.image.source": "https://example.com/repo"}`
@@ -152,8 +164,8 @@ class OciImageLabelsField(DictStringToStringField):
 
 class OciImageAnnotationsField(DictStringToStringField):
     alias = "annotations"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Annotations on the image manifest (and on the index of a multi-platform image).
 
         Example: `annotations={"org.opencontainers.image.version": "1.2.3"}`
@@ -165,7 +177,7 @@ class _CheckedStringSequenceField(StringSequenceField):
     """A list of strings each checked by `check_item`, which raises naming the bad item."""
 
     @classmethod
-    def check_item(cls, field: _Named, item: str) -> None:
+    def check_item(cls, field: FieldName, item: str) -> None:
         raise NotImplementedError
 
     @classmethod
@@ -174,14 +186,14 @@ class _CheckedStringSequenceField(StringSequenceField):
     ) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         for item in value or ():
-            cls.check_item(_Named(cls.alias, address), item)
+            cls.check_item(FieldName(cls.alias, address), item)
         return value
 
 
 class OciImageExposedPortsField(_CheckedStringSequenceField):
     alias = "exposed_ports"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Ports the container listens on: `PORT` (tcp) or `PORT/tcp|udp|sctp`, PORT in 1-65535.
 
         Example: `exposed_ports=["8080", "53/udp"]`
@@ -189,32 +201,44 @@ class OciImageExposedPortsField(_CheckedStringSequenceField):
     )
 
     @classmethod
-    def check_item(cls, field: _Named, item: str) -> None:
+    def check_item(cls, field: FieldName, item: str) -> None:
         try:
             normalize_port(item)
         except ImageError as e:
-            raise _invalid(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1])
 
 
 class OciImageVolumesField(_CheckedStringSequenceField):
     alias = "volumes"
-    help = "Absolute paths the container expects volumes at.\n\nExample: `volumes=[\"/data\"]`"
+    help = help_text(
+        """
+        Absolute paths the container expects volumes at.
+
+        Example: `volumes=["/data"]`
+        """
+    )
 
     @classmethod
-    def check_item(cls, field: _Named, item: str) -> None:
+    def check_item(cls, field: FieldName, item: str) -> None:
         validate_image_path(field, item)
 
 
 class OciImageStopSignalField(StringField):
     alias = "stop_signal"
-    help = "The signal that stops the container.\n\nExample: `stop_signal=\"SIGTERM\"`"
+    help = help_text(
+        """
+        The signal that stops the container.
+
+        Example: `stop_signal="SIGTERM"`
+        """
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None and not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
-            raise _invalid(
-                _Named(cls.alias, address), value, "expected a signal name such as 'SIGTERM' "
+            raise invalid_value(
+                FieldName(cls.alias, address), value, "expected a signal name such as 'SIGTERM' "
                 "or 'SIGRTMIN+3', or a signal number"
             )
         return value
@@ -223,8 +247,8 @@ class OciImageStopSignalField(StringField):
 class OciImagePlatformsField(_CheckedStringSequenceField):
     alias = "platforms"
     default = ("linux/amd64",)
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The platforms (`os/arch[/variant]`) this image is for. One platform gives an image
         manifest; several give an image index whose per-platform manifests share the same
         layers (the files are platform-independent; a multi-platform base contributes each
@@ -235,33 +259,33 @@ class OciImagePlatformsField(_CheckedStringSequenceField):
     )
 
     @classmethod
-    def check_item(cls, field: _Named, item: str) -> None:
+    def check_item(cls, field: FieldName, item: str) -> None:
         try:
             Platform.parse(item)
         except ImageError as e:
-            raise _invalid(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1])
 
     @classmethod
     def compute_value(
         cls, raw_value: Optional[Iterable[str]], address: Address
     ) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
-        named = _Named(cls.alias, address)
+        named = FieldName(cls.alias, address)
         if not value:
-            raise _invalid(named, value, "expected at least one platform such as 'linux/amd64'")
+            raise invalid_value(named, value, "expected at least one platform such as 'linux/amd64'")
         seen = set()
         for platform in value:
             parsed = Platform.parse(platform)  # each item is already checked by check_item
             if parsed in seen:
-                raise _invalid(named, platform, "each platform may appear only once")
+                raise invalid_value(named, platform, "each platform may appear only once")
             seen.add(parsed)
         return value
 
 
 class OciImageRepositoryField(StringField):
     alias = "repository"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The repository name of this image (without registry or tag), recorded in the layout's
         `index.json` and used by `publish`. Defaults to `[oci].default_repository`
         (the target's name unless configured).
@@ -273,19 +297,14 @@ class OciImageRepositoryField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and not _REPOSITORY_RE.match(value):
-            raise _invalid(
-                _Named(cls.alias, address), value, "expected lowercase path components of "
-                "[a-z0-9] separated by '.', '_', '__' or '-', joined by '/', e.g. 'team/web-server'"
-            )
-        return value
+        return validate_repository(FieldName(cls.alias, address), value) if value is not None else None
 
 
 class OciImageTagsField(_CheckedStringSequenceField):
     alias = "image_tags"
     default = ("latest",)
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Tags of the image (`tags` is Pants' own field for selecting targets). Each is
         recorded in the layout's `index.json` as `org.opencontainers.image.ref.name` (so
         `skopeo copy oci:DIR:TAG ...` finds it) and pushed by `publish`. Tags match
@@ -296,14 +315,13 @@ class OciImageTagsField(_CheckedStringSequenceField):
     )
 
     @classmethod
-    def check_item(cls, field: _Named, item: str) -> None:
-        if not _TAG_RE.match(item):
-            raise _invalid(field, item, "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+    def check_item(cls, field: FieldName, item: str) -> None:
+        validate_tag(field, item)
 
 
 class OciImageOutputPathField(OutputPathField):
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Where the OCI image layout directory goes, relative to `dist/`. Defaults to
         `path.to.target_dir/target_name`.
 
@@ -315,8 +333,8 @@ class OciImageOutputPathField(OutputPathField):
 class OciImageRegistriesField(StringSequenceField):
     alias = "registries"
     default = ("<default>",)
-    help = dedent(
-        """\
+    help = help_text(
+        """
         Where `pants publish` pushes this image: `@alias` names a registry configured in
         `[oci].registries`, `<default>` every registry marked `default` there, and anything
         else is a registry address (`host[:port]`). Each image is pushed as
@@ -330,4 +348,8 @@ class OciImageRegistriesField(StringSequenceField):
 class OciImageSkipPushField(BoolField):
     alias = "skip_push"
     default = False
-    help = "If true, `pants publish` skips this image."
+    help = help_text(
+        """
+        If true, `pants publish` skips this image.
+        """
+    )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from textwrap import dedent
 from typing import Optional
 
+from pants_oci.field_validation import FieldName, parse_owner, validate_image_path
 from pants.engine.addresses import Address
 from pants.engine.target import Dependencies, StringField
-
-from pants_oci.field_validation import _Named, parse_owner, validate_image_path
+from pants.util.strutil import help_text
 
 
 class OciLayerDependenciesField(Dependencies):
-    help = dedent(
-        """\
+    help = help_text(
+        """
         What goes into this layer: `files`, `resources` and `relocated_files` targets (each
         file at its path relative to the build root, or where `relocated_files` moves it), and
         any target Pants can package (`archive`, `pex_binary`, ...), whose built output goes in
@@ -27,8 +26,8 @@ class OciLayerDependenciesField(Dependencies):
 class OciLayerDestinationField(StringField):
     alias = "destination"
     default = "/"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The absolute directory in the image where this layer's files go. Each input keeps its
         path below it: with `destination="/srv"`, the file `web/index.html` lands at
         `/srv/web/index.html`. Parent directories are created (owned by 0:0, mode 0755).
@@ -41,14 +40,14 @@ class OciLayerDestinationField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
         value = super().compute_value(raw_value, address)
         assert value is not None
-        return validate_image_path(_Named(cls.alias, address), value)
+        return validate_image_path(FieldName(cls.alias, address), value)
 
 
 class OciLayerOwnerField(StringField):
     alias = "owner"
     default = "0:0"
-    help = dedent(
-        """\
+    help = help_text(
+        """
         The numeric `uid:gid` that owns every file and directory of this layer below its
         `destination` (tar headers carry numbers only; user and group names stay empty).
 
@@ -63,5 +62,9 @@ class OciLayerOwnerField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
         value = super().compute_value(raw_value, address)
         assert value is not None
-        parse_owner(_Named(cls.alias, address), value)
+        parse_owner(FieldName(cls.alias, address), value)
         return value
+
+    def uid_gid(self) -> tuple[int, int]:
+        uid, gid = self.value.split(":")  # checked by compute_value
+        return int(uid), int(gid)

@@ -4,7 +4,7 @@
 from pants_oci.goals import package, publish
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from pants_oci.util_rules import core, dependencies, image, layers, pull, settings
+from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, settings
 
 
 def target_types():
@@ -17,7 +17,9 @@ def rules():
         *core.rules(),
         *dependencies.rules(),
         *settings.rules(),
+        *layer_inputs.rules(),
         *layers.rules(),
+        *base.rules(),
         *image.rules(),
         *pull.rules(),
         *package.rules(),

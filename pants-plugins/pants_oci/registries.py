@@ -6,16 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from pants_oci.field_validation import _REPOSITORY_RE
+from pants_oci.field_validation import REPOSITORY_ACCEPTED
 from pants.option.errors import OptionsError
+
+from ocikit.reference import is_valid_repository
 
 _ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
 _KEYS = {"address", "default", "insecure", "skip_push"}
-# Worded as the `repository` field's own error (image_fields.OciImageRepositoryField).
-_REPOSITORY_ACCEPTED = (
-    "expected lowercase path components of [a-z0-9] separated by '.', '_', '__' or '-', "
-    "joined by '/', e.g. 'team/web-server'"
-)
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -38,6 +35,25 @@ def validate_registry_address(address: Any, where: str) -> str:
             "'[::1]:5000'"
         )
     return address
+
+
+@dataclass(frozen=True)
+class OciRegistries:
+    """`[oci].registries`, parsed and validated once (`OciSubsystem.registries()`)."""
+
+    registries: tuple[OciRegistry, ...]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OciRegistries:
+        return cls(parse_registries(raw))
+
+    @property
+    def insecure_addresses(self) -> tuple[str, ...]:
+        return tuple(r.address for r in self.registries if r.insecure)
+
+    def select(self, requested: Sequence[str] | None, where: str) -> tuple[OciRegistry, ...]:
+        """The registries an image's `registries` field names (see `select_registries`)."""
+        return select_registries(self.registries, requested, where)
 
 
 def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
@@ -121,10 +137,10 @@ def format_repository(template: str, *, name: str, directory: str, where: str) -
             f"{where}: cannot format {template!r} ({e}); available placeholders: {available} "
             "(write '{{' and '}}' for literal braces)"
         )
-    if not _REPOSITORY_RE.match(repository):
+    if not is_valid_repository(repository):
         raise OptionsError(
             f"{where}: {template!r} gives the repository {repository!r}, which is not a valid "
-            f"repository name: {_REPOSITORY_ACCEPTED}. Change [oci].default_repository or set "
+            f"repository name: {REPOSITORY_ACCEPTED}. Change [oci].default_repository or set "
             "the target's `repository` field."
         )
     return repository

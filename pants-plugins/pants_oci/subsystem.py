@@ -1,15 +1,24 @@
-"""The `[oci]` options: defaults for every image."""
+"""The `[oci]` options: defaults for every image, each parsed and validated in one place."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import Enum
-from textwrap import dedent
 from typing import Any
 
+from pants_oci.registries import OciRegistries
+from pants.option.errors import OptionsError
 from pants.option.option_types import DictOption, EnumOption, IntOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
+from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
 
+from ocikit.compress import DEFAULT_LEVEL, LEVEL_RANGE
+
+# What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
+# `--test-extra-env-var` for '1A'.
+_ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:=.*)?", re.DOTALL)
 
 
 class Compression(Enum):
@@ -17,6 +26,25 @@ class Compression(Enum):
     zstd = "zstd"
     none = "none"
     auto = "auto"
+
+    @property
+    def default_level(self) -> int | None:
+        return DEFAULT_LEVEL[_level_table_key(self)]
+
+    @property
+    def level_range(self) -> tuple[int, int] | None:
+        return LEVEL_RANGE.get(_level_table_key(self))
+
+
+def _level_table_key(compression: Compression) -> str:
+    # `auto` compresses with gzip whenever it compresses, so its level is a gzip level.
+    return "gzip" if compression is Compression.auto else compression.value
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    jobs: int
+    env_vars: tuple[str, ...]
 
 
 class OciSubsystem(Subsystem):
@@ -30,28 +58,28 @@ class OciSubsystem(Subsystem):
             How layers are compressed: `gzip` (every registry and runtime reads it), `zstd`
             (smaller and much faster, read by containerd 1.5+, podman and recent registries)
             or `none` (plain tar). Compressed bytes depend on the compressor's version, which
-            the launcher pins, so digests are reproducible across machines.
+            the plugin pins, so digests are reproducible across machines.
 
             `auto` skips compression for inner loops against a local registry, as
             go-containerregistry's builders do: an image whose every publish destination is a
             loopback registry (`localhost`, `127.0.0.0/8`, `[::1]`) gets uncompressed layers,
-            any other image gets `gzip`. Measured on 2 cores: it saves the compression (a 95 MB
-            text layer: 0.6 s gzip vs 0.3 s none) but the local registry then hashes and stores
-            2.5x the bytes; on the benchmark tree, 60% incompressible, package + publish took as
-            long as with gzip (docs/benchmarks.md), since gzip stores incompressible chunks. The choice is made when the image is packaged, from its
-            `registries`/`skip_push` fields and `[oci].registries`, so the digest `package`
-            prints is the digest `publish` pushes. An image with no registries, or with one
-            remote registry among local ones, is gzip. A layer shared by a local and a remote
-            image is built once per compression.
+            any other image gets `gzip`. It saves the compression and sends more bytes; where
+            that pays off depends on how compressible the layers are (docs/benchmarks.md).
+            The choice is made when the image is packaged, from its `registries`/`skip_push`
+            fields and `[oci].registries`, so the digest `package` prints is the digest
+            `publish` pushes. An image with no registries, or with one remote registry among
+            local ones, is gzip. A layer shared by a local and a remote image is built once
+            per compression.
             """
         ),
     )
     compression_level = IntOption(
         default=None,
         help=softwrap(
-            """
-            The compression level: 1-9 for gzip (default 1, fast), 1-19 for zstd (default 3).
-            Ignored for `none`; with `auto`, the gzip level.
+            f"""
+            The compression level: {LEVEL_RANGE['gzip'][0]}-{LEVEL_RANGE['gzip'][1]} for gzip
+            (default {DEFAULT_LEVEL['gzip']}, fast), {LEVEL_RANGE['zstd'][0]}-{LEVEL_RANGE['zstd'][1]}
+            for zstd (default {DEFAULT_LEVEL['zstd']}). Ignored for `none`; with `auto`, the gzip level.
             """
         ),
     )
@@ -67,7 +95,7 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
-    registries = DictOption[Any](
+    _registries = DictOption[Any](
         help=softwrap(
             """
             Registries images are published to, by alias, as in `[docker].registries`:
@@ -99,20 +127,10 @@ class OciSubsystem(Subsystem):
         help="How many blobs `publish` uploads at the same time (1 or more).",
         advanced=True,
     )
-
-    def level_for(self, compression: Compression) -> int | None:
-        if compression is Compression.auto:
-            compression = Compression.gzip
-        if compression is Compression.none:
-            return None
-        if self.compression_level is None:
-            return 1 if compression is Compression.gzip else 3
-        return self.compression_level
-
     env_vars = StrListOption(
         default=[],
-        help=dedent(
-            """\
+        help=softwrap(
+            """
             Extra environment variables (`NAME` or `NAME=value`; NAME is letters, digits and
             `_`, not starting with a digit) passed to `publish`, e.g. `DOCKER_CONFIG` or a
             credential helper's own settings.
@@ -120,3 +138,32 @@ class OciSubsystem(Subsystem):
         ),
         advanced=True,
     )
+
+    @memoized_method
+    def registries(self) -> OciRegistries:
+        """`[oci].registries`, validated: an OptionsError names the alias and key at fault."""
+        return OciRegistries.from_dict(self._registries)
+
+    def level_for(self, compression: Compression) -> int | None:
+        """The level a compression runs at: `[oci].compression_level`, else its default."""
+        if compression.level_range is None:
+            return None
+        return compression.default_level if self.compression_level is None else self.compression_level
+
+    @memoized_method
+    def publish_settings(self) -> PublishSettings:
+        """`[oci].publish_jobs` and `[oci].env_vars`, validated (the core would silently take
+        jobs < 1 as 1, and Pants would drop a malformed variable name)."""
+        if self.publish_jobs < 1:
+            raise OptionsError(
+                f"[oci].publish_jobs = {self.publish_jobs} is out of range: expected 1 or more "
+                "(how many blobs `publish` uploads at the same time; default 4)."
+            )
+        for entry in self.env_vars:
+            if not isinstance(entry, str) or not _ENV_VAR_RE.fullmatch(entry):
+                raise OptionsError(
+                    f"[oci].env_vars has an invalid entry {entry!r}: expected NAME or NAME=value, "
+                    "where NAME is letters, digits and '_' and does not start with a digit, e.g. "
+                    "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
+                )
+        return PublishSettings(self.publish_jobs, tuple(self.env_vars))

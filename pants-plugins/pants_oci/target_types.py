@@ -1,14 +1,10 @@
-"""The `oci_layer`, `oci_pull` and `oci_image` targets.
-
-Their fields live in `pants_oci.layer_fields`, `pants_oci.pull_fields` and `pants_oci.image_fields`; they are
-re-exported here so `from pants_oci.target_types import ...` keeps working for every field.
-"""
+"""The `oci_layer`, `oci_pull` and `oci_image` targets; their fields live in `layer_fields`,
+`pull_fields` and `image_fields`."""
 
 from __future__ import annotations
 
-from textwrap import dedent
-
 from pants.engine.target import COMMON_TARGET_FIELDS, Target
+from pants.util.strutil import help_text
 
 from pants_oci.image_fields import (
     OciImageAnnotationsField,
@@ -34,35 +30,6 @@ from pants_oci.image_fields import (
 from pants_oci.layer_fields import OciLayerDependenciesField, OciLayerDestinationField, OciLayerOwnerField
 from pants_oci.pull_fields import OciPullImageField
 
-__all__ = [
-    "OciImageAnnotationsField",
-    "OciImageBaseField",
-    "OciImageCmdField",
-    "OciImageDependenciesField",
-    "OciImageEntrypointField",
-    "OciImageEnvField",
-    "OciImageExposedPortsField",
-    "OciImageLabelsField",
-    "OciImageLayersField",
-    "OciImageOutputPathField",
-    "OciImagePlatformsField",
-    "OciImageRegistriesField",
-    "OciImageRepositoryField",
-    "OciImageSkipPushField",
-    "OciImageStopSignalField",
-    "OciImageTagsField",
-    "OciImageTarget",
-    "OciImageUserField",
-    "OciImageVolumesField",
-    "OciImageWorkdirField",
-    "OciLayerDependenciesField",
-    "OciLayerDestinationField",
-    "OciLayerOwnerField",
-    "OciLayerTarget",
-    "OciPullImageField",
-    "OciPullTarget",
-]
-
 
 # ---------------------------------------------------------------------------------------------
 # oci_layer
@@ -77,8 +44,8 @@ class OciLayerTarget(Target):
         OciLayerDestinationField,
         OciLayerOwnerField,
     )
-    help = dedent(
-        """\
+    help = help_text(
+        """
         One layer of an OCI image: a deterministic tar of its inputs, built by one cached
         process. Editing a file rebuilds only the layer that holds it.
 
@@ -102,8 +69,8 @@ class OciLayerTarget(Target):
 class OciPullTarget(Target):
     alias = "oci_pull"
     core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField)
-    help = dedent(
-        """\
+    help = help_text(
+        """
         An image from a registry, pinned by digest, to build `oci_image` targets on (`base`).
         Its manifests, configs and layers are fetched once by a process keyed by the digest,
         every blob's sha256 checked, and cached like a layer; the packaged layout holds them
@@ -149,8 +116,8 @@ class OciImageTarget(Target):
         OciImageRegistriesField,
         OciImageSkipPushField,
     )
-    help = dedent(
-        """\
+    help = help_text(
+        """
         An OCI container image, built without a Docker daemon. `pants package` writes a
         standard OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/...`) under
         `dist/` and prints its digest; each layer is one cached process, so an edit rebuilds

@@ -4,9 +4,10 @@ else (a transitive walk + SourceFiles) must give the same files at the same path
 from __future__ import annotations
 
 import pytest
-from pants_oci.util_rules.layers import LayerInputs, OciLayerRequest
-from pants_oci.target_types import OciLayerDependenciesField
+from pants_oci.layer_fields import OciLayerDependenciesField
 from pants_oci.subsystem import Compression
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.settings import LayerCompression
 from pants.core.target_types import ResourcesGeneratorTarget, ResourceTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
@@ -31,8 +32,7 @@ def layer_files(rule_runner: RuleRunner, spec_path: str, name: str) -> dict[str,
         uid=0,
         gid=0,
         what=f"oci_layer {target.address}",
-        compression=Compression.none,
-        level=None,
+        compression=LayerCompression(Compression.none, None),
     )
     inputs = rule_runner.request(LayerInputs, [request])
     contents = rule_runner.request(DigestContents, [inputs.digest])

@@ -139,6 +139,47 @@ oci_image(name="child", base=":base", platforms=["linux/arm64"])
         package(rule_runner, "p", "child")
 
 
+def test_a_base_built_for_arm64_v8_serves_an_image_asking_for_arm64(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "v/a.txt": "a",
+            "v/BUILD": """
+files(name="a", sources=["a.txt"])
+oci_image(name="base", dependencies=[":a"], platforms=["linux/amd64", "linux/arm64/v8"])
+oci_image(name="child", base=":base", platforms=["linux/amd64", "linux/arm64"])
+""",
+        }
+    )
+    built, files = package(rule_runner, "v", "child")
+    index = blob(files, "v/child", built.artifacts[0].digest)
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64"},
+    ]
+    base_built, base_files = package(rule_runner, "v", "base")
+    base_index = blob(base_files, "v/base", base_built.artifacts[0].digest)
+    arm_base = blob(base_files, "v/base", base_index["manifests"][1]["digest"])
+    arm_child = blob(files, "v/child", index["manifests"][1]["digest"])
+    assert arm_child["layers"] == arm_base["layers"]
+
+
+def test_an_unpinned_oci_pull_is_reported_as_its_own_field_error(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "u/BUILD": """
+oci_pull(name="p", image="registry.example.com/base/debian:12")
+oci_image(name="img", base=":p")
+""",
+        }
+    )
+    with pytest.raises(ExecutionError) as raised:
+        package(rule_runner, "u", "img")
+    message = str(raised.value)
+    assert "The `image` field in target u:p has an invalid value 'registry.example.com/base/debian:12'" in message
+    assert "must be pinned by digest" in message
+    assert "expected 'scratch'" not in message
+
+
 @pytest.mark.parametrize(
     "build,message",
     [
@@ -153,6 +194,21 @@ oci_image(name="child", base=":base", platforms=["linux/arm64"])
         ('oci_image(name="img", exposed_ports=["80/icmp"])', r"`exposed_ports` field in target bad:img has an invalid value '80/icmp'"),
         ('oci_image(name="img", platforms=["linux"])', r"`platforms` field in target bad:img has an invalid value 'linux'"),
         ('oci_image(name="img", env={"A=B": "x"})', r"`env` field in target bad:img has an invalid value 'A=B'"),
+        (
+            'oci_image(name="img", base="registry.example.com/repo:tag")',
+            r"`base` field in target bad:img has an invalid value 'registry.example.com/repo:tag': a base "
+            r"image must be pinned by digest",
+        ),
+        (
+            'oci_image(name="img", base="registry/repo:tag")',
+            r"`base` field in target bad:img has an invalid value 'registry/repo:tag': it names no target "
+            r"\(.*\); a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image "
+            r"reference pinned by digest",
+        ),
+        (
+            'oci_image(name="img", registries=["@nope"])',
+            r"the `registries` field of bad:img: unknown registry alias '@nope'",
+        ),
         ('oci_image(name="img", base=":f")', r"bad:f is a `files` target, but a base must be 'scratch', an `oci_image` or `oci_pull` target"),
         (
             'oci_image(name="img", base=":other")\noci_image(name="other", base=":img")',

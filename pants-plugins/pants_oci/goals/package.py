@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.target_types import (
+from pants_oci.image_fields import (
     OciImageOutputPathField,
     OciImagePlatformsField,
     OciImageRepositoryField,
@@ -12,7 +12,7 @@ from pants_oci.target_types import (
 )
 from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.image import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, collect_rules, rule

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from typing import cast
+from typing import Mapping, Sequence, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.registries import parse_registries, select_registries
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.publish import (
@@ -25,11 +24,6 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, collect_rules, rule
-from pants.option.errors import OptionsError
-
-# What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
-# `--test-extra-env-var` for '1A'.
-_ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:=.*)?", re.DOTALL)
 
 
 class PublishOciImageRequest(PublishRequest):
@@ -50,27 +44,30 @@ class PublishOciImageFieldSet(PublishFieldSet):
         )
 
 
-def validate_publish_options(oci: OciSubsystem) -> None:
-    """`[oci].publish_jobs` and `[oci].env_vars`, checked on every publish so a bad value fails
-    the same way whatever the targets (the core would silently treat jobs < 1 as 1)."""
-    if oci.publish_jobs < 1:
-        raise OptionsError(
-            f"[oci].publish_jobs = {oci.publish_jobs} is out of range: expected 1 or more "
-            "(how many blobs `publish` uploads at the same time; default 4)."
-        )
-    for entry in oci.env_vars:
-        if not isinstance(entry, str) or not _ENV_VAR_RE.fullmatch(entry):
-            raise OptionsError(
-                f"[oci].env_vars has an invalid entry {entry!r}: expected NAME or NAME=value, "
-                "where NAME is letters, digits and '_' and does not start with a digit, e.g. "
-                "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
-            )
-
-
 def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
     if not tags:
         return (f"{address}/{repository}",)
     return tuple(f"{address}/{repository}:{tag}" for tag in tags)
+
+
+def push_arguments(
+    artifact: BuiltOciImageArtifact,
+    registries: Sequence[OciRegistry],
+    destinations: Mapping[OciRegistry, tuple[str, ...]],
+    jobs: int,
+    record: str,
+) -> list[str]:
+    """The `ocikit push` options: destinations, insecure registries, and where base layers may
+    be mounted from (the repository a pulled base came from, and the repositories our own base
+    images are published to on each registry) instead of uploaded again."""
+    args = ["--jobs", str(jobs), "--record", record]
+    for registry in registries:
+        args += [a for d in destinations[registry] for a in ("--dest", d)]
+        if registry.insecure:
+            args += ["--insecure-registry", registry.address]
+    sources = [*artifact.mount_sources]
+    sources += [f"{r.address}/{repo}" for r in registries for repo in artifact.base_repositories]
+    return args + [a for source in sources for a in ("--mount-from", source)]
 
 
 @rule(desc="Publish an OCI image")
@@ -81,11 +78,10 @@ async def publish_oci_image(
     build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> PublishProcesses:
-    validate_publish_options(oci)
+    settings = oci.publish_settings()
     field_set = request.field_set
-    where = f"the `registries` field of {field_set.address}"
-    registries = select_registries(
-        parse_registries(oci.registries), field_set.registries.value, where
+    registries = oci.registries().select(
+        field_set.registries.value, f"the `registries` field of {field_set.address}"
     )
     (package,) = request.packages
     artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
@@ -114,19 +110,13 @@ async def publish_oci_image(
     pushed = [r for r in registries if not r.skip_push]
     jobs = []
     if pushed:
-        env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *oci.env_vars]))
+        env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars]))
         input_digest = await Get(Digest, MergeDigests([package.digest, runner.digest]))
         record = os.path.join(build_root.path, str(dist_dir.relpath), f"{artifact.relpath}.publish.json")
-        argv = [*runner.argv("push", artifact.relpath), "--jobs", str(oci.publish_jobs), "--record", record]
-        for registry in pushed:
-            argv += [a for d in planned[registry] for a in ("--dest", d)]
-            if registry.insecure:
-                argv += ["--insecure-registry", registry.address]
-        # Base layers are mounted, not re-uploaded: from the repository a pulled base came from,
-        # and from the repositories our own base images are published to on each registry.
-        sources = [*artifact.mount_sources]
-        sources += [f"{r.address}/{repo}" for r in pushed for repo in artifact.base_repositories]
-        argv += [a for source in sources for a in ("--mount-from", source)]
+        argv = [
+            *runner.argv("push", artifact.relpath),
+            *push_arguments(artifact, pushed, planned, settings.jobs, record),
+        ]
         jobs.append(
             PublishPackages(
                 names=tuple(d for r in pushed for d in planned[r]),
@@ -135,7 +125,7 @@ async def publish_oci_image(
                     env={**env, **runner.env},
                     input_digest=input_digest,
                 ),
-                description=f"{artifact.repository}@{artifact.digest}",
+                description=f"{artifact.repository}@{artifact.digest} (oci_image {field_set.address})",
             )
         )
     for registry in skipped:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.target_types import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
+from pants_oci.bases import base_address
+from pants_oci.image_fields import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
+from pants.build_graph.address import ResolveError
 from pants.engine.addresses import Address, AddressInput, Addresses, UnparsedAddressInputs
+from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
-
-SCRATCH = "scratch"
-
-
-def base_address_spec(value: str | None) -> str | None:
-    """The `base` value when it is an address (not scratch, not a pinned registry image)."""
-    value = value or SCRATCH
-    return None if value == SCRATCH or "@" in value else value
 
 
 @dataclass(frozen=True)
@@ -37,16 +32,19 @@ async def infer_oci_image_dependencies(request: InferOciImageDependencies) -> In
     field_set = request.field_set
     layers = await Get(Addresses, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs())
     include = list(layers)
-    spec = base_address_spec(field_set.base.value)
+    spec = base_address(field_set.base.value)
     if spec is not None:
         origin = f"the `base` field of {field_set.address}"
-        include.append(
-            await Get(
-                Address,
-                AddressInput,
-                AddressInput.parse(spec, relative_to=field_set.address.spec_path, description_of_origin=origin),
+        try:
+            include.append(
+                await Get(
+                    Address,
+                    AddressInput,
+                    AddressInput.parse(spec, relative_to=field_set.address.spec_path, description_of_origin=origin),
+                )
             )
-        )
+        except (ResolveError, AddressParseException):
+            pass  # building the image reports it, saying what a `base` may be
     return InferredDependencies(include)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants_oci.registries import parse_registries
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -44,7 +43,7 @@ async def pull_base_image(
     request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem
 ) -> PulledImage:
     ref = request.reference
-    insecure = [r.address for r in parse_registries(oci.registries) if r.insecure]
+    insecure = oci.registries().insecure_addresses
     argv = [*runner.argv("pull", str(ref), "--out", _OUT)]
     for platform in request.platforms:
         argv += ["--platform", str(platform)]

@@ -13,11 +13,13 @@ from pants.option.errors import OptionsError
 from ocikit.image import epoch_to_rfc3339
 from ocikit.reference import is_loopback
 
-_LEVELS = {
-    Compression.gzip: range(1, 10),
-    Compression.zstd: range(1, 20),
-    Compression.auto: range(1, 10),  # the gzip level, for images that are not local-only
-}
+
+@dataclass(frozen=True)
+class LayerCompression:
+    """How one image's layers are compressed: never `auto`, which is decided per image."""
+
+    compression: Compression
+    level: int | None
 
 
 @dataclass(frozen=True)
@@ -30,29 +32,25 @@ class OciBuildSettings:
     def created(self) -> str:
         return epoch_to_rfc3339(self.epoch)
 
-    @property
-    def needs_destinations(self) -> bool:
-        return self.compression is Compression.auto
-
-    def layer_compression(self, destinations: Sequence[str] = ()) -> tuple[Compression, int | None]:
-        """The compression of an image's layers given where it will be pushed (for `auto`):
-        none when every destination is a loopback registry, else gzip."""
+    def layer_compression(self, destinations: Sequence[str] = ()) -> LayerCompression:
+        """The compression of an image's layers given the registries it will be pushed to
+        (what `auto` reads): none when every one is a loopback registry, else gzip."""
         if self.compression is not Compression.auto:
-            return self.compression, self.level
+            return LayerCompression(self.compression, self.level)
         if destinations and all(is_loopback(address) for address in destinations):
-            return Compression.none, None
-        return Compression.gzip, self.level
+            return LayerCompression(Compression.none, None)
+        return LayerCompression(Compression.gzip, self.level)
 
 
 @rule(desc="Read the [oci] build settings")
 async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
     level = oci.level_for(oci.compression)
-    levels = _LEVELS.get(oci.compression)
-    if levels is not None and level not in levels:
+    levels = oci.compression.level_range
+    if levels is not None and not levels[0] <= level <= levels[1]:
         raise OptionsError(
             f"[oci].compression_level = {level} is out of range for {oci.compression.value}"
             f"{' (a gzip level)' if oci.compression is Compression.auto else ''}: "
-            f"expected {levels.start}-{levels.stop - 1}."
+            f"expected {levels[0]}-{levels[1]}."
         )
     epoch = oci.source_date_epoch
     source = "[oci].source_date_epoch = "

@@ -173,6 +173,26 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
+def is_valid_tag(tag: str) -> bool:
+    return isinstance(tag, str) and bool(_TAG_RE.match(tag))
+
+
+def is_valid_repository(repository: str) -> bool:
+    """A repository path without registry: lowercase components joined by '/'."""
+    return (
+        isinstance(repository, str)
+        and bool(repository)
+        and all(_COMPONENT_RE.match(c) for c in repository.split("/"))
+    )
+
+
+def names_a_registry(value: str) -> bool:
+    """Does `value` start with a registry host, by docker's rule (a first component holding '.',
+    ':' or '[', or uppercase, or `localhost`)? `registry.example.com/app:1` does, `team/app:1`
+    does not (it is a Docker Hub repository, or in a BUILD file a target address)."""
+    return _split_registry(value)[0] is not None
+
+
 def _split_registry(value: str) -> tuple[Optional[str], str]:
     first, sep, rest = value.partition("/")
     if not sep:
@@ -225,7 +245,7 @@ def _parse_registry_host(value: str, *, context: str) -> str:
 
 
 def _check_tag(tag: str, original: str) -> None:
-    if not _TAG_RE.match(tag):
+    if not is_valid_tag(tag):
         raise InvalidReference(f"invalid tag {tag!r} in image reference {original!r}: expected {_TAG_RULE}")
 
 

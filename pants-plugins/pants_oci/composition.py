@@ -1,0 +1,101 @@
+"""Composing an image from its parts once they are built: pure functions, tested directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+from pants_oci.bases import base_image_per_platform
+from pants_oci.image_fields import (
+    OciImageCmdField,
+    OciImageEntrypointField,
+    OciImageEnvField,
+    OciImageExposedPortsField,
+    OciImageLabelsField,
+    OciImageStopSignalField,
+    OciImageUserField,
+    OciImageVolumesField,
+    OciImageWorkdirField,
+)
+from pants.engine.target import Target
+
+from ocikit.image import (
+    Blob,
+    ConfigMutations,
+    Layer,
+    Platform,
+    PlatformImage,
+    build_index,
+    build_platform_image,
+)
+
+
+class AnnotationConflict(ValueError):
+    pass
+
+
+def config_mutations(target: Target) -> ConfigMutations:
+    """What an `oci_image` target changes in its base's config."""
+
+    def argv(field: type) -> tuple[str, ...] | None:
+        value = target[field].value
+        return tuple(value) if value is not None else None
+
+    return ConfigMutations(
+        entrypoint=argv(OciImageEntrypointField),
+        cmd=argv(OciImageCmdField),
+        env=tuple((target[OciImageEnvField].value or {}).items()),
+        user=target[OciImageUserField].value,
+        workdir=target[OciImageWorkdirField].value,
+        labels=tuple(sorted((target[OciImageLabelsField].value or {}).items())),
+        exposed_ports=tuple(target[OciImageExposedPortsField].value or ()),
+        volumes=tuple(target[OciImageVolumesField].value or ()),
+        stop_signal=target[OciImageStopSignalField].value,
+    )
+
+
+def merge_annotations(
+    own: Mapping[str, str], contributed: Sequence[tuple[str, Mapping[str, str]]]
+) -> dict[str, str]:
+    """The target's annotations plus each contributor's (named by the first item of each pair).
+    A key set twice is an AnnotationConflict naming both sources, never a silent override."""
+    merged = dict(own)
+    source = {key: "the `annotations` field" for key in own}
+    for name, annotations in contributed:
+        for key, value in annotations.items():
+            if key in merged:
+                raise AnnotationConflict(
+                    f"annotation {key!r} is set by {source[key]} and by {name}"
+                )
+            merged[key] = value
+            source[key] = name
+    return merged
+
+
+def compose_images(
+    platforms: Sequence[Platform],
+    base_images: Sequence[PlatformImage],
+    layers: Sequence[Layer],
+    mutations: ConfigMutations,
+    created: str,
+    annotations: Mapping[str, str],
+) -> tuple[tuple[PlatformImage, ...], Blob | None]:
+    """One image per platform on the base's image for that platform (none for scratch), and an
+    index when there are several. BasePlatformError when the base lacks a platform."""
+    bases: Sequence[PlatformImage | None] = (
+        base_image_per_platform(platforms, base_images) if base_images else [None] * len(platforms)
+    )
+    images = tuple(
+        build_platform_image(
+            platform,
+            base,
+            json.loads(base.config.data) if base else None,
+            layers,
+            mutations,
+            created,
+            annotations,
+        )
+        for platform, base in zip(platforms, bases)
+    )
+    index = build_index(images, annotations) if len(images) > 1 else None
+    return images, index

@@ -1,0 +1,72 @@
+"""Extension points: how another backend adds to `oci_image` without editing its rules.
+
+Both are unions, like Pants' own `DockerImageTagsRequest`: subclass the request, register it
+with `UnionRule`, and write a rule from your subclass to the result type.
+
+    class SbomRequest(OciImageExtensionRequest):
+        pass
+
+    @rule
+    async def sbom_layer(request: SbomRequest) -> OciImageExtension:
+        ...
+
+    def rules():
+        return [*collect_rules(), UnionRule(OciImageExtensionRequest, SbomRequest)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants_oci.util_rules.layers import BuiltOciLayer
+from pants_oci.util_rules.settings import LayerCompression
+from pants.engine.environment import EnvironmentName
+from pants.engine.target import Target
+from pants.engine.unions import union
+from pants.util.frozendict import FrozenDict
+
+
+@union(in_scope_types=[EnvironmentName])
+@dataclass(frozen=True)
+class OciLayersRequest:
+    """Turns a target listed in an image's `layers` field into image layers.
+
+    `oci_layer` targets are built in; an implementation makes another target type acceptable
+    there (the first whose `is_applicable` says yes is used). Layers must be built with
+    `compression`, which the image decides."""
+
+    target: Target
+    compression: LayerCompression
+
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        raise NotImplementedError(f"{cls.__name__} must say which targets it turns into layers")
+
+
+@dataclass(frozen=True)
+class OciLayers:
+    layers: tuple[BuiltOciLayer, ...]
+
+
+@union(in_scope_types=[EnvironmentName])
+@dataclass(frozen=True)
+class OciImageExtensionRequest:
+    """Adds layers and manifest annotations to each `oci_image` it applies to.
+
+    Every applicable implementation runs; their layers go after the image's own (in the order
+    of the implementations' class names, so the result never depends on registration order),
+    and their annotations are merged into the manifest's. An annotation key set twice (by the
+    target and an extension, or by two extensions) is an error."""
+
+    target: Target  # the oci_image
+    compression: LayerCompression
+
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class OciImageExtension:
+    layers: tuple[BuiltOciLayer, ...] = ()
+    annotations: FrozenDict[str, str] = FrozenDict()

@@ -1,0 +1,153 @@
+"""An image's `base` -> the base image for each platform, and the blobs and mount sources it brings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants_oci.field_validation import FieldName
+from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
+from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
+from pants_oci.pull_fields import OciPullImageField
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageTarget, OciPullTarget
+from pants_oci.registries import image_repository
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.pull import PulledImage, PullImageRequest
+from pants.build_graph.address import ResolveError
+from pants.engine.addresses import Address, AddressInput
+from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
+from pants.engine.internals.native_engine import AddressParseException
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import InvalidFieldException, Target, WrappedTarget, WrappedTargetRequest
+
+from ocikit.image import Platform, PlatformImage
+from ocikit.layout import blob_path
+from ocikit.reference import Reference
+
+_BASE_ACCEPTED = (
+    "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference "
+    "pinned by digest (registry/repository@sha256:...)"
+)
+
+
+@dataclass(frozen=True)
+class ImageBaseRequest:
+    image: Address  # the oci_image whose `base` to resolve
+    platforms: tuple[Platform, ...]
+
+
+@dataclass(frozen=True)
+class ImageBase:
+    """What an image starts from. Scratch has no images and no blobs."""
+
+    name: str  # how errors name the base
+    images: tuple[PlatformImage, ...]
+    layer_blobs: Digest  # the base's layers at blobs/sha256/<hex> (its manifests are not reused)
+    mount_sources: tuple[str, ...] = ()  # registry/repository of pulled bases, for mounts
+    repositories: tuple[str, ...] = ()  # repositories of oci_image bases (mount sources)
+    target: Address | None = None  # the base target, when `base` names one
+
+    @property
+    def is_scratch(self) -> bool:
+        return not self.images
+
+
+SCRATCH_BASE = ImageBase("scratch", (), EMPTY_DIGEST)
+
+
+async def _target(address: Address) -> Target:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="oci_image"))
+    return wrapped.target
+
+
+async def _resolve_base_target(value: str, image: Target) -> Target:
+    """The target a `base` address names, which must be an oci_image or oci_pull."""
+    origin = f"the `base` field of {image.address}"
+    try:
+        address = await Get(
+            Address,
+            AddressInput,
+            AddressInput.parse(value, relative_to=image.address.spec_path, description_of_origin=origin),
+        )
+        target = await _target(address)
+    except (ResolveError, AddressParseException) as e:
+        raise InvalidFieldException(
+            f"The `base` field in target {image.address} has an invalid value {value!r}: it names "
+            f"no target ({e}); {_BASE_ACCEPTED}"
+        ) from e
+    if not isinstance(target, (OciImageTarget, OciPullTarget)):
+        raise InvalidFieldException(
+            f"The `base` field in target {image.address} has an invalid value {value!r}: "
+            f"{target.address} is a `{target.alias}` target, but {_BASE_ACCEPTED}"
+        )
+    return target
+
+
+async def _base_target_of_acyclic_chain(image: Target, value: str) -> Target:
+    """The base target named by `value`, after following bases from it never comes back."""
+    chain = [image.address]
+    current, spec, first = image, value, None
+    while spec is not None:
+        base = await _resolve_base_target(spec, current)
+        first = first or base
+        cycle = describe_cycle(chain, base.address)
+        if cycle:
+            raise InvalidFieldException(
+                f"The `base` field in target {current.address} makes a cycle of images: {cycle}. "
+                "An image cannot be built on itself."
+            )
+        chain.append(base.address)
+        current = base
+        spec = base_address(base[OciImageBaseField].value) if base.has_field(OciImageBaseField) else None
+    assert first is not None
+    return first
+
+
+async def _pulled_base(reference: Reference, request: ImageBaseRequest, target: Address | None) -> ImageBase:
+    pulled = await Get(
+        PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}")
+    )
+    return ImageBase(
+        name=str(reference),
+        images=pulled.images,
+        layer_blobs=await _layer_blobs(pulled.blobs, pulled.images),
+        mount_sources=(reference.name,),
+        target=target,
+    )
+
+
+async def _built_base(target: Target, oci: OciSubsystem) -> ImageBase:
+    built = await Get(BuiltOciImage, OciImageRequest(target.address))
+    own = image_repository(target[OciImageRepositoryField].value, target.address, oci.default_repository)
+    return ImageBase(
+        name=str(target.address),
+        images=built.images,
+        layer_blobs=await _layer_blobs(built.blobs, built.images),
+        mount_sources=built.mount_sources,
+        repositories=(own, *built.base_repositories),
+        target=target.address,
+    )
+
+
+async def _layer_blobs(blobs: Digest, images: tuple[PlatformImage, ...]) -> Digest:
+    paths = sorted({blob_path(layer.descriptor.digest) for image in images for layer in image.layers})
+    return await Get(Digest, DigestSubset(blobs, PathGlobs(paths)))
+
+
+@rule(desc="Resolve the base of an OCI image")
+async def resolve_image_base(request: ImageBaseRequest, oci: OciSubsystem) -> ImageBase:
+    image = await _target(request.image)
+    spec = parse_base(FieldName(OciImageBaseField.alias, image.address), image[OciImageBaseField].value)
+    if spec.kind is BaseKind.scratch:
+        return SCRATCH_BASE
+    if spec.kind is BaseKind.reference:
+        assert spec.reference is not None
+        return await _pulled_base(spec.reference, request, None)
+    target = await _base_target_of_acyclic_chain(image, spec.value)
+    if isinstance(target, OciPullTarget):
+        return await _pulled_base(target[OciPullImageField].reference, request, target.address)
+    return await _built_base(target, oci)
+
+
+def rules():
+    return collect_rules()

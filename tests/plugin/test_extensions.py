@@ -1,0 +1,115 @@
+"""The two extension points other backends use, exercised by small test backends: a target type
+accepted in `layers` (OciLayersRequest) and an extension adding a layer and an annotation to
+every image (OciImageExtensionRequest)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layers import BuiltOciLayer
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FileTarget
+from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents
+from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.rules import Get, rule
+from pants.engine.target import Target
+from pants.engine.unions import UnionRule
+from pants.testutil.rule_runner import RuleRunner
+from pants.util.frozendict import FrozenDict
+
+
+class FilesAsLayer(OciLayersRequest):
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        return isinstance(target, FileTarget)  # what `files(...)` generates, one per file
+
+
+@rule
+async def files_as_layer(request: FilesAsLayer) -> OciLayers:
+    dependencies = OciLayerDependenciesField([f"{request.target.address}"], request.target.address)
+    layer = await Get(
+        BuiltOciLayer,
+        OciLayerRequest(request.target.address, dependencies, "/from-files", 0, 0,
+                        f"files {request.target.address}", request.compression),
+    )
+    return OciLayers((layer,))
+
+
+class Stamp(OciImageExtensionRequest):
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        return target.address.target_name != "plain"
+
+
+@rule
+async def stamp(request: Stamp) -> OciImageExtension:
+    dependencies = OciLayerDependenciesField(["ext:stamp"], request.target.address)
+    layer = await Get(
+        BuiltOciLayer,
+        OciLayerRequest(request.target.address, dependencies, "/stamp", 0, 0,
+                        f"stamp of {request.target.address}", request.compression),
+    )
+    return OciImageExtension(layers=(layer,), annotations=FrozenDict({"example.stamp": "1"}))
+
+
+@pytest.fixture
+def ext_runner(rule_runner: RuleRunner) -> RuleRunner:
+    runner = RuleRunner(
+        rules=[
+            *rule_runner.rules,
+            files_as_layer,
+            stamp,
+            UnionRule(OciLayersRequest, FilesAsLayer),
+            UnionRule(OciImageExtensionRequest, Stamp),
+        ],
+        target_types=rule_runner.target_types,
+    )
+    runner.set_options([], env_inherit={"PATH", "HOME"})
+    runner.write_files(
+        {
+            "ext/a.txt": "a",
+            "ext/stamp.txt": "stamp",
+            "ext/BUILD": """
+files(name="f", sources=["a.txt"])
+files(name="stamp", sources=["stamp.txt"])
+oci_image(name="img", layers=[":f"], annotations={"own": "x"})
+oci_image(name="plain", layers=[":f"])
+oci_image(name="clash", layers=[":f"], annotations={"example.stamp": "mine"})
+""",
+        }
+    )
+    return runner
+
+
+def manifest_of(runner: RuleRunner, name: str) -> tuple[dict, dict[str, bytes]]:
+    target = runner.get_target(Address("ext", target_name=name))
+    built = runner.request(BuiltPackage, [OciImageFieldSet.create(target)])
+    files = {fc.path: fc.content for fc in runner.request(DigestContents, [built.digest])}
+    digest = built.artifacts[0].digest
+    return json.loads(files[f"ext/{name}/blobs/sha256/{digest[7:]}"]), files
+
+
+def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to_the_image(
+    ext_runner: RuleRunner,
+) -> None:
+    manifest, files = manifest_of(ext_runner, "img")
+    assert manifest["annotations"] == {"own": "x", "example.stamp": "1"}
+    assert len(manifest["layers"]) == 2  # the files target's layer, then the extension's
+    config = json.loads(files[f"ext/img/blobs/sha256/{manifest['config']['digest'][7:]}"])
+    assert [h["created_by"] for h in config["history"]] == [
+        "pants: files ext/a.txt:f",
+        "pants: stamp of ext:img",
+    ]
+    plain, _ = manifest_of(ext_runner, "plain")
+    assert "annotations" not in plain and len(plain["layers"]) == 1
+
+
+def test_an_extension_may_not_override_the_targets_annotation(ext_runner: RuleRunner) -> None:
+    with pytest.raises(ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"):
+        manifest_of(ext_runner, "clash")

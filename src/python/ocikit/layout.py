@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ocikit import media_types
@@ -38,29 +35,3 @@ def layout_index(top: Descriptor, tags: Sequence[str], repository: str | None) -
         {"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": entries}
     )
 
-
-@dataclass(frozen=True)
-class LayoutImage:
-    """What a layout directory holds at its top: the descriptor named by index.json and tags."""
-
-    top: Descriptor
-    tags: tuple[str, ...]
-
-
-def read_layout(path: str) -> LayoutImage:
-    with open(os.path.join(path, "index.json"), "rb") as f:
-        index = json.load(f)
-    descriptors = [Descriptor.from_json(m) for m in index.get("manifests", [])]
-    if not descriptors:
-        raise ValueError(f"{path}/index.json lists no manifests")
-    digests = {d.digest for d in descriptors}
-    if len(digests) != 1:
-        raise ValueError(f"{path}/index.json names several images ({sorted(digests)}); expected one")
-    tags = tuple(dict(d.annotations).get(media_types.REF_NAME, "") for d in descriptors)
-    first = descriptors[0]
-    return LayoutImage(Descriptor(first.media_type, first.digest, first.size), tuple(t for t in tags if t))
-
-
-def read_blob(path: str, digest: str) -> bytes:
-    with open(os.path.join(path, blob_path(digest)), "rb") as f:
-        return f.read()

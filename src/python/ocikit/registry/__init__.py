@@ -18,12 +18,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "ocikit.layout": ("LayoutError",),
     "ocikit.registry.auth": ("ANONYMOUS", "Credential", "CredentialError", "DefaultKeychain", "Keychain",
                              "StaticKeychain"),
     "ocikit.registry.errors": ("AccessDeniedError", "AuthenticationError", "DigestMismatchError", "NotFoundError",
                                "RateLimitedError", "RegistryConnectionError", "RegistryError"),
     "ocikit.registry.inspect": ("inspect_image",),
-    "ocikit.registry.layout_source": ("LayoutError",),
     "ocikit.registry.progress": ("Progress", "StderrProgress"),
     "ocikit.registry.pull": ("PlatformError", "PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
     "ocikit.registry.push": ("PushedImage", "PushStats", "PushSummary", "push_layout"),
@@ -55,6 +55,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ocikit.layout import LayoutError
     from ocikit.registry.auth import (
         ANONYMOUS,
         Credential,
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
         RegistryError,
     )
     from ocikit.registry.inspect import inspect_image
-    from ocikit.registry.layout_source import LayoutError
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.pull import PlatformError, PullResult, PulledManifest, TagNotPinnedError, pull_image
     from ocikit.registry.push import PushedImage, PushStats, PushSummary, push_layout

@@ -3,25 +3,22 @@
 A reference must carry a digest: tags move. For an index (OCI or Docker manifest list), the
 child manifest of each requested platform is chosen. Every blob is verified while it streams
 (nothing of a mismatching blob is kept); manifests are kept byte for byte as served, so their
-digests (Docker v2 ones included) do not change. The layout is written into a temporary
-directory next to `out_dir` and renamed into place at the end.
+digests (Docker v2 ones included) do not change. `ocikit.layout.LayoutWriter` puts the layout
+in place whole at the end, or leaves nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
-from ocikit.canonical_json import canonical_json
 from ocikit.image import Platform
+from ocikit.layout import LayoutWriter
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
 from ocikit.registry.auth import DefaultKeychain, Keychain
@@ -176,70 +173,36 @@ def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
 def _write_layout(client: RepositoryClient, ref: Reference, top: ManifestInfo,
                   chosen: Sequence[tuple[Platform, ManifestInfo, dict[str, Any]]], out_dir: str,
                   progress: Progress, jobs: int, started: float) -> PullResult:
-    out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
-        blobs_dir = os.path.join(tmp, "blobs", "sha256")
-        os.makedirs(blobs_dir)
-        with open(os.path.join(tmp, "oci-layout"), "wb") as f:
-            f.write(canonical_json({"imageLayoutVersion": media_types.OCI_LAYOUT_VERSION}))
+    wanted_blobs: dict[str, int] = {}
+    for _, manifest, _ in chosen:
+        value = json.loads(manifest.data or b"{}")
+        for descriptor in [_config_of(manifest)] + list(value.get("layers") or []):
+            if descriptor.get("urls") and "nondistributable" in str(descriptor.get("mediaType")):
+                continue
+            wanted_blobs[str(descriptor["digest"])] = int(descriptor["size"])
+    fetched = [0]
+    lock = threading.Lock()
+    with LayoutWriter(out_dir) as layout:
         for manifest in [top] + [m for _, m, _ in chosen]:
-            with open(os.path.join(blobs_dir, manifest.digest.split(":", 1)[1]), "wb") as f:
-                f.write(manifest.data or b"")
-        wanted_blobs: dict[str, int] = {}
-        for _, manifest, _ in chosen:
-            value = json.loads(manifest.data or b"{}")
-            for descriptor in [_config_of(manifest)] + list(value.get("layers") or []):
-                if descriptor.get("urls") and "nondistributable" in str(descriptor.get("mediaType")):
-                    continue
-                wanted_blobs[str(descriptor["digest"])] = int(descriptor["size"])
-        fetched = [0]
-        lock = threading.Lock()
+            layout.write_blob(manifest.digest, manifest.data or b"")
 
         def fetch(digest: str, size: int) -> None:
             progress.started(digest, size, "downloading")
-            n = client.fetch_blob(digest, os.path.join(blobs_dir, digest.split(":", 1)[1]), expected_size=size,
+            n = client.fetch_blob(digest, layout.blob_file(digest), expected_size=size,
                                   on_bytes=lambda k: progress.advanced(digest, k))
             progress.finished(digest, "downloaded")
             with lock:
                 fetched[0] += n
 
         run_concurrently([lambda d=d, s=s: fetch(d, s) for d, s in wanted_blobs.items()], max(1, jobs))
-        index = {
-            "schemaVersion": 2,
-            "mediaType": media_types.OCI_INDEX,
-            "manifests": [
-                {"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
-                for _, m, platform_json in chosen
-            ],
-        }
-        with open(os.path.join(tmp, "index.json"), "wb") as f:
-            f.write(canonical_json(index))
-        _replace_dir(tmp, out_dir)
-        tmp = ""
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        layout.commit([{"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
+                       for _, m, platform_json in chosen])
     return PullResult(
-        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=out_dir,
+        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=layout.target,
         manifests=tuple(PulledManifest(str(p), m.digest, m.media_type, m.size, _config_of(m)["digest"])
                         for p, m, _ in chosen),
         blobs_fetched=len(wanted_blobs), bytes_fetched=fetched[0], seconds=time.monotonic() - started,
     )
-
-
-def _replace_dir(new: str, target: str) -> None:
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or (os.listdir(target) and not os.path.exists(os.path.join(target, "oci-layout"))):
-            raise FileExistsError(f"{target} exists and is not an OCI image layout; refusing to replace it")
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
-        os.rename(target, os.path.join(old, "layout"))
-        os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, target)
 
 
 def _config_of(manifest: ManifestInfo) -> dict[str, Any]:

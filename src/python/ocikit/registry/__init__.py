@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "ocikit.image": ("PlatformError",),
     "ocikit.layout": ("LayoutError",),
     "ocikit.registry.auth": ("ANONYMOUS", "Credential", "CredentialError", "DefaultKeychain", "Keychain",
                              "StaticKeychain"),
@@ -25,7 +26,7 @@ _EXPORTS = {
                                "RateLimitedError", "RegistryConnectionError", "RegistryError"),
     "ocikit.registry.inspect": ("inspect_image",),
     "ocikit.registry.progress": ("Progress", "StderrProgress"),
-    "ocikit.registry.pull": ("PlatformError", "PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
+    "ocikit.registry.pull": ("PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
     "ocikit.registry.push": ("PushedImage", "PushStats", "PushSummary", "push_layout"),
     "ocikit.registry.transport": ("RetryPolicy", "Transport"),
 }
@@ -55,6 +56,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ocikit.image import PlatformError
     from ocikit.layout import LayoutError
     from ocikit.registry.auth import (
         ANONYMOUS,
@@ -75,6 +77,6 @@ if TYPE_CHECKING:
     )
     from ocikit.registry.inspect import inspect_image
     from ocikit.registry.progress import Progress, StderrProgress
-    from ocikit.registry.pull import PlatformError, PullResult, PulledManifest, TagNotPinnedError, pull_image
+    from ocikit.registry.pull import PullResult, PulledManifest, TagNotPinnedError, pull_image
     from ocikit.registry.push import PushedImage, PushStats, PushSummary, push_layout
     from ocikit.registry.transport import RetryPolicy, Transport

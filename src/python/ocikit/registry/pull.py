@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
-from ocikit.image import Platform
+from ocikit.image import (
+    Platform,
+    PlatformError,
+    describe_platforms,
+    index_platforms,
+    select_index_entry,
+    select_platform,
+)
 from ocikit.layout import LayoutWriter
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
@@ -35,20 +42,6 @@ class TagNotPinnedError(ValueError):
     def __init__(self, message: str, pinned: str) -> None:
         super().__init__(message)
         self.pinned = pinned
-
-
-class PlatformError(ValueError):
-    """A requested platform is not in the image (the message lists those that are)."""
-
-
-def parse_platform(value: str) -> Platform:
-    parts = value.strip().split("/") if isinstance(value, str) else []
-    if len(parts) not in (2, 3) or not all(parts) or any(p != p.lower() or " " in p for p in parts):
-        raise PlatformError(
-            f"invalid platform {value!r}: expected OS/ARCH[/VARIANT] in lowercase, e.g. 'linux/amd64' "
-            "or 'linux/arm64/v8'"
-        )
-    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
 @dataclass(frozen=True)
@@ -121,7 +114,7 @@ def pull_image(
     """Fetch `registry/repo[:tag]@sha256:…` for `platforms` ("os/arch[/variant]") into `out_dir`."""
     started = time.monotonic()
     ref = reference if isinstance(reference, Reference) else parse_reference(reference)
-    wanted = list(dict.fromkeys(parse_platform(p) for p in platforms))
+    wanted = list(dict.fromkeys(Platform.parse(p) for p in platforms))
     progress = progress or Progress()
     client = open_repository(ref, insecure_registries=insecure_registries, keychain=keychain,
                              retry=retry, timeout=timeout, jobs=jobs)
@@ -141,32 +134,26 @@ def pull_image(
 def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
             wanted: Sequence[Platform]) -> list[tuple[Platform, ManifestInfo, dict[str, Any]]]:
     """(platform, manifest, platform JSON for index.json) per requested platform."""
+    what = f"{ref.name}@{ref.digest}"
     if top.media_type in media_types.INDEX_TYPES:
-        entries = [e for e in json.loads(top.data).get("manifests") or [] if isinstance(e, dict)]
-        offered = [(e, platform_of(e.get("platform") or {})) for e in entries]
-        offered = [(e, p) for e, p in offered if p is not None and p.os != "unknown"]
-        names = ", ".join(sorted({str(p) for _, p in offered})) or "none"
+        index = json.loads(top.data)
         if not wanted:
-            raise PlatformError(f"{ref.name}@{ref.digest} is a multi-platform index: choose platforms among {names}")
-        chosen = []
+            raise PlatformError(f"{what} is a multi-platform index: choose platforms among "
+                                f"{describe_platforms(index_platforms(index))}")
+        chosen: list[tuple[Platform, ManifestInfo, dict[str, Any]]] = []
         for platform in wanted:
-            match = next(((e, p) for e, p in offered if platform.matches(p)), None)
-            if match is None:
-                raise PlatformError(f"{ref.name}@{ref.digest} has no {platform} image; it has {names}")
-            entry, have = match
+            entry, have = select_index_entry(index, platform, what)
             if any(m.digest == entry["digest"] for _, m, _ in chosen):
                 continue  # two requested platforms name the same image (linux/arm64, linux/arm64/v8)
             manifest = client.get_manifest(str(entry["digest"]))
             if manifest.media_type not in media_types.MANIFEST_TYPES:
                 raise PlatformError(f"{ref.name}@{entry['digest']} ({have}) is not an image manifest")
-            chosen.append((have, manifest, dict(entry.get("platform") or have.to_json())))
+            chosen.append((have, manifest, dict(entry["platform"])))
         return chosen
-    config = json.loads(client.fetch_blob_bytes(_config_of(top)["digest"]))
-    have = Platform(str(config.get("os") or ""), str(config.get("architecture") or ""),
-                    config.get("variant") or None)
+    have = Platform.from_json(json.loads(client.fetch_blob_bytes(_config_of(top)["digest"])))
     for platform in wanted:
-        if not platform.matches(have):
-            raise PlatformError(f"{ref.name}@{ref.digest} is a single {have} image, not {platform}")
+        if select_platform(platform, [have]) is None:
+            raise PlatformError(f"{what} is a single {have} image, not {platform}")
     return [(have, top, have.to_json())]
 
 
@@ -211,9 +198,3 @@ def _config_of(manifest: ManifestInfo) -> dict[str, Any]:
         raise ValueError(f"manifest {manifest.digest} has no config descriptor")
     return config
 
-
-def platform_of(value: dict[str, Any]) -> Optional[Platform]:
-    """The Platform of an index entry's `platform` object (None without os/architecture)."""
-    if not value.get("os") or not value.get("architecture"):
-        return None
-    return Platform(str(value["os"]), str(value["architecture"]), value.get("variant") or None)

@@ -13,10 +13,14 @@ from ocikit.image import (
     ImageError,
     Layer,
     Platform,
+    PlatformError,
     build_index,
     build_platform_image,
     compose_config,
+    describe_platforms,
+    index_platforms,
     normalize_port,
+    select_index_entry,
     select_platform,
 )
 from ocikit.layout import layout_index
@@ -67,6 +71,38 @@ def test_platform_parse_and_errors():
 )
 def test_select_platform_picks_the_one_a_runtime_would(wanted, offered, expected):
     assert select_platform(Platform.parse(wanted), [Platform.parse(p) for p in offered]) == expected
+
+
+def entry(n, platform=None):
+    value = {"mediaType": media_types.OCI_MANIFEST, "digest": sha256_digest(bytes([n])), "size": n}
+    return {**value, "platform": platform} if platform is not None else value
+
+
+def test_platform_of_an_index_entry():
+    assert Platform.of_index_entry(entry(1, {"os": "linux", "architecture": "arm64", "variant": "v8"})) == ARM64
+    assert Platform.of_index_entry(entry(1, {"os": "linux", "architecture": "amd64"})) == AMD64
+    for nameless in [entry(1), entry(1, {"os": "linux"}), entry(1, {"architecture": "amd64"}),
+                     entry(1, {"os": "unknown", "architecture": "unknown"}), entry(1, "linux/amd64")]:
+        assert Platform.of_index_entry(nameless) is None
+
+
+def test_select_index_entry_picks_through_select_platform_and_lists_what_there_is():
+    index = {"manifests": [
+        entry(1, {"os": "linux", "architecture": "amd64"}),
+        entry(2, {"os": "unknown", "architecture": "unknown"}),  # an attestation manifest
+        entry(3, {"os": "linux", "architecture": "arm64", "variant": "v8"}),
+        entry(4, {"os": "linux", "architecture": "arm64"}),
+        entry(5),
+    ]}
+    assert select_index_entry(index, Platform.parse("linux/arm64/v8"), "img") == (index["manifests"][2], ARM64)
+    assert select_index_entry(index, Platform.parse("linux/arm64"), "img")[0] is index["manifests"][3]
+    assert describe_platforms(index_platforms(index)) == "linux/amd64, linux/arm64, linux/arm64/v8"
+    with pytest.raises(PlatformError, match="^img has no linux/s390x image; it has linux/amd64, linux/arm64, "
+                                            "linux/arm64/v8$"):
+        select_index_entry(index, Platform.parse("linux/s390x"), "img")
+    with pytest.raises(PlatformError, match="it has none$"):
+        select_index_entry({"manifests": [entry(5)]}, AMD64, "img")
+    assert issubclass(PlatformError, ImageError)
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,35 @@ def test_other_compressions(tmp_path, compression):
     assert (desc["digest"] == desc["diffID"]) == (compression == "none")
 
 
+def test_declared_symlinks_go_into_the_layer(tmp_path):
+    spec = {"root": "files", "destination": "/app", "uid": 1000, "gid": 1000,
+            "symlinks": {"bin/python": "/usr/bin/python3", "lib/current": "../README"}}
+    setup_sandbox(tmp_path, spec)
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert json.loads((tmp_path / "out" / "d.json").read_text())["entries"] == 7
+    tar_bytes = gzip.decompress((tmp_path / "out" / "l").read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+        assert [(m.name, m.type, m.linkname, m.mode, m.uid) for m in tf] == [
+            ("app", tarfile.DIRTYPE, "", 0o755, 1000),
+            ("app/README", tarfile.REGTYPE, "", 0o644, 1000),
+            ("app/bin", tarfile.DIRTYPE, "", 0o755, 1000),
+            ("app/bin/python", tarfile.SYMTYPE, "/usr/bin/python3", 0o777, 1000),
+            ("app/bin/run", tarfile.REGTYPE, "", 0o755, 1000),
+            ("app/lib", tarfile.DIRTYPE, "", 0o755, 1000),
+            ("app/lib/current", tarfile.SYMTYPE, "../README", 0o777, 1000),
+        ]
+
+
+def test_no_symlinks_or_none_declared_give_the_same_bytes(tmp_path):
+    setup_sandbox(tmp_path, {"root": "files", "destination": "/app"})
+    (tmp_path / "spec0.json").write_text(json.dumps({"root": "files", "destination": "/app", "symlinks": {}}))
+    for spec, out in (("spec.json", "a"), ("spec0.json", "b")):
+        r = run_cli(tmp_path, "--spec", spec, "--out", f"out/{out}", "--descriptor", f"out/{out}.json")
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "a").read_bytes() == (tmp_path / "out" / "b").read_bytes()
+
+
 def _assert_failed_cleanly(tmp_path, r, *words):
     assert r.returncode == 1
     lines = r.stderr.splitlines()
@@ -155,6 +184,10 @@ def test_failure_while_writing_the_blob_leaves_nothing(tmp_path):
         (json.dumps({"root": "files", "destination": "/", "threads": 0}), ["threads"]),
         (json.dumps({"root": "files", "destination": "/", "compression": "xz"}), ["'xz'"]),
         (json.dumps({"root": "files", "destination": "/", "mode_policy": "keep"}), ["'keep'"]),
+        (json.dumps({"root": "files", "destination": "/", "symlinks": {"README": "x"}}),
+         ["symlink /README -> 'x'", "the file /README"]),
+        (json.dumps({"root": "files", "destination": "/", "symlinks": {"/abs": "x"}}), ["'/abs'"]),
+        (json.dumps({"root": "files", "destination": "/", "symlinks": ["a"]}), ["symlinks"]),
     ],
 )
 def test_bad_specs_fail_cleanly(tmp_path, spec_text, words):

@@ -33,9 +33,9 @@ def test_a_refused_mount_becomes_the_upload(client, tmp_path):
 def test_tags_manifests_and_blob_checks(client, plain_registry, repo, tmp_path):
     image = write_image(tmp_path / "layout", label="client")
     push_layout(str(tmp_path / "layout"), [f"{plain_registry.host}/{repo}:a", f"{plain_registry.host}/{repo}:b"])
-    assert sorted(client.list_tags()) == ["a", "b"]
     head = client.head_manifest("a")
     assert (head.digest, head.media_type) == (image.digest, OCI_MANIFEST)
+    assert client.head_manifest("b").digest == image.digest
     assert client.head_manifest("nope") is None
     manifest = client.get_manifest(image.digest)
     assert sha256(manifest.data) == image.digest

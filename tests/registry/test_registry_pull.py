@@ -14,6 +14,7 @@ from ocikit.registry import (
     DigestMismatchError,
     PlatformError,
     TagNotPinnedError,
+    inspect_image,
     pull_image,
     push_layout,
 )
@@ -78,7 +79,9 @@ def test_a_missing_platform_lists_the_available_ones(plain_registry, repo, tmp_p
     assert "has no linux/s390x image; it has linux/amd64, linux/arm64/v8" in str(info.value)
     with pytest.raises(PlatformError, match="choose platforms among linux/amd64, linux/arm64/v8"):
         pull_image(f"{plain_registry.host}/{repo}@{image.digest}", [], str(tmp_path / "out"))
-    with pytest.raises(PlatformError, match="expected OS/ARCH"):
+    with pytest.raises(PlatformError, match="has no linux/s390x image; it has linux/amd64, linux/arm64/v8"):
+        inspect_image(f"{plain_registry.host}/{repo}@{image.digest}", platform="linux/s390x")
+    with pytest.raises(PlatformError, match="expected 'os/arch'"):
         pull_image(f"{plain_registry.host}/{repo}@{image.digest}", ["amd64"], str(tmp_path / "out"))
 
 

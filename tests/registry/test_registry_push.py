@@ -8,8 +8,8 @@ import json
 import pytest
 from registry_images import write_image
 
+from ocikit.layout import LayoutError
 from ocikit.registry import push_layout
-from ocikit.registry.layout_source import LayoutError
 from registry_fixtures import skopeo
 
 

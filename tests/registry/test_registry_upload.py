@@ -9,9 +9,9 @@ import pytest
 from registry_images import write_image
 from registry_proxy import DroppingProxy
 
+from ocikit.layout import read_layout_image
 from ocikit.registry import DefaultKeychain, RetryPolicy, push_layout
 from ocikit.registry.client import RepositoryClient
-from ocikit.registry.layout_source import read_layout_image
 from ocikit.registry.push import _upload_batches
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import MONOLITHIC_MAX

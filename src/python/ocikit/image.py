@@ -8,7 +8,7 @@ digests on every run and machine.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -25,6 +25,10 @@ class ImageError(ValueError):
     """A value that cannot go into an image (bad platform, port, env name, path...)."""
 
 
+class PlatformError(ImageError):
+    """A malformed platform, or one an image does not have (the message lists those it has)."""
+
+
 @dataclass(frozen=True, order=True)
 class Platform:
     os: str
@@ -35,7 +39,7 @@ class Platform:
     def parse(cls, value: str) -> Platform:
         parts = value.split("/") if isinstance(value, str) else []
         if len(parts) not in (2, 3) or not all(_PLATFORM_PART.match(p) for p in parts):
-            raise ImageError(
+            raise PlatformError(
                 f"invalid platform {value!r}: expected 'os/arch' or 'os/arch/variant' in "
                 "lowercase, e.g. 'linux/amd64', 'linux/arm64/v8', 'linux/arm/v7'"
             )
@@ -52,7 +56,19 @@ class Platform:
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Platform:
-        return cls(value.get("os", ""), value.get("architecture", ""), value.get("variant") or None)
+        """From a platform object, or an image config (which holds the same three keys)."""
+        return cls(value.get("os") or "", value.get("architecture") or "", value.get("variant") or None)
+
+    @classmethod
+    def of_index_entry(cls, entry: Mapping[str, Any]) -> Platform | None:
+        """The platform of an index entry; None when it names none: no `platform`, no os or
+        architecture, or os "unknown" (what BuildKit gives its attestation manifests)."""
+        value = entry.get("platform") if isinstance(entry, Mapping) else None
+        if not isinstance(value, Mapping) or not value.get("os") or not value.get("architecture"):
+            return None
+        if value["os"] == "unknown":
+            return None
+        return cls.from_json(value)
 
     def matches(self, other: Platform) -> bool:
         """Does `other` (an image's platform) satisfy this (a requested) platform?
@@ -76,6 +92,29 @@ def select_platform(wanted: Platform, offered: Sequence[Platform]) -> int | None
         if platform == wanted:
             return i
     return next((i for i, platform in enumerate(offered) if wanted.matches(platform)), None)
+
+
+def select_index_entry(index: Mapping[str, Any], wanted: Platform,
+                       what: str) -> tuple[Mapping[str, Any], Platform]:
+    """The entry of `index` (an image index's JSON) that `select_platform` picks for `wanted`,
+    with its platform; a PlatformError naming `what` and listing the platforms it has if none."""
+    entries = index_platforms(index)
+    i = select_platform(wanted, [platform for _, platform in entries])
+    if i is None:
+        raise PlatformError(f"{what} has no {wanted} image; it has {describe_platforms(entries)}")
+    return entries[i]
+
+
+def index_platforms(index: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Platform]]:
+    """The entries of an image index's JSON that name a platform, each with it, in order."""
+    entries = index.get("manifests") if isinstance(index, Mapping) else None
+    found = [(e, Platform.of_index_entry(e)) for e in entries or [] if isinstance(e, Mapping)]
+    return [(e, p) for e, p in found if p is not None]
+
+
+def describe_platforms(entries: Sequence[tuple[Any, Platform]]) -> str:
+    """'linux/amd64, linux/arm64/v8' (sorted, once each), or 'none'."""
+    return ", ".join(sorted({str(platform) for _, platform in entries})) or "none"
 
 
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}

@@ -1,6 +1,7 @@
 """Deterministic image layers from a directory tree: plan the entries, then stream the blob.
 
     entries = plan_layer("files", "/app", uid=0, gid=0, mode_policy="normalize")
+    entries = add_symlinks(entries, "/app", {"bin/python": "/usr/bin/python3"}, uid=0, gid=0)
     with open("layer.tar.gz", "wb") as out:
         result = build_layer(entries, out, compression="gzip", level=None, mtime=0, threads=2)
 
@@ -21,7 +22,7 @@ import os
 import posixpath
 import stat
 from dataclasses import dataclass
-from typing import BinaryIO, List, Optional
+from typing import BinaryIO, Dict, List, Mapping, Optional
 
 from ocikit import compress, tarwriter
 from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
@@ -65,10 +66,7 @@ def validate_destination(destination: object) -> str:
     ok = isinstance(destination, str) and destination.startswith("/") and "\0" not in destination
     if ok:
         assert isinstance(destination, str)
-        try:
-            _encoded(destination)
-        except UnicodeEncodeError:
-            ok = False
+        ok = _encodable(destination)
     if ok and destination != "/":
         parts = destination[1:].split("/")
         ok = all(p not in ("", ".", "..") for p in parts)
@@ -196,6 +194,105 @@ def _check_symlink(path_b: bytes, rel_b: bytes, target_b: bytes, real_root: byte
             "layer's directory tree: symlinks with an absolute target or one escaping the tree "
             "are refused (make the target relative and inside the tree, or copy the file)"
         )
+
+
+def add_symlinks(
+    entries: List[LayerEntry],
+    destination: str,
+    symlinks: Mapping[str, str],
+    uid: int = 0,
+    gid: int = 0,
+) -> List[LayerEntry]:
+    """`entries` (a plan of `destination`) plus declared symlinks, sorted as plan_layer sorts.
+
+    `symlinks` maps a link's path relative to `destination` ("bin/python") to its target, kept
+    verbatim and never resolved here: the container resolves it inside the image, so it may be
+    absolute or point anywhere. Pants dereferences the symlinks of a source tree, hence links
+    are declared rather than found. Each link is owned by `uid`:`gid` with mode 0777; its
+    missing parent directories, `destination` included and nothing above it, are added as
+    plan_layer adds a tree's (`uid`:`gid`, 0755). A link on a path the entries already hold, or
+    one that would be the parent of another entry, is a LayerError naming both.
+    """
+    validate_destination(destination)
+    uid = _check_id("uid", uid)
+    gid = _check_id("gid", gid)
+    if not isinstance(symlinks, Mapping):
+        raise LayerError(
+            f"invalid symlinks {symlinks!r}: expected an object mapping each link's path to "
+            "its target"
+        )
+    if not symlinks:
+        return list(entries)
+    base = destination.strip("/")
+    declared = {
+        (base + "/" + _link_path(link) if base else _link_path(link)): _link_target(link, target)
+        for link, target in symlinks.items()
+    }
+    existing = {e.path: e for e in entries}
+    tree_parents: Dict[str, str] = {}  # a path with entries below it -> one of them
+    for path in existing:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            tree_parents.setdefault("/".join(parts[:i]), path)
+    added: Dict[str, LayerEntry] = {}
+    for path, target in sorted(declared.items(), key=lambda item: _encoded(item[0])):
+        link = f"symlink /{path} -> {target!r}"
+        if path in existing:
+            raise LayerError(
+                f"{link} is on a path the layer's files already have: {_show(existing[path])}"
+            )
+        if path in tree_parents:
+            raise LayerError(f"{link} would be the parent of {_show(existing[tree_parents[path]])}")
+        parts = path.split("/")
+        first_parent = len(base.split("/")) if base else 1
+        for i in range(first_parent, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in declared:
+                raise LayerError(
+                    f"symlink /{parent} -> {declared[parent]!r} would be the parent of {link}"
+                )
+            if parent in existing and existing[parent].kind != "dir":
+                raise LayerError(f"{link} would be below {_show(existing[parent])}")
+            if parent not in existing:
+                added.setdefault(parent, LayerEntry(parent, "dir", 0o755, uid, gid, 0, None))
+        added[path] = LayerEntry(path, "symlink", 0o777, uid, gid, 0, None, linkname=target)
+    return sorted(list(entries) + list(added.values()), key=lambda e: _encoded(e.path))
+
+
+def _link_path(link: object) -> str:
+    ok = isinstance(link, str) and link != "" and "\0" not in link
+    if ok:
+        assert isinstance(link, str)
+        ok = all(p not in ("", ".", "..") for p in link.split("/")) and _encodable(link)
+    if not ok:
+        raise LayerError(
+            f"invalid symlink path {link!r}: expected a normalised path relative to the layer's "
+            "destination, such as 'bin/python' (no leading or trailing '/', no '.', '..' or '//')"
+        )
+    return link  # type: ignore[return-value]
+
+
+def _link_target(link: str, target: object) -> str:
+    if not isinstance(target, str) or target == "" or "\0" in target or not _encodable(target):
+        raise LayerError(
+            f"invalid target {target!r} for symlink {link!r}: expected a non-empty string, "
+            "absolute or relative, such as '/usr/bin/python3' or '../lib/tool'"
+        )
+    return target
+
+
+def _encodable(path: str) -> bool:
+    try:
+        _encoded(path)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _show(entry: LayerEntry) -> str:
+    if entry.kind == "symlink":
+        return f"the symlink /{entry.path} -> {entry.linkname!r}"
+    return f"the {'directory' if entry.kind == 'dir' else 'file'} /{entry.path}"
 
 
 def _kind_name(mode: int) -> str:

@@ -2,9 +2,16 @@
 
 SPEC (JSON object; only "root" and "destination" are required):
   {"root": "files", "destination": "/app", "uid": 0, "gid": 0, "mode_policy": "normalize",
-   "compression": "gzip", "level": 1, "mtime": 0, "threads": 2}
+   "compression": "gzip", "level": 1, "mtime": 0, "threads": 2,
+   "symlinks": {"bin/python": "/usr/bin/python3", "current": "releases/v2"}}
 "root" is relative to the working directory; "level" null or absent picks the compression's
 default; "threads" absent or null uses every core (the bytes never depend on it).
+"symlinks" declares links the tree cannot hold (Pants dereferences symlinks in sources): each
+key is a link's path relative to "destination" (normalised: no leading or trailing '/', no '.',
+'..' or '//'), each value its target, stored verbatim (absolute or relative; the container
+resolves it). Links are owned by uid:gid; their missing parent directories are added as the
+tree's are. A link on a path the tree has, or above another entry, is an error. Absent or {}
+leaves the layer's bytes as without the key (ocikit.layer.add_symlinks).
 
 Writes the layer blob to BLOB and, as canonical JSON, to DESC:
   {"mediaType", "digest", "size", "diffID", "uncompressedSize", "entries"}
@@ -23,7 +30,7 @@ import tempfile
 from typing import Any, Dict, List, Optional
 
 from ocikit.canonical_json import canonical_json
-from ocikit.layer import LayerError, build_layer, plan_layer
+from ocikit.layer import LayerError, add_symlinks, build_layer, plan_layer
 
 PROG = "ocikit layer"
 _KEYS = {
@@ -36,6 +43,7 @@ _KEYS = {
     "level",
     "mtime",
     "threads",
+    "symlinks",
 }
 
 
@@ -99,13 +107,11 @@ def _remove(path: Optional[str]) -> None:
 
 def run(spec_path: str, out: str, descriptor: str, threads: Optional[int] = None) -> Dict[str, Any]:
     spec = load_spec(spec_path)
+    uid, gid = spec.get("uid", 0), spec.get("gid", 0)
     entries = plan_layer(
-        spec["root"],
-        spec["destination"],
-        spec.get("uid", 0),
-        spec.get("gid", 0),
-        spec.get("mode_policy", "normalize"),
+        spec["root"], spec["destination"], uid, gid, spec.get("mode_policy", "normalize")
     )
+    entries = add_symlinks(entries, spec["destination"], spec.get("symlinks", {}), uid, gid)
     holder: List[Any] = []
     blob_tmp = desc_tmp = None
     try:

@@ -18,14 +18,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "ocikit.image": ("PlatformError",),
+    "ocikit.layout": ("LayoutError",),
     "ocikit.registry.auth": ("ANONYMOUS", "Credential", "CredentialError", "DefaultKeychain", "Keychain",
                              "StaticKeychain"),
     "ocikit.registry.errors": ("AccessDeniedError", "AuthenticationError", "DigestMismatchError", "NotFoundError",
                                "RateLimitedError", "RegistryConnectionError", "RegistryError"),
     "ocikit.registry.inspect": ("inspect_image",),
-    "ocikit.registry.layout_source": ("LayoutError",),
     "ocikit.registry.progress": ("Progress", "StderrProgress"),
-    "ocikit.registry.pull": ("PlatformError", "PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
+    "ocikit.registry.pull": ("PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
     "ocikit.registry.push": ("PushedImage", "PushStats", "PushSummary", "push_layout"),
     "ocikit.registry.transport": ("RetryPolicy", "Transport"),
 }
@@ -55,6 +56,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ocikit.image import PlatformError
+    from ocikit.layout import LayoutError
     from ocikit.registry.auth import (
         ANONYMOUS,
         Credential,
@@ -73,8 +76,7 @@ if TYPE_CHECKING:
         RegistryError,
     )
     from ocikit.registry.inspect import inspect_image
-    from ocikit.registry.layout_source import LayoutError
     from ocikit.registry.progress import Progress, StderrProgress
-    from ocikit.registry.pull import PlatformError, PullResult, PulledManifest, TagNotPinnedError, pull_image
+    from ocikit.registry.pull import PullResult, PulledManifest, TagNotPinnedError, pull_image
     from ocikit.registry.push import PushedImage, PushStats, PushSummary, push_layout
     from ocikit.registry.transport import RetryPolicy, Transport

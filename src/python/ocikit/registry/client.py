@@ -246,17 +246,6 @@ class RepositoryClient:
             )
         return expected
 
-    def list_tags(self) -> list[str]:
-        tags: list[str] = []
-        path: Optional[str] = f"/v2/{self.repository}/tags/list?n=1000"
-        while path:
-            response = self.transport.request("GET", path, scopes=self.scopes,
-                                              what=f"listing the tags of {self.name}")
-            tags += response.json().get("tags") or []
-            match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", response.headers.get("Link", ""))
-            path = match.group(1) if match else None
-        return tags
-
     # -- uploads --------------------------------------------------------------------------
 
     def mount_blob(self, digest: str, source: str) -> Optional[str]:

@@ -8,7 +8,8 @@ from typing import Any, Iterable, Optional, Union
 from ocikit import media_types
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
-from ocikit.registry.pull import PlatformError, platform_of, open_repository, parse_platform
+from ocikit.image import Platform, select_index_entry
+from ocikit.registry.pull import open_repository
 
 
 def inspect_image(reference: Union[str, Reference], *, platform: Optional[str] = None,
@@ -31,22 +32,18 @@ def inspect_image(reference: Union[str, Reference], *, platform: Optional[str] =
             description["tag"] = ref.tag
         value = json.loads(manifest.data or b"{}")
         if manifest.media_type in media_types.INDEX_TYPES:
-            entries = [e for e in value.get("manifests") or [] if isinstance(e, dict)]
             if platform is None:
                 description["manifests"] = [
                     {"digest": e.get("digest"), "mediaType": e.get("mediaType"), "size": e.get("size"),
-                     "platform": str(platform_of(e.get("platform") or {}) or "unknown")}
-                    for e in entries
+                     "platform": str(Platform.of_index_entry(e) or "unknown")}
+                    for e in value.get("manifests") or [] if isinstance(e, dict)
                 ]
                 return manifest.data or b"", description
-            wanted = parse_platform(platform)
-            entry = next((e for e in entries if (p := platform_of(e.get("platform") or {})) and wanted.matches(p)),
-                         None)
-            if entry is None:
-                raise PlatformError(f"{ref} has no {wanted} image")
+            wanted = Platform.parse(platform)
+            entry, have = select_index_entry(value, wanted, str(ref))
             manifest = client.get_manifest(str(entry["digest"]))
             value = json.loads(manifest.data or b"{}")
-            description.update({"platform": str(wanted), "manifest": manifest.digest,
+            description.update({"platform": str(have), "manifest": manifest.digest,
                                 "manifestMediaType": manifest.media_type})
         config_descriptor = value.get("config") or {}
         config = json.loads(client.fetch_blob_bytes(str(config_descriptor.get("digest"))))

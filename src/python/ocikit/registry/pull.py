@@ -3,25 +3,29 @@
 A reference must carry a digest: tags move. For an index (OCI or Docker manifest list), the
 child manifest of each requested platform is chosen. Every blob is verified while it streams
 (nothing of a mismatching blob is kept); manifests are kept byte for byte as served, so their
-digests (Docker v2 ones included) do not change. The layout is written into a temporary
-directory next to `out_dir` and renamed into place at the end.
+digests (Docker v2 ones included) do not change. `ocikit.layout.LayoutWriter` puts the layout
+in place whole at the end, or leaves nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
-from ocikit.canonical_json import canonical_json
-from ocikit.image import Platform
+from ocikit.image import (
+    Platform,
+    PlatformError,
+    describe_platforms,
+    index_platforms,
+    select_index_entry,
+    select_platform,
+)
+from ocikit.layout import LayoutWriter
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
 from ocikit.registry.auth import DefaultKeychain, Keychain
@@ -38,20 +42,6 @@ class TagNotPinnedError(ValueError):
     def __init__(self, message: str, pinned: str) -> None:
         super().__init__(message)
         self.pinned = pinned
-
-
-class PlatformError(ValueError):
-    """A requested platform is not in the image (the message lists those that are)."""
-
-
-def parse_platform(value: str) -> Platform:
-    parts = value.strip().split("/") if isinstance(value, str) else []
-    if len(parts) not in (2, 3) or not all(parts) or any(p != p.lower() or " " in p for p in parts):
-        raise PlatformError(
-            f"invalid platform {value!r}: expected OS/ARCH[/VARIANT] in lowercase, e.g. 'linux/amd64' "
-            "or 'linux/arm64/v8'"
-        )
-    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
 @dataclass(frozen=True)
@@ -124,7 +114,7 @@ def pull_image(
     """Fetch `registry/repo[:tag]@sha256:…` for `platforms` ("os/arch[/variant]") into `out_dir`."""
     started = time.monotonic()
     ref = reference if isinstance(reference, Reference) else parse_reference(reference)
-    wanted = list(dict.fromkeys(parse_platform(p) for p in platforms))
+    wanted = list(dict.fromkeys(Platform.parse(p) for p in platforms))
     progress = progress or Progress()
     client = open_repository(ref, insecure_registries=insecure_registries, keychain=keychain,
                              retry=retry, timeout=timeout, jobs=jobs)
@@ -144,102 +134,62 @@ def pull_image(
 def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
             wanted: Sequence[Platform]) -> list[tuple[Platform, ManifestInfo, dict[str, Any]]]:
     """(platform, manifest, platform JSON for index.json) per requested platform."""
+    what = f"{ref.name}@{ref.digest}"
     if top.media_type in media_types.INDEX_TYPES:
-        entries = [e for e in json.loads(top.data).get("manifests") or [] if isinstance(e, dict)]
-        offered = [(e, platform_of(e.get("platform") or {})) for e in entries]
-        offered = [(e, p) for e, p in offered if p is not None and p.os != "unknown"]
-        names = ", ".join(sorted({str(p) for _, p in offered})) or "none"
+        index = json.loads(top.data)
         if not wanted:
-            raise PlatformError(f"{ref.name}@{ref.digest} is a multi-platform index: choose platforms among {names}")
-        chosen = []
+            raise PlatformError(f"{what} is a multi-platform index: choose platforms among "
+                                f"{describe_platforms(index_platforms(index))}")
+        chosen: list[tuple[Platform, ManifestInfo, dict[str, Any]]] = []
         for platform in wanted:
-            match = next(((e, p) for e, p in offered if platform.matches(p)), None)
-            if match is None:
-                raise PlatformError(f"{ref.name}@{ref.digest} has no {platform} image; it has {names}")
-            entry, have = match
+            entry, have = select_index_entry(index, platform, what)
             if any(m.digest == entry["digest"] for _, m, _ in chosen):
                 continue  # two requested platforms name the same image (linux/arm64, linux/arm64/v8)
             manifest = client.get_manifest(str(entry["digest"]))
             if manifest.media_type not in media_types.MANIFEST_TYPES:
                 raise PlatformError(f"{ref.name}@{entry['digest']} ({have}) is not an image manifest")
-            chosen.append((have, manifest, dict(entry.get("platform") or have.to_json())))
+            chosen.append((have, manifest, dict(entry["platform"])))
         return chosen
-    config = json.loads(client.fetch_blob_bytes(_config_of(top)["digest"]))
-    have = Platform(str(config.get("os") or ""), str(config.get("architecture") or ""),
-                    config.get("variant") or None)
+    have = Platform.from_json(json.loads(client.fetch_blob_bytes(_config_of(top)["digest"])))
     for platform in wanted:
-        if not platform.matches(have):
-            raise PlatformError(f"{ref.name}@{ref.digest} is a single {have} image, not {platform}")
+        if select_platform(platform, [have]) is None:
+            raise PlatformError(f"{what} is a single {have} image, not {platform}")
     return [(have, top, have.to_json())]
 
 
 def _write_layout(client: RepositoryClient, ref: Reference, top: ManifestInfo,
                   chosen: Sequence[tuple[Platform, ManifestInfo, dict[str, Any]]], out_dir: str,
                   progress: Progress, jobs: int, started: float) -> PullResult:
-    out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
-        blobs_dir = os.path.join(tmp, "blobs", "sha256")
-        os.makedirs(blobs_dir)
-        with open(os.path.join(tmp, "oci-layout"), "wb") as f:
-            f.write(canonical_json({"imageLayoutVersion": media_types.OCI_LAYOUT_VERSION}))
+    wanted_blobs: dict[str, int] = {}
+    for _, manifest, _ in chosen:
+        value = json.loads(manifest.data or b"{}")
+        for descriptor in [_config_of(manifest)] + list(value.get("layers") or []):
+            if descriptor.get("urls") and "nondistributable" in str(descriptor.get("mediaType")):
+                continue
+            wanted_blobs[str(descriptor["digest"])] = int(descriptor["size"])
+    fetched = [0]
+    lock = threading.Lock()
+    with LayoutWriter(out_dir) as layout:
         for manifest in [top] + [m for _, m, _ in chosen]:
-            with open(os.path.join(blobs_dir, manifest.digest.split(":", 1)[1]), "wb") as f:
-                f.write(manifest.data or b"")
-        wanted_blobs: dict[str, int] = {}
-        for _, manifest, _ in chosen:
-            value = json.loads(manifest.data or b"{}")
-            for descriptor in [_config_of(manifest)] + list(value.get("layers") or []):
-                if descriptor.get("urls") and "nondistributable" in str(descriptor.get("mediaType")):
-                    continue
-                wanted_blobs[str(descriptor["digest"])] = int(descriptor["size"])
-        fetched = [0]
-        lock = threading.Lock()
+            layout.write_blob(manifest.digest, manifest.data or b"")
 
         def fetch(digest: str, size: int) -> None:
             progress.started(digest, size, "downloading")
-            n = client.fetch_blob(digest, os.path.join(blobs_dir, digest.split(":", 1)[1]), expected_size=size,
+            n = client.fetch_blob(digest, layout.blob_file(digest), expected_size=size,
                                   on_bytes=lambda k: progress.advanced(digest, k))
             progress.finished(digest, "downloaded")
             with lock:
                 fetched[0] += n
 
         run_concurrently([lambda d=d, s=s: fetch(d, s) for d, s in wanted_blobs.items()], max(1, jobs))
-        index = {
-            "schemaVersion": 2,
-            "mediaType": media_types.OCI_INDEX,
-            "manifests": [
-                {"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
-                for _, m, platform_json in chosen
-            ],
-        }
-        with open(os.path.join(tmp, "index.json"), "wb") as f:
-            f.write(canonical_json(index))
-        _replace_dir(tmp, out_dir)
-        tmp = ""
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        layout.commit([{"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
+                       for _, m, platform_json in chosen])
     return PullResult(
-        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=out_dir,
+        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=layout.target,
         manifests=tuple(PulledManifest(str(p), m.digest, m.media_type, m.size, _config_of(m)["digest"])
                         for p, m, _ in chosen),
         blobs_fetched=len(wanted_blobs), bytes_fetched=fetched[0], seconds=time.monotonic() - started,
     )
-
-
-def _replace_dir(new: str, target: str) -> None:
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or (os.listdir(target) and not os.path.exists(os.path.join(target, "oci-layout"))):
-            raise FileExistsError(f"{target} exists and is not an OCI image layout; refusing to replace it")
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
-        os.rename(target, os.path.join(old, "layout"))
-        os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, target)
 
 
 def _config_of(manifest: ManifestInfo) -> dict[str, Any]:
@@ -248,9 +198,3 @@ def _config_of(manifest: ManifestInfo) -> dict[str, Any]:
         raise ValueError(f"manifest {manifest.digest} has no config descriptor")
     return config
 
-
-def platform_of(value: dict[str, Any]) -> Optional[Platform]:
-    """The Platform of an index entry's `platform` object (None without os/architecture)."""
-    if not value.get("os") or not value.get("architecture"):
-        return None
-    return Platform(str(value["os"]), str(value["architecture"]), value.get("variant") or None)

@@ -19,12 +19,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
+from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import AccessDeniedError, AuthenticationError
-from ocikit.registry.layout_source import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.registry.progress import Progress, format_bytes
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX, upload_blob

@@ -18,6 +18,7 @@ from pants.engine.target import (
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
+from pants_oci.bases import SCRATCH
 from pants_oci.field_validation import (
     FieldName,
     invalid_value,
@@ -30,7 +31,7 @@ from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 
 class OciImageBaseField(StringField):
     alias = "base"
-    default = "scratch"
+    default = SCRATCH
     help = help_text(
         """
         What this image is built on: `scratch` (nothing; the default), the address of

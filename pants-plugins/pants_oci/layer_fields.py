@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional
 
-from pants_oci.field_validation import FieldName, parse_owner, validate_image_path
+from pants_oci.field_validation import FieldName, invalid_value, parse_owner, validate_image_path
 from pants.engine.addresses import Address
-from pants.engine.target import Dependencies, StringField
+from pants.engine.target import Dependencies, DictStringToStringField, StringField
+from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
+
+from ocikit.layer import LayerError, add_symlinks
 
 
 class OciLayerDependenciesField(Dependencies):
@@ -68,3 +71,31 @@ class OciLayerOwnerField(StringField):
     def uid_gid(self) -> tuple[int, int]:
         uid, gid = self.value.split(":")  # checked by compute_value
         return int(uid), int(gid)
+
+
+class OciLayerSymlinksField(DictStringToStringField):
+    alias = "symlinks"
+    help = help_text(
+        """
+        Symlinks to create in this layer, as `{path: target}`. Each path is relative to
+        `destination` (`bin/python` with `destination="/usr/local"` is
+        `/usr/local/bin/python`); its missing parent directories are created like the inputs'.
+        The target is written as given and never followed at build time: the container resolves
+        it inside the image, so it may be absolute or relative. (Pants copies the files a
+        symlink in your sources points at, so links are declared here instead, as rules_pkg's
+        `pkg_mklink` does.) A link on a path an input already uses is an error.
+
+        Example: `symlinks={"bin/python": "/usr/bin/python3", "current": "releases/1.2"}`
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Dict[str, str]], address: Address
+    ) -> Optional[FrozenDict[str, str]]:
+        value = super().compute_value(raw_value, address)
+        try:
+            add_symlinks([], "/", value or {})
+        except LayerError as e:
+            raise invalid_value(FieldName(cls.alias, address), dict(value or {}), str(e))
+        return value

@@ -25,7 +25,7 @@ def check_layer_paths(claims: Iterable[tuple[str, Any]], what: str, destination:
     if not owner_of:
         raise LayerInputError(
             f"{what} has no inputs: its `dependencies` give no files. Add `files`, "
-            "`resources`, `relocated_files` or packageable targets to it."
+            "`resources`, `relocated_files` or packageable targets to it, or `symlinks`."
         )
     directory_owner: dict[str, Any] = {}
     for path, owner in owner_of.items():

@@ -27,7 +27,12 @@ from pants_oci.image_fields import (
     OciImageVolumesField,
     OciImageWorkdirField,
 )
-from pants_oci.layer_fields import OciLayerDependenciesField, OciLayerDestinationField, OciLayerOwnerField
+from pants_oci.layer_fields import (
+    OciLayerDependenciesField,
+    OciLayerDestinationField,
+    OciLayerOwnerField,
+    OciLayerSymlinksField,
+)
 from pants_oci.pull_fields import OciPullImageField
 
 
@@ -43,6 +48,7 @@ class OciLayerTarget(Target):
         OciLayerDependenciesField,
         OciLayerDestinationField,
         OciLayerOwnerField,
+        OciLayerSymlinksField,
     )
     help = help_text(
         """

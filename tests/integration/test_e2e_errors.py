@@ -103,8 +103,10 @@ CASES = {
         "img",
         (
             f"The `base` field in target {_d('base_missing')}:img has an invalid value ':nope'",
-            "expected 'scratch' or the address of an `oci_image` target",
+            "it names no target",
             "does not exist",
+            "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference "
+            "pinned by digest",
         ),
     ),
     "base_cycle": Case(
@@ -123,7 +125,7 @@ CASES = {
         (
             f"oci_layer {_d('layer_without_inputs')}:empty has no inputs: its `dependencies` "
             "give no files",
-            "Add `files`, `resources`, `relocated_files` or packageable targets to it.",
+            "Add `files`, `resources`, `relocated_files` or packageable targets to it, or `symlinks`.",
         ),
     ),
     "two_inputs_one_path": Case(

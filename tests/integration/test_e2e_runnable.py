@@ -1,8 +1,10 @@
-"""A runnable image: busybox in a scratch image, unpacked by umoci and run by runc."""
+"""A runnable image: busybox in a scratch image, its applets as declared symlinks, unpacked by
+umoci and run by runc."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -19,14 +21,20 @@ BUSYBOX = Path("/bin/busybox")
 SCRIPT = (
     "echo entry=sh-c args=$0,$1 greeting=$GREETING pwd=$(pwd) "
     "ids=$(/bin/busybox id -u):$(/bin/busybox id -g) "
-    "readme=$(/bin/busybox cat README.txt)"
+    "readme=$(cat README.txt)"
 )
 
 BUILD = f"""\
 files(name="busybox", sources=["bin/busybox"])
 # bin/busybox -> busybox, so destination="/bin" puts it at /bin/busybox.
 relocated_files(name="busybox_at_root", files_targets=[":busybox"], src="e2e_run/bin", dest="")
-oci_layer(name="bin", dependencies=[":busybox_at_root"], destination="/bin")
+# Applets are symlinks to busybox: one relative, one absolute (resolved inside the image).
+oci_layer(
+    name="bin",
+    dependencies=[":busybox_at_root"],
+    destination="/bin",
+    symlinks={{"sh": "busybox", "cat": "/bin/busybox"}},
+)
 
 # www/work/README.txt -> work/README.txt under /srv/www: the workdir exists, owned by 1000.
 files(name="www_files", sources=["www/work/README.txt"])
@@ -36,7 +44,7 @@ oci_layer(name="www", dependencies=[":www_rel"], destination="/srv/www", owner="
 oci_image(
     name="run",
     layers=[":bin", ":www"],
-    entrypoint=["/bin/busybox", "sh", "-c", {SCRIPT!r}],
+    entrypoint=["/bin/sh", "-c", {SCRIPT!r}],
     cmd=["first-arg", "second-arg"],
     env={{"GREETING": "hello-from-env"}},
     workdir="/srv/www/work",
@@ -70,6 +78,9 @@ def test_busybox_image_runs_under_runc(build_root: BuildRoot, tmp_path: Path) ->
     tree = rootfs_tree(rootfs)
     assert tree["bin/busybox"].content == BUSYBOX.read_bytes()
     assert (tree["bin/busybox"].mode, tree["bin/busybox"].uid) == (0o755, 0)
+    assert tree["bin/sh"].kind == tree["bin/cat"].kind == "other"
+    assert (rootfs / "bin/sh").is_symlink() and (rootfs / "bin/cat").is_symlink()
+    assert [os.readlink(rootfs / "bin/sh"), os.readlink(rootfs / "bin/cat")] == ["busybox", "/bin/busybox"]
     assert (tree["srv"].uid, tree["srv"].gid) == (0, 0)  # above the destination
     assert (tree["srv/www"].uid, tree["srv/www"].gid) == (1000, 1000)
     assert (tree["srv/www/work/README.txt"].mode, tree["srv/www/work/README.txt"].uid) == (0o644, 1000)

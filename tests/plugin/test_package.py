@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 
 import pytest
 from pants_oci.goals.package import OciImageFieldSet
@@ -239,3 +241,57 @@ def test_bad_input_errors_name_target_field_and_value(rule_runner: RuleRunner, b
     )
     with pytest.raises(ExecutionError, match=message):
         package(rule_runner, "bad", "img")
+
+
+def layer_members(files: dict[str, bytes], prefix: str, descriptor: dict) -> dict[str, tarfile.TarInfo]:
+    data = files[f"{prefix}/blobs/sha256/{descriptor['digest'][7:]}"]
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_declared_symlinks_go_into_their_layer(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "s/tool": "#!/bin/sh\n",
+            "s/BUILD": """
+files(name="tool", sources=["tool"])
+oci_layer(name="files_and_links", dependencies=[":tool"], destination="/opt/app", owner="7:8",
+          symlinks={"bin/run": "../s/tool", "python": "/usr/bin/python3"})
+oci_layer(name="links_only", destination="/usr/local", symlinks={"bin/app": "/opt/app/s/tool"})
+oci_image(name="img", layers=[":files_and_links", ":links_only"])
+""",
+        }
+    )
+    built, files = package(rule_runner, "s", "img")
+    manifest = blob(files, "s/img", built.artifacts[0].digest)
+    first = layer_members(files, "s/img", manifest["layers"][0])
+    assert first["opt/app/bin/run"].issym() and first["opt/app/bin/run"].linkname == "../s/tool"
+    assert first["opt/app/python"].linkname == "/usr/bin/python3"
+    assert (first["opt/app/bin"].isdir(), first["opt/app/bin"].uid, first["opt/app/bin"].gid) == (True, 7, 8)
+    assert first["opt/app/s/tool"].isfile()
+    second = layer_members(files, "s/img", manifest["layers"][1])
+    assert sorted(second) == ["usr/local", "usr/local/bin", "usr/local/bin/app"]
+    assert second["usr/local/bin/app"].linkname == "/opt/app/s/tool"
+
+
+@pytest.mark.parametrize(
+    "symlinks, message",
+    [
+        ('{"/abs": "x"}', r"`symlinks` field in target sb:l has an invalid value .*invalid symlink path '/abs'"),
+        ('{"a/../b": "x"}', r"invalid symlink path 'a/../b'"),
+        ('{"a": ""}', r"invalid target '' for symlink 'a'"),
+        ('{"a": "x", "a/b": "y"}', r"symlink /a -> 'x' would be the parent of symlink /a/b"),
+        ('{"sb/tool": "elsewhere"}', r"Two inputs of oci_layer sb:l land on the same path /sb/tool: sb/tool:f and the `symlinks` field of sb:l"),
+    ],
+)
+def test_bad_symlinks_name_the_field_or_the_conflict(rule_runner: RuleRunner, symlinks: str, message: str) -> None:
+    rule_runner.write_files(
+        {
+            "sb/tool": "x",
+            "sb/BUILD": f'files(name="f", sources=["tool"])\n'
+            f'oci_layer(name="l", dependencies=[":f"], symlinks={symlinks})\n'
+            'oci_image(name="img", layers=[":l"])',
+        }
+    )
+    with pytest.raises(ExecutionError, match=message):
+        package(rule_runner, "sb", "img")

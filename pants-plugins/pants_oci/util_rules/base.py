@@ -55,8 +55,8 @@ class ImageBase:
 SCRATCH_BASE = ImageBase("scratch", (), EMPTY_DIGEST)
 
 
-async def _target(address: Address) -> Target:
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="oci_image"))
+async def _target(address: Address, origin: str = "oci_image") -> Target:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
     return wrapped.target
 
 
@@ -69,7 +69,7 @@ async def _resolve_base_target(value: str, image: Target) -> Target:
             AddressInput,
             AddressInput.parse(value, relative_to=image.address.spec_path, description_of_origin=origin),
         )
-        target = await _target(address)
+        target = await _target(address, origin)
     except (ResolveError, AddressParseException) as e:
         raise InvalidFieldException(
             f"The `base` field in target {image.address} has an invalid value {value!r}: it names "

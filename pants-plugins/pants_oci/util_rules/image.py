@@ -20,7 +20,12 @@ from pants_oci.image_fields import (
     OciImageRegistriesField,
     OciImageSkipPushField,
 )
-from pants_oci.layer_fields import OciLayerDependenciesField, OciLayerDestinationField, OciLayerOwnerField
+from pants_oci.layer_fields import (
+    OciLayerDependenciesField,
+    OciLayerDestinationField,
+    OciLayerOwnerField,
+    OciLayerSymlinksField,
+)
 from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciLayerTarget
@@ -34,6 +39,7 @@ from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionMembership
+from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Blob, Platform, PlatformImage
 from ocikit.layout import blob_path
@@ -68,6 +74,7 @@ def _layer_request(target: Target, compression: LayerCompression) -> OciLayerReq
         gid=gid,
         what=f"oci_layer {target.address}",
         compression=compression,
+        symlinks=target[OciLayerSymlinksField].value or FrozenDict(),
     )
 
 

@@ -23,6 +23,7 @@ from pants.engine.fs import (
     Snapshot,
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
 from pants.engine.target import (
     Dependencies,
     DependenciesRequest,
@@ -51,6 +52,7 @@ class OciLayerRequest:
     what: str  # how errors and history name this layer, e.g. "oci_layer //app:layer"
     compression: LayerCompression
     exclude: tuple[Address, ...] = ()  # an image's inferred base and layers: not files
+    symlinks: FrozenDict[str, str] = FrozenDict()  # link path below destination -> target
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ async def collect_layer_inputs(request: OciLayerRequest) -> LayerInputs:
     claims = [
         *((path, owner) for owner, path in sorted((t.address, _plain_file_path(t)) for t in sources.plain)),
         *((path, owner) for owner, snapshot in owned for path in snapshot.files),
+        *((path, f"the `symlinks` field of {request.address}") for path in request.symlinks),
     ]
     check_layer_paths(claims, request.what, request.destination)
     digest = await Get(Digest, MergeDigests([plain.digest, *(s.digest for _, s in owned)]))

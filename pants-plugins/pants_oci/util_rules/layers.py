@@ -9,12 +9,14 @@ from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.settings import OciBuildSettings
 from pants.engine.fs import (
+    EMPTY_DIGEST,
     AddPrefix,
     CreateDigest,
     Digest,
     DigestContents,
     DigestEntries,
     DigestSubset,
+    Directory,
     FileContent,
     FileEntry,
     MergeDigests,
@@ -42,7 +44,7 @@ class BuiltOciLayer:
 
 def layer_spec(request: OciLayerRequest, mtime: int) -> dict:
     """The `python -m ocikit layer --spec` of a request: what decides the layer's bytes."""
-    return {
+    spec = {
         "root": _FILES,
         "destination": request.destination,
         "uid": request.uid,
@@ -52,12 +54,18 @@ def layer_spec(request: OciLayerRequest, mtime: int) -> dict:
         "level": request.compression.level,
         "mtime": mtime,
     }
+    if request.symlinks:  # absent otherwise, so layers without links keep their cache keys
+        spec["symlinks"] = dict(request.symlinks)
+    return spec
 
 
 async def _layer_process_inputs(request: OciLayerRequest, runner: OcikitRunner, mtime: int) -> Digest:
     inputs = await Get(LayerInputs, OciLayerRequest, request)
     files, spec = await MultiGet(
-        Get(Digest, AddPrefix(inputs.digest, _FILES)),
+        # A layer of symlinks only has no files: its root must still exist.
+        Get(Digest, AddPrefix(inputs.digest, _FILES))
+        if inputs.digest != EMPTY_DIGEST
+        else Get(Digest, CreateDigest([Directory(_FILES)])),
         Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(request, mtime)))])),
     )
     return await Get(Digest, MergeDigests([files, spec, runner.digest]))

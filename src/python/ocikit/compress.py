@@ -10,11 +10,12 @@ CRC32 and ISIZE are computed over the uncompressed stream.
 A chunk that looks incompressible is written as stored deflate blocks (zlib level 0) instead:
 SAMPLE_COUNT samples of SAMPLE_SIZE bytes at evenly spaced offsets are deflated at the chunk's
 level, and if every one of them shrinks by less than 1/32 the chunk is stored (a chunk that is
-part text, part random -- the tar stream of a small file next to a big binary -- is deflated). Random or already
-compressed data (jars, wheels, images, .gz) costs ~22 ms/MiB to deflate at level 1 for a
-0.02% *larger* output, and ~1.3 ms/MiB to store (measured with zlib 1.2.13); the samples cost
-~0.3 ms/MiB. The decision is a function of the chunk's bytes and the level only, so it is as
-deterministic as the rest (and part of the format: changing it changes gzip digests). Chunks are compressed in a thread
+part text, part random -- the tar stream of a small file next to a big binary -- is deflated).
+Deflating random or already compressed data (jars, wheels, images, .gz) costs an order of
+magnitude more than storing it, for a slightly *larger* output; the samples cost a small
+fraction of either. The decision is a function of the chunk's bytes and the level only, so it
+is as deterministic as the rest (and part of the format: changing it changes gzip digests).
+Chunks are compressed in a thread
 pool (zlib releases the GIL) with at most 2 * threads chunks in flight, so memory stays flat.
 Each chunk's output depends only on its bytes, its dictionary and the level, never on which
 thread ran it: 1, 2 or 64 threads give the same bytes. The bytes do depend on the zlib build
@@ -25,22 +26,22 @@ always in multithreaded mode (threads >= 1). libzstd cuts a multithreaded frame 
 size, not by worker count, so threads=1, 2, 4, 8 give identical bytes (tested); threads=0 (the
 single-threaded mode) gives different bytes and is never used. The job size is pinned at
 ZSTD_JOB_SIZE (1 MiB; libzstd raises it to the overlap size at high levels) instead of
-libzstd's default of 4x the window (8 MiB at level 3): per-worker buffers shrink from ~20 to
-~5 MiB (peak RSS at level 3, 8 workers: 262 -> 59 MiB) for +0.06% size and the same speed
-at level 3 (measured once on bench/layer_speed.py's corpus: level 9 ~30% slower, level 19
-~20% slower). It is part of the format: changing it changes every zstd digest. The frame
+libzstd's default of 4x the window (8 MiB at level 3): per-worker buffers shrink about
+fourfold, so peak memory stays small with many workers, for a negligibly larger output
+(bench/layer_speed.py measures both). It is part of the format: changing it changes every
+zstd digest. The frame
 carries a content checksum (like the zstd CLI) and no content size (the stream's length is
 not known up front).
 
-One timing trap, found by these tests under CPU load: libzstd cuts jobs at fixed input offsets,
+One timing trap: libzstd cuts jobs at fixed input offsets,
 but when the input ends exactly on a job boundary, the last full job is created either by the
 last compress() call (when a job slot is free: the frame then ends with an extra empty last
 block, 3 bytes) or by the final flush (when all slots were busy: that job carries the
 last-block flag) -- see ZSTDMT_compressStream_generic / ZSTDMT_createCompressionJob in
-libzstd's zstdmt_compress.c. Same data, two outputs: 1 run in 32 on this loaded 2-core
-machine. Fix: the input is fed in ZSTD_JOB_SIZE pieces, the last one held back, and preceded
-by a ZSTD_e_flush, which returns only once every job is done, so the last piece always finds a
-free slot: one outcome only (200 runs under load, 1-8 threads). Where the job size stays
+libzstd's zstdmt_compress.c. Same data, two outputs, depending on CPU load. So the input is
+fed in ZSTD_JOB_SIZE pieces, the last one held back and preceded by a ZSTD_e_flush, which
+returns only once every job is done: the last piece always finds a free slot, and there is one
+outcome only (tests/ocikit/test_compress.py checks it under load). Where the job size stays
 1 MiB (level 3 among them) that flush falls on a job boundary and changes no byte.
 
 none -- the stream itself.

@@ -63,8 +63,9 @@ class OciImageLayersField(SpecialCasedDependencies):
 class OciImageDependenciesField(Dependencies):
     help = help_text(
         """
-        A shortcut for small images: these inputs (files, resources, relocated_files,
-        packageable targets) go into one final layer at `/`, after `layers`.
+        A shortcut for small images: these inputs (files, resources, python_sources,
+        relocated_files, packageable targets, placed as in `oci_layer`'s `dependencies`) go
+        into one final layer at `/`, after `layers`.
 
         Example: `dependencies=[":config_files"]`
         """

@@ -16,12 +16,20 @@ from ocikit.layer import LayerError, add_symlinks
 class OciLayerDependenciesField(Dependencies):
     help = help_text(
         """
-        What goes into this layer: `files`, `resources` and `relocated_files` targets (each
-        file at its path relative to the build root, or where `relocated_files` moves it), and
-        any target Pants can package (`archive`, `pex_binary`, ...), whose built output goes in
-        at its path under `dist/`.
+        What goes into this layer, placed as Pants places files everywhere else. `files`
+        keep their path from the build root (`relocated_files` moves them). `resources` and
+        `python_sources` land at their path below their source root, as inside a pex:
+        `src/python/app/data.json` is `app/data.json` when `src/python` is a source root, and
+        a file under no source root is an error. A target Pants can package (`archive`,
+        `pex_binary`, ...) puts its built output at its path under `dist/`.
 
-        Example: `dependencies=[":static_files", "src/app:bin"]`
+        A target that is not packageable brings its transitive dependencies along. Each
+        dependency must put at least one file in the layer (one that puts none, such as a
+        `python_requirement`, is an error rather than silently dropped), and two inputs landing
+        on one path are an error naming both. For a Python app with third-party requirements,
+        use `oci_python_app`, which installs them in their own layers.
+
+        Example: `dependencies=[":static_files", "src/python/app:config", "src/app:bin"]`
         """
     )
 

@@ -125,7 +125,9 @@ CASES = {
         (
             f"oci_layer {_d('layer_without_inputs')}:empty has no inputs: its `dependencies` "
             "give no files",
-            "Add `files`, `resources`, `relocated_files` or packageable targets to it, or `symlinks`.",
+            "Add `files` and `relocated_files` (at their path from the build root), `resources` and "
+            "`python_sources` (stripped of their source root, as in a pex), and any target Pants "
+            "can package (its built output) to it, or `symlinks`.",
         ),
     ),
     "two_inputs_one_path": Case(

@@ -18,6 +18,7 @@ from pants.core.target_types import (
 from pants.core.goals import package as package_goal
 from pants.core.goals.publish import PublishProcesses
 from pants.core.util_rules import adhoc_binaries, source_files
+from pants.source import source_root
 from pants.engine.rules import QueryRule
 from pants.engine.target import GenerateSourcesRequest
 from pants.engine.unions import UnionRule
@@ -30,6 +31,7 @@ def rule_runner() -> RuleRunner:
         rules=[
             *register.rules(),
             *source_files.rules(),
+            *source_root.rules(),
             *package_goal.rules(),
             *adhoc_binaries.rules(),
             hydrate_file_source,

@@ -1,5 +1,6 @@
 """What goes into a layer: `file`/`resource` leaves (read with one PathGlobs) and everything
-else (a transitive walk + SourceFiles) must give the same files at the same paths."""
+else (a transitive walk + hydrated sources) must give the same files at the same paths: files
+at their build-root path, resources and Python sources below their source root."""
 
 from __future__ import annotations
 
@@ -8,18 +9,43 @@ from pants_oci.layer_fields import OciLayerDependenciesField
 from pants_oci.subsystem import Compression
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.settings import LayerCompression
-from pants.core.target_types import ResourcesGeneratorTarget, ResourceTarget
+from pants.backend.python.dependency_inference.subsystem import PythonInferSubsystem
+from pants.backend.python.target_types import (
+    PythonFilesGeneratorSettingsRequest,
+    PythonRequirementTarget,
+    PythonSourcesGeneratorTarget,
+    PythonSourceTarget,
+)
+from pants.core.target_types import GenericTarget, ResourcesGeneratorTarget, ResourceTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
+from pants.backend.python.target_types_rules import python_files_generator_settings
 from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.target import TargetFilesGeneratorSettingsRequest
+from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 
 @pytest.fixture
 def inputs_runner(rule_runner: RuleRunner) -> RuleRunner:
     return RuleRunner(
-        rules=[*rule_runner.rules, QueryRule(LayerInputs, [OciLayerRequest])],
-        target_types=[*rule_runner.target_types, ResourceTarget, ResourcesGeneratorTarget],
+        rules=[
+            *rule_runner.rules,
+            # python_sources generators, without the Python backend's inference rules.
+            python_files_generator_settings,
+            *PythonInferSubsystem.rules(),
+            UnionRule(TargetFilesGeneratorSettingsRequest, PythonFilesGeneratorSettingsRequest),
+            QueryRule(LayerInputs, [OciLayerRequest]),
+        ],
+        target_types=[
+            *rule_runner.target_types,
+            ResourceTarget,
+            ResourcesGeneratorTarget,
+            PythonSourceTarget,
+            PythonSourcesGeneratorTarget,
+            PythonRequirementTarget,
+            GenericTarget,
+        ],
     )
 
 
@@ -58,16 +84,17 @@ oci_layer(name="both", dependencies=[":many", ":with_dep"])
             "src/python/pkg/BUILD": 'resources(name="res", sources=["data.json"])',
         }
     )
-    # Resources keep their path from the build root (no source-root stripping), like files.
+    # Files keep their path from the build root; resources lose their source root (src/python
+    # is one of Pants' default root patterns), as in a pex.
     assert layer_files(inputs_runner, "l", "leaves") == {
         "l/a.txt": b"a",
         "l/sub/b.txt": b"bb",
-        "src/python/pkg/data.json": b"{}",
+        "pkg/data.json": b"{}",
     }
     # A file with dependencies is walked: its dependency's file comes along.
     assert layer_files(inputs_runner, "l", "walked") == {
         "l/with_dep.txt": b"c",
-        "src/python/pkg/data.json": b"{}",
+        "pkg/data.json": b"{}",
         "moved/a.txt": b"a",
         "moved/sub/b.txt": b"bb",
     }
@@ -75,7 +102,7 @@ oci_layer(name="both", dependencies=[":many", ":with_dep"])
         "l/a.txt": b"a",
         "l/sub/b.txt": b"bb",
         "l/with_dep.txt": b"c",
-        "src/python/pkg/data.json": b"{}",
+        "pkg/data.json": b"{}",
     }
 
 
@@ -110,3 +137,111 @@ oci_layer(name="l", dependencies=[":gone"])
     )
     with pytest.raises(ExecutionError, match=r"m/gone.txt"):
         layer_files(inputs_runner, "m", "l")
+
+
+GREETER = {
+    "src/python/greeter/__init__.py": "",
+    "src/python/greeter/main.py": "from greeter import util\n",
+    "src/python/greeter/util.py": "X = 1\n",
+    "src/python/greeter/data.json": "{}",
+    "src/python/greeter/BUILD": """
+python_sources(name="lib", sources=["*.py", "!main.py"], dependencies=[":data"])
+python_source(name="main", source="main.py", dependencies=[":lib"])
+resources(name="data", sources=["data.json"])
+files(name="raw", sources=["data.json"])
+""",
+}
+
+
+def test_python_sources_and_their_dependencies_land_below_their_source_root(
+    inputs_runner: RuleRunner,
+) -> None:
+    inputs_runner.write_files(
+        {
+            **GREETER,
+            "img/BUILD": """
+oci_layer(name="code", dependencies=["src/python/greeter:main"], destination="/app")
+oci_layer(name="both", dependencies=["src/python/greeter:data", "src/python/greeter:raw"])
+""",
+        }
+    )
+    assert layer_files(inputs_runner, "img", "code") == {
+        "greeter/__init__.py": b"",
+        "greeter/main.py": b"from greeter import util\n",
+        "greeter/util.py": b"X = 1\n",
+        "greeter/data.json": b"{}",
+    }
+    # One file owned by a `resources` and a `files` target: stripped and kept, both present.
+    assert layer_files(inputs_runner, "img", "both") == {
+        "greeter/data.json": b"{}",
+        "src/python/greeter/data.json": b"{}",
+    }
+
+
+_THIRD_PARTY = """
+python_requirement(name="requests", requirements=["requests==2.32.5"])
+target(name="nothing")
+"""
+
+BAD_INPUTS = {
+    "python_sources under no source root": (
+        ["--source-root-patterns=['/src/python']"],
+        {"img/x.py": "", "img/BUILD": 'python_sources(name="lib")\noci_layer(name="l", dependencies=[":lib"])'},
+        r"oci_layer img:l cannot place img/x.py:lib: its files \(img/x.py\) are under "
+        r"no source root.*`\[source\].root_patterns`",
+    ),
+    "two sources stripped onto one path": (
+        ["--source-root-patterns=['/src/python', '/vendor']"],
+        {
+            "src/python/app/util.py": "a",
+            "src/python/app/BUILD": "python_sources(name='lib')",
+            "vendor/app/util.py": "b",
+            "vendor/app/BUILD": "python_sources(name='lib')",
+            "img/BUILD": 'oci_layer(name="l", dependencies=["src/python/app:lib", "vendor/app:lib"])',
+        },
+        r"Two inputs of oci_layer img:l land on the same path /app/util.py: "
+        r"src/python/app/util.py:lib \(from src/python/app/util.py, source root src/python\) and "
+        r"vendor/app/util.py:lib \(from vendor/app/util.py, source root vendor\)",
+    ),
+    **{
+        f"a {alias} dependency puts no file in the layer": (
+            [],
+            {
+                "3rdparty/BUILD": _THIRD_PARTY,
+                "img/a.txt": "a",
+                "img/BUILD": f'files(name="f", sources=["a.txt"])\n'
+                f'oci_layer(name="l", dependencies=[":f", "//3rdparty:{name}"])',
+            },
+            rf"oci_layer img:l lists 3rdparty:{name} \(a `{alias}` target\) in its `dependencies`, "
+            r"but it puts no file in the layer.*`oci_python_app`",
+        )
+        for name, alias in (("requests", "python_requirement"), ("nothing", "target"))
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_name_the_layer_the_target_and_what_would_work(
+    inputs_runner: RuleRunner, case: str
+) -> None:
+    options, files, expected = BAD_INPUTS[case]
+    inputs_runner.set_options(options)
+    inputs_runner.write_files(files)
+    with pytest.raises(ExecutionError, match=expected):
+        layer_files(inputs_runner, "img", "l")
+
+
+def test_requirements_reached_through_python_sources_are_named_in_a_warning(
+    inputs_runner: RuleRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    inputs_runner.write_files(
+        {
+            "3rdparty/BUILD": _THIRD_PARTY,
+            "src/python/app/main.py": "import requests\n",
+            "src/python/app/BUILD": 'python_sources(name="lib", dependencies=["3rdparty:requests"])',
+            "img/BUILD": 'oci_layer(name="l", dependencies=["src/python/app:lib"])',
+        }
+    )
+    assert layer_files(inputs_runner, "img", "l") == {"app/main.py": b"import requests\n"}
+    assert "oci_layer img:l reaches third-party requirements" in caplog.text
+    assert "3rdparty:requests are not in it" in caplog.text

@@ -1,43 +1,71 @@
-"""The inputs of one layer: its dependencies' files at their paths, checked for conflicts."""
+"""The inputs of one layer: its dependencies' files at their paths, checked for conflicts.
+
+Where a file lands follows Pants: `files` and `relocated_files` keep their path from the build
+root, `resources` and `python_sources` lose their source root (as inside a pex), and a
+packageable target contributes its built output at its path under `dist/`.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Iterable, Sequence
 
-from pants_oci.layer_paths import LayerInputError, check_layer_paths
+from pants_oci.layer_paths import (
+    LayerInputError,
+    check_layer_paths,
+    describe_stripped,
+    no_source_root_error,
+    strip_source_root,
+    unused_dependencies,
+    unused_dependency_error,
+)
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.settings import LayerCompression
+from pants.backend.python.target_types import PythonRequirementsField, PythonSourceField
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
-from pants.engine.addresses import Address, Addresses
+from pants.engine.addresses import Address
 from pants.engine.fs import (
+    EMPTY_DIGEST,
     Digest,
     DigestEntries,
+    DigestSubset,
     FileEntry,
     GlobExpansionConjunction,
     GlobMatchErrorBehavior,
     MergeDigests,
     PathGlobs,
+    RemovePrefix,
     Snapshot,
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.util.frozendict import FrozenDict
 from pants.engine.target import (
     Dependencies,
     DependenciesRequest,
     FieldSet,
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
+    HydratedSources,
+    HydrateSourcesRequest,
     SourcesField,
     Target,
     Targets,
     TransitiveTargets,
     TransitiveTargetsRequest,
 )
+from pants.source.source_root import OptionalSourceRootsResult, SourceRootsRequest
+from pants.util.frozendict import FrozenDict
 
 __all__ = ["LayerInputError", "LayerInputs", "OciLayerRequest"]
+
+logger = logging.getLogger(__name__)
+
+# What a walked target's sources are hydrated as; codegen turns e.g. `relocated_files` into
+# files and `protobuf_sources` into Python.
+_SOURCE_TYPES = (FileSourceField, ResourceSourceField, PythonSourceField)
 
 
 @dataclass(frozen=True)
@@ -77,10 +105,12 @@ def _plain_file_path(tgt: Target) -> str:
 
 @dataclass(frozen=True)
 class _Sources:
-    """The reachable targets whose source files go into the layer."""
+    """The files one target puts in the layer, at their build-root paths."""
 
-    plain: tuple[Target, ...]  # file/resource targets: one PathGlobs for all of them
-    other: tuple[Target, ...]  # other sources (relocated_files, ...): SourceFiles each
+    owner: Address
+    files: tuple[str, ...]
+    digest: Digest
+    rooted: bool  # stripped of its source root (resources, python sources) or not (files)
 
 
 async def _direct_dependencies(request: OciLayerRequest) -> Targets:
@@ -94,59 +124,106 @@ async def _package_field_sets(targets: Targets) -> dict[Address, tuple[FieldSet,
     return {t.address: tuple(fs) for t, fs in zip(targets, per_target.collection) if fs}
 
 
-async def _reachable_sources(
-    unpackaged: Sequence[Target], request: OciLayerRequest, packaged: Iterable[Address]
-) -> _Sources:
-    # A `file`/`resource` target with no dependencies of its own (what a `files` generator
-    # makes, thousands at a time) is a leaf: no transitive walk, and all leaves are read with
-    # one PathGlobs, since per-target rule work dominates a layer of many small files.
+async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> dict[Address, tuple[Target, ...]]:
+    """Each direct dependency's transitive closure. A `file`/`resource` target with no
+    dependencies of its own (what a `files` generator makes, thousands at a time) is a leaf: no
+    walk, since per-target rule work dominates a layer of many small files."""
     walk = [t for t in unpackaged if not _is_leaf(t)]
-    closure = (
-        await Get(TransitiveTargets, TransitiveTargetsRequest(Addresses(t.address for t in walk)))
-        if walk
-        else None
+    walked = await MultiGet(
+        Get(TransitiveTargets, TransitiveTargetsRequest([t.address])) for t in walk
     )
-    reached = {t.address: t for t in unpackaged if _is_leaf(t)}
-    for tgt in closure.closure if closure else ():
-        if isinstance(tgt, OciLayerTarget):
-            raise LayerInputError(
-                f"{request.what} depends on {tgt.address}, an `oci_layer`: list it in the "
-                "image's `layers` field instead, so its `destination` and `owner` apply."
-            )
-        reached.setdefault(tgt.address, tgt)
-    skip = set(packaged)
-    candidates = [t for t in reached.values() if t.address not in skip]
-    return _Sources(
-        plain=tuple(t for t in candidates if is_plain_file(t)),
-        other=tuple(t for t in candidates if t.has_field(SourcesField) and not is_plain_file(t)),
-    )
+    closures = {t.address: (t,) for t in unpackaged if _is_leaf(t)}
+    for root, transitive in zip(walk, walked):
+        for tgt in transitive.closure:
+            if isinstance(tgt, OciLayerTarget):
+                raise LayerInputError(
+                    f"{request.what} depends on {tgt.address}, an `oci_layer`: list it in the "
+                    "image's `layers` field instead, so its `destination` and `owner` apply."
+                )
+        closures[root.address] = tuple(transitive.closure)
+    return closures
 
 
-async def _plain_files_snapshot(plain: Sequence[Target], request: OciLayerRequest) -> Snapshot:
-    return await Get(
-        Snapshot,
-        PathGlobs(
-            sorted({_plain_file_path(t) for t in plain}),
-            glob_match_error_behavior=GlobMatchErrorBehavior.error,
-            conjunction=GlobExpansionConjunction.all_match,
-            description_of_origin=f"the `file`/`resource` inputs of {request.what}",
-        ),
-    )
-
-
-async def _other_sources_snapshots(other: Sequence[Target]) -> tuple[Snapshot, ...]:
-    sources = await MultiGet(
+async def _plain_sources(plain: Sequence[Target], request: OciLayerRequest) -> list[_Sources]:
+    """`file` and `resource` targets, read with one PathGlobs per kind."""
+    rooted = [t for t in plain if t.has_field(ResourceSourceField)]
+    unrooted = [t for t in plain if not t.has_field(ResourceSourceField)]
+    snapshots = await MultiGet(
         Get(
-            SourceFiles,
-            SourceFilesRequest(
-                [t[SourcesField]],
-                for_sources_types=(FileSourceField, ResourceSourceField),
-                enable_codegen=True,
+            Snapshot,
+            PathGlobs(
+                sorted({_plain_file_path(t) for t in group}),
+                glob_match_error_behavior=GlobMatchErrorBehavior.error,
+                conjunction=GlobExpansionConjunction.all_match,
+                description_of_origin=f"the `file`/`resource` inputs of {request.what}",
             ),
         )
-        for t in other
+        for group in (unrooted, rooted)
+        if group
     )
-    return tuple(s.snapshot for s in sources)
+    groups = [group for group in (unrooted, rooted) if group]
+    return [
+        _Sources(t.address, (_plain_file_path(t),), snapshot.digest, group is rooted)
+        for group, snapshot in zip(groups, snapshots)
+        for t in group
+    ]
+
+
+async def _hydrated_sources(targets: Sequence[Target]) -> list[_Sources]:
+    hydrated = await MultiGet(
+        Get(
+            HydratedSources,
+            HydrateSourcesRequest(t[SourcesField], for_sources_types=_SOURCE_TYPES, enable_codegen=True),
+        )
+        for t in targets
+    )
+    return [
+        _Sources(t.address, h.snapshot.files, h.snapshot.digest, h.sources_type.uses_source_roots)
+        for t, h in zip(targets, hydrated)
+        if h.sources_type is not None and h.snapshot.files
+    ]
+
+
+async def _source_roots(sources: Sequence[_Sources], request: OciLayerRequest) -> dict[str, str]:
+    """The source root of every file that is stripped of one; none is an error naming its owner."""
+    rooted = [s for s in sources if s.rooted]
+    if not rooted:
+        return {}
+    result = await Get(
+        OptionalSourceRootsResult,
+        SourceRootsRequest.for_files(f for s in rooted for f in s.files),
+    )
+    found = {str(path): root.source_root for path, root in result.path_to_optional_root.items()}
+    for source in rooted:
+        missing = [f for f in source.files if found[f] is None]
+        if missing:
+            raise no_source_root_error(request.what, source.owner, missing)
+    return {path: root.path for path, root in found.items() if root is not None}
+
+
+async def _stripped(sources: Sequence[_Sources], roots: dict[str, str]) -> Digest:
+    """The rooted sources, each file moved below its source root."""
+    by_root: dict[str, list[str]] = defaultdict(list)
+    for source in sources:
+        for f in source.files if source.rooted else ():
+            by_root[roots[f]].append(f)
+    if not by_root:
+        return EMPTY_DIGEST
+    merged = await Get(Digest, MergeDigests(_unique(s.digest for s in sources if s.rooted)))
+    subsets = await MultiGet(
+        Get(Digest, DigestSubset(merged, PathGlobs(sorted(files)))) for files in by_root.values()
+    )
+    at_build_root = [subset for subset, root in zip(subsets, by_root) if root in ("", ".")]
+    moved = await MultiGet(
+        Get(Digest, RemovePrefix(subset, root))
+        for subset, root in zip(subsets, by_root)
+        if root not in ("", ".")
+    )
+    return await Get(Digest, MergeDigests([*at_build_root, *moved]))
+
+
+def _unique(digests: Iterable[Digest]) -> list[Digest]:
+    return list(dict.fromkeys(digests))
 
 
 async def _package_snapshots(
@@ -167,22 +244,61 @@ async def _content_size(digest: Digest) -> int:
     return sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
 
 
+def _source_claims(sources: Iterable[_Sources], roots: dict[str, str]) -> list[tuple[str, str]]:
+    claims = []
+    for source in sorted(sources, key=lambda s: s.owner):
+        for f in source.files:
+            if source.rooted:
+                claims.append((strip_source_root(f, roots[f]), describe_stripped(source.owner, f, roots[f])))
+            else:
+                claims.append((f, str(source.owner)))
+    return claims
+
+
+def _check_every_dependency_contributes(
+    request: OciLayerRequest,
+    direct: Targets,
+    closures: dict[Address, tuple[Target, ...]],
+    contributors: set[Address],
+    packaged: Iterable[Address],
+) -> None:
+    contributed = {a: any(t.address in contributors for t in c) for a, c in closures.items()}
+    contributed.update({a: True for a in packaged})
+    unused = unused_dependencies([(t.address, t.alias) for t in direct], contributed)
+    if unused:
+        raise unused_dependency_error(request.what, unused)
+    requirements = sorted(
+        {t.address for c in closures.values() for t in c if t.has_field(PythonRequirementsField)}
+    )
+    if requirements:
+        logger.warning(
+            f"{request.what} reaches third-party requirements through its `dependencies`, and "
+            f"a layer holds files only: {', '.join(map(str, requirements))} are not in it. "
+            "List the app's `pex_binary` in an `oci_python_app` to install them in the image."
+        )
+
+
 @rule(desc="Collect the inputs of an OCI layer")
 async def collect_layer_inputs(request: OciLayerRequest) -> LayerInputs:
     direct = await _direct_dependencies(request)
     packaged = await _package_field_sets(direct)
-    unpackaged = [t for t in direct if t.address not in packaged]
-    sources = await _reachable_sources(unpackaged, request, packaged)
-    plain = await _plain_files_snapshot(sources.plain, request)
-    other = await _other_sources_snapshots(sources.other)
-    owned = [*zip((t.address for t in sources.other), other), *await _package_snapshots(packaged)]
+    closures = await _closures([t for t in direct if t.address not in packaged], request)
+    reached = {t.address: t for c in closures.values() for t in c}
+    plain = await _plain_sources([t for t in reached.values() if is_plain_file(t)], request)
+    other = [t for t in reached.values() if t.has_field(SourcesField) and not is_plain_file(t)]
+    sources = [*plain, *await _hydrated_sources(other)]
+    built = await _package_snapshots(packaged)
+    _check_every_dependency_contributes(request, direct, closures, {s.owner for s in sources}, packaged)
+    roots = await _source_roots(sources, request)
     claims = [
-        *((path, owner) for owner, path in sorted((t.address, _plain_file_path(t)) for t in sources.plain)),
-        *((path, owner) for owner, snapshot in owned for path in snapshot.files),
+        *_source_claims(sources, roots),
+        *((path, str(owner)) for owner, snapshot in built for path in snapshot.files),
         *((path, f"the `symlinks` field of {request.address}") for path in request.symlinks),
     ]
     check_layer_paths(claims, request.what, request.destination)
-    digest = await Get(Digest, MergeDigests([plain.digest, *(s.digest for _, s in owned)]))
+    unrooted = [s.digest for s in sources if not s.rooted]
+    stripped = await _stripped(sources, roots)
+    digest = await Get(Digest, MergeDigests(_unique([*unrooted, stripped, *(s.digest for _, s in built)])))
     return LayerInputs(digest, await _content_size(digest))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Mapping, Sequence
 
@@ -34,6 +35,10 @@ class AnnotationConflict(ValueError):
     pass
 
 
+class EntrypointConflict(ValueError):
+    pass
+
+
 def config_mutations(target: Target) -> ConfigMutations:
     """What an `oci_image` target changes in its base's config."""
 
@@ -52,6 +57,27 @@ def config_mutations(target: Target) -> ConfigMutations:
         volumes=tuple(target[OciImageVolumesField].value or ()),
         stop_signal=target[OciImageStopSignalField].value,
     )
+
+
+def with_layer_defaults(
+    mutations: ConfigMutations,
+    defaults: Sequence[tuple[str, tuple[str, ...] | None, Mapping[str, str]]],
+) -> ConfigMutations:
+    """The image's own config changes over the defaults its layer sets propose, each given as
+    (who proposes it, entrypoint or None, env). The image's `entrypoint` wins; without one, the
+    proposed entrypoint is taken (two different ones are an EntrypointConflict). Proposed env
+    entries come first, so the image's own `env` overrides them in place."""
+    entrypoint = mutations.entrypoint
+    if entrypoint is None:
+        proposed = {e: name for name, e, _ in defaults if e is not None}
+        if len(proposed) > 1:
+            raise EntrypointConflict(
+                "its layers propose different entrypoints: "
+                + "; ".join(f"{name}: {list(e)}" for e, name in proposed.items())
+            )
+        entrypoint = next(iter(proposed), None)
+    env = [item for _, _, proposed_env in defaults for item in proposed_env.items()]
+    return dataclasses.replace(mutations, entrypoint=entrypoint, env=(*env, *mutations.env))
 
 
 def merge_annotations(

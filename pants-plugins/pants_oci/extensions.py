@@ -25,6 +25,8 @@ from pants.engine.target import Target
 from pants.engine.unions import union
 from pants.util.frozendict import FrozenDict
 
+from ocikit.image import PlatformImage
+
 
 @union(in_scope_types=[EnvironmentName])
 @dataclass(frozen=True)
@@ -33,10 +35,12 @@ class OciLayersRequest:
 
     `oci_layer` targets are built in; an implementation makes another target type acceptable
     there (the first whose `is_applicable` says yes is used). Layers must be built with
-    `compression`, which the image decides."""
+    `compression`, which the image decides; `base_images` (one per platform, none for scratch)
+    lets an implementation check what it needs from the base, e.g. its Python version."""
 
     target: Target
     compression: LayerCompression
+    base_images: tuple[PlatformImage, ...] = ()
 
     @classmethod
     def is_applicable(cls, target: Target) -> bool:
@@ -45,7 +49,13 @@ class OciLayersRequest:
 
 @dataclass(frozen=True)
 class OciLayers:
+    """The layers, and config defaults the image takes where it sets none itself: the
+    `entrypoint` when the image has no `entrypoint` field (two different ones are an error),
+    and `env` entries under the image's own `env`."""
+
     layers: tuple[BuiltOciLayer, ...]
+    entrypoint: tuple[str, ...] | None = None
+    env: FrozenDict[str, str] = FrozenDict()
 
 
 @union(in_scope_types=[EnvironmentName])

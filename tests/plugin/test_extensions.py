@@ -38,7 +38,8 @@ async def files_as_layer(request: FilesAsLayer) -> OciLayers:
         OciLayerRequest(request.target.address, dependencies, "/from-files", 0, 0,
                         f"files {request.target.address}", request.compression),
     )
-    return OciLayers((layer,))
+    assert request.base_images == ()  # these images are on scratch
+    return OciLayers((layer,), entrypoint=("/from-files/run",), env=FrozenDict({"FROM": "files"}))
 
 
 class Stamp(OciImageExtensionRequest):
@@ -79,7 +80,7 @@ def ext_runner(rule_runner: RuleRunner) -> RuleRunner:
 files(name="f", sources=["a.txt"])
 files(name="stamp", sources=["stamp.txt"])
 oci_image(name="img", layers=[":f"], annotations={"own": "x"})
-oci_image(name="plain", layers=[":f"])
+oci_image(name="plain", layers=[":f"], entrypoint=["/mine"], env={"FROM": "image"})
 oci_image(name="clash", layers=[":f"], annotations={"example.stamp": "mine"})
 """,
         }
@@ -106,8 +107,14 @@ def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to
         "pants: files ext/a.txt:f",
         "pants: stamp of ext:img",
     ]
-    plain, _ = manifest_of(ext_runner, "plain")
+    # The layer set's config defaults apply where the image sets nothing itself.
+    assert config["config"]["Entrypoint"] == ["/from-files/run"]
+    assert config["config"]["Env"] == ["FROM=files"]
+    plain, files = manifest_of(ext_runner, "plain")
     assert "annotations" not in plain and len(plain["layers"]) == 1
+    config = json.loads(files[f"ext/plain/blobs/sha256/{plain['config']['digest'][7:]}"])
+    assert config["config"]["Entrypoint"] == ["/mine"]
+    assert config["config"]["Env"] == ["FROM=image"]
 
 
 def test_an_extension_may_not_override_the_targets_annotation(ext_runner: RuleRunner) -> None:

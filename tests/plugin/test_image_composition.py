@@ -1,5 +1,6 @@
 """The pure decisions of an image build, tested without a rule graph: what `base` means, which
-base image each platform gets, cycles, annotations from extensions, and a layer's path conflicts."""
+base image each platform gets, cycles, annotations from extensions, config defaults from layer
+sets, and a layer's path conflicts and source-root stripping."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from pants_oci.bases import (
     describe_cycle,
     parse_base,
 )
-from pants_oci.composition import AnnotationConflict, compose_images, merge_annotations
+from pants_oci.composition import (
+    AnnotationConflict,
+    EntrypointConflict,
+    compose_images,
+    merge_annotations,
+    with_layer_defaults,
+)
 from pants_oci.field_validation import FieldName
-from pants_oci.layer_paths import LayerInputError, check_layer_paths
+from pants_oci.layer_paths import LayerInputError, check_layer_paths, strip_source_root
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
@@ -121,3 +128,31 @@ def test_layer_paths_a_file_where_a_directory_is_needed() -> None:
 def test_layer_paths_no_inputs() -> None:
     with pytest.raises(LayerInputError, match="oci_layer x:l has no inputs"):
         check_layer_paths([], "oci_layer x:l", "/")
+
+
+def test_layer_defaults_fill_what_the_image_leaves_unset() -> None:
+    app = ("app:py", ("python3", "-S", "/app/__main__.py"), {"MODE": "app", "TZ": "UTC"})
+    files = ("app:files", None, {})
+    own = ConfigMutations(env=(("MODE", "image"),))
+    merged = with_layer_defaults(own, [app, files])
+    assert merged.entrypoint == ("python3", "-S", "/app/__main__.py")
+    # Proposed first, so the image's own value overrides it in place.
+    assert merged.env == (("MODE", "app"), ("TZ", "UTC"), ("MODE", "image"))
+    mine = ConfigMutations(entrypoint=("/bin/sh",))
+    assert with_layer_defaults(mine, [app]).entrypoint == ("/bin/sh",)
+    assert with_layer_defaults(ConfigMutations(), [app, app]).entrypoint == app[1]
+
+
+def test_two_layer_sets_proposing_entrypoints_need_the_image_to_choose() -> None:
+    one = ("a:py", ("python3", "/a"), {})
+    two = ("b:py", ("python3", "/b"), {})
+    with pytest.raises(EntrypointConflict, match=r"a:py: \['python3', '/a'\]; b:py: \['python3', '/b'\]"):
+        with_layer_defaults(ConfigMutations(), [one, two])
+    assert with_layer_defaults(ConfigMutations(entrypoint=("/x",)), [one, two]).entrypoint == ("/x",)
+
+
+def test_strip_source_root() -> None:
+    assert strip_source_root("src/python/app/x.py", "src/python") == "app/x.py"
+    assert strip_source_root("app/x.py", ".") == "app/x.py"
+    with pytest.raises(ValueError):
+        strip_source_root("lib/x.py", "src")

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pants_oci.bases import BasePlatformError
-from pants_oci.composition import AnnotationConflict, compose_images, config_mutations, merge_annotations
+from pants_oci.composition import (
+    AnnotationConflict,
+    EntrypointConflict,
+    compose_images,
+    config_mutations,
+    merge_annotations,
+    with_layer_defaults,
+)
 from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
 from pants_oci.image_fields import (
     OciImageAnnotationsField,
@@ -41,7 +48,7 @@ from pants.engine.target import InvalidFieldException, Target, Targets, WrappedT
 from pants.engine.unions import UnionMembership
 from pants.util.frozendict import FrozenDict
 
-from ocikit.image import Blob, Platform, PlatformImage
+from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
 from ocikit.layout import blob_path
 
 __all__ = ["BuiltOciImage", "OciImageRequest", "push_registries"]
@@ -79,17 +86,19 @@ def _layer_request(target: Target, compression: LayerCompression) -> OciLayerReq
 
 
 def _layer_slot(
-    image: Target, layer: Target, compression: LayerCompression, union_membership: UnionMembership
+    image: Target, layer: Target, base: ImageBase, compression: LayerCompression,
+    union_membership: UnionMembership,
 ) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
         return _LayerSlot(request=_layer_request(layer, compression))
     for request_type in union_membership.get(OciLayersRequest):
         if request_type.is_applicable(layer):
-            return _LayerSlot(extension=request_type(layer, compression))
+            return _LayerSlot(extension=request_type(layer, compression, base.images))
     raise InvalidFieldException(
         f"The `layers` field in target {image.address} names {layer.address}, a "
-        f"`{layer.alias}` target: only `oci_layer` targets can be layers. Put files in an "
-        "`oci_layer` (or in this image's `dependencies`)."
+        f"`{layer.alias}` target: only `oci_layer` targets can be layers (and `oci_python_app` "
+        "with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
+        "`dependencies`)."
     )
 
 
@@ -119,21 +128,22 @@ async def _build_biggest_first(requests: list[OciLayerRequest]) -> list[BuiltOci
 
 async def _own_layers(
     image: Target, base: ImageBase, compression: LayerCompression, union_membership: UnionMembership
-) -> list[BuiltOciLayer]:
-    """The `layers` in order (each one or more image layers), then the `dependencies` layer."""
+) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
+    """The `layers` in order (each one or more image layers), then the `dependencies` layer;
+    and what each target another backend turned into layers proposes for the config."""
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
-    slots = [_layer_slot(image, t, compression, union_membership) for t in targets]
+    slots = [_layer_slot(image, t, base, compression, union_membership) for t in targets]
     if image[OciImageDependenciesField].value:
         slots.append(_LayerSlot(request=_dependencies_layer(image, base, targets, compression)))
     requests = [s.request for s in slots if s.request is not None]
     built = iter(await _build_biggest_first(requests))
-    from_extensions = iter(
-        await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
-    )
+    extended = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
+    from_extensions = iter(extended)
     layers: list[BuiltOciLayer] = []
     for slot in slots:
         layers.extend([next(built)] if slot.request is not None else next(from_extensions).layers)
-    return layers
+    proposers = [str(s.extension.target.address) for s in slots if s.extension]
+    return layers, list(zip(proposers, extended))
 
 
 async def _extensions(
@@ -157,13 +167,24 @@ async def _extensions(
     return [layer for r in results for layer in r.layers], annotations
 
 
+def _config_changes(image: Target, layer_sets: list[tuple[str, OciLayers]]) -> ConfigMutations:
+    try:
+        return with_layer_defaults(
+            config_mutations(image), [(name, s.entrypoint, s.env) for name, s in layer_sets]
+        )
+    except EntrypointConflict as e:
+        raise InvalidFieldException(
+            f"The image {image.address} needs an `entrypoint` field: {e}."
+        ) from e
+
+
 def _compose(
     image: Target, platforms: tuple[Platform, ...], base: ImageBase, layers: list[BuiltOciLayer],
-    annotations: dict[str, str], created: str,
+    annotations: dict[str, str], created: str, changes: ConfigMutations,
 ) -> tuple[tuple[PlatformImage, ...], Blob | None]:
     try:
         return compose_images(
-            platforms, base.images, [b.layer for b in layers], config_mutations(image), created, annotations
+            platforms, base.images, [b.layer for b in layers], changes, created, annotations
         )
     except BasePlatformError as e:
         available = ", ".join(map(str, e.available))
@@ -197,10 +218,11 @@ async def build_oci_image(
     compression = settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
     platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
-    own_layers = await _own_layers(image, base, compression, union_membership)
+    own_layers, layer_sets = await _own_layers(image, base, compression, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
     layers = [*own_layers, *extra_layers]
-    images, index = _compose(image, platforms, base, layers, annotations, settings.created)
+    changes = _config_changes(image, layer_sets)
+    images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)
     blobs = await _image_blobs(images, index, base, layers)
     return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories)
 

@@ -4,6 +4,7 @@
   push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
   pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
   inspect  print a registry image's manifest and config            (ocikit.registry.cli)
+  bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import layer_cli
 
         return layer_cli.main(rest)
+    if command == "bytecode":
+        from ocikit import bytecode
+
+        return bytecode.main(rest)
     if command in ("push", "pull", "inspect"):
         from ocikit.registry import cli as registry_cli
 

@@ -1,0 +1,105 @@
+"""`ocikit bytecode`: pycs that the interpreter uses, byte-identical wherever the tree sits."""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CORE = Path(__file__).resolve().parents[2] / "src" / "python"
+
+TREE = {
+    "pkg/__init__.py": "",
+    "pkg/mod.py": "KINDS = frozenset({'a', 'b', 'c', 'd', 'e', 'f'})\ndef boom():\n    raise ValueError('x')\n",
+    "pkg/sub/deep.py": "from pkg.mod import KINDS\n",
+    "top.py": "X = {'k': (1, 2.5, 'three')}\n",
+    "fixtures/py2_only.py": "print 'python 2'\n",
+    "pkg/data.txt": "not python",
+}
+
+
+def interpreters() -> list[str]:
+    """This interpreter and, when it is another minor version, the machine's python3."""
+    found = [sys.executable]
+    other = shutil.which("python3")
+    if other:
+        version = subprocess.run(
+            [other, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        ).stdout.strip()
+        if version != str(tuple(sys.version_info[:2])):
+            found.append(other)
+    return found
+
+
+def write_tree(root: Path) -> Path:
+    for rel, text in TREE.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def compile_with(python: str, root: Path, out: Path, seed: str = "0") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [python, "-m", "ocikit", "bytecode", "--root", str(root), "--out", str(out)],
+        env={**os.environ, "PYTHONPATH": str(CORE), "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_pycs_are_the_same_bytes_for_the_same_sources_anywhere(python: str, tmp_path: Path) -> None:
+    one = compile_with(python, write_tree(tmp_path / "a" / "lib"), tmp_path / "a" / "pyc")
+    compile_with(python, write_tree(tmp_path / "elsewhere" / "deeper" / "lib"), tmp_path / "b")
+    assert "4 compiled, 1 skipped" in one.stderr
+    first = tree_digest(tmp_path / "a" / "pyc")
+    assert first == tree_digest(tmp_path / "b")
+    tag = subprocess.run(
+        [python, "-c", "import sys; print(sys.implementation.cache_tag)"], capture_output=True, text=True
+    ).stdout.strip()
+    assert sorted(first) == [
+        f"__pycache__/top.{tag}.pyc",
+        f"pkg/__pycache__/__init__.{tag}.pyc",
+        f"pkg/__pycache__/mod.{tag}.pyc",
+        f"pkg/sub/__pycache__/deep.{tag}.pyc",
+    ]
+
+
+def test_the_interpreter_loads_them(tmp_path: Path) -> None:
+    lib = write_tree(tmp_path / "lib")
+    compile_with(sys.executable, lib, lib)  # OUT merged over ROOT: the tree an image holds
+    pyc = lib / "pkg" / "__pycache__" / f"mod.{sys.implementation.cache_tag}.pyc"
+    data = pyc.read_bytes()
+    assert int.from_bytes(data[4:8], "little") == 0b11  # hash-based, checked
+    assert marshal.loads(data[16:]).co_filename == "pkg/mod.py"
+    run = subprocess.run(
+        [sys.executable, "-B", "-v", "-c", "import pkg.sub.deep"], cwd=lib, capture_output=True, text=True
+    )
+    for module in ("pkg/__init__", "pkg/mod", "pkg/sub/deep"):
+        head, name = module.rsplit("/", 1)
+        pyc = lib / head / "__pycache__" / f"{name}.{sys.implementation.cache_tag}.pyc"
+        assert f"# code object from '{pyc}'" in run.stderr
+
+
+def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "ocikit", "bytecode", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+        env={**os.environ, "PYTHONPATH": str(CORE)}, capture_output=True, text=True,
+    )
+    assert run.returncode == 1
+    assert "ocikit bytecode: error:" in run.stderr and "is not a directory" in run.stderr

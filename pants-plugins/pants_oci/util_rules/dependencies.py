@@ -27,25 +27,27 @@ class InferOciImageDependencies(InferDependenciesRequest):
     infer_from = OciImageInferenceFieldSet
 
 
+async def address_in_field(value: str, owner: Address, alias: str) -> Address | None:
+    """The address a string field names, relative to its target; None when it names none
+    (for inference: the rule that builds the target reports it, saying what is accepted)."""
+    origin = f"the `{alias}` field of {owner}"
+    try:
+        return await Get(
+            Address,
+            AddressInput,
+            AddressInput.parse(value, relative_to=owner.spec_path, description_of_origin=origin),
+        )
+    except (ResolveError, AddressParseException):
+        return None
+
+
 @rule(desc="Infer the base and layers of an OCI image")
 async def infer_oci_image_dependencies(request: InferOciImageDependencies) -> InferredDependencies:
     field_set = request.field_set
     layers = await Get(Addresses, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs())
-    include = list(layers)
     spec = base_address(field_set.base.value)
-    if spec is not None:
-        origin = f"the `base` field of {field_set.address}"
-        try:
-            include.append(
-                await Get(
-                    Address,
-                    AddressInput,
-                    AddressInput.parse(spec, relative_to=field_set.address.spec_path, description_of_origin=origin),
-                )
-            )
-        except (ResolveError, AddressParseException):
-            pass  # building the image reports it, saying what a `base` may be
-    return InferredDependencies(include)
+    base = await address_in_field(spec, field_set.address, "base") if spec is not None else None
+    return InferredDependencies([*layers, *([base] if base else [])])
 
 
 def rules():

@@ -1,0 +1,139 @@
+"""What an app's layers hold, as digests: its installed requirements (a flat site-packages tree
+from its resolve, as pex installs them), its code (sources and resources below their source
+roots, as inside a pex) and their bytecode."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pants.backend.python.target_types import PexLayout
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex import Pex
+from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.backend.python.util_rules.pex_venv import PexVenv, PexVenvLayout, PexVenvRequest
+from pants.backend.python.util_rules.python_sources import (
+    PythonSourceFiles,
+    PythonSourceFilesRequest,
+    StrippedPythonSourceFiles,
+)
+from pants.core.target_types import FileSourceField
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST, Digest, RemovePrefix
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
+from pants.util.logging import LogLevel
+
+from pants_oci.util_rules.core import OcikitRunner
+
+logger = logging.getLogger(__name__)
+
+_SITE_PACKAGES = "site-packages"
+_TREE = "tree"
+_PYC = "pyc"
+
+
+@dataclass(frozen=True)
+class InstalledRequirementsRequest:
+    binary: Address  # a pex_binary: its closure's requirements, from its resolve
+
+
+@dataclass(frozen=True)
+class InstalledRequirements:
+    digest: Digest  # the contents of a site-packages directory
+
+
+@dataclass(frozen=True)
+class AppCodeRequest:
+    binary: Address
+    app: Address  # the oci_python_app, for messages
+
+
+@dataclass(frozen=True)
+class AppCode:
+    digest: Digest  # sources and resources below their source roots
+
+
+@dataclass(frozen=True)
+class BytecodeRequest:
+    tree: Digest
+    interpreter_constraints: InterpreterConstraints  # one Python minor version
+    what: str  # e.g. "the requirements of src/python/app:bin"
+
+
+@dataclass(frozen=True)
+class Bytecode:
+    digest: Digest  # the `__pycache__` files of the tree, at their paths in it
+
+
+@rule(desc="Install the requirements of a Python app", level=LogLevel.DEBUG)
+async def install_requirements(request: InstalledRequirementsRequest) -> InstalledRequirements:
+    # The packed layout keeps each wheel a file of its own, which `venv create` installs.
+    pex = await Get(
+        Pex,
+        PexFromTargetsRequest(
+            [request.binary],
+            output_filename="requirements.pex",
+            internal_only=False,
+            layout=PexLayout.PACKED,
+            include_source_files=False,
+            include_local_dists=False,
+            description=f"Resolve the requirements of {request.binary}",
+        ),
+    )
+    venv = await Get(
+        PexVenv,
+        PexVenvRequest(
+            pex=pex,
+            layout=PexVenvLayout.FLAT,
+            output_path=Path(_SITE_PACKAGES),
+            description=f"Install the requirements of {request.binary}",
+        ),
+    )
+    return InstalledRequirements(await Get(Digest, RemovePrefix(venv.digest, _SITE_PACKAGES)))
+
+
+@rule(desc="Collect the code of a Python app", level=LogLevel.DEBUG)
+async def app_code(request: AppCodeRequest) -> AppCode:
+    closure = await Get(TransitiveTargets, TransitiveTargetsRequest([request.binary]))
+    files = sorted(str(t.address) for t in closure.closure if t.has_field(FileSourceField))
+    if files:
+        # As when Pants builds the pex itself: `files` are not part of a Python app.
+        logger.warning(
+            f"oci_python_app {request.app}: the closure of {request.binary} holds `files` "
+            f"targets, which a pex (and so this app's code layer) leaves out: {', '.join(files)}. "
+            "Make them `resources` to ship them with the code, or put them in an `oci_layer` "
+            "of the image, where they keep their path from the build root."
+        )
+    sources = await Get(PythonSourceFiles, PythonSourceFilesRequest(closure.closure, include_resources=True))
+    stripped = await Get(StrippedPythonSourceFiles, PythonSourceFiles, sources)
+    return AppCode(stripped.stripped_source_files.snapshot.digest)
+
+
+@rule(desc="Compile Python bytecode", level=LogLevel.DEBUG)
+async def compile_bytecode(request: BytecodeRequest, runner: OcikitRunner) -> Bytecode:
+    if request.tree == EMPTY_DIGEST:
+        return Bytecode(EMPTY_DIGEST)
+    python = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
+    result = await Get(
+        ProcessResult,
+        Process(
+            # The interpreter the image's Python matches, running the core's compiler; the
+            # tree (all of site-packages, for requirements) is linked in, not copied.
+            argv=(python.path, "-m", "ocikit", "bytecode", "--root", _TREE, "--out", _PYC),
+            env=runner.env,
+            input_digest=runner.digest,
+            immutable_input_digests={_TREE: request.tree},
+            output_directories=(_PYC,),
+            description=f"Compile the bytecode of {request.what}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    return Bytecode(await Get(Digest, RemovePrefix(result.output_digest, _PYC)))
+
+
+def rules():
+    return collect_rules()

@@ -127,8 +127,9 @@ class PantsRun:
 class BuildRoot:
     """A copy of the repo under a temp dir, with its own local store, named caches and pantsd."""
 
-    def __init__(self, path: Path, state: Path, pantsd: bool = True) -> None:
+    def __init__(self, path: Path, state: Path, pantsd: bool = True, launcher: str = "./pants") -> None:
         self.path = path.resolve()
+        self.launcher = launcher  # relative to the root: examples/python runs `../../pants`
         self.state = state  # beside the root, so Pants never globs it
         self.store = state / "lmdb_store"
         self.named_caches = state / "named_caches"
@@ -152,7 +153,7 @@ class BuildRoot:
         logdir = self.workunit_logs / f"run-{self._runs:03d}"
         logdir.mkdir(parents=True)
         argv = (
-            "./pants",
+            self.launcher,
             "--pantsd" if self.pantsd else "--no-pantsd",
             "--stats-log",
             f"--local-store-dir={self.store}",

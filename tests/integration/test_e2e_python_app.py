@@ -1,0 +1,227 @@
+"""examples/python end to end, through the real `../../pants` in a copy of its build root: a
+small service with a locked PyPI requirement, as an image on a Python base built from Debian
+packages and pinned by digest from a loopback registry, run by podman and by runc.
+
+What it proves: the image runs the app on the base's python3; an edit to the app re-runs its
+code layer's process only, keeps every other layer's digest and `publish` uploads the code layer,
+config and manifest only; the requirements layer is the same bytes from another build root at
+another path with its own caches; and the bad inputs of a Python app fail at package time
+naming the target and field.
+
+Needs podman, runc, umoci, skopeo, docker-registry and debootstrap (Debian packages), root (to
+build the base once per machine, ~2 min, cached in ~/.cache/pants-oci) and PyPI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from e2e_support import REPO, BuildRoot, PantsRun, copy_sources
+from image_checks import Layout, rootfs_tree, umoci_unpack
+
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "registry"))
+from python_tools import pex_cli_config, push_python_base  # noqa: E402
+from registry_fixtures import launch_registry  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.registry]
+
+TOOLS = {
+    "podman": "podman",
+    "runc": "runc",
+    "umoci": "umoci",
+    "skopeo": "skopeo",
+    "docker-registry": "docker-registry",
+    "debootstrap": "debootstrap",
+}
+IMAGE = "images:greeter"
+LAYOUT = "images/greeter"
+GREETING = "src/python/greeter/greeting.py"
+# podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
+PODMAN_RUN = ("podman", "--runtime", "runc", "run", "--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+
+@dataclass
+class PythonRoot:
+    root: BuildRoot
+    env: dict
+
+    def run(self, *args: str) -> PantsRun:
+        return self.root.run(*args, env=self.env)
+
+    def package(self) -> PantsRun:
+        run = self.run("package", IMAGE)
+        assert run.returncode == 0, run.describe()
+        return run
+
+    def layout(self) -> Layout:
+        return Layout(self.root.dist(LAYOUT))
+
+
+def app_layers(layout: Layout) -> dict[str, str]:
+    """`{history created_by: layer digest}` of the layers the app added to the base."""
+    manifest, config = layout.manifest(), layout.config()
+    ours = [h["created_by"] for h in config["history"] if h.get("created_by", "").startswith("pants:")]
+    return dict(zip(ours, manifest["layers"][-len(ours):])) if ours else {}
+
+
+@pytest.fixture(scope="module")
+def machine() -> None:
+    missing = sorted({package for tool, package in TOOLS.items() if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()})
+    if missing:
+        pytest.fail(f"the Python app tests need: apt-get install {' '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def registry(machine, tmp_path_factory: pytest.TempPathFactory):
+    registry = launch_registry(tmp_path_factory.mktemp("python-registry"), "none")
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def python_env(registry) -> dict:
+    return {
+        "PANTS_CONFIG_FILES": f"+['{pex_cli_config()}']",
+        "OCI_PYTHON_BASE": push_python_base(registry.host),
+    }
+
+
+def make_root(tmp: Path, python_env: dict) -> PythonRoot:
+    copy_sources(REPO, tmp / "repo")
+    root = BuildRoot(tmp / "repo" / "examples" / "python", tmp / "state", launcher="../../pants")
+    return PythonRoot(root, python_env)
+
+
+@pytest.fixture(scope="module")
+def first(python_env: dict, tmp_path_factory: pytest.TempPathFactory):
+    built = make_root(tmp_path_factory.mktemp("python-a"), python_env)
+    yield built, built.package(), dict(app_layers(built.layout()))
+    built.root.stop()
+
+
+def podman_output(layout_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    config_digest = Layout(layout_dir).manifest()["config"]["digest"]
+    try:
+        return subprocess.run([*PODMAN_RUN, f"oci:{layout_dir}:latest", *args], capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["podman", "rmi", "--ignore", config_digest.split(":")[1]], capture_output=True)
+
+
+def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> None:
+    built, run, layers = first
+    layout = built.layout()
+    assert run.packaged[LAYOUT][1] == layout.top()["digest"]
+    assert list(layers) == [
+        "pants: oci_python_app images:app (requirements)",
+        "pants: oci_python_app images:app (code)",
+    ]
+    config = layout.config()["config"]
+    assert config["Entrypoint"] == ["python3", "-S", "/app/__main__.py"]
+    assert config["Cmd"] == ["--name", "container"]
+    expected = "Hello, container! (1.2 million files served)\npython 3.11.2 at /usr/bin/python3\n"
+    podman = podman_output(built.root.dist(LAYOUT))
+    assert (podman.returncode, podman.stdout) == (0, expected), podman.stderr
+    # An independent runtime: umoci's bundle, run by runc; arguments replace `cmd`.
+    rootfs = umoci_unpack(built.root.dist(LAYOUT), "latest", tmp_path / "bundle")
+    bundle_config = json.loads((tmp_path / "bundle" / "config.json").read_text())
+    bundle_config["process"]["terminal"] = False
+    bundle_config["process"]["args"] = [*config["Entrypoint"], "--name", "runc"]
+    (tmp_path / "bundle" / "config.json").write_text(json.dumps(bundle_config))
+    runc = subprocess.run(
+        ["runc", "run", "-b", str(tmp_path / "bundle"), f"python-e2e-{tmp_path.name}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert runc.stdout == expected.replace("container", "runc"), runc.stderr
+    tree = rootfs_tree(rootfs)
+    # Requirements installed flat with their bytecode; code and resources below their roots.
+    assert "app/lib/humanize/__init__.py" in tree and "app/lib/humanize-4.9.0.dist-info/RECORD" in tree
+    assert "app/lib/humanize/__pycache__/__init__.cpython-311.pyc" in tree
+    assert {"app/src/greeter/greeting.py", "app/src/greeter/greeting.json", "app/__main__.py"} <= set(tree)
+    assert "app/src/greeter/__pycache__/greeting.cpython-311.pyc" in tree
+
+
+def test_an_app_edit_rebuilds_and_publishes_the_code_layer_only(first, registry) -> None:
+    built, _, before = first
+    registries = f"--oci-registries={{'e2e': {{'address': '{registry.host}', 'default': True}}}}"
+    published = built.run("publish", registries, IMAGE)
+    assert published.returncode == 0, published.describe()
+    greeting = built.root.path / GREETING
+    original = greeting.read_text()
+    greeting.write_text(original.replace("files served", "files greeted"))
+    try:
+        edited = built.package()
+        assert edited.layer_processes_run == ["Build layer of oci_python_app images:app (code)"], edited.describe()
+        after = app_layers(built.layout())
+        name = "pants: oci_python_app images:app (requirements)"
+        assert after[name] == before[name]
+        assert after["pants: oci_python_app images:app (code)"] != before["pants: oci_python_app images:app (code)"]
+        again = built.run("publish", registries, IMAGE)
+        assert again.returncode == 0, again.describe()
+        stats = json.loads(built.root.dist(f"{LAYOUT}.publish.json").read_text())["stats"]
+        code = after["pants: oci_python_app images:app (code)"]
+        config = built.layout().manifest()["config"]
+        # The code layer and the config; the manifest is not a blob.
+        assert stats["blobs_uploaded"] == 2, stats
+        assert stats["bytes_uploaded"] == code["size"] + config["size"], stats
+    finally:
+        greeting.write_text(original)
+
+
+def test_the_requirements_layer_is_the_same_bytes_in_another_build_root(first, python_env, tmp_path_factory) -> None:
+    _, _, layers = first
+    other = make_root(tmp_path_factory.mktemp("python-b-elsewhere") / "deeper", python_env)
+    try:
+        other.package()
+        theirs = app_layers(other.layout())
+    finally:
+        other.root.stop()
+    assert other.root.path != first[0].root.path and other.root.store != first[0].root.store
+    assert theirs == layers
+
+
+BAD = {
+    "broad interpreter constraints": (
+        'pex_binary(name="bin", entry_point="json.tool", interpreter_constraints=["CPython>=3.10,<3.12"])',
+        "oci_python_app bad:app: the `interpreter_constraints` of bad:bin (CPython<3.12,>=3.10) allow "
+        "Python 3.10, 3.11",
+    ),
+    "constraints the base cannot satisfy": (
+        'pex_binary(name="bin", entry_point="json.tool", interpreter_constraints=["CPython==3.12.*"])',
+        "oci_python_app bad:app needs a Python matching CPython==3.12.* (its `pex_binary`'s "
+        "`interpreter_constraints`), but its image's base declares PYTHON_VERSION=3.11.2 (linux/amd64)",
+    ),
+    "not a pex_binary": (
+        'target(name="bin")',
+        "The `binary` field in target bad:app has an invalid value ':bin': bad:bin is a "
+        "`target` target; expected a `pex_binary`.",
+    ),
+    "a console script": (
+        'pex_binary(name="bin", script="humanize")',
+        "oci_python_app bad:app cannot use the `script` field of bad:bin",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_python_apps_fail_at_package_naming_the_target_and_field(first, case: str) -> None:
+    built = first[0]
+    binary, expected = BAD[case]
+    build = f"""
+{binary}
+oci_python_app(name="app", binary=":bin")
+oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
+"""
+    built.root.write("bad/BUILD", build)
+    try:
+        run = built.run("package", "bad:img")
+    finally:
+        shutil.rmtree(built.root.path / "bad")
+    assert run.returncode != 0
+    assert expected in " ".join(run.output.split()), run.describe()

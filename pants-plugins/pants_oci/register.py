@@ -1,10 +1,11 @@
-"""The OCI image backend: `oci_layer` and `oci_image` targets, `package` and `publish`."""
+"""The OCI image backend: `oci_layer`, `oci_pull` and `oci_image` targets; `package`, `publish`
+and `run`."""
 
 
-from pants_oci.goals import package, publish
+from pants_oci.goals import package, publish, run
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, settings
+from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, runtime, settings
 
 
 def target_types():
@@ -24,4 +25,6 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *runtime.rules(),
+        *run.rules(),
     ]

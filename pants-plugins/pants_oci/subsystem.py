@@ -9,7 +9,7 @@ from typing import Any
 
 from pants_oci.registries import OciRegistries
 from pants.option.errors import OptionsError
-from pants.option.option_types import DictOption, EnumOption, IntOption, StrListOption, StrOption
+from pants.option.option_types import BoolOption, DictOption, EnumOption, IntOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
@@ -39,6 +39,11 @@ class Compression(Enum):
 def _level_table_key(compression: Compression) -> str:
     # `auto` compresses with gzip whenever it compresses, so its level is a gzip level.
     return "gzip" if compression is Compression.auto else compression.value
+
+
+class ContainerRuntimeKind(Enum):
+    podman = "podman"
+    docker = "docker"
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,49 @@ class OciSubsystem(Subsystem):
             """
         ),
         advanced=True,
+    )
+
+    runtime = EnumOption(
+        default=ContainerRuntimeKind.podman,
+        help=softwrap(
+            """
+            What `pants run` runs an `oci_image` with: `podman` (daemonless; it loads the image
+            with `podman pull oci:...`) or `docker` (25 or newer: it loads the layout with
+            `docker load`). Either way the image is first loaded into the runtime's store as
+            `REPOSITORY:TAG` (its first tag), so it is there afterwards too.
+            """
+        ),
+    )
+    runtime_search_path = StrListOption(
+        default=["<PATH>"],
+        help=softwrap(
+            """
+            Where to look for the `runtime` executable; `<PATH>` is the `PATH` of the
+            environment Pants runs in. Example: `["/opt/podman/bin", "<PATH>"]`.
+            """
+        ),
+        advanced=True,
+    )
+    run_args = StrListOption(
+        default=[],
+        help=softwrap(
+            """
+            Arguments for `podman run`/`docker run` in `pants run`, before the image (it always
+            gets `--rm -i`, and `-t` from a terminal). Arguments after `--` on the command line
+            go to the container. Example: `["-p", "8080:8080", "--env", "MODE=dev"]`; where
+            podman's default OCI runtime or limits are refused:
+            `["--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]`.
+            """
+        ),
+    )
+    run_load_only = BoolOption(
+        default=False,
+        help=softwrap(
+            """
+            Make `pants run` load the image into the runtime's store as `REPOSITORY:TAG` and stop
+            there, without starting a container: `pants run --oci-run-load-only //app:image`.
+            """
+        ),
     )
 
     @memoized_method

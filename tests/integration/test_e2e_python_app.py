@@ -2,7 +2,8 @@
 small service with a locked PyPI requirement, as an image on a Python base built from Debian
 packages and pinned by digest from a loopback registry, run by podman and by runc.
 
-What it proves: the image runs the app on the base's python3; an edit to the app re-runs its
+What it proves: the image runs the app on the base's python3 (podman, runc, and `pants run`
+with arguments after `--` and the app's exit status); an edit to the app re-runs its
 code layer's process only, keeps every other layer's digest and `publish` uploads the code layer,
 config and manifest only; the requirements layer is the same bytes from another build root at
 another path with its own caches; and the bad inputs of a Python app fail at package time
@@ -107,11 +108,11 @@ def first(python_env: dict, tmp_path_factory: pytest.TempPathFactory):
 
 
 def podman_output(layout_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    config_digest = Layout(layout_dir).manifest()["config"]["digest"]
     try:
         return subprocess.run([*PODMAN_RUN, f"oci:{layout_dir}:latest", *args], capture_output=True, text=True, timeout=300)
     finally:
-        subprocess.run(["podman", "rmi", "--ignore", config_digest.split(":")[1]], capture_output=True)
+        # podman names an image run from a layout after the layout's directory.
+        subprocess.run(["podman", "rmi", "--ignore", f"localhost{layout_dir}:latest"], capture_output=True)
 
 
 def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> None:
@@ -145,6 +146,20 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
     assert "app/lib/humanize/__pycache__/__init__.cpython-311.pyc" in tree
     assert {"app/src/greeter/greeting.py", "app/src/greeter/greeting.json", "app/__main__.py"} <= set(tree)
     assert "app/src/greeter/__pycache__/greeting.cpython-311.pyc" in tree
+
+
+def test_pants_run_runs_it_under_podman_with_the_arguments_after_the_separator(first) -> None:
+    built = first[0]
+    run_args = "--oci-run-args=['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']"
+    try:
+        run = built.run("run", run_args, IMAGE, "--", "--name", "pants run")
+        assert run.returncode == 0, run.describe()
+        assert run.stdout == "Hello, pants run! (1.2 million files served)\npython 3.11.2 at /usr/bin/python3\n"
+        usage = built.run("run", run_args, IMAGE, "--", "--no-such-flag")
+        assert usage.returncode == 2, usage.describe()  # argparse's status, through podman and pants
+        assert "greeter: error: unrecognized arguments: --no-such-flag" in usage.stderr
+    finally:
+        subprocess.run(["podman", "rmi", "--ignore", "examples/python-greeter:latest"], capture_output=True)
 
 
 def test_an_app_edit_rebuilds_and_publishes_the_code_layer_only(first, registry) -> None:

@@ -5,6 +5,7 @@
   pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
   inspect  print a registry image's manifest and config            (ocikit.registry.cli)
   bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
+  run      load a layout into podman or docker and run it          (ocikit.run)
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import layer_cli
 
         return layer_cli.main(rest)
+    if command == "run":
+        from ocikit import run
+
+        return run.main(rest)
     if command == "bytecode":
         from ocikit import bytecode
 

@@ -3,7 +3,8 @@ and cached in ~/.cache/pants-oci/ (outside any repo): the pex CLI Pants 2.17 wou
 built from PyPI, and a Python base image built from Debian packages.
 
     python tests/python_tools.py pex-cli-config      # prints a pants.toml file to add with
-                                                     # PANTS_CONFIG_FILES=+['<that path>']
+                                                     # PANTS_CONFIG_FILES=+['<that path>']:
+                                                     # the pex CLI, pip settings for this machine
     python tests/python_tools.py push-base HOST:PORT # prints the pinned reference of the base
                                                      # image it pushed (HOST:PORT/debian-python)
 
@@ -31,6 +32,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pant
 PEX_VERSION = "v2.1.137"  # what Pants 2.17.1 runs
 DEBIAN_SUITE = "bookworm"  # python3 3.11
 BASE_TAG = "3.11"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class MissingTool(RuntimeError):
@@ -85,15 +87,22 @@ def pex_cli() -> Path:
 
 
 def pex_cli_toml() -> str:
-    """The `[pex-cli]` section that makes Pants use the local pex CLI."""
+    """The config that makes Pants' Python backend work here: the local pex CLI, and pip kept
+    from the machine-wide pip config (its find-links and extra indexes serve wheels from other
+    URLs than a lockfile names, which pex refuses), with the CA bundle that config named."""
     path = pex_cli()
     data = path.read_bytes()
-    return (
+    text = (
         "[pex-cli]\n"
         f'version = "{PEX_VERSION}"\n'
         f'url_template = "file://{path.parent}/pex-{{version}}.pex"\n'
         f'known_versions = ["{PEX_VERSION}|linux_x86_64|{hashlib.sha256(data).hexdigest()}|{len(data)}"]\n'
+        "\n[subprocess-environment]\n"
+        'env_vars.add = ["PIP_CONFIG_FILE=/dev/null"]\n'
     )
+    if Path(SYSTEM_CA_BUNDLE).is_file():
+        text += f'\n[GLOBAL]\nca_certs_path = "{SYSTEM_CA_BUNDLE}"\n'
+    return text
 
 
 def pex_cli_config() -> Path:

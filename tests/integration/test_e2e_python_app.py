@@ -1,5 +1,5 @@
 """examples/python end to end, through the real `../../pants` in a copy of its build root: a
-small service with a locked PyPI requirement, as an image on a Python base built from Debian
+small service with locked PyPI requirements (one with a native extension), as an image on a Python base built from Debian
 packages and pinned by digest from a loopback registry, run by podman and by runc.
 
 What it proves: the image runs the app on the base's python3 (podman, runc, and `pants run`
@@ -16,6 +16,7 @@ build the base once per machine, ~2 min, cached in ~/.cache/pants-oci) and PyPI.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,9 @@ TOOLS = {
     "debootstrap": "debootstrap",
 }
 IMAGE = "images:greeter"
+# charset-normalizer's native extension, from the wheel for the base's Python (3.11).
+NATIVE = f"md.cpython-311-{os.uname().machine}-linux-gnu.so"
+PYTHON_LINE = f"python 3.11.2 at /usr/bin/python3; native: {NATIVE}"
 LAYOUT = "images/greeter"
 GREETING = "src/python/greeter/greeting.py"
 # podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
@@ -126,7 +130,7 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
     config = layout.config()["config"]
     assert config["Entrypoint"] == ["python3", "-S", "/app/__main__.py"]
     assert config["Cmd"] == ["--name", "container"]
-    expected = "Hello, container! (1.2 million files served)\npython 3.11.2 at /usr/bin/python3\n"
+    expected = f"Hello, container! (1.2 million files served)\n{PYTHON_LINE}\n"
     podman = podman_output(built.root.dist(LAYOUT))
     assert (podman.returncode, podman.stdout) == (0, expected), podman.stderr
     # An independent runtime: umoci's bundle, run by runc; arguments replace `cmd`.
@@ -144,6 +148,7 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
     # Requirements installed flat with their bytecode; code and resources below their roots.
     assert "app/lib/humanize/__init__.py" in tree and "app/lib/humanize-4.9.0.dist-info/RECORD" in tree
     assert "app/lib/humanize/__pycache__/__init__.cpython-311.pyc" in tree
+    assert f"app/lib/charset_normalizer/{NATIVE}" in tree  # the wheel for the image's Python
     assert {"app/src/greeter/greeting.py", "app/src/greeter/greeting.json", "app/__main__.py"} <= set(tree)
     assert "app/src/greeter/__pycache__/greeting.cpython-311.pyc" in tree
 
@@ -154,7 +159,7 @@ def test_pants_run_runs_it_under_podman_with_the_arguments_after_the_separator(f
     try:
         run = built.run("run", run_args, IMAGE, "--", "--name", "pants run")
         assert run.returncode == 0, run.describe()
-        assert run.stdout == "Hello, pants run! (1.2 million files served)\npython 3.11.2 at /usr/bin/python3\n"
+        assert run.stdout == f"Hello, pants run! (1.2 million files served)\n{PYTHON_LINE}\n"
         usage = built.run("run", run_args, IMAGE, "--", "--no-such-flag")
         assert usage.returncode == 2, usage.describe()  # argparse's status, through podman and pants
         assert "greeter: error: unrecognized arguments: --no-such-flag" in usage.stderr

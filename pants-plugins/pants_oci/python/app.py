@@ -257,7 +257,9 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
     plan = request.plan
     if not plan.include_requirements:
         return AppLayersContents(())
-    installed = await Get(InstalledRequirements, InstalledRequirementsRequest(plan.binary))
+    installed = await Get(
+        InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
+    )
     tree = await _with_bytecode(plan, installed.digest, f"the requirements of {plan.binary}")
     records, entries = await MultiGet(
         Get(DigestContents, DigestSubset(tree, PathGlobs(["*.dist-info/RECORD"]))),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules import pex_venv
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
@@ -45,5 +44,4 @@ def rules():
         UnionRule(InferDependenciesRequest, InferOciPythonAppDependencies),
         *app.rules(),
         *trees.rules(),
-        *pex_venv.rules(),
     ]

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from pants.backend.python.target_types import PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import Pex
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
-from pants.backend.python.util_rules.pex_venv import PexVenv, PexVenvLayout, PexVenvRequest
+from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.python_sources import (
     PythonSourceFiles,
     PythonSourceFilesRequest,
@@ -39,6 +38,7 @@ _PYC = "pyc"
 @dataclass(frozen=True)
 class InstalledRequirementsRequest:
     binary: Address  # a pex_binary: its closure's requirements, from its resolve
+    interpreter_constraints: InterpreterConstraints  # one Python minor version: the wheels' tags
 
 
 @dataclass(frozen=True)
@@ -84,16 +84,26 @@ async def install_requirements(request: InstalledRequirementsRequest) -> Install
             description=f"Resolve the requirements of {request.binary}",
         ),
     )
-    venv = await Get(
-        PexVenv,
-        PexVenvRequest(
-            pex=pex,
-            layout=PexVenvLayout.FLAT,
-            output_path=Path(_SITE_PACKAGES),
+    # As Pants' PexVenvRequest, plus the interpreter to install for: `venv create` otherwise
+    # takes the one pex runs on, whose wheel tags need not be the app's. The same interpreter
+    # compiles the bytecode. (Its path is in the command line, as in Pants' own pex processes.)
+    python = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
+    result = await Get(
+        ProcessResult,
+        PexCliProcess(
+            subcommand=("venv", "create"),
+            extra_args=(
+                f"--dest-dir={_SITE_PACKAGES}",
+                f"--pex-repository={pex.name}",
+                "--layout=flat",
+                f"--python={python.path}",
+            ),
+            additional_input_digest=pex.digest,
+            output_directories=(_SITE_PACKAGES,),
             description=f"Install the requirements of {request.binary}",
         ),
     )
-    return InstalledRequirements(await Get(Digest, RemovePrefix(venv.digest, _SITE_PACKAGES)))
+    return InstalledRequirements(await Get(Digest, RemovePrefix(result.output_digest, _SITE_PACKAGES)))
 
 
 @rule(desc="Collect the code of a Python app", level=LogLevel.DEBUG)

@@ -96,6 +96,17 @@ def test_the_interpreter_loads_them(tmp_path: Path) -> None:
         assert f"# code object from '{pyc}'" in run.stderr
 
 
+def test_a_pyc_the_tree_already_holds_is_kept(tmp_path: Path) -> None:
+    lib = write_tree(tmp_path / "lib")
+    shipped = lib / "pkg" / "__pycache__" / f"mod.{sys.implementation.cache_tag}.pyc"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"as the wheel shipped it")
+    run = compile_with(sys.executable, lib, tmp_path / "out")
+    assert "3 compiled, 2 skipped" in run.stderr
+    assert not (tmp_path / "out" / "pkg" / "__pycache__" / shipped.name).exists()
+    assert (tmp_path / "out" / "pkg" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc").exists()
+
+
 def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "ocikit", "bytecode", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],

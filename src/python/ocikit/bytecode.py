@@ -43,9 +43,14 @@ def pyc_path(relpath: str) -> str:
 
 
 def compile_tree(root: str, out: str) -> Tuple[int, List[str]]:
-    """Compile every source below `root` into `out`; returns (compiled, skipped relpaths)."""
+    """Compile every source below `root` into `out`; returns (compiled, skipped relpaths). A
+    source whose pyc the tree already holds (some wheels ship them) keeps that one: the two
+    could not both go into the layer."""
     compiled, skipped = 0, []
     for relpath in sources(root):
+        if os.path.exists(os.path.join(root, pyc_path(relpath))):
+            skipped.append(relpath)
+            continue
         try:
             py_compile.compile(
                 os.path.join(root, relpath),
@@ -70,5 +75,5 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     os.makedirs(args.out, exist_ok=True)
     compiled, skipped = compile_tree(args.root, args.out)
-    print(f"{PROG}: {compiled} compiled, {len(skipped)} skipped", file=sys.stderr)
+    print(f"{PROG}: {compiled} compiled, {len(skipped)} skipped (shipped a pyc, or do not compile)", file=sys.stderr)
     return 0

@@ -222,6 +222,12 @@ BAD = {
         "The `binary` field in target bad:app has an invalid value ':bin': bad:bin is a "
         "`target` target; expected a `pex_binary`.",
     ),
+    "sources under no source root": (
+        'python_sources(name="lib", sources=["x.py"])\n'
+        'pex_binary(name="bin", entry_point="json.tool", dependencies=[":lib"])',
+        "oci_python_app bad:app cannot place the code of bad:bin (its `binary` field): No source "
+        "root found for `bad`.",
+    ),
     "a console script": (
         'pex_binary(name="bin", script="humanize")',
         "oci_python_app bad:app cannot use the `script` field of bad:bin",
@@ -239,6 +245,7 @@ oci_python_app(name="app", binary=":bin")
 oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
 """
     built.root.write("bad/BUILD", build)
+    built.root.write("bad/x.py", "")
     try:
         run = built.run("package", "bad:img")
     finally:

@@ -46,6 +46,7 @@ from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
+from pants.source.source_root import NoSourceRootError
 from pants.util.frozendict import FrozenDict
 
 from ocikit.image import PlatformImage
@@ -62,6 +63,7 @@ from pants_oci.python.target_types import (
     OciPythonAppTarget,
 )
 from pants_oci.python.trees import (
+    no_source_root,
     AppCode,
     AppCodeRequest,
     Bytecode,
@@ -187,10 +189,13 @@ async def plan_python_app(request: PythonAppPlanRequest, python_setup: PythonSet
     app = wrapped.target
     binary = await _binary_target(app)
     _refuse_unsupported(app.address, binary)
-    entry_point, ics = await MultiGet(
-        Get(ResolvedPexEntryPoint, ResolvePexEntryPointRequest(binary[PexEntryPointField])),
-        Get(InterpreterConstraints, InterpreterConstraintsRequest([binary.address])),
-    )
+    try:
+        entry_point, ics = await MultiGet(
+            Get(ResolvedPexEntryPoint, ResolvePexEntryPointRequest(binary[PexEntryPointField])),
+            Get(InterpreterConstraints, InterpreterConstraintsRequest([binary.address])),
+        )
+    except NoSourceRootError as e:  # the binary's closure is walked for its constraints
+        raise no_source_root(app.address, binary.address, e) from e
     if entry_point.val is None:
         raise InvalidFieldException(
             f"oci_python_app {app.address} needs an `entry_point` on {binary.address} (a module, "

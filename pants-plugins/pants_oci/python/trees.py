@@ -23,7 +23,8 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, RemovePrefix
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
+from pants.engine.target import InvalidFieldException, TransitiveTargets, TransitiveTargetsRequest
+from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
 
 from pants_oci.util_rules.core import OcikitRunner
@@ -119,8 +120,19 @@ async def app_code(request: AppCodeRequest) -> AppCode:
             "of the image, where they keep their path from the build root."
         )
     sources = await Get(PythonSourceFiles, PythonSourceFilesRequest(closure.closure, include_resources=True))
-    stripped = await Get(StrippedPythonSourceFiles, PythonSourceFiles, sources)
+    try:
+        stripped = await Get(StrippedPythonSourceFiles, PythonSourceFiles, sources)
+    except NoSourceRootError as e:
+        raise no_source_root(request.app, request.binary, e) from e
     return AppCode(stripped.stripped_source_files.snapshot.digest)
+
+
+def no_source_root(app: Address, binary: Address, error: NoSourceRootError) -> InvalidFieldException:
+    return InvalidFieldException(
+        f"oci_python_app {app} cannot place the code of {binary} (its `binary` field): {error} "
+        "Its sources and resources land at their path below their source root, as in a pex: "
+        "add a pattern to `[source].root_patterns` or a `[source].marker_filenames` file."
+    )
 
 
 @rule(desc="Compile Python bytecode", level=LogLevel.DEBUG)

@@ -15,9 +15,11 @@ build the base once per machine, ~2 min, cached in ~/.cache/pants-oci) and PyPI.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import tarfile
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -135,6 +137,7 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
     assert (podman.returncode, podman.stdout) == (0, expected), podman.stderr
     # An independent runtime: umoci's bundle, run by runc; arguments replace `cmd`.
     rootfs = umoci_unpack(built.root.dist(LAYOUT), "latest", tmp_path / "bundle")
+    tree = rootfs_tree(rootfs)  # before runc runs it: python writes __pycache__ where it can
     bundle_config = json.loads((tmp_path / "bundle" / "config.json").read_text())
     bundle_config["process"]["terminal"] = False
     bundle_config["process"]["args"] = [*config["Entrypoint"], "--name", "runc"]
@@ -144,13 +147,12 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
         capture_output=True, text=True, timeout=120,
     )
     assert runc.stdout == expected.replace("container", "runc"), runc.stderr
-    tree = rootfs_tree(rootfs)
     # Requirements installed flat with their bytecode; code and resources below their roots.
     assert "app/lib/humanize/__init__.py" in tree and "app/lib/humanize-4.9.0.dist-info/RECORD" in tree
     assert "app/lib/humanize/__pycache__/__init__.cpython-311.pyc" in tree
     assert f"app/lib/charset_normalizer/{NATIVE}" in tree  # the wheel for the image's Python
     assert {"app/src/greeter/greeting.py", "app/src/greeter/greeting.json", "app/__main__.py"} <= set(tree)
-    assert "app/src/greeter/__pycache__/greeting.cpython-311.pyc" in tree
+    assert not any("__pycache__" in path for path in tree if path.startswith("app/src/"))  # the default
 
 
 def test_pants_run_runs_it_under_podman_with_the_arguments_after_the_separator(first) -> None:
@@ -204,6 +206,27 @@ def test_the_requirements_layer_is_the_same_bytes_in_another_build_root(first, p
         other.root.stop()
     assert other.root.path != first[0].root.path and other.root.store != first[0].root.store
     assert theirs == layers
+
+
+def test_compile_bytecode_all_compiles_the_code_too(first) -> None:
+    built = first[0]
+    built.root.write("all/BUILD", """
+oci_python_app(name="app", binary="//src/python/greeter:bin", compile_bytecode="all")
+oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
+""")
+    try:
+        run = built.run("package", "all:img")
+    finally:
+        shutil.rmtree(built.root.path / "all")
+    assert run.returncode == 0, run.describe()
+    layout = Layout(built.root.dist("all/img"))
+    code = layout.manifest()["layers"][-1]["digest"]
+    with tarfile.open(fileobj=io.BytesIO(layout.blob(code))) as tar:
+        names = set(tar.getnames())
+    assert {"app/src/greeter/__pycache__/greeting.cpython-311.pyc", "app/src/greeter/greeting.py"} <= names
+    assert app_layers(layout)["pants: oci_python_app all:app (requirements)"] == first[2][
+        "pants: oci_python_app images:app (requirements)"
+    ]
 
 
 BAD = {

@@ -98,7 +98,7 @@ class PythonAppPlan:
     uid: int
     gid: int
     python: str
-    compile_bytecode: bool
+    compile_bytecode: str  # requirements, all or none
     own_layer_bytes: int
     launcher: bytes
     args: tuple[str, ...]
@@ -244,8 +244,8 @@ class AppLayersContents:
     parts: tuple[LayerContents, ...]
 
 
-async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str) -> Digest:
-    if not plan.compile_bytecode:
+async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str) -> Digest:
+    if plan.compile_bytecode not in (part, "all"):
         return tree
     bytecode = await Get(Bytecode, BytecodeRequest(tree, plan.interpreter_constraints, what))
     return await Get(Digest, MergeDigests([tree, bytecode.digest]))
@@ -265,7 +265,7 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
     installed = await Get(
         InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
     )
-    tree = await _with_bytecode(plan, installed.digest, f"the requirements of {plan.binary}")
+    tree = await _with_bytecode(plan, installed.digest, f"the requirements of {plan.binary}", "requirements")
     records, entries = await MultiGet(
         Get(DigestContents, DigestSubset(tree, PathGlobs(["*.dist-info/RECORD"]))),
         Get(DigestEntries, Digest, tree),
@@ -290,7 +290,7 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
 async def code_layer(request: CodeLayerRequest) -> AppLayersContents:
     plan = request.plan
     code = await Get(AppCode, AppCodeRequest(plan.binary, plan.app)) if plan.include_sources else AppCode(EMPTY_DIGEST)
-    tree = await _with_bytecode(plan, code.digest, f"the code of {plan.binary}")
+    tree = await _with_bytecode(plan, code.digest, f"the code of {plan.binary}", "code")
     placed, launcher = await MultiGet(
         Get(Digest, AddPrefix(tree, CODE_DIR)),
         Get(Digest, CreateDigest([FileContent(MAIN, plan.launcher)])),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from pants.engine.addresses import Address
-from pants.engine.target import COMMON_TARGET_FIELDS, BoolField, IntField, StringField, Target
+from pants.engine.target import COMMON_TARGET_FIELDS, IntField, StringField, Target
 from pants.util.strutil import help_text
 
 from pants_oci.field_validation import FieldName, invalid_value, validate_image_path
@@ -68,17 +68,20 @@ class OciPythonAppPythonField(StringField):
     )
 
 
-class OciPythonAppCompileBytecodeField(BoolField):
+class OciPythonAppCompileBytecodeField(StringField):
     alias = "compile_bytecode"
-    default = True
+    default = "requirements"
+    valid_choices = ("requirements", "all", "none")
     help = help_text(
         """
-        Whether to compile the requirements and the app's sources to bytecode at build time,
-        with a local interpreter of the constraints' Python version, so the container does not
-        compile every module on each start (it cannot keep what it compiles: a container's
-        writes vanish with it). The `.pyc` files are hash-based and reproducible.
+        What to compile to bytecode at build time, with a local interpreter of the constraints'
+        Python version: `requirements` (the default), `all` (the app's code too) or `none`. A
+        container compiles every module it imports without bytecode on each start (what it
+        compiles vanishes with it); the requirements are most of that and are compiled once
+        per resolve, while compiling the code runs once more on every edit. The `.pyc` files
+        are hash-based and reproducible. docs/benchmarks-python.md measures start-up each way.
 
-        Example: `compile_bytecode=False`
+        Example: `compile_bytecode="all"`
         """
     )
 

@@ -251,6 +251,11 @@ BAD = {
         "oci_python_app bad:app cannot place the code of bad:bin (its `binary` field): No source "
         "root found for `bad`.",
     ),
+    "two sources on one stripped path": (
+        'pex_binary(name="bin", entry_point="json.tool", dependencies=["//src/python/greeter:lib", "bad/lib/greeter:dup"])',
+        "oci_python_app bad:app: two sources or resources of bad:bin (its `binary` field) land on "
+        "the same path below their source roots",
+    ),
     "a console script": (
         'pex_binary(name="bin", script="humanize")',
         "oci_python_app bad:app cannot use the `script` field of bad:bin",
@@ -269,8 +274,11 @@ oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
 """
     built.root.write("bad/BUILD", build)
     built.root.write("bad/x.py", "")
+    # The same module below another source root (--source-root-patterns below).
+    built.root.write("bad/lib/greeter/greeting.py", "GREETING = 'another'\n")
+    built.root.write("bad/lib/greeter/BUILD", 'python_sources(name="dup")\n')
     try:
-        run = built.run("package", "bad:img")
+        run = built.run("package", "--source-root-patterns=['/src/python', '/bad/lib']", "bad:img")
     finally:
         shutil.rmtree(built.root.path / "bad")
     assert run.returncode != 0

@@ -21,6 +21,7 @@ from pants.backend.python.util_rules.python_sources import (
 from pants.core.target_types import FileSourceField
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, RemovePrefix
+from pants.engine.internals.native_engine import IntrinsicError
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import InvalidFieldException, TransitiveTargets, TransitiveTargetsRequest
@@ -124,6 +125,15 @@ async def app_code(request: AppCodeRequest) -> AppCode:
         stripped = await Get(StrippedPythonSourceFiles, PythonSourceFiles, sources)
     except NoSourceRootError as e:
         raise no_source_root(request.app, request.binary, e) from e
+    except IntrinsicError as e:
+        if "Can only merge Directories with no duplicates" not in str(e):
+            raise
+        # Stripped of their source roots, two of the binary's files landed on one path.
+        raise InvalidFieldException(
+            f"oci_python_app {request.app}: two sources or resources of {request.binary} (its "
+            f"`binary` field) land on the same path below their source roots, which a pex "
+            f"cannot hold either. Rename or move one. {' '.join(str(e).split())[:600]}"
+        ) from e
     return AppCode(stripped.stripped_source_files.snapshot.digest)
 
 

@@ -25,7 +25,7 @@ from pants.engine.target import Target
 from pants.engine.unions import union
 from pants.util.frozendict import FrozenDict
 
-from ocikit.image import PlatformImage
+from ocikit.image import Platform, PlatformImage
 
 
 @union(in_scope_types=[EnvironmentName])
@@ -35,12 +35,14 @@ class OciLayersRequest:
 
     `oci_layer` targets are built in; an implementation makes another target type acceptable
     there (the first whose `is_applicable` says yes is used). Layers must be built with
-    `compression`, which the image decides; `base_images` (one per platform, none for scratch)
-    lets an implementation check what it needs from the base, e.g. its Python version."""
+    `compression`, which the image decides; `platforms` (the image's) and `base_images` (one per
+    platform, none for scratch) let an implementation check what it needs, e.g. the base's
+    Python version."""
 
     target: Target
     compression: LayerCompression
     base_images: tuple[PlatformImage, ...] = ()
+    platforms: tuple[Platform, ...] = ()
 
     @classmethod
     def is_applicable(cls, target: Target) -> bool:

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from pants_oci.python.app import check_base_python, python_versions
+from pants_oci.python.app import check_base_python, check_platforms, python_versions
 from pants_oci.python.launcher import PythonVersions, launcher_script
 from pants_oci.python.requirement_layers import (
     SHARED,
     Distribution,
     RequirementLayer,
     distributions,
+    platform_specific,
     recorded_paths,
     split_requirements,
 )
@@ -203,3 +204,24 @@ def test_a_base_declaring_another_python_fails_the_package() -> None:
     ):
         check_base_python(APP, versions, (base_with_env("PYTHON_VERSION=3.12.1"),))
     assert json.loads(base_with_env("A=1").config.data) == {"config": {"Env": ["A=1"]}}
+
+
+def test_distributions_built_for_one_platform_are_found_by_their_wheel_tags() -> None:
+    wheels = {
+        "numpy-1.26.4.dist-info/WHEEL": "Root-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_17_x86_64\n",
+        "pytz-2024.1.dist-info/WHEEL": "Root-Is-Purelib: true\nTag: py2-none-any\nTag: py3-none-any\n",
+    }
+    assert platform_specific(wheels) == ["numpy-1.26.4"]
+
+
+def test_an_image_for_other_platforms_cannot_hold_this_machines_wheels() -> None:
+    here, arm = Platform.parse("linux/amd64"), Platform.parse("linux/arm64")
+    check_platforms(APP, ["numpy-1.26.4"], [here], here)
+    check_platforms(APP, [], [here, arm], here)  # pure Python: any platform
+    with pytest.raises(
+        InvalidFieldException,
+        match=r"oci_python_app images:app installs its requirements for the containers this machine "
+        r"runs \(linux/amd64\), and numpy-1.26.4 are built for that platform only, but its image's "
+        r"`platforms` field asks for linux/arm64 too",
+    ):
+        check_platforms(APP, ["numpy-1.26.4"], [here, arm], here)

@@ -15,19 +15,11 @@ from pants.engine.target import InvalidFieldException, WrappedTarget, WrappedTar
 
 from ocikit.image import Platform, select_platform
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.host_platform import container_platform
 from pants_oci.image_fields import OciImagePlatformsField
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import CORE_DIR, OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime
-
-# Containers are Linux: a Mac's runtime runs them in a Linux VM of the Mac's architecture.
-_HOST = {
-    HostPlatform.linux_x86_64: "linux/amd64",
-    HostPlatform.macos_x86_64: "linux/amd64",
-    HostPlatform.linux_arm64: "linux/arm64",
-    HostPlatform.macos_arm64: "linux/arm64",
-}
-
 
 @dataclass(frozen=True)
 class OciImageRunFieldSet(RunFieldSet):
@@ -72,7 +64,7 @@ async def run_oci_image(
     field_set: OciImageRunFieldSet, runtime: ContainerRuntime, oci: OciSubsystem, runner: OcikitRunner,
     host: HostPlatform,
 ) -> RunRequest:
-    check_platform(str(field_set.address), _HOST[host], field_set.platforms.value or ())
+    check_platform(str(field_set.address), str(container_platform(host)), field_set.platforms.value or ())
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(field_set.address, description_of_origin="pants run"))
     package = await Get(BuiltPackage, PackageFieldSet, OciImageFieldSet.create(wrapped.target))
     artifact = cast(BuiltOciImageArtifact, package.artifacts[0])

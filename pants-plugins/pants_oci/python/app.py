@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Sequence
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import (
@@ -43,17 +44,19 @@ from pants.engine.fs import (
     PathGlobs,
 )
 from pants.engine.internals.native_engine import AddressParseException
+from pants.engine.platform import Platform as HostPlatform
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.source.source_root import NoSourceRootError
 from pants.util.frozendict import FrozenDict
 
-from ocikit.image import PlatformImage
+from ocikit.image import Platform, PlatformImage, select_platform
 from pants_oci.extensions import OciLayers, OciLayersRequest
+from pants_oci.host_platform import container_platform
 from pants_oci.layer_fields import OciLayerOwnerField
 from pants_oci.python.launcher import CODE_DIR, MAIN, REQUIREMENTS_DIR, PythonVersions, launcher_script
-from pants_oci.python.requirement_layers import SHARED, distributions, split_requirements
+from pants_oci.python.requirement_layers import SHARED, distributions, platform_specific, split_requirements
 from pants_oci.python.target_types import (
     OciPythonAppBinaryField,
     OciPythonAppCompileBytecodeField,
@@ -242,6 +245,7 @@ class CodeLayerRequest(_AppPartRequest):
 @dataclass(frozen=True)
 class AppLayersContents:
     parts: tuple[LayerContents, ...]
+    platform_specific: tuple[str, ...] = ()  # installed distributions built for this machine only
 
 
 async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str) -> Digest:
@@ -266,12 +270,13 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
         InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
     )
     tree = await _with_bytecode(plan, installed.digest, f"the requirements of {plan.binary}", "requirements")
-    records, entries = await MultiGet(
-        Get(DigestContents, DigestSubset(tree, PathGlobs(["*.dist-info/RECORD"]))),
+    metadata, entries = await MultiGet(
+        Get(DigestContents, DigestSubset(tree, PathGlobs(["*.dist-info/RECORD", "*.dist-info/WHEEL"]))),
         Get(DigestEntries, Digest, tree),
     )
     sizes = {e.path: e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)}
-    dists = distributions({fc.path: fc.content.decode("utf-8", "replace") for fc in records})
+    text = {fc.path: fc.content.decode("utf-8", "replace") for fc in metadata}
+    dists = distributions({path: t for path, t in text.items() if path.endswith("/RECORD")})
     parts = split_requirements(dists, sizes, plan.own_layer_bytes)
     subsets = await MultiGet(
         Get(Digest, DigestSubset(tree, PathGlobs([*p.include, *(f"!{e}" for e in p.exclude)])))
@@ -282,7 +287,8 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
         tuple(
             _contents(plan, d, "requirements" if p.name == SHARED else f"requirement {p.name}", request.compression)
             for p, d in zip(parts, placed)
-        )
+        ),
+        tuple(platform_specific({path: t for path, t in text.items() if path.endswith("/WHEEL")})),
     )
 
 
@@ -299,14 +305,28 @@ async def code_layer(request: CodeLayerRequest) -> AppLayersContents:
     return AppLayersContents((_contents(plan, digest, "code", request.compression),))
 
 
+def check_platforms(app: Address, platform_specific: Sequence[str], platforms: Sequence[Platform], here: Platform) -> None:
+    """Requirements are installed for the containers this machine runs: an image for other
+    platforms can hold them only when none is built for one platform."""
+    others = [p for p in platforms if select_platform(p, [here]) is None]
+    if platform_specific and others:
+        raise InvalidFieldException(
+            f"oci_python_app {app} installs its requirements for the containers this machine runs "
+            f"({here}), and {', '.join(platform_specific)} are built for that platform only, but "
+            f"its image's `platforms` field asks for {', '.join(map(str, others))} too. Build the "
+            f"image for {here} only, or build it on a machine of each platform."
+        )
+
+
 @rule(desc="Build the layers of a Python app")
-async def python_app_layers(request: OciPythonAppLayersRequest) -> OciLayers:
+async def python_app_layers(request: OciPythonAppLayersRequest, host: HostPlatform) -> OciLayers:
     plan = await Get(PythonAppPlan, PythonAppPlanRequest(request.target.address))
     check_base_python(plan.app, plan.versions, request.base_images)
     requirements, code = await MultiGet(
         Get(AppLayersContents, RequirementLayersRequest(plan, request.compression)),
         Get(AppLayersContents, CodeLayerRequest(plan, request.compression)),
     )
+    check_platforms(plan.app, requirements.platform_specific, request.platforms, container_platform(host))
     parts = [*requirements.parts, *code.parts]
     built = await MultiGet(Get(BuiltOciLayer, LayerContents, c) for c in parts)
     return OciLayers(tuple(built), entrypoint=plan.entrypoint, env=plan.env)

@@ -81,3 +81,14 @@ def split_requirements(
     if rest:
         layers.append(RequirementLayer(SHARED, ("**",), _globs(own_tops), sum(rest.values())))
     return layers
+
+
+def platform_specific(wheel_files: Mapping[str, str]) -> list[str]:
+    """The distributions built for one platform, from `{"x-1.0.dist-info/WHEEL": text}`: a
+    `Tag:` whose platform part is not `any` (`cp311-cp311-manylinux_2_17_x86_64`)."""
+    found = []
+    for path, text in sorted(wheel_files.items()):
+        tags = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
+        if any(tag.rsplit("-", 1)[-1] != "any" for tag in tags):
+            found.append(path.split("/", 1)[0][: -len(".dist-info")])
+    return found

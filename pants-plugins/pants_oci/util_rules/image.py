@@ -86,14 +86,14 @@ def _layer_request(target: Target, compression: LayerCompression) -> OciLayerReq
 
 
 def _layer_slot(
-    image: Target, layer: Target, base: ImageBase, compression: LayerCompression,
-    union_membership: UnionMembership,
+    image: Target, layer: Target, base: ImageBase, platforms: tuple[Platform, ...],
+    compression: LayerCompression, union_membership: UnionMembership,
 ) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
         return _LayerSlot(request=_layer_request(layer, compression))
     for request_type in union_membership.get(OciLayersRequest):
         if request_type.is_applicable(layer):
-            return _LayerSlot(extension=request_type(layer, compression, base.images))
+            return _LayerSlot(extension=request_type(layer, compression, base.images, platforms))
     raise InvalidFieldException(
         f"The `layers` field in target {image.address} names {layer.address}, a "
         f"`{layer.alias}` target: only `oci_layer` targets can be layers (and `oci_python_app` "
@@ -127,12 +127,13 @@ async def _build_biggest_first(requests: list[OciLayerRequest]) -> list[BuiltOci
 
 
 async def _own_layers(
-    image: Target, base: ImageBase, compression: LayerCompression, union_membership: UnionMembership
+    image: Target, base: ImageBase, platforms: tuple[Platform, ...], compression: LayerCompression,
+    union_membership: UnionMembership,
 ) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
     """The `layers` in order (each one or more image layers), then the `dependencies` layer;
     and what each target another backend turned into layers proposes for the config."""
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
-    slots = [_layer_slot(image, t, base, compression, union_membership) for t in targets]
+    slots = [_layer_slot(image, t, base, platforms, compression, union_membership) for t in targets]
     if image[OciImageDependenciesField].value:
         slots.append(_LayerSlot(request=_dependencies_layer(image, base, targets, compression)))
     requests = [s.request for s in slots if s.request is not None]
@@ -218,7 +219,7 @@ async def build_oci_image(
     compression = settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
     platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
-    own_layers, layer_sets = await _own_layers(image, base, compression, union_membership)
+    own_layers, layer_sets = await _own_layers(image, base, platforms, compression, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
     layers = [*own_layers, *extra_layers]
     changes = _config_changes(image, layer_sets)

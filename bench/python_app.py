@@ -90,6 +90,7 @@ oci_image(name="pex", base=env("OCI_PYTHON_BASE"), layers=[":pex_layer"],
 """
 
 EDITED = "src/python/bigapp/mod_010.py"
+LOAD = "load_average_1m_at_start"
 NAMED_CACHES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci" / "bench-python-named-caches"
 
 
@@ -188,7 +189,7 @@ def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: i
     root = build_root(base, preset, modules)
     env = {"PANTS_CONFIG_FILES": f"+['{pex_cli_config()}']", "OCI_PYTHON_BASE": push_python_base(registry.host)}
     flags = f"--oci-registries={{'bench': {{'address': '{registry.host}', 'default': True}}}}"
-    res: Dict[str, float] = {}
+    res: Dict[str, float] = {LOAD: os.getloadavg()[0]}
     try:
         warm = NAMED_CACHES / f".warm-{preset}"
         if not warm.exists():
@@ -267,7 +268,8 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         f"{os.cpu_count()} CPUs, Linux {os.uname().release}. Workload: {', '.join(REQUIREMENTS[args.preset])} "
         f"and {args.modules} first-party modules; base: Debian bookworm python3 (tests/python_tools.py). "
         f"Medians of {len(runs)} run(s), both routes in the same run; start-up: median of {args.starts} "
-        "fresh containers per run. These machines are noisy (±30%).",
+        "fresh containers per run. These machines are shared and noisy (±30%); the 1-minute load "
+        f"average at the start of each run: {', '.join(f'{r[LOAD]:.1f}' for r in runs)}.",
         "",
         "| measurement | median |",
         "| --- | --- |",

@@ -1,10 +1,20 @@
 """The OCI image backend: `oci_layer` and `oci_image` targets, `package` and `publish`."""
 
 
-from pants_oci.goals import package, publish
+from pants_oci.goals import lockfile, package, publish
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, settings
+from pants_oci.util_rules import (
+    base,
+    base_lockfile,
+    core,
+    dependencies,
+    image,
+    layer_inputs,
+    layers,
+    pull,
+    settings,
+)
 
 
 def target_types():
@@ -20,8 +30,10 @@ def rules():
         *layer_inputs.rules(),
         *layers.rules(),
         *base.rules(),
+        *base_lockfile.rules(),
         *image.rules(),
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *lockfile.rules(),
     ]

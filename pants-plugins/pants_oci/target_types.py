@@ -77,14 +77,16 @@ class OciPullTarget(Target):
     core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField)
     help = help_text(
         """
-        An image from a registry, pinned by digest, to build `oci_image` targets on (`base`).
-        Its manifests, configs and layers are fetched once by a process keyed by the digest,
-        every blob's sha256 checked, and cached like a layer; the packaged layout holds them
-        so it works offline, and publishing to the same registry mounts them instead of
-        uploading.
+        An image from a registry, to build `oci_image` targets on (`base`), pinned by a
+        digest in its `image` field or, for a tag alone, by the base-image lockfile
+        (`pants generate-lockfiles --resolve=oci-base-images` writes it). Its manifests,
+        configs and layers are fetched once by a process keyed by the digest, every blob's
+        sha256 checked, and cached like a layer; the packaged layout holds them so it works
+        offline, and publishing to the same registry mounts them instead of uploading.
 
         Example:
 
+            oci_pull(name="debian", image="registry.example.com/base/debian:12")
             oci_pull(
                 name="busybox",
                 image="127.0.0.1:5000/library/busybox:1.36@sha256:...",

@@ -6,7 +6,7 @@ from typing import Optional
 
 from pants_oci.field_validation import FieldName, parse_pull_reference
 from pants.engine.addresses import Address
-from pants.engine.target import StringField
+from pants.engine.target import Dependencies, StringField
 from pants.util.strutil import help_text
 
 from ocikit.reference import Reference, parse_reference
@@ -40,3 +40,14 @@ class OciPullImageField(StringField):
     @property
     def reference(self) -> Reference:
         return parse_reference(self.value)  # checked by compute_value
+
+
+class OciPullDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Inferred: an `image` with a tag and no digest depends on the base-image lockfile (a
+        `_lockfile` target Pants creates for `[oci].base_image_lockfile`), so regenerating the
+        lockfile marks the images built on it as changed for `--changed-since` and
+        `--changed-dependents`.
+        """
+    )

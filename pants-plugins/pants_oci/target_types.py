@@ -39,7 +39,7 @@ from pants_oci.layer_fields import (
     OciLayerOwnerField,
     OciLayerSymlinksField,
 )
-from pants_oci.pull_fields import OciPullImageField
+from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ class OciLayerTarget(Target):
 
 class OciPullTarget(Target):
     alias = "oci_pull"
-    core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField)
+    core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField, OciPullDependenciesField)
     help = help_text(
         """
         An image from a registry, to build `oci_image` targets on (`base`), pinned by a

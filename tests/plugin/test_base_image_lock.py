@@ -8,12 +8,13 @@ from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tr
 from pants_oci.field_validation import FieldName
 from pants_oci.goals.lockfile import RequestedBaseImageResolveNames
 from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.pull_fields import OciPullDependenciesField
 from pants.core.goals.generate_lockfiles import UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
-from pants.engine.target import InvalidFieldException
+from pants.engine.target import DependenciesRequest, InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
@@ -147,3 +148,30 @@ def test_a_pull_reference_without_tag_or_digest_is_refused_when_the_build_file_i
         rule_runner.get_target(Address("bad", target_name="p"))
     assert f"The `image` field in target bad:p has an invalid value {image!r}: " in str(raised.value)
     assert accepted in str(raised.value)
+
+
+def test_a_tag_only_pull_depends_on_the_lockfile_so_changed_dependents_see_it(rule_runner: RuleRunner) -> None:
+    runner = RuleRunner(
+        rules=[*rule_runner.rules, QueryRule(Addresses, [DependenciesRequest])],
+        target_types=rule_runner.target_types,
+    )
+    runner.set_options([], env_inherit={"PATH", "HOME"})
+    runner.write_files(
+        {
+            "base/BUILD": f"""
+oci_pull(name="tag", image="registry.example.com/base/debian:12")
+oci_pull(name="pinned", image="registry.example.com/base/debian:12@{A}")
+""",
+        }
+    )
+
+    def dependencies(name: str) -> list[Address]:
+        target = runner.get_target(Address("base", target_name=name))
+        return list(runner.request(Addresses, [DependenciesRequest(target[OciPullDependenciesField])]))
+
+    assert dependencies("tag") == [], "no lockfile yet: building says which goal writes it"
+    runner.write_files({LOCKFILE: format_lockfile(LOCK, "CMD").decode()})
+    lockfile = Address("3rdparty/oci", target_name="_oci-base-images_lockfile", relative_file_path="base-images.lock.yaml")
+    assert dependencies("tag") == [lockfile]
+    assert dependencies("pinned") == []
+    assert runner.get_target(lockfile).alias == "_lockfile"

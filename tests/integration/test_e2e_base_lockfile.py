@@ -113,3 +113,14 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
         assert multi.returncode == 0, multi.describe()
         index = Layout(build_root.dist(f"{DIR}/multi")).top()
         assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+
+        # A hand edit that still parses: a platform's manifest the locked index does not hold.
+        edited = lockfile.read_text().replace(images["other-b"].manifests["linux/amd64"],
+                                              images["other-a"].manifests["linux/amd64"])
+        lockfile.write_text(edited)
+        wrong = build_root.run(flag, "package", f"{DIR}:multi")
+        assert wrong.returncode != 0
+        assert (f"{LOCKFILE}: the entry {other} does not match the image it pins: linux/amd64: the lockfile says "
+                f"{images['other-a'].manifests['linux/amd64']}, {images['other-b'].digest} holds "
+                f"{images['other-b'].manifests['linux/amd64']}. Run `pants generate-lockfiles "
+                "--resolve=oci-base-images`.") in wrong.output, wrong.describe()

@@ -107,6 +107,9 @@ def test_podman_kube_play_runs_the_image_by_the_digest_package_wrote(build_root:
         manifest = build_root.dist(f"{DIR}/k8s/k8s/pod.yaml")
         assert manifest.read_text() == POD.format(pod=pod, dir=DIR).replace(f"//{DIR}:greeter", pushed)
 
+        dependents = build_root.run(flag, "dependents", f"{DIR}:greeter")
+        assert dependents.stdout.split() == [f"{DIR}:compose", f"{DIR}:k8s"], dependents.describe()
+
         compose = yaml.safe_load(build_root.dist(f"{DIR}/compose/compose.yaml").read_text())
         assert compose["services"]["greeter"]["image"] == pushed
         assert compose["services"]["db"]["image"] == "docker.io/library/postgres:15"

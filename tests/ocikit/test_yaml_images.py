@@ -172,8 +172,8 @@ def _merge_bomb(levels: int) -> str:
 
 
 def test_yaml_bombs_are_refused_before_anything_expands_them() -> None:
-    # 9**9 (387 million) nodes, and a merge-key bomb that PyYAML's safe_load itself would
-    # spend minutes flattening: both are refused from the node graph, which is their size.
+    # 9**9 (387 million) nodes, and a merge-key bomb that PyYAML's safe_load itself takes
+    # exponential time to flatten: both are refused from the node graph, which is their size.
     with pytest.raises(ManifestYamlError, match=rf"^bomb.yaml:1: document 1 expands through its aliases to more than {MAX_EXPANDED_NODES} nodes"):
         find_image_values(_billion_laughs(9), "bomb.yaml")
     with pytest.raises(ManifestYamlError, match=r"^bomb.yaml:4: document 2 expands through its aliases"):

@@ -29,6 +29,12 @@ oci_image(name="multi", base=":other", platforms=["linux/amd64", "linux/arm64"],
 """
 
 
+def ok(build_root: BuildRoot, *args: str):
+    run = build_root.run(*args)
+    assert run.returncode == 0, run.describe()
+    return run
+
+
 def copy_in(registry, image, reference: str) -> None:
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{image.layout}:1", f"docker://{reference}")
 
@@ -52,8 +58,7 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
                 f"the base-image lockfile {LOCKFILE} has no entry for {base}. Run `pants generate-lockfiles "
                 "--resolve=oci-base-images` to add it") in missing.output, missing.describe()
 
-        added = build_root.run(flag, "generate-lockfiles", "--resolve=oci-base-images")
-        assert added.returncode == 0, added.describe()
+        added = ok(build_root, flag, "generate-lockfiles", "--resolve=oci-base-images")
         assert f"oci-base-images: added     {base}  (none) -> {images['base-a'].digest}" in added.output
         assert f"oci-base-images: added     {other}  (none) -> {images['other-a'].digest}" in added.output
         lockfile = build_root.path / LOCKFILE
@@ -66,14 +71,12 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
         assert f'  "{base}":\n    digest: "{images["base-a"].digest}"' in text
 
         # The lockfile is in the build graph: regenerating it marks the images built on it changed.
-        dependents = build_root.run(flag, "dependents", "--transitive", LOCKFILE)
-        assert dependents.returncode == 0, dependents.describe()
+        dependents = ok(build_root, flag, "dependents", "--transitive", LOCKFILE)
         assert dependents.stdout.split() == [
             f"{DIR}:_oci-base-images_lockfile", f"{DIR}:app", f"{DIR}:base", f"{DIR}:multi", f"{DIR}:other",
         ]  # the generator of the file's `_lockfile` target, the pulls, the images
 
-        first = build_root.run(flag, "package", f"{DIR}:app")
-        assert first.returncode == 0, first.describe()
+        first = ok(build_root, flag, "package", f"{DIR}:app")
         built_a = first.packaged[f"{DIR}/app"][1]
         base_a = json.loads((images["base-a"].layout / "blobs/sha256" /
                              images["base-a"].manifests["linux/amd64"][7:]).read_text())
@@ -82,35 +85,29 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
         # The tag moves; builds keep the locked digest and never ask the registry about the tag.
         copy_in(registry, images["base-b"], base)
         mark = registry.mark()
-        again = build_root.run(flag, "package", f"{DIR}:app")
-        assert again.returncode == 0, again.describe()
+        again = ok(build_root, flag, "package", f"{DIR}:app")
         assert again.packaged[f"{DIR}/app"][1] == built_a
         assert not [r for r in registry.requests_since(mark) if r.path.endswith("/manifests/1")]
 
-        moved = build_root.run(flag, "generate-lockfiles", "--resolve=oci-base-images")
-        assert moved.returncode == 0, moved.describe()
+        moved = ok(build_root, flag, "generate-lockfiles", "--resolve=oci-base-images")
         assert (f"oci-base-images: updated   {base}  {images['base-a'].digest} -> {images['base-b'].digest}"
                 in moved.output)
         assert f"oci-base-images: unchanged {other}  {images['other-a'].digest}" in moved.output
-        rebuilt = build_root.run(flag, "package", f"{DIR}:app")
-        assert rebuilt.returncode == 0, rebuilt.describe()
+        rebuilt = ok(build_root, flag, "package", f"{DIR}:app")
         assert rebuilt.packaged[f"{DIR}/app"][1] != built_a
         text_b = lockfile.read_bytes()
 
-        same = build_root.run(flag, "generate-lockfiles")
-        assert same.returncode == 0, same.describe()
+        ok(build_root, flag, "generate-lockfiles")
         assert lockfile.read_bytes() == text_b, "tags that did not move change no byte"
 
         # Only some entries: the other moved tag keeps its digest.
         copy_in(registry, images["base-a"], base)
         copy_in(registry, images["other-b"], other)
-        partial = build_root.run(flag, f"--oci-refresh-base-images=['{other}']", "generate-lockfiles")
-        assert partial.returncode == 0, partial.describe()
+        partial = ok(build_root, flag, f"--oci-refresh-base-images=['{other}']", "generate-lockfiles")
         assert (f"oci-base-images: updated   {other}  {images['other-a'].digest} -> {images['other-b'].digest}"
                 in partial.output)
         assert f"oci-base-images: unchanged {base}  {images['base-b'].digest} (not refreshed)" in partial.output
-        multi = build_root.run(flag, "package", f"{DIR}:multi")
-        assert multi.returncode == 0, multi.describe()
+        ok(build_root, flag, "package", f"{DIR}:multi")
         index = Layout(build_root.dist(f"{DIR}/multi")).top()
         assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
 from pants_oci.field_validation import FieldName
-from pants_oci.goals.lockfile import RequestedBaseImageResolveNames
+from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
 from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.pull_fields import OciPullDependenciesField
 from pants.core.goals.generate_lockfiles import UserGenerateLockfiles
@@ -15,6 +15,7 @@ from pants.engine.addresses import Address, Addresses
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.engine.target import DependenciesRequest, InvalidFieldException
+from pants.option.errors import OptionsError
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
@@ -175,3 +176,10 @@ oci_pull(name="pinned", image="registry.example.com/base/debian:12@{A}")
     assert dependencies("tag") == [lockfile]
     assert dependencies("pinned") == []
     assert runner.get_target(lockfile).alias == "_lockfile"
+
+
+def test_refresh_base_images_entries_must_be_references_with_a_tag() -> None:
+    assert refresh_only_references(["busybox:1.36"]) == ["docker.io/library/busybox:1.36"]
+    with pytest.raises(OptionsError, match=r"\[oci\].refresh_base_images has an invalid entry 'registry.example.com/base' "
+                                           r"\(.*has no tag.*\): expected references with a tag"):
+        refresh_only_references(["registry.example.com/base"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Sequence
 
 from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command, tracked_images
 from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
@@ -45,8 +46,11 @@ from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import AllTargets
 from pants.engine.unions import UnionRule
+from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
 
+from ocikit.lockfile import lock_key
+from ocikit.reference import InvalidReference, parse_reference
 from ocikit.registry.lock import TrackedImage
 
 logger = logging.getLogger(__name__)
@@ -68,7 +72,7 @@ class RequestedBaseImageResolveNames(RequestedUserResolveNames):
     pass
 
 
-@rule
+@rule(desc="Name the base-image resolve")
 def known_base_image_resolve(_: KnownBaseImageResolveNamesRequest) -> KnownUserResolveNames:
     return KnownUserResolveNames(
         names=(BASE_IMAGE_RESOLVE,),
@@ -118,6 +122,20 @@ async def base_image_lockfile_request(
     )
 
 
+def refresh_only_references(references: Sequence[str]) -> list[str]:
+    """`[oci].refresh_base_images`, each a reference with a tag (the lockfile's keys)."""
+    checked = []
+    for value in references:
+        try:
+            checked.append(lock_key(parse_reference(value)))
+        except InvalidReference as e:
+            raise OptionsError(
+                f"[oci].refresh_base_images has an invalid entry {value!r} ({e}): expected references "
+                "with a tag as `oci_pull` names them, e.g. 'registry.example.com/base/debian:12'"
+            ) from None
+    return checked
+
+
 @rule(desc="Refresh the base-image lockfile", level=LogLevel.DEBUG)
 async def generate_base_image_lockfile(
     request: GenerateBaseImageLockfile,
@@ -136,7 +154,7 @@ async def generate_base_image_lockfile(
         *runner.argv("lock", "--tracked", _TRACKED, "--lockfile", path, "--out", f"{_OUT}/{path}"),
         "--regenerate-command", regenerate_command(generate_lockfiles.custom_command),
     ]
-    for reference in oci.refresh_base_images:
+    for reference in refresh_only_references(oci.refresh_base_images):
         argv += ["--only", reference]
     for address in oci.registries().insecure_addresses:
         argv += ["--insecure-registry", address]

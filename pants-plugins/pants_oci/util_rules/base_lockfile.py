@@ -78,7 +78,7 @@ class BaseImageLockfileTargetRequest(SyntheticTargetsRequest):
     path: str = SyntheticTargetsRequest.SINGLE_REQUEST_FOR_ALL_TARGETS
 
 
-@rule
+@rule(desc="Make the base-image lockfile a target")
 async def base_image_lockfile_target(request: BaseImageLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
     directory, name = os.path.split(oci.base_image_lockfile)
     adaptor = TargetAdaptor(

@@ -122,6 +122,32 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    base_image_lockfile = StrOption(
+        default="3rdparty/oci/base-images.lock.yaml",
+        help=softwrap(
+            """
+            The base-image lockfile, from the build root: the digest each `oci_pull` that names
+            a tag without a digest is built on (`image="registry.example.com/base/debian:12"`).
+            Builds read only this file; `pants generate-lockfiles --resolve=oci-base-images`
+            asks the registries what each tag names now and rewrites it.
+            Example: `3rdparty/oci/base-images.lock.yaml`.
+            """
+        ),
+    )
+    refresh_base_images = StrListOption(
+        default=[],
+        help=softwrap(
+            """
+            Refresh only these entries of the base-image lockfile when generating it; the
+            others keep their digest. References are written as in `oci_pull`
+            (`registry/repository:tag`). New references are always added and unused ones
+            removed. Empty (the default): refresh every entry. Example:
+            `pants generate-lockfiles --resolve=oci-base-images
+            --oci-refresh-base-images=registry.example.com/base/debian:12`.
+            """
+        ),
+        advanced=True,
+    )
     publish_jobs = IntOption(
         default=4,
         help="How many blobs `publish` uploads at the same time (1 or more).",

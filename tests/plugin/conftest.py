@@ -10,6 +10,8 @@ from pants.core.target_types import (
     FilesGeneratorTarget,
     FileTarget,
     GenerateFileSourceRequest,
+    LockfilesGeneratorTarget,
+    LockfileTarget,
     RelocatedFiles,
     RelocateFilesViaCodegenRequest,
     hydrate_file_source,
@@ -40,7 +42,11 @@ def rule_runner() -> RuleRunner:
             QueryRule(PublishProcesses, [PublishOciImageRequest]),
             QueryRule(OciBuildSettings, []),
         ],
-        target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles],
+        # Pants core registers `_lockfile(s)`; the base-image lockfile is one (synthetic).
+        target_types=[
+            *register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles,
+            LockfilesGeneratorTarget, LockfileTarget,
+        ],
     )
     runner.set_options([], env_inherit={"PATH", "HOME"})
     return runner

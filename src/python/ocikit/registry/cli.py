@@ -1,9 +1,10 @@
-"""`python -m ocikit push|pull|inspect ...`: the registry commands Pants runs as processes.
+"""`python -m ocikit push|pull|inspect|lock ...`: the registry commands Pants runs as processes.
 
   push LAYOUT --dest REF [--dest REF ...] [--insecure-registry HOST[:PORT] ...] [--jobs N]
        [--record FILE] [--mount-from REF ...]
   pull REF@DIGEST --platform OS/ARCH[/VARIANT] [--platform ...] --out DIR [--record FILE]
   inspect REF [--raw] [--platform OS/ARCH[/VARIANT]]
+  lock --tracked FILE --out FILE [--lockfile FILE] [--only REF ...] [--regenerate-command CMD]
 
 Results go to stdout (and `--record FILE` as JSON), progress to stderr. A failure prints one
 line `ocikit COMMAND: error: ...` to stderr and exits 1 (2 for a bad command line).
@@ -70,6 +71,17 @@ def _parser(command: str) -> argparse.ArgumentParser:
                        help="platform to fetch from an index (repeatable)")
         p.add_argument("--out", required=True, metavar="DIR", help="the OCI image layout to write")
         p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
+    elif command == "lock":
+        p = _Parser(prog=prog, description="Refresh a base-image lockfile from the registries: "
+                    "print each entry's old -> new digest, warnings on stderr.")
+        p.add_argument("--tracked", required=True, metavar="FILE",
+                       help='JSON {"images": [{"reference": REF:TAG, "platforms": [...], "users": [...]}]}')
+        p.add_argument("--lockfile", metavar="FILE", help="the current lockfile (absent: start empty)")
+        p.add_argument("--out", required=True, metavar="FILE", help="where to write the new lockfile")
+        p.add_argument("--only", action="append", default=None, metavar="REF",
+                       help="refresh only these entries (repeatable); new references are always added")
+        p.add_argument("--regenerate-command", default="python -m ocikit lock ...", metavar="CMD",
+                       help="the command the lockfile's header names")
     else:
         p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
         p.add_argument("reference", metavar="REF")
@@ -81,8 +93,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("push", "pull", "inspect"):
-        sys.stderr.write("ocikit: expected push, pull or inspect\n")
+    if not argv or argv[0] not in ("push", "pull", "inspect", "lock"):
+        sys.stderr.write("ocikit: expected push, pull, inspect or lock\n")
         return 2
     command = argv[0]
     args = _parser(command).parse_args(list(argv[1:]))
@@ -92,6 +104,8 @@ def main(argv: Sequence[str]) -> int:
             return _push(args)
         if command == "pull":
             return _pull(args)
+        if command == "lock":
+            return _lock(args)
         return _inspect(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"ocikit {command}: interrupted\n")
@@ -138,17 +152,19 @@ def _progress(args: argparse.Namespace) -> Any:
 
 
 def _write_record(path: Optional[str], value: Any) -> None:
-    if not path:
-        return
+    if path:
+        _write_file(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _write_file(path: str, data: bytes) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)  # `pants publish` does not write dist/ itself
     # A temporary name of its own: two publishes of one image (PANTS_CONCURRENT) write the
     # same record, and each must replace it whole.
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -192,4 +208,28 @@ def _inspect(args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
     else:
         print(json.dumps(description, indent=2, sort_keys=True))
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
+    from ocikit.registry.lock import RegistryImages, TrackedImage, refresh_lock
+
+    hint = f"Fix it, or delete it and run `{args.regenerate_command}`."
+    old = BaseImageLock()
+    if args.lockfile and os.path.exists(args.lockfile):
+        with open(args.lockfile, "rb") as f:
+            old = parse_lockfile(f.read(), args.lockfile, hint)
+    with open(args.tracked, encoding="utf-8") as f:
+        tracked = [TrackedImage.from_json(t) for t in json.load(f)["images"]]
+    images = RegistryImages(args.insecure_registry)
+    try:
+        result = refresh_lock(old, tracked, images, args.only)
+    finally:
+        images.close()
+    for warning in result.warnings:
+        sys.stderr.write(f"ocikit lock: warning: {scrub(warning)}\n")
+    _write_file(args.out, format_lockfile(result.lock, args.regenerate_command))
+    for change in result.changes:
+        print(change.format_text())
     return 0

@@ -204,21 +204,6 @@ def test_scrub_removes_registered_secrets():
     assert scrub("a very-secret-value-42 b") == "a <redacted> b"
 
 
-def test_tls_is_verified_by_default_even_on_loopback(new_registry, tmp_path, monkeypatch):
-    registry = new_registry("none", tls=True)
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    with pytest.raises(RegistryConnectionError) as info:
-        Transport(registry.host, retry=FAST).request("GET", "/v2/_catalog")
-    assert f"TLS with {registry.host} failed on GET https://{registry.host}/v2/" in str(info.value)
-    assert "REQUESTS_CA_BUNDLE" in str(info.value) and "insecure" in str(info.value)
-    assert Transport(registry.host, insecure=True, retry=FAST).base_url == f"https://{registry.host}"
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(registry.tls_cert))
-    trusted = Transport(registry.host, retry=FAST)
-    assert trusted.request("GET", "/v2/_catalog").json() == {"repositories": []}
-    assert trusted.base_url == f"https://{registry.host}"
-
-
 def test_a_plain_http_loopback_registry_is_pinged_without_an_https_request(script, monkeypatch):
     """A TLS handshake (~1 ms) tells a plain-HTTP registry apart before requests' https attempt
     (~20 ms of CA loading, then a failure). Behind a proxy that handshake would be with the

@@ -1,8 +1,8 @@
 """Setup shared by every tier.
 
-Support modules: tests/ and tests/registry are on sys.path, so any tier imports
-`registry_images` (small hand-written OCI layouts) and `registry_fixtures` (real registries,
-credential helpers, skopeo).
+Support modules: tests/ and tests/registry are on sys.path, so any tier imports `real_parts`
+(skips that name the Debian package of a missing tool), `registry_images` (small hand-written
+OCI layouts) and `registry_fixtures` (real registries, credential helpers, skopeo).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,15 +12,14 @@ import pytest
 
 from e2e_support import BuildRoot
 from image_checks import Layout, umoci_unpack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_fixtures import have_registry, skopeo, start_registry  # noqa: E402
-from registry_images import write_image  # noqa: E402
+from real_parts import needs
+from registry_fixtures import skopeo, start_registry
+from registry_images import write_image
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.registry,
-    pytest.mark.skipif(not have_registry(), reason="needs docker-registry"),
+    needs("docker-registry", "skopeo"),
 ]
 
 
@@ -90,6 +88,7 @@ def test_publish_without_credentials_fails_with_one_clear_line(build_root: Build
     assert "Traceback" not in run.output
 
 
+@needs("runc", root=True)
 def test_base_pulled_by_digest_is_built_on_runs_and_is_mounted_on_push(
     build_root: BuildRoot, registry, creds_env: dict, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import stat
 
 import pytest
 from layer_build_support import write
+from real_parts import needs
 
 from ocikit.layer import LayerEntry, LayerError, plan_layer
 
@@ -161,7 +162,7 @@ def test_socket_is_refused(tmp_path):
         s.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+@needs(root=True)  # mknod
 def test_device_is_refused(tmp_path):
     os.mknod(str(tmp_path / "null"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     with pytest.raises(LayerError, match="null.*character device"):

@@ -5,17 +5,16 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layer_build_support import oci_layout, members
+from real_parts import needs
 
 from ocikit.layer import build_layer, plan_layer
 
@@ -101,9 +100,7 @@ def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
                 assert ttype == tarfile.DIRTYPE
 
 
-@pytest.mark.skipif(
-    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
-)
+@needs("umoci", root=True)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=_trees,

@@ -1,9 +1,10 @@
 """Tiny OCI image layouts for registry tests, written by hand (independent of ocikit.layout).
 
 The base layer is a tar of the static /bin/busybox as `bin/busybox`; each image's config runs
-it. Layouts that are never run can use a small stand-in file instead (`runnable=False`) and
-need no busybox. Multi-platform layouts add a small per-platform layer so that each platform's
-manifest and config differ.
+it (a test skips, naming busybox-static, when /bin/busybox is missing). Layouts that are never
+run can use a small stand-in file instead (`runnable=False`) and need no busybox.
+Multi-platform layouts add a small per-platform layer so that each platform's manifest and
+config differ.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from real_parts import require
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -63,6 +66,7 @@ def _gzip(data: bytes) -> bytes:
 
 def busybox_layer() -> Tuple[bytes, str]:
     """(gzip blob, diff_id) of a layer holding bin/busybox."""
+    require(BUSYBOX)
     return _base_layer(True)
 
 

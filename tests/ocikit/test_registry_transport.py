@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -133,10 +132,8 @@ def test_connection_errors_are_retried_a_bounded_number_of_times():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     transport = Transport(f"127.0.0.1:{port}", retry=FAST)
-    started = time.monotonic()
     with pytest.raises(RegistryConnectionError) as info:
         transport.request("GET", "/v2/r/tags/list")
-    assert time.monotonic() - started < 5
     assert f"cannot reach 127.0.0.1:{port}" in str(info.value) and "after 4 attempts" in str(info.value)
 
 

@@ -142,7 +142,7 @@ def test_gzip_keeps_a_bounded_number_of_chunks_in_flight():
     stream.close()
 
 
-@pytest.mark.parametrize("size", [0, 1, 5 * MIB + 3, 21 * MIB])
+@pytest.mark.parametrize("size", [0, 1, 5 * MIB + 3, pytest.param(21 * MIB, marks=pytest.mark.slow)])
 def test_zstd_same_bytes_for_1_2_4_8_threads(size):
     data = sample(size, seed=size)
     blobs = {t: run(data, "zstd", t)[0] for t in (1, 2, 4, 8)}
@@ -195,6 +195,7 @@ def test_zstd_input_ending_on_a_job_boundary_gives_one_output(size):
     assert len(blobs) == 1
 
 
+@pytest.mark.slow  # 21 MiB, twice
 def test_zstd_single_threaded_mode_would_give_other_bytes():
     """Why threads=0 is never used: libzstd's single-threaded mode frames data differently."""
     data = sample(21 * MIB, seed=1)
@@ -206,6 +207,7 @@ def test_zstd_single_threaded_mode_would_give_other_bytes():
     assert zstandard.ZstdDecompressor().decompressobj().decompress(single) == data
 
 
+@pytest.mark.slow  # level 19
 @needs("zstd")
 def test_zstd_cli_decompresses_it(tmp_path):
     data = sample(4 * MIB, seed=4)

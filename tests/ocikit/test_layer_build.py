@@ -250,6 +250,7 @@ def sparse_dir(tmp_path):
         yield str(tmp_path / "sparse")
 
 
+@pytest.mark.slow
 def test_a_sparse_file_over_8_gib(tmp_path, sparse_dir):
     """Size does not fit the 11 octal digits of ustar: a PAX size record carries it. The file
     streams through in flat memory: build_layer's allocations peak at a few chunks, not GiBs."""

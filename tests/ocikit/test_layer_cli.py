@@ -229,6 +229,7 @@ sys.exit(child.returncode)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
 def test_peak_memory_is_small_and_flat_in_layer_size(tmp_path, compression):
     (tmp_path / "out").mkdir()

@@ -231,6 +231,7 @@ def test_hard_links_are_plain_files(tmp_path):
     assert [(e.path, e.kind, e.size) for e in entries] == [("a", "file", 4), ("b", "file", 4)]
 
 
+@pytest.mark.slow  # 1,100 nested directories
 def test_deep_trees_do_not_hit_the_recursion_limit(tmp_path):
     path = str(tmp_path)
     made = []

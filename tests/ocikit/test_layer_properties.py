@@ -11,6 +11,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layer_build_support import oci_layout, members
@@ -68,6 +69,7 @@ def _build_random_tree(d, tree, uid, gid, policy):
     return root_b, entries, out.getvalue(), result
 
 
+@pytest.mark.slow  # hypothesis: 60 random trees written to disk
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=_trees,
@@ -100,6 +102,7 @@ def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
                 assert ttype == tarfile.DIRTYPE
 
 
+@pytest.mark.slow  # hypothesis: 40 random trees, each unpacked by umoci
 @needs("umoci", root=True)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(

@@ -166,7 +166,8 @@ def test_archive_is_byte_identical_to_tarfile(tmp_path):
     assert len(ours) % tarfile.RECORDSIZE == 0
 
 
-@pytest.mark.parametrize("chunk_size", [97, 511, 512, 4096, 10240, 1 << 20, 1 << 24])
+@pytest.mark.parametrize("chunk_size", [pytest.param(97, marks=pytest.mark.slow), 511, 512, 4096, 10240, 1 << 20,
+                                        1 << 24])
 def test_chunking_cuts_the_same_bytes_into_exact_pieces(tmp_path, chunk_size):
     _tree(str(tmp_path / "t"))
     entries = plan_layer(str(tmp_path / "t"), "/")

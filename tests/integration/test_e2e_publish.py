@@ -13,7 +13,7 @@ import pytest
 from e2e_support import BuildRoot
 from image_checks import Layout, umoci_unpack
 from real_parts import needs
-from registry_fixtures import skopeo, start_registry
+from registry_fixtures import served_manifest, skopeo, start_registry
 from registry_images import write_image
 
 pytestmark = [
@@ -55,7 +55,6 @@ def test_publish_pushes_the_packaged_digest_then_nothing_the_second_time(
 
 
 def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) -> None:
-    creds = ("--creds", registry.creds) if registry.creds else ()
     first = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
     assert first.returncode == 0, first.describe()
     if registry.creds:
@@ -65,12 +64,10 @@ def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) ->
         pushed = record(build_root, relpath)
         assert pushed["digest"] == digest
         assert pushed["stats"]["blobs_uploaded"] > 0
-        remote = json.loads(
-            skopeo("inspect", "--tls-verify=false", *creds, "--raw",
-                   f"docker://{registry.host}/{repo}:latest").stdout
-        )
-        raw = Layout(build_root.dist(relpath)).blob(digest)
-        assert json.loads(raw) == remote, "the registry serves exactly the packaged manifest"
+        packaged = Layout(build_root.dist(relpath)).blob(digest)
+        for reference in (f"{repo}:latest", f"{repo}@{digest}"):
+            assert served_manifest(registry, reference) == packaged, (
+                f"the registry serves exactly the packaged manifest's bytes for {reference}")
     second = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
     assert second.returncode == 0, second.describe()
     for relpath in ("examples.hello/hello", "examples.multiarch/multiarch"):
@@ -211,9 +208,7 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
         published = build_root.run(*flags, "publish", "examples/layered:layered")
         assert published.returncode == 0, published.describe()
         assert record(build_root, "examples.layered/layered")["digest"] == printed
-        remote = skopeo("inspect", "--tls-verify=false", "--raw",
-                        f"docker://{registry.host}/examples/layered:latest").stdout
-        assert json.loads(remote) == manifest
+        assert served_manifest(registry, "examples/layered:latest") == layout.blob(printed)
     # The same target without a loopback-only destination is gzip, as with compression=gzip.
     plain = build_root.run("--oci-compression=auto", "package", "examples/layered:layered")
     assert plain.returncode == 0, plain.describe()

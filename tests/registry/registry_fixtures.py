@@ -464,18 +464,28 @@ def helper_calls(bin_dir: Path, name: str) -> list:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
-def skopeo(*args: str, check: bool = True, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """Run skopeo with an isolated config (no user auth files, no policy surprises)."""
+def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: bool = True) -> subprocess.CompletedProcess:
+    """Run skopeo with an isolated config (no user auth files, no policy surprises).
+    `text=False` keeps its output as bytes."""
     require("skopeo")
     policy = Path(os.environ.get("TMPDIR", "/tmp")) / "ocikit-skopeo-policy.json"
     if not policy.exists():
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=True,
+    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=text,
                             env=full_env, timeout=120)
     if check and result.returncode != 0:
-        raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        stderr = result.stderr if text else result.stderr.decode(errors="replace")
+        raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{stderr}")
     return result
+
+
+def served_manifest(registry: "Registry", reference: str) -> bytes:
+    """The exact bytes of the manifest (or index) the registry serves for `repo:tag` or
+    `repo@digest`, unparsed, as skopeo reads them (`inspect --raw`)."""
+    creds = ["--creds", registry.creds] if registry.creds else []
+    return skopeo("inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}",
+                  text=False).stdout
 
 
 _repository_counter = itertools.count()

@@ -166,12 +166,11 @@ def test_archive_is_byte_identical_to_tarfile(tmp_path):
     assert len(ours) % tarfile.RECORDSIZE == 0
 
 
-@pytest.mark.parametrize("chunk_size", [pytest.param(97, marks=pytest.mark.slow), 511, 512, 4096, 10240, 1 << 20,
-                                        1 << 24])
+@pytest.mark.parametrize("chunk_size", [97, 511, 512, 4096, 10240, 1 << 20, 1 << 24])
 def test_chunking_cuts_the_same_bytes_into_exact_pieces(tmp_path, chunk_size):
     _tree(str(tmp_path / "t"))
     entries = plan_layer(str(tmp_path / "t"), "/")
-    whole = b"".join(tarwriter.iter_tar_chunks(entries, 0, 1 << 30))
+    whole = b"".join(tarwriter.iter_tar_chunks(entries, 0, 1 << 25))  # one chunk: the archive is ~1 MiB
     pieces = list(tarwriter.iter_tar_chunks(entries, 0, chunk_size))
     assert b"".join(pieces) == whole
     assert all(len(p) == chunk_size for p in pieces[:-1])

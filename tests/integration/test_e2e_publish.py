@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,15 +12,14 @@ import pytest
 
 from e2e_support import BuildRoot, scratch_dir
 from image_checks import Layout, umoci_unpack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_fixtures import have_registry, skopeo, start_registry  # noqa: E402
-from registry_images import write_image  # noqa: E402
+from real_parts import needs
+from registry_fixtures import served_manifest, skopeo, start_registry
+from registry_images import write_image
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.registry,
-    pytest.mark.skipif(not have_registry(), reason="needs docker-registry"),
+    needs("docker-registry", "skopeo"),
 ]
 
 
@@ -57,7 +55,6 @@ def test_publish_pushes_the_packaged_digest_then_nothing_the_second_time(
 
 
 def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) -> None:
-    creds = ("--creds", registry.creds) if registry.creds else ()
     first = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
     assert first.returncode == 0, first.describe()
     if registry.creds:
@@ -67,12 +64,10 @@ def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) ->
         pushed = record(build_root, relpath)
         assert pushed["digest"] == digest
         assert pushed["stats"]["blobs_uploaded"] > 0
-        remote = json.loads(
-            skopeo("inspect", "--tls-verify=false", *creds, "--raw",
-                   f"docker://{registry.host}/{repo}:latest").stdout
-        )
-        raw = Layout(build_root.dist(relpath)).blob(digest)
-        assert json.loads(raw) == remote, "the registry serves exactly the packaged manifest"
+        packaged = Layout(build_root.dist(relpath)).blob(digest)
+        for reference in (f"{repo}:latest", f"{repo}@{digest}"):
+            assert served_manifest(registry, reference) == packaged, (
+                f"the registry serves exactly the packaged manifest's bytes for {reference}")
     second = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
     assert second.returncode == 0, second.describe()
     for relpath in ("examples.hello/hello", "examples.multiarch/multiarch"):
@@ -90,6 +85,7 @@ def test_publish_without_credentials_fails_with_one_clear_line(build_root: Build
     assert "Traceback" not in run.output
 
 
+@needs("runc", root=True)
 def test_base_pulled_by_digest_is_built_on_runs_and_is_mounted_on_push(
     build_root: BuildRoot, registry, creds_env: dict, tmp_path: Path
 ) -> None:
@@ -215,9 +211,7 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
         published = build_root.run(*flags, "publish", "examples/layered:layered")
         assert published.returncode == 0, published.describe()
         assert record(build_root, "examples.layered/layered")["digest"] == printed
-        remote = skopeo("inspect", "--tls-verify=false", "--raw",
-                        f"docker://{registry.host}/examples/layered:latest").stdout
-        assert json.loads(remote) == manifest
+        assert served_manifest(registry, "examples/layered:latest") == layout.blob(printed)
     # The same target without a loopback-only destination is gzip, as with compression=gzip.
     plain = build_root.run("--oci-compression=auto", "package", "examples/layered:layered")
     assert plain.returncode == 0, plain.describe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ tag = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
 digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h)
 
 
+@pytest.mark.slow  # hypothesis, 300 examples of generated regex text
 @settings(max_examples=300, deadline=None)
 @given(registry, repository, st.none() | tag, st.none() | digest)
 def test_parse_format_round_trip(reg: str, repo: str, t, d) -> None:

@@ -229,14 +229,14 @@ async def build_oci_layer(
         Get(Digest, AddPrefix(inputs.digest, _FILES)),
         Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(spec))])),
     )
-    input_digest = await Get(Digest, MergeDigests([files, spec_digest, runner.digest]))
+    input_digest = await Get(Digest, MergeDigests([files, spec_digest]))
     result = await Get(
         ProcessResult,
-        Process(
+        Process,
+        runner.process(
             # The layer compresses on every core. Not `concurrency_available`: Pants 2.17
             # restarts a running process to rebalance its concurrency, building a layer twice.
-            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
-            env=runner.env,
+            ("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
             description=f"Build layer of {request.what}",

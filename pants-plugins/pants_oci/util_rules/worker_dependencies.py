@@ -12,12 +12,19 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+with warnings.catch_warnings():
+    # packaging 21.3 (what Pants 2.17 pins) with the pyparsing 3.x that comes with it warns
+    # about pyparsing's renamed functions on import and on every parse; Pants would print each
+    # warning in every run.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from packaging.requirements import Requirement
 
 REQUIREMENTS_FILE = Path(__file__).resolve().parent.parent / "requirements.txt"
 
@@ -57,9 +64,24 @@ class WorkerDependencies:
         return f"deps-{self.fingerprint[:20]}"
 
 
+def parse_requirement(text: str) -> Requirement:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return Requirement(text)
+
+
+def applies(requirement: Requirement) -> bool:
+    """Whether a requirement holds here with no extras asked for."""
+    if requirement.marker is None:
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return requirement.marker.evaluate({"extra": ""})
+
+
 def read_requirements(path: Path = REQUIREMENTS_FILE) -> tuple[Requirement, ...]:
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return tuple(Requirement(line) for line in lines if line)
+    return tuple(parse_requirement(line) for line in lines if line)
 
 
 def _how_to_add(requirement: str) -> str:
@@ -82,7 +104,7 @@ def resolve_distributions(
     pending = [(req, "pants-oci") for req in requirements]
     while pending:
         req, wanted_by = pending.pop(0)
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        if not applies(req):
             continue
         key = canonicalize_name(req.name)
         dist = found.get(key)
@@ -96,7 +118,7 @@ def resolve_distributions(
                     + _how_to_add(str(req))
                 ) from None
             found[key] = dist
-            pending.extend((Requirement(r), f"{dist.metadata['Name']} {dist.version}") for r in dist.requires or ())
+            pending.extend((parse_requirement(r), f"{dist.metadata['Name']} {dist.version}") for r in dist.requires or ())
         if req.specifier and not req.specifier.contains(dist.version, prereleases=True):
             raise WorkerDependencyError(
                 f"pants-oci's worker processes need `{req}` (required by {wanted_by}), and the "

@@ -240,6 +240,16 @@ thread-pool-size: 16
 """
 
 
+def remote_cache_flags(address: str, instance: str = "oci") -> List[str]:
+    """Pants' options for reading and writing a remote cache at `address` (grpc://HOST:PORT)."""
+    return [
+        "--remote-cache-read",
+        "--remote-cache-write",
+        f"--remote-store-address={address}",
+        f"--remote-instance-name={instance}",
+    ]
+
+
 class BuildGrid:
     """A BuildGrid server on loopback with its CAS on disk under `directory`."""
 
@@ -271,13 +281,8 @@ class BuildGrid:
     def address(self) -> str:
         return f"grpc://127.0.0.1:{self.port}"
 
-    def pants_flags(self, address: Optional[str] = None) -> List[str]:
-        return [
-            "--remote-cache-read",
-            "--remote-cache-write",
-            f"--remote-store-address={address or self.address}",
-            f"--remote-instance-name={self.instance}",
-        ]
+    def pants_flags(self) -> List[str]:
+        return remote_cache_flags(self.address, self.instance)
 
     def blob_file(self, digest: str) -> Path:
         """Where the disk storage keeps the blob of `sha256:<hex>`."""

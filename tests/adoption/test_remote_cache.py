@@ -141,5 +141,8 @@ def test_a_corrupt_blob_from_the_cache_is_refused_and_the_layer_built_again(base
     machine = Machine(base, "unlucky-laptop", str(launcher_venv()))
     run = machine.run("--no-pantsd", *server.pants_flags(), "package", "big:big")
     assert run.returncode == 0, run.describe()
+    # Pants checks every blob it downloads against its digest: a mismatch is a cache miss.
+    assert "Remote CAS gave wrong digest" in run.stderr, run.describe()
+    assert run.counters["remote_cache_requests_cached"] == 0
     assert run.layer_processes_run == [BIG_LAYER_PROCESS], run.describe()
     assert tree_bytes(machine.root.dist(BIG_LAYOUT)) == tree_bytes(a.root.dist(BIG_LAYOUT))

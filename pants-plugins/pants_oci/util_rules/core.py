@@ -29,6 +29,7 @@ from pants.util.logging import LogLevel
 
 CORE_DIR = "__ocikit"
 CACHE_DIR = ".ocikit"
+REMOTE_CACHE_SPECULATION_DELAY_MS = 2000
 
 # What the registry client reads to find credentials and CAs the way docker, crane and skopeo
 # do: paths, never secrets (the secrets are read from these files at run time). Only `publish`
@@ -99,7 +100,13 @@ class OcikitRunner:
         input_digest: Digest = EMPTY_DIGEST,
         **kwargs,
     ) -> Process:
-        """`python -m ocikit ARGS` as a Process; `kwargs` go to Process unchanged."""
+        """`python -m ocikit ARGS` as a Process; `kwargs` go to Process unchanged.
+
+        With a remote cache, Pants 2.17 starts the process locally while it looks the result
+        up, unless told to wait: a layer's sandbox (a copy of every input) then competes with
+        the download it is about to lose to. A miss still starts the local run at once; only a
+        lookup slower than this waits (not part of the cache key)."""
+        kwargs.setdefault("remote_cache_speculation_delay_millis", REMOTE_CACHE_SPECULATION_DELAY_MS)
         return Process(
             argv=self.argv(*args),
             description=description,

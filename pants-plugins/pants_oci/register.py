@@ -1,16 +1,23 @@
 """The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
 targets, `package`, `publish` and the `oci-base-images` lockfile."""
 
+from pants.version import PANTS_SEMVER
 
-from pants_oci.goals import lockfile, package, package_deploy, publish
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import (
+from pants_oci.pants_version import check_pants_version
+
+# Before anything else: on another Pants version, one error naming the supported range
+# instead of a failure deep inside the rules.
+check_pants_version(str(PANTS_SEMVER))
+
+from pants_oci.goals import lockfile, package, package_deploy, publish  # noqa: E402
+from pants_oci.subsystem import OciSubsystem  # noqa: E402
+from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
     OciImageTarget,
     OciLayerTarget,
     OciPullTarget,
 )
-from pants_oci.util_rules import (
+from pants_oci.util_rules import (  # noqa: E402
     base,
     base_lockfile,
     core,

@@ -158,8 +158,10 @@ class OciSubsystem(Subsystem):
         help=softwrap(
             """
             Extra environment variables (`NAME` or `NAME=value`; NAME is letters, digits and
-            `_`, not starting with a digit) passed to `publish`, e.g. `DOCKER_CONFIG` or a
-            credential helper's own settings.
+            `_`, not starting with a digit) passed to `publish` and to the fetch of `oci_pull`
+            base images, e.g. `PATH` for a credential helper outside the standard directories,
+            or a helper's own settings. A fetch is cached: what it is passed enters its cache
+            key, so set only what it needs.
             """
         ),
         advanced=True,

@@ -21,8 +21,6 @@ from pants.core.goals.publish import (
 )
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, MergeDigests
-from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, collect_rules, rule
 
 
@@ -111,20 +109,12 @@ async def publish_oci_image(
     jobs = []
     if pushed:
         env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars]))
-        input_digest = await Get(Digest, MergeDigests([package.digest, runner.digest]))
         record = os.path.join(build_root.path, str(dist_dir.relpath), f"{artifact.relpath}.publish.json")
-        argv = [
-            *runner.argv("push", artifact.relpath),
-            *push_arguments(artifact, pushed, planned, settings.jobs, record),
-        ]
+        args = ["push", artifact.relpath, *push_arguments(artifact, pushed, planned, settings.jobs, record)]
         jobs.append(
             PublishPackages(
                 names=tuple(d for r in pushed for d in planned[r]),
-                process=InteractiveProcess(
-                    argv=argv,
-                    env={**env, **runner.env},
-                    input_digest=input_digest,
-                ),
+                process=runner.interactive_process(args, env=env, input_digest=package.digest),
                 description=f"{artifact.repository}@{artifact.digest} (oci_image {field_set.address})",
             )
         )

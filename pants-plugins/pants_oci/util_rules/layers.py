@@ -59,7 +59,7 @@ def layer_spec(request: OciLayerRequest, mtime: int) -> dict:
     return spec
 
 
-async def _layer_process_inputs(request: OciLayerRequest, runner: OcikitRunner, mtime: int) -> Digest:
+async def _layer_process_inputs(request: OciLayerRequest, mtime: int) -> Digest:
     inputs = await Get(LayerInputs, OciLayerRequest, request)
     files, spec = await MultiGet(
         # A layer of symlinks only has no files: its root must still exist.
@@ -68,7 +68,7 @@ async def _layer_process_inputs(request: OciLayerRequest, runner: OcikitRunner, 
         else Get(Digest, CreateDigest([Directory(_FILES)])),
         Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(request, mtime)))])),
     )
-    return await Get(Digest, MergeDigests([files, spec, runner.digest]))
+    return await Get(Digest, MergeDigests([files, spec]))
 
 
 async def _read_built_layer(result: ProcessResult, request: OciLayerRequest) -> BuiltOciLayer:
@@ -90,14 +90,14 @@ async def _read_built_layer(result: ProcessResult, request: OciLayerRequest) -> 
 async def build_oci_layer(
     request: OciLayerRequest, runner: OcikitRunner, settings: OciBuildSettings
 ) -> BuiltOciLayer:
-    input_digest = await _layer_process_inputs(request, runner, settings.epoch)
+    input_digest = await _layer_process_inputs(request, settings.epoch)
     result = await Get(
         ProcessResult,
-        Process(
+        Process,
+        runner.process(
             # The layer compresses on every core. Not `concurrency_available`: Pants 2.17
             # restarts a running process to rebalance its concurrency, building a layer twice.
-            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
-            env=runner.env,
+            ("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
             description=f"Build layer of {request.what}",

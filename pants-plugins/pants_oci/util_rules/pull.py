@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
@@ -60,18 +60,19 @@ async def pull_base_image(
 ) -> PulledImage:
     ref = request.reference
     insecure = oci.registries().insecure_addresses
-    argv = [*runner.argv("pull", str(ref), "--out", _OUT)]
+    args = ["pull", str(ref), "--out", _OUT]
     for platform in request.platforms:
-        argv += ["--platform", str(platform)]
+        args += ["--platform", str(platform)]
     for address in insecure:
-        argv += ["--insecure-registry", address]
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(CREDENTIAL_ENV))
+        args += ["--insecure-registry", address]
+    # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))
     result = await Get(
         ProcessResult,
-        Process(
-            argv=argv,
-            env={**env, **runner.env},
-            input_digest=runner.digest,
+        Process,
+        runner.process(
+            args,
+            env=env,
             output_directories=(_OUT,),
             description=f"Pull {ref} for {request.what}",
             level=LogLevel.INFO,

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from ocikit.reference import InvalidReference, parse_reference
 
 component = st.from_regex(r"\A[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+){0,2}\Z")
-repository = st.lists(component, min_size=2, max_size=4).map("/".join)
+# Short enough components that registry/repository stays within the 255 characters a name may have.
+repository = st.lists(component.filter(lambda c: len(c) <= 48), min_size=2, max_size=4).map("/".join)
 registry = st.one_of(
     st.just("127.0.0.1:5000"),
     st.just("registry.example.com"),

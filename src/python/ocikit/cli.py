@@ -4,6 +4,7 @@
   push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
   pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
   inspect  print a registry image's manifest and config            (ocikit.registry.cli)
+  published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import layer_cli
 
         return layer_cli.main(rest)
-    if command in ("push", "pull", "inspect"):
+    if command in ("push", "pull", "inspect", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

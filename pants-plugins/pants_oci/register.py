@@ -1,7 +1,7 @@
 """The OCI image backend: `oci_layer` and `oci_image` targets, `package` and `publish`."""
 
 
-from pants_oci.goals import package, publish
+from pants_oci.goals import package, publish, publish_run
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
 from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, settings
@@ -24,4 +24,5 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *publish_run.rules(),
     ]

@@ -7,7 +7,6 @@ take 20 MB of disk) and its own config; with `own_layer` also a small layer of i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -15,18 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _json(value) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+from registry_images import OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST, _json
+from registry_images import sha256 as _digest
 
 
 @dataclass(frozen=True)

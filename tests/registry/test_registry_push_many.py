@@ -119,6 +119,11 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
                     cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "4 of 4 images pushed" in first.stdout and destinations[3] in first.stdout
+    from ocikit.registry.run_cli import answer_paths
+
+    answers = [answer_paths(str(state / "run-1"), i) for i in range(4)]
+    assert [Path(e).read_text() for e, _ in answers] == ["0\n"] * 4
+    assert [Path(m).read_text() for _, m in answers] == [""] * 4
     mark = registry.mark()
     others = [_ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", f"t:{i}", cwd=tmp_path)
               for i in (0, 1, 3)]
@@ -150,3 +155,7 @@ def test_push_run_answers_for_a_failed_image_with_its_error(plain_registry, auth
     run_record = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
     assert [e["status"] for e in run_record["images"]] == ["pushed", "failed"]
     assert not (tmp_path / "dist" / "1.publish.json").exists()
+    from ocikit.registry.run_cli import answer_paths
+
+    exit_path, err_path = answer_paths(str(state / "run-1"), 1)
+    assert Path(exit_path).read_text() == "1\n" and Path(err_path).read_text() == bad.stderr

@@ -202,11 +202,14 @@ class PushSession:
             # (wrong credentials, no push access, a registry that times out) is then one error,
             # not one per job. Its upload itself overlaps the others'.
             first_where = steps.open_first(first)
-        for blobs in batches:
-            run_concurrently(
-                [lambda b=b: steps.push(b, first_where if b is first else ASK) for b in blobs],
-                self.jobs,
-            )
+        try:
+            for blobs in batches:
+                run_concurrently(
+                    [lambda b=b: steps.push(b, first_where if b is first else ASK) for b in blobs],
+                    self.jobs,
+                )
+        finally:
+            steps.release_unpushed()
         self.checkpoint()
         for manifest in image.manifests:
             existing = client.head_manifest(manifest.digest)

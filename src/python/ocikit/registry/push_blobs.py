@@ -79,6 +79,13 @@ class BlobSteps:
                  extra_sources: Sequence[str], counters: _Counters) -> None:
         self.session, self.run, self.client = session, run, client
         self.extra_sources, self.counters = extra_sources, counters
+        self._opened: Optional[str] = None  # the claim open_first took, until push takes it over
+
+    def release_unpushed(self) -> None:
+        """Release the first blob's claim if its push never ran (cancelled by another failure)."""
+        if self._opened is not None:
+            self.run.release(self._opened)
+            self._opened = None
 
     def open_first(self, blob: LayoutBlob) -> Any:
         """Claim the first blob and take its steps before the bytes; `push` finishes it."""
@@ -86,10 +93,12 @@ class BlobSteps:
         self.run.acquire(blob.digest, self.session.cancel)
         try:
             where = self._open(blob)
-            return self.client.start_upload() if where is _NEW else where
+            where = self.client.start_upload() if where is _NEW else where
         except BaseException:
             self.run.release(blob.digest)
             raise
+        self._opened = blob.digest
+        return where
 
     def push(self, blob: LayoutBlob, where: Any = ASK) -> None:
         """Push one blob; `where` is what `open_first` answered for it, when it did (this thread
@@ -97,6 +106,8 @@ class BlobSteps:
         if where is ASK:
             self.session.checkpoint()
             self.run.acquire(blob.digest, self.session.cancel)
+        else:
+            self._opened = None
         try:
             with self.session.slots:
                 if where is ASK:

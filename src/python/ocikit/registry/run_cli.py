@@ -11,7 +11,9 @@
       130 interrupted.
 
 Pants runs one process per image, one after another: the first does the work of all, the
-others only read their outcome, so N images cost one push process, not N.
+others only read their outcome, so N images cost one push process, not N. The first also
+writes, per image, STATE/RUN_ID.INDEX.exit (the exit status) and .err (the error line), from
+which a `sh` wrapper answers for the others without starting Python (see `answer_paths`).
 
 The plan (JSON): {"run_id", "jobs", "insecure_registries": [...], "run_record": PATH|null,
 "images": [{"key", "layout", "digest", "destinations": [...], "mounts_from": [...],
@@ -77,10 +79,9 @@ def push_run_main(args: argparse.Namespace) -> int:
     with open(state_path, encoding="utf-8") as f:
         state = json.load(f)
     outcome = state["outcomes"][args.image]
-    if outcome["status"] == "pushed":
-        return 0
-    sys.stderr.write(f"ocikit push-run: error: {args.image}: {outcome.get('error') or outcome['status']}\n")
-    return 130 if outcome["status"] == "interrupted" else 1
+    if outcome["status"] != "pushed":
+        sys.stderr.write(f"ocikit push-run: error: {args.image}: {outcome.get('error') or outcome['status']}\n")
+    return EXIT_CODES[outcome["status"]]
 
 
 def _lead(plan: dict, args: argparse.Namespace, state_path: str) -> None:
@@ -108,12 +109,34 @@ def _lead(plan: dict, args: argparse.Namespace, state_path: str) -> None:
                                           "seconds": round(time.monotonic() - started, 3), "images": entries})
     write_record(state_path, {"run_id": plan["run_id"], "interrupted": result.interrupted,
                               "outcomes": {o.key: o.to_json() for o in result.outcomes}})
+    for index, outcome in enumerate(result.outcomes):
+        _write_answer(state_path[: -len(".json")], index, outcome.key, outcome.status, outcome.error)
     rows = [row for o in result.outcomes for row in outcome_rows(o, by_key[o.key]["digest"])]
     print(format_table(rows))
     pushed = sum(o.ok for o in result.outcomes)
     print(f"{pushed} of {len(result.outcomes)} images pushed in {time.monotonic() - started:.1f} s"
           + (" (interrupted)" if result.interrupted else ""))
     sys.stdout.flush()
+
+
+EXIT_CODES = {"pushed": 0, "failed": 1, "interrupted": 130}
+
+
+def answer_paths(run_prefix: str, index: int) -> tuple[str, str]:
+    """The files holding the exit status and the error line of the plan's image `index`: a
+    later process of the run answers from them without starting Python (`sh` reads them)."""
+    return f"{run_prefix}.{index}.exit", f"{run_prefix}.{index}.err"
+
+
+def _write_answer(run_prefix: str, index: int, key: str, status: str, error: Optional[str]) -> None:
+    exit_path, err_path = answer_paths(run_prefix, index)
+    message = "" if status == "pushed" else f"ocikit push-run: error: {key}: {error or status}\n"
+    with open(err_path, "w", encoding="utf-8") as f:
+        f.write(message)
+    tmp = exit_path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{EXIT_CODES[status]}\n")
+    os.replace(tmp, exit_path)  # the exit file last, whole: its presence means both are there
 
 
 def _published_summary(image: dict) -> dict[str, Any]:

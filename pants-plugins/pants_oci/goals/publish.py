@@ -9,7 +9,9 @@ its own image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
+from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.publish_run import (
     LAYOUTS_DIR,
     OciPublishRoots,
@@ -60,8 +62,8 @@ async def publish_oci_image(
     field_set = request.field_set
     address = field_set.address
     target = publish_registries(oci, address, field_set.registries.value)
-    artifact = request.packages[0].artifacts[0]
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest  # type: ignore[attr-defined]
+    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
+    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
     if field_set.skip_push.value:
         names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
@@ -81,7 +83,7 @@ async def publish_oci_image(
         return PublishProcesses(jobs)
     roots = await Get(OciPublishRoots, OciPublishRootsRequest())
     in_run = roots.addresses is not None and address in roots.addresses
-    run = await Get(OciPublishRun, OciPublishRunRequest(roots.addresses if in_run else (address,)))  # type: ignore[arg-type]
+    run = await Get(OciPublishRun, OciPublishRunRequest(roots.addresses if in_run else (address,)))
     plan = run.plans[address]
     if address in run.published:
         jobs.insert(0, PublishPackages(names=plan.destinations,

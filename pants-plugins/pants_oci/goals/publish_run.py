@@ -147,12 +147,49 @@ async def find_publish_roots(
     return OciPublishRoots(tuple(sorted(images)))
 
 
+@dataclass(frozen=True)
+class OciPublishCheckRequest:
+    plans: tuple[ImagePlan, ...]
+    insecure: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OciPublishCheck:
+    run_id: str  # new on every run: names the run's state for its processes
+    published: frozenset[str]  # the keys of the images whose every destination serves their digest
+
+
 @rule(desc="Check which OCI images are already published")
+async def check_published_images(
+    request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner, build_root: BuildRoot,
+    dist_dir: DistDir,
+) -> OciPublishCheck:
+    settings = oci.publish_settings()
+    run_record = os.path.join(build_root.path, str(dist_dir.relpath), RUN_RECORD)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, run_record)
+    plan_digest, env = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
+        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
+    )
+    checked = await Get(
+        ProcessResult,
+        Process(
+            argv=runner.argv("published", "--plan", CHECK_PLAN),
+            input_digest=await Get(Digest, MergeDigests([runner.digest, plan_digest])),
+            env={**env, **runner.env},
+            description=f"Check which of {len(request.plans)} OCI images the registries already serve",
+            # Registries change behind Pants' back: asked again on every run, never cached.
+            cache_scope=ProcessCacheScope.PER_SESSION,
+            level=LogLevel.DEBUG,
+        ),
+    )
+    run_id, published = read_check_result(checked.stdout)
+    return OciPublishCheck(run_id, published)
+
+
+@rule(desc="Plan the publish of OCI images")
 async def plan_publish_run(
-    request: OciPublishRunRequest,
-    oci: OciSubsystem,
-    runner: OcikitRunner,
-    build_root: BuildRoot,
+    request: OciPublishRunRequest, oci: OciSubsystem, runner: OcikitRunner, build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> OciPublishRun:
     settings = oci.publish_settings()
@@ -166,38 +203,23 @@ async def plan_publish_run(
     )
     plans = [image_plan(t.address, _artifact(p), pushed, dist) for (t, pushed), p in zip(pushing, packages)]
     refuse_conflicts(plans)
-    insecure = sorted({r.address for _, pushed in pushing for r in pushed if r.insecure})
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars]))
-    run_record = os.path.join(dist, RUN_RECORD)
-    check_input = await Get(
-        Digest, CreateDigest([FileContent(CHECK_PLAN, check_plan(plans, insecure, settings.jobs, run_record))])
-    )
-    checked = await Get(
-        ProcessResult,
-        Process(
-            argv=runner.argv("published", "--plan", CHECK_PLAN),
-            input_digest=await Get(Digest, MergeDigests([runner.digest, check_input])),
-            env={**env, **runner.env},
-            description=f"Check which of {len(plans)} OCI images the registries already serve",
-            # Registries change behind Pants' back: asked again on every run, never cached.
-            cache_scope=ProcessCacheScope.PER_SESSION,
-            level=LogLevel.DEBUG,
-        ),
-    )
-    run_id, published_keys = read_check_result(checked.stdout)
-    to_push = [p for p in plans if p.key not in published_keys]
-    published = [p for p in plans if p.key in published_keys]
-    plan_file = push_plan(to_push, published, run_id, insecure, settings.jobs, run_record)
-    push_input, layouts = await MultiGet(
-        Get(Digest, CreateDigest([FileContent(PUSH_PLAN, plan_file)])),
-        Get(Digest, MergeDigests(p.digest for (t, _), p in zip(pushing, packages) if t.address.spec not in published_keys)),
+    insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure))
+    to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
+    published = [plan for plan in plans if plan.key in check.published]
+    push_plan_file = push_plan([plan for plan, _ in to_push], published, check.run_id, insecure, settings.jobs,
+                               os.path.join(dist, RUN_RECORD))
+    plan_digest, layouts, env = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
+        Get(Digest, MergeDigests(package.digest for _, package in to_push)),
+        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
     )
     return OciPublishRun(
-        plans=FrozenDict((p.address, p) for p in plans),
-        published=frozenset(p.address for p in published),
-        push_order=tuple(p.address for p in to_push),
-        run_id=run_id,
-        push_input=await Get(Digest, MergeDigests([runner.digest, push_input])),
+        plans=FrozenDict((plan.address, plan) for plan in plans),
+        published=frozenset(plan.address for plan in published),
+        push_order=tuple(plan.address for plan, _ in to_push),
+        run_id=check.run_id,
+        push_input=await Get(Digest, MergeDigests([runner.digest, plan_digest])),
         layouts=layouts,
         state_dir=os.path.join(dist, STATE_DIR),
         env=FrozenDict({**env, **runner.env}),

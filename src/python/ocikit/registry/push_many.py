@@ -11,7 +11,6 @@ pushed, the others are `interrupted` and none has some of its tags only.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass

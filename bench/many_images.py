@@ -167,6 +167,8 @@ def pants_steps(root: Path, flags: List[str], env: Dict[str, str], registry: Reg
            f"{prefix}{workload}_package_noop": timed(flags + ["package", spec], root, env),
            f"{prefix}{workload}_publish_cold": timed(flags + ["publish", spec], root, env)}
     res[f"{prefix}{workload}_registry_mb"] = storage_bytes(registry) / (1 << 20)
+    if not prefix:  # ours: the run record of this publish (the next run's check rewrites it)
+        res[f"{workload}_publish_cold_mb"] = sent_bytes(root) / (1 << 20)
     res[f"{prefix}{workload}_publish_noop"] = timed(flags + ["publish", spec], root, env)
     return res
 
@@ -194,7 +196,6 @@ def one_run(base: Path, r: int, n: int, registry: Registry, policy: Path) -> Dic
         timed(flags + ["--version"], root, env)
         for workload in ("tiny", "shared"):
             res.update(pants_steps(root, flags, env, registry, workload, ""))
-            res[f"{workload}_publish_cold_mb"] = sent_bytes(root) / (1 << 20)
             layouts = [p for p in sorted((root / "dist" / workload).iterdir()) if p.is_dir()]
             assert len(layouts) == n, layouts
             registry.reset()

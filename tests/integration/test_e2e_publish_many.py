@@ -135,3 +135,63 @@ def test_one_registry_refusing_credentials_fails_its_images_and_the_others_are_p
         statuses = {e["key"]: e["status"] for e in json.loads(root.dist("oci-publish.json").read_text())["images"]}
         assert statuses == {**{f"{MANY}:img{i}": "pushed" for i in range(4)},
                             **{f"{MANY}:img{i}": "failed" for i in (4, 5)}}
+
+
+@pytest.mark.parametrize("pantsd", [False, True], ids=["no-pantsd", "pantsd"])
+def test_ctrl_c_during_a_publish_records_what_was_pushed_and_leaves_nothing_half_tagged(
+        many: BuildRoot, tmp_path: Path, pantsd: bool):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
+    from e2e_support import pants_env
+    from fault_proxy import Fault, FaultProxy
+
+    root = many
+    root.package(f"{MANY}::")
+    stalled = tuple(f"/v2/many/img{i}/" for i in range(2, COUNT))
+
+    def decide(seen):  # uploads into images 2-5 start slowly: Ctrl-C comes while they wait
+        if seen.method == "POST" and seen.path.startswith(stalled):
+            return Fault(delay=3.0)
+        return None
+
+    def tag_puts(proxy):
+        return {r.path for r in proxy.seen() if r.method == "PUT" and "/manifests/sha256:" not in r.path
+                and "/manifests/" in r.path and r.status is not None}
+
+    with start_registry(tmp_path / "registry", "none") as registry, FaultProxy(registry.host, decide) as proxy:
+        argv = ["./pants", "--pantsd" if pantsd else "--no-pantsd", f"--local-store-dir={root.store}",
+                f"--named-caches-dir={root.named_caches}", "publish", flag(proxy), f"{MANY}::"]
+        out_path = tmp_path / "output.txt"
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(argv, cwd=root.path, env={**pants_env(), "PWD": str(root.path)},
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        try:
+            deadline = time.monotonic() + 240
+            while proc.poll() is None and time.monotonic() < deadline:
+                if len(tag_puts(proxy)) >= 4 and any(r.fault for r in proxy.seen()):
+                    break
+                time.sleep(0.02)
+            assert proc.poll() is None, out_path.read_text()
+            os.killpg(proc.pid, signal.SIGINT)
+            returncode = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+        output = out_path.read_text(errors="replace")
+        assert returncode != 0, output
+        record = json.loads(root.dist("oci-publish.json").read_text())
+        assert record["interrupted"] is True, record
+        statuses = {e["key"]: e["status"] for e in record["images"]}
+        assert statuses[f"{MANY}:img0"] == statuses[f"{MANY}:img1"] == "pushed", statuses
+        for i in range(COUNT):
+            listed = skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/many/img{i}", check=False)
+            tags = sorted(json.loads(listed.stdout)["Tags"] or []) if listed.returncode == 0 else []
+            expected = ["latest", "v1"] if statuses[f"{MANY}:img{i}"] == "pushed" else []
+            assert tags == expected, (i, statuses, tags, output[-3000:])
+            assert (statuses[f"{MANY}:img{i}"] == "pushed") or statuses[f"{MANY}:img{i}"] == "interrupted"

@@ -188,10 +188,10 @@ def test_ctrl_c_during_a_publish_records_what_was_pushed_and_leaves_nothing_half
         record = json.loads(root.dist("oci-publish.json").read_text())
         assert record["interrupted"] is True, record
         statuses = {e["key"]: e["status"] for e in record["images"]}
-        assert statuses[f"{MANY}:img0"] == statuses[f"{MANY}:img1"] == "pushed", statuses
+        assert set(statuses.values()) == {"pushed", "interrupted"}, statuses  # which ones: thread timing
         for i in range(COUNT):
             listed = skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/many/img{i}", check=False)
             tags = sorted(json.loads(listed.stdout)["Tags"] or []) if listed.returncode == 0 else []
             expected = ["latest", "v1"] if statuses[f"{MANY}:img{i}"] == "pushed" else []
             assert tags == expected, (i, statuses, tags, output[-3000:])
-            assert (statuses[f"{MANY}:img{i}"] == "pushed") or statuses[f"{MANY}:img{i}"] == "interrupted"
+            assert root.dist(f"{MANY}/img{i}.publish.json").exists() == (statuses[f"{MANY}:img{i}"] == "pushed")

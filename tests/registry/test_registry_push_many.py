@@ -147,6 +147,8 @@ def test_push_run_answers_for_a_failed_image_with_its_error(plain_registry, auth
     # The second destination is a port nothing listens on.
     plan = _plan(tmp_path, images, [f"{plain_registry.host}/{repo}/ok:v", f"127.0.0.1:9/{repo}/down:v"])
     state = tmp_path / "state"
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "1.publish.json").write_text('{"digest": "an earlier run"}')
     bad = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:1", "--quiet", cwd=tmp_path)
     assert bad.returncode == 1
     assert "ocikit push-run: error: t:1: cannot reach 127.0.0.1:9" in bad.stderr

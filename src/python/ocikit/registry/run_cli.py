@@ -101,8 +101,13 @@ def _lead(plan: dict, args: argparse.Namespace, state_path: str) -> None:
         result = push_images(images, session)
     by_key = {i["key"]: i for i in plan["images"]}
     for outcome in result.outcomes:
+        record = by_key[outcome.key].get("record")
         if outcome.ok and outcome.summary is not None:
-            write_record(by_key[outcome.key].get("record"), outcome.summary.to_json())
+            write_record(record, outcome.summary.to_json())
+        elif record and os.path.exists(record):
+            # An earlier run's record would claim a push this run did not make: the run record
+            # holds this image's failure instead.
+            os.unlink(record)
     entries = [_run_entry(by_key[o.key], o.status, o.to_json()) for o in result.outcomes]
     entries += [_run_entry(i, ALREADY_PUBLISHED) for i in plan.get("published", ())]
     write_record(plan.get("run_record"), {"run_id": plan["run_id"], "interrupted": result.interrupted,

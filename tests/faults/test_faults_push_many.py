@@ -86,9 +86,12 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
     }
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    # SIGINT as a terminal's foreground job gets it: a test run as a background job inherits it
+    # ignored, and Python then installs no KeyboardInterrupt handler.
     proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan.json", "--state", "state",
                              "--image", "t:0", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         tagged = {r.path for r in proxy.seen() if _is_tag_put(r) and r.status is not None}

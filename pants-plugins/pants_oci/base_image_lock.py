@@ -14,7 +14,7 @@ from pants.util.docutil import bin_name
 
 from ocikit.lockfile import BaseImageLock, lock_key
 from ocikit.reference import Reference
-from ocikit.registry.lock import TrackedImage
+from ocikit.lockfile import TrackedImage
 
 BASE_IMAGE_RESOLVE = "oci-base-images"
 

@@ -150,7 +150,12 @@ class OciSubsystem(Subsystem):
     )
     publish_jobs = IntOption(
         default=4,
-        help="How many blobs `publish` uploads at the same time (1 or more).",
+        help=softwrap(
+            """
+            How many blobs `publish` uploads at the same time (1 or more), over all the images
+            of the run; as many images are pushed at once. Example: `publish_jobs = 8`.
+            """
+        ),
         advanced=True,
     )
     env_vars = StrListOption(

@@ -81,7 +81,7 @@ def test_publish_without_credentials_fails_with_one_clear_line(build_root: Build
     (empty / "config.json").write_text("{}")
     run = build_root.run("publish", registries_flag(registry), "examples/hello:hello", env={"DOCKER_CONFIG": str(empty)})
     assert run.returncode != 0
-    assert "ocikit push: error:" in run.output and "UNAUTHORIZED" in run.output.upper()
+    assert "ocikit push-run: error: examples/hello:hello:" in run.output and "UNAUTHORIZED" in run.output.upper()
     assert "Traceback" not in run.output
 
 

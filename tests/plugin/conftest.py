@@ -20,6 +20,7 @@ from pants.core.target_types import (
 from pants.core.goals import package as package_goal
 from pants.core.goals.publish import PublishProcesses
 from pants.core.util_rules import adhoc_binaries, source_files
+from pants.engine.fs import Digest, DigestContents
 from pants.engine.rules import QueryRule
 from pants.engine.target import GenerateSourcesRequest
 from pants.engine.unions import UnionRule
@@ -41,6 +42,7 @@ def rule_runner() -> RuleRunner:
             QueryRule(BuiltPackage, [OciImageFieldSet]),
             QueryRule(PublishProcesses, [PublishOciImageRequest]),
             QueryRule(OciBuildSettings, []),
+            QueryRule(DigestContents, [Digest]),
         ],
         # Pants core registers `_lockfile(s)`; the base-image lockfile is one (synthetic).
         target_types=[

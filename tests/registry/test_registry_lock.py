@@ -18,7 +18,8 @@ from registry_images import write_image
 from ocikit import media_types
 from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
 from ocikit.registry import push_layout
-from ocikit.registry.lock import RefreshError, RegistryImages, TrackedImage, refresh_lock
+from ocikit.lockfile import TrackedImage
+from ocikit.registry.lock import RefreshError, RegistryImages, refresh_lock
 
 PLATFORMS = ("linux/amd64", "linux/arm64/v8")
 SRC = Path(__file__).resolve().parents[2] / "src" / "python"

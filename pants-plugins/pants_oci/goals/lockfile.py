@@ -51,7 +51,7 @@ from pants.util.logging import LogLevel
 
 from ocikit.lockfile import lock_key
 from ocikit.reference import InvalidReference, parse_reference
-from ocikit.registry.lock import TrackedImage
+from ocikit.lockfile import TrackedImage
 
 logger = logging.getLogger(__name__)
 
@@ -150,20 +150,21 @@ async def generate_base_image_lockfile(
     )
     inputs = await Get(Digest, CreateDigest([FileContent(_TRACKED, tracked.encode())]))
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(CREDENTIAL_ENV))
-    argv = [
-        *runner.argv("lock", "--tracked", _TRACKED, "--lockfile", path, "--out", f"{_OUT}/{path}"),
+    args = [
+        "lock", "--tracked", _TRACKED, "--lockfile", path, "--out", f"{_OUT}/{path}",
         "--regenerate-command", regenerate_command(generate_lockfiles.custom_command),
     ]
     for reference in refresh_only_references(oci.refresh_base_images):
-        argv += ["--only", reference]
+        args += ["--only", reference]
     for address in oci.registries().insecure_addresses:
-        argv += ["--insecure-registry", address]
+        args += ["--insecure-registry", address]
     result = await Get(
         ProcessResult,
-        Process(
-            argv=argv,
-            env={**env, **runner.env},
-            input_digest=await Get(Digest, MergeDigests([runner.digest, current, inputs])),
+        Process,
+        runner.process(
+            args,
+            env=env,
+            input_digest=await Get(Digest, MergeDigests([current, inputs])),
             output_files=(f"{_OUT}/{path}",),
             description=f"Ask the registries what the {len(request.tracked)} tracked base image tags name",
             level=LogLevel.DEBUG,

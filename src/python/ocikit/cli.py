@@ -5,6 +5,7 @@
   pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
   inspect  print a registry image's manifest and config            (ocikit.registry.cli)
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
+  published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import layer_cli
 
         return layer_cli.main(rest)
-    if command in ("push", "pull", "inspect", "lock"):
+    if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

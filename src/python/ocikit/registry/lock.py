@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from ocikit import media_types
 from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
-from ocikit.lockfile import BaseImageLock, LockEntry, lock_key, new_lock
+from ocikit.lockfile import BaseImageLock, LockEntry, TrackedImage, lock_key, new_lock
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
@@ -25,20 +25,6 @@ from ocikit.registry.pull import open_repository
 
 class RefreshError(ValueError):
     """The refresh cannot give a complete lockfile; nothing is written."""
-
-
-@dataclass(frozen=True)
-class TrackedImage:
-    """A reference the build tracks: the platforms built on it and who uses it (for messages)."""
-
-    reference: str  # normalised, with a tag (`lock_key`)
-    platforms: tuple[str, ...] = ()
-    users: tuple[str, ...] = ()
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> TrackedImage:
-        return cls(lock_key(parse_reference(value["reference"])), tuple(value.get("platforms") or ()),
-                   tuple(value.get("users") or ()))
 
 
 @dataclass(frozen=True)

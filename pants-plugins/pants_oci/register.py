@@ -4,7 +4,7 @@
 from pants_oci.goals import package, publish
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, settings
+from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layer_shards, layers, pull, settings
 
 
 def target_types():
@@ -19,6 +19,7 @@ def rules():
         *settings.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
+        *layer_shards.rules(),
         *base.rules(),
         *image.rules(),
         *pull.rules(),

@@ -49,10 +49,10 @@ class _LayerEntries:
     by_path: dict[str, tuple[_Entry, ...]]  # an input's entries, or () for a declared symlink
 
     def items(self) -> tuple[ShardItem, ...]:
-        return tuple(
-            ShardItem.of(path, sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)))
-            for path, entries in self.by_path.items()
-        )
+        def size(entries: Sequence[_Entry]) -> int:
+            return sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
+
+        return tuple(ShardItem.of(path, size(entries)) for path, entries in self.by_path.items())
 
 
 async def _layer_entries(layers: Sequence[ShardedLayerRequest]) -> list[_LayerEntries]:
@@ -60,10 +60,12 @@ async def _layer_entries(layers: Sequence[ShardedLayerRequest]) -> list[_LayerEn
     built whole and never read their entries)."""
     inputs = await MultiGet(Get(LayerInputs, OciLayerRequest, layer.layer) for layer in layers)
     shardable = [i for i, layer in enumerate(layers) if layer.shard_size]
-    listed = dict(zip(shardable, await MultiGet(Get(DigestEntries, Digest, inputs[i].digest) for i in shardable)))
+    entries = await MultiGet(Get(DigestEntries, Digest, inputs[i].digest) for i in shardable)
+    listed = dict(zip(shardable, entries))
     found = []
     for i, layer in enumerate(layers):
-        by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in layer.layer.symlinks} if i in listed else {}
+        links = layer.layer.symlinks if i in listed else {}
+        by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in links}
         for entry in listed.get(i, ()):
             by_path[entry.path] = (*by_path.get(entry.path, ()), entry)
         found.append(_LayerEntries(inputs[i], by_path))

@@ -105,6 +105,7 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         ("our client alone, cold / skopeo cold copy", med["client_cold"] / med["skopeo_cold"]),
     ]
     nan = float("nan")
+    loads = [r[k] for r in runs for k in ("loadavg_start", "loadavg_end") if k in r]
     breakdown = [
         ("goal start -> first layer process starts (target graph; inputs snapshotted into the store)",
          med.get("cold_before_layers", nan)),
@@ -126,7 +127,8 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         f"image size {fmt_mb(med['image_bytes'])} of blobs. Medians of {n} run(s); each run uses a fresh "
         "build root, a fresh local store and a fresh loopback registry. Wall-clock seconds, "
         "including the Pants client (pantsd already running with identical global flags). "
-        "These machines are noisy (±30%).",
+        "These machines are noisy (±30%); the 1-minute load average at the runs' starts and ends "
+        f"was {min(loads, default=nan):.1f} to {max(loads, default=nan):.1f} (other sessions' builds and tests).",
         "",
         "Regenerate:",
         "",

@@ -148,7 +148,9 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     shutil.rmtree(root / "pants-plugins" / "__pycache__", ignore_errors=True)
     generate_workload(root / "work", files, mb)
-    res: Dict[str, float] = {}
+    # Other work on the machine moves every number: the 1-minute load average, at the start and
+    # the end of the run, goes into the report.
+    res: Dict[str, float] = {"loadavg_start": os.getloadavg()[0]}
     work = root / "work"
     edit = work / APP_EDIT_FILE
     original = edit.read_bytes()
@@ -276,6 +278,7 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             shutil.rmtree(shm, ignore_errors=True)
 
         res.update(single_layer_steps(root, APP_EDIT_FILE, pants_flags, registry, policy))
+        res["loadavg_end"] = os.getloadavg()[0]
     finally:
         kill_pantsd(root)
     return res

@@ -122,7 +122,7 @@ class OciLayerShardSizeField(StringField):
         its files need, with the same owner and modes, so the unpacked files are the same as
         from one layer.
 
-        What it costs: more layers per image (roughly one per quarter of this size), which
+        What it costs: more layers per image (one per quarter to a third of this size), which
         registries and runtimes pull as that many smaller blobs, in parallel, and a runtime
         stacks as that many filesystem layers. Shards are made coarser when an image would
         otherwise have more than {SHARDED_IMAGE_LAYERS} layers.

@@ -9,6 +9,7 @@ import statistics
 from typing import Dict, List
 
 import worker_start
+from _single_layer import report_lines as single_layer_lines
 
 
 def fmt_s(v: float) -> str:
@@ -82,9 +83,13 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
          fmt_s(med.get("package_cold_tmpfs", float("nan"))), "gzip; see the note below the tables"),
         ("ours: `package`, cold, `--oci-compression=auto` (registry is loopback: no compression)",
          fmt_s(med["package_cold_auto"]), ""),
+        ("ours: `package`, cold, `--oci-shard-size=off` (every layer one process, as before shards)",
+         fmt_s(med.get("package_cold_unsharded", float("nan"))), ""),
         ("ours: `publish`, cold (empty registry)", fmt_s(med["publish_cold"]), f"{fmt_mb(med['publish_cold_bytes'])} sent"),
         ("ours: `publish`, cold, `auto` image (uncompressed layers)", fmt_s(med["publish_cold_auto"]),
          f"{fmt_mb(med['publish_cold_auto_bytes'])} sent"),
+        ("ours: `publish`, cold, unsharded image", fmt_s(med.get("publish_cold_unsharded", float("nan"))),
+         f"{fmt_mb(med.get('publish_cold_unsharded_bytes', float('nan')))} sent"),
         ("ours: `publish`, unchanged (second publish)", fmt_s(med["publish_noop"]), f"{fmt_mb(med['publish_noop_bytes'])} sent"),
         ("ours: `publish` after editing one app file", fmt_s(med["publish_edit"]), f"{fmt_mb(med['publish_edit_bytes'])} sent (includes the rebuild)"),
         ("`tar -cf - work \\| sha256sum`", fmt_s(med["tar_sha256"]), f"tar stream {fmt_mb(med['tar_bytes'])}"),
@@ -138,12 +143,15 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         ("installed-plugin edit / ./pants edit", med.get("plugin_package_edit", NAN) / med["package_edit"]),
     ]
     nan = float("nan")
+    loads = [r[k] for r in runs for k in ("loadavg_start", "loadavg_end") if k in r]
     breakdown = [
         ("goal start -> first layer process starts (target graph; inputs snapshotted into the store)",
          med.get("cold_before_layers", nan)),
-        ("goal start -> the `deps` layer process starts", med.get("cold_deps_start", nan)),
-        ("`deps` layer: sandbox setup (a copy of each of its input files)", med.get("cold_deps_sandbox", nan)),
-        ("`deps` layer: process run + output capture into the store", med.get("cold_deps_run", nan)),
+        ("goal start -> the first `deps` layer process starts", med.get("cold_deps_start", nan)),
+        (f"`deps` layer, its {med.get('cold_deps_processes', nan):.0f} processes (shards): sandbox setup "
+         "(a copy of each input file), summed", med.get("cold_deps_sandbox", nan)),
+        ("`deps` layer, its processes: run + output capture into the store, summed", med.get("cold_deps_run", nan)),
+        ("`deps` layer, first process start -> last process end", med.get("cold_deps_wall", nan)),
         ("the same layer command alone, outside Pants (no sandbox, no capture)", med.get("deps_layer_alone", nan)),
         ("every layer's sandbox setup, summed (they overlap)", med.get("cold_sandboxes_total", nan)),
         ("last layer done -> goal end (image config, manifest, dist/ write)", med.get("cold_after_layers", nan)),
@@ -157,7 +165,8 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         f"image size {fmt_mb(med['image_bytes'])} of blobs. Medians of {n} run(s); each run uses a fresh "
         "build root, a fresh local store and a fresh loopback registry. Wall-clock seconds, "
         "including the Pants client (pantsd already running with identical global flags). "
-        "These machines are noisy (±30%).",
+        "These machines are noisy (±30%); the 1-minute load average at the runs' starts and ends "
+        f"was {min(loads, default=nan):.1f} to {max(loads, default=nan):.1f} (other sessions' builds and tests).",
         "",
         "Regenerate:",
         "",
@@ -199,6 +208,7 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         "| --- | --- |",
         *[f"| {a} | {'met' if ok else '**not met**'} ({b}) |" for a, ok, b in targets(med, rss)],
         "",
+        *(single_layer_lines(med, fmt_s, fmt_mb) if "single_sharded_cold" in med else []),
         "Per-run raw numbers:",
         "",
         "```json",

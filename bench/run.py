@@ -43,7 +43,6 @@ import glob
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -55,6 +54,8 @@ from typing import Dict, List, Optional
 
 from _registry import Registry  # bench/ is sys.path[0]
 from _report import report
+from _shell import clean_env, counter, sh, timed
+from _single_layer import SINGLE_BUILD, single_layer_steps
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO / "tests" / "adoption"))
@@ -124,34 +125,13 @@ def generate_workload(work: Path, files: int, mb: float, seed: int = SEED) -> Di
                 header = f"# {name} file {i}\n".encode()
                 (d / f"f{i:05d}.txt").write_bytes(header + chunk)
         counts[name] = nfiles
-    (work / "BUILD").write_text(WORK_BUILD)
+    (work / "BUILD").write_text(WORK_BUILD + SINGLE_BUILD)
     return counts
 
 
 APP_EDIT_FILE = "app/d00/e0/f00000.txt"
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def clean_env() -> Dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PANTS_")}
-
-
-def sh(cmd, cwd: Path, env=None, check=True) -> subprocess.CompletedProcess:
-    shell = isinstance(cmd, str)
-    proc = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", cmd] if shell else cmd,
-        cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"command failed ({proc.returncode}): {cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def timed(cmd, cwd: Path, **kw):
-    t0 = time.monotonic()
-    proc = sh(cmd, cwd, **kw)
-    return time.monotonic() - t0, proc
 
 
 def kill_pantsd(root: Path) -> None:
@@ -161,11 +141,6 @@ def kill_pantsd(root: Path) -> None:
             os.kill(pid, signal.SIGTERM)
         except (ValueError, ProcessLookupError, OSError):
             pass
-
-
-def counter(stderr: str, name: str) -> Optional[int]:
-    m = re.findall(rf"\b{name}\b\W+(\d+)", stderr)
-    return int(m[-1]) if m else None
 
 
 def dir_bytes(path: Path) -> int:
@@ -222,7 +197,9 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     shutil.rmtree(root / "pants-plugins" / "__pycache__", ignore_errors=True)
     generate_workload(root / "work", files, mb)
-    res: Dict[str, float] = {}
+    # Other work on the machine moves every number: the 1-minute load average, at the start and
+    # the end of the run, goes into the report.
+    res: Dict[str, float] = {"loadavg_start": os.getloadavg()[0]}
     work = root / "work"
     edit = work / APP_EDIT_FILE
     original = edit.read_bytes()
@@ -270,14 +247,13 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         edit.write_bytes(original)
         sh(package, root)
 
-        layouts = [Path(p).parent for p in glob.glob(str(root / "dist" / "**" / "index.json"), recursive=True)]
-        layout = layouts[0]
+        layout = root / "dist" / TARGET.replace(":", "/")
         res["image_bytes"] = dir_bytes(layout / "blobs")
 
         def published_bytes(proc) -> float:
-            recs = glob.glob(str(root / "dist" / "**" / "*.publish.json"), recursive=True)
-            if recs:
-                return json.loads(Path(recs[0]).read_text())["stats"]["bytes_uploaded"]
+            record = root / "dist" / (TARGET.replace(":", "/") + ".publish.json")
+            if record.exists():
+                return json.loads(record.read_text())["stats"]["bytes_uploaded"]
             return float("nan")  # no record: the push summary line only has rounded units
 
         res["publish_cold"], p = timed(publish, root)
@@ -334,7 +310,8 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         # tmpfs: the sandboxes on /dev/shm instead of /tmp (this VM's ext4 takes ~0.6 ms to
         # create a file, and a cold build creates one per input file in its layer's sandbox).
         shm = Path(tempfile.mkdtemp(prefix="oci-bench-sandboxes-", dir="/dev/shm")) if os.path.isdir("/dev/shm") else None
-        variants = [("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto")]
+        variants = [("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto"),
+                    ("unsharded", "--oci-shard-size=off")]
         if shm is not None:
             variants.append(("tmpfs", f"--local-execution-root-dir={shm}"))
         for name, extra in variants:
@@ -342,12 +319,14 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             sh(other + ["--version"], root)
             os.sync()
             res[f"package_cold_{name}"], _ = timed(other + ["package", TARGET], root)
-            if name == "auto":  # every destination is the loopback registry: no compression
+            if name in ("auto", "unsharded"):  # auto: the registry is loopback, so no compression
                 registry.reset()
-                res["publish_cold_auto"], p = timed(other + ["publish", TARGET], root)
-                res["publish_cold_auto_bytes"] = published_bytes(p)
+                res[f"publish_cold_{name}"], p = timed(other + ["publish", TARGET], root)
+                res[f"publish_cold_{name}_bytes"] = published_bytes(p)
         if shm is not None:
             shutil.rmtree(shm, ignore_errors=True)
+
+        res.update(single_layer_steps(root, APP_EDIT_FILE, pants_flags, registry, policy))
 
         # A remote cache: one store fills it (untimed), then an empty local store reads it, as
         # a fresh CI runner does (named caches kept: they are not the store).
@@ -385,6 +364,7 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             finally:
                 kill_pantsd(proot)
                 shutil.rmtree(proot, ignore_errors=True)
+        res["loadavg_end"] = os.getloadavg()[0]
     finally:
         kill_pantsd(root)
     return res
@@ -393,7 +373,8 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
 def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
     """Where a cold `package` spends its time, from Pants' workunits: before the first layer
     process (target graph, snapshots of the inputs into the store), the big `deps` layer's
-    sandbox setup and its run (process + output capture), and after the last layer."""
+    processes (its shards, or the whole layer): sandbox setup and run (process + output
+    capture), each summed, and first start to last end; and after the last layer."""
 
     def start(w: dict) -> float:
         return w["start_secs"] + w["start_nanos"] / 1e9
@@ -403,17 +384,19 @@ def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
 
     goals = [w for w in workunits if w["name"] == "pants.core.goals.package.package_asset"]
     runs = [w for w in workunits if w["name"] == "run_local_process"]
-    deps = [w for w in runs if w.get("description", "").endswith("work:deps")]
+    deps = [w for w in runs if "work:deps" in w.get("description", "")]
     if not (goals and deps):
         return {}
-    goal, deps_run = goals[0], deps[0]
+    goal = goals[0]
     sandbox = {w["parent_id"]: length(w) for w in workunits if w["name"] == "setup_sandbox"}
-    deps_sandbox = sandbox.get(deps_run["span_id"], float("nan"))
+    deps_sandbox = sum(sandbox.get(w["span_id"], float("nan")) for w in deps)
     return {
         "cold_before_layers": min(start(w) for w in runs) - start(goal),
-        "cold_deps_start": start(deps_run) - start(goal),
+        "cold_deps_start": min(start(w) for w in deps) - start(goal),
         "cold_deps_sandbox": deps_sandbox,
-        "cold_deps_run": length(deps_run) - deps_sandbox,
+        "cold_deps_run": sum(length(w) for w in deps) - deps_sandbox,
+        "cold_deps_wall": max(start(w) + length(w) for w in deps) - min(start(w) for w in deps),
+        "cold_deps_processes": len(deps),
         "cold_sandboxes_total": sum(sandbox.values()),
         "cold_after_layers": start(goal) + length(goal) - max(start(w) + length(w) for w in runs),
     }

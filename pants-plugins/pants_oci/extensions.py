@@ -33,7 +33,8 @@ class OciLayersRequest:
 
     `oci_layer` targets are built in; an implementation makes another target type acceptable
     there (the first whose `is_applicable` says yes is used). Layers must be built with
-    `compression`, which the image decides."""
+    `compression`, which the image decides. They are built before the image's `oci_layer`s,
+    whose shards fit in the layer budget their count leaves (`pants_oci.shards`)."""
 
     target: Target
     compression: LayerCompression
@@ -56,7 +57,8 @@ class OciImageExtensionRequest:
     Every applicable implementation runs; their layers go after the image's own (in the order
     of the implementations' class names, so the result never depends on registration order),
     and their annotations are merged into the manifest's. An annotation key set twice (by the
-    target and an extension, or by two extensions) is an error."""
+    target and an extension, or by two extensions) is an error. Their layers count in the
+    image's layer budget, like those of `OciLayersRequest`."""
 
     target: Target  # the oci_image
     compression: LayerCompression

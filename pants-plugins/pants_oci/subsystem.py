@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from pants_oci.registries import OciRegistries
+from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
 from pants.option.errors import OptionsError
 from pants.option.option_types import DictOption, EnumOption, IntOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
@@ -111,6 +112,19 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    _shard_size = StrOption(
+        default=DEFAULT_SHARD_SIZE,
+        help=softwrap(
+            """
+            The `shard_size` of every `oci_layer` that sets none, and of the layer an
+            `oci_image` makes of its `dependencies`: a layer whose tar is larger is split into
+            shards of at most this size, each its own cached process, so an edit rebuilds and
+            pushes one shard. `off` never splits layers. Sizes are whole numbers with an
+            optional unit KiB, MiB or GiB, at least 64KiB. `pants help oci_layer` says what
+            shards buy and cost. Example: `shard_size = "16MiB"`, or `"off"`.
+            """
+        ),
+    )
     default_repository = StrOption(
         default="{name}",
         help=softwrap(
@@ -176,6 +190,14 @@ class OciSubsystem(Subsystem):
     def registries(self) -> OciRegistries:
         """`[oci].registries`, validated: an OptionsError names the alias and key at fault."""
         return OciRegistries.from_dict(self._registries)
+
+    @memoized_method
+    def shard_size(self) -> int:
+        """`[oci].shard_size` in bytes, validated; 0 for `off`."""
+        try:
+            return parse_shard_size(self._shard_size)
+        except ShardSizeError as e:
+            raise OptionsError(f"[oci].shard_size = {self._shard_size!r} is invalid: {e}") from e
 
     def level_for(self, compression: Compression) -> int | None:
         """The level a compression runs at: `[oci].compression_level`, else its default."""

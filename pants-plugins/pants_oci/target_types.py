@@ -37,6 +37,7 @@ from pants_oci.layer_fields import (
     OciLayerDependenciesField,
     OciLayerDestinationField,
     OciLayerOwnerField,
+    OciLayerShardSizeField,
     OciLayerSymlinksField,
 )
 from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
@@ -55,11 +56,14 @@ class OciLayerTarget(Target):
         OciLayerDestinationField,
         OciLayerOwnerField,
         OciLayerSymlinksField,
+        OciLayerShardSizeField,
     )
     help = help_text(
         """
         One layer of an OCI image: a deterministic tar of its inputs, built by one cached
-        process. Editing a file rebuilds only the layer that holds it.
+        process. Editing a file rebuilds only the layer that holds it; a layer larger than its
+        `shard_size` becomes several image layers ("shards"), each its own process, and an edit
+        rebuilds only its shard.
 
         Example:
 

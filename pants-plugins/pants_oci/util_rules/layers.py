@@ -1,4 +1,4 @@
-"""A layer's inputs -> one cached `Process` that writes its deterministic blob."""
+"""A layer's inputs, or one shard of them, -> one cached `Process` that writes its deterministic blob."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from pants.engine.fs import (
 )
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from ocikit.canonical_json import canonical_json
@@ -42,8 +43,24 @@ class BuiltOciLayer:
     blob: Digest  # one file, at blobs/sha256/<hex>
 
 
-def layer_spec(request: OciLayerRequest, mtime: int) -> dict:
-    """The `python -m ocikit layer --spec` of a request: what decides the layer's bytes."""
+@dataclass(frozen=True)
+class LayerPart:
+    """What one layer process builds: a whole layer, or one shard of a split layer (each
+    shard carries the directories its own entries need, as the whole layer would)."""
+
+    layer: OciLayerRequest
+    files: Digest  # its inputs, at their paths below the layer's destination
+    symlinks: FrozenDict[str, str]  # its declared symlinks
+    shard: str = ""  # "shard 2 of 7" for a shard; "" for a whole layer
+
+    @property
+    def what(self) -> str:
+        return f"{self.layer.what} ({self.shard})" if self.shard else self.layer.what
+
+
+def layer_spec(part: LayerPart, mtime: int) -> dict:
+    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes."""
+    request = part.layer
     spec = {
         "root": _FILES,
         "destination": request.destination,
@@ -54,24 +71,23 @@ def layer_spec(request: OciLayerRequest, mtime: int) -> dict:
         "level": request.compression.level,
         "mtime": mtime,
     }
-    if request.symlinks:  # absent otherwise, so layers without links keep their cache keys
-        spec["symlinks"] = dict(request.symlinks)
+    if part.symlinks:  # absent otherwise, so layers without links keep their cache keys
+        spec["symlinks"] = dict(part.symlinks)
     return spec
 
 
-async def _layer_process_inputs(request: OciLayerRequest, mtime: int) -> Digest:
-    inputs = await Get(LayerInputs, OciLayerRequest, request)
+async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
     files, spec = await MultiGet(
-        # A layer of symlinks only has no files: its root must still exist.
-        Get(Digest, AddPrefix(inputs.digest, _FILES))
-        if inputs.digest != EMPTY_DIGEST
+        # A part of symlinks only has no files: its root must still exist.
+        Get(Digest, AddPrefix(part.files, _FILES))
+        if part.files != EMPTY_DIGEST
         else Get(Digest, CreateDigest([Directory(_FILES)])),
-        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(request, mtime)))])),
+        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(part, mtime)))])),
     )
     return await Get(Digest, MergeDigests([files, spec]))
 
 
-async def _read_built_layer(result: ProcessResult, request: OciLayerRequest) -> BuiltOciLayer:
+async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciLayer:
     descriptor_contents, entries = await MultiGet(
         Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
         Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
@@ -83,14 +99,12 @@ async def _read_built_layer(result: ProcessResult, request: OciLayerRequest) -> 
     blob = await Get(
         Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
     )
-    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {request.what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {part.what}"), blob)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
-async def build_oci_layer(
-    request: OciLayerRequest, runner: OcikitRunner, settings: OciBuildSettings
-) -> BuiltOciLayer:
-    input_digest = await _layer_process_inputs(request, settings.epoch)
+async def build_layer_part(part: LayerPart, runner: OcikitRunner, settings: OciBuildSettings) -> BuiltOciLayer:
+    input_digest = await _layer_process_inputs(part, settings.epoch)
     result = await Get(
         ProcessResult,
         Process,
@@ -100,11 +114,17 @@ async def build_oci_layer(
             ("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
-            description=f"Build layer of {request.what}",
+            description=f"Build layer of {part.what}",
             level=LogLevel.DEBUG,
         ),
     )
-    return await _read_built_layer(result, request)
+    return await _read_built_layer(result, part)
+
+
+@rule(desc="Build an OCI layer, whole", level=LogLevel.DEBUG)
+async def build_oci_layer(request: OciLayerRequest) -> BuiltOciLayer:
+    inputs = await Get(LayerInputs, OciLayerRequest, request)
+    return await Get(BuiltOciLayer, LayerPart(request, inputs.digest, request.symlinks))
 
 
 def rules():

@@ -73,10 +73,12 @@ def _push_layout(base: Path) -> Path:
     out = base / "layout-src"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src" / "python"))
     code = (
-        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[2]);"
+        "import sys; from pathlib import Path; sys.path[:0] = sys.argv[2:];"
         "from registry_images import write_image; write_image(Path(sys.argv[1]), label='start')"
     )
-    subprocess.run([sys.executable, "-c", code, str(out), str(REPO / "tests" / "registry")], env=env, check=True)
+    # tests/registry for the image writer, tests/ for the helpers it imports.
+    helpers = [str(REPO / "tests" / "registry"), str(REPO / "tests")]
+    subprocess.run([sys.executable, "-c", code, str(out), *helpers], env=env, check=True)
     return out
 
 

@@ -8,6 +8,9 @@ import os
 import statistics
 from typing import Dict, List
 
+import worker_start
+from _single_layer import report_lines as single_layer_lines
+
 
 def fmt_s(v: float) -> str:
     return f"{v:.2f} s"
@@ -15,6 +18,15 @@ def fmt_s(v: float) -> str:
 
 def fmt_mb(v: float) -> str:
     return "n/a" if v != v else f"{v / 1e6:.1f} MB"
+
+
+NAN = float("nan")
+
+
+def remote_floor(med: Dict[str, float]) -> float:
+    """What a cold package from a remote cache cannot beat: Pants' no-op plus fetching the
+    image's bytes from the server."""
+    return med.get("package_noop", NAN) + med.get("remote_fetch", NAN)
 
 
 def targets(med: Dict[str, float], rss: Dict[str, float]):
@@ -39,13 +51,23 @@ def targets(med: Dict[str, float], rss: Dict[str, float]):
         ("cold push, our client alone <= skopeo cold copy", med["client_cold"] <= med["skopeo_cold"],
          f"{med['client_cold']:.2f} s vs {med['skopeo_cold']:.2f} s"),
     ]
+    if "package_cold_remote" in med:
+        floor = remote_floor(med)
+        out.append(("remote-cache cold package <= 1.5x (no-op + fetching the image's bytes)",
+                    med["package_cold_remote"] <= 1.5 * floor,
+                    f"{med['package_cold_remote']:.2f} s vs 1.5 x {floor:.2f} s"))
+    if "plugin_package_noop" in med:
+        out.append(("installed-plugin no-op within noise (1.3x) of the ./pants no-op",
+                    med["plugin_package_noop"] <= 1.3 * med["package_noop"],
+                    f"{med['plugin_package_noop']:.2f} s vs {med['package_noop']:.2f} s"))
     if rss:
         worst = max(rss.values())
         out.append(("layer process peak RSS < 200 MB", worst < 200, f"{worst:.0f} MiB"))
     return out
 
 
-def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: Dict[str, float], seed: int) -> str:
+def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: Dict[str, float], seed: int,
+           starts: Dict[str, Dict[str, float]] = None) -> str:
     med = {k: statistics.median(r.get(k, float("nan")) for r in runs) for k in runs[0]}
     n = len(runs)
     rows = [
@@ -61,9 +83,13 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
          fmt_s(med.get("package_cold_tmpfs", float("nan"))), "gzip; see the note below the tables"),
         ("ours: `package`, cold, `--oci-compression=auto` (registry is loopback: no compression)",
          fmt_s(med["package_cold_auto"]), ""),
+        ("ours: `package`, cold, `--oci-shard-size=off` (every layer one process, as before shards)",
+         fmt_s(med.get("package_cold_unsharded", float("nan"))), ""),
         ("ours: `publish`, cold (empty registry)", fmt_s(med["publish_cold"]), f"{fmt_mb(med['publish_cold_bytes'])} sent"),
         ("ours: `publish`, cold, `auto` image (uncompressed layers)", fmt_s(med["publish_cold_auto"]),
          f"{fmt_mb(med['publish_cold_auto_bytes'])} sent"),
+        ("ours: `publish`, cold, unsharded image", fmt_s(med.get("publish_cold_unsharded", float("nan"))),
+         f"{fmt_mb(med.get('publish_cold_unsharded_bytes', float('nan')))} sent"),
         ("ours: `publish`, unchanged (second publish)", fmt_s(med["publish_noop"]), f"{fmt_mb(med['publish_noop_bytes'])} sent"),
         ("ours: `publish` after editing one app file", fmt_s(med["publish_edit"]), f"{fmt_mb(med['publish_edit_bytes'])} sent (includes the rebuild)"),
         ("`tar -cf - work \\| sha256sum`", fmt_s(med["tar_sha256"]), f"tar stream {fmt_mb(med['tar_bytes'])}"),
@@ -84,6 +110,20 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         ("create 3,000 empty files in /dev/shm (tmpfs)", fmt_s(med.get("create_3000_shm", float("nan"))), ""),
         *[(f"layer process peak RSS, one {args.rss_mb} MB file, {c}", f"{mib:.0f} MiB", "`python -m ocikit layer`, threads = CPUs")
           for c, mib in rss.items()],
+        ("ours: `package`, cold, from a remote cache into an empty local store",
+         fmt_s(med.get("package_cold_remote", NAN)),
+         f"BuildGrid on loopback, filled by another store; `remote_cache_requests_cached` = "
+         f"{med.get('package_cold_remote_cached', NAN):.0f}; what a fresh CI runner pays"),
+        ("fetch the image's layer blobs from the cache server alone", fmt_s(med.get("remote_fetch", NAN)),
+         "ByteStream reads one after another, sha256 checked; with the no-op, the floor of the row above"),
+        ("installed plugin (`[GLOBAL].plugins`, stock venv): `package`, cold",
+         fmt_s(med.get("plugin_package_cold", NAN)), "its own empty store"),
+        ("installed plugin: `package`, no-op", fmt_s(med.get("plugin_package_noop", NAN)),
+         "native client in front, as scie-pants; compare the ./pants no-op above"),
+        ("installed plugin: `package`, no-op, Python client", fmt_s(med.get("plugin_package_noop_python_client", NAN)),
+         "the stock venv's `pants` script"),
+        ("installed plugin: `package` after editing one app file", fmt_s(med.get("plugin_package_edit", NAN)),
+         f"`local_execution_requests` = {med.get('plugin_package_edit_procs', NAN):.0f}"),
     ]
     ratios = [
         ("ours cold package / `tar \\| gzip -1`", med["package_cold"] / med["tar_gzip1"]),
@@ -97,14 +137,21 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         ("ours edit publish / ours cold publish", med["publish_edit"] / med["publish_cold"]),
         ("ours cold publish / skopeo cold copy", med["publish_cold"] / med["skopeo_cold"]),
         ("our client alone, cold / skopeo cold copy", med["client_cold"] / med["skopeo_cold"]),
+        ("remote-cache cold package / (no-op + fetch)", med.get("package_cold_remote", NAN) / remote_floor(med)),
+        ("remote-cache cold package / cold package", med.get("package_cold_remote", NAN) / med["package_cold"]),
+        ("installed-plugin no-op / ./pants no-op", med.get("plugin_package_noop", NAN) / med["package_noop"]),
+        ("installed-plugin edit / ./pants edit", med.get("plugin_package_edit", NAN) / med["package_edit"]),
     ]
     nan = float("nan")
+    loads = [r[k] for r in runs for k in ("loadavg_start", "loadavg_end") if k in r]
     breakdown = [
         ("goal start -> first layer process starts (target graph; inputs snapshotted into the store)",
          med.get("cold_before_layers", nan)),
-        ("goal start -> the `deps` layer process starts", med.get("cold_deps_start", nan)),
-        ("`deps` layer: sandbox setup (a copy of each of its input files)", med.get("cold_deps_sandbox", nan)),
-        ("`deps` layer: process run + output capture into the store", med.get("cold_deps_run", nan)),
+        ("goal start -> the first `deps` layer process starts", med.get("cold_deps_start", nan)),
+        (f"`deps` layer, its {med.get('cold_deps_processes', nan):.0f} processes (shards): sandbox setup "
+         "(a copy of each input file), summed", med.get("cold_deps_sandbox", nan)),
+        ("`deps` layer, its processes: run + output capture into the store, summed", med.get("cold_deps_run", nan)),
+        ("`deps` layer, first process start -> last process end", med.get("cold_deps_wall", nan)),
         ("the same layer command alone, outside Pants (no sandbox, no capture)", med.get("deps_layer_alone", nan)),
         ("every layer's sandbox setup, summed (they overlap)", med.get("cold_sandboxes_total", nan)),
         ("last layer done -> goal end (image config, manifest, dist/ write)", med.get("cold_after_layers", nan)),
@@ -118,7 +165,8 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         f"image size {fmt_mb(med['image_bytes'])} of blobs. Medians of {n} run(s); each run uses a fresh "
         "build root, a fresh local store and a fresh loopback registry. Wall-clock seconds, "
         "including the Pants client (pantsd already running with identical global flags). "
-        "These machines are noisy (±30%).",
+        "These machines are noisy (±30%); the 1-minute load average at the runs' starts and ends "
+        f"was {min(loads, default=nan):.1f} to {max(loads, default=nan):.1f} (other sessions' builds and tests).",
         "",
         "Regenerate:",
         "",
@@ -151,12 +199,16 @@ def report(runs: List[Dict[str, float]], args, command: str, started: str, rss: 
         "| --- | --- |",
         *[f"| {a} | {fmt_s(b)} |" for a, b in breakdown],
         "",
-        "Targets (issue 4), checked on these medians:",
+        *(["Worker process start-up (bench/worker_start.py; the runner before and after issue 11, "
+           "and the alternative of passing the packages as process inputs):", "",
+           *worker_start.table(starts, args.start_runs), ""] if starts else []),
+        "Targets (issues 4 and 11), checked on these medians:",
         "",
         "| target | result |",
         "| --- | --- |",
         *[f"| {a} | {'met' if ok else '**not met**'} ({b}) |" for a, ok, b in targets(med, rss)],
         "",
+        *(single_layer_lines(med, fmt_s, fmt_mb) if "single_sharded_cold" in med else []),
         "Per-run raw numbers:",
         "",
         "```json",

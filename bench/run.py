@@ -18,11 +18,18 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
   other compressions, each cold in its own empty store: `--oci-compression=zstd`, and
   `--oci-compression=auto` (the registry is loopback, so no compression) with its cold publish
 
+Adoption rows: the cold package served from a remote cache (BuildGrid on loopback, filled by
+another store first) into an empty local store, next to the time to fetch the image's layer
+blobs from that server; and the no-op and one-file edit with the plugin installed the Pants way
+(a venv holding only pantsbuild.pants, `[GLOBAL].plugins` from a find-links directory holding
+the wheel ./build-plugin makes), next to the same through ./pants.
+
 The cold package also gets a breakdown from Pants' workunit log (time before the first layer
 process, the big layer's sandbox setup and run, time after the last layer) next to the same
 layer command run alone on the tree, outside Pants.
 
-Once per invocation (before the runs): the peak RSS of the layer command for one --rss-mb file.
+Once per invocation (before the runs): the peak RSS of the layer command for one --rss-mb file,
+and the start-up of the layer and push processes through each runner (bench/worker_start.py).
 The report ends with the issue's targets, each marked met / not met on the medians.
 
 Needs: tar gzip pigz zstd sha256sum umoci skopeo docker-registry on PATH. Only 127.0.0.1 is used.
@@ -36,7 +43,6 @@ import glob
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -48,8 +54,13 @@ from typing import Dict, List, Optional
 
 from _registry import Registry  # bench/ is sys.path[0]
 from _report import report
+from _shell import clean_env, counter, sh, timed
+from _single_layer import SINGLE_BUILD, single_layer_steps
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO / "tests" / "adoption"))
+import adoption_support as adoption  # noqa: E402  (stock venv, pex CLI, wheel, BuildGrid)
+import worker_start  # noqa: E402
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
 SEED = 20240601
@@ -114,34 +125,13 @@ def generate_workload(work: Path, files: int, mb: float, seed: int = SEED) -> Di
                 header = f"# {name} file {i}\n".encode()
                 (d / f"f{i:05d}.txt").write_bytes(header + chunk)
         counts[name] = nfiles
-    (work / "BUILD").write_text(WORK_BUILD)
+    (work / "BUILD").write_text(WORK_BUILD + SINGLE_BUILD)
     return counts
 
 
 APP_EDIT_FILE = "app/d00/e0/f00000.txt"
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def clean_env() -> Dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PANTS_")}
-
-
-def sh(cmd, cwd: Path, env=None, check=True) -> subprocess.CompletedProcess:
-    shell = isinstance(cmd, str)
-    proc = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", cmd] if shell else cmd,
-        cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"command failed ({proc.returncode}): {cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def timed(cmd, cwd: Path, **kw):
-    t0 = time.monotonic()
-    proc = sh(cmd, cwd, **kw)
-    return time.monotonic() - t0, proc
 
 
 def kill_pantsd(root: Path) -> None:
@@ -153,11 +143,6 @@ def kill_pantsd(root: Path) -> None:
             pass
 
 
-def counter(stderr: str, name: str) -> Optional[int]:
-    m = re.findall(rf"\b{name}\b\W+(\d+)", stderr)
-    return int(m[-1]) if m else None
-
-
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -165,7 +150,46 @@ def dir_bytes(path: Path) -> int:
 # ----------------------------------------------------------------------------- one run
 
 
-def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, policy: Path) -> Dict[str, float]:
+class PluginRoute:
+    """What a user of the installed plugin has: a venv with only pantsbuild.pants, the wheel in
+    a find-links directory, the pex CLI, and Pants' native client in front (as scie-pants)."""
+
+    def __init__(self, base: Path) -> None:
+        self.venv = adoption.stock_pants_venv()
+        self.pex = adoption.pex_cli()
+        self.find_links = base / "find-links"
+        adoption.build_plugin(self.find_links)
+        shipped = self.venv / "lib/python3.9/site-packages/pants/bin/native_client"
+        self.native = base / "pants-native-client"
+        shutil.copy(shipped, self.native)
+        self.native.chmod(0o755)
+
+    def make_root(self, root: Path, work: Path) -> None:
+        root.mkdir()
+        shutil.copytree(work, root / "work")
+        (root / "pants.toml").write_text(adoption.user_repo_toml(self.find_links, self.pex))
+        launcher = root / "pants"
+        launcher.write_text(
+            "#!/bin/sh\n"
+            f'[ -n "$PANTS_NO_NATIVE_CLIENT" ] && exec "{self.venv}/bin/pants" "$@"\n'
+            f'_PANTS_SERVER_EXE="{self.venv}/bin/pants" exec "{self.native}" "$@"\n'
+        )
+        launcher.chmod(0o755)
+
+
+def fetch_seconds(grid, layout: Path) -> float:
+    """Seconds to read every layer blob of `layout` from the cache server, one after another."""
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    blobs = [[l["digest"].split(":")[1], l["size"]] for l in manifest["layers"]]
+    python = adoption.buildgrid_venv() / "bin" / "python"
+    out = sh([str(python), str(REPO / "bench" / "_cas_fetch.py"), grid.address, grid.instance, json.dumps(blobs)],
+             REPO, env=clean_env()).stdout
+    return json.loads(out)["seconds"]
+
+
+def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, policy: Path,
+            grid=None, plugin: Optional[PluginRoute] = None) -> Dict[str, float]:
     root = base / f"run{r}"
     root.mkdir()
     for name in COPY:
@@ -173,7 +197,9 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     shutil.rmtree(root / "pants-plugins" / "__pycache__", ignore_errors=True)
     generate_workload(root / "work", files, mb)
-    res: Dict[str, float] = {}
+    # Other work on the machine moves every number: the 1-minute load average, at the start and
+    # the end of the run, goes into the report.
+    res: Dict[str, float] = {"loadavg_start": os.getloadavg()[0]}
     work = root / "work"
     edit = work / APP_EDIT_FILE
     original = edit.read_bytes()
@@ -181,11 +207,11 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
     workunits = root / ".bench-workunits"
     workunits.mkdir()
 
-    def pants_flags(store: str, *extra: str) -> List[str]:
+    def pants_flags(store: str, *extra: str, named: Optional[str] = None) -> List[str]:
         return [
             "./pants",
             f"--local-store-dir={root / store}",
-            f"--named-caches-dir={root / (store + '-named')}",
+            f"--named-caches-dir={root / ((named or store) + '-named')}",
             "--stats-log",
             f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
             # Pants' own workunit logger: the timeline of the cold build (see cold_breakdown).
@@ -221,14 +247,13 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         edit.write_bytes(original)
         sh(package, root)
 
-        layouts = [Path(p).parent for p in glob.glob(str(root / "dist" / "**" / "index.json"), recursive=True)]
-        layout = layouts[0]
+        layout = root / "dist" / TARGET.replace(":", "/")
         res["image_bytes"] = dir_bytes(layout / "blobs")
 
         def published_bytes(proc) -> float:
-            recs = glob.glob(str(root / "dist" / "**" / "*.publish.json"), recursive=True)
-            if recs:
-                return json.loads(Path(recs[0]).read_text())["stats"]["bytes_uploaded"]
+            record = root / "dist" / (TARGET.replace(":", "/") + ".publish.json")
+            if record.exists():
+                return json.loads(record.read_text())["stats"]["bytes_uploaded"]
             return float("nan")  # no record: the push summary line only has rounded units
 
         res["publish_cold"], p = timed(publish, root)
@@ -285,7 +310,8 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         # tmpfs: the sandboxes on /dev/shm instead of /tmp (this VM's ext4 takes ~0.6 ms to
         # create a file, and a cold build creates one per input file in its layer's sandbox).
         shm = Path(tempfile.mkdtemp(prefix="oci-bench-sandboxes-", dir="/dev/shm")) if os.path.isdir("/dev/shm") else None
-        variants = [("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto")]
+        variants = [("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto"),
+                    ("unsharded", "--oci-shard-size=off")]
         if shm is not None:
             variants.append(("tmpfs", f"--local-execution-root-dir={shm}"))
         for name, extra in variants:
@@ -293,12 +319,52 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             sh(other + ["--version"], root)
             os.sync()
             res[f"package_cold_{name}"], _ = timed(other + ["package", TARGET], root)
-            if name == "auto":  # every destination is the loopback registry: no compression
+            if name in ("auto", "unsharded"):  # auto: the registry is loopback, so no compression
                 registry.reset()
-                res["publish_cold_auto"], p = timed(other + ["publish", TARGET], root)
-                res["publish_cold_auto_bytes"] = published_bytes(p)
+                res[f"publish_cold_{name}"], p = timed(other + ["publish", TARGET], root)
+                res[f"publish_cold_{name}_bytes"] = published_bytes(p)
         if shm is not None:
             shutil.rmtree(shm, ignore_errors=True)
+
+        res.update(single_layer_steps(root, APP_EDIT_FILE, pants_flags, registry, policy))
+
+        # A remote cache: one store fills it (untimed), then an empty local store reads it, as
+        # a fresh CI runner does (named caches kept: they are not the store).
+        if grid is not None:
+            writer = pants_flags(".bench-store-rc-writer", *grid.pants_flags())
+            sh(writer + ["--version"], root)
+            sh(writer + ["package", TARGET], root)
+            reader = pants_flags(".bench-store-rc-reader", *grid.pants_flags(), named=".bench-store")
+            sh(reader + ["--version"], root)
+            os.sync()
+            res["package_cold_remote"], p = timed(reader + ["package", TARGET], root)
+            res["package_cold_remote_cached"] = counter(p.stderr, "remote_cache_requests_cached") or 0
+            res["remote_fetch"] = fetch_seconds(grid, layout)
+
+        # The plugin installed the Pants way, on the same tree.
+        if plugin is not None:
+            kill_pantsd(root)
+            proot = base / f"run{r}-plugin"
+            plugin.make_root(proot, work)
+            pflags = [f if not f.startswith("--local-store-dir") else f"--local-store-dir={proot / '.store'}"
+                      for f in pants_flags(".bench-store")]
+            pflags = [f if not f.startswith("--named-caches-dir") else f"--named-caches-dir={proot / '.named'}"
+                      for f in pflags]
+            ppackage = pflags + ["package", TARGET]
+            try:
+                sh(pflags + ["--version"], proot)
+                res["plugin_package_cold"], _ = timed(ppackage, proot)
+                res["plugin_package_noop"], _ = timed(ppackage, proot)
+                res["plugin_package_noop_python_client"], _ = timed(
+                    ppackage, proot, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1"))
+                pedit = proot / "work" / APP_EDIT_FILE
+                pedit.write_bytes(original + f"edit plugin {r}\n".encode())
+                res["plugin_package_edit"], p = timed(ppackage, proot)
+                res["plugin_package_edit_procs"] = counter(p.stderr, "local_execution_requests") or 0
+            finally:
+                kill_pantsd(proot)
+                shutil.rmtree(proot, ignore_errors=True)
+        res["loadavg_end"] = os.getloadavg()[0]
     finally:
         kill_pantsd(root)
     return res
@@ -307,7 +373,8 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
 def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
     """Where a cold `package` spends its time, from Pants' workunits: before the first layer
     process (target graph, snapshots of the inputs into the store), the big `deps` layer's
-    sandbox setup and its run (process + output capture), and after the last layer."""
+    processes (its shards, or the whole layer): sandbox setup and run (process + output
+    capture), each summed, and first start to last end; and after the last layer."""
 
     def start(w: dict) -> float:
         return w["start_secs"] + w["start_nanos"] / 1e9
@@ -317,17 +384,19 @@ def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
 
     goals = [w for w in workunits if w["name"] == "pants.core.goals.package.package_asset"]
     runs = [w for w in workunits if w["name"] == "run_local_process"]
-    deps = [w for w in runs if w.get("description", "").endswith("work:deps")]
+    deps = [w for w in runs if "work:deps" in w.get("description", "")]
     if not (goals and deps):
         return {}
-    goal, deps_run = goals[0], deps[0]
+    goal = goals[0]
     sandbox = {w["parent_id"]: length(w) for w in workunits if w["name"] == "setup_sandbox"}
-    deps_sandbox = sandbox.get(deps_run["span_id"], float("nan"))
+    deps_sandbox = sum(sandbox.get(w["span_id"], float("nan")) for w in deps)
     return {
         "cold_before_layers": min(start(w) for w in runs) - start(goal),
-        "cold_deps_start": start(deps_run) - start(goal),
+        "cold_deps_start": min(start(w) for w in deps) - start(goal),
         "cold_deps_sandbox": deps_sandbox,
-        "cold_deps_run": length(deps_run) - deps_sandbox,
+        "cold_deps_run": sum(length(w) for w in deps) - deps_sandbox,
+        "cold_deps_wall": max(start(w) + length(w) for w in deps) - min(start(w) for w in deps),
+        "cold_deps_processes": len(deps),
         "cold_sandboxes_total": sum(sandbox.values()),
         "cold_after_layers": start(goal) + length(goal) - max(start(w) + length(w) for w in runs),
     }
@@ -402,9 +471,10 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="300 files / 10 MB, 1 run (for CI)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary build roots")
     ap.add_argument("--rss-mb", type=int, default=1024, help="file size for the layer peak-RSS check (0: skip)")
+    ap.add_argument("--start-runs", type=int, default=40, help="runs of each worker start-up measurement")
     args = ap.parse_args()
     if args.small:
-        args.files, args.mb, args.runs, args.rss_mb = 300, 10, 1, 20
+        args.files, args.mb, args.runs, args.rss_mb, args.start_runs = 300, 10, 1, 20, 10
     missing = [t for t in ("tar", "gzip", "pigz", "zstd", "sha256sum", "umoci", "skopeo", "docker-registry") if not shutil.which(t)]
     if missing:
         sys.exit(f"missing tools: {' '.join(missing)}")
@@ -418,20 +488,28 @@ def main() -> None:
     registry = Registry(base / "registry")
     runs = []
     rss: Dict[str, float] = {}
+    starts: Dict[str, Dict[str, float]] = {}
+    grid = None
     try:
         if args.rss_mb:
             rss = layer_peak_rss(base, args.rss_mb)
+        registry.reset()
+        starts = worker_start.measure(base / "worker-start", registry.host, args.start_runs)
+        grid = adoption.BuildGrid(base / "buildgrid")
+        plugin = PluginRoute(base)
         for r in range(args.runs):
             t0 = time.monotonic()
-            runs.append(one_run(base, r, args.files, args.mb, registry, policy))
+            runs.append(one_run(base, r, args.files, args.mb, registry, policy, grid, plugin))
             print(f"run {r + 1}/{args.runs} done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
             if not args.keep:
                 shutil.rmtree(base / f"run{r}", ignore_errors=True)
     finally:
         registry.stop()
+        if grid is not None:
+            grid.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    text = report(runs, args, command, started, rss, SEED)
+    text = report(runs, args, command, started, rss, SEED, starts)
     out = Path(args.out)
     if not out.is_absolute():
         out = REPO / out

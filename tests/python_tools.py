@@ -24,19 +24,20 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci"
-PEX_VERSION = "v2.1.137"  # what Pants 2.17.1 runs
+CACHE = Path(os.environ.get("PANTS_OCI_CACHE") or Path.home() / ".cache" / "pants-oci")
+PEX_VERSION = "v2.1.137"  # what Pants 2.17.1 runs (also to resolve `[GLOBAL].plugins`)
 DEBIAN_SUITE = "bookworm"  # python3 3.11
 BASE_TAG = "3.11"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class MissingTool(RuntimeError):
-    pass
+    """Something a test needs could not be found or made; the message names it."""
 
 
 def require(tool: str, package: str) -> str:
@@ -60,7 +61,7 @@ def _locked(name: str) -> Iterator[None]:
 def _run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        raise MissingTool(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
 
 
@@ -71,33 +72,52 @@ def pants_venv() -> Path:
     return Path(_run(str(REPO / "pants"), "--print-venv").stdout.strip())
 
 
-def pex_cli() -> Path:
-    """The pex CLI Pants 2.17.1 runs, built from PyPI with the pex library of the Pants venv."""
-    target = CACHE / f"pex-{PEX_VERSION}.pex"
+@dataclass(frozen=True)
+class PexCli:
+    path: Path
+    sha256: str
+    size: int
+
+    def toml(self) -> str:
+        """The `[pex-cli]` section that makes Pants use this file instead of downloading."""
+        known = ", ".join(
+            f'"{PEX_VERSION}|{platform}|{self.sha256}|{self.size}"'
+            for platform in ("linux_x86_64", "linux_arm64", "macos_x86_64", "macos_arm64")
+        )
+        return (f'[pex-cli]\nversion = "{PEX_VERSION}"\n'
+                f'url_template = "file://{self.path.parent}/pex-{{version}}.pex"\n'
+                f"known_versions = [{known}]\n")
+
+
+def pex_cli() -> PexCli:
+    """The pex CLI Pants 2.17.1 runs (it downloads it from the code host, unreachable here),
+    built from PyPI with the pex library of the Pants venv."""
+    target = CACHE / f"pex-cli-{PEX_VERSION}" / f"pex-{PEX_VERSION}.pex"
     with _locked("pex-cli"):
         if not target.is_file():
-            partial = target.with_suffix(".partial")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f"{target.name}.partial")
             _run(
                 str(pants_venv() / "bin" / "pex"), f"pex=={PEX_VERSION[1:]}", "-c", "pex", "-o", str(partial),
                 # The machine-wide pip constraints are for other tools, not for this build.
-                env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+                env={**_without_python_paths(), "PIP_CONFIG_FILE": os.devnull},
             )
             partial.rename(target)
-    return target
+    data = target.read_bytes()
+    return PexCli(target, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _without_python_paths() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
 def pex_cli_toml() -> str:
     """The config that makes Pants' Python backend work here: the local pex CLI, and pip kept
     from the machine-wide pip config (its find-links and extra indexes serve wheels from other
     URLs than a lockfile names, which pex refuses), with the CA bundle that config named."""
-    path = pex_cli()
-    data = path.read_bytes()
     text = (
-        "[pex-cli]\n"
-        f'version = "{PEX_VERSION}"\n'
-        f'url_template = "file://{path.parent}/pex-{{version}}.pex"\n'
-        f'known_versions = ["{PEX_VERSION}|linux_x86_64|{hashlib.sha256(data).hexdigest()}|{len(data)}"]\n'
-        "\n[subprocess-environment]\n"
+        pex_cli().toml()
+        + "\n[subprocess-environment]\n"
         'env_vars.add = ["PIP_CONFIG_FILE=/dev/null"]\n'
     )
     if Path(SYSTEM_CA_BUNDLE).is_file():
@@ -199,6 +219,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except (MissingTool, RuntimeError) as e:
+    except MissingTool as e:
         print(f"python_tools: {e}", file=sys.stderr)
         sys.exit(1)

@@ -87,8 +87,8 @@ def merge_annotations(
     A key set twice is an AnnotationConflict naming both sources, never a silent override."""
     merged = dict(own)
     source = {key: "the `annotations` field" for key in own}
-    for name, annotations in contributed:
-        for key, value in annotations.items():
+    for name, theirs in contributed:
+        for key, value in theirs.items():
             if key in merged:
                 raise AnnotationConflict(
                     f"annotation {key!r} is set by {source[key]} and by {name}"

@@ -37,7 +37,8 @@ class OciLayersRequest:
     there (the first whose `is_applicable` says yes is used). Layers must be built with
     `compression`, which the image decides; `platforms` (the image's) and `base_images` (one per
     platform, none for scratch) let an implementation check what it needs, e.g. the base's
-    Python version."""
+    Python version. They are built before the image's `oci_layer`s, whose shards fit in the
+    layer budget their count leaves (`pants_oci.shards`)."""
 
     target: Target
     compression: LayerCompression
@@ -68,7 +69,8 @@ class OciImageExtensionRequest:
     Every applicable implementation runs; their layers go after the image's own (in the order
     of the implementations' class names, so the result never depends on registration order),
     and their annotations are merged into the manifest's. An annotation key set twice (by the
-    target and an extension, or by two extensions) is an error."""
+    target and an extension, or by two extensions) is an error. Their layers count in the
+    image's layer budget, like those of `OciLayersRequest`."""
 
     target: Target  # the oci_image
     compression: LayerCompression

@@ -18,7 +18,13 @@ REPOSITORY_ACCEPTED = (
 )
 PINNED_ACCEPTED = (
     "a base image must be pinned by digest, e.g. 'registry/repo:tag@sha256:<64 hex>'; "
-    "`python -m ocikit inspect REF` (or `skopeo inspect`) prints the digest to pin"
+    "`python -m ocikit inspect REF` (or `skopeo inspect`) prints the digest to pin. To track "
+    "a tag instead, name an `oci_pull` target: the base-image lockfile pins its tag"
+)
+
+PULL_ACCEPTED = (
+    "expected a tag, which the base-image lockfile pins ('registry/repo:tag'), or a digest "
+    "('registry/repo:tag@sha256:<64 hex>'); write ':latest' to track the latest tag"
 )
 
 
@@ -72,6 +78,18 @@ def validate_repository(field: Any, value: str) -> str:
     if not is_valid_repository(value):
         raise invalid_value(field, value, REPOSITORY_ACCEPTED)
     return value
+
+
+def parse_pull_reference(field: Any, value: str) -> Reference:
+    """`registry/repository:tag`, `...[:tag]@sha256:...`: a tag alone is pinned by the base-image
+    lockfile when the image is built; a reference with neither tag nor digest is refused."""
+    try:
+        ref = parse_reference(value)
+    except InvalidReference as e:
+        raise invalid_value(field, value, str(e))
+    if not ref.digest and not ref.tag:
+        raise invalid_value(field, value, PULL_ACCEPTED)
+    return ref
 
 
 def parse_pinned_reference(field: Any, value: str) -> Reference:

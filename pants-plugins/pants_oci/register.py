@@ -1,15 +1,40 @@
-"""The OCI image backend: `oci_layer`, `oci_pull` and `oci_image` targets; `package`, `publish`
-and `run`."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
+targets, `package`, `publish`, `run` and the `oci-base-images` lockfile."""
 
+from pants.version import PANTS_SEMVER
 
-from pants_oci.goals import package, publish, run
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageTarget, OciLayerTarget, OciPullTarget
-from pants_oci.util_rules import base, core, dependencies, image, layer_inputs, layers, pull, runtime, settings
+from pants_oci.pants_version import check_pants_version
+
+# Before anything else: on another Pants version, one error naming the supported range
+# instead of a failure deep inside the rules.
+check_pants_version(str(PANTS_SEMVER))
+
+from pants_oci.goals import lockfile, package, package_deploy, publish, publish_run, run  # noqa: E402
+from pants_oci.subsystem import OciSubsystem  # noqa: E402
+from pants_oci.target_types import (  # noqa: E402
+    OciDeployManifestsTarget,
+    OciImageTarget,
+    OciLayerTarget,
+    OciPullTarget,
+)
+from pants_oci.util_rules import (  # noqa: E402
+    base,
+    base_lockfile,
+    core,
+    dependencies,
+    deploy_images,
+    image,
+    layer_inputs,
+    layer_shards,
+    layers,
+    pull,
+    runtime,
+    settings,
+)
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget]
+    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget]
 
 
 def rules():
@@ -17,14 +42,20 @@ def rules():
         *OciSubsystem.rules(),
         *core.rules(),
         *dependencies.rules(),
+        *deploy_images.rules(),
         *settings.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
+        *layer_shards.rules(),
         *base.rules(),
+        *base_lockfile.rules(),
         *image.rules(),
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *package_deploy.rules(),
+        *lockfile.rules(),
+        *publish_run.rules(),
         *runtime.rules(),
         *run.rules(),
     ]

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from pants_oci.registries import OciRegistries
+from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
 from pants.option.errors import OptionsError
 from pants.option.option_types import BoolOption, DictOption, EnumOption, IntOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
@@ -116,6 +117,19 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    _shard_size = StrOption(
+        default=DEFAULT_SHARD_SIZE,
+        help=softwrap(
+            """
+            The `shard_size` of every `oci_layer` that sets none, and of the layer an
+            `oci_image` makes of its `dependencies`: a layer whose tar is larger is split into
+            shards of at most this size, each its own cached process, so an edit rebuilds and
+            pushes one shard. `off` never splits layers. Sizes are whole numbers with an
+            optional unit KiB, MiB or GiB, at least 64KiB. `pants help oci_layer` says what
+            shards buy and cost. Example: `shard_size = "16MiB"`, or `"off"`.
+            """
+        ),
+    )
     default_repository = StrOption(
         default="{name}",
         help=softwrap(
@@ -127,9 +141,40 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    base_image_lockfile = StrOption(
+        default="3rdparty/oci/base-images.lock.yaml",
+        help=softwrap(
+            """
+            The base-image lockfile, from the build root: the digest each `oci_pull` that names
+            a tag without a digest is built on (`image="registry.example.com/base/debian:12"`).
+            Builds read only this file; `pants generate-lockfiles --resolve=oci-base-images`
+            asks the registries what each tag names now and rewrites it.
+            Example: `3rdparty/oci/base-images.lock.yaml`.
+            """
+        ),
+    )
+    refresh_base_images = StrListOption(
+        default=[],
+        help=softwrap(
+            """
+            Refresh only these entries of the base-image lockfile when generating it; the
+            others keep their digest. References are written as in `oci_pull`
+            (`registry/repository:tag`). New references are always added and unused ones
+            removed. Empty (the default): refresh every entry. Example:
+            `pants generate-lockfiles --resolve=oci-base-images
+            --oci-refresh-base-images=registry.example.com/base/debian:12`.
+            """
+        ),
+        advanced=True,
+    )
     publish_jobs = IntOption(
         default=4,
-        help="How many blobs `publish` uploads at the same time (1 or more).",
+        help=softwrap(
+            """
+            How many blobs `publish` uploads at the same time (1 or more), over all the images
+            of the run; as many images are pushed at once. Example: `publish_jobs = 8`.
+            """
+        ),
         advanced=True,
     )
     env_vars = StrListOption(
@@ -137,8 +182,10 @@ class OciSubsystem(Subsystem):
         help=softwrap(
             """
             Extra environment variables (`NAME` or `NAME=value`; NAME is letters, digits and
-            `_`, not starting with a digit) passed to `publish`, e.g. `DOCKER_CONFIG` or a
-            credential helper's own settings.
+            `_`, not starting with a digit) passed to `publish` and to the fetch of `oci_pull`
+            base images, e.g. `PATH` for a credential helper outside the standard directories,
+            or a helper's own settings. A fetch is cached: what it is passed enters its cache
+            key, so set only what it needs.
             """
         ),
         advanced=True,
@@ -191,6 +238,14 @@ class OciSubsystem(Subsystem):
     def registries(self) -> OciRegistries:
         """`[oci].registries`, validated: an OptionsError names the alias and key at fault."""
         return OciRegistries.from_dict(self._registries)
+
+    @memoized_method
+    def shard_size(self) -> int:
+        """`[oci].shard_size` in bytes, validated; 0 for `off`."""
+        try:
+            return parse_shard_size(self._shard_size)
+        except ShardSizeError as e:
+            raise OptionsError(f"[oci].shard_size = {self._shard_size!r} is invalid: {e}") from e
 
     def level_for(self, compression: Compression) -> int | None:
         """The level a compression runs at: `[oci].compression_level`, else its default."""

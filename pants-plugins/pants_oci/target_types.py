@@ -1,11 +1,17 @@
-"""The `oci_layer`, `oci_pull` and `oci_image` targets; their fields live in `layer_fields`,
-`pull_fields` and `image_fields`."""
+"""The `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests` targets; their fields
+live in `layer_fields`, `pull_fields`, `image_fields` and `deploy_fields`."""
 
 from __future__ import annotations
 
 from pants.engine.target import COMMON_TARGET_FIELDS, Target
 from pants.util.strutil import help_text
 
+from pants_oci.deploy_fields import (
+    OciDeployDependenciesField,
+    OciDeployOutputPathField,
+    OciDeployRegistryField,
+    OciDeploySourcesField,
+)
 from pants_oci.image_fields import (
     OciImageAnnotationsField,
     OciImageBaseField,
@@ -31,9 +37,10 @@ from pants_oci.layer_fields import (
     OciLayerDependenciesField,
     OciLayerDestinationField,
     OciLayerOwnerField,
+    OciLayerShardSizeField,
     OciLayerSymlinksField,
 )
-from pants_oci.pull_fields import OciPullImageField
+from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,11 +56,14 @@ class OciLayerTarget(Target):
         OciLayerDestinationField,
         OciLayerOwnerField,
         OciLayerSymlinksField,
+        OciLayerShardSizeField,
     )
     help = help_text(
         """
         One layer of an OCI image: a deterministic tar of its inputs, built by one cached
-        process. Editing a file rebuilds only the layer that holds it.
+        process. Editing a file rebuilds only the layer that holds it; a layer larger than its
+        `shard_size` becomes several image layers ("shards"), each its own process, and an edit
+        rebuilds only its shard.
 
         Example:
 
@@ -74,17 +84,19 @@ class OciLayerTarget(Target):
 
 class OciPullTarget(Target):
     alias = "oci_pull"
-    core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField)
+    core_fields = (*COMMON_TARGET_FIELDS, OciPullImageField, OciPullDependenciesField)
     help = help_text(
         """
-        An image from a registry, pinned by digest, to build `oci_image` targets on (`base`).
-        Its manifests, configs and layers are fetched once by a process keyed by the digest,
-        every blob's sha256 checked, and cached like a layer; the packaged layout holds them
-        so it works offline, and publishing to the same registry mounts them instead of
-        uploading.
+        An image from a registry, to build `oci_image` targets on (`base`), pinned by a
+        digest in its `image` field or, for a tag alone, by the base-image lockfile
+        (`pants generate-lockfiles --resolve=oci-base-images` writes it). Its manifests,
+        configs and layers are fetched once by a process keyed by the digest, every blob's
+        sha256 checked, and cached like a layer; the packaged layout holds them so it works
+        offline, and publishing to the same registry mounts them instead of uploading.
 
         Example:
 
+            oci_pull(name="debian", image="registry.example.com/base/debian:12")
             oci_pull(
                 name="busybox",
                 image="127.0.0.1:5000/library/busybox:1.36@sha256:...",
@@ -145,3 +157,39 @@ class OciImageTarget(Target):
         """
     )
 
+
+
+# ---------------------------------------------------------------------------------------------
+# oci_deploy_manifests
+# ---------------------------------------------------------------------------------------------
+
+
+class OciDeployManifestsTarget(Target):
+    alias = "oci_deploy_manifests"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciDeploySourcesField,
+        OciDeployRegistryField,
+        OciDeployDependenciesField,
+        OciDeployOutputPathField,
+    )
+    help = help_text(
+        """
+        Deploy manifests (Kubernetes YAML, Compose files) whose `image:` values name our
+        `oci_image` targets, by address or repository. `pants package` writes the files under
+        `dist/` with each such value replaced by `REGISTRY/REPOSITORY@sha256:...`: the digest
+        `package` computes for the image, which is the one `publish` pushes, on the registry
+        chosen by `registry`. Everything else in the files is kept byte for byte (comments,
+        key order, quoting, anchors); the output is parsed back and compared with the input,
+        so nothing else can change. The images are inferred dependencies: `pants dependents`
+        and `--changed-dependents` see this target.
+
+        Example:
+
+            oci_deploy_manifests(
+                name="k8s",
+                sources=["k8s/*.yaml"],   # image: //services/web:web, or image: team/web
+                registry="@prod",
+            )
+        """
+    )

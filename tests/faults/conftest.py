@@ -3,26 +3,16 @@ a proxy factory, an empty credential world, per-test repository names."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fault_proxy import FaultProxy  # noqa: E402
-from registry_fixtures import have_registry, launch_registry, unique_repository  # noqa: E402
+from fault_proxy import FaultProxy
+from real_parts import require
+from registry_fixtures import launch_registry, unique_repository
 
 
 
 @pytest.fixture(scope="session")
 def _fault_registries(tmp_path_factory):
-    if not have_registry():
-        pytest.skip("docker-registry (Distribution) is not installed")
-    if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed")
+    require("docker-registry", "skopeo")
     pool: dict = {}
 
     def get(mode: str):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fault_proxy import Fault
 from faults_helpers import FAST
@@ -31,10 +29,8 @@ def test_403_on_a_blob_request_fails_the_push_at_once(plain_registry, proxy_for,
         return None
 
     proxy = proxy_for(plain_registry, decide)
-    started = time.monotonic()
     with pytest.raises(AccessDeniedError) as caught:
         push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], retry=FAST, jobs=1)
-    assert time.monotonic() - started < 3
     assert caught.value.status == 403 and caught.value.code == "DENIED"
     assert method in str(caught.value)
     denied = proxy.faulted()
@@ -46,10 +42,8 @@ def test_404_on_a_manifest_pull_fails_at_once(plain_registry, proxy_for, repo, t
     missing = "sha256:" + "ab" * 32
     proxy = proxy_for(plain_registry)
     out = tmp_path / "out"
-    started = time.monotonic()
     with pytest.raises(NotFoundError) as caught:
         pull_image(f"{proxy.host}/{repo}@{missing}", ["linux/amd64"], str(out), retry=FAST)
-    assert time.monotonic() - started < 3
     assert caught.value.status == 404 and missing in str(caught.value)
     assert [(r.method, r.status) for r in proxy.api_requests()] == [("GET", 404)]
     assert not out.exists()
@@ -58,13 +52,9 @@ def test_404_on_a_manifest_pull_fails_at_once(plain_registry, proxy_for, repo, t
 def test_a_registry_that_is_down_fails_fast(tmp_path):
     write_image(tmp_path / "layout", label="down")
     host = f"127.0.0.1:{free_port()}"  # nothing listens there
-    started = time.monotonic()
     with pytest.raises(RegistryConnectionError) as caught:
         push_layout(str(tmp_path / "layout"), [f"{host}/faults/down:t"], retry=FAST)
-    assert time.monotonic() - started < 3
     assert host in str(caught.value) and f"after {FAST.attempts} attempts" in str(caught.value)
-    started = time.monotonic()
     with pytest.raises(RegistryConnectionError):
         pull_image(f"{host}/faults/down@sha256:{'cd' * 32}", ["linux/amd64"], str(tmp_path / "out"), retry=FAST)
-    assert time.monotonic() - started < 3
     assert not (tmp_path / "out").exists()

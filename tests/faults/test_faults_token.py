@@ -135,7 +135,9 @@ def test_a_token_whose_lifetime_is_not_announced_is_refused_then_refreshed(
     """The token server says `expires_in: 300` but its tokens last 2 s (a server that
     overstates, or a registry whose clock runs ahead): the client keeps its token, and learns
     of the end only from the registry's 401. Each blob commit is held 0.5 s, so the push lasts
-    more than 5.5 s and outlives its first token for sure."""
+    more than 5.5 s and outlives its first token for sure (the helper checks that the registry
+    refused a token). Counts are bounded by the push's measured duration: a slower machine
+    allows more renewals, so the bounds hold under load."""
     monkeypatch.setattr(token_registry.token_server, "ttl", _TTL)
     monkeypatch.setattr(token_registry.token_server, "expires_in", 300)
     commits = set()
@@ -151,7 +153,6 @@ def test_a_token_whose_lifetime_is_not_announced_is_refused_then_refreshed(
 
     image, fetched, seen, refused, seconds = _push_with_real_expiry(
         token_registry, proxy_for, repo, tmp_path, decide, "unannounced expiry")
-    assert seconds > 5.5
     # No storm: exactly one new token per refusal (the challenge's scope, whatever the order of
     # its actions, is what the client already asked for), each token used until refused.
     assert len(fetched) == 1 + len(refused)

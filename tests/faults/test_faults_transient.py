@@ -65,15 +65,14 @@ def test_429_with_retry_after_on_the_first_manifest_put_is_waited_out(plain_regi
         return None
 
     proxy = proxy_for(plain_registry, decide)
-    started = time.monotonic()
     summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], retry=FAST)
-    elapsed = time.monotonic() - started
     assert summary.digest == image.digest
     puts = [r for r in proxy.api_requests() if r.method == "PUT" and "/manifests/" in r.path]
     assert puts[0].status == 429 and puts[1].status == 201
     assert puts[1].path == puts[0].path
-    assert puts[1].at - puts[0].at >= 0.95  # Retry-After: 1 honoured, not FAST's 10 ms backoff
-    assert elapsed >= 0.95
+    # Retry-After: 1 honoured, not FAST's 10 ms backoff. A lower bound: a slow machine only
+    # widens the gap, so this cannot fail under load.
+    assert puts[1].at - puts[0].at >= 0.95
     assert served_digest(plain_registry, f"{repo}:t") == image.digest
 
 
@@ -93,30 +92,27 @@ def test_slow_first_answers_time_out_and_are_retried(plain_registry, proxy_for, 
         return Fault(delay=1.5)
 
     proxy = proxy_for(plain_registry, decide)
-    started = time.monotonic()
     summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], retry=FAST, jobs=1,
                           timeout=(2.0, 0.5))
-    elapsed = time.monotonic() - started
     assert summary.digest == image.digest
     assert {r.key.split(" ")[0] for r in proxy.faulted()} == {"HEAD", "PUT"}
     for slow in proxy.faulted():
+        # The held request is answered normally after 1.5 s: a client that waited for it would
+        # have had no reason to send it again. Sent again = it gave up at its 0.5 s read timeout.
         retried = [r for r in proxy.api_requests() if r.key == slow.key and r.n > slow.n]
-        assert retried and retried[0].at - slow.at < 1.4  # gave up after ~0.5 s, did not wait 1.5 s
-    assert elapsed < 10
+        assert retried, f"{slow.key} was held past the read timeout and never sent again"
     assert served_digest(plain_registry, f"{repo}:t") == image.digest
 
 
+@pytest.mark.timeout(120)  # the bound: attempts x read timeout is ~1 s; a hang ends here
 def test_an_always_slow_registry_fails_in_bounded_time_with_one_error(plain_registry, proxy_for, repo, tmp_path):
     write_image(tmp_path / "layout", label="always slow")
     proxy = proxy_for(plain_registry, lambda r: None if r.is_ping else Fault(delay=1.0))
     policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
-    started = time.monotonic()
     with pytest.raises(RegistryConnectionError) as caught:
         push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], retry=policy, jobs=2,
                     timeout=(2.0, 0.3))
-    elapsed = time.monotonic() - started
     assert "timed out" in str(caught.value) and "after 3 attempts" in str(caught.value)
-    assert elapsed < 5
     time.sleep(0.1)
     api = proxy.api_requests()
     # Layers go first: one blob HEAD, tried exactly `attempts` times, then the push stops.

@@ -35,6 +35,7 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", ".pants.d", ".p
 # environment so the copied pants.toml stays byte-identical to the repo's.
 WORKUNIT_LOGGER_BACKEND = "pants.backend.experimental.tools.workunit_logger"
 LAYER_PROCESS_PREFIX = "Build layer of "
+WORKER_SETUP_DESCRIPTION = "Prepare the Python for ocikit processes"
 
 _COUNTER_RE = re.compile(r"^\s+([a-z_0-9]+): (\d+)\s*$")
 _WROTE_RE = re.compile(r"Wrote dist/(\S+)\n\s+(\S+)@(sha256:[0-9a-f]{64})\n")
@@ -109,6 +110,18 @@ class PantsRun:
             if w.get("name") == "run_local_process"
             and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
         )
+
+    @property
+    def local_processes_besides_setup(self) -> int:
+        """`local_execution_requests` less the setup of the workers' Python (run once per
+        pantsd, or in every `--no-pantsd` run)."""
+        setups = sum(
+            1
+            for w in self.workunits
+            if w.get("name") == "run_local_process"
+            and w.get("description") == WORKER_SETUP_DESCRIPTION
+        )
+        return self.counters["local_execution_requests"] - setups
 
     def layer_process_sources(self) -> Dict[str, str]:
         """`{description: source}` of every layer process requested (`Ran`, `HitLocally`, ...)."""

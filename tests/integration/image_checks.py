@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from real_parts import require
+
 # -------------------------------------------------------------------------------------------
 # OCI image layouts, read directly (the plugin's own readers are not used: independent checks)
 # -------------------------------------------------------------------------------------------
@@ -112,6 +114,7 @@ def tree_bytes(root: Path) -> Dict[str, bytes]:
 
 
 def run_tool(*argv: str, timeout: float = 120) -> str:
+    require(argv[0])
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"$ {' '.join(argv)}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -122,6 +125,7 @@ def skopeo_inspect(layout: Path, tag: str, *flags: str, global_flags: Sequence[s
 
 
 def umoci_unpack(layout: Path, tag: str, bundle: Path) -> Path:
+    require("umoci", root=True)  # unpacking keeps owners: root only
     run_tool("umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle))
     return bundle / "rootfs"
 

@@ -38,7 +38,7 @@ def test_package_examples_runs_one_process_per_layer(
     assert sorted(run.packaged) == sorted(layout for layout, _, _ in EXAMPLES.values())
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES, run.describe()
     counters = run.counters
-    assert counters["local_execution_requests"] == len(EXAMPLE_LAYER_PROCESSES)
+    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES)
     assert counters["local_cache_requests_cached"] == 0  # a cold, private local store
     assert build_root.pantsd_pid() is not None, "the session root should run a pantsd"
 

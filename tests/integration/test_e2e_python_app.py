@@ -32,18 +32,11 @@ from image_checks import Layout, rootfs_tree, umoci_unpack
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "registry"))
 from python_tools import pex_cli_config, push_python_base  # noqa: E402
+from real_parts import require  # noqa: E402
 from registry_fixtures import launch_registry  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
-TOOLS = {
-    "podman": "podman",
-    "runc": "runc",
-    "umoci": "umoci",
-    "skopeo": "skopeo",
-    "docker-registry": "docker-registry",
-    "debootstrap": "debootstrap",
-}
 IMAGE = "images:greeter"
 # charset-normalizer's native extension, from the wheel for the base's Python (3.11).
 NATIVE = f"md.cpython-311-{os.uname().machine}-linux-gnu.so"
@@ -80,9 +73,8 @@ def app_layers(layout: Layout) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def machine() -> None:
-    missing = sorted({package for tool, package in TOOLS.items() if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()})
-    if missing:
-        pytest.fail(f"the Python app tests need: apt-get install {' '.join(missing)}")
+    # Root: debootstrap builds the base once per machine, and umoci unpacks with owners.
+    require("podman", "runc", "umoci", "skopeo", "docker-registry", "debootstrap", root=True)
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ def test_cold_rebuild_in_another_checkout_is_byte_identical(
     finally:
         other.stop()
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES, run.describe()
-    assert run.counters["local_execution_requests"] == len(EXAMPLE_LAYER_PROCESSES)
+    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES)
     assert run.counters["local_cache_requests_cached"] == 0
     assert _digests(run) == _digests(examples_build.run)
     for name in EXAMPLES:

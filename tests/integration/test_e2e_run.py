@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import BuildRoot, scratch_dir
+from real_parts import require
 
 pytestmark = pytest.mark.integration
 
@@ -42,9 +43,7 @@ oci_image(name="foreign", layers=[":bin"], platforms=["linux/s390x", "linux/ppc6
 
 @pytest.fixture(scope="module")
 def podman() -> str:
-    missing = [tool for tool in ("podman", "runc") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
-    if missing or not BUSYBOX.is_file():
-        pytest.fail(f"`pants run` tests need podman, runc and a static /bin/busybox: apt-get install {' '.join(missing)} busybox-static")
+    require("podman", "runc", str(BUSYBOX))
     return shutil.which("podman") or "podman"
 
 

@@ -114,3 +114,16 @@ def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert "ocikit bytecode: error:" in run.stderr and "is not a directory" in run.stderr
+
+
+def test_another_python_than_the_one_asked_for_is_refused(tmp_path: Path) -> None:
+    """The caller's cache key names the version (`cpython3.11`), not the interpreter's path: a
+    link to another version behind that name must fail, not cache bytecode of the wrong kind."""
+    root = write_tree(tmp_path / "tree")
+    this = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
+    args = [sys.executable, "-m", "ocikit", "bytecode", "--root", str(root), "--out", str(tmp_path / "o")]
+    env = {**os.environ, "PYTHONPATH": str(CORE)}
+    assert subprocess.run([*args, "--python", this], env=env, capture_output=True).returncode == 0
+    run = subprocess.run([*args, "--python", "cpython2.7"], env=env, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert f"asked for bytecode of cpython2.7, but this is {this}" in run.stderr

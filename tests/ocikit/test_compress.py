@@ -6,13 +6,13 @@ import gzip
 import hashlib
 import io
 import random
-import shutil
 import struct
 import subprocess
 import zlib
 
 import pytest
 import zstandard
+from real_parts import needs
 
 from ocikit import compress
 from ocikit.compress import GZIP_CHUNK, compress_to
@@ -77,16 +77,15 @@ def test_gzip_bytes_do_not_depend_on_how_the_input_is_cut():
     assert run(data, "gzip", 3, piece_size=MIB)[0] == whole
 
 
+@needs("pigz")
 def test_gzip_tools_decompress_it(tmp_path):
     data = sample(5 * MIB + 7, seed=5)
     blob, result = run(data, "gzip", 4)
     path = tmp_path / "blob.gz"
     path.write_bytes(blob)
-    out = subprocess.run(["gzip", "-dc", str(path)], check=True, stdout=subprocess.PIPE).stdout
-    assert out == data
-    if shutil.which("pigz"):
-        out = subprocess.run(["pigz", "-dc", str(path)], check=True, stdout=subprocess.PIPE).stdout
-        assert out == data
+    for tool in ("gzip", "pigz"):
+        out = subprocess.run([tool, "-dc", str(path)], check=True, stdout=subprocess.PIPE).stdout
+        assert out == data, tool
     assert result.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -143,7 +142,7 @@ def test_gzip_keeps_a_bounded_number_of_chunks_in_flight():
     stream.close()
 
 
-@pytest.mark.parametrize("size", [0, 1, 5 * MIB + 3, 21 * MIB])
+@pytest.mark.parametrize("size", [0, 1, 5 * MIB + 3, pytest.param(21 * MIB, marks=pytest.mark.slow)])
 def test_zstd_same_bytes_for_1_2_4_8_threads(size):
     data = sample(size, seed=size)
     blobs = {t: run(data, "zstd", t)[0] for t in (1, 2, 4, 8)}
@@ -196,6 +195,7 @@ def test_zstd_input_ending_on_a_job_boundary_gives_one_output(size):
     assert len(blobs) == 1
 
 
+@pytest.mark.slow  # 21 MiB, twice
 def test_zstd_single_threaded_mode_would_give_other_bytes():
     """Why threads=0 is never used: libzstd's single-threaded mode frames data differently."""
     data = sample(21 * MIB, seed=1)
@@ -207,6 +207,8 @@ def test_zstd_single_threaded_mode_would_give_other_bytes():
     assert zstandard.ZstdDecompressor().decompressobj().decompress(single) == data
 
 
+@pytest.mark.slow  # level 19
+@needs("zstd")
 def test_zstd_cli_decompresses_it(tmp_path):
     data = sample(4 * MIB, seed=4)
     blob, _ = run(data, "zstd", 2, level=19)

@@ -20,6 +20,7 @@ from ocikit.image import (
     describe_platforms,
     index_platforms,
     normalize_port,
+    pulled_platform_image,
     select_index_entry,
     select_platform,
 )
@@ -197,3 +198,23 @@ def test_layout_index_names_each_tag():
     assert index["manifests"][0]["annotations"][media_types.CONTAINERD_IMAGE_NAME] == "team/app:1.0"
     untagged = json.loads(layout_index(top, [], None))
     assert untagged["manifests"] == [top.to_json()]
+
+
+def test_a_pulled_docker_image_becomes_an_oci_base_with_the_same_layer_bytes():
+    config = canonical_json({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "2" * 64]}})
+    manifest = canonical_json({
+        "schemaVersion": 2,
+        "mediaType": media_types.DOCKER_MANIFEST,
+        "config": {"mediaType": media_types.DOCKER_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": media_types.DOCKER_LAYER_GZIP, "digest": "sha256:" + "3" * 64, "size": 7}],
+    })
+    descriptor = Descriptor(media_types.DOCKER_MANIFEST, sha256_digest(manifest), len(manifest), platform=ARM64)
+    image = pulled_platform_image(descriptor, manifest, config)
+    assert image.platform == ARM64
+    assert image.manifest.data == manifest and image.config.data == config
+    assert image.config.descriptor.media_type == media_types.OCI_CONFIG
+    (layer,) = image.layers
+    assert (layer.descriptor.media_type, layer.descriptor.digest, layer.diff_id) == (
+        media_types.OCI_LAYER_GZIP, "sha256:" + "3" * 64, "sha256:" + "2" * 64)
+    no_platform = Descriptor(media_types.DOCKER_MANIFEST, descriptor.digest, descriptor.size)
+    assert pulled_platform_image(no_platform, manifest, config).platform == AMD64

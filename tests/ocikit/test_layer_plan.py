@@ -8,6 +8,7 @@ import stat
 
 import pytest
 from layer_build_support import write
+from real_parts import needs
 
 from ocikit.layer import LayerEntry, LayerError, plan_layer
 
@@ -161,7 +162,7 @@ def test_socket_is_refused(tmp_path):
         s.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+@needs(root=True)  # mknod
 def test_device_is_refused(tmp_path):
     os.mknod(str(tmp_path / "null"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     with pytest.raises(LayerError, match="null.*character device"):
@@ -230,6 +231,7 @@ def test_hard_links_are_plain_files(tmp_path):
     assert [(e.path, e.kind, e.size) for e in entries] == [("a", "file", 4), ("b", "file", 4)]
 
 
+@pytest.mark.slow  # 1,100 nested directories
 def test_deep_trees_do_not_hit_the_recursion_limit(tmp_path):
     path = str(tmp_path)
     made = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layer_build_support import oci_layout, members
+from real_parts import needs
 
 from ocikit.layer import build_layer, plan_layer
 
@@ -69,6 +69,7 @@ def _build_random_tree(d, tree, uid, gid, policy):
     return root_b, entries, out.getvalue(), result
 
 
+@pytest.mark.slow  # hypothesis: 60 random trees written to disk
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=_trees,
@@ -101,9 +102,8 @@ def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
                 assert ttype == tarfile.DIRTYPE
 
 
-@pytest.mark.skipif(
-    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
-)
+@pytest.mark.slow  # hypothesis: 40 random trees, each unpacked by umoci
+@needs("umoci", root=True)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=_trees,

@@ -10,6 +10,8 @@ from pants.core.target_types import (
     FilesGeneratorTarget,
     FileTarget,
     GenerateFileSourceRequest,
+    LockfilesGeneratorTarget,
+    LockfileTarget,
     RelocatedFiles,
     RelocateFilesViaCodegenRequest,
     hydrate_file_source,
@@ -18,6 +20,7 @@ from pants.core.target_types import (
 from pants.core.goals import package as package_goal
 from pants.core.goals.publish import PublishProcesses
 from pants.core.util_rules import adhoc_binaries, source_files
+from pants.engine.fs import Digest, DigestContents
 from pants.source import source_root
 from pants.engine.rules import QueryRule
 from pants.engine.target import GenerateSourcesRequest
@@ -41,8 +44,13 @@ def rule_runner() -> RuleRunner:
             QueryRule(BuiltPackage, [OciImageFieldSet]),
             QueryRule(PublishProcesses, [PublishOciImageRequest]),
             QueryRule(OciBuildSettings, []),
+            QueryRule(DigestContents, [Digest]),
         ],
-        target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles],
+        # Pants core registers `_lockfile(s)`; the base-image lockfile is one (synthetic).
+        target_types=[
+            *register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles,
+            LockfilesGeneratorTarget, LockfileTarget,
+        ],
     )
     runner.set_options([], env_inherit={"PATH", "HOME"})
     return runner

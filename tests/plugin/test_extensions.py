@@ -4,18 +4,20 @@ every image (OciImageExtensionRequest)."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 
 import pytest
 from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
 from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.layer_fields import OciLayerDependenciesField
 from pants_oci.util_rules.layer_inputs import OciLayerRequest
-from pants_oci.util_rules.layers import BuiltOciLayer
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
-from pants.engine.fs import DigestContents
+from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import Get, rule
 from pants.engine.target import Target
@@ -50,11 +52,12 @@ class Stamp(OciImageExtensionRequest):
 
 @rule
 async def stamp(request: Stamp) -> OciImageExtension:
-    dependencies = OciLayerDependenciesField(["ext:stamp"], request.target.address)
+    # A file made here, as an SBOM would be: a LayerPart of files already placed goes through
+    # the same cached layer process as an oci_layer.
+    placed = await Get(Digest, CreateDigest([FileContent("ext/stamp.txt", b"stamp")]))
     layer = await Get(
         BuiltOciLayer,
-        OciLayerRequest(request.target.address, dependencies, "/stamp", 0, 0,
-                        f"stamp of {request.target.address}", request.compression),
+        LayerPart(placed, "/stamp", 0, 0, f"stamp of {request.target.address}", request.compression),
     )
     return OciImageExtension(layers=(layer,), annotations=FrozenDict({"example.stamp": "1"}))
 
@@ -78,10 +81,12 @@ def ext_runner(rule_runner: RuleRunner) -> RuleRunner:
             "ext/stamp.txt": "stamp",
             "ext/BUILD": """
 files(name="f", sources=["a.txt"])
-files(name="stamp", sources=["stamp.txt"])
 oci_image(name="img", layers=[":f"], annotations={"own": "x"})
 oci_image(name="plain", layers=[":f"], entrypoint=["/mine"], env={"FROM": "image"})
 oci_image(name="clash", layers=[":f"], annotations={"example.stamp": "mine"})
+files(name="stamp_file", sources=["stamp.txt"])
+oci_layer(name="stamp_layer", dependencies=[":stamp_file"], destination="/stamp")
+oci_image(name="same", layers=[":stamp_layer"])
 """,
         }
     )
@@ -107,6 +112,11 @@ def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to
         "pants: files ext/a.txt:f",
         "pants: stamp of ext:img",
     ]
+    stamp_layer = files[f"ext/img/blobs/sha256/{manifest['layers'][1]['digest'][7:]}"]
+    with tarfile.open(fileobj=io.BytesIO(stamp_layer)) as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()] == [
+            ("stamp/ext/stamp.txt", b"stamp")
+        ]
     # The layer set's config defaults apply where the image sets nothing itself.
     assert config["config"]["Entrypoint"] == ["/from-files/run"]
     assert config["config"]["Env"] == ["FROM=files"]
@@ -120,3 +130,13 @@ def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to
 def test_an_extension_may_not_override_the_targets_annotation(ext_runner: RuleRunner) -> None:
     with pytest.raises(ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"):
         manifest_of(ext_runner, "clash")
+
+
+def test_a_layer_part_of_placed_files_is_the_layer_an_oci_layer_of_those_files_makes(ext_runner: RuleRunner) -> None:
+    """One layer process for both: the extension's LayerPart and an oci_layer of the same file,
+    destination and owner give the same blob (only the history line names who made it)."""
+    manifest, files = manifest_of(ext_runner, "same")
+    from_oci_layer, from_extension = manifest["layers"]
+    assert from_oci_layer == from_extension
+    config = json.loads(files[f"ext/same/blobs/sha256/{manifest['config']['digest'][7:]}"])
+    assert [h["created_by"] for h in config["history"]] == ["pants: oci_layer ext:stamp_layer", "pants: stamp of ext:same"]

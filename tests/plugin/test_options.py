@@ -10,6 +10,8 @@ option, the bad value and what is accepted.
 
 from __future__ import annotations
 
+import json
+
 import re
 from typing import Sequence
 
@@ -20,6 +22,7 @@ from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
@@ -450,18 +453,21 @@ def test_bad_env_vars_in_pants_toml(rule_runner: RuleRunner) -> None:
 
 
 def test_good_publish_options_reach_the_push(rule_runner: RuleRunner) -> None:
+    # A loopback port nothing listens on: the run's check finds nothing published.
     set_options(
         rule_runner,
         [
-            "--oci-registries={'prod': {'address': 'registry.example.com:5000'}}",
+            "--oci-registries={'prod': {'address': '127.0.0.1:9'}}",
             "--oci-publish-jobs=1",
             "--oci-env-vars=['FROM_ENV', 'SET_HERE=x=y', '_UNDERSCORE']",
         ],
         env={"FROM_ENV": "1", "_UNDERSCORE": "2"},
     )
     (job,) = publish(rule_runner, "pushed")
-    assert job.names == ("registry.example.com:5000/pushed:latest",)
-    argv = list(job.process.process.argv)
-    assert argv[argv.index("--jobs") + 1] == "1"
+    assert job.names == ("127.0.0.1:9/pushed:latest",)
+    contents = rule_runner.request(DigestContents, [job.process.process.input_digest])
+    (plan,) = [json.loads(f.content) for f in contents if f.path == "__oci_push_plan.json"]
+    assert plan["jobs"] == 1
+    assert [i["destinations"] for i in plan["images"]] == [["127.0.0.1:9/pushed:latest"]]
     env = job.process.process.env
     assert (env["FROM_ENV"], env["SET_HERE"], env["_UNDERSCORE"]) == ("1", "x=y", "2")

@@ -165,7 +165,7 @@ oci_image(name="child", base=":base", platforms=["linux/amd64", "linux/arm64"])
     assert arm_child["layers"] == arm_base["layers"]
 
 
-def test_an_unpinned_oci_pull_is_reported_as_its_own_field_error(rule_runner: RuleRunner) -> None:
+def test_a_tag_only_oci_pull_the_lockfile_lacks_is_reported_as_its_own_field_error(rule_runner: RuleRunner) -> None:
     rule_runner.write_files(
         {
             "u/BUILD": """
@@ -177,8 +177,8 @@ oci_image(name="img", base=":p")
     with pytest.raises(ExecutionError) as raised:
         package(rule_runner, "u", "img")
     message = str(raised.value)
-    assert "The `image` field in target u:p has an invalid value 'registry.example.com/base/debian:12'" in message
-    assert "must be pinned by digest" in message
+    assert "The `image` field in target u:p has the value 'registry.example.com/base/debian:12', a tag" in message
+    assert "Run `pants generate-lockfiles --resolve=oci-base-images` to add it" in message
     assert "expected 'scratch'" not in message
 
 

@@ -39,14 +39,25 @@ def test_a_missing_runtime_says_what_to_install_and_the_other_choice() -> None:
 
 
 def test_run_arguments_end_with_a_separator_for_the_containers_arguments() -> None:
-    runner = OcikitRunner("/venv/bin/python", EMPTY_DIGEST)
     artifact = BuiltOciImageArtifact(relpath="app/img", repository="team/app", tags=("1.0", "latest"))
-    argv = run_arguments(runner, ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"), artifact,
+    args = run_arguments(ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"), artifact,
                          "oci_image app:img", ["--ulimit", "nofile=1024:1024"], load_only=False)
-    assert argv == (
-        "/venv/bin/python", "-m", "ocikit", "run", "--runtime", "/usr/bin/podman",
+    assert args == (
+        "run", "--runtime", "/usr/bin/podman",
         "--layout", "{chroot}/app/img", "--name", "team/app:1.0", "--what", "oci_image app:img",
         "--run-arg=--ulimit", "--run-arg=nofile=1024:1024", "--",
     )
     untagged = BuiltOciImageArtifact(relpath="x", repository="r", tags=())
-    assert "r:latest" in run_arguments(runner, ContainerRuntime(ContainerRuntimeKind.docker, "docker"), untagged, "w", [], True)
+    assert "r:latest" in run_arguments(ContainerRuntime(ContainerRuntimeKind.docker, "docker"), untagged, "w", [], True)
+
+
+def test_the_run_goal_starts_the_worker_from_its_sandbox() -> None:
+    """The run goal starts processes in the workspace: the worker's interpreter, core and
+    packages are reached from `{chroot}`, with the runner's immutable inputs and named cache."""
+    runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
+    request = runner.run_request(("run", "--"), digest=EMPTY_DIGEST, env={"A": "b"})
+    assert request.args == ("{chroot}/.ocikit/python", "-S", "-m", "ocikit", "run", "--")
+    assert request.extra_env["PYTHONPATH"] == "{chroot}/__ocikit:{chroot}/.ocikit/deps-1"
+    assert request.extra_env["A"] == "b"
+    assert dict(request.immutable_input_digests) == {"__ocikit": EMPTY_DIGEST}
+    assert dict(request.append_only_caches) == {"ocikit_python_x": ".ocikit"}

@@ -8,18 +8,17 @@ DOCKER_CONFIG at a config.json holding the registry's credentials.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from registry_fixtures import MODES, Registry, have_registry, launch_registry, unique_repository
+from real_parts import require
+from registry_fixtures import MODES, Registry, launch_registry, unique_repository
 
 
 
 @pytest.fixture(scope="session")
 def registry_pool(tmp_path_factory):
-    if not have_registry():
-        pytest.skip("docker-registry (Distribution) is not installed")
+    require("docker-registry")
     pool: dict = {}
 
     def get(mode: str) -> Registry:
@@ -54,8 +53,7 @@ def basic_registry(registry_pool) -> Registry:
 
 @pytest.fixture
 def new_registry(tmp_path_factory):
-    if not have_registry():
-        pytest.skip("docker-registry (Distribution) is not installed")
+    require("docker-registry")
     started = []
 
     def start(mode: str = "none", *, tls: bool = False) -> Registry:
@@ -93,5 +91,4 @@ def docker_config(registry, tmp_path, auth_env) -> Path:
 
 @pytest.fixture(scope="session")
 def need_skopeo():
-    if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed")
+    require("skopeo")

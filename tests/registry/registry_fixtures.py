@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from real_parts import require
+
 USERNAME = "ocikit-user"
 PASSWORD = "s3cret-Pa55word-for-tests"
 SERVICE = "ocikit-test-registry"
@@ -374,6 +376,7 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
         cert_path, key_path = write_tls_certificate(root)
         config["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
     if mode == "basic":
+        require("htpasswd")
         htpasswd = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True,
                                   capture_output=True, text=True).stdout
         (root / "htpasswd").write_text(htpasswd)
@@ -389,7 +392,9 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
 
 def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Registry:
     """Start a registry in `root` (created); the caller must call .stop(). With `tls`, it
-    serves HTTPS with a self-signed certificate (`registry.tls_cert`)."""
+    serves HTTPS with a self-signed certificate (`registry.tls_cert`). Skips the test, naming
+    the package, when docker-registry is missing."""
+    require("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     token_server = TokenServer(root) if mode == "token" else None
     last_error = ""
@@ -459,17 +464,28 @@ def helper_calls(bin_dir: Path, name: str) -> list:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
-def skopeo(*args: str, check: bool = True, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """Run skopeo with an isolated config (no user auth files, no policy surprises)."""
+def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: bool = True) -> subprocess.CompletedProcess:
+    """Run skopeo with an isolated config (no user auth files, no policy surprises).
+    `text=False` keeps its output as bytes."""
+    require("skopeo")
     policy = Path(os.environ.get("TMPDIR", "/tmp")) / "ocikit-skopeo-policy.json"
     if not policy.exists():
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=True,
+    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=text,
                             env=full_env, timeout=120)
     if check and result.returncode != 0:
-        raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        stderr = result.stderr if text else result.stderr.decode(errors="replace")
+        raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{stderr}")
     return result
+
+
+def served_manifest(registry: "Registry", reference: str) -> bytes:
+    """The exact bytes of the manifest (or index) the registry serves for `repo:tag` or
+    `repo@digest`, unparsed, as skopeo reads them (`inspect --raw`)."""
+    creds = ["--creds", registry.creds] if registry.creds else []
+    return skopeo("inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}",
+                  text=False).stdout
 
 
 _repository_counter = itertools.count()

@@ -1,7 +1,9 @@
 """Tiny OCI image layouts for registry tests, written by hand (independent of ocikit.layout).
 
 The base layer is a tar of the static /bin/busybox as `bin/busybox`; each image's config runs
-it. Multi-platform layouts add a small per-platform layer so that each platform's manifest and
+it (a test skips, naming busybox-static, when /bin/busybox is missing). Layouts that are never
+run can use a small stand-in file instead (`runnable=False`) and need no busybox.
+Multi-platform layouts add a small per-platform layer so that each platform's manifest and
 config differ.
 """
 
@@ -17,6 +19,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from real_parts import require
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -60,10 +64,18 @@ def _gzip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
 def busybox_layer() -> Tuple[bytes, str]:
     """(gzip blob, diff_id) of a layer holding bin/busybox."""
-    tar = _tar({"bin/busybox": (Path(BUSYBOX).read_bytes(), 0o755)})
+    require(BUSYBOX)
+    return _base_layer(True)
+
+
+@functools.lru_cache(maxsize=None)
+def _base_layer(runnable: bool) -> Tuple[bytes, str]:
+    if runnable:
+        tar = _tar({"bin/busybox": (Path(BUSYBOX).read_bytes(), 0o755)})
+    else:
+        tar = _tar({"bin/stand-in": (b"a stand-in for busybox: this image is never run\n", 0o755)})
     return _gzip(tar), sha256(tar)
 
 
@@ -100,12 +112,13 @@ def write_image(
     extra_layer_size: int = 0,
     seed: int = 0,
     label: str = "",
+    runnable: bool = True,
 ) -> TestImage:
     """Write a layout. Several platforms give an index; `extra_layer_size` adds an
     uncompressed layer of that many random bytes (for chunked uploads); `seed`/`label` make
-    otherwise equal images differ."""
+    otherwise equal images differ; `runnable=False` puts a stand-in file where busybox goes."""
     writer = _Writer(layout)
-    layer_blob, layer_diff = busybox_layer()
+    layer_blob, layer_diff = busybox_layer() if runnable else _base_layer(False)
     layer_type, config_type, manifest_type = (
         (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST) if docker_types else (OCI_LAYER_GZIP, OCI_CONFIG, OCI_MANIFEST))
     base_digest = writer.blob(layer_blob)

@@ -9,10 +9,8 @@ import pytest
 from registry_images import write_image
 from registry_proxy import DroppingProxy
 
-from ocikit.layout import read_layout_image
 from ocikit.registry import DefaultKeychain, RetryPolicy, push_layout
 from ocikit.registry.client import RepositoryClient
-from ocikit.registry.push import _upload_batches
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import MONOLITHIC_MAX
 
@@ -149,17 +147,3 @@ def test_a_dropped_whole_blob_patch_resumes_from_the_registry_offset(plain_regis
     others = sum(image.sizes[b] for b in image.blobs if b != big)
     assert size < summary.stats.bytes_uploaded - others <= 2 * size
     assert registry_holds(plain_registry.host, repo, big, size)
-
-
-def test_upload_order_largest_first_configs_alongside_layers(tmp_path):
-    """Several jobs: one batch, largest first, so the longest upload starts at once and the
-    config does not wait for every layer; one job: layers, then configs. Each digest once."""
-    image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), extra_layer_size=MiB,
-                        seed=7)
-    layout = read_layout_image(str(tmp_path / "layout"))
-    (batch,) = _upload_batches(layout, 4)
-    assert [b.size for b in batch] == sorted((b.size for b in batch), reverse=True)
-    assert sorted(b.digest for b in batch) == sorted(image.blobs)
-    layers, configs = _upload_batches(layout, 1)
-    assert [b.digest for b in layers] == [b.digest for b in layout.layers]
-    assert [b.digest for b in configs] == [b.digest for b in layout.configs]

@@ -1,17 +1,30 @@
-"""`pants publish` for `oci_image`: push the packaged layout with ocikit's registry client."""
+"""`pants publish` for `oci_image`: push the packaged layouts with ocikit's registry client.
+
+Every image of a run is planned together (goals/publish_run.py): images whose every tag already
+names their digest are reported as already published and run nothing; the others share one
+push, made by the first of their processes that Pants runs, each process then answering for
+its own image.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence, cast
+from typing import cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.publish_run import (
+    LAYOUTS_DIR,
+    OciPublishRoots,
+    OciPublishRootsRequest,
+    OciPublishRun,
+    OciPublishRunRequest,
+    publish_registries,
+    push_destinations,
+    push_run_argv,
+)
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
-from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
-from pants.base.build_root import BuildRoot
+from pants_oci.util_rules.core import OcikitRunner
 from pants.core.goals.publish import (
     PublishFieldSet,
     PublishOutputData,
@@ -19,9 +32,6 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
-from pants.core.util_rules.distdir import DistDir
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, MergeDigests
 from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, collect_rules, rule
 
@@ -44,96 +54,52 @@ class PublishOciImageFieldSet(PublishFieldSet):
         )
 
 
-def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
-    if not tags:
-        return (f"{address}/{repository}",)
-    return tuple(f"{address}/{repository}:{tag}" for tag in tags)
-
-
-def push_arguments(
-    artifact: BuiltOciImageArtifact,
-    registries: Sequence[OciRegistry],
-    destinations: Mapping[OciRegistry, tuple[str, ...]],
-    jobs: int,
-    record: str,
-) -> list[str]:
-    """The `ocikit push` options: destinations, insecure registries, and where base layers may
-    be mounted from (the repository a pulled base came from, and the repositories our own base
-    images are published to on each registry) instead of uploaded again."""
-    args = ["--jobs", str(jobs), "--record", record]
-    for registry in registries:
-        args += [a for d in destinations[registry] for a in ("--dest", d)]
-        if registry.insecure:
-            args += ["--insecure-registry", registry.address]
-    sources = [*artifact.mount_sources]
-    sources += [f"{r.address}/{repo}" for r in registries for repo in artifact.base_repositories]
-    return args + [a for source in sources for a in ("--mount-from", source)]
-
-
 @rule(desc="Publish an OCI image")
 async def publish_oci_image(
-    request: PublishOciImageRequest,
-    oci: OciSubsystem,
-    runner: OcikitRunner,
-    build_root: BuildRoot,
-    dist_dir: DistDir,
+    request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> PublishProcesses:
-    settings = oci.publish_settings()
+    oci.publish_settings()  # validated on every publish, whether anything is pushed or not
     field_set = request.field_set
-    registries = oci.registries().select(
-        field_set.registries.value, f"the `registries` field of {field_set.address}"
-    )
-    (package,) = request.packages
-    artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
-    tags = artifact.tags
-    planned = {
-        r: push_destinations(r.address, artifact.repository, tags) for r in registries
-    }
-    names = tuple(d for ds in planned.values() for d in ds)
+    address = field_set.address
+    target = publish_registries(oci, address, field_set.registries.value)
+    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
+    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
     if field_set.skip_push.value:
-        return PublishProcesses(
-            [PublishPackages(names=names, description=f"(by `skip_push` on {field_set.address})")]
-        )
-    if not registries:
-        return PublishProcesses(
-            [
-                PublishPackages(
-                    names=(f"{artifact.repository}@{artifact.digest}",),
-                    description=(
-                        "(no registries: set `registries` on the target or a `default` registry "
-                        "in [oci].registries)"
-                    ),
-                )
-            ]
-        )
-    skipped = [r for r in registries if r.skip_push]
-    pushed = [r for r in registries if not r.skip_push]
-    jobs = []
-    if pushed:
-        env = await Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars]))
-        input_digest = await Get(Digest, MergeDigests([package.digest, runner.digest]))
-        record = os.path.join(build_root.path, str(dist_dir.relpath), f"{artifact.relpath}.publish.json")
-        argv = [
-            *runner.argv("push", artifact.relpath),
-            *push_arguments(artifact, pushed, planned, settings.jobs, record),
-        ]
-        jobs.append(
-            PublishPackages(
-                names=tuple(d for r in pushed for d in planned[r]),
-                process=InteractiveProcess(
-                    argv=argv,
-                    env={**env, **runner.env},
-                    input_digest=input_digest,
+        names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
+        return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
+    jobs = [
+        PublishPackages(names=push_destinations(r.address, repository, tags),
+                        description=f"(by `skip_push` on registry @{r.alias})")
+        for r in target.skipped
+    ]
+    if not target.pushed:
+        if not target.skipped:
+            jobs.append(PublishPackages(
+                names=(f"{repository}@{digest}",),
+                description=(
+                    "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
                 ),
-                description=f"{artifact.repository}@{artifact.digest} (oci_image {field_set.address})",
-            )
-        )
-    for registry in skipped:
-        jobs.append(
-            PublishPackages(
-                names=planned[registry], description=f"(by `skip_push` on registry @{registry.alias})"
-            )
-        )
+            ))
+        return PublishProcesses(jobs)
+    roots = await Get(OciPublishRoots, OciPublishRootsRequest())
+    in_run = roots.addresses is not None and address in roots.addresses
+    run = await Get(OciPublishRun, OciPublishRunRequest(roots.addresses if in_run else (address,)))
+    plan = run.plans[address]
+    if address in run.published:
+        jobs.insert(0, PublishPackages(names=plan.destinations,
+                                       description=f"(already published: {repository}@{digest})"))
+        return PublishProcesses(jobs)
+    jobs.insert(0, PublishPackages(
+        names=plan.destinations,
+        process=InteractiveProcess(
+            argv=push_run_argv(runner, run, plan),
+            env=dict(run.env),
+            input_digest=run.push_input,
+            immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
+            append_only_caches=runner.append_only_caches,
+        ),
+        description=f"{repository}@{digest} (oci_image {address})",
+    ))
     return PublishProcesses(jobs)
 
 

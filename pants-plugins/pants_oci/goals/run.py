@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence, cast
 
-from pants.core.goals.package import BuiltPackage, PackageFieldSet
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.engine.fs import Digest, MergeDigests
 from pants.engine.platform import Platform as HostPlatform
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import InvalidFieldException, WrappedTarget, WrappedTargetRequest
@@ -18,8 +17,9 @@ from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
 from pants_oci.host_platform import container_platform
 from pants_oci.image_fields import OciImagePlatformsField
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CORE_DIR, OcikitRunner
+from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime
+
 
 @dataclass(frozen=True)
 class OciImageRunFieldSet(RunFieldSet):
@@ -44,13 +44,14 @@ def check_platform(address: str, host: str, platforms: Sequence[str]) -> Platfor
 
 
 def run_arguments(
-    runner: OcikitRunner, runtime: ContainerRuntime, artifact: BuiltOciImageArtifact, what: str,
-    run_args: Sequence[str], load_only: bool,
+    runtime: ContainerRuntime, artifact: BuiltOciImageArtifact, what: str, run_args: Sequence[str],
+    load_only: bool,
 ) -> tuple[str, ...]:
-    """`python -m ocikit run ...`, ending with `--` so the run goal's arguments reach the container."""
+    """The arguments of `python -m ocikit run`, ending with `--` so the run goal's arguments
+    reach the container."""
     tag = artifact.tags[0] if artifact.tags else "latest"
     return (
-        *runner.argv("run", "--runtime", runtime.path, "--layout", f"{{chroot}}/{artifact.relpath}"),
+        "run", "--runtime", runtime.path, "--layout", f"{{chroot}}/{artifact.relpath}",
         "--name", f"{artifact.repository}:{tag}",
         "--what", what,
         *(f"--run-arg={arg}" for arg in run_args),
@@ -66,15 +67,10 @@ async def run_oci_image(
 ) -> RunRequest:
     check_platform(str(field_set.address), str(container_platform(host)), field_set.platforms.value or ())
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(field_set.address, description_of_origin="pants run"))
-    package = await Get(BuiltPackage, PackageFieldSet, OciImageFieldSet.create(wrapped.target))
+    package = await Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(wrapped.target)))
     artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
-    args = run_arguments(runner, runtime, artifact, f"oci_image {field_set.address}", oci.run_args, oci.run_load_only)
-    return RunRequest(
-        digest=await Get(Digest, MergeDigests([package.digest, runner.digest])),
-        args=args,
-        # The run goal starts it in the workspace, not in the sandbox that holds the core.
-        extra_env={**runner.env, "PYTHONPATH": f"{{chroot}}/{CORE_DIR}"},
-    )
+    args = run_arguments(runtime, artifact, f"oci_image {field_set.address}", oci.run_args, oci.run_load_only)
+    return runner.run_request(args, digest=package.digest)
 
 
 def rules():

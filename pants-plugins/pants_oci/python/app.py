@@ -74,7 +74,7 @@ from pants_oci.python.trees import (
     InstalledRequirements,
     InstalledRequirementsRequest,
 )
-from pants_oci.util_rules.layers import BuiltOciLayer, LayerContents
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants_oci.util_rules.settings import LayerCompression
 
 MiB = 1 << 20
@@ -243,29 +243,33 @@ class CodeLayerRequest(_AppPartRequest):
 
 
 @dataclass(frozen=True)
-class AppLayersContents:
-    parts: tuple[LayerContents, ...]
+class AppLayerParts:
+    parts: tuple[LayerPart, ...]  # each built whole, by one layer process
     platform_specific: tuple[str, ...] = ()  # installed distributions built for this machine only
 
 
 async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str) -> Digest:
     if plan.compile_bytecode not in (part, "all"):
         return tree
-    bytecode = await Get(Bytecode, BytecodeRequest(tree, plan.interpreter_constraints, what))
+    versions = plan.versions
+    request = BytecodeRequest(
+        tree, plan.interpreter_constraints, versions.implementations[0], versions.minor_versions[0], what
+    )
+    bytecode = await Get(Bytecode, BytecodeRequest, request)
     return await Get(Digest, MergeDigests([tree, bytecode.digest]))
 
 
-def _contents(plan: PythonAppPlan, digest: Digest, part: str, compression: LayerCompression) -> LayerContents:
-    return LayerContents(
+def _part(plan: PythonAppPlan, digest: Digest, part: str, compression: LayerCompression) -> LayerPart:
+    return LayerPart(
         digest, plan.destination, plan.uid, plan.gid, f"oci_python_app {plan.app} ({part})", compression
     )
 
 
 @rule(desc="Split the requirements of a Python app into layers")
-async def requirement_layers(request: RequirementLayersRequest) -> AppLayersContents:
+async def requirement_layers(request: RequirementLayersRequest) -> AppLayerParts:
     plan = request.plan
     if not plan.include_requirements:
-        return AppLayersContents(())
+        return AppLayerParts(())
     installed = await Get(
         InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
     )
@@ -283,9 +287,9 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
         for p in parts
     )
     placed = await MultiGet(Get(Digest, AddPrefix(d, REQUIREMENTS_DIR)) for d in subsets)
-    return AppLayersContents(
+    return AppLayerParts(
         tuple(
-            _contents(plan, d, "requirements" if p.name == SHARED else f"requirement {p.name}", request.compression)
+            _part(plan, d, "requirements" if p.name == SHARED else f"requirement {p.name}", request.compression)
             for p, d in zip(parts, placed)
         ),
         tuple(platform_specific({path: t for path, t in text.items() if path.endswith("/WHEEL")})),
@@ -293,7 +297,7 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayersCont
 
 
 @rule(desc="Place the code of a Python app")
-async def code_layer(request: CodeLayerRequest) -> AppLayersContents:
+async def code_layer(request: CodeLayerRequest) -> AppLayerParts:
     plan = request.plan
     code = await Get(AppCode, AppCodeRequest(plan.binary, plan.app)) if plan.include_sources else AppCode(EMPTY_DIGEST)
     tree = await _with_bytecode(plan, code.digest, f"the code of {plan.binary}", "code")
@@ -302,7 +306,7 @@ async def code_layer(request: CodeLayerRequest) -> AppLayersContents:
         Get(Digest, CreateDigest([FileContent(MAIN, plan.launcher)])),
     )
     digest = await Get(Digest, MergeDigests([placed, launcher]))
-    return AppLayersContents((_contents(plan, digest, "code", request.compression),))
+    return AppLayerParts((_part(plan, digest, "code", request.compression),))
 
 
 def check_platforms(app: Address, platform_specific: Sequence[str], platforms: Sequence[Platform], here: Platform) -> None:
@@ -323,12 +327,12 @@ async def python_app_layers(request: OciPythonAppLayersRequest, host: HostPlatfo
     plan = await Get(PythonAppPlan, PythonAppPlanRequest(request.target.address))
     check_base_python(plan.app, plan.versions, request.base_images)
     requirements, code = await MultiGet(
-        Get(AppLayersContents, RequirementLayersRequest(plan, request.compression)),
-        Get(AppLayersContents, CodeLayerRequest(plan, request.compression)),
+        Get(AppLayerParts, RequirementLayersRequest(plan, request.compression)),
+        Get(AppLayerParts, CodeLayerRequest(plan, request.compression)),
     )
     check_platforms(plan.app, requirements.platform_specific, request.platforms, container_platform(host))
     parts = [*requirements.parts, *code.parts]
-    built = await MultiGet(Get(BuiltOciLayer, LayerContents, c) for c in parts)
+    built = await MultiGet(Get(BuiltOciLayer, LayerPart, p) for p in parts)
     return OciLayers(tuple(built), entrypoint=plan.entrypoint, env=plan.env)
 
 

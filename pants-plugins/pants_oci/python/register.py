@@ -5,15 +5,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pants.version import PANTS_SEMVER
 
-from pants.engine.rules import collect_rules, rule
-from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies
-from pants.engine.unions import UnionRule
+from pants_oci.pants_version import check_pants_version
 
-from pants_oci.python import app, trees
-from pants_oci.python.target_types import OciPythonAppBinaryField, OciPythonAppTarget
-from pants_oci.util_rules.dependencies import address_in_field
+# First, as in pants_oci's register.py: this backend may be listed before that one.
+check_pants_version(str(PANTS_SEMVER))
+
+from dataclasses import dataclass  # noqa: E402
+
+from pants.engine.rules import collect_rules, rule  # noqa: E402
+from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies  # noqa: E402
+from pants.engine.unions import UnionRule  # noqa: E402
+
+from pants_oci.python import app, trees  # noqa: E402
+from pants_oci.python.target_types import OciPythonAppBinaryField, OciPythonAppTarget  # noqa: E402
+from pants_oci.util_rules.dependencies import address_in_field  # noqa: E402
 
 
 @dataclass(frozen=True)

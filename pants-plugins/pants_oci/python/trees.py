@@ -28,7 +28,7 @@ from pants.engine.target import InvalidFieldException, TransitiveTargets, Transi
 from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
 
-from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class AppCode:
 class BytecodeRequest:
     tree: Digest
     interpreter_constraints: InterpreterConstraints  # one Python minor version
+    implementation: str  # sys.implementation.name: "cpython"
+    minor_version: str  # what the constraints allow: "3.11"
     what: str  # e.g. "the requirements of src/python/app:bin"
 
 
@@ -149,15 +151,18 @@ def no_source_root(app: Address, binary: Address, error: NoSourceRootError) -> I
 async def compile_bytecode(request: BytecodeRequest, runner: OcikitRunner) -> Bytecode:
     if request.tree == EMPTY_DIGEST:
         return Bytecode(EMPTY_DIGEST)
-    python = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
+    found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
+    # Named by its version, not its path: the cache key is the same on every machine, and the
+    # compiler refuses an interpreter of another version behind the name.
+    name = f"{request.implementation}{request.minor_version}"
+    python = await Get(LinkedInterpreter, LinkInterpreterRequest(name, found.path))
     result = await Get(
         ProcessResult,
-        Process(
-            # The interpreter the image's Python matches, running the core's compiler; the
-            # tree (all of site-packages, for requirements) is linked in, not copied.
-            argv=(python.path, "-m", "ocikit", "bytecode", "--root", _TREE, "--out", _PYC),
-            env=runner.env,
-            input_digest=runner.digest,
+        Process,
+        runner.core_process(
+            # The tree (all of site-packages, for requirements) is linked in, not copied.
+            python,
+            ("bytecode", "--root", _TREE, "--out", _PYC, "--python", name),
             immutable_input_digests={_TREE: request.tree},
             output_directories=(_PYC,),
             description=f"Compile the bytecode of {request.what}",

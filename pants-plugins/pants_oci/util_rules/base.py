@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pants_oci.field_validation import FieldName
+from pants_oci.base_image_lock import pin_pull_reference
 from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
 from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
 from pants_oci.pull_fields import OciPullImageField
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
 from pants_oci.registries import image_repository
+from pants_oci.util_rules.base_lockfile import (
+    BaseImageLockfile,
+    BaseImageLockfileRequest,
+    check_locked_platforms,
+)
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.pull import PulledImage, PullImageRequest
 from pants.build_graph.address import ResolveError
@@ -103,10 +109,29 @@ async def _base_target_of_acyclic_chain(image: Target, value: str) -> Target:
     return first
 
 
-async def _pulled_base(reference: Reference, request: ImageBaseRequest, target: Address | None) -> ImageBase:
+async def _pull_target_reference(target: Target) -> tuple[Reference, BaseImageLockfile | None]:
+    """The reference an `oci_pull` is built from: its digest, or the lockfile's for its tag
+    (with the lockfile it came from)."""
+    reference = target[OciPullImageField].reference
+    if reference.digest:
+        return reference, None
+    lockfile = await Get(BaseImageLockfile, BaseImageLockfileRequest())
+    field = FieldName(OciPullImageField.alias, target.address)
+    pinned = pin_pull_reference(field, reference, lockfile.lock, lockfile.regenerate_command)
+    return pinned, lockfile
+
+
+async def _pulled_base(
+    reference: Reference, request: ImageBaseRequest, target: Address | None,
+    lockfile: BaseImageLockfile | None = None,
+) -> ImageBase:
     pulled = await Get(
         PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}")
     )
+    if lockfile is not None:
+        check_locked_platforms(
+            lockfile, reference, {str(image.platform): image.manifest.descriptor.digest for image in pulled.images}
+        )
     return ImageBase(
         name=str(reference),
         images=pulled.images,
@@ -145,7 +170,8 @@ async def resolve_image_base(request: ImageBaseRequest, oci: OciSubsystem) -> Im
         return await _pulled_base(spec.reference, request, None)
     target = await _base_target_of_acyclic_chain(image, spec.value)
     if isinstance(target, OciPullTarget):
-        return await _pulled_base(target[OciPullImageField].reference, request, target.address)
+        reference, lockfile = await _pull_target_reference(target)
+        return await _pulled_base(reference, request, target.address, lockfile)
     return await _built_base(target, oci)
 
 

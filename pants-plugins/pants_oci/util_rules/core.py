@@ -1,20 +1,40 @@
-"""Running the Pants-independent core (`python -m ocikit ...`) as a process."""
+"""Running the Pants-independent core (`python -m ocikit ...`) as a process, on any machine.
+
+Every ocikit process starts as `.ocikit/python -S -m ocikit ...` with
+`PYTHONPATH=__ocikit:.ocikit/deps-<hash>`: `.ocikit` is a named cache (mounted by Pants; only
+its name and this relative path enter cache keys) holding a link to the interpreter Pants runs
+on and a copy of the workers' third-party packages (see worker_setup.py); `__ocikit` holds the
+core's source, an input of every process. So a cache key names the core's source and the
+hash of the dependencies, never a machine path, and a remote cache serves every machine.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import ocikit
+from pants_oci.util_rules import worker_setup
+from pants_oci.util_rules.worker_dependencies import WorkerDependencies, worker_dependencies
+from pants.core.goals.run import RunRequest
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
-from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent
+from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
 
 CORE_DIR = "__ocikit"
+CACHE_DIR = ".ocikit"
+REMOTE_CACHE_SPECULATION_DELAY_MS = 2000
 
 # What the registry client reads to find credentials and CAs the way docker, crane and skopeo
-# do: paths, never secrets (the secrets are read from these files at run time).
+# do: paths, never secrets (the secrets are read from these files at run time). Only `publish`
+# (never cached) passes them all.
 CREDENTIAL_ENV = (
     "HOME",
     "PATH",
@@ -25,24 +45,146 @@ CREDENTIAL_ENV = (
     "REQUESTS_CA_BUNDLE",
 )
 
+# What a cached `pull` passes when the user has set it (each enters the pull's cache key). The
+# worker finds the home directory, a default PATH and podman's auth file by itself.
+PULL_ENV = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+def worker_cache_name(abi: str | None = None) -> str:
+    """The named cache of the worker interpreter, by ABI (`cpython-39-x86_64-linux-gnu`):
+    whichever interpreter sits behind its `python` link (the last Pants run on this machine set
+    it) runs the same compiled extensions. Pants accepts only `[a-z_]` in cache names, so the
+    ABI is spelled as a hash in letters."""
+    abi = abi or sysconfig.get_config_var("SOABI") or sysconfig.get_config_var("EXT_SUFFIX") or ""
+    number = int.from_bytes(hashlib.sha256(abi.encode()).digest()[:8], "big")
+    letters = ""
+    for _ in range(10):
+        number, rest = divmod(number, 26)
+        letters += chr(ord("a") + rest)
+    return f"ocikit_python_{letters}"
+
 
 @dataclass(frozen=True)
 class OcikitRunner:
-    """The interpreter and the bundled core code every ocikit process runs with.
+    """How every ocikit process runs: the interpreter and packages in the named cache, the
+    core's source as an input (editing it invalidates exactly the results it could change)."""
 
-    The core's source files are part of each process's inputs, so editing the core
-    invalidates exactly the cached results it could change.
-    """
+    cache_name: str
+    deps_directory: str
+    core: Digest
 
-    python: str
-    digest: Digest
-
-    def argv(self, *args: str) -> tuple[str, ...]:
-        return (self.python, "-m", "ocikit", *args)
+    def argv(self, *args: str, root: str = "") -> tuple[str, ...]:
+        return (f"{root}{CACHE_DIR}/python", "-S", "-m", "ocikit", *args)
 
     @property
     def env(self) -> dict[str, str]:
-        return {"PYTHONPATH": CORE_DIR, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+        return self._env()
+
+    def _env(self, root: str = "") -> dict[str, str]:
+        return {
+            "PYTHONPATH": f"{root}{CORE_DIR}:{root}{CACHE_DIR}/{self.deps_directory}",
+            **_CORE_ENV,
+        }
+
+    @property
+    def append_only_caches(self) -> dict[str, str]:
+        return {self.cache_name: CACHE_DIR}
+
+    @property
+    def immutable_input_digests(self) -> dict[str, Digest]:
+        return {CORE_DIR: self.core}
+
+    def process(
+        self,
+        args: Iterable[str],
+        *,
+        description: str,
+        env: Mapping[str, str] | None = None,
+        input_digest: Digest = EMPTY_DIGEST,
+        **kwargs,
+    ) -> Process:
+        """`python -m ocikit ARGS` as a Process; `kwargs` go to Process unchanged.
+
+        With a remote cache, Pants 2.17 starts the process locally while it looks the result
+        up, unless told to wait: a layer's sandbox (a copy of every input) then competes with
+        the download it is about to lose to. A miss still starts the local run at once; only a
+        lookup slower than this waits (not part of the cache key)."""
+        kwargs.setdefault("remote_cache_speculation_delay_millis", REMOTE_CACHE_SPECULATION_DELAY_MS)
+        return Process(
+            argv=self.argv(*args),
+            description=description,
+            env={**(env or {}), **self.env},
+            input_digest=input_digest,
+            immutable_input_digests=self.immutable_input_digests,
+            append_only_caches=self.append_only_caches,
+            **kwargs,
+        )
+
+    def interactive_process(
+        self, args: Iterable[str], *, env: Mapping[str, str], input_digest: Digest
+    ) -> InteractiveProcess:
+        return InteractiveProcess(
+            argv=self.argv(*args),
+            env={**env, **self.env},
+            input_digest=input_digest,
+            immutable_input_digests=self.immutable_input_digests,
+            append_only_caches=self.append_only_caches,
+        )
+
+    def run_request(
+        self, args: Iterable[str], *, digest: Digest, env: Mapping[str, str] | None = None
+    ) -> RunRequest:
+        """`python -m ocikit ARGS` for the `run` goal, which starts it in the workspace, not in
+        the sandbox holding the core and the named cache: its paths start at `{chroot}`."""
+        return RunRequest(
+            digest=digest,
+            args=self.argv(*args, root=_CHROOT),
+            extra_env={**(env or {}), **self._env(_CHROOT)},
+            immutable_input_digests=self.immutable_input_digests,
+            append_only_caches=self.append_only_caches,
+        )
+
+    def core_process(
+        self,
+        python: LinkedInterpreter,
+        args: Iterable[str],
+        *,
+        description: str,
+        immutable_input_digests: Mapping[str, Digest] | None = None,
+        **kwargs,
+    ) -> Process:
+        """`PYTHON -S -m ocikit ARGS` on another interpreter (the image's Python version, which
+        bytecode is specific to), started through its link in the named cache: the core and the
+        standard library only, none of the workers' packages (compiled for Pants' interpreter);
+        `kwargs` go to Process unchanged."""
+        return Process(
+            argv=(f"{CACHE_DIR}/{python.name}", "-S", "-m", "ocikit", *args),
+            description=description,
+            env={"PYTHONPATH": CORE_DIR, **_CORE_ENV},
+            immutable_input_digests={**(immutable_input_digests or {}), **self.immutable_input_digests},
+            append_only_caches=self.append_only_caches,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class LinkInterpreterRequest:
+    """Link an interpreter Pants found (an absolute, machine-specific path) into the named cache
+    under `name` (e.g. `cpython3.11`), so that processes run by it name only `name`."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class LinkedInterpreter:
+    name: str
+
+
+_CHROOT = "{chroot}/"  # replaced by the run goal with its sandbox's absolute path
+# PYTHONHASHSEED: output that follows string hashing (a frozenset's order in marshalled code)
+# is the same in every run.
+_CORE_ENV = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _core_files() -> list[FileContent]:
@@ -50,14 +192,78 @@ def _core_files() -> list[FileContent]:
     files = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root.parent).as_posix()
-        files.append(FileContent(f"{CORE_DIR}/{rel}", path.read_bytes()))
+        files.append(FileContent(rel, path.read_bytes()))
     return files
 
 
-@rule(desc="Bundle the ocikit core for processes")
-async def bundle_ocikit(python: PythonBuildStandaloneBinary) -> OcikitRunner:
-    digest = await Get(Digest, CreateDigest(_core_files()))
-    return OcikitRunner(python=python.path, digest=digest)
+_SETUP_SCRIPT = "ocikit_worker_setup.py"
+_SETUP_SPEC = "ocikit_worker_setup.json"
+
+
+@rule(desc="Find the packages ocikit processes import")
+async def find_worker_dependencies() -> WorkerDependencies:
+    return worker_dependencies()
+
+
+@rule(desc="Prepare the Python that runs ocikit processes")
+async def prepare_ocikit_runner(
+    python: PythonBuildStandaloneBinary, deps: WorkerDependencies
+) -> OcikitRunner:
+    cache_name = worker_cache_name()
+    spec = {
+        "cache": CACHE_DIR,
+        # The real interpreter, not a venv's link to it: the workers need its standard library
+        # only (-S), and a base interpreter outlives the venvs made from it.
+        "python": os.path.realpath(python.path),
+        "directory": deps.directory,
+        "files": [[f.source, f.path, f.sha256] for f in deps.files],
+    }
+    core, setup = await MultiGet(
+        Get(Digest, CreateDigest(_core_files())),
+        Get(Digest, CreateDigest(_setup_files(spec))),
+    )
+    await Get(
+        ProcessResult,
+        Process(
+            # The only process of ours with a machine path in its command line: it is never
+            # cached on disk, and runs again whenever pantsd starts. Not once per run
+            # (PER_SESSION): that re-ran it and everything after it, doubling a no-op package.
+            argv=(python.path, "-S", _SETUP_SCRIPT, _SETUP_SPEC),
+            description="Prepare the Python for ocikit processes",
+            input_digest=setup,
+            append_only_caches={cache_name: CACHE_DIR},
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+            level=LogLevel.DEBUG,
+        ),
+    )
+    return OcikitRunner(cache_name=cache_name, deps_directory=deps.directory, core=core)
+
+
+@rule(desc="Link a Python into the cache of ocikit processes", level=LogLevel.DEBUG)
+async def link_interpreter(request: LinkInterpreterRequest, runner: OcikitRunner) -> LinkedInterpreter:
+    spec = {"cache": CACHE_DIR, "links": {request.name: os.path.realpath(request.path)}}
+    setup = await Get(Digest, CreateDigest(_setup_files(spec)))
+    await Get(
+        ProcessResult,
+        Process(
+            # Like the runner's own setup (uncached, a machine path in its argv): the processes
+            # that use the link name only `request.name`.
+            argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
+            description=f"Link {request.path} as {CACHE_DIR}/{request.name}",
+            input_digest=setup,
+            append_only_caches=runner.append_only_caches,
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+            level=LogLevel.DEBUG,
+        ),
+    )
+    return LinkedInterpreter(request.name)
+
+
+def _setup_files(spec: dict) -> list[FileContent]:
+    return [
+        FileContent(_SETUP_SCRIPT, Path(worker_setup.__file__).read_bytes()),
+        FileContent(_SETUP_SPEC, json.dumps(spec, sort_keys=True).encode()),
+    ]
 
 
 def rules():

@@ -31,6 +31,7 @@ from pants_oci.layer_fields import (
     OciLayerDependenciesField,
     OciLayerDestinationField,
     OciLayerOwnerField,
+    OciLayerShardSizeField,
     OciLayerSymlinksField,
 )
 from pants_oci.registries import OciRegistry
@@ -38,10 +39,11 @@ from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
-from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layer_shards import ImageLayers, ImageLayersRequest, ShardedLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
@@ -67,7 +69,7 @@ def push_registries(target: Target, oci: OciSubsystem) -> tuple[OciRegistry, ...
 class _LayerSlot:
     """One entry of an image's layers: an oci_layer request, or a target another backend builds."""
 
-    request: OciLayerRequest | None = None
+    request: ShardedLayerRequest | None = None
     extension: OciLayersRequest | None = None
 
 
@@ -87,10 +89,11 @@ def _layer_request(target: Target, compression: LayerCompression) -> OciLayerReq
 
 def _layer_slot(
     image: Target, layer: Target, base: ImageBase, platforms: tuple[Platform, ...],
-    compression: LayerCompression, union_membership: UnionMembership,
+    compression: LayerCompression, union_membership: UnionMembership, oci: OciSubsystem,
 ) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
-        return _LayerSlot(request=_layer_request(layer, compression))
+        shard_size = layer[OciLayerShardSizeField].bytes_or(oci.shard_size())
+        return _LayerSlot(request=ShardedLayerRequest(_layer_request(layer, compression), shard_size))
     for request_type in union_membership.get(OciLayersRequest):
         if request_type.is_applicable(layer):
             return _LayerSlot(extension=request_type(layer, compression, base.images, platforms))
@@ -116,35 +119,33 @@ def _dependencies_layer(image: Target, base: ImageBase, layers: Targets, compres
     )
 
 
-async def _build_biggest_first(requests: list[OciLayerRequest]) -> list[BuiltOciLayer]:
-    # With fewer process slots than layers, the longest build should start first instead of
-    # queueing behind small ones (a small layer's inputs are ready sooner, so it would win the
-    # first slot): collect every layer's inputs, then request the builds in size order.
-    inputs = await MultiGet(Get(LayerInputs, OciLayerRequest, r) for r in requests)
-    order = sorted(range(len(requests)), key=lambda i: -inputs[i].size)
-    built = await MultiGet(Get(BuiltOciLayer, OciLayerRequest, requests[i]) for i in order)
-    return [layer for _, layer in sorted(zip(order, built), key=lambda pair: pair[0])]
-
-
 async def _own_layers(
     image: Target, base: ImageBase, platforms: tuple[Platform, ...], compression: LayerCompression,
-    union_membership: UnionMembership,
+    union_membership: UnionMembership, oci: OciSubsystem, extension_layers: int,
 ) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
     """The `layers` in order (each one or more image layers), then the `dependencies` layer;
-    and what each target another backend turned into layers proposes for the config."""
+    and what each target another backend turned into layers proposes for the config. Layers
+    other backends build come first: with the base's and the extensions', they decide how many
+    layers shards may use."""
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
-    slots = [_layer_slot(image, t, base, platforms, compression, union_membership) for t in targets]
+    slots = [_layer_slot(image, t, base, platforms, compression, union_membership, oci) for t in targets]
     if image[OciImageDependenciesField].value:
-        slots.append(_LayerSlot(request=_dependencies_layer(image, base, targets, compression)))
-    requests = [s.request for s in slots if s.request is not None]
-    built = iter(await _build_biggest_first(requests))
-    extended = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
-    from_extensions = iter(extended)
+        layer = _dependencies_layer(image, base, targets, compression)
+        slots.append(_LayerSlot(request=ShardedLayerRequest(layer, oci.shard_size())))
+    from_others = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
+    others = (
+        (f"its base {base.name}", max((len(i.layers) for i in base.images), default=0)),
+        ("other target types in its `layers`", sum(len(o.layers) for o in from_others)),
+        ("extensions", extension_layers),
+    )
+    requests = tuple(s.request for s in slots if s.request is not None)
+    built = await Get(ImageLayers, ImageLayersRequest(image.address, requests, others))
+    own, from_extensions = iter(built.per_layer), iter(from_others)
     layers: list[BuiltOciLayer] = []
     for slot in slots:
-        layers.extend([next(built)] if slot.request is not None else next(from_extensions).layers)
+        layers.extend(next(own) if slot.request is not None else next(from_extensions).layers)
     proposers = [str(s.extension.target.address) for s in slots if s.extension]
-    return layers, list(zip(proposers, extended))
+    return layers, list(zip(proposers, from_others))
 
 
 async def _extensions(
@@ -219,8 +220,10 @@ async def build_oci_image(
     compression = settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
     platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
-    own_layers, layer_sets = await _own_layers(image, base, platforms, compression, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
+    own_layers, layer_sets = await _own_layers(
+        image, base, platforms, compression, union_membership, oci, len(extra_layers)
+    )
     layers = [*own_layers, *extra_layers]
     changes = _config_changes(image, layer_sets)
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)

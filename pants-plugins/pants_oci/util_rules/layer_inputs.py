@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Iterable, Sequence
 
 from pants_oci.layer_paths import (

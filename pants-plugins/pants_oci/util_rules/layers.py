@@ -1,7 +1,7 @@
-"""A layer's inputs -> one cached `Process` that writes its deterministic blob.
+"""A layer's files, or one shard of them, -> one cached `Process` that writes its deterministic blob.
 
-`OciLayerRequest` (an `oci_layer`'s targets) and `LayerContents` (files another rule already
-placed, e.g. a Python app's installed requirements) end in the same process."""
+The files come from an `oci_layer`'s targets (`OciLayerRequest`) or from a rule that placed them
+itself (a Python app's installed requirements): either way a `LayerPart`, built by one process."""
 
 from __future__ import annotations
 
@@ -47,47 +47,56 @@ class BuiltOciLayer:
 
 
 @dataclass(frozen=True)
-class LayerContents:
-    """Files to tar into one layer: `digest` holds them at their paths below `destination`."""
+class LayerPart:
+    """What one layer process builds: a whole layer, or one shard of a split layer (each
+    shard carries the directories its own entries need, as the whole layer would)."""
 
-    digest: Digest
+    files: Digest  # its inputs, at their paths below `destination`
     destination: str
     uid: int
     gid: int
-    what: str  # how errors and history name this layer, e.g. "oci_layer //app:layer"
+    what: str  # how errors and history name it: "oci_layer //app:layer", "... (shard 2 of 7)"
     compression: LayerCompression
     symlinks: FrozenDict[str, str] = FrozenDict()  # link path below destination -> target
 
+    @classmethod
+    def of_layer(
+        cls, layer: OciLayerRequest, files: Digest, symlinks: FrozenDict[str, str], shard: str = ""
+    ) -> LayerPart:
+        """An `oci_layer`'s part: the whole layer, or its `shard` ("shard 2 of 7")."""
+        what = f"{layer.what} ({shard})" if shard else layer.what
+        return cls(files, layer.destination, layer.uid, layer.gid, what, layer.compression, symlinks)
 
-def layer_spec(contents: LayerContents, mtime: int) -> dict:
-    """The `python -m ocikit layer --spec` of a layer: what decides its bytes."""
+
+def layer_spec(part: LayerPart, mtime: int) -> dict:
+    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes."""
     spec = {
         "root": _FILES,
-        "destination": contents.destination,
-        "uid": contents.uid,
-        "gid": contents.gid,
+        "destination": part.destination,
+        "uid": part.uid,
+        "gid": part.gid,
         "mode_policy": "normalize",
-        "compression": contents.compression.compression.value,
-        "level": contents.compression.level,
+        "compression": part.compression.compression.value,
+        "level": part.compression.level,
         "mtime": mtime,
     }
-    if contents.symlinks:  # absent otherwise, so layers without links keep their cache keys
-        spec["symlinks"] = dict(contents.symlinks)
+    if part.symlinks:  # absent otherwise, so layers without links keep their cache keys
+        spec["symlinks"] = dict(part.symlinks)
     return spec
 
 
-async def _layer_process_inputs(contents: LayerContents, runner: OcikitRunner, mtime: int) -> Digest:
+async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
     files, spec = await MultiGet(
-        # A layer of symlinks only has no files: its root must still exist.
-        Get(Digest, AddPrefix(contents.digest, _FILES))
-        if contents.digest != EMPTY_DIGEST
+        # A part of symlinks only has no files: its root must still exist.
+        Get(Digest, AddPrefix(part.files, _FILES))
+        if part.files != EMPTY_DIGEST
         else Get(Digest, CreateDigest([Directory(_FILES)])),
-        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(contents, mtime)))])),
+        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(part, mtime)))])),
     )
-    return await Get(Digest, MergeDigests([files, spec, runner.digest]))
+    return await Get(Digest, MergeDigests([files, spec]))
 
 
-async def _read_built_layer(result: ProcessResult, contents: LayerContents) -> BuiltOciLayer:
+async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciLayer:
     descriptor_contents, entries = await MultiGet(
         Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
         Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
@@ -99,43 +108,32 @@ async def _read_built_layer(result: ProcessResult, contents: LayerContents) -> B
     blob = await Get(
         Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
     )
-    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {contents.what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {part.what}"), blob)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
-async def build_layer_from_contents(
-    contents: LayerContents, runner: OcikitRunner, settings: OciBuildSettings
-) -> BuiltOciLayer:
-    input_digest = await _layer_process_inputs(contents, runner, settings.epoch)
+async def build_layer_part(part: LayerPart, runner: OcikitRunner, settings: OciBuildSettings) -> BuiltOciLayer:
+    input_digest = await _layer_process_inputs(part, settings.epoch)
     result = await Get(
         ProcessResult,
-        Process(
+        Process,
+        runner.process(
             # The layer compresses on every core. Not `concurrency_available`: Pants 2.17
             # restarts a running process to rebalance its concurrency, building a layer twice.
-            argv=runner.argv("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
-            env=runner.env,
+            ("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
-            description=f"Build layer of {contents.what}",
+            description=f"Build layer of {part.what}",
             level=LogLevel.DEBUG,
         ),
     )
-    return await _read_built_layer(result, contents)
+    return await _read_built_layer(result, part)
 
 
-@rule(desc="Build an OCI layer of targets", level=LogLevel.DEBUG)
+@rule(desc="Build an OCI layer, whole", level=LogLevel.DEBUG)
 async def build_oci_layer(request: OciLayerRequest) -> BuiltOciLayer:
     inputs = await Get(LayerInputs, OciLayerRequest, request)
-    contents = LayerContents(
-        inputs.digest,
-        request.destination,
-        request.uid,
-        request.gid,
-        request.what,
-        request.compression,
-        request.symlinks,
-    )
-    return await Get(BuiltOciLayer, LayerContents, contents)
+    return await Get(BuiltOciLayer, LayerPart, LayerPart.of_layer(request, inputs.digest, request.symlinks))
 
 
 def rules():

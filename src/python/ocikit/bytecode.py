@@ -69,7 +69,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
     parser.add_argument("--root", required=True, help="the tree of sources")
     parser.add_argument("--out", required=True, help="where the __pycache__ tree goes")
+    parser.add_argument(
+        "--python", help="refuse to run on another Python than this one, e.g. cpython3.11 (the "
+        "bytecode is for that version; the name is what the caller's cache key holds)"
+    )
     args = parser.parse_args(argv)
+    running = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
+    if args.python and args.python != running:
+        print(
+            f"{PROG}: error: asked for bytecode of {args.python}, but this is {running} "
+            f"({sys.executable})",
+            file=sys.stderr,
+        )
+        return 1
     if not os.path.isdir(args.root):
         print(f"{PROG}: error: {args.root!r} is not a directory", file=sys.stderr)
         return 1

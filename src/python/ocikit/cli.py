@@ -6,6 +6,8 @@
   inspect  print a registry image's manifest and config            (ocikit.registry.cli)
   bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
   run      load a layout into podman or docker and run it          (ocikit.run)
+  lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
+  published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
-    if command in ("push", "pull", "inspect"):
+    if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

@@ -7,6 +7,7 @@ digests on every run and machine.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -304,6 +305,32 @@ class PlatformImage:
     config: Blob
     manifest: Blob
     layers: tuple[Layer, ...]
+
+
+# A layer's bytes do not change with the media type's vendor prefix: an image built on a Docker
+# v2 base is an OCI image, and names the base's layers with OCI media types.
+_OCI_LAYER_TYPE = {media_types.DOCKER_LAYER_GZIP: media_types.OCI_LAYER_GZIP}
+
+
+def pulled_platform_image(manifest: Descriptor, manifest_data: bytes, config_data: bytes) -> PlatformImage:
+    """A registry image (as pulled: `manifest` from the index, the manifest's and the config's
+    exact bytes) as the base of a new image. A manifest without platform is linux/amd64."""
+    manifest_json = json.loads(manifest_data)
+    config_descriptor = Descriptor.from_json(manifest_json["config"])
+    diff_ids = json.loads(config_data)["rootfs"]["diff_ids"]
+    layers = tuple(
+        Layer(
+            Descriptor(_OCI_LAYER_TYPE.get(l["mediaType"], l["mediaType"]), l["digest"], int(l["size"])),
+            diff_id,
+        )
+        for l, diff_id in zip(manifest_json["layers"], diff_ids)
+    )
+    return PlatformImage(
+        platform=manifest.platform or Platform("linux", "amd64"),
+        config=Blob(config_data, Descriptor(media_types.OCI_CONFIG, config_descriptor.digest, config_descriptor.size)),
+        manifest=Blob(manifest_data, manifest),
+        layers=layers,
+    )
 
 
 def build_platform_image(

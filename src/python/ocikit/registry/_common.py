@@ -1,9 +1,13 @@
-"""Small helpers shared by push and pull."""
+"""Small helpers shared by push and pull: membership of a registry list, a bounded thread
+run, and JSON records written whole."""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
 
 def is_listed(registry: str, registries: Collection[str]) -> bool:
@@ -33,3 +37,27 @@ def run_concurrently(tasks: Sequence[Callable[[], Any]], jobs: int) -> None:
             future.result()
     finally:
         executor.shutdown(wait=True)
+
+
+def write_record(path: Optional[str], value: Any) -> None:
+    """Write `value` as JSON to `path`, replacing it whole (never half-written)."""
+    if path:
+        write_file(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Replace `path` whole with `data`: written under a temporary name of its own, renamed."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)  # `pants publish` does not write dist/ itself
+    # A temporary name of its own: two publishes of one image (PANTS_CONCURRENT) write the
+    # same record, and each must replace it whole.
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

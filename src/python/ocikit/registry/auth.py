@@ -3,7 +3,10 @@
 Files, in order (the first one that knows the registry wins):
   1. `$DOCKER_CONFIG/config.json`, or `~/.docker/config.json` without DOCKER_CONFIG
   2. `$REGISTRY_AUTH_FILE` (podman, skopeo)
-  3. `$XDG_RUNTIME_DIR/containers/auth.json` (podman, skopeo)
+  3. `$XDG_RUNTIME_DIR/containers/auth.json` (podman, skopeo), or `/run/containers/UID/auth.json`
+     without XDG_RUNTIME_DIR, as containers/image does
+Without HOME (Pants passes none to cached processes) the home directory comes from the password
+database; without PATH, credential helpers are looked up on DEFAULT_PATH.
 In one file: `credHelpers[registry]`, then `credsStore`, then the inline `auths[registry]` entry
 (`auth` = base64 "user:password", or `identitytoken`, or `username`/`password`). Keys match with
 or without a scheme or path (`https://index.docker.io/v1/`, `host:port`, `http://host:port`).
@@ -27,6 +30,7 @@ from ocikit.reference import DOCKER_HUB, DOCKER_HUB_API_HOST
 from ocikit.registry.errors import register_secret
 
 DEFAULT_HELPER_TIMEOUT = 30.0
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HUB_SERVER_URL = "https://index.docker.io/v1/"
 _NOT_FOUND_MARKER = "credentials not found"
@@ -103,16 +107,20 @@ class DefaultKeychain(Keychain):
         self._helper_timeout = helper_timeout
         self._cache: dict[str, Credential] = {}
 
+    def _home(self) -> str:
+        return self._env.get("HOME") or _passwd_home()
+
     def config_files(self) -> list[str]:
         """The files searched, in order, whether they exist or not."""
         env = self._env
-        home = env.get("HOME") or os.path.expanduser("~")
-        docker_dir = env.get("DOCKER_CONFIG") or os.path.join(home, ".docker")
+        docker_dir = env.get("DOCKER_CONFIG") or os.path.join(self._home(), ".docker")
         files = [os.path.join(docker_dir, "config.json")]
         if env.get("REGISTRY_AUTH_FILE"):
             files.append(env["REGISTRY_AUTH_FILE"])
         if env.get("XDG_RUNTIME_DIR"):
             files.append(os.path.join(env["XDG_RUNTIME_DIR"], "containers", "auth.json"))
+        else:
+            files.append(f"/run/containers/{os.getuid()}/auth.json")
         return files
 
     def describe(self) -> str:
@@ -159,7 +167,8 @@ class DefaultKeychain(Keychain):
 
     def _run_helper(self, name: str, key: str, origin: str) -> Optional[Credential]:
         program = f"docker-credential-{name}"
-        executable = shutil.which(program, path=self._env.get("PATH", os.defpath))
+        path = self._env.get("PATH") or DEFAULT_PATH
+        executable = shutil.which(program, path=path)
         if executable is None:
             raise CredentialError(
                 f"credential helper {program} (from {origin}) was not found on PATH; install it "
@@ -169,7 +178,8 @@ class DefaultKeychain(Keychain):
         try:
             proc = subprocess.run(
                 [executable, "get"], input=server.encode("utf-8"), capture_output=True,
-                timeout=self._helper_timeout, env=self._env, check=False,
+                timeout=self._helper_timeout, env={**self._env, "HOME": self._home(), "PATH": path},
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise CredentialError(
@@ -258,3 +268,13 @@ def _normalize_key(value: str) -> str:
     if text in _HUB_KEYS or text == DOCKER_HUB:
         return DOCKER_HUB_API_HOST
     return text
+
+
+def _passwd_home() -> str:
+    """The home directory when HOME is unset: the password database's, as ssh and git do."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except (ImportError, KeyError):
+        return os.path.expanduser("~")

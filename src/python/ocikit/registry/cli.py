@@ -1,9 +1,12 @@
-"""`python -m ocikit push|pull|inspect ...`: the registry commands Pants runs as processes.
+"""`python -m ocikit push|pull|inspect|lock ...`: the registry commands Pants runs as processes.
 
   push LAYOUT --dest REF [--dest REF ...] [--insecure-registry HOST[:PORT] ...] [--jobs N]
        [--record FILE] [--mount-from REF ...]
   pull REF@DIGEST --platform OS/ARCH[/VARIANT] [--platform ...] --out DIR [--record FILE]
   inspect REF [--raw] [--platform OS/ARCH[/VARIANT]]
+  lock --tracked FILE --out FILE [--lockfile FILE] [--only REF ...] [--regenerate-command CMD]
+  published --plan FILE                     (many images in one run: ocikit.registry.run_cli)
+  push-run --plan FILE --state DIR --image KEY [--layouts DIR]
 
 Results go to stdout (and `--record FILE` as JSON), progress to stderr. A failure prints one
 line `ocikit COMMAND: error: ...` to stderr and exits 1 (2 for a bad command line).
@@ -17,12 +20,16 @@ import argparse
 import json
 import logging
 import os
-import tempfile
 import sys
 from typing import Any, NoReturn, Optional, Sequence
 
-from ocikit.registry.errors import scrub
+from ocikit.registry._common import write_file, write_record
+from ocikit.registry.errors import describe_error, scrub
 
+_RUN_COMMANDS = {
+    "published": "Check which images of a publish plan the registries already serve.",
+    "push-run": "Push the images of a publish plan (the first process of a run), then report one.",
+}
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -45,6 +52,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "loopback registries always allow plain HTTP")
     parser.add_argument("--jobs", type=int, default=4, metavar="N", help="concurrent blob transfers (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _logging_arguments(parser)
+
+
+def _logging_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=sorted(_LEVELS), default=os.environ.get("OCIKIT_LOG_LEVEL", "warning"),
                         help="log level of the stderr (or --log-file) log (default warning, or $OCIKIT_LOG_LEVEL)")
     parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
@@ -63,6 +74,14 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                        help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
                             "PATCH; for registries or proxies that cap request bodies)")
+    elif command in _RUN_COMMANDS:
+        from ocikit.registry import run_cli
+
+        p = _Parser(prog=prog, description=_RUN_COMMANDS[command])
+        run_cli.add_arguments(command, p)
+        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        _logging_arguments(p)
+        return p
     elif command == "pull":
         p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
         p.add_argument("reference", metavar="REF@DIGEST")
@@ -70,6 +89,17 @@ def _parser(command: str) -> argparse.ArgumentParser:
                        help="platform to fetch from an index (repeatable)")
         p.add_argument("--out", required=True, metavar="DIR", help="the OCI image layout to write")
         p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
+    elif command == "lock":
+        p = _Parser(prog=prog, description="Refresh a base-image lockfile from the registries: "
+                    "print each entry's old -> new digest, warnings on stderr.")
+        p.add_argument("--tracked", required=True, metavar="FILE",
+                       help='JSON {"images": [{"reference": REF:TAG, "platforms": [...], "users": [...]}]}')
+        p.add_argument("--lockfile", metavar="FILE", help="the current lockfile (absent: start empty)")
+        p.add_argument("--out", required=True, metavar="FILE", help="where to write the new lockfile")
+        p.add_argument("--only", action="append", default=None, metavar="REF",
+                       help="refresh only these entries (repeatable); new references are always added")
+        p.add_argument("--regenerate-command", default="python -m ocikit lock ...", metavar="CMD",
+                       help="the command the lockfile's header names")
     else:
         p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
         p.add_argument("reference", metavar="REF")
@@ -81,8 +111,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("push", "pull", "inspect"):
-        sys.stderr.write("ocikit: expected push, pull or inspect\n")
+    if not argv or argv[0] not in ("push", "pull", "inspect", "lock", *_RUN_COMMANDS):
+        sys.stderr.write("ocikit: expected push, pull, inspect, lock, published or push-run\n")
         return 2
     command = argv[0]
     args = _parser(command).parse_args(list(argv[1:]))
@@ -92,31 +122,24 @@ def main(argv: Sequence[str]) -> int:
             return _push(args)
         if command == "pull":
             return _pull(args)
+        if command == "lock":
+            return _lock(args)
+        if command in _RUN_COMMANDS:
+            from ocikit.registry import run_cli
+
+            return run_cli.main(command, args)
         return _inspect(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"ocikit {command}: interrupted\n")
         return 130
     except Exception as e:  # noqa: BLE001 - every failure becomes one line, never a traceback
         logging.getLogger("ocikit").debug("%s failed: %s", command, type(e).__name__)
-        sys.stderr.write(f"ocikit {command}: error: {_describe(e)}\n")
+        sys.stderr.write(f"ocikit {command}: error: {describe_error(e)}\n")
         return 1
     finally:
         if handler is not None:
             logging.getLogger().removeHandler(handler)
             handler.close()
-
-
-def _describe(e: BaseException) -> str:
-    from ocikit.registry.auth import CredentialError
-    from ocikit.registry.errors import RegistryError
-
-    if isinstance(e, (RegistryError, CredentialError, ValueError)):
-        text = str(e)
-    elif isinstance(e, OSError):
-        text = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")
-    else:
-        text = f"unexpected {type(e).__name__}: {e}"
-    return scrub(" ".join(text.split()))
 
 
 def _setup_logging(level: str, log_file: Optional[str]) -> Optional[logging.Handler]:
@@ -137,26 +160,6 @@ def _progress(args: argparse.Namespace) -> Any:
     return Progress() if args.quiet else StderrProgress()
 
 
-def _write_record(path: Optional[str], value: Any) -> None:
-    if not path:
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)  # `pants publish` does not write dist/ itself
-    # A temporary name of its own: two publishes of one image (PANTS_CONCURRENT) write the
-    # same record, and each must replace it whole.
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _push(args: argparse.Namespace) -> int:
     from ocikit.registry.push import push_layout
     from ocikit.registry.upload import DEFAULT_CHUNK_SIZE
@@ -166,7 +169,7 @@ def _push(args: argparse.Namespace) -> int:
         progress=_progress(args), mounts_from=args.mount_from,
         chunk_size=args.chunk_size if args.chunk_size and args.chunk_size > 0 else DEFAULT_CHUNK_SIZE,
     )
-    _write_record(args.record, summary.to_json())
+    write_record(args.record, summary.to_json())
     print(summary.format_text())
     return 0
 
@@ -176,7 +179,7 @@ def _pull(args: argparse.Namespace) -> int:
 
     result = pull_image(args.reference, args.platform, args.out, insecure_registries=args.insecure_registry,
                         jobs=max(1, args.jobs), progress=_progress(args))
-    _write_record(args.record, result.to_json())
+    write_record(args.record, result.to_json())
     print(result.format_text())
     return 0
 
@@ -192,4 +195,29 @@ def _inspect(args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
     else:
         print(json.dumps(description, indent=2, sort_keys=True))
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
+    from ocikit.lockfile import TrackedImage
+    from ocikit.registry.lock import RegistryImages, refresh_lock
+
+    hint = f"Fix it, or delete it and run `{args.regenerate_command}`."
+    old = BaseImageLock()
+    if args.lockfile and os.path.exists(args.lockfile):
+        with open(args.lockfile, "rb") as f:
+            old = parse_lockfile(f.read(), args.lockfile, hint)
+    with open(args.tracked, encoding="utf-8") as f:
+        tracked = [TrackedImage.from_json(t) for t in json.load(f)["images"]]
+    images = RegistryImages(args.insecure_registry)
+    try:
+        result = refresh_lock(old, tracked, images, args.only)
+    finally:
+        images.close()
+    for warning in result.warnings:
+        sys.stderr.write(f"ocikit lock: warning: {scrub(warning)}\n")
+    write_file(args.out, format_lockfile(result.lock, args.regenerate_command))
+    for change in result.changes:
+        print(change.format_text())
     return 0

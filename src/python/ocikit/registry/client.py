@@ -249,10 +249,15 @@ class RepositoryClient:
     # -- uploads --------------------------------------------------------------------------
 
     def mount_blob(self, digest: str, source: str) -> Optional[str]:
-        """Ask for a cross-repository mount. None if mounted; else the upload it started."""
+        """Ask for a cross-repository mount. None if mounted; else the upload it started.
+
+        A source this client was not made with (a repository another image of the same run
+        just pushed) adds its pull scope to this request's token: without it, a token registry
+        answers with a plain upload instead of the mount."""
+        scopes = self.scopes if pull_scope(source) in self.scopes else (*self.scopes, pull_scope(source))
         response = self.transport.request(
             "POST", f"/v2/{self.repository}/blobs/uploads/?mount={digest}&from={quote(source, safe='/')}",
-            scopes=self.scopes, ok=(201, 202), what=f"mounting blob {digest} from {source} into {self.name}",
+            scopes=scopes, ok=(201, 202), what=f"mounting blob {digest} from {source} into {self.name}",
         )
         response.close()
         if response.status_code == 201:

@@ -201,3 +201,17 @@ def scrub(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "<redacted>")
     return text
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for a failure, scrubbed: a registry's or credential store's own message, an
+    OS error with its file, else the exception's type and text."""
+    from ocikit.registry.auth import CredentialError
+
+    if isinstance(e, (RegistryError, CredentialError, ValueError)):
+        text = str(e)
+    elif isinstance(e, OSError):
+        text = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")
+    else:
+        text = f"unexpected {type(e).__name__}: {e}"
+    return scrub(" ".join(text.split()))

@@ -1,14 +1,19 @@
-"""Push an OCI image layout to one or more repositories, in go-containerregistry's order.
+"""Push OCI image layouts to registries, in go-containerregistry's order.
 
 For each registry, repository after repository: HEAD each blob and skip what is there; mount
-what another repository on the same registry is known to hold (pushed earlier in this run, found
-there, or named in `mounts_from`); upload the rest, each blob once per repository. With several
-jobs, layers and configs go up concurrently, the largest first (as go-containerregistry uploads
-a config that it can read alongside the layers), so that the longest upload starts at once and
-the small ones overlap it; the first blob's check and upload start go alone, so that a refusal
-is one error, not one per job. With one job, layers then configs, in the manifests' order.
-Then manifests by digest (children before their index), then each tag. The pushed digest is
-exactly the layout's.
+what another repository on the same registry is known to hold (pushed earlier in this session,
+found there, or named in `mounts_from`); upload the rest, each blob once per registry. With
+several jobs, layers and configs go up concurrently, the largest first (as go-containerregistry
+uploads a config that it can read alongside the layers), so that the longest upload starts at
+once and the small ones overlap it; the first blob's check and upload start go alone, so that a
+refusal is one error, not one per job. With one job, layers then configs, in the manifests'
+order. Then manifests by digest (children before their index), then each tag. The pushed
+digest is exactly the layout's.
+
+A `PushSession` pushes many layouts, from several threads at once (`ocikit.registry.push_many`),
+sharing one transport per registry, the blob transfer slots, and what each repository holds:
+a blob that several images share is worked on by one thread at a time per registry, so it is
+uploaded once and mounted everywhere else.
 """
 
 from __future__ import annotations
@@ -24,16 +29,15 @@ from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
-from ocikit.registry.errors import AccessDeniedError, AuthenticationError
+from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
+from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
-from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX, upload_blob
+from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
 
 log = logging.getLogger(__name__)
 
 MountSource = Union[str, Reference, Tuple[str, str]]
-_ASK = object()  # _push_blob: the blob was not checked (HEAD, mounts) yet
-_NEW = object()  # _open_blob: the blob is to be uploaded into a new upload session
 
 
 @dataclass(frozen=True)
@@ -95,25 +99,131 @@ class _Counters:
             self.values[key] += n
 
 
-class _RegistryRun:
-    """One registry's transport, and which repositories are known to hold which blobs."""
+class PushSession:
+    """Pushes layouts, one after another or several at once from different threads, with one
+    transport per registry (one ping, one credential lookup, shared tokens and connections)
+    and at most `jobs` blob transfers at a time over all of them.
 
-    def __init__(self, transport: Transport, extra_sources: Sequence[str]) -> None:
-        self.transport = transport
-        self.extra_sources = list(extra_sources)
-        self.done_repositories: list[str] = []
-        self._holders: dict[str, list[str]] = {}
+    Setting `cancel` stops every push at its next checkpoint (before a blob, while its bytes
+    are sent, before manifests, before tags) with PushCancelled; an image whose tagging has
+    begun gets all its tags first, so none is left with some of its tags only. A registry
+    that could not be reached (after retries) fails the session's later pushes to it at once."""
+
+    def __init__(
+        self,
+        *,
+        insecure_registries: Iterable[str] = (),
+        jobs: int = 4,
+        progress: Optional[Progress] = None,
+        keychain: Optional[Keychain] = None,
+        chunk_size: Optional[int] = DEFAULT_CHUNK_SIZE,
+        monolithic_max: int = MONOLITHIC_MAX,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        cancel: Optional[threading.Event] = None,
+    ) -> None:
+        self.jobs = max(1, jobs)
+        self.progress = progress or Progress()
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.chunk_size, self.monolithic_max = chunk_size, monolithic_max
+        self._insecure = {parse_registry(r) for r in insecure_registries}
+        self._keychain = keychain if keychain is not None else DefaultKeychain()
+        self._retry, self._timeout = retry, timeout
+        self._runs: dict[str, RegistryRun] = {}
         self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(self.jobs)
 
-    def note(self, digest: str, repository: str) -> None:
-        with self._lock:
-            holders = self._holders.setdefault(digest, [])
-            if repository not in holders:
-                holders.append(repository)
+    def __enter__(self) -> PushSession:
+        return self
 
-    def holder(self, digest: str, other_than: str) -> Optional[str]:
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
         with self._lock:
-            return next((r for r in self._holders.get(digest, []) if r != other_than), None)
+            for run in self._runs.values():
+                run.transport.close()
+            self._runs.clear()
+
+    def checkpoint(self) -> None:
+        if self.cancel.is_set():
+            raise PushCancelled()
+
+    def registry(self, registry: str) -> RegistryRun:
+        with self._lock:
+            run = self._runs.get(registry)
+            if run is None:
+                api_host = Reference(registry, "_").api_host
+                insecure = is_listed(registry, self._insecure) or is_listed(api_host, self._insecure)
+                # Connections for the blob transfers and for the manifest and tag requests of
+                # the images pushed alongside them.
+                transport = Transport(api_host, keychain=self._keychain, insecure=insecure,
+                                      timeout=self._timeout, retry=self._retry, pool_size=2 * self.jobs)
+                run = self._runs[registry] = RegistryRun(transport)
+            return run
+
+    def push(self, layout_dir: str, destinations: Sequence[Union[str, Reference]],
+             mounts_from: Iterable[MountSource] = ()) -> PushSummary:
+        """Push the image of one layout to every destination (see `push_layout`)."""
+        started = time.monotonic()
+        image = read_layout_image(layout_dir)
+        plan = _plan(image, destinations)
+        sources = _mount_sources(mounts_from)
+        counters = _Counters()
+        pushed: list[PushedImage] = []
+        for registry, repositories in plan.items():
+            run = self.registry(registry)
+            if run.broken is not None:
+                raise RegistryConnectionError(f"not tried: {registry} could not be reached earlier in this run "
+                                              f"({run.broken})")
+            try:
+                for repository, tags in repositories.items():
+                    self._push_repository(run, repository, tags, image, sources.get(registry, ()), counters)
+                    pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
+                                              tuple(tags)))
+            except RegistryConnectionError as e:
+                run.broken = run.broken or str(e)
+                raise
+        stats = PushStats(**counters.values, seconds=time.monotonic() - started)
+        return PushSummary(image.digest, tuple(pushed), stats)
+
+    def _push_repository(self, run: RegistryRun, repository: str, tags: Sequence[str], image: LayoutImage,
+                         extra_sources: Sequence[str], counters: _Counters) -> None:
+        extra = [s for s in extra_sources if s != repository]
+        digests = [b.digest for b in (*image.layers, *image.configs)]
+        client = RepositoryClient(run.transport, repository, push=True,
+                                  mount_sources=[*run.holders(digests, repository), *extra])
+        steps = BlobSteps(self, run, client, extra, counters)
+        batches = _upload_batches(image, self.jobs)
+        first = next((b for batch in batches for b in batch), None)
+        first_where: Any = ASK
+        if first is not None:
+            # The first blob's check and upload start go alone, before the jobs fan out: a refusal
+            # (wrong credentials, no push access, a registry that times out) is then one error,
+            # not one per job. Its upload itself overlaps the others'.
+            first_where = steps.open_first(first)
+        try:
+            for blobs in batches:
+                run_concurrently(
+                    [lambda b=b: steps.push(b, first_where if b is first else ASK) for b in blobs],
+                    self.jobs,
+                )
+        finally:
+            steps.release_unpushed()
+        self.checkpoint()
+        for manifest in image.manifests:
+            existing = client.head_manifest(manifest.digest)
+            if existing is not None and existing.digest == manifest.digest:
+                counters.add("manifests_present")
+                continue
+            client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
+            counters.add("manifests_pushed")
+            log.info("pushed manifest %s to %s", manifest.digest, client.name)
+        self.checkpoint()
+        for tag in tags:  # no checkpoint in between: all the image's tags or none
+            client.put_manifest(tag, image.top.data, image.top.media_type)
+            counters.add("tags_pushed")
+            log.info("tagged %s:%s", client.name, tag)
 
 
 def push_layout(
@@ -136,31 +246,10 @@ def push_layout(
     pushed by digest only; a destination with a digest must name the layout's digest.
     `chunk_size` None sends each large blob in one PATCH; a size splits it into PATCHes.
     """
-    started = time.monotonic()
-    image = read_layout_image(layout_dir)
-    plan = _plan(image, destinations)
-    insecure = {parse_registry(r) for r in insecure_registries}
-    keychain = keychain if keychain is not None else DefaultKeychain()
-    progress = progress or Progress()
-    sources = _mount_sources(mounts_from)
-    counters = _Counters()
-    pushed: list[PushedImage] = []
-    for registry, repositories in plan.items():
-        api_host = Reference(registry, "_").api_host
-        transport = Transport(api_host, keychain=keychain,
-                              insecure=is_listed(registry, insecure) or is_listed(api_host, insecure),
-                              timeout=timeout, retry=retry, pool_size=jobs)
-        try:
-            run = _RegistryRun(transport, sources.get(registry, ()))
-            for repository, tags in repositories.items():
-                _push_repository(run, repository, tags, image, counters, progress, max(1, jobs),
-                                 chunk_size, monolithic_max)
-                run.done_repositories.append(repository)
-                pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest, tuple(tags)))
-        finally:
-            transport.close()
-    stats = PushStats(**counters.values, seconds=time.monotonic() - started)
-    return PushSummary(image.digest, tuple(pushed), stats)
+    with PushSession(insecure_registries=insecure_registries, jobs=jobs, progress=progress, keychain=keychain,
+                     chunk_size=chunk_size, monolithic_max=monolithic_max, retry=retry,
+                     timeout=timeout) as session:
+        return session.push(layout_dir, destinations, mounts_from)
 
 
 def _plan(image: LayoutImage, destinations: Sequence[Union[str, Reference]]) -> dict[str, dict[str, list[str]]]:
@@ -200,101 +289,3 @@ def _upload_batches(image: LayoutImage, jobs: int) -> list[list[LayoutBlob]]:
         return [list(layers.values()), [b for b in image.configs if b.digest not in layers]]
     blobs = {b.digest: b for b in (*image.layers, *image.configs)}
     return [sorted(blobs.values(), key=lambda b: b.size, reverse=True)]
-
-
-def _push_repository(run: _RegistryRun, repository: str, tags: Sequence[str], image: LayoutImage,
-                     counters: _Counters, progress: Progress, jobs: int, chunk_size: Optional[int],
-                     monolithic_max: int) -> None:
-    extra = [s for s in run.extra_sources if s != repository]
-    sources = list(dict.fromkeys(run.done_repositories + extra))
-    client = RepositoryClient(run.transport, repository, push=True, mount_sources=sources)
-    batches = _upload_batches(image, jobs)
-    first = next((b for batch in batches for b in batch), None)
-    first_where: Any = _ASK
-    if first is not None:
-        # The first blob's check and upload start go alone, before the jobs fan out: a refusal
-        # (wrong credentials, no push access, a registry that times out) is then one error,
-        # not one per job. Its upload itself overlaps the others'.
-        first_where = _open_blob(run, client, first, extra, counters)
-        if first_where is _NEW:
-            first_where = client.start_upload()
-    for blobs in batches:
-        run_concurrently(
-            [lambda b=b: _push_blob(run, client, b, extra, counters, progress, chunk_size, monolithic_max,
-                                    first_where if b is first else _ASK)
-             for b in blobs],
-            jobs,
-        )
-    for manifest in image.manifests:
-        existing = client.head_manifest(manifest.digest)
-        if existing is not None and existing.digest == manifest.digest:
-            counters.add("manifests_present")
-            continue
-        client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
-        counters.add("manifests_pushed")
-        log.info("pushed manifest %s to %s", manifest.digest, client.name)
-    for tag in tags:
-        client.put_manifest(tag, image.top.data, image.top.media_type)
-        counters.add("tags_pushed")
-        log.info("tagged %s:%s", client.name, tag)
-
-
-def _open_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, extra_sources: Sequence[str],
-               counters: _Counters) -> Any:
-    """The steps before the bytes: HEAD the blob, and mount it if another repository holds it.
-    Returns None when the repository holds it now; else where to upload it: the location of
-    the upload a refused mount opened, or _NEW (no upload open yet)."""
-    repository = client.repository
-    if client.blob_size(blob.digest) is not None:
-        run.note(blob.digest, repository)
-        counters.add("blobs_present")
-        log.info("%s already holds %s", client.name, blob.digest)
-        return None
-    source = run.holder(blob.digest, repository)
-    if source is None:
-        for candidate in extra_sources:
-            if _holds(client, blob.digest, candidate):
-                run.note(blob.digest, candidate)
-                source = candidate
-                break
-    if source is None:
-        return _NEW
-    try:
-        location = client.mount_blob(blob.digest, source)
-    except (AuthenticationError, AccessDeniedError) as e:
-        log.info("mounting %s from %s was not allowed (%s); uploading it", blob.digest, source, e)
-        return client.start_upload()
-    if location is None:
-        run.note(blob.digest, repository)
-        counters.add("blobs_mounted")
-        log.info("mounted %s into %s from %s", blob.digest, client.name, source)
-        return None
-    log.info("%s refused to mount %s from %s; uploading it", client.name, blob.digest, source)
-    return location
-
-
-def _push_blob(run: _RegistryRun, client: RepositoryClient, blob: LayoutBlob, extra_sources: Sequence[str],
-               counters: _Counters, progress: Progress, chunk_size: Optional[int], monolithic_max: int,
-               where: Any = _ASK) -> None:
-    """Push one blob; `where` is what `_open_blob` answered for it, when that was done already."""
-    if where is _ASK:
-        where = _open_blob(run, client, blob, extra_sources, counters)
-    if where is None:
-        return
-    progress.started(blob.digest, blob.size, "uploading")
-    sent = upload_blob(client, blob.path, blob.digest, blob.size, location=None if where is _NEW else where,
-                       chunk_size=chunk_size, monolithic_max=monolithic_max,
-                       on_bytes=lambda n: progress.advanced(blob.digest, n))
-    progress.finished(blob.digest, "uploaded")
-    run.note(blob.digest, client.repository)
-    counters.add("blobs_uploaded")
-    counters.add("bytes_uploaded", sent)
-    log.info("uploaded %s to %s (%d bytes sent)", blob.digest, client.name, sent)
-
-
-def _holds(client: RepositoryClient, digest: str, repository: str) -> bool:
-    """Does another repository hold the blob? Not being allowed to look counts as no."""
-    try:
-        return client.blob_size(digest, repository=repository) is not None
-    except (AuthenticationError, AccessDeniedError):
-        return False

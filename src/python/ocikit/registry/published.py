@@ -1,0 +1,85 @@
+"""Which images a registry already serves: one HEAD per destination, all at once.
+
+`pants publish` asks this before pushing anything, so that an image whose every tag already
+names its digest costs one HEAD instead of a push. A destination counts as published only
+when the registry answers its tag (or, without a tag, the digest) with exactly the image's
+digest; anything else, a failure included, leaves the image to the push, which then checks
+each blob and reports any error properly.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+from ocikit.reference import parse_reference, parse_registry
+from ocikit.registry._common import is_listed
+from ocikit.registry.auth import DefaultKeychain, Keychain
+from ocikit.registry.client import RepositoryClient
+from ocikit.registry.errors import describe_error
+from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    destination: str
+    published: bool
+    detail: str  # what the registry answered: the digest it serves, "absent", or the error
+
+
+def check_destinations(
+    destinations: Iterable[tuple[str, str]],
+    *,
+    insecure_registries: Iterable[str] = (),
+    keychain: Optional[Keychain] = None,
+    jobs: int = 8,
+    retry: RetryPolicy = RetryPolicy(attempts=2),
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> dict[str, DestinationState]:
+    """For each (destination, digest): does the registry serve that digest there? HEADs run
+    on up to `jobs` threads, with one transport per registry."""
+    wanted = dict(destinations)
+    insecure = {parse_registry(r) for r in insecure_registries}
+    keychain = keychain if keychain is not None else DefaultKeychain()
+    refs = {d: parse_reference(d) for d in wanted}
+    transports: dict[str, Transport] = {}
+    for ref in refs.values():
+        if ref.registry not in transports:
+            api_host = ref.api_host
+            transports[ref.registry] = Transport(
+                api_host, keychain=keychain, retry=retry, timeout=timeout, pool_size=jobs,
+                insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure))
+
+    def check(destination: str) -> DestinationState:
+        ref, digest = refs[destination], wanted[destination]
+        client = RepositoryClient(transports[ref.registry], ref.repository)
+        try:
+            info = client.head_manifest(ref.tag or ref.digest or digest)
+        except Exception as e:  # noqa: BLE001 - the push reports it; here it only means "push"
+            return DestinationState(destination, False, describe_error(e))
+        if info is None:
+            return DestinationState(destination, False, "absent")
+        return DestinationState(destination, info.digest == digest, info.digest)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wanted) or 1)),
+                                thread_name_prefix="ocikit-check") as pool:
+            states = list(pool.map(check, list(wanted)))
+    finally:
+        for transport in transports.values():
+            transport.close()
+    return {s.destination: s for s in states}
+
+
+def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],
+                   states: dict[str, DestinationState]) -> list[str]:
+    """The keys of the images (key, digest, destinations) whose every destination is published."""
+    return [key for key, _, destinations in images
+            if destinations and all(states[d].published for d in destinations)]
+
+
+__all__ = ["DestinationState", "check_destinations", "published_keys"]

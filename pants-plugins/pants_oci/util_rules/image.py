@@ -36,7 +36,7 @@ from pants_oci.util_rules.layer_inputs import OciLayerRequest
 from pants_oci.util_rules.layer_shards import ImageLayers, ImageLayersRequest, ShardedLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest

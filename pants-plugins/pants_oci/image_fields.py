@@ -137,7 +137,20 @@ class OciImageUserField(StringField):
     )
 
 
-class OciImageWorkdirField(StringField):
+class _CheckedStringField(StringField):
+    """A string checked by `check`, which raises naming the target, field and value."""
+
+    @classmethod
+    def check(cls, field: FieldName, value: str) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        return cls.check(FieldName(cls.alias, address), value) if value is not None else None
+
+
+class OciImageWorkdirField(_CheckedStringField):
     alias = "workdir"
     help = help_text(
         """
@@ -148,9 +161,8 @@ class OciImageWorkdirField(StringField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        return validate_image_path(FieldName(cls.alias, address), value) if value is not None else None
+    def check(cls, field: FieldName, value: str) -> str:
+        return validate_image_path(field, value)
 
 
 class OciImageLabelsField(DictStringToStringField):
@@ -225,7 +237,7 @@ class OciImageVolumesField(_CheckedStringSequenceField):
         validate_image_path(field, item)
 
 
-class OciImageStopSignalField(StringField):
+class OciImageStopSignalField(_CheckedStringField):
     alias = "stop_signal"
     help = help_text(
         """
@@ -236,12 +248,11 @@ class OciImageStopSignalField(StringField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        if value is not None and not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
+    def check(cls, field: FieldName, value: str) -> str:
+        if not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
             raise invalid_value(
-                FieldName(cls.alias, address), value, "expected a signal name such as 'SIGTERM' "
-                "or 'SIGRTMIN+3', or a signal number"
+                field, value, "expected a signal name such as 'SIGTERM' or 'SIGRTMIN+3', or a "
+                "signal number"
             )
         return value
 
@@ -284,7 +295,7 @@ class OciImagePlatformsField(_CheckedStringSequenceField):
         return value
 
 
-class OciImageRepositoryField(StringField):
+class OciImageRepositoryField(_CheckedStringField):
     alias = "repository"
     help = help_text(
         """
@@ -297,9 +308,8 @@ class OciImageRepositoryField(StringField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        return validate_repository(FieldName(cls.alias, address), value) if value is not None else None
+    def check(cls, field: FieldName, value: str) -> str:
+        return validate_repository(field, value)
 
 
 class OciImageTagsField(_CheckedStringSequenceField):

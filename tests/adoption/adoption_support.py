@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "tests") not in sys.path:  # bench/run.py imports this module too
@@ -88,16 +88,21 @@ def _pip_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
+def _venv_of(python: str, requirement: str, directory: str) -> Path:
+    """A venv of CPython `python` holding `requirement` and what it requires, made once."""
+
+    def make(venv: Path) -> None:
+        _run([find_python(python), "-m", "venv", str(venv)], f"creating the venv for {requirement}")
+        _run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              requirement], f"installing {requirement}", env=_pip_env())
+
+    return _made_once(CACHE / directory, make)
+
+
 def stock_pants_venv() -> Path:
     """A venv holding only `pantsbuild.pants==2.17.1` and what it requires: what a user gets
     from `pip install pantsbuild.pants` (no requests, no zstandard)."""
-
-    def make(venv: Path) -> None:
-        _run([find_python("3.9"), "-m", "venv", str(venv)], "creating the stock Pants venv")
-        _run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              f"pantsbuild.pants=={PANTS_VERSION}"], f"installing pantsbuild.pants=={PANTS_VERSION}", env=_pip_env())
-
-    return _made_once(CACHE / f"stock-pants-{PANTS_VERSION}", make)
+    return _venv_of("3.9", f"pantsbuild.pants=={PANTS_VERSION}", f"stock-pants-{PANTS_VERSION}")
 
 
 def build_plugin(out: Path) -> Path:
@@ -159,13 +164,7 @@ def machine_paths(*extra: Path) -> List[str]:
 
 def buildgrid_venv() -> Path:
     """BuildGrid (a REAPI server: CAS, ActionCache, ByteStream) from PyPI, on Python 3.13."""
-
-    def make(venv: Path) -> None:
-        _run([find_python("3.13"), "-m", "venv", str(venv)], "creating the BuildGrid venv")
-        _run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              f"buildgrid=={BUILDGRID_VERSION}"], f"installing buildgrid=={BUILDGRID_VERSION}", env=_pip_env())
-
-    return _made_once(CACHE / f"buildgrid-{BUILDGRID_VERSION}", make)
+    return _venv_of("3.13", f"buildgrid=={BUILDGRID_VERSION}", f"buildgrid-{BUILDGRID_VERSION}")
 
 
 def free_port() -> int:

@@ -165,7 +165,7 @@ def test_manifest_and_index_are_canonical_and_deterministic():
         return images, build_index(images, {"k": "v"})
 
     (images_a, index_a), (images_b, index_b) = build(), build()
-    assert index_a == index_b
+    assert images_a == images_b and index_a == index_b
     assert index_a.data == canonical_json(json.loads(index_a.data))
     assert index_a.descriptor.digest == sha256_digest(index_a.data)
     index = json.loads(index_a.data)

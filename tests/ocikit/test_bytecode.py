@@ -127,3 +127,37 @@ def test_another_python_than_the_one_asked_for_is_refused(tmp_path: Path) -> Non
     run = subprocess.run([*args, "--python", "cpython2.7"], env=env, capture_output=True, text=True)
     assert run.returncode == 1
     assert f"asked for bytecode of cpython2.7, but this is {this}" in run.stderr
+
+
+def test_the_bytes_do_not_depend_on_the_number_of_workers(tmp_path: Path, monkeypatch) -> None:
+    from ocikit import bytecode
+
+    root = write_tree(tmp_path / "tree")
+    monkeypatch.setattr(bytecode, "BATCH", 2)  # several batches from the small tree
+    outcomes = {}
+    for jobs in (1, 3):
+        out = tmp_path / f"out-{jobs}"
+        outcomes[jobs] = bytecode.compile_tree(str(root), str(out), jobs=jobs), tree_digest(out)
+    assert outcomes[1] == outcomes[3]
+    assert outcomes[1][0] == (4, ["fixtures/py2_only.py"])
+
+
+def test_one_worker_and_two_write_the_same_standard_library_bytecode(tmp_path: Path) -> None:
+    """Hundreds of real modules, as the bytecode process compiles them: marshal's output
+    follows what the compiling process has alive, which a worker of its own keeps the same."""
+    import sysconfig
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    root = tmp_path / "tree"
+    skip = shutil.ignore_patterns("__pycache__", "site-packages", "test", "tests", "idlelib", "lib2to3", "ensurepip")
+    shutil.copytree(stdlib, root, ignore=skip)
+    assert len(list(root.rglob("*.py"))) > 400
+    digests = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}"
+        subprocess.run(
+            [sys.executable, "-S", "-m", "ocikit", "bytecode", "--root", str(root), "--out", str(out), "--jobs", jobs],
+            env={**os.environ, "PYTHONPATH": str(CORE), "PYTHONHASHSEED": "0"}, capture_output=True, check=True,
+        )
+        digests.append(tree_digest(out))
+    assert digests[0] == digests[1] and len(digests[0]) > 400

@@ -23,7 +23,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, RemovePrefix
 from pants.engine.internals.native_engine import IntrinsicError
 from pants.engine.process import Process, ProcessResult
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, TransitiveTargets, TransitiveTargetsRequest
 from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
@@ -75,23 +75,26 @@ class Bytecode:
 
 @rule(desc="Install the requirements of a Python app", level=LogLevel.DEBUG)
 async def install_requirements(request: InstalledRequirementsRequest) -> InstalledRequirements:
-    # The packed layout keeps each wheel a file of its own, which `venv create` installs.
-    pex = await Get(
-        Pex,
-        PexFromTargetsRequest(
-            [request.binary],
-            output_filename="requirements.pex",
-            internal_only=False,
-            layout=PexLayout.PACKED,
-            include_source_files=False,
-            include_local_dists=False,
-            description=f"Resolve the requirements of {request.binary}",
+    # The packed layout keeps each wheel a file of its own, which `venv create` installs. The
+    # interpreter to install for is found meanwhile (as Pants' PexVenvRequest, plus
+    # `--python`: `venv create` otherwise takes the one pex runs on, whose wheel tags need not
+    # be the app's). The same interpreter compiles the bytecode. (Its path is in the command
+    # line, as in Pants' own pex processes.)
+    pex, python = await MultiGet(
+        Get(
+            Pex,
+            PexFromTargetsRequest(
+                [request.binary],
+                output_filename="requirements.pex",
+                internal_only=False,
+                layout=PexLayout.PACKED,
+                include_source_files=False,
+                include_local_dists=False,
+                description=f"Resolve the requirements of {request.binary}",
+            ),
         ),
+        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
     )
-    # As Pants' PexVenvRequest, plus the interpreter to install for: `venv create` otherwise
-    # takes the one pex runs on, whose wheel tags need not be the app's. The same interpreter
-    # compiles the bytecode. (Its path is in the command line, as in Pants' own pex processes.)
-    python = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
     result = await Get(
         ProcessResult,
         PexCliProcess(

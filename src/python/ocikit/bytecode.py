@@ -4,12 +4,14 @@ Run by the Python the image runs (bytecode is specific to its minor version). Fo
 `ROOT/a/b.py` it writes `OUT/a/__pycache__/b.<tag>.pyc`, the file that interpreter's import
 system looks for next to the source, so OUT merged over ROOT is the tree with its bytecode.
 
-The bytes depend only on the sources and the interpreter's version: the pycs are hash-based
-(PEP 552, `checked-hash`, so a source later mounted over the image's is noticed; timestamp pycs
-would hold the build sandbox's mtimes, which the layer's fixed mtimes then contradict), the file
-name recorded in the code is the path below ROOT (the interpreter replaces it with the real path
-when it loads the pyc), and files are compiled one at a time in sorted order. Run it with PYTHONHASHSEED=0: the order of a
-constant frozenset's items in the marshalled code follows string hashing.
+The bytes depend only on the sources, the interpreter's version and this module's: the pycs
+are hash-based (PEP 552, `checked-hash`, so a source later mounted over the image's is noticed;
+timestamp pycs would hold the build sandbox's mtimes, which the layer's fixed mtimes then
+contradict), the file name recorded in the code is the path below ROOT (the interpreter replaces
+it with the real path when it loads the pyc), and the sources are compiled in sorted order, in
+fixed batches, each by a fresh worker process with PYTHONHASHSEED=0 (the order of a constant
+frozenset's items in the marshalled code follows string hashing; bytecode_worker says why a
+fresh process). The batches run in parallel, so the bytes do not depend on the core count.
 
 A file that does not compile (Python 2 syntax in a test fixture of some wheel, say) is skipped,
 as pip and compileall do; the import of it fails at run time as it would without bytecode.
@@ -19,9 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import py_compile
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, List, Optional, Tuple
+
+from ocikit import bytecode_worker
+from ocikit.bytecode_worker import pyc_path
 
 PROG = "ocikit bytecode"
 
@@ -36,33 +42,45 @@ def sources(root: str) -> Iterator[str]:
                 yield os.path.relpath(os.path.join(directory, name), root)
 
 
-def pyc_path(relpath: str) -> str:
-    """`a/b.py` -> `a/__pycache__/b.cpython-311.pyc`: where the running interpreter looks."""
-    head, name = os.path.split(relpath)
-    return os.path.join(head, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")
-
-
-def compile_tree(root: str, out: str) -> Tuple[int, List[str]]:
+def compile_tree(root: str, out: str, jobs: int = 1) -> Tuple[int, List[str]]:
     """Compile every source below `root` into `out`; returns (compiled, skipped relpaths). A
     source whose pyc the tree already holds (some wheels ship them) keeps that one: the two
-    could not both go into the layer."""
-    compiled, skipped = 0, []
+    could not both go into the layer. Batches of BATCH sorted sources, each compiled by a fresh
+    worker process (bytecode_worker says why), `jobs` of them at a time."""
+    todo, skipped = [], []
     for relpath in sources(root):
         if os.path.exists(os.path.join(root, pyc_path(relpath))):
             skipped.append(relpath)
-            continue
-        try:
-            py_compile.compile(
-                os.path.join(root, relpath),
-                cfile=os.path.join(out, pyc_path(relpath)),
-                dfile=relpath,
-                doraise=True,
-                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-            )
-            compiled += 1
-        except py_compile.PyCompileError:
-            skipped.append(relpath)
-    return compiled, skipped
+        else:
+            todo.append(relpath)
+    batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        failed = [r for f in pool.map(lambda batch: _run_worker(root, out, batch), batches) for r in f]
+    return len(todo) - len(failed), sorted([*skipped, *failed])
+
+
+# Sources per worker process: fixed, so each file is compiled after the same others on every
+# machine; large enough that a worker's start (~30 ms) is small next to its batch.
+BATCH = 500
+
+
+def _run_worker(root: str, out: str, batch: List[str]) -> List[str]:
+    proc = subprocess.run(
+        [sys.executable, "-S", bytecode_worker.__file__, root, out],
+        input="\0".join(batch).encode("utf-8", "surrogateescape"),
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"a bytecode worker failed: {proc.stderr.decode(errors='replace').strip()}")
+    return [r for r in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if r]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--python", help="refuse to run on another Python than this one, e.g. cpython3.11 (the "
         "bytecode is for that version; the name is what the caller's cache key holds)"
     )
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes at a time (default: one per core)")
     args = parser.parse_args(argv)
     running = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
     if args.python and args.python != running:
@@ -86,6 +105,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: error: {args.root!r} is not a directory", file=sys.stderr)
         return 1
     os.makedirs(args.out, exist_ok=True)
-    compiled, skipped = compile_tree(args.root, args.out)
+    compiled, skipped = compile_tree(args.root, args.out, args.jobs or _cores())
     print(f"{PROG}: {compiled} compiled, {len(skipped)} skipped (shipped a pyc, or do not compile)", file=sys.stderr)
     return 0

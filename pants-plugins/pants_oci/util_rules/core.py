@@ -246,8 +246,8 @@ async def link_interpreter(request: LinkInterpreterRequest, runner: OcikitRunner
     await Get(
         ProcessResult,
         Process(
-            # Like the runner's own setup (uncached, a machine path in its argv): the processes
-            # that use the link name only `request.name`.
+            # Like the runner's own setup, never cached on disk: the machine path is in its
+            # input. The processes that use the link name only `request.name`.
             argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
             description=f"Link {request.path} as {CACHE_DIR}/{request.name}",
             input_digest=setup,

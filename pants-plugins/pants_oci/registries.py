@@ -51,6 +51,11 @@ class OciRegistries:
     def insecure_addresses(self) -> tuple[str, ...]:
         return tuple(r.address for r in self.registries if r.insecure)
 
+    def insecure_registry_args(self) -> list[str]:
+        """`--insecure-registry ADDRESS` for each insecure registry, as `ocikit pull` and
+        `ocikit lock` take them."""
+        return [arg for address in self.insecure_addresses for arg in ("--insecure-registry", address)]
+
     def select(self, requested: Sequence[str] | None, where: str) -> tuple[OciRegistry, ...]:
         """The registries an image's `registries` field names (see `select_registries`)."""
         return select_registries(self.registries, requested, where)

@@ -156,8 +156,7 @@ async def generate_base_image_lockfile(
     ]
     for reference in refresh_only_references(oci.refresh_base_images):
         args += ["--only", reference]
-    for address in oci.registries().insecure_addresses:
-        args += ["--insecure-registry", address]
+    args += oci.registries().insecure_registry_args()
     result = await Get(
         ProcessResult,
         Process,

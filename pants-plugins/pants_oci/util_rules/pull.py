@@ -59,12 +59,10 @@ async def pull_base_image(
     request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem
 ) -> PulledImage:
     ref = request.reference
-    insecure = oci.registries().insecure_addresses
     args = ["pull", str(ref), "--out", _OUT]
     for platform in request.platforms:
         args += ["--platform", str(platform)]
-    for address in insecure:
-        args += ["--insecure-registry", address]
+    args += oci.registries().insecure_registry_args()
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))
     result = await Get(

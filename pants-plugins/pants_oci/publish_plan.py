@@ -1,27 +1,37 @@
-"""What one `pants publish` sends where: pure functions over the packaged images.
+"""What one `pants publish` sends where: pure functions over the images' fields and packages.
 
-The publish rules gather, for every image of the run, its destinations and mount sources;
-these functions refuse two images aimed at one `repository:tag`, and write the plan that
-`python -m ocikit published` and `push-run` read.
+The publish rules gather each image's destinations and mount sources; these functions find two
+targets aimed at one `registry/repository:tag` and write the contracts (ocikit's
+`publish_contract`) that `python -m ocikit published` and `push-run` read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
+from pants.util.frozendict import FrozenDict
+
+from ocikit.registry.publish_contract import (
+    ALREADY_PUBLISHED,
+    TO_PUSH,
+    CheckPlan,
+    CheckResult,
+    PublishImage,
+    PushPlan,
+    RunEntry,
+)
 
 
 class OciPublishConflictError(Exception):
-    """Two images of one publish would write the same `registry/repository:tag`."""
+    """Two `oci_image` targets would write the same `registry/repository:tag`."""
 
 
 @dataclass(frozen=True)
 class ImagePlan:
-    """One image of a publish run, as the core's plan lists it."""
+    """One packaged image of a publish, with where it goes."""
 
     address: Address
     layout: str  # the layout's directory, relative to the packaged digest's root
@@ -34,10 +44,12 @@ class ImagePlan:
     def key(self) -> str:
         return self.address.spec
 
-    def to_json(self) -> dict:
-        return {"key": self.key, "layout": self.layout, "digest": self.digest,
-                "destinations": list(self.destinations), "mounts_from": list(self.mounts_from),
-                "record": self.record}
+    def contract(self) -> PublishImage:
+        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from)
+
+    def run_entry(self, published: bool) -> RunEntry:
+        return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,
+                        record=self.record)
 
 
 def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
@@ -54,43 +66,44 @@ def mount_sources(pulled_from: Sequence[str], base_repositories: Sequence[str],
     return tuple(dict.fromkeys(sources))
 
 
-def refuse_conflicts(images: Sequence[ImagePlan]) -> None:
-    """Raise when two images would publish the same reference (tagless destinations push by
-    digest and cannot collide), naming both targets, before anything is pushed."""
-    owners: dict[str, Address] = {}
-    for image in images:
-        for destination in image.destinations:
-            tagged = ":" in destination.rsplit("/", 1)[-1]
-            other = owners.setdefault(destination, image.address)
-            if tagged and other != image.address:
-                raise OciPublishConflictError(
-                    f"Two images of this publish would be pushed to {destination}: {other} and "
-                    f"{image.address}. Each `repository:tag` can name one image only: give one of them "
-                    "another `repository` or `image_tags`, or publish them in separate runs."
-                )
+def tag_claims(images: Iterable[tuple[Address, Sequence[str]]]) -> FrozenDict[str, tuple[Address, ...]]:
+    """For every tagged destination, the targets that would push to it. A destination without
+    a tag pushes by digest only and cannot collide."""
+    owners: dict[str, set[Address]] = {}
+    for address, destinations in images:
+        for destination in destinations:
+            if ":" in destination.rsplit("/", 1)[-1]:
+                owners.setdefault(destination, set()).add(address)
+    return FrozenDict((d, tuple(sorted(a))) for d, a in sorted(owners.items()))
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, run_record: str) -> bytes:
-    """The plan `ocikit published` reads: every image of the run."""
-    return _dump({"jobs": jobs, "insecure_registries": sorted(set(insecure)), "run_record": run_record,
-                  "images": [i.to_json() for i in images]})
+def refuse_conflicts(address: Address, destinations: Sequence[str],
+                     claims: Mapping[str, tuple[Address, ...]]) -> None:
+    """Raise, naming the targets, when another target of the repository would push one of
+    this image's tags: whichever was published last would win the tag."""
+    for destination in destinations:
+        others = [a for a in claims.get(destination, ()) if a != address]
+        if others:
+            targets = sorted({address, *others})
+            named = ", ".join(str(a) for a in targets[:-1]) + f" and {targets[-1]}"
+            raise OciPublishConflictError(
+                f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. Each `repository:tag` can name one "
+                "image only, whichever targets a publish names: give all but one of them another "
+                "`repository` or `image_tags` (or `skip_push=True`)."
+            )
 
 
-def push_plan(to_push: Sequence[ImagePlan], published: Sequence[ImagePlan], run_id: str,
-              insecure: Sequence[str], jobs: int, run_record: str) -> bytes:
-    """The plan `ocikit push-run` reads: the images to push, and those found published (for
-    the run record)."""
-    return _dump({"run_id": run_id, "jobs": jobs, "insecure_registries": sorted(set(insecure)),
-                  "run_record": run_record, "images": [i.to_json() for i in to_push],
-                  "published": [{"key": i.key, "digest": i.digest, "destinations": list(i.destinations)}
-                                for i in published]})
+def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int) -> bytes:
+    """The plan `ocikit published` reads."""
+    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs).dumps()
 
 
-def read_check_result(stdout: bytes) -> tuple[str, frozenset[str]]:
-    """`ocikit published`'s answer: the run id and the keys of the images found published."""
-    answer: Mapping = json.loads(stdout)
-    return str(answer["run_id"]), frozenset(answer["published"])
+def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,
+              insecure: Sequence[str], jobs: int) -> bytes:
+    """The plan `ocikit push-run` reads: the batch's images to push, and the run's record."""
+    return PushPlan(batch_id, run_dir, run_record, tuple(i.contract() for i in to_push),
+                    tuple(sorted(set(insecure))), jobs).dumps()
 
 
-def _dump(value: dict) -> bytes:
-    return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode()
+def read_check_result(stdout: bytes) -> CheckResult:
+    return CheckResult.loads(stdout, "the output of `ocikit published`")

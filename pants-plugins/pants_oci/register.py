@@ -9,7 +9,7 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
-from pants_oci.goals import lockfile, package, package_deploy, publish, publish_run, run  # noqa: E402
+from pants_oci.goals import lockfile, package, package_deploy, publish, publish_roots, publish_run, run  # noqa: E402
 from pants_oci.subsystem import OciSubsystem  # noqa: E402
 from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
@@ -56,6 +56,7 @@ def rules():
         *package_deploy.rules(),
         *lockfile.rules(),
         *publish_run.rules(),
+        *publish_roots.rules(),
         *runtime.rules(),
         *run.rules(),
     ]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fault_proxy import Fault
-from many_images import shared_layer, write_small_images
+from many_images import shared_layer, write_publish_batch, write_small_images
 from registry_fixtures import skopeo, unique_repository
 
 from ocikit.registry.push import PushSession
@@ -76,19 +76,12 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
     proxy = proxy_for(plain_registry, decide)
     shared = shared_layer(tmp_path / "shared", 50_000)
     images = write_small_images(tmp_path / "layouts", 6, shared, tags=("one", "two"), own_layer=True, label=repo)
-    plan = {
-        "run_id": "ctrl-c", "jobs": 2, "insecure_registries": [],
-        "run_record": str(tmp_path / "dist" / "run.json"),
-        "images": [{"key": f"t:{i}", "layout": str(im.layout), "digest": im.digest,
-                    "destinations": [f"{proxy.host}/{repo}/i{i}:one", f"{proxy.host}/{repo}/i{i}:two"],
-                    "record": str(tmp_path / "dist" / f"{i}.publish.json")} for i, im in enumerate(images)],
-        "published": [],
-    }
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:one", f"{proxy.host}/{repo}/i{i}:two")
+                                           for i in range(6)], batch_id="ctrl-c")
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
     # SIGINT as a terminal's foreground job gets it: a test run as a background job inherits it
     # ignored, and Python then installs no KeyboardInterrupt handler.
-    proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan.json", "--state", "state",
+    proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-ctrl-c.json", "--state", "state",
                              "--image", "t:0", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -106,12 +99,48 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
     statuses = {k: v["status"] for k, v in state["outcomes"].items()}
     assert statuses["t:0"] == statuses["t:1"] == "pushed", statuses
     assert {statuses[f"t:{i}"] for i in range(2, 6)} == {"interrupted"}, statuses
-    run = json.loads((tmp_path / "dist" / "run.json").read_text())
+    run = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
     assert run["interrupted"] is True and [e["status"] for e in run["images"]][:2] == ["pushed", "pushed"]
     for i in range(6):
         tags = _tags(plain_registry, f"{repo}/i{i}")
         assert tags == (["one", "two"] if i < 2 else []), (i, tags)
         assert (tmp_path / "dist" / f"{i}.publish.json").exists() == (i < 2)
-    later = subprocess.run([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan.json", "--state", "state",
+    later = subprocess.run([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-ctrl-c.json", "--state", "state",
                             "--image", "t:3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert later.returncode == 130 and "t:3: interrupted" in later.stderr
+
+
+def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_registry, proxy_for, tmp_path,
+                                                                       request):
+    """SIGINT as soon as the push process holds its batch's lock (before any request, or with
+    the first requests stalled): the run record says interrupted, no image stays "to push",
+    an earlier run's image records are gone, and the image's process exits 130."""
+    repo = unique_repository(request.node.name, "faults", 40)
+    proxy = proxy_for(plain_registry, lambda seen: Fault(delay=2.0))
+    images = write_small_images(tmp_path / "layouts", 3, shared_layer(tmp_path / "shared", 1000), label=repo)
+    (tmp_path / "dist").mkdir()
+    for i in range(3):
+        (tmp_path / "dist" / f"{i}.publish.json").write_text('{"digest": "an earlier run, elsewhere"}')
+    write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:v",) for i in range(3)], batch_id="early")
+    assert not list((tmp_path / "dist").glob("*.publish.json")), "registered to push: the old records went"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-early.json", "--state",
+                             "state", "--image", "t:1", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "state" / "early.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    run = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
+    assert run["interrupted"] is True, run
+    assert [e["status"] for e in run["images"]] == ["interrupted"] * 3, run
+    assert not list((tmp_path / "dist").glob("*.publish.json"))
+    later = subprocess.run([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-early.json", "--state",
+                            "state", "--image", "t:2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert later.returncode == 130 and "t:2: interrupted" in later.stderr, later.stderr
+    for i in range(3):
+        assert _tags(plain_registry, f"{repo}/i{i}") == []

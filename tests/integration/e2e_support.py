@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from image_checks import Layout
 
@@ -159,14 +159,16 @@ class BuildRoot:
 
     # -- running Pants ---------------------------------------------------------------------
 
-    def run(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> PantsRun:
+    def run(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None,
+            cwd: str = "", launcher: Optional[Sequence[str]] = None) -> PantsRun:
         """`./pants ARGS` in this root. Every run passes the same global options, so pantsd
-        is never restarted by an option change (that would also drop its memoized graph)."""
+        is never restarted by an option change (that would also drop its memoized graph).
+        `cwd` (relative to the root) and `launcher` (an argv prefix) start it another way."""
         self._runs += 1
         logdir = self.workunit_logs / f"run-{self._runs:03d}"
         logdir.mkdir(parents=True)
         argv = (
-            self.launcher,
+            *(launcher or (self.launcher,)),
             "--pantsd" if self.pantsd else "--no-pantsd",
             "--stats-log",
             f"--local-store-dir={self.store}",
@@ -178,7 +180,7 @@ class BuildRoot:
         started = time.monotonic()
         proc = subprocess.run(
             argv,
-            cwd=self.path,
+            cwd=self.path / cwd,
             env={**pants_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             capture_output=True,

@@ -106,10 +106,8 @@ def test_two_images_publishing_one_repository_tag_are_refused_before_any_push(ma
     with start_registry(tmp_path / "registry", "none") as registry:
         run = root.run("publish", flag(registry), f"{MANY}::", env=run_env(root))
         assert run.returncode != 0
-        assert (f"Two images of this publish would be pushed to {registry.host}/many/img2:latest: "
-                f"{MANY}:clash and {MANY}:img2") in run.output or (
-                f"Two images of this publish would be pushed to {registry.host}/many/img2:latest: "
-                f"{MANY}:img2 and {MANY}:clash") in run.output, run.describe()
+        assert (f"{MANY}:clash and {MANY}:img2 would both be pushed to {registry.host}/many/img2:latest."
+                in run.output), run.describe()
         assert "Traceback" not in run.output
         assert not [r for r in registry.requests() if r.method in ("PUT", "POST", "PATCH")]
 
@@ -184,7 +182,9 @@ def test_ctrl_c_during_a_publish_records_what_was_pushed_and_leaves_nothing_half
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
         output = out_path.read_text(errors="replace")
-        assert returncode != 0, output
+        # The push process exits 130; Pants 2.17 itself ends every Ctrl-C'd run with 1
+        # ("Interrupted by user.", pants/bin/local_pants_runner.py).
+        assert returncode in (1, 130), (returncode, output[-3000:])
         record = json.loads(root.dist("oci-publish.json").read_text())
         assert record["interrupted"] is True, record
         statuses = {e["key"]: e["status"] for e in record["images"]}

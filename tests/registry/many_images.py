@@ -70,3 +70,27 @@ def write_small_images(root: Path, count: int, shared: Path, *, tags: Sequence[s
                                                         "manifests": entries}))
         images.append(SmallImage(layout, digest, shared_bytes_digest, blobs))
     return images
+
+
+def write_publish_batch(directory: Path, images: Sequence[SmallImage], destinations: Sequence[Sequence[str]], *,
+                        batch_id: str = "run-1", register=None, layouts_root: Path = None):
+    """What the plugin writes for one batch of a publish run: the check plan, the push plan
+    (returned as paths) and the run's registrations, under `directory/dist` as in a build root.
+    Every image is registered, unless `register` names the indexes of those the run asked for."""
+    from ocikit.registry.publish_contract import TO_PUSH, CheckPlan, PublishImage, PushPlan, RunEntry
+    from ocikit.registry.run_record import RunRecord
+
+    root = layouts_root or directory
+    contracts = tuple(PublishImage(f"t:{i}", os.path.relpath(im.layout, root), im.digest, tuple(d))
+                      for i, (im, d) in enumerate(zip(images, destinations)))
+    dist = directory / "dist"
+    run = RunRecord(str(dist / ".oci-publish" / "run-a"), str(dist / "oci-publish.json"))
+    for i, image in enumerate(contracts):
+        if register is None or i in register:
+            run.register(RunEntry(image.key, image.digest, image.destinations, TO_PUSH,
+                                  record=str(dist / f"{i}.publish.json")))
+    check = directory / f"check-{batch_id}.json"
+    check.write_bytes(CheckPlan(contracts, (), 4).dumps())
+    push = directory / f"plan-{batch_id}.json"
+    push.write_bytes(PushPlan(batch_id, run.run_dir, run.path, contracts, (), 2).dumps())
+    return check, push

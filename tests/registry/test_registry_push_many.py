@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from many_images import shared_layer, write_small_images
+from many_images import shared_layer, write_publish_batch, write_small_images
 from registry_fixtures import skopeo
 
 from ocikit.registry.push import PushSession
+from ocikit.registry.publish_contract import CheckResult
 from ocikit.registry.push_many import FAILED, PUSHED, ImagePush, push_images
+from ocikit.registry.run_cli import answer_paths
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "python"
 MiB = 1 << 20
@@ -88,18 +90,8 @@ def test_one_registry_refusing_credentials_fails_its_images_only(new_registry, p
         assert json.loads(out)["config"]
 
 
-def _plan(tmp_path: Path, images, destinations, *, run_id: str = "run-1") -> Path:
-    plan = {
-        "run_id": run_id, "jobs": 4, "insecure_registries": [],
-        "run_record": str(tmp_path / "dist" / "oci-publish.json"),
-        "images": [{"key": f"t:{i}", "layout": os.path.relpath(im.layout, tmp_path), "digest": im.digest,
-                    "destinations": [d], "mounts_from": [], "record": str(tmp_path / "dist" / f"{i}.publish.json")}
-                   for i, (im, d) in enumerate(zip(images, destinations))],
-        "published": [],
-    }
-    path = tmp_path / f"plan-{run_id}.json"
-    path.write_text(json.dumps(plan))
-    return path
+def _plans(tmp_path: Path, images, destinations, *, register=None) -> tuple[Path, Path]:
+    return write_publish_batch(tmp_path, images, [(d,) for d in destinations], register=register)
 
 
 def test_published_then_push_run_then_published_again(plain_registry, auth_env, repo, tmp_path):
@@ -107,10 +99,10 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
     shared = shared_layer(tmp_path / "shared", 256 * 1024)
     images = write_small_images(tmp_path / "layouts", 4, shared, tags=("a",), label=repo)
     destinations = [f"{registry.host}/{repo}/p{i}:a" for i in range(4)]
-    plan = _plan(tmp_path, images, destinations)
-    checked = _ocikit("published", "--plan", str(plan), cwd=tmp_path)
+    check, plan = _plans(tmp_path, images, destinations)
+    checked = _ocikit("published", "--plan", str(check), cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
-    assert json.loads(checked.stdout)["published"] == []
+    assert CheckResult.loads(checked.stdout).published == ()
     run_record = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
     assert {e["status"] for e in run_record["images"]} == {"to push"}
 
@@ -119,7 +111,6 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
                     cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "4 of 4 images pushed" in first.stdout and destinations[3] in first.stdout
-    from ocikit.registry.run_cli import answer_paths
 
     answers = [answer_paths(str(state / "run-1"), i) for i in range(4)]
     assert [Path(e).read_text() for e, _ in answers] == ["0\n"] * 4
@@ -135,20 +126,46 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
     run_record = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
     assert [e["status"] for e in run_record["images"]] == ["pushed"] * 4
 
-    again = _ocikit("published", "--plan", str(plan), cwd=tmp_path)
-    assert sorted(json.loads(again.stdout)["published"]) == [f"t:{i}" for i in range(4)]
-    record = json.loads((tmp_path / "dist" / "1.publish.json").read_text())
+    again = CheckResult.loads(_ocikit("published", "--plan", str(check), cwd=tmp_path).stdout)
+    assert again.published == tuple(f"t:{i}" for i in range(4))
+    record = again.records["t:1"]
     assert record["stats"]["bytes_uploaded"] == 0 and record["stats"]["manifests_present"] == 1
+
+
+def test_push_run_pushes_only_the_images_the_run_registered(plain_registry, auth_env, repo, tmp_path):
+    """A batch is a guess at the command line's images; the run's registrations are what was
+    asked for. An image of the batch that is not registered is never sent anywhere."""
+    registry = plain_registry
+    shared = shared_layer(tmp_path / "shared", 1024)
+    images = write_small_images(tmp_path / "layouts", 3, shared, label=repo)
+    destinations = [f"{registry.host}/{repo}/only{i}:v" for i in range(3)]
+    _, plan = _plans(tmp_path, images, destinations, register={1})
+    state = tmp_path / "state"
+    run = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:1", "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "1 of 1 images pushed" in run.stdout
+    assert not [r for r in registry.requests() if f"/{repo}/only0/" in r.uri or f"/{repo}/only2/" in r.uri]
+    manifest = json.loads(skopeo("inspect", "--tls-verify=false", "--raw",
+                                 f"docker://{registry.host}/{repo}/only1:v").stdout)
+    assert manifest["config"]
+    for i in (0, 2):
+        listed = skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/{repo}/only{i}", check=False)
+        assert listed.returncode != 0, listed.stdout
+    run_record = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
+    assert [(e["key"], e["status"]) for e in run_record["images"]] == [("t:1", "pushed")]
+    unasked = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:0", cwd=tmp_path)
+    assert unasked.returncode == 1 and "t:0: not registered in this publish run" in unasked.stderr
 
 
 def test_push_run_answers_for_a_failed_image_with_its_error(plain_registry, auth_env, repo, tmp_path):
     shared = shared_layer(tmp_path / "shared", 1024)
     images = write_small_images(tmp_path / "layouts", 2, shared, label=repo)
     # The second destination is a port nothing listens on.
-    plan = _plan(tmp_path, images, [f"{plain_registry.host}/{repo}/ok:v", f"127.0.0.1:9/{repo}/down:v"])
-    state = tmp_path / "state"
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "1.publish.json").write_text('{"digest": "an earlier run"}')
+    _, plan = _plans(tmp_path, images, [f"{plain_registry.host}/{repo}/ok:v", f"127.0.0.1:9/{repo}/down:v"])
+    assert not (tmp_path / "dist" / "1.publish.json").exists(), "registered to be pushed: the old record goes"
+    state = tmp_path / "state"
     bad = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:1", "--quiet", cwd=tmp_path)
     assert bad.returncode == 1
     assert "ocikit push-run: error: t:1: cannot reach 127.0.0.1:9" in bad.stderr
@@ -157,7 +174,6 @@ def test_push_run_answers_for_a_failed_image_with_its_error(plain_registry, auth
     run_record = json.loads((tmp_path / "dist" / "oci-publish.json").read_text())
     assert [e["status"] for e in run_record["images"]] == ["pushed", "failed"]
     assert not (tmp_path / "dist" / "1.publish.json").exists()
-    from ocikit.registry.run_cli import answer_paths
 
     exit_path, err_path = answer_paths(str(state / "run-1"), 1)
     assert Path(exit_path).read_text() == "1\n" and Path(err_path).read_text() == bad.stderr

@@ -1,9 +1,10 @@
 """`pants publish` for `oci_image`: push the packaged layouts with ocikit's registry client.
 
-Every image of a run is planned together (goals/publish_run.py): images whose every tag already
-names their digest are reported as already published and run nothing; the others share one
-push, made by the first of their processes that Pants runs, each process then answering for
-its own image.
+Each image is refused when another `oci_image` of the repository would push one of its tags,
+then planned with its batch (goals/publish_run.py) and registered in the run: images whose
+every tag already names their digest are reported as already published and run nothing; the
+others share one push per batch, made by the first of their processes that Pants runs, each
+process then answering for its own image.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from dataclasses import dataclass
 from typing import cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
     LAYOUTS_DIR,
-    OciPublishRoots,
-    OciPublishRootsRequest,
+    OciPublishRegistered,
+    OciPublishRegistration,
     OciPublishRun,
     OciPublishRunRequest,
+    OciPublishSession,
+    OciPublishSessionRequest,
+    OciTagClaims,
+    OciTagClaimsRequest,
     publish_registries,
     push_destinations,
     push_run_argv,
 )
+from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
@@ -33,7 +40,7 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.engine.process import InteractiveProcess
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
 
 
 class PublishOciImageRequest(PublishRequest):
@@ -81,10 +88,14 @@ async def publish_oci_image(
                 ),
             ))
         return PublishProcesses(jobs)
-    roots = await Get(OciPublishRoots, OciPublishRootsRequest())
-    in_run = roots.addresses is not None and address in roots.addresses
-    run = await Get(OciPublishRun, OciPublishRunRequest(roots.addresses if in_run else (address,)))
+    claims, batch = await MultiGet(Get(OciTagClaims, OciTagClaimsRequest()),
+                                   Get(OciPublishBatch, OciPublishBatchRequest()))
+    refuse_conflicts(address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)),
+                     claims.claims)
+    run, session = await MultiGet(Get(OciPublishRun, OciPublishRunRequest(batch.batch_of(address))),
+                                  Get(OciPublishSession, OciPublishSessionRequest()))
     plan = run.plans[address]
+    await Get(OciPublishRegistered, OciPublishRegistration(session, plan, run.published.get(address)))
     if address in run.published:
         jobs.insert(0, PublishPackages(names=plan.destinations,
                                        description=f"(already published: {repository}@{digest})"))
@@ -92,7 +103,7 @@ async def publish_oci_image(
     jobs.insert(0, PublishPackages(
         names=plan.destinations,
         process=InteractiveProcess(
-            argv=push_run_argv(runner, run, plan),
+            argv=push_run_argv(runner, run, session, plan),
             env=dict(run.env),
             input_digest=run.push_input,
             immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},

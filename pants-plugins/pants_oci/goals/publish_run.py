@@ -1,23 +1,28 @@
-"""One `pants publish` of many `oci_image`s: which images the run publishes, which of them the
-registries already serve (one check process for all), and the inputs of the one push.
+"""One `pants publish` of many `oci_image`s: which images the run holds, which of them the
+registries already serve (one check process for a batch of images), and the inputs of the
+batch's one push.
 
-Pants' publish goal asks each image for its processes separately and runs them one after
-another. Each image's rule asks here for the whole run, as the same request, so the engine
-computes it once: the run's images are found from the command line's specs the way the goal
-finds them, then packaged (the same, memoized, packages the goal builds), checked for
-`repository:tag` conflicts, and checked against the registries in one process that is never
-cached across runs. Where the run cannot be found the way the goal finds it (`--changed-*`,
-or a command run from another directory than the build root), each image is a run of its own.
+Pants' publish goal asks each image for its processes separately, then runs them one after
+another; the run's target roots are not visible below its `PublishRequest` union in Pants 2.17.
+So the run is known exactly only from the images the goal asks for: each registers itself in
+the run's directory (`register_publish_image`) while the run is planned, and a push pushes only
+registered images. What is shared between images is only a *batch*: the images of the command
+line as this module can guess them (`guess_publish_batch`), checked together in one process and
+pushed together by one process, which skips any image of the batch that the run did not
+register. A wrong guess costs speed (a larger check, or a batch of one), never a push.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Optional, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
     check_plan,
@@ -25,51 +30,65 @@ from pants_oci.publish_plan import (
     push_destinations,
     push_plan,
     read_check_result,
-    refuse_conflicts,
+    tag_claims,
 )
 from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
-from pants.base.specs import Specs
-from pants.base.specs_parser import SpecsParser
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
-from pants.core.goals.publish import PublishFieldSet
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.internals.options_parsing import _Options
+from pants.engine.internals.session import RunId
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import (
-    NoApplicableTargetsBehavior,
-    TargetRootsToFieldSets,
-    TargetRootsToFieldSetsRequest,
-    Targets,
-)
-from pants.option.global_options import GlobalOptions
+from pants.engine.target import AllTargets, Target, Targets
+from pants.option.errors import OptionsError
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from pants.vcs.changed import ChangedOptions
+
+from ocikit.registry.run_record import RunRecord
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"
 LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
-STATE_DIR = ".oci-publish"  # under dist/: each run's outcomes, for its later processes
+STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
+
+# RunId is unique within one Pants scheduler only; with this, unique across pantsd restarts
+# and concurrent `--no-pantsd` runs, which share dist/.
+_SCHEDULER_TOKEN = uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
-class OciPublishRootsRequest:
+class OciPublishSessionRequest:
     pass
 
 
 @dataclass(frozen=True)
-class OciPublishRoots:
-    """The `oci_image`s of this run's target roots; None when they cannot be known exactly."""
+class OciPublishSession:
+    """Where this run's registrations and records live."""
 
-    addresses: Optional[tuple[Address, ...]]
+    run_dir: str
+    run_record: str
+    state_dir: str
+
+    def record(self) -> RunRecord:
+        return RunRecord(self.run_dir, self.run_record)
+
+
+@dataclass(frozen=True)
+class OciTagClaimsRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class OciTagClaims:
+    """Every tagged destination of every `oci_image` of the repository, with its targets."""
+
+    claims: FrozenDict[str, tuple[Address, ...]]
 
 
 @dataclass(frozen=True)
@@ -79,15 +98,14 @@ class OciPublishRunRequest:
 
 @dataclass(frozen=True)
 class OciPublishRun:
-    """What the run pushes: each image's plan, those already published, and the push inputs."""
+    """One batch: each image's plan, those already published, and the push inputs."""
 
     plans: FrozenDict[Address, ImagePlan]
-    published: frozenset[Address]
+    published: FrozenDict[Address, str]  # the images found published -> their record (JSON)
     push_order: tuple[Address, ...]  # the images to push, in the push plan's order
-    run_id: str
-    push_input: Digest  # the core and the push plan
+    batch_id: str
+    push_input: Digest  # the push plan
     layouts: Digest  # the layouts of the images to push
-    state_dir: str
     env: FrozenDict[str, str]
 
 
@@ -119,32 +137,33 @@ def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[
     )
 
 
-@rule(desc="Find the OCI images this publish run publishes", level=LogLevel.DEBUG)
-async def find_publish_roots(
-    _: OciPublishRootsRequest, options: _Options, global_options: GlobalOptions, build_root: BuildRoot
-) -> OciPublishRoots:
-    if ChangedOptions.from_options(options.options.for_scope("changed")).provided:
-        return OciPublishRoots(None)
-    # The goal parses specs relative to the client's directory, which rules cannot see: only a
-    # command run from the build root is parsed here exactly as the goal parses it.
-    pwd = (await Get(EnvironmentVars, EnvironmentVarsRequest(["PWD"]))).get("PWD")
-    if not pwd or os.path.realpath(pwd) != os.path.realpath(build_root.path):
-        return OciPublishRoots(None)
-    specs = SpecsParser(root_dir=build_root.path).parse_specs(
-        options.options.specs, description_of_origin="CLI arguments",
-        unmatched_glob_behavior=global_options.unmatched_cli_globs,
-    )
-    roots = await Get(
-        TargetRootsToFieldSets,
-        {
-            TargetRootsToFieldSetsRequest(
-                PublishFieldSet, goal_description="", no_applicable_targets_behavior=NoApplicableTargetsBehavior.ignore
-            ): TargetRootsToFieldSetsRequest,
-            specs: Specs,
-        },
-    )
-    images = {t.address for t in roots.targets if t.has_field(OciImageRegistriesField)}
-    return OciPublishRoots(tuple(sorted(images)))
+def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
+    """The destinations an `oci_image` pushes to, from its fields alone (no packaging)."""
+    if target[OciImageSkipPushField].value:
+        return ()
+    try:
+        pushed = publish_registries(oci, target.address, target[OciImageRegistriesField].value).pushed
+    except OptionsError:
+        return ()  # a bad `registries` field fails that image's own publish, naming it
+    repository = OciImageFieldSet.create(target).repository_name(oci)
+    tags = tuple(target[OciImageTagsField].value or ())
+    return tuple(d for r in pushed for d in push_destinations(r.address, repository, tags))
+
+
+@rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
+async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciSubsystem) -> OciTagClaims:
+    images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
+    return OciTagClaims(tag_claims(images))
+
+
+@rule(desc="Start an OCI publish run", level=LogLevel.DEBUG)
+async def start_publish_session(
+    _: OciPublishSessionRequest, run_id: RunId, build_root: BuildRoot, dist_dir: DistDir
+) -> OciPublishSession:
+    dist = os.path.join(build_root.path, str(dist_dir.relpath))
+    state_dir = os.path.join(dist, STATE_DIR)
+    return OciPublishSession(os.path.join(state_dir, f"run-{_SCHEDULER_TOKEN}-{int(run_id)}"),
+                             os.path.join(dist, RUN_RECORD), state_dir)
 
 
 @dataclass(frozen=True)
@@ -155,18 +174,16 @@ class OciPublishCheckRequest:
 
 @dataclass(frozen=True)
 class OciPublishCheck:
-    run_id: str  # new on every run: names the run's state for its processes
-    published: frozenset[str]  # the keys of the images whose every destination serves their digest
+    batch_id: str  # new on every run: names the batch's answer files
+    published: FrozenDict[str, str]  # key -> record (JSON) of each image whose every destination serves it
 
 
 @rule(desc="Check which OCI images are already published")
 async def check_published_images(
-    request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner, build_root: BuildRoot,
-    dist_dir: DistDir,
+    request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    run_record = os.path.join(build_root.path, str(dist_dir.relpath), RUN_RECORD)
-    plan = check_plan(request.plans, request.insecure, settings.jobs, run_record)
+    plan = check_plan(request.plans, request.insecure, settings.jobs)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -184,8 +201,9 @@ async def check_published_images(
             level=LogLevel.DEBUG,
         ),
     )
-    run_id, published = read_check_result(checked.stdout)
-    return OciPublishCheck(run_id, published)
+    result = read_check_result(checked.stdout)
+    return OciPublishCheck(result.batch_id, FrozenDict(
+        (key, json.dumps(result.records[key], sort_keys=True)) for key in result.published))
 
 
 @rule(desc="Plan the publish of OCI images")
@@ -195,7 +213,8 @@ async def plan_publish_run(
 ) -> OciPublishRun:
     settings = oci.publish_settings()
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
-    targets = await Get(Targets, Addresses(request.addresses))
+    targets, session = await MultiGet(Get(Targets, Addresses(request.addresses)),
+                                      Get(OciPublishSession, OciPublishSessionRequest()))
     pushing = [(t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
                for t in targets if not t[OciImageSkipPushField].value]
     pushing = [(t, pushed) for t, pushed in pushing if pushed]
@@ -203,13 +222,11 @@ async def plan_publish_run(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
     )
     plans = [image_plan(t.address, _artifact(p), pushed, dist) for (t, pushed), p in zip(pushing, packages)]
-    refuse_conflicts(plans)
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
-    published = [plan for plan in plans if plan.key in check.published]
-    push_plan_file = push_plan([plan for plan, _ in to_push], published, check.run_id, insecure, settings.jobs,
-                               os.path.join(dist, RUN_RECORD))
+    push_plan_file = push_plan([plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record,
+                               insecure, settings.jobs)
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
         Get(Digest, MergeDigests(package.digest for _, package in to_push)),
@@ -217,26 +234,52 @@ async def plan_publish_run(
     )
     return OciPublishRun(
         plans=FrozenDict((plan.address, plan) for plan in plans),
-        published=frozenset(plan.address for plan in published),
+        published=FrozenDict((plan.address, check.published[plan.key]) for plan in plans
+                             if plan.key in check.published),
         push_order=tuple(plan.address for plan, _ in to_push),
-        run_id=check.run_id,
+        batch_id=check.batch_id,
         push_input=plan_digest,
         layouts=layouts,
-        state_dir=os.path.join(dist, STATE_DIR),
         env=FrozenDict({**env, **runner.env}),  # the InteractiveProcess takes it whole
     )
 
 
-# Every image's process runs this: the first of the run finds no answer and execs the push of
-# all; each later one prints and exits with the answer the first wrote for it, without the
-# ~0.1-0.3 s of a Python start (ocikit.registry.run_cli.answer_paths names the files).
+@dataclass(frozen=True)
+class OciPublishRegistration:
+    session: OciPublishSession
+    plan: ImagePlan
+    published_record: Optional[str]  # the image's record (JSON) when found published
+
+
+@dataclass(frozen=True)
+class OciPublishRegistered:
+    pass
+
+
+@rule(desc="Register an OCI image in this publish run", level=LogLevel.DEBUG)
+async def register_publish_image(request: OciPublishRegistration) -> OciPublishRegistered:
+    # The one side effect of planning a publish, and the only way the run's own images can be
+    # told from the batch's in Pants 2.17: the session names this run, so it runs once per
+    # image and run. It writes under dist/ only (records and the run's directory).
+    published = request.published_record is not None
+    request.session.record().register(
+        request.plan.run_entry(published),
+        json.loads(request.published_record) if request.published_record is not None else None,
+    )
+    return OciPublishRegistered()
+
+
+# Every image's process runs this: the first of the batch finds no answer and execs the push of
+# all; each later one prints and exits with the answer the first wrote for it, without
+# starting Python (ocikit.registry.run_cli.answer_paths names the files).
 _ANSWER_OR_PUSH = 'if [ -f "$1.exit" ]; then cat "$1.err" >&2; exit "$(cat "$1.exit")"; fi; shift; exec "$@"'
 
 
-def push_run_argv(runner: OcikitRunner, run: OciPublishRun, plan: ImagePlan) -> tuple[str, ...]:
-    answer = os.path.join(run.state_dir, f"{run.run_id}.{run.push_order.index(plan.address)}")
+def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishSession,
+                  plan: ImagePlan) -> tuple[str, ...]:
+    answer = os.path.join(session.state_dir, f"{run.batch_id}.{run.push_order.index(plan.address)}")
     return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
-            *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", run.state_dir, "--image", plan.key,
+            *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
                          "--layouts", LAYOUTS_DIR))
 
 

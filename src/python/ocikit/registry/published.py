@@ -82,4 +82,19 @@ def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],
             if destinations and all(states[d].published for d in destinations)]
 
 
-__all__ = ["DestinationState", "check_destinations", "published_keys"]
+def published_summary(digest: str, destinations: Sequence[str]) -> dict:
+    """The record of an image found published: what a push that found everything there
+    writes (every repository's manifest present, nothing sent)."""
+    from ocikit.registry.push import PushedImage, PushStats, PushSummary
+
+    repositories: dict[str, list[str]] = {}
+    for destination in destinations:
+        ref = parse_reference(destination)
+        tags = repositories.setdefault(f"{ref.registry}/{ref.repository}", [])
+        if ref.tag:
+            tags.append(ref.tag)
+    pushed = tuple(PushedImage(f"{repo}@{digest}", digest, tuple(tags)) for repo, tags in repositories.items())
+    return PushSummary(digest, pushed, PushStats(manifests_present=len(pushed))).to_json()
+
+
+__all__ = ["DestinationState", "check_destinations", "published_keys", "published_summary"]

@@ -18,14 +18,11 @@ from typing import Any, Optional, Sequence
 
 from ocikit.registry.errors import describe_error
 from ocikit.registry.progress import format_bytes
+from ocikit.registry.publish_contract import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
 
 log = logging.getLogger(__name__)
-
-PUSHED = "pushed"
-FAILED = "failed"
-INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,18 @@ def test_conflicting_targets_are_refused_in_every_mode(root: BuildRoot, tmp_path
             assert catalog(registry) == {"exact/b": ["latest"]}
     finally:
         subprocess.run(["git", "checkout", "-q", "--", "exact"], cwd=root.path, check=True)
+
+
+def test_an_image_the_command_does_not_name_cannot_fail_it(root: BuildRoot, tmp_path: Path):
+    """With a stale `$PWD` the batch guess holds images the command does not name: one of them
+    failing to build costs the batch, not the publish."""
+    root.write("exact/BUILD", (root.path / "exact" / "BUILD").read_text() +
+               'oci_image(name="broken", base="//exact:no_such_target", repository="exact/broken")\n')
+    try:
+        with start_registry(tmp_path / "registry", "none") as registry:
+            run = root.run("publish", flag(registry), "::", **_start(root, "native", "exact/b"))
+            assert run.returncode == 0, run.describe()
+            assert catalog(registry) == {"exact/b": ["latest"], "exact/c": ["latest"]}
+            assert run_record(root) == {"exact/b:b": "pushed", "exact/b/c:c": "pushed"}
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "exact"], cwd=root.path, check=True)

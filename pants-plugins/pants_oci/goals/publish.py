@@ -9,6 +9,7 @@ process then answering for its own image.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import cast
 
@@ -39,8 +40,12 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
+from pants.engine.addresses import Address
 from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+
+
+logger = logging.getLogger(__name__)
 
 
 class PublishOciImageRequest(PublishRequest):
@@ -59,6 +64,18 @@ class PublishOciImageFieldSet(PublishFieldSet):
         return PublishOutputData(
             {"publisher": "oci", "registries": self.registries.value or (), **super().get_output_data()}
         )
+
+
+async def _plan_batch(batch: tuple[Address, ...], address: Address) -> OciPublishRun:
+    """The batch's plan; alone when another image of the batch fails to build: the batch is a
+    guess at the command line, and an image the command did not name must not fail it."""
+    if batch == (address,):
+        return await Get(OciPublishRun, OciPublishRunRequest(batch))
+    try:
+        return await Get(OciPublishRun, OciPublishRunRequest(batch))
+    except Exception as e:  # noqa: BLE001 - this image's own failure is raised by the plan of one
+        logger.debug("planning %s with its batch failed (%s): planning it alone", address, e)
+        return await Get(OciPublishRun, OciPublishRunRequest((address,)))
 
 
 @rule(desc="Publish an OCI image")
@@ -92,8 +109,8 @@ async def publish_oci_image(
                                    Get(OciPublishBatch, OciPublishBatchRequest()))
     refuse_conflicts(address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)),
                      claims.claims)
-    run, session = await MultiGet(Get(OciPublishRun, OciPublishRunRequest(batch.batch_of(address))),
-                                  Get(OciPublishSession, OciPublishSessionRequest()))
+    run = await _plan_batch(batch.batch_of(address), address)
+    session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]
     await Get(OciPublishRegistered, OciPublishRegistration(session, plan, run.published.get(address)))
     if address in run.published:

@@ -15,6 +15,7 @@ and nested contracts. Write annotations that Python 3.9 can evaluate (`Optional[
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from typing import Any, ClassVar, Dict, Mapping, Tuple, Type, TypeVar, Union
@@ -93,7 +94,7 @@ def _decode_contract(cls: Type[_C], data: Mapping[str, Any], where: str) -> _C:
     unknown = sorted(set(data) - set(fields) - {"kind", "version"})
     if unknown:
         raise ContractError(f"{where}: unknown key(s) {', '.join(unknown)} in a {cls.KIND}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values = {}
     for name, field in fields.items():
         if name in data:
@@ -101,6 +102,12 @@ def _decode_contract(cls: Type[_C], data: Mapping[str, Any], where: str) -> _C:
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ContractError(f"{where}: the required key {name!r} is missing from a {cls.KIND}")
     return cls(**values)
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> Dict[str, Any]:
+    # Evaluating string annotations compiles each one: once per class, not per value read.
+    return typing.get_type_hints(cls)
 
 
 _SCALARS = (str, int, float, bool)

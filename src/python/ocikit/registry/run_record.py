@@ -64,7 +64,7 @@ class RunRecord:
         found = {}
         for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
             if name.endswith(".json"):
-                entry = RunEntry.read(os.path.join(directory, name))
+                entry = _read_entry(os.path.join(directory, name))
                 found[entry.key] = entry
         return found
 
@@ -137,6 +137,25 @@ def prune(state_dir: str, keep: str = "", max_age: float = STALE_SECONDS) -> Non
                 os.unlink(path)
         except OSError:
             pass
+
+
+# Every registration rewrites the record from all entries: a file unchanged since it was last
+# read is not parsed again, so N registrations parse N entries, not N². Entries are replaced by
+# rename, so a rewritten one has a new inode.
+_READ: dict[str, tuple[tuple[int, int, int], RunEntry]] = {}
+
+
+def _read_entry(path: str) -> RunEntry:
+    st = os.stat(path)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _READ.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    entry = RunEntry.read(path)
+    if len(_READ) > 10_000:  # a long-lived pantsd publishing many runs
+        _READ.clear()
+    _READ[path] = (stamp, entry)
+    return entry
 
 
 def _unlink(path: str) -> None:

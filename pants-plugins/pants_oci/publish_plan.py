@@ -8,7 +8,7 @@ targets aimed at one `registry/repository:tag` and write the contracts (ocikit's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
@@ -22,6 +22,7 @@ from ocikit.registry.publish_contract import (
     PublishImage,
     PushPlan,
     RunEntry,
+    Signing,
 )
 
 
@@ -93,16 +94,16 @@ def refuse_conflicts(address: Address, destinations: Sequence[str],
             )
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int) -> bytes:
+def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signed: bool = False) -> bytes:
     """The plan `ocikit published` reads."""
-    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs).dumps()
+    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signed).dumps()
 
 
 def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,
-              insecure: Sequence[str], jobs: int) -> bytes:
+              insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None) -> bytes:
     """The plan `ocikit push-run` reads: the batch's images to push, and the run's record."""
     return PushPlan(batch_id, run_dir, run_record, tuple(i.contract() for i in to_push),
-                    tuple(sorted(set(insecure))), jobs).dumps()
+                    tuple(sorted(set(insecure))), jobs, signing).dumps()
 
 
 def read_check_result(stdout: bytes) -> CheckResult:

@@ -49,6 +49,7 @@ from pants.option.errors import OptionsError
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
+from ocikit.registry.publish_contract import Signing
 from ocikit.registry.run_record import RunRecord
 
 CHECK_PLAN = "__oci_check_plan.json"
@@ -107,6 +108,7 @@ class OciPublishRun:
     push_input: Digest  # the push plan
     layouts: Digest  # the layouts of the images to push
     env: FrozenDict[str, str]
+    secret_env: tuple[str, ...] = ()  # the variables of `env` never to show (a key's password)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ async def start_publish_session(
 class OciPublishCheckRequest:
     plans: tuple[ImagePlan, ...]
     insecure: tuple[str, ...]
+    signed: bool  # our signature must be there too
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ async def check_published_images(
     request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    plan = check_plan(request.plans, request.insecure, settings.jobs)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signed)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -223,14 +226,19 @@ async def plan_publish_run(
     )
     plans = [image_plan(t.address, _artifact(p), pushed, dist) for (t, pushed), p in zip(pushing, packages)]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
-    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure))
+    signing = settings.signing
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
-    push_plan_file = push_plan([plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record,
-                               insecure, settings.jobs)
+    push_plan_file = push_plan(
+        [plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs,
+        Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None,
+    )
+    # The key's password reaches the push process's environment only (never a file or a key).
+    secret_env = (signing.password_env,) if signing else ()
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
         Get(Digest, MergeDigests(package.digest for _, package in to_push)),
-        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
+        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars, *secret_env])),
     )
     return OciPublishRun(
         plans=FrozenDict((plan.address, plan) for plan in plans),
@@ -241,6 +249,7 @@ async def plan_publish_run(
         push_input=plan_digest,
         layouts=layouts,
         env=FrozenDict({**env, **runner.env}),  # the InteractiveProcess takes it whole
+        secret_env=secret_env,
     )
 
 

@@ -44,6 +44,19 @@ class CheckPlan(Contract):
     images: tuple[PublishImage, ...]
     insecure_registries: tuple[str, ...] = ()
     jobs: int = 4
+    signed: bool = False  # an image counts as published only with our signature beside it
+
+
+@dataclass(frozen=True)
+class Signing(Contract):
+    """How `push-run` signs: the key's path (read by the push process only) and the variable
+    holding its password (the value reaches the process's environment, never a file)."""
+
+    KIND = "publish-signing"
+
+    key: str
+    password_env: str
+    platform_manifests: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class PushPlan(Contract):
     images: tuple[PublishImage, ...]
     insecure_registries: tuple[str, ...] = ()
     jobs: int = 4
+    signing: Optional[Signing] = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
 from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
+from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
 
@@ -59,6 +60,8 @@ class PushStats:
     manifests_pushed: int = 0
     manifests_present: int = 0
     tags_pushed: int = 0
+    signatures_pushed: int = 0
+    signatures_present: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -121,8 +124,10 @@ class PushSession:
         retry: RetryPolicy = RetryPolicy(),
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cancel: Optional[threading.Event] = None,
+        signer: Optional[Signer] = None,
     ) -> None:
         self.jobs = max(1, jobs)
+        self.signer = signer
         self.progress = progress or Progress()
         self.cancel = cancel if cancel is not None else threading.Event()
         self.chunk_size, self.monolithic_max = chunk_size, monolithic_max
@@ -179,6 +184,7 @@ class PushSession:
             try:
                 for repository, tags in repositories.items():
                     self._push_repository(run, repository, tags, image, sources.get(registry, ()), counters)
+                    self._tag(run, registry, repository, tags, image, counters)
                     pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
                                               tuple(tags)))
             except RegistryConnectionError as e:
@@ -219,6 +225,18 @@ class PushSession:
             client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
             counters.add("manifests_pushed")
             log.info("pushed manifest %s to %s", manifest.digest, client.name)
+
+    def _tag(self, run: RegistryRun, registry: str, repository: str, tags: Sequence[str], image: LayoutImage,
+             counters: _Counters) -> None:
+        """Sign (before any tag names the image: a cluster admitting only signed images never
+        sees it tagged and unsigned), then tag."""
+        client = RepositoryClient(run.transport, repository, push=True)
+        self.checkpoint()
+        if self.signer is not None:
+            children = [m.digest for m in image.manifests[:-1]]
+            for digest in self.signer.digests(image.top.digest, children):
+                signed = sign_digest(client, f"{registry}/{repository}", digest, self.signer.key)
+                counters.add("signatures_pushed" if signed else "signatures_present")
         self.checkpoint()
         for tag in tags:  # no checkpoint in between: all the image's tags or none
             client.put_manifest(tag, image.top.data, image.top.media_type)

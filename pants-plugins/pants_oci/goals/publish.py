@@ -48,23 +48,6 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 logger = logging.getLogger(__name__)
 
 
-class PushProcess(InteractiveProcess):
-    """The push's InteractiveProcess. Pants' publish goal logs each process it runs at debug
-    level: this one shows the names of its secret variables (a signing key's password), never
-    their values."""
-
-    def __init__(self, argv: tuple[str, ...], *, secret_env: tuple[str, ...] = (), **kwargs) -> None:
-        super().__init__(argv, **kwargs)
-        object.__setattr__(self, "_secret_env", frozenset(secret_env))
-
-    def __repr__(self) -> str:
-        secret = getattr(self, "_secret_env", frozenset())
-        env = {k: ("<secret>" if k in secret else v) for k, v in self.process.env.items()}
-        return f"InteractiveProcess(argv={self.process.argv!r}, env={env!r})"
-
-    __str__ = __repr__
-
-
 class PublishOciImageRequest(PublishRequest):
     pass
 
@@ -136,13 +119,12 @@ async def publish_oci_image(
         return PublishProcesses(jobs)
     jobs.insert(0, PublishPackages(
         names=plan.destinations,
-        process=PushProcess(
+        process=InteractiveProcess(
             argv=push_run_argv(runner, run, session, plan),
             env=dict(run.env),
             input_digest=run.push_input,
             immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
             append_only_caches=runner.append_only_caches,
-            secret_env=run.secret_env,
         ),
         description=f"{repository}@{digest} (oci_image {address})",
     ))

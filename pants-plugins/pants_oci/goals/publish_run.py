@@ -63,6 +63,15 @@ STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each bat
 _SCHEDULER_TOKEN = uuid.uuid4().hex[:12]
 
 
+class SecretValue(str):
+    """A secret environment value (a signing key's password). The engine passes its characters
+    to the process; Pants' publish goal logs the processes it runs at debug level, and errors
+    print the values they hold: both show `<secret>` instead."""
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
 @dataclass(frozen=True)
 class OciPublishSessionRequest:
     pass
@@ -107,8 +116,7 @@ class OciPublishRun:
     batch_id: str
     push_input: Digest  # the push plan
     layouts: Digest  # the layouts of the images to push
-    env: FrozenDict[str, str]
-    secret_env: tuple[str, ...] = ()  # the variables of `env` never to show (a key's password)
+    env: FrozenDict[str, str]  # the InteractiveProcess takes it whole; secrets as SecretValue
 
 
 @dataclass(frozen=True)
@@ -248,8 +256,7 @@ async def plan_publish_run(
         batch_id=check.batch_id,
         push_input=plan_digest,
         layouts=layouts,
-        env=FrozenDict({**env, **runner.env}),  # the InteractiveProcess takes it whole
-        secret_env=secret_env,
+        env=FrozenDict({**{k: SecretValue(v) if k in secret_env else v for k, v in env.items()}, **runner.env}),
     )
 
 

@@ -12,6 +12,9 @@ import pytest
 from ocikit import layer_cli
 from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
+from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.pull import PullCommand
+from ocikit.registry import cli as registry_cli
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -19,11 +22,24 @@ CONTRACTS = [
     LayerSpec("files", "/app", 1000, 1000, "preserve", "zstd", 3, 1700000000, 2, {"bin/py": "/usr/bin/python3"}),
     LayerSpec("files", "/"),
     LayerDescriptor("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST, 10, DIGEST, 20, 3),
+    TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
+    TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
+    TrackedImages(()),
 ]
 
 COMMANDS = [
     # (the command, the worker's parser of the arguments after the command's name)
     (LayerCommand("layer-spec.json", "layer.blob", "layer.json"), layer_cli._parser),
+    (PullCommand(f"r.example.com/a@{DIGEST}", "pulled"), lambda: registry_cli._parser("pull")),
+    (
+        PullCommand(f"r.example.com/a:1@{DIGEST}", "pulled", ("linux/amd64", "linux/arm64/v8"), ("r.example.com", "h:5000")),
+        lambda: registry_cli._parser("pull"),
+    ),
+    (LockCommand("tracked.json", "out/lock.yaml"), lambda: registry_cli._parser("lock")),
+    (
+        LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
+        lambda: registry_cli._parser("lock"),
+    ),
 ]
 
 

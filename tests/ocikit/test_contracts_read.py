@@ -9,11 +9,13 @@ import json
 
 import pytest
 
-from ocikit import layer_cli
+from ocikit import bytecode, layer_cli, run
 from ocikit.contract import Contract, ContractError, field_names
+from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
+from ocikit.contracts.run import RunCommand
 from ocikit.registry import cli as registry_cli
 
 DIGEST = "sha256:" + "ab" * 32
@@ -39,6 +41,13 @@ COMMANDS = [
     (
         LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
         lambda: registry_cli._parser("lock"),
+    ),
+    (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
+    (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
+    (
+        RunCommand("docker", "l", "r:latest", "w", ("--ulimit", "nofile=1024:1024"), True, ("-v", "--", "x")),
+        run._parser,
     ),
 ]
 

@@ -2,7 +2,7 @@
 
 The publish rules gather each image's destinations and mount sources; these functions find two
 targets aimed at one `registry/repository:tag` and write the contracts (ocikit's
-`publish_contract`) that `python -m ocikit published` and `push-run` read.
+`contracts.publish`) that `python -m ocikit published` and `push-run` read.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.util.frozendict import FrozenDict
 
-from ocikit.registry.publish_contract import (
+from ocikit.contracts.publish import (
     ALREADY_PUBLISHED,
     TO_PUSH,
     CheckPlan,

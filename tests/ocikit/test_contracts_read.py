@@ -14,6 +14,7 @@ from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
 from ocikit.registry import cli as registry_cli
@@ -27,7 +28,29 @@ CONTRACTS = [
     TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
     TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
     TrackedImages(()),
+    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",)),
+    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
+    CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
+    PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json",
+             (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
+    PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
+    RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
 ]
+
+
+def test_every_contract_of_the_core_is_covered_here():
+    import importlib
+    import pkgutil
+
+    import ocikit.contracts
+
+    defined = set()
+    for module in pkgutil.iter_modules(ocikit.contracts.__path__):
+        loaded = importlib.import_module(f"ocikit.contracts.{module.name}")
+        defined |= {c for c in vars(loaded).values() if isinstance(c, type) and issubclass(c, Contract)
+                    and c is not Contract and c.__module__ == loaded.__name__}
+    covered = {type(v) for v in CONTRACTS} | {type(c) for c, _ in COMMANDS} | {Signing}
+    assert defined - covered == set(), "a contract without a round-trip case"
 
 COMMANDS = [
     # (the command, the worker's parser of the arguments after the command's name)

@@ -49,7 +49,7 @@ from pants.option.errors import OptionsError
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from ocikit.registry.publish_contract import Signing
+from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
 
 CHECK_PLAN = "__oci_check_plan.json"

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 from ocikit.registry.errors import describe_error
 from ocikit.registry.progress import format_bytes
-from ocikit.registry.publish_contract import FAILED, INTERRUPTED, PUSHED
+from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
 

@@ -13,7 +13,7 @@ Pants runs one process per image, one after another: the first does the work of 
 others only read their outcome, so N images cost one push process, not N. The first also
 writes, per image, STATE/BATCH_ID.INDEX.exit (the exit status) and .err (the error line), from
 which a `sh` wrapper answers for the others without starting Python (see `answer_paths`).
-The plans are the contracts of ocikit.registry.publish_contract.
+The plans are the contracts of ocikit.contracts.publish.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 from ocikit.errors import OcikitError
 from ocikit.registry._common import write_record
 from ocikit.registry.errors import describe_error
-from ocikit.registry.publish_contract import (
+from ocikit.contracts.publish import (
     FAILED,
     INTERRUPTED,
     PUSHED,

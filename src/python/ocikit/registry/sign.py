@@ -24,7 +24,7 @@ from ocikit.signing.cosign import (
     signature_tag,
     simple_signing_payload,
 )
-from ocikit.registry.publish_contract import Signing
+from ocikit.contracts.publish import Signing
 from ocikit.signing.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)

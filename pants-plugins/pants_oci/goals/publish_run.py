@@ -58,9 +58,6 @@ LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
 
-# RunId is unique within one Pants scheduler only; with this, unique across pantsd restarts
-# and concurrent `--no-pantsd` runs, which share dist/.
-_SCHEDULER_TOKEN = uuid.uuid4().hex[:12]
 
 
 class SecretValue(str):
@@ -166,13 +163,27 @@ async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciS
     return OciTagClaims(tag_claims(images))
 
 
+@dataclass(frozen=True)
+class _SchedulerToken:
+    value: str
+
+
+@rule
+async def scheduler_token() -> _SchedulerToken:
+    # RunId counts runs within one scheduler only, and pantsd makes a new scheduler (restarting
+    # the count) whenever bootstrap options change, in the same process. A rule without inputs
+    # runs once per scheduler: with its token, a run's name is unique across schedulers,
+    # pantsd restarts and concurrent `--no-pantsd` runs, which all share dist/.
+    return _SchedulerToken(uuid.uuid4().hex[:12])
+
+
 @rule(desc="Start an OCI publish run", level=LogLevel.DEBUG)
 async def start_publish_session(
-    _: OciPublishSessionRequest, run_id: RunId, build_root: BuildRoot, dist_dir: DistDir
+    _: OciPublishSessionRequest, run_id: RunId, token: _SchedulerToken, build_root: BuildRoot, dist_dir: DistDir
 ) -> OciPublishSession:
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
     state_dir = os.path.join(dist, STATE_DIR)
-    return OciPublishSession(os.path.join(state_dir, f"run-{_SCHEDULER_TOKEN}-{int(run_id)}"),
+    return OciPublishSession(os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"),
                              os.path.join(dist, RUN_RECORD), state_dir)
 
 

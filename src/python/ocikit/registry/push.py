@@ -183,8 +183,8 @@ class PushSession:
                                               f"({run.broken})")
             try:
                 for repository, tags in repositories.items():
-                    self._push_repository(run, repository, tags, image, sources.get(registry, ()), counters)
-                    self._tag(run, registry, repository, tags, image, counters)
+                    client = self._push_repository(run, repository, image, sources.get(registry, ()), counters)
+                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, counters)
                     pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
                                               tuple(tags)))
             except RegistryConnectionError as e:
@@ -193,8 +193,8 @@ class PushSession:
         stats = PushStats(**counters.values, seconds=time.monotonic() - started)
         return PushSummary(image.digest, tuple(pushed), stats)
 
-    def _push_repository(self, run: RegistryRun, repository: str, tags: Sequence[str], image: LayoutImage,
-                         extra_sources: Sequence[str], counters: _Counters) -> None:
+    def _push_repository(self, run: RegistryRun, repository: str, image: LayoutImage,
+                         extra_sources: Sequence[str], counters: _Counters) -> RepositoryClient:
         extra = [s for s in extra_sources if s != repository]
         digests = [b.digest for b in (*image.layers, *image.configs)]
         client = RepositoryClient(run.transport, repository, push=True,
@@ -225,17 +225,17 @@ class PushSession:
             client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
             counters.add("manifests_pushed")
             log.info("pushed manifest %s to %s", manifest.digest, client.name)
+        return client
 
-    def _tag(self, run: RegistryRun, registry: str, repository: str, tags: Sequence[str], image: LayoutImage,
-             counters: _Counters) -> None:
+    def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
+                      counters: _Counters) -> None:
         """Sign (before any tag names the image: a cluster admitting only signed images never
         sees it tagged and unsigned), then tag."""
-        client = RepositoryClient(run.transport, repository, push=True)
         self.checkpoint()
         if self.signer is not None:
             children = [m.digest for m in image.manifests[:-1]]
             for digest in self.signer.digests(image.top.digest, children):
-                signed = sign_digest(client, f"{registry}/{repository}", digest, self.signer.key)
+                signed = sign_digest(client, reference, digest, self.signer.key)
                 counters.add("signatures_pushed" if signed else "signatures_present")
         self.checkpoint()
         for tag in tags:  # no checkpoint in between: all the image's tags or none

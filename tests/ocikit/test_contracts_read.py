@@ -17,6 +17,16 @@ from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
+from ocikit.contracts.verify import (
+    LayerDifference,
+    PathDifference,
+    PublicKey,
+    TagVerdict,
+    VerifyCommand,
+    VerifyImage,
+    VerifyPlan,
+    VerifyResult,
+)
 from ocikit.registry import cli as registry_cli
 
 DIGEST = "sha256:" + "ab" * 32
@@ -35,6 +45,16 @@ CONTRACTS = [
              (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
     RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
+    PublicKey("keys/cosign.pub", "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n"),
+    VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest")),
+    VerifyPlan((VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (PublicKey("k.pub", "pem"),), ("r",), 8, 5),
+    VerifyPlan(()),
+    PathDifference("/app/a", "changed", "mode 0644 -> 0755"),
+    LayerDifference(1, "linux/amd64", "1 path differs", DIGEST, DIGEST, None, None,
+                    (PathDifference("/app/a", "added"),), 3),
+    TagVerdict("apps:web", "r/web:1", "differs", DIGEST, "the tag names another image", DIGEST,
+               ("platform linux/arm64 only here",), (LayerDifference(0, "linux/amd64", "only here"),)),
+    VerifyResult((TagVerdict("apps:web", "r/web:1", "missing", DIGEST),), False),
 ]
 
 
@@ -65,6 +85,7 @@ COMMANDS = [
         LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
         lambda: registry_cli._parser("lock"),
     ),
+    (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),

@@ -7,6 +7,7 @@
   bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
   run      load a layout into podman or docker and run it          (ocikit.run)
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
+  verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
   published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 """
 
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
-    if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
+    if command in ("push", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

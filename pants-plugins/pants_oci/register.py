@@ -1,5 +1,5 @@
 """The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run` and the `oci-base-images` lockfile."""
+targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
 
 from pants.version import PANTS_SEMVER
 
@@ -10,6 +10,7 @@ from pants_oci.pants_version import check_pants_version
 check_pants_version(str(PANTS_SEMVER))
 
 from pants_oci.goals import lockfile, package, package_deploy, publish, publish_roots, publish_run, run  # noqa: E402
+from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.subsystem import OciSubsystem  # noqa: E402
 from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
@@ -59,4 +60,5 @@ def rules():
         *publish_roots.rules(),
         *runtime.rules(),
         *run.rules(),
+        *verify_goal.rules(),
     ]

@@ -32,6 +32,7 @@ from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
 from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
+from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
@@ -62,6 +63,8 @@ class PushStats:
     tags_pushed: int = 0
     signatures_pushed: int = 0
     signatures_present: int = 0
+    attestations_pushed: int = 0
+    attestations_present: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -168,8 +171,9 @@ class PushSession:
             return run
 
     def push(self, layout_dir: str, destinations: Sequence[Union[str, Reference]],
-             mounts_from: Iterable[MountSource] = ()) -> PushSummary:
-        """Push the image of one layout to every destination (see `push_layout`)."""
+             mounts_from: Iterable[MountSource] = (), predicates: Sequence[Predicate] = ()) -> PushSummary:
+        """Push the image of one layout to every destination (see `push_layout`); with a signer,
+        sign it and attach `predicates` as signed attestations."""
         started = time.monotonic()
         image = read_layout_image(layout_dir)
         plan = _plan(image, destinations)
@@ -184,7 +188,7 @@ class PushSession:
             try:
                 for repository, tags in repositories.items():
                     client = self._push_repository(run, repository, image, sources.get(registry, ()), counters)
-                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, counters)
+                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, predicates, counters)
                     pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
                                               tuple(tags)))
             except RegistryConnectionError as e:
@@ -228,15 +232,18 @@ class PushSession:
         return client
 
     def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
-                      counters: _Counters) -> None:
-        """Sign (before any tag names the image: a cluster admitting only signed images never
-        sees it tagged and unsigned), then tag."""
+                      predicates: Sequence[Predicate], counters: _Counters) -> None:
+        """Sign and attest (before any tag names the image: a cluster admitting only signed
+        images never sees it tagged and unsigned), then tag."""
         self.checkpoint()
         if self.signer is not None:
             children = [m.digest for m in image.manifests[:-1]]
             for digest in self.signer.digests(image.top.digest, children):
                 signed = sign_digest(client, reference, digest, self.signer.key)
                 counters.add("signatures_pushed" if signed else "signatures_present")
+            attached, present = attest_digest(client, reference, image.top.digest, predicates, self.signer.key)
+            counters.add("attestations_pushed", attached)
+            counters.add("attestations_present", present)
         self.checkpoint()
         for tag in tags:  # no checkpoint in between: all the image's tags or none
             client.put_manifest(tag, image.top.data, image.top.media_type)

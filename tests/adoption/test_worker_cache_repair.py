@@ -23,7 +23,7 @@ from pants_oci.util_rules.worker_dependencies import worker_dependencies
 
 from ocikit import worker_cache
 
-from test_worker_setup import SCRIPT, SETUP_ENV, make_package
+from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
 
 CRASH_STEPS = ("mid-copy", "after-compile", "mid-replace", "mid-link")
 
@@ -167,6 +167,55 @@ def test_an_import_that_fails_once_is_copied_again_and_one_that_always_fails_is_
     assert "nosuchmodule: ModuleNotFoundError: No module named 'nosuchmodule'" in line
     assert f"clear that cache with `rm -rf {cache}`" in line and "Traceback" not in broken.stderr
     assert "deps-def" not in cache_entries(sandbox) and not any(n.startswith(".deps") for n in cache_entries(sandbox))
+
+
+def run_worker(sandbox: Path, *args: str):
+    """`.ocikit/python -S -m ocikit ARGS` as Pants runs a worker."""
+    env = {"PYTHONPATH": f"{CORE}:.ocikit/deps-abc", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+    return subprocess.run([".ocikit/python", "-S", "-m", "ocikit", *args], cwd=sandbox, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def zstd_layer(sandbox: Path):
+    (sandbox / "files").mkdir(exist_ok=True)
+    (sandbox / "files" / "hello.txt").write_text("hello\n")
+    (sandbox / "layer.json").write_text(json.dumps({"root": "files", "destination": "/", "compression": "zstd"}))
+    return run_worker(sandbox, "layer", "--spec", "layer.json", "--out", "blob", "--descriptor", "desc.json")
+
+
+WORKER_DAMAGE = {
+    # what users saw: EOFError from a truncated .pyc, ImportError from a deleted extension
+    "zstandard pyc truncated": lambda deps: truncate(pyc_of(deps, "zstandard/__init__.py"), 200),
+    "zstandard extension deleted": lambda deps: next((deps / "zstandard").glob("backend_c.*.so")).unlink(),
+    "zstandard py truncated": lambda deps: truncate(deps / "zstandard" / "__init__.py", 1000),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(WORKER_DAMAGE))
+def test_a_worker_on_a_damaged_cache_prints_one_line_and_the_next_setup_repairs_it(sandbox, real_files, damage):
+    python = os.path.realpath(sys.executable)
+    report(run_setup(sandbox, real_files, python, WORKER_IMPORTS))
+    assert zstd_layer(sandbox).returncode == 0
+    WORKER_DAMAGE[damage](sandbox / ".ocikit" / "deps-abc")
+    broken = zstd_layer(sandbox)
+    assert broken.returncode == 1
+    line, = broken.stderr.strip().splitlines()  # one line, no traceback
+    cache = os.path.realpath(sandbox / ".ocikit")
+    assert line.startswith("ocikit: error: the packages ocikit imports from Pants' named cache")
+    assert "zstandard/" in line and f"`rm -rf {cache}`" in line and "--no-pantsd" in line
+    assert report(run_setup(sandbox, real_files, python, WORKER_IMPORTS))["damaged"]
+    repaired = zstd_layer(sandbox)
+    assert repaired.returncode == 0, repaired.stderr
+
+
+def test_a_push_on_a_damaged_requests_prints_the_same_line(sandbox, real_files):
+    python = os.path.realpath(sys.executable)
+    report(run_setup(sandbox, real_files, python, WORKER_IMPORTS))
+    truncate(pyc_of(sandbox / ".ocikit" / "deps-abc", "requests/__init__.py"), 100)
+    pull = run_worker(sandbox, "pull", "127.0.0.1:9/x/y@sha256:not-hex", "--out", "o")
+    assert pull.returncode == 1
+    line, = pull.stderr.strip().splitlines()
+    assert "named cache" in line and "requests/__pycache__/__init__" in line and "EOFError" in line
 
 
 # -- leftovers, the lock, concurrent setups ----------------------------------------------------

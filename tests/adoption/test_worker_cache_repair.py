@@ -179,7 +179,9 @@ def run_worker(sandbox: Path, *args: str):
 def zstd_layer(sandbox: Path):
     (sandbox / "files").mkdir(exist_ok=True)
     (sandbox / "files" / "hello.txt").write_text("hello\n")
-    (sandbox / "layer.json").write_text(json.dumps({"root": "files", "destination": "/", "compression": "zstd"}))
+    from ocikit.contracts.layer import LayerSpec
+
+    (sandbox / "layer.json").write_bytes(LayerSpec("files", "/", compression="zstd").dumps())
     return run_worker(sandbox, "layer", "--spec", "layer.json", "--out", "blob", "--descriptor", "desc.json")
 
 

@@ -7,6 +7,7 @@ targets aimed at one `registry/repository:tag` and write the contracts (ocikit's
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -17,6 +18,7 @@ from pants.util.frozendict import FrozenDict
 from ocikit.contracts.publish import (
     ALREADY_PUBLISHED,
     TO_PUSH,
+    Attestation,
     CheckPlan,
     CheckResult,
     PublishImage,
@@ -40,13 +42,15 @@ class ImagePlan:
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...]
     record: str  # where its publish record goes (an absolute path under dist/)
+    attestations: tuple[tuple[str, str], ...] = ()  # (predicate type, JSON): attested when signing
 
     @property
     def key(self) -> str:
         return self.address.spec
 
     def contract(self) -> PublishImage:
-        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from)
+        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from,
+                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations))
 
     def run_entry(self, published: bool) -> RunEntry:
         return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,

@@ -20,7 +20,7 @@ from real_parts import needs
 from registry_fixtures import start_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from sigstore_policy import openssl_verified  # noqa: E402
+from sigstore_policy import openssl_verified, openssl_verified_attestations  # noqa: E402
 
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key  # noqa: E402
 
@@ -65,6 +65,17 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
             assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repository}"
             record = json.loads(build_root.dist(f"{relpath}.publish.json").read_text())
             assert record["stats"]["signatures_pushed"] >= 1
+            (provenance,) = openssl_verified_attestations(tmp_path / f"{relpath}.att", registry.host, repository,
+                                                          digest, public)
+            assert provenance["predicateType"] == "https://slsa.dev/provenance/v1"
+            assert provenance["_annotations"]["predicateType"] == "https://slsa.dev/provenance/v1"
+            assert provenance["subject"][0]["name"] == f"{registry.host}/{repository}"
+            build = provenance["predicate"]["buildDefinition"]
+            assert build["externalParameters"]["target"] == target
+            diff_ids = {d["digest"]["sha256"] for d in build["resolvedDependencies"] if d.get("name", "").startswith("layer")}
+            config_diff_ids = {d.split(":")[1] for _, m in layout.manifests()
+                               for d in layout.config(m)["rootfs"]["diff_ids"]}
+            assert diff_ids == config_diff_ids, "the provenance names exactly the image's layers"
         index = Layout(build_root.dist("examples.multiarch/multiarch"))
         for child in json.loads(index.blob(index.top()["digest"]))["manifests"]:
             assert len(openssl_verified(tmp_path / "child", registry.host, "examples/multiarch", child["digest"],

@@ -14,7 +14,15 @@ from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
-from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
+from ocikit.contracts.publish import (
+    Attestation,
+    CheckPlan,
+    CheckResult,
+    PublishImage,
+    PushPlan,
+    RunEntry,
+    Signing,
+)
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.verify import (
@@ -38,7 +46,9 @@ CONTRACTS = [
     TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
     TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
     TrackedImages(()),
-    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",)),
+    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",),
+                 (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),)),
+    Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
     CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json",

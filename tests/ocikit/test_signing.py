@@ -129,3 +129,25 @@ def test_openssl_verifies_our_signatures(tmp_path: Path) -> None:
     verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der",
                                "payload"], cwd=tmp_path, capture_output=True, text=True)
     assert verified.returncode == 0 and "Verified OK" in verified.stdout, verified.stderr
+
+
+@needs("openssl")
+def test_dsse_envelopes_verify_with_openssl_over_the_pae_bytes(tmp_path: Path) -> None:
+    from ocikit.signing.dsse import IN_TOTO, envelope, open_envelope, pae, statement
+
+    key = SigningKey(p256())
+    body = statement("r/web", DIGEST, "https://slsa.dev/provenance/v1", {"b": [2, 1], "a": "x"})
+    assert body == statement("r/web", DIGEST, "https://slsa.dev/provenance/v1", {"a": "x", "b": [2, 1]})
+    assert json.loads(body)["subject"] == [{"name": "r/web", "digest": {"sha256": "ab" * 32}}]
+    data = envelope(body, key.sign)
+    assert open_envelope(data, key.public_key().verify) == body
+    assert open_envelope(data, SigningKey(p256()).public_key().verify) is None
+    value = json.loads(data)
+    assert value["payloadType"] == IN_TOTO and base64.b64decode(value["payload"]) == body
+    (tmp_path / "pae").write_bytes(pae(IN_TOTO, body))
+    assert (tmp_path / "pae").read_bytes().startswith(b"DSSEv1 28 application/vnd.in-toto+json ")
+    (tmp_path / "sig.der").write_bytes(base64.b64decode(value["signatures"][0]["sig"]))
+    (tmp_path / "pub.pem").write_bytes(key.public_key().pem())
+    verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "pae"],
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr

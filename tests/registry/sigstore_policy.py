@@ -96,3 +96,32 @@ def sigstore_policy_supported(directory: Path, registry_host: str, public_key: P
         probe = policy_admits(directory, registry_host, public_key, reference)
         _SUPPORTED = "sigstore disabled" not in probe.stderr
     return _SUPPORTED
+
+
+def openssl_verified_attestations(directory: Path, registry_host: str, repository: str, digest: str,
+                                  public_key: Path) -> list[dict]:
+    """The in-toto statements attached to `repository@digest` (the `.att` tag) whose DSSE
+    signature openssl verifies over the envelope's PAE bytes, and whose subject is `digest`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tag = digest.replace(":", "-") + ".att"
+    listed = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry_host}/{repository}:{tag}",
+                    check=False, text=False)
+    if listed.returncode != 0:
+        return []
+    statements = []
+    for n, layer in enumerate(json.loads(listed.stdout)["layers"]):
+        envelope = json.loads(_blob(directory, registry_host, repository, layer["digest"]))
+        body = base64.b64decode(envelope["payload"])
+        kind = envelope["payloadType"].encode()
+        (directory / f"pae{n}").write_bytes(b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body))
+        for m, signature in enumerate(envelope["signatures"]):
+            (directory / f"sig{n}-{m}.der").write_bytes(base64.b64decode(signature["sig"]))
+            check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(public_key), "-signature",
+                                    str(directory / f"sig{n}-{m}.der"), str(directory / f"pae{n}")],
+                                   capture_output=True, text=True)
+            statement = json.loads(body)
+            if check.returncode == 0 and statement["subject"][0]["digest"] == {"sha256": digest.split(":")[1]}:
+                statement["_annotations"] = layer.get("annotations", {})
+                statements.append(statement)
+                break
+    return statements

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
 from pants_oci.publish_plan import (
@@ -243,9 +244,14 @@ async def plan_publish_run(
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
     )
-    plans = [image_plan(t.address, _artifact(p), pushed, dist) for (t, pushed), p in zip(pushing, packages)]
-    insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     signing = settings.signing
+    attestations = await MultiGet(
+        Get(OciAttestations, OciAttestationsRequest(t.address)) for t, _ in (pushing if signing else ())
+    )
+    plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
+                     attestations=attestations[n].predicates if signing else ())
+             for n, ((t, pushed), p) in enumerate(zip(pushing, packages))]
+    insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
     push_plan_file = push_plan(

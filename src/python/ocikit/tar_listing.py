@@ -17,6 +17,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Dict
 
+from ocikit.errors import OcikitError
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
@@ -28,7 +30,7 @@ _KINDS = {
 }
 
 
-class LayerReadError(ValueError):
+class LayerReadError(OcikitError, ValueError):
     """A blob that is not a readable tar layer (another artifact, or corrupt)."""
 
 

@@ -23,7 +23,7 @@ from ocikit import media_types
 from ocikit.contracts.verify import ADDED, CHANGED, REMOVED, LayerDifference, PathDifference
 from ocikit.digest import sha256_digest
 from ocikit.image import Platform
-from ocikit.layout import blob_path
+from ocikit.layout import LayoutError, blob_path
 from ocikit.tar_listing import TarEntry, list_layer
 
 Listing = Mapping[str, TarEntry]
@@ -69,7 +69,7 @@ class LayoutSource(ImageSource):
         with open(os.path.join(self.directory, blob_path(digest)), "rb") as f:
             data = f.read()
         if sha256_digest(data) != digest:
-            raise ValueError(f"{self.directory}: blob {digest} does not match its digest")
+            raise LayoutError(f"{self.directory}: blob {digest} does not match its digest (corrupted layout?)")
         return data
 
     manifest = blob = _read

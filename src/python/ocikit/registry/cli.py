@@ -28,6 +28,7 @@ from typing import Any, NoReturn, Optional, Sequence
 
 from ocikit.registry._common import write_file, write_record
 from ocikit.registry.errors import describe_error, scrub
+from ocikit.worker_cache import damage_report
 
 _RUN_COMMANDS = {
     "published": "Check which images of a publish plan the registries already serve.",
@@ -150,7 +151,9 @@ def main(argv: Sequence[str]) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - every failure becomes one line, never a traceback
         logging.getLogger("ocikit").debug("%s failed: %s", command, type(e).__name__)
-        sys.stderr.write(f"ocikit {command}: error: {describe_error(e)}\n")
+        # An import failing inside the command (lockfile's yaml) may be the named cache's damage.
+        line = damage_report(e) or f"ocikit {command}: error: {describe_error(e)}"
+        sys.stderr.write(f"{line}\n")
         return 1
     finally:
         if handler is not None:

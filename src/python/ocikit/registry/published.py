@@ -40,6 +40,7 @@ def check_destinations(
     retry: RetryPolicy = RetryPolicy(attempts=2),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     signed: bool = False,
+    predicates: Optional[dict[str, Sequence["Predicate"]]] = None,
 ) -> dict[str, DestinationState]:
     """For each (destination, digest): does the registry serve that digest there (and, with
     `signed`, a signature payload of ours for it beside it)? HEADs run on up to `jobs` threads,
@@ -67,6 +68,9 @@ def check_destinations(
             return DestinationState(destination, False, "absent")
         if info.digest == digest and signed and not _our_payload_is_there(client, ref, digest):
             return DestinationState(destination, False, f"{info.digest}, unsigned")
+        attested = (predicates or {}).get(destination, ())
+        if info.digest == digest and signed and attested and not _statements_are_there(client, ref, digest, attested):
+            return DestinationState(destination, False, f"{info.digest}, not attested")
         return DestinationState(destination, info.digest == digest, info.digest)
 
     try:
@@ -92,6 +96,15 @@ def _our_payload_is_there(client: RepositoryClient, ref, digest: str) -> bool:
         return False
     payload = sha256_digest(simple_signing_payload(f"{ref.registry}/{ref.repository}", digest))
     return any(layer.payload_digest == payload for layer in layers)
+
+
+def _statements_are_there(client: RepositoryClient, ref, digest: str, predicates) -> bool:
+    from ocikit.registry.attest import expected_statements_present
+
+    try:
+        return expected_statements_present(client, f"{ref.registry}/{ref.repository}", digest, predicates)
+    except Exception:  # noqa: BLE001 - then the push attests, and reports any error
+        return False
 
 
 def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],

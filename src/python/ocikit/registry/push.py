@@ -31,7 +31,9 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
+from ocikit.registry.push_stats import Counters, PushStats
 from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
+from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
@@ -49,23 +51,6 @@ class PushedImage:
 
     def to_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "digest": self.digest, "tags": list(self.tags)}
-
-
-@dataclass(frozen=True)
-class PushStats:
-    blobs_uploaded: int = 0
-    blobs_mounted: int = 0
-    blobs_present: int = 0
-    bytes_uploaded: int = 0
-    manifests_pushed: int = 0
-    manifests_present: int = 0
-    tags_pushed: int = 0
-    signatures_pushed: int = 0
-    signatures_present: int = 0
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)
@@ -90,16 +75,6 @@ class PushSummary:
             f"{s.manifests_present} already present; {s.tags_pushed} tags; {s.seconds:.1f} s"
         )
         return "\n".join(lines)
-
-
-class _Counters:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.values = {k: 0 for k in PushStats.__dataclass_fields__ if k != "seconds"}
-
-    def add(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self.values[key] += n
 
 
 class PushSession:
@@ -168,13 +143,14 @@ class PushSession:
             return run
 
     def push(self, layout_dir: str, destinations: Sequence[Union[str, Reference]],
-             mounts_from: Iterable[MountSource] = ()) -> PushSummary:
-        """Push the image of one layout to every destination (see `push_layout`)."""
+             mounts_from: Iterable[MountSource] = (), predicates: Sequence[Predicate] = ()) -> PushSummary:
+        """Push the image of one layout to every destination (see `push_layout`); with a signer,
+        sign it and attach `predicates` as signed attestations."""
         started = time.monotonic()
         image = read_layout_image(layout_dir)
         plan = _plan(image, destinations)
         sources = _mount_sources(mounts_from)
-        counters = _Counters()
+        counters = Counters()
         pushed: list[PushedImage] = []
         for registry, repositories in plan.items():
             run = self.registry(registry)
@@ -184,7 +160,7 @@ class PushSession:
             try:
                 for repository, tags in repositories.items():
                     client = self._push_repository(run, repository, image, sources.get(registry, ()), counters)
-                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, counters)
+                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, predicates, counters)
                     pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
                                               tuple(tags)))
             except RegistryConnectionError as e:
@@ -194,7 +170,7 @@ class PushSession:
         return PushSummary(image.digest, tuple(pushed), stats)
 
     def _push_repository(self, run: RegistryRun, repository: str, image: LayoutImage,
-                         extra_sources: Sequence[str], counters: _Counters) -> RepositoryClient:
+                         extra_sources: Sequence[str], counters: Counters) -> RepositoryClient:
         extra = [s for s in extra_sources if s != repository]
         digests = [b.digest for b in (*image.layers, *image.configs)]
         client = RepositoryClient(run.transport, repository, push=True,
@@ -228,15 +204,18 @@ class PushSession:
         return client
 
     def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
-                      counters: _Counters) -> None:
-        """Sign (before any tag names the image: a cluster admitting only signed images never
-        sees it tagged and unsigned), then tag."""
+                      predicates: Sequence[Predicate], counters: Counters) -> None:
+        """Sign and attest (before any tag names the image: a cluster admitting only signed
+        images never sees it tagged and unsigned), then tag."""
         self.checkpoint()
         if self.signer is not None:
             children = [m.digest for m in image.manifests[:-1]]
             for digest in self.signer.digests(image.top.digest, children):
                 signed = sign_digest(client, reference, digest, self.signer.key)
                 counters.add("signatures_pushed" if signed else "signatures_present")
+            attached, present = attest_digest(client, reference, image.top.digest, predicates, self.signer.key)
+            counters.add("attestations_pushed", attached)
+            counters.add("attestations_present", present)
         self.checkpoint()
         for tag in tags:  # no checkpoint in between: all the image's tags or none
             client.put_manifest(tag, image.top.data, image.top.media_type)

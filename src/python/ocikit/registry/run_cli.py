@@ -49,6 +49,7 @@ def published_main(args: argparse.Namespace) -> int:
     states = check_destinations(
         [(d, image.digest) for image in plan.images for d in image.destinations],
         insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs), signed=plan.signed,
+        predicates={d: _predicates(image) for image in plan.images for d in image.destinations},
     )
     found = published_keys([(i.key, i.digest, list(i.destinations)) for i in plan.images], states)
     result = CheckResult(batch_id=uuid.uuid4().hex, published=tuple(sorted(found)),
@@ -134,11 +135,17 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
 
-    pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from)
-              for i in images]
+    pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from,
+                        _predicates(i)) for i in images]
     with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs, signer=signer,
                      progress=Progress() if args.quiet else StderrProgress()) as session:
         return push_images(pushes, session)
+
+
+def _predicates(image: PublishImage) -> tuple:
+    from ocikit.registry.attest import Predicate
+
+    return tuple(Predicate(a.predicate_type, a.predicate) for a in image.attestations)
 
 
 def _rows(outcome: Any, plan: PushPlan) -> list:

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from ocikit.digest import sha256_digest
 from ocikit.registry.client import RepositoryClient
 from ocikit.signing.cosign import (
     OCI_MANIFEST,
@@ -72,17 +71,10 @@ def sign_digest(client: RepositoryClient, reference: str, digest: str, key: Sign
     layers.append(new_signature_layer(payload, key.sign(payload)))
     manifest, config = signature_image(layers)
     for blob in (payload, config):
-        _put_small_blob(client, blob)
+        client.put_small_blob(blob)
     client.put_manifest(signature_tag(digest), manifest, OCI_MANIFEST)
     log.info("signed %s@%s", client.name, digest)
     return True
-
-
-def _put_small_blob(client: RepositoryClient, data: bytes) -> None:
-    digest = sha256_digest(data)
-    if client.blob_size(digest) == len(data):
-        return
-    client.commit_upload(client.start_upload(), digest, data)
 
 
 def load_signer(signing: Signing) -> Signer:

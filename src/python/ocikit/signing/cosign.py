@@ -97,17 +97,23 @@ def signature_layers(manifest: bytes) -> list[SignatureLayer]:
 
 
 def signature_image(layers: Sequence[SignatureLayer]) -> tuple[bytes, bytes]:
-    """(manifest, config) bytes of a signature image holding `layers`, in order. The config is
-    the empty image config cosign writes, its rootfs naming each payload."""
+    """(manifest, config) bytes of a signature image holding `layers`, in order."""
+    return attachment_image([layer.descriptor() for layer in layers])
+
+
+def attachment_image(layers: Sequence[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """(manifest, config) bytes of a cosign attachment (`.sig`, `.att`) whose layers are these
+    descriptors. The config is the empty image config cosign writes, its rootfs naming each
+    layer's blob (they are not tars: nothing unpacks them)."""
     config = canonical_json({
         "architecture": "", "created": "0001-01-01T00:00:00Z", "history": [{"created": "0001-01-01T00:00:00Z"}],
-        "os": "", "rootfs": {"type": "layers", "diff_ids": [layer.payload_digest for layer in layers]},
+        "os": "", "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
         "config": {},
     })
     manifest = canonical_json({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-        "layers": [layer.descriptor() for layer in layers],
+        "layers": list(layers),
     })
     return manifest, config
 

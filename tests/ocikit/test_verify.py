@@ -261,7 +261,7 @@ def test_the_same_tar_compressed_another_way_is_not_listed(tmp_path: Path):
     there_digest, _ = there.manifest([compressed(tar, "gzip")])
     here_digest, _ = here.manifest([compressed(tar, "zstd")])
     (layer,) = compare(tmp_path, here, here_digest, there, there_digest).layers
-    assert layer.summary == "same content, compressed differently (gzip in the registry, zstd here)"
+    assert layer.summary == "same diff_id, compressed differently (gzip in the registry, zstd here)"
     assert layer.paths == ()
 
 

@@ -152,4 +152,4 @@ def test_docker_media_types_and_zstd_layers_are_read(plain_registry, auth_env, r
     assert moved.registry_digest != edited, "skopeo wrote Docker media types: another digest"
     (layer,) = recompressed.layers
     assert (recompressed.registry_digest, layer.summary) == (
-        zstd, "same content, compressed differently (zstd in the registry, gzip here)")
+        zstd, "same diff_id, compressed differently (zstd in the registry, gzip here)")

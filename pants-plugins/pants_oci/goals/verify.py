@@ -32,7 +32,7 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, M
 from pants.engine.goal import Goal, GoalSubsystem
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, goal_rule, rule
-from pants.engine.target import FilteredTargets, Target, Targets
+from pants.engine.target import FilteredTargets, Targets
 from pants.option.errors import OptionsError
 from pants.option.global_options import GlobMatchErrorBehavior
 from pants.option.option_types import IntOption, StrListOption
@@ -207,7 +207,7 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
 @goal_rule
 async def oci_verify(console: Console, targets: FilteredTargets, subsystem: OciVerifySubsystem,
                      workspace: Workspace, dist_dir: DistDir) -> OciVerify:
-    images = tuple(sorted(t.address for t in targets if _is_image(t)))
+    images = tuple(sorted(t.address for t in targets if OciImageFieldSet.is_applicable(t)))
     if not images:
         logger.warning("No `oci_image` targets matched the arguments: nothing to verify.")
         return OciVerify(exit_code=0)
@@ -218,10 +218,6 @@ async def oci_verify(console: Console, targets: FilteredTargets, subsystem: OciV
                            path_prefix=str(dist_dir.relpath))
     console.print_stderr(f"Wrote {dist_dir.relpath / REPORT}")
     return OciVerify(exit_code=0 if outcome.result.ok else 1)
-
-
-def _is_image(target: Target) -> bool:
-    return OciImageFieldSet.is_applicable(target)
 
 
 def rules():

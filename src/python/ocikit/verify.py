@@ -4,10 +4,11 @@ The two sides are this commit's image (its packaged layout) and the image a regi
 `compare_images` reads both through an `ImageSource` (`LayoutSource` here, the registry's in
 ocikit.registry.verify). Each platform's manifest is matched with the other side's manifest of
 the same platform; their layers are compared by position: equal digests are the same layer,
-equal diff_ids the same tar compressed another way, and any other pair is listed entry by entry
-(`ocikit.tar_listing`, streamed) and compared by path: type, mode, owner, size, content sha256
-and link target. Timestamps are not compared (ours are fixed; the diff_id still tells).
-Differences are described from the registry's image to this commit's: "added" means only here.
+equal diff_ids (as the configs state them) the same tar compressed another way, and any other
+pair is listed entry by entry (`ocikit.tar_listing`, streamed) and compared by path: type,
+mode, owner, size, content sha256 and link target. Timestamps are not compared (ours are fixed;
+the diff_id still tells). Differences are described from the registry's image to this commit's:
+"added" means only here.
 """
 
 from __future__ import annotations
@@ -268,8 +269,10 @@ def _layer_difference(platform: str, index: int, ours: Tuple[ImageSource, Option
         registry_digest=their_layer.digest if their_layer else None,
         registry_diff_id=their_layer.diff_id if their_layer else None,
     )
+    # The registry config's diff_id is its claim, not checked here: the verdict is "differs"
+    # either way, and checking it would mean fetching a layer only to explain the difference.
     if our_layer and their_layer and our_layer.diff_id and our_layer.diff_id == their_layer.diff_id:
-        return replace(base, summary=f"same content, compressed differently ({_kind(their_layer)} in the "
+        return replace(base, summary=f"same diff_id, compressed differently ({_kind(their_layer)} in the "
                                      f"registry, {_kind(our_layer)} here)")
     try:
         old = listings.listing(registry, their_layer) if their_layer else {}

@@ -8,6 +8,7 @@
   run      load a layout into podman or docker and run it          (ocikit.run)
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
   published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
+  sbom     what an SBOM reads in a process: base layers, file SHA1s (ocikit.sbom.worker)
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
+    if command == "sbom":
+        from ocikit.sbom import worker as sbom_worker
+
+        return sbom_worker.main(rest)
     if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 

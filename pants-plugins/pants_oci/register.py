@@ -10,6 +10,10 @@ from pants_oci.pants_version import check_pants_version
 check_pants_version(str(PANTS_SEMVER))
 
 from pants_oci.goals import lockfile, package, package_deploy, publish, publish_roots, publish_run, run  # noqa: E402
+from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
+from pants_oci.sbom import contents as sbom_contents  # noqa: E402
+from pants_oci.sbom import files as sbom_files  # noqa: E402
+from pants_oci.sbom import rules as sbom_rules  # noqa: E402
 from pants_oci.subsystem import OciSubsystem  # noqa: E402
 from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
@@ -59,4 +63,8 @@ def rules():
         *publish_roots.rules(),
         *runtime.rules(),
         *run.rules(),
+        *sbom_files.rules(),
+        *sbom_base_packages.rules(),
+        *sbom_contents.rules(),
+        *sbom_rules.rules(),
     ]

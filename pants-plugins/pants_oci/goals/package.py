@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import (
     OciImageOutputPathField,
     OciImagePlatformsField,
@@ -14,9 +15,11 @@ from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.addresses import Address
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.unions import UnionRule
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership, UnionRule
 
 from ocikit.layout import OCI_LAYOUT_BYTES, layout_index
 
@@ -45,8 +48,29 @@ class OciImageFieldSet(PackageFieldSet):
         return image_repository(self.repository.value, self.address, oci.default_repository)
 
 
+async def _extra_outputs(
+    address: Address, image: BuiltOciImage, output_dir: str, union_membership: UnionMembership
+) -> tuple[Digest, tuple[str, ...]]:
+    """What the `OciPackageOutputsRequest` implementations write next to the layout."""
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="oci_image"))
+    target: Target = wrapped.target
+    request_types = sorted(
+        (t for t in union_membership.get(OciPackageOutputsRequest) if t.is_applicable(target)),
+        key=lambda t: (t.__module__, t.__name__),
+    )
+    outputs = await MultiGet(
+        Get(OciPackageOutputs, OciPackageOutputsRequest, t(target, image, output_dir)) for t in request_types
+    )
+    paths = [path for o in outputs for path in o.paths]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"Two extensions write the same file next to the layout of {address}: {sorted(paths)}")
+    return await Get(Digest, MergeDigests(o.digest for o in outputs)), tuple(paths)
+
+
 @rule(desc="Package an OCI image layout")
-async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> BuiltPackage:
+async def package_oci_image(
+    field_set: OciImageFieldSet, oci: OciSubsystem, union_membership: UnionMembership
+) -> BuiltPackage:
     image = await Get(BuiltOciImage, OciImageRequest(field_set.address))
     top = image.top
     repository = field_set.repository_name(oci)
@@ -62,7 +86,9 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
     )
     layout = await Get(Digest, MergeDigests([metadata, image.blobs]))
     output_dir = field_set.output_path.value_or_default(file_ending=None)
-    digest = await Get(Digest, AddPrefix(layout, output_dir))
+    placed = await Get(Digest, AddPrefix(layout, output_dir))
+    extra, extra_paths = await _extra_outputs(field_set.address, image, output_dir, union_membership)
+    digest = await Get(Digest, MergeDigests([placed, extra]))
     platforms = ", ".join(str(img.platform) for img in image.images)
     artifact = BuiltOciImageArtifact(
         relpath=output_dir,
@@ -77,7 +103,7 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
         mount_sources=image.mount_sources,
         base_repositories=image.base_repositories,
     )
-    return BuiltPackage(digest, (artifact,))
+    return BuiltPackage(digest, (artifact, *(BuiltPackageArtifact(relpath=p) for p in extra_paths)))
 
 
 def rules():

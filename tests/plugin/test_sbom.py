@@ -13,6 +13,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
 from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.sbom.files import bucket_count, bucket_of
 
 spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
 spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
@@ -118,3 +119,14 @@ def test_the_same_build_gives_the_same_bytes(images: RuleRunner) -> None:
     images.set_options(["--oci-sbom-formats=['spdx']"], env_inherit={"PATH", "HOME"})  # a new session
     _, second = package(images, "app", "app")
     assert first["app/app.spdx.json"] == second["app/app.spdx.json"]
+
+
+def test_files_are_hashed_in_buckets_by_path() -> None:
+    assert bucket_count(1, 10) == 1
+    assert bucket_count(5000, 200 << 20) == 8  # 7 by size, rounded up to a power of two
+    assert bucket_count(3000, 1) == 4
+    paths = [f"srv/{i}.txt" for i in range(2000)]
+    spread = {bucket_of(p, 4) for p in paths}
+    assert spread == {0, 1, 2, 3}
+    # Doubling the buckets splits each one: a file's bucket in 8 is its bucket in 4, or it + 4.
+    assert all(bucket_of(p, 8) % 4 == bucket_of(p, 4) for p in paths)

@@ -60,13 +60,9 @@ async def oci_layer_contents(request: _LayerContentsRequest) -> OciSbomContents:
     return OciSbomContents(placed, owners)
 
 
-def _contents_get(layer: Target, compression: LayerCompression, union_membership: UnionMembership) -> Get | None:
-    if isinstance(layer, OciLayerTarget):
-        return Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(layer, compression)))
-    for request_type in union_membership.get(OciSbomContentsRequest):
-        if request_type.is_applicable(layer):
-            return Get(OciSbomContents, OciSbomContentsRequest, request_type(layer))
-    return None
+def _sbom_request_type(layer: Target, union_membership: UnionMembership) -> type | None:
+    """The `OciSbomContentsRequest` implementation that describes a target of another backend."""
+    return next((t for t in union_membership.get(OciSbomContentsRequest) if t.is_applicable(layer)), None)
 
 
 async def _layer_targets(image: Target) -> Targets:
@@ -81,24 +77,34 @@ async def image_contents(
     image = wrapped.target
     compression = image_compression(image, settings, oci)
     layers = await _layer_targets(image)
-    gets = [(str(t.address), _contents_get(t, compression, union_membership)) for t in layers]
+    # (the address files without a known owner are attributed to, what the layer is, its contents)
+    gets: list[tuple[Address, str, Get[OciSbomContents]]] = []
+    undescribed = []
+    for t in layers:
+        what = f"{t.alias} {t.address}"
+        request_type = None if isinstance(t, OciLayerTarget) else _sbom_request_type(t, union_membership)
+        if isinstance(t, OciLayerTarget):
+            gets.append((t.address, what, Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(t, compression)))))
+        elif request_type is not None:
+            gets.append((t.address, what, Get(OciSbomContents, OciSbomContentsRequest, request_type(t))))
+        else:
+            undescribed.append(what)
     if image[OciImageDependenciesField].value:
         platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
         base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
         layer = dependencies_layer_request(image, base, layers, compression)
-        gets.append((str(image.address), Get(OciSbomContents, _LayerContentsRequest(layer))))
-    described = [(owner, get) for owner, get in gets if get is not None]
-    contents = await MultiGet(get for _, get in described)
+        gets.append((image.address, layer.what, Get(OciSbomContents, _LayerContentsRequest(layer))))
+    contents = await MultiGet(get for _, _, get in gets)
     hashed = await MultiGet(
-        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, owner, owner))
-        for (owner, _), c in zip(described, contents)
+        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what))
+        for (owner, what, _), c in zip(gets, contents)
     )
     by_path = {f.path: f for found in hashed for f in found.files}  # a later layer's file wins
     packages = {p for c in contents for p in c.packages}
     return ImageContents(
         files=tuple(by_path[p] for p in sorted(by_path)),
         packages=tuple(sorted(packages)),
-        undescribed=tuple(owner for owner, get in gets if get is None),
+        undescribed=tuple(undescribed),
     )
 
 

@@ -1,13 +1,19 @@
 """First-party files (a digest and the address of each file's owner) -> SBOM files with both
-digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires, hashed by a cached process
-keyed by the files (their contents never enter the rules' memory)."""
+digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires, hashed by cached processes keyed
+by the files (their contents never enter the rules' memory).
+
+The files are hashed in buckets chosen by path, each its own process: a one-file edit hashes
+that file's bucket again, not the whole layer.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from dataclasses import dataclass
 
 from pants_oci.util_rules.core import OcikitRunner
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, DigestEntries, FileEntry
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
@@ -18,6 +24,9 @@ from ocikit.sbom.worker import FileSha1s
 
 _ROOT = "files"
 _OUT = "sha1s.json"
+# A bucket holds about this much: hashing costs little next to writing the files into a sandbox.
+BUCKET_BYTES = 32 << 20
+BUCKET_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,7 @@ class ContributedFilesRequest:
     files: Digest  # at their paths in the image, without the leading "/"
     owners: FrozenDict[str, str]  # path -> the address that put it there
     fallback_owner: str  # for a path `owners` lacks
-    what: str  # how the process is described: "oci_layer //app:layer"
+    what: str  # how the processes are described: "oci_layer //app:layer"
 
 
 @dataclass(frozen=True)
@@ -33,27 +42,55 @@ class ContributedFiles:
     files: tuple[SbomFile, ...]  # sorted by path
 
 
-@rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
-async def hash_contributed_files(request: ContributedFilesRequest, runner: OcikitRunner) -> ContributedFiles:
-    if request.files == EMPTY_DIGEST:
-        return ContributedFiles(())
-    placed = await Get(Digest, AddPrefix(request.files, _ROOT))
-    entries, result = await MultiGet(
-        Get(DigestEntries, Digest, request.files),
-        Get(
-            ProcessResult,
-            Process,
-            runner.process(
-                ("sbom", "sha1", "--root", _ROOT, "--out", _OUT),
-                input_digest=placed,
-                output_files=(_OUT,),
-                description=f"Hash the files of {request.what} for the SBOM",
-                level=LogLevel.DEBUG,
-            ),
+@dataclass(frozen=True)
+class _Sha1Request:
+    files: Digest  # below _ROOT
+    what: str
+
+
+def bucket_count(files: int, size: int) -> int:
+    """How many buckets a tree is hashed in: a power of two, so that a tree growing past a
+    bound splits each bucket in two rather than moving most files to another bucket."""
+    wanted = max(1, -(-size // BUCKET_BYTES), -(-files // BUCKET_FILES))
+    return 1 << (wanted - 1).bit_length()
+
+
+def bucket_of(path: str, buckets: int) -> int:
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest()[:8], "big") % buckets
+
+
+@rule(desc="Hash files for an OCI image's SBOM", level=LogLevel.DEBUG)
+async def hash_files(request: _Sha1Request, runner: OcikitRunner) -> FileSha1s:
+    result = await Get(
+        ProcessResult,
+        Process,
+        runner.process(
+            ("sbom", "sha1", "--root", _ROOT, "--out", _OUT),
+            input_digest=request.files,
+            output_files=(_OUT,),
+            description=f"Hash the files of {request.what} for the SBOM",
+            level=LogLevel.DEBUG,
         ),
     )
     contents = await Get(DigestContents, Digest, result.output_digest)
-    sha1 = FileSha1s.loads(contents[0].content, f"the SHA1s of {request.what}").sha1
+    return FileSha1s.loads(contents[0].content, f"the SHA1s of {request.what}")
+
+
+@rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
+async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
+    if request.files == EMPTY_DIGEST:
+        return ContributedFiles(())
+    entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
+    count = bucket_count(len(entries), sum(e.file_digest.serialized_bytes_length for e in entries))
+    buckets: dict[int, list[FileEntry]] = defaultdict(list)
+    for entry in entries:
+        buckets[bucket_of(entry.path, count)].append(FileEntry(f"{_ROOT}/{entry.path}", entry.file_digest))
+    digests = await MultiGet(Get(Digest, CreateDigest(buckets[b])) for b in sorted(buckets))
+    hashed = await MultiGet(
+        Get(FileSha1s, _Sha1Request(d, request.what if count == 1 else f"{request.what} (bucket {b + 1} of {count})"))
+        for b, d in zip(sorted(buckets), digests)
+    )
+    sha1 = {path: value for found in hashed for path, value in found.sha1.items()}
     return ContributedFiles(
         tuple(
             SbomFile(
@@ -63,7 +100,6 @@ async def hash_contributed_files(request: ContributedFilesRequest, runner: Ociki
                 contributor=request.owners.get(entry.path, request.fallback_owner),
             )
             for entry in sorted(entries, key=lambda e: e.path)
-            if isinstance(entry, FileEntry)
         )
     )
 

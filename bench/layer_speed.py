@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import re
@@ -31,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src", "python"))
 
 from ocikit import compress, tarwriter  # noqa: E402
+from ocikit.contracts.layer import LayerSpec  # noqa: E402
 from ocikit.layer import build_layer, plan_layer  # noqa: E402
 
 MB = 1000 * 1000
@@ -147,8 +147,8 @@ def peak_rss(size_mb: int, work: str, compression: str) -> int:
             for i in range(size_mb * MB // (1 << 20)):
                 f.write(block[i % 251 :] + block[: i % 251] if i % 2 else text)
     spec = os.path.join(work, "spec.json")
-    with open(spec, "w") as f:
-        json.dump({"root": tree, "destination": "/", "compression": compression, "threads": 2}, f)
+    with open(spec, "wb") as f:
+        f.write(LayerSpec(tree, "/", compression=compression, threads=2).dumps())
     env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(HERE), "src", "python"))
     out, desc = os.path.join(work, "rss.blob"), os.path.join(work, "rss.json")
     cmd = [

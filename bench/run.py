@@ -60,7 +60,8 @@ from _single_layer import SINGLE_BUILD, single_layer_steps
 REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO / "tests" / "adoption"))
 import adoption_support as adoption  # noqa: E402  (stock venv, pex CLI, wheel, BuildGrid)
-import worker_start  # noqa: E402
+import worker_start  # noqa: E402  (also puts src/python on sys.path)
+from ocikit.contracts.layer import LayerSpec  # noqa: E402
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
 SEED = 20240601
@@ -406,7 +407,7 @@ def layer_alone(root: Path, tree: Path) -> float:
     """Seconds of the layer command a `deps` layer process runs (gzip level 1, as the plugin's
     default), on the same tree but outside Pants: no sandbox, no output capture."""
     spec = root / "alone-spec.json"
-    spec.write_text(json.dumps({"root": str(tree), "destination": "/opt", "compression": "gzip", "level": 1}))
+    spec.write_bytes(LayerSpec(str(tree), "/opt", compression="gzip", level=1).dumps())
     env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"), PYTHONDONTWRITEBYTECODE="1")
     try:
         seconds, _ = timed([sys.executable, "-m", "ocikit", "layer", "--spec", str(spec), "--out",
@@ -450,7 +451,7 @@ def layer_peak_rss(base: Path, size_mb: int) -> Dict[str, float]:
     try:
         for compression in ("gzip", "zstd", "none"):
             spec = base / "rss-spec.json"
-            spec.write_text(json.dumps({"root": str(tree), "destination": "/", "compression": compression}))
+            spec.write_bytes(LayerSpec(str(tree), "/", compression=compression).dumps())
             cmd = [sys.executable, "-c", waiter, sys.executable, "-m", "ocikit", "layer", "--spec", str(spec),
                    "--out", str(base / "rss.blob"), "--descriptor", str(base / "rss.json")]
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)

@@ -34,6 +34,8 @@ sys.path[:0] = [str(REPO / "pants-plugins"), str(REPO / "src" / "python")]
 
 from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
 
+from ocikit.contracts.layer import LayerSpec  # noqa: E402
+
 ROUTES = ("launcher venv (before)", "named cache (now)", "inputs, no bytecode")
 
 
@@ -63,7 +65,7 @@ def _prepare(base: Path) -> Dict[str, dict]:
             argv0, env["PYTHONPATH"] = [".ocikit/python", "-S"], f"__ocikit:.ocikit/{deps.directory}"
         (box / "files").mkdir()
         (box / "files" / "hello.txt").write_text("hello\n")
-        (box / "layer-spec.json").write_text(json.dumps({"root": "files", "destination": "/", "compression": "gzip", "level": 1}))
+        (box / "layer-spec.json").write_bytes(LayerSpec("files", "/", compression="gzip", level=1).dumps())
         routes[route] = {"dir": box, "env": env, "argv0": argv0}
     return routes
 

@@ -12,9 +12,9 @@ from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 from pants.util.docutil import bin_name
 
+from ocikit.contracts.lock import TrackedImage
 from ocikit.lockfile import BaseImageLock, lock_key
 from ocikit.reference import Reference
-from ocikit.lockfile import TrackedImage
 
 BASE_IMAGE_RESOLVE = "oci-base-images"
 

@@ -2,26 +2,29 @@
 
 The publish rules gather each image's destinations and mount sources; these functions find two
 targets aimed at one `registry/repository:tag` and write the contracts (ocikit's
-`publish_contract`) that `python -m ocikit published` and `push-run` read.
+`contracts.publish`) that `python -m ocikit published` and `push-run` read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.util.frozendict import FrozenDict
 
-from ocikit.registry.publish_contract import (
+from ocikit.contracts.publish import (
     ALREADY_PUBLISHED,
     TO_PUSH,
+    Attestation,
     CheckPlan,
     CheckResult,
     PublishImage,
     PushPlan,
     RunEntry,
+    Signing,
 )
 
 
@@ -39,13 +42,15 @@ class ImagePlan:
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...]
     record: str  # where its publish record goes (an absolute path under dist/)
+    attestations: tuple[tuple[str, str], ...] = ()  # (predicate type, JSON): attested when signing
 
     @property
     def key(self) -> str:
         return self.address.spec
 
     def contract(self) -> PublishImage:
-        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from)
+        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from,
+                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations))
 
     def run_entry(self, published: bool) -> RunEntry:
         return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,
@@ -93,16 +98,16 @@ def refuse_conflicts(address: Address, destinations: Sequence[str],
             )
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int) -> bytes:
+def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signed: bool = False) -> bytes:
     """The plan `ocikit published` reads."""
-    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs).dumps()
+    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signed).dumps()
 
 
 def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,
-              insecure: Sequence[str], jobs: int) -> bytes:
+              insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None) -> bytes:
     """The plan `ocikit push-run` reads: the batch's images to push, and the run's record."""
     return PushPlan(batch_id, run_dir, run_record, tuple(i.contract() for i in to_push),
-                    tuple(sorted(set(insecure))), jobs).dumps()
+                    tuple(sorted(set(insecure))), jobs, signing).dumps()
 
 
 def read_check_result(stdout: bytes) -> CheckResult:

@@ -9,7 +9,9 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
-from pants_oci.goals import lockfile, package, package_deploy, publish, publish_roots, publish_run, run  # noqa: E402
+from pants_oci.goals import (  # noqa: E402
+    lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
+)
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -61,6 +63,7 @@ def rules():
         *lockfile.rules(),
         *publish_run.rules(),
         *publish_roots.rules(),
+        *publish_attestations.rules(),
         *runtime.rules(),
         *run.rules(),
         *sbom_files.rules(),

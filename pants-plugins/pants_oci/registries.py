@@ -49,12 +49,9 @@ class OciRegistries:
 
     @property
     def insecure_addresses(self) -> tuple[str, ...]:
+        """In the order configured: what `ocikit pull` and `ocikit lock` get as
+        `insecure_registries` (ocikit.contracts)."""
         return tuple(r.address for r in self.registries if r.insecure)
-
-    def insecure_registry_args(self) -> list[str]:
-        """`--insecure-registry ADDRESS` for each insecure registry, as `ocikit pull` and
-        `ocikit lock` take them."""
-        return [arg for address in self.insecure_addresses for arg in ("--insecure-registry", address)]
 
     def select(self, requested: Sequence[str] | None, where: str) -> tuple[OciRegistry, ...]:
         """The registries an image's `registries` field names (see `select_registries`)."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from pants_oci.registries import OciRegistries
 from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
+from pants.base.build_environment import get_buildroot
 from pants.option.errors import OptionsError
 from pants.option.option_types import (
     BoolOption,
@@ -60,9 +62,17 @@ class ContainerRuntimeKind(Enum):
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    key: str  # the key's absolute path
+    password_env: str  # the variable holding its password, if it is encrypted
+    platform_manifests: bool
+
+
+@dataclass(frozen=True)
 class PublishSettings:
     jobs: int
     env_vars: tuple[str, ...]
+    signing: Optional[SigningSettings] = None
 
 
 class OciSubsystem(Subsystem):
@@ -216,6 +226,42 @@ class OciSubsystem(Subsystem):
             """
         ),
     )
+    signing_key = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            Sign every image `publish` pushes with this ECDSA P-256 private key, as cosign does
+            (a `sha256-<digest>.sig` tag beside the image, read by `cosign verify`, podman and
+            skopeo under a `sigstoreSigned` policy): a path, relative to the build root or
+            absolute, to a PEM PKCS#8 key or a cosign encrypted key (`cosign
+            generate-key-pair`). Example: `signing_key = "~/.keys/cosign.key"`. The
+            key is read by the push process only: never a process input, cache key or log.
+            Keyless (Fulcio/Rekor) signing is not supported.
+            """
+        ),
+        advanced=True,
+    )
+    signing_key_password_env = StrOption(
+        default="COSIGN_PASSWORD",
+        help=softwrap(
+            """
+            The environment variable holding the password of an encrypted `signing_key` (as
+            cosign reads `COSIGN_PASSWORD`). Its value reaches only the push process.
+            """
+        ),
+        advanced=True,
+    )
+    sign_platform_manifests = BoolOption(
+        default=False,
+        help=softwrap(
+            """
+            Also sign each platform's manifest of a multi-platform image (the index is always
+            signed), for clusters that verify the manifest they pull for their platform.
+            """
+        ),
+        advanced=True,
+    )
+
     runtime = EnumOption(
         default=ContainerRuntimeKind.podman,
         help=softwrap(
@@ -294,4 +340,20 @@ class OciSubsystem(Subsystem):
                     "where NAME is letters, digits and '_' and does not start with a digit, e.g. "
                     "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
                 )
-        return PublishSettings(self.publish_jobs, tuple(self.env_vars))
+        return PublishSettings(self.publish_jobs, tuple(self.env_vars), self._signing())
+
+    def _signing(self) -> Optional[SigningSettings]:
+        if not self.signing_key:
+            return None
+        if not _ENV_VAR_RE.fullmatch(self.signing_key_password_env or "") or "=" in self.signing_key_password_env:
+            raise OptionsError(
+                f"[oci].signing_key_password_env = {self.signing_key_password_env!r} is not an environment "
+                "variable name: expected letters, digits and '_', e.g. 'COSIGN_PASSWORD'."
+            )
+        path = os.path.join(get_buildroot(), os.path.expanduser(self.signing_key))
+        if not os.path.isfile(path):
+            raise OptionsError(
+                f"[oci].signing_key = {self.signing_key!r}: no such file ({path}); expected the path of a "
+                "PEM PKCS#8 or cosign encrypted ECDSA P-256 private key, relative to the build root."
+            )
+        return SigningSettings(path, self.signing_key_password_env, self.sign_platform_manifests)

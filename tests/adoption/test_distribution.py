@@ -46,7 +46,7 @@ def test_the_wheel_declares_its_version_python_and_pinned_dependencies(wheel: Pa
     assert metadata["Requires-Python"] == "<3.10,>=3.9"
     declared = sorted(r.replace(" ", "") for r in metadata.get_all("Requires-Dist"))
     assert declared == sorted(str(r) for r in read_requirements()) == [
-        "PyYAML<7,>=6.0", "requests==2.32.5", "zstandard==0.25.0"]
+        "PyNaCl==1.5.0", "PyYAML<7,>=6.0", "cryptography==42.0.8", "requests==2.32.5", "zstandard==0.25.0"]
 
 
 def test_the_same_sources_build_the_same_wheel(wheel: Path, tmp_path: Path):

@@ -47,8 +47,9 @@ def finder(dists):
     return find
 
 
-def test_the_pinned_requirements_are_requests_zstandard_and_pyyaml():
-    assert [str(r) for r in read_requirements()] == ["requests==2.32.5", "zstandard==0.25.0", "PyYAML<7,>=6.0"]
+def test_the_pinned_requirements_are_requests_zstandard_pyyaml_and_the_signing_libraries():
+    assert [str(r) for r in read_requirements()] == ["requests==2.32.5", "zstandard==0.25.0", "PyYAML<7,>=6.0",
+                                                     "cryptography==42.0.8", "PyNaCl==1.5.0"]
 
 
 def test_the_closure_follows_requires_dist_without_extras(tmp_path):
@@ -104,7 +105,8 @@ def test_a_distribution_without_a_record_or_with_a_missing_file_is_an_error(tmp_
 def test_this_environment_has_everything_the_workers_import():
     deps = worker_dependencies()
     names = {d.split("==")[0].lower().replace("_", "-") for d in deps.distributions}
-    assert names == {"requests", "urllib3", "idna", "charset-normalizer", "certifi", "zstandard", "pyyaml"}
+    assert names == {"requests", "urllib3", "idna", "charset-normalizer", "certifi", "zstandard", "pyyaml",
+                     "cryptography", "cffi", "pycparser", "pynacl"}
     paths = {f.path for f in deps.files}
     assert "requests/__init__.py" in paths and "certifi/cacert.pem" in paths
     assert any(p.startswith("zstandard/backend_c.") for p in paths)

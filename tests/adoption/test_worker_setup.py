@@ -12,6 +12,8 @@ from pathlib import Path
 from pants_oci.util_rules import worker_setup
 
 SCRIPT = Path(worker_setup.__file__)
+CORE = Path(__file__).resolve().parents[2] / "src" / "python"
+SETUP_ENV = {"PYTHONPATH": str(CORE)}  # as Pants runs it: the core mounted, nothing else
 
 
 def make_package(root: Path) -> list:
@@ -28,7 +30,7 @@ def run_setup(sandbox: Path, python: str, files: list, directory: str = "deps-ab
     spec = {"cache": ".ocikit", "python": python, "directory": directory, "files": files}
     (sandbox / "spec.json").write_text(json.dumps(spec))
     return subprocess.run([sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox,
-                          capture_output=True, text=True, env={})
+                          capture_output=True, text=True, env=SETUP_ENV)
 
 
 def test_copies_compiles_and_links_then_workers_import_from_it(tmp_path):
@@ -42,7 +44,7 @@ def test_copies_compiles_and_links_then_workers_import_from_it(tmp_path):
     assert (deps / ".complete").exists() and (deps / "greet/data.txt").read_bytes() == b"x" * 10
     assert list((deps / "greet" / "__pycache__").glob("__init__.cpython-*.pyc"))
     assert os.readlink(sandbox / ".ocikit" / "python") == python
-    assert [p.name for p in (sandbox / ".ocikit").iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in (sandbox / ".ocikit").iterdir() if p.name.startswith(".")] == [".setup.lock"]
     worker = subprocess.run([".ocikit/python", "-S", "-c", "import greet, sys; print(greet.WORD, 'site' in sys.modules)"],
                             cwd=sandbox, env={"PYTHONPATH": ".ocikit/deps-abc"}, capture_output=True, text=True)
     assert worker.stdout.split() == ["hello", "False"], worker.stderr
@@ -56,7 +58,8 @@ def test_a_second_run_keeps_the_copy_and_relinks_another_interpreter(tmp_path):
     marker = sandbox / ".ocikit" / "deps-abc" / ".complete"
     before = marker.stat().st_mtime_ns
     (tmp_path / "site" / "greet" / "__init__.py").write_bytes(b"changed")  # not read again
-    assert run_setup(sandbox, "/second/python", files).returncode == 0
+    second = run_setup(sandbox, "/second/python", files)
+    assert second.returncode == 0 and json.loads(second.stdout) == {"rebuilt": None, "damaged": False}
     assert marker.stat().st_mtime_ns == before
     assert os.readlink(sandbox / ".ocikit" / "python") == "/second/python"
 
@@ -69,7 +72,7 @@ def test_a_file_that_changed_since_pants_hashed_it_fails_and_leaves_nothing(tmp_
     proc = run_setup(sandbox, sys.executable, files)
     assert proc.returncode == 1
     assert "changed since Pants started" in proc.stderr and "restart Pants" in proc.stderr
-    assert sorted(p.name for p in (sandbox / ".ocikit").iterdir()) == []
+    assert sorted(p.name for p in (sandbox / ".ocikit").iterdir()) == [".setup.lock"]
 
 
 def test_an_incomplete_leftover_directory_is_replaced(tmp_path):
@@ -95,7 +98,7 @@ def test_links_another_interpreter_by_name_and_leaves_the_workers_python(tmp_pat
     (sandbox / "links.json").write_text(json.dumps(spec))
     for _ in range(2):  # again: nothing to change
         proc = subprocess.run([sys.executable, "-S", str(SCRIPT), "links.json"], cwd=sandbox,
-                              capture_output=True, text=True, env={})
+                              capture_output=True, text=True, env=SETUP_ENV)
         assert proc.returncode == 0, proc.stderr
     assert os.readlink(sandbox / ".ocikit" / "cpython3.11") == "/usr/bin/python3.11"
     assert os.readlink(sandbox / ".ocikit" / "python") == "/pants/python"

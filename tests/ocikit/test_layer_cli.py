@@ -15,7 +15,7 @@ import pytest
 
 import ocikit
 from ocikit import layer_cli
-from ocikit.canonical_json import canonical_json
+from ocikit.contracts.layer import LayerDescriptor, LayerSpec
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(ocikit.__file__)))
 
@@ -38,22 +38,22 @@ def setup_sandbox(tmp_path, spec):
     (files / "bin" / "run").write_bytes(b"#!/bin/sh\nexit 0\n")
     os.chmod(str(files / "bin" / "run"), 0o755)
     (files / "README").write_text("hello\n" * 100)
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "spec.json").write_bytes(spec.dumps())
     (tmp_path / "out").mkdir()
 
 
 def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
-    spec = {
-        "root": "files",
-        "destination": "/app",
-        "uid": 1000,
-        "gid": 1000,
-        "mode_policy": "normalize",
-        "compression": "gzip",
-        "level": 1,
-        "mtime": 0,
-        "threads": 2,
-    }
+    spec = LayerSpec(
+        root="files",
+        destination="/app",
+        uid=1000,
+        gid=1000,
+        mode_policy="normalize",
+        compression="gzip",
+        level=1,
+        mtime=0,
+        threads=2,
+    )
     setup_sandbox(tmp_path, spec)
     r = run_cli(
         tmp_path, "--spec", "spec.json", "--out", "out/layer", "--descriptor", "out/desc.json"
@@ -61,17 +61,17 @@ def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
     assert (r.returncode, r.stderr) == (0, "")
     blob = (tmp_path / "out" / "layer").read_bytes()
     raw = (tmp_path / "out" / "desc.json").read_bytes()
-    desc = json.loads(raw)
-    assert raw == canonical_json(desc)
+    desc = LayerDescriptor.loads(raw)
+    assert raw == desc.dumps()
     tar_bytes = gzip.decompress(blob)
-    assert desc == {
-        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-        "digest": "sha256:" + hashlib.sha256(blob).hexdigest(),
-        "size": len(blob),
-        "diffID": "sha256:" + hashlib.sha256(tar_bytes).hexdigest(),
-        "uncompressedSize": len(tar_bytes),
-        "entries": 4,
-    }
+    assert desc == LayerDescriptor(
+        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        digest="sha256:" + hashlib.sha256(blob).hexdigest(),
+        size=len(blob),
+        diff_id="sha256:" + hashlib.sha256(tar_bytes).hexdigest(),
+        uncompressed_size=len(tar_bytes),
+        entries=4,
+    )
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
         assert [(m.name, m.uid) for m in tf] == [
             ("app", 1000),
@@ -83,41 +83,44 @@ def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
 
 
 def test_minimal_spec_uses_defaults_and_all_cores(tmp_path):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     assert r.returncode == 0, r.stderr
-    desc = json.loads((tmp_path / "out" / "d.json").read_text())
-    assert desc["mediaType"].endswith("tar+gzip") and desc["entries"] == 3
-    # Same bytes as an explicit gzip level 1 / one thread build.
-    (tmp_path / "spec1.json").write_text(
-        json.dumps(
-            {"root": "files", "destination": "/", "compression": "gzip", "level": 1, "threads": 1}
-        )
+    desc = LayerDescriptor.read(str(tmp_path / "out" / "d.json"))
+    assert desc.media_type.endswith("tar+gzip") and desc.entries == 3
+    # Same bytes as an explicit gzip level 1 / one thread build, and as a spec that leaves out
+    # every key that has a default.
+    (tmp_path / "spec1.json").write_bytes(
+        LayerSpec(root="files", destination="/", compression="gzip", level=1, threads=1).dumps()
     )
-    r = run_cli(tmp_path, "--spec", "spec1.json", "--out", "out/l1", "--descriptor", "out/d1.json")
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "out" / "l").read_bytes() == (tmp_path / "out" / "l1").read_bytes()
+    (tmp_path / "spec2.json").write_text(
+        json.dumps({"kind": "layer-spec", "version": 1, "root": "files", "destination": "/"})
+    )
+    for spec, out in (("spec1.json", "l1"), ("spec2.json", "l2")):
+        r = run_cli(tmp_path, "--spec", spec, "--out", f"out/{out}", "--descriptor", f"out/{out}.json")
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "out" / "l").read_bytes() == (tmp_path / "out" / out).read_bytes()
 
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_other_compressions(tmp_path, compression):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/x", "compression": compression})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/x", compression=compression))
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     assert r.returncode == 0, r.stderr
-    desc = json.loads((tmp_path / "out" / "d.json").read_text())
+    desc = LayerDescriptor.read(str(tmp_path / "out" / "d.json"))
     blob = (tmp_path / "out" / "l").read_bytes()
-    assert desc["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
-    assert desc["mediaType"].endswith({"zstd": "tar+zstd", "none": "tar"}[compression])
-    assert (desc["digest"] == desc["diffID"]) == (compression == "none")
+    assert desc.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert desc.media_type.endswith({"zstd": "tar+zstd", "none": "tar"}[compression])
+    assert (desc.digest == desc.diff_id) == (compression == "none")
 
 
 def test_declared_symlinks_go_into_the_layer(tmp_path):
-    spec = {"root": "files", "destination": "/app", "uid": 1000, "gid": 1000,
-            "symlinks": {"bin/python": "/usr/bin/python3", "lib/current": "../README"}}
+    spec = LayerSpec(root="files", destination="/app", uid=1000, gid=1000,
+                     symlinks={"bin/python": "/usr/bin/python3", "lib/current": "../README"})
     setup_sandbox(tmp_path, spec)
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     assert (r.returncode, r.stderr) == (0, "")
-    assert json.loads((tmp_path / "out" / "d.json").read_text())["entries"] == 7
+    assert LayerDescriptor.read(str(tmp_path / "out" / "d.json")).entries == 7
     tar_bytes = gzip.decompress((tmp_path / "out" / "l").read_bytes())
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
         assert [(m.name, m.type, m.linkname, m.mode, m.uid) for m in tf] == [
@@ -132,8 +135,10 @@ def test_declared_symlinks_go_into_the_layer(tmp_path):
 
 
 def test_no_symlinks_or_none_declared_give_the_same_bytes(tmp_path):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/app"})
-    (tmp_path / "spec0.json").write_text(json.dumps({"root": "files", "destination": "/app", "symlinks": {}}))
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/app"))
+    without_key = LayerSpec(root="files", destination="/app").to_json()
+    del without_key["symlinks"]
+    (tmp_path / "spec0.json").write_text(json.dumps(without_key))
     for spec, out in (("spec.json", "a"), ("spec0.json", "b")):
         r = run_cli(tmp_path, "--spec", spec, "--out", f"out/{out}", "--descriptor", f"out/{out}.json")
         assert r.returncode == 0, r.stderr
@@ -152,7 +157,7 @@ def _assert_failed_cleanly(tmp_path, r, *words):
 
 
 def test_refused_symlink_fails_cleanly_and_removes_stale_outputs(tmp_path):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/app"})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/app"))
     os.symlink("/etc/passwd", str(tmp_path / "files" / "pw"))
     (tmp_path / "out" / "l").write_bytes(b"stale blob from an earlier run")
     (tmp_path / "out" / "d.json").write_bytes(b"{}")
@@ -162,36 +167,42 @@ def test_refused_symlink_fails_cleanly_and_removes_stale_outputs(tmp_path):
 
 def test_failure_while_writing_the_blob_leaves_nothing(tmp_path):
     # The tree plans fine; the bad level is only seen by build_layer, after the temp blob exists.
-    setup_sandbox(
-        tmp_path, {"root": "files", "destination": "/", "compression": "zstd", "level": 99}
-    )
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/", compression="zstd", level=99))
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     _assert_failed_cleanly(tmp_path, r, "level", "99")
+
+
+def _spec_json(**changes):
+    """A valid spec's JSON with `changes` (a value of None removes the key)."""
+    spec = LayerSpec(root="files", destination="/").to_json()
+    spec.update(changes)
+    return json.dumps({k: v for k, v in spec.items() if v is not None})
 
 
 @pytest.mark.parametrize(
     "spec_text, words",
     [
-        ("{not json", ["not valid JSON"]),
+        ("{not json", ["spec 'spec.json'", "not JSON"]),
         ("[1, 2]", ["JSON object"]),
-        (json.dumps({"destination": "/"}), ["'root'"]),
-        (
-            json.dumps({"root": "files", "destination": "/", "colour": "red"}),
-            ["unknown keys", "colour"],
-        ),
-        (json.dumps({"root": "missing", "destination": "/"}), ["missing"]),
-        (json.dumps({"root": "files", "destination": "app"}), ["'app'", "destination"]),
-        (json.dumps({"root": "files", "destination": "/", "threads": 0}), ["threads"]),
-        (json.dumps({"root": "files", "destination": "/", "compression": "xz"}), ["'xz'"]),
-        (json.dumps({"root": "files", "destination": "/", "mode_policy": "keep"}), ["'keep'"]),
-        (json.dumps({"root": "files", "destination": "/", "symlinks": {"README": "x"}}),
-         ["symlink /README -> 'x'", "the file /README"]),
-        (json.dumps({"root": "files", "destination": "/", "symlinks": {"/abs": "x"}}), ["'/abs'"]),
-        (json.dumps({"root": "files", "destination": "/", "symlinks": ["a"]}), ["symlinks"]),
+        (_spec_json(root=None), ["'root'", "missing"]),
+        (_spec_json(colour="red"), ["unknown key", "colour"]),
+        (_spec_json(kind=None), ["layer-spec", "kind None"]),
+        (_spec_json(version=2), ["version 2", "reads version 1"]),
+        (_spec_json(uid="0"), ["uid", "expected int", '"0"']),
+        (_spec_json(level=True), ["level", "expected int", "true"]),
+        (_spec_json(root="missing"), ["missing"]),
+        (_spec_json(destination="app"), ["'app'", "destination"]),
+        (_spec_json(threads=0), ["threads"]),
+        (_spec_json(compression="xz"), ["'xz'"]),
+        (_spec_json(mode_policy="keep"), ["'keep'"]),
+        (_spec_json(symlinks={"README": "x"}), ["symlink /README -> 'x'", "the file /README"]),
+        (_spec_json(symlinks={"/abs": "x"}), ["'/abs'"]),
+        (_spec_json(symlinks=["a"]), ["symlinks", "expected an object"]),
+        (_spec_json(symlinks={"a": 1}), ["symlinks.a", "expected str"]),
     ],
 )
 def test_bad_specs_fail_cleanly(tmp_path, spec_text, words):
-    setup_sandbox(tmp_path, {})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
     (tmp_path / "spec.json").write_text(spec_text)
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     _assert_failed_cleanly(tmp_path, r, *words)
@@ -204,7 +215,7 @@ def test_missing_spec_file_fails_cleanly(tmp_path):
 
 
 def test_unwritable_output_directory_fails_cleanly(tmp_path):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
     r = run_cli(
         tmp_path, "--spec", "spec.json", "--out", "no/such/dir/l", "--descriptor", "out/d.json"
     )
@@ -212,7 +223,7 @@ def test_unwritable_output_directory_fails_cleanly(tmp_path):
 
 
 def test_in_process_main_returns_the_exit_status(tmp_path, capsys, monkeypatch):
-    setup_sandbox(tmp_path, {"root": "files", "destination": "/"})
+    setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
     monkeypatch.chdir(str(tmp_path))
     assert (
         layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 0
@@ -235,11 +246,7 @@ def _peak_rss_mib(tmp_path, size_mib, compression):
             for i in range(size_mib):
                 f.write(block if i % 2 else text)
     spec = tmp_path / f"spec-{size_mib}-{compression}.json"
-    spec.write_text(
-        json.dumps(
-            {"root": str(tree), "destination": "/", "compression": compression, "threads": 4}
-        )
-    )
+    spec.write_bytes(LayerSpec(root=str(tree), destination="/", compression=compression, threads=4).dumps())
     env = dict(os.environ, PYTHONPATH=SRC)
     argv = [sys.executable, "-m", "ocikit", "layer", "--spec", str(spec),
             "--out", str(tmp_path / "out" / "l"), "--descriptor", str(tmp_path / "out" / "d")]
@@ -280,7 +287,7 @@ def test_a_file_larger_than_the_memory_the_process_may_use_still_streams(tmp_pat
     (tmp_path / "files").mkdir()
     with open(str(tmp_path / "files" / "huge.bin"), "wb") as f:
         f.truncate(1 << 30)
-    (tmp_path / "spec.json").write_text(json.dumps({"root": "files", "destination": "/", "level": 1}))
+    (tmp_path / "spec.json").write_bytes(LayerSpec(root="files", destination="/", level=1).dumps())
     limit = 256 << 20
     p = subprocess.run(
         [sys.executable, "-m", "ocikit", "layer", "--spec", "spec.json", "--out", "l", "--descriptor", "d.json"],
@@ -292,6 +299,6 @@ def test_a_file_larger_than_the_memory_the_process_may_use_still_streams(tmp_pat
         universal_newlines=True,
     )
     assert p.returncode == 0, p.stderr
-    desc = json.loads((tmp_path / "d.json").read_text())
-    assert (1 << 30) < desc["uncompressedSize"] < (1 << 30) + 16384
-    assert desc["digest"] == "sha256:" + hashlib.sha256((tmp_path / "l").read_bytes()).hexdigest()
+    desc = LayerDescriptor.read(str(tmp_path / "d.json"))
+    assert (1 << 30) < desc.uncompressed_size < (1 << 30) + 16384
+    assert desc.digest == "sha256:" + hashlib.sha256((tmp_path / "l").read_bytes()).hexdigest()

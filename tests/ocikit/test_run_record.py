@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from ocikit.registry.publish_contract import ALREADY_PUBLISHED, INTERRUPTED, PUSHED, TO_PUSH, RunEntry
+from ocikit.contracts.publish import ALREADY_PUBLISHED, INTERRUPTED, PUSHED, TO_PUSH, RunEntry
 from ocikit.registry.run_record import RunRecord, prune
 
 

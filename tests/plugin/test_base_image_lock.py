@@ -19,9 +19,9 @@ from pants.option.errors import OptionsError
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
+from ocikit.contracts.lock import TrackedImage
 from ocikit.lockfile import BaseImageLock, LockEntry, format_lockfile, new_lock
 from ocikit.reference import parse_reference
-from ocikit.lockfile import TrackedImage
 
 A, B = ("sha256:" + c * 64 for c in "ab")
 FIELD = FieldName("image", Address("base", target_name="debian"))

@@ -19,7 +19,7 @@ from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 
 from ocikit.contract import ContractError
-from ocikit.registry.publish_contract import CheckPlan, CheckResult, PublishImage, PushPlan
+from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan
 
 
 def plan(name: str, *destinations: str) -> ImagePlan:

@@ -57,3 +57,20 @@ def test_working_directory_guess() -> None:
     assert working_directory_guess("/elsewhere", "/repo") == "/repo"
     assert working_directory_guess("/repository", "/repo") == "/repo"
     assert working_directory_guess(None, "/repo") == "/repo"
+
+
+def test_runs_of_two_schedulers_never_share_a_run_directory(rule_runner: RuleRunner) -> None:
+    """pantsd makes a new scheduler in the same process when bootstrap options change, and
+    RunId restarts with it: the run's directory must still be new."""
+    from pants_oci.goals.publish_run import OciPublishSession, OciPublishSessionRequest
+
+    def session_dirs() -> list[str]:
+        runner = RuleRunner(rules=[*rule_runner.rules, QueryRule(OciPublishSession, [OciPublishSessionRequest])],
+                            target_types=rule_runner.target_types)
+        first = runner.request(OciPublishSession, [OciPublishSessionRequest()]).run_dir
+        runner.set_options([], env_inherit={"PATH", "HOME"})  # a new session: the next RunId
+        return [first, runner.request(OciPublishSession, [OciPublishSessionRequest()]).run_dir]
+
+    one, two = session_dirs(), session_dirs()
+    assert len({*one, *two}) == 4, (one, two)
+    assert one[0].rsplit("-", 1)[1] == two[0].rsplit("-", 1)[1], "same RunId, other scheduler"

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pants_oci.registries import OciRegistries
 
 
-def test_each_insecure_registry_becomes_one_flag_in_the_order_configured() -> None:
+def test_the_insecure_registries_in_the_order_configured() -> None:
     registries = OciRegistries.from_dict({
         "a": {"address": "a.example.com", "insecure": True},
         "b": {"address": "b.example.com"},
         "c": {"address": "127.0.0.1:5000", "insecure": True},
     })
-    assert registries.insecure_registry_args() == [
-        "--insecure-registry", "a.example.com", "--insecure-registry", "127.0.0.1:5000",
-    ]
-    assert OciRegistries.from_dict({"b": {"address": "b.example.com"}}).insecure_registry_args() == []
+    assert registries.insecure_addresses == ("a.example.com", "127.0.0.1:5000")
+    assert OciRegistries.from_dict({"b": {"address": "b.example.com"}}).insecure_addresses == ()

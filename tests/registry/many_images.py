@@ -77,7 +77,7 @@ def write_publish_batch(directory: Path, images: Sequence[SmallImage], destinati
     """What the plugin writes for one batch of a publish run: the check plan, the push plan
     (returned as paths) and the run's registrations, under `directory/dist` as in a build root.
     Every image is registered, unless `register` names the indexes of those the run asked for."""
-    from ocikit.registry.publish_contract import TO_PUSH, CheckPlan, PublishImage, PushPlan, RunEntry
+    from ocikit.contracts.publish import TO_PUSH, CheckPlan, PublishImage, PushPlan, RunEntry
     from ocikit.registry.run_record import RunRecord
 
     root = layouts_root or directory

@@ -4,21 +4,21 @@ tags or digests the registry no longer has."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from registry_images import write_image
 
 from ocikit import media_types
+from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
 from ocikit.registry import push_layout
-from ocikit.lockfile import TrackedImage
 from ocikit.registry.lock import RefreshError, RegistryImages, refresh_lock
 
 PLATFORMS = ("linux/amd64", "linux/arm64/v8")
@@ -150,9 +150,9 @@ def test_a_tag_the_registry_lost_keeps_its_entry_and_says_whether_the_digest_is_
         refresh(BaseImageLock(), tracked[1:])
 
 
-def _ocikit_lock(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _ocikit_lock(tmp_path: Path, command: LockCommand) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, "-m", "ocikit", "lock", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ocikit", *command.to_argv()], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120)
 
 
@@ -160,18 +160,18 @@ def test_the_lock_command_writes_the_lockfile_or_nothing(plain_registry, repo, t
     image = push(plain_registry, repo, "c", tmp_path, "cli")
     ref = f"{plain_registry.host}/{repo}:c"
     tracked = tmp_path / "tracked.json"
-    tracked.write_text(json.dumps({"images": [{"reference": ref, "platforms": ["linux/amd64"], "users": ["//a:b"]}]}))
+    tracked.write_bytes(TrackedImages((TrackedImage(ref, ("linux/amd64",), ("//a:b",)),)).dumps())
     lockfile = tmp_path / "base.lock.yaml"
-    run = _ocikit_lock(tmp_path, "--tracked", str(tracked), "--lockfile", str(lockfile), "--out", str(lockfile),
-                       "--regenerate-command", "pants generate-lockfiles --resolve=oci-base-images")
+    command = LockCommand(str(tracked), out=str(lockfile), lockfile=str(lockfile))
+    run = _ocikit_lock(tmp_path, replace(command, regenerate_command="pants generate-lockfiles --resolve=oci-base-images"))
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"added     {ref}  (none) -> {image.digest}\n"
     text = lockfile.read_bytes()
     assert b"# Regenerate: pants generate-lockfiles --resolve=oci-base-images\n" in text
     assert parse_lockfile(text, "x").entries[0].digest == image.digest
 
-    tracked.write_text(json.dumps({"images": [{"reference": f"{ref}x", "platforms": [], "users": ["//a:b"]}]}))
-    failed = _ocikit_lock(tmp_path, "--tracked", str(tracked), "--lockfile", str(lockfile), "--out", str(lockfile))
+    tracked.write_bytes(TrackedImages((TrackedImage(f"{ref}x", (), ("//a:b",)),)).dumps())
+    failed = _ocikit_lock(tmp_path, command)
     assert failed.returncode == 1
     assert failed.stderr == (f"ocikit lock: error: {ref}x (used by //a:b): the registry has no such tag; "
                              "check the reference\n")
@@ -179,6 +179,6 @@ def test_the_lock_command_writes_the_lockfile_or_nothing(plain_registry, repo, t
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("base.lock")) == ["base.lock.yaml"]
 
     lockfile.write_text(text.decode().replace("version: 1", "version: 7"))
-    broken = _ocikit_lock(tmp_path, "--tracked", str(tracked), "--lockfile", str(lockfile), "--out", str(lockfile))
+    broken = _ocikit_lock(tmp_path, command)
     assert broken.returncode == 1
     assert f"{lockfile}:5: version: expected 1, got '7'. Fix it, or delete it and run" in broken.stderr

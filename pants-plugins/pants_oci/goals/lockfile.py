@@ -8,7 +8,6 @@ ocikit lock`), never cached across runs: a tag can move at any time.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Sequence
@@ -17,6 +16,7 @@ from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command, tr
 from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
 from pants_oci.bases import base_address
 from pants_oci.pull_fields import OciPullImageField
+from pants_oci.registries import OciRegistries
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
 from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
@@ -49,9 +49,9 @@ from pants.engine.unions import UnionRule
 from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
 
+from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.lockfile import lock_key
 from ocikit.reference import InvalidReference, parse_reference
-from ocikit.lockfile import TrackedImage
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,18 @@ def refresh_only_references(references: Sequence[str]) -> list[str]:
     return checked
 
 
+def lock_command(lockfile: str, regenerate: str, only: Sequence[str], registries: OciRegistries) -> LockCommand:
+    """`ocikit lock` of `lockfile`, the current one (if any) at its path in the sandbox."""
+    return LockCommand(
+        tracked=_TRACKED,
+        out=f"{_OUT}/{lockfile}",
+        lockfile=lockfile,
+        regenerate_command=regenerate,
+        only=tuple(only),
+        insecure_registries=registries.insecure_addresses,
+    )
+
+
 @rule(desc="Refresh the base-image lockfile", level=LogLevel.DEBUG)
 async def generate_base_image_lockfile(
     request: GenerateBaseImageLockfile,
@@ -145,23 +157,20 @@ async def generate_base_image_lockfile(
 ) -> GenerateLockfileResult:
     path = request.lockfile_dest
     current = await Get(Digest, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
-    tracked = json.dumps(
-        {"images": [{"reference": t.reference, "platforms": t.platforms, "users": t.users} for t in request.tracked]}
-    )
-    inputs = await Get(Digest, CreateDigest([FileContent(_TRACKED, tracked.encode())]))
+    tracked = TrackedImages(request.tracked).dumps()
+    inputs = await Get(Digest, CreateDigest([FileContent(_TRACKED, tracked)]))
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(CREDENTIAL_ENV))
-    args = [
-        "lock", "--tracked", _TRACKED, "--lockfile", path, "--out", f"{_OUT}/{path}",
-        "--regenerate-command", regenerate_command(generate_lockfiles.custom_command),
-    ]
-    for reference in refresh_only_references(oci.refresh_base_images):
-        args += ["--only", reference]
-    args += oci.registries().insecure_registry_args()
+    command = lock_command(
+        path,
+        regenerate_command(generate_lockfiles.custom_command),
+        refresh_only_references(oci.refresh_base_images),
+        oci.registries(),
+    )
     result = await Get(
         ProcessResult,
         Process,
         runner.process(
-            args,
+            command.to_argv(),
             env=env,
             input_digest=await Get(Digest, MergeDigests([current, inputs])),
             output_files=(f"{_OUT}/{path}",),

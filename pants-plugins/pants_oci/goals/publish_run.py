@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
 from pants_oci.publish_plan import (
@@ -49,6 +50,7 @@ from pants.option.errors import OptionsError
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
+from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
 
 CHECK_PLAN = "__oci_check_plan.json"
@@ -57,9 +59,15 @@ LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
 
-# RunId is unique within one Pants scheduler only; with this, unique across pantsd restarts
-# and concurrent `--no-pantsd` runs, which share dist/.
-_SCHEDULER_TOKEN = uuid.uuid4().hex[:12]
+
+
+class SecretValue(str):
+    """A secret environment value (a signing key's password). The engine passes its characters
+    to the process; Pants' publish goal logs the processes it runs at debug level, and errors
+    print the values they hold: both show `<secret>` instead."""
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class OciPublishRun:
     batch_id: str
     push_input: Digest  # the push plan
     layouts: Digest  # the layouts of the images to push
-    env: FrozenDict[str, str]
+    env: FrozenDict[str, str]  # the InteractiveProcess takes it whole; secrets as SecretValue
 
 
 @dataclass(frozen=True)
@@ -156,13 +164,27 @@ async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciS
     return OciTagClaims(tag_claims(images))
 
 
+@dataclass(frozen=True)
+class _SchedulerToken:
+    value: str
+
+
+@rule
+async def scheduler_token() -> _SchedulerToken:
+    # RunId counts runs within one scheduler only, and pantsd makes a new scheduler (restarting
+    # the count) whenever bootstrap options change, in the same process. A rule without inputs
+    # runs once per scheduler: with its token, a run's name is unique across schedulers,
+    # pantsd restarts and concurrent `--no-pantsd` runs, which all share dist/.
+    return _SchedulerToken(uuid.uuid4().hex[:12])
+
+
 @rule(desc="Start an OCI publish run", level=LogLevel.DEBUG)
 async def start_publish_session(
-    _: OciPublishSessionRequest, run_id: RunId, build_root: BuildRoot, dist_dir: DistDir
+    _: OciPublishSessionRequest, run_id: RunId, token: _SchedulerToken, build_root: BuildRoot, dist_dir: DistDir
 ) -> OciPublishSession:
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
     state_dir = os.path.join(dist, STATE_DIR)
-    return OciPublishSession(os.path.join(state_dir, f"run-{_SCHEDULER_TOKEN}-{int(run_id)}"),
+    return OciPublishSession(os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"),
                              os.path.join(dist, RUN_RECORD), state_dir)
 
 
@@ -170,6 +192,7 @@ async def start_publish_session(
 class OciPublishCheckRequest:
     plans: tuple[ImagePlan, ...]
     insecure: tuple[str, ...]
+    signed: bool  # our signature must be there too
 
 
 @dataclass(frozen=True)
@@ -183,7 +206,7 @@ async def check_published_images(
     request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    plan = check_plan(request.plans, request.insecure, settings.jobs)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signed)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -221,16 +244,26 @@ async def plan_publish_run(
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
     )
-    plans = [image_plan(t.address, _artifact(p), pushed, dist) for (t, pushed), p in zip(pushing, packages)]
+    signing = settings.signing
+    attestations = await MultiGet(
+        Get(OciAttestations, OciAttestationsRequest(t.address)) for t, _ in (pushing if signing else ())
+    )
+    plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
+                     attestations=attestations[n].predicates if signing else ())
+             for n, ((t, pushed), p) in enumerate(zip(pushing, packages))]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
-    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure))
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
-    push_plan_file = push_plan([plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record,
-                               insecure, settings.jobs)
+    push_plan_file = push_plan(
+        [plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs,
+        Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None,
+    )
+    # The key's password reaches the push process's environment only (never a file or a key).
+    secret_env = (signing.password_env,) if signing else ()
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
         Get(Digest, MergeDigests(package.digest for _, package in to_push)),
-        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
+        Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars, *secret_env])),
     )
     return OciPublishRun(
         plans=FrozenDict((plan.address, plan) for plan in plans),
@@ -240,7 +273,7 @@ async def plan_publish_run(
         batch_id=check.batch_id,
         push_input=plan_digest,
         layouts=layouts,
-        env=FrozenDict({**env, **runner.env}),  # the InteractiveProcess takes it whole
+        env=FrozenDict({**{k: SecretValue(v) if k in secret_env else v for k, v in env.items()}, **runner.env}),
     )
 
 

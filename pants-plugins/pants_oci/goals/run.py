@@ -12,6 +12,7 @@ from pants.engine.platform import Platform as HostPlatform
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import InvalidFieldException, WrappedTarget, WrappedTargetRequest
 
+from ocikit.contracts.run import RunCommand
 from ocikit.image import Platform, select_platform
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
 from pants_oci.host_platform import container_platform
@@ -50,14 +51,14 @@ def run_arguments(
     """The arguments of `python -m ocikit run`, ending with `--` so the run goal's arguments
     reach the container."""
     tag = artifact.tags[0] if artifact.tags else "latest"
-    return (
-        "run", "--runtime", runtime.path, "--layout", f"{{chroot}}/{artifact.relpath}",
-        "--name", f"{artifact.repository}:{tag}",
-        "--what", what,
-        *(f"--run-arg={arg}" for arg in run_args),
-        *(("--load-only",) if load_only else ()),
-        "--",
-    )
+    return RunCommand(
+        runtime=runtime.path,
+        layout=f"{{chroot}}/{artifact.relpath}",
+        name=f"{artifact.repository}:{tag}",
+        what=what,
+        run_args=tuple(run_args),
+        load_only=load_only,
+    ).to_argv()
 
 
 @rule(desc="Run an OCI image")

@@ -30,6 +30,8 @@ from pants.util.logging import LogLevel
 
 from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
+from ocikit.contracts.bytecode import BytecodeCommand
+
 logger = logging.getLogger(__name__)
 
 _SITE_PACKAGES = "site-packages"
@@ -165,7 +167,7 @@ async def compile_bytecode(request: BytecodeRequest, runner: OcikitRunner) -> By
         runner.core_process(
             # The tree (all of site-packages, for requirements) is linked in, not copied.
             python,
-            ("bytecode", "--root", _TREE, "--out", _PYC, "--python", name),
+            BytecodeCommand(root=_TREE, out=_PYC, python=name).to_argv(),
             immutable_input_digests={_TREE: request.tree},
             output_directories=(_PYC,),
             description=f"Compile the bytecode of {request.what}",

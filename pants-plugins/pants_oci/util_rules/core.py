@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sysconfig
 from dataclasses import dataclass
@@ -23,10 +24,14 @@ from pants_oci.util_rules import worker_setup
 from pants_oci.util_rules.worker_dependencies import WorkerDependencies, worker_dependencies
 from pants.core.goals.run import RunRequest
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent
-from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope, ProcessResult
+from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.option.global_options import NamedCachesDirOption
 from pants.util.logging import LogLevel
+
+logger = logging.getLogger(__name__)
 
 CORE_DIR = "__ocikit"
 CACHE_DIR = ".ocikit"
@@ -44,6 +49,11 @@ CREDENTIAL_ENV = (
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
 )
+
+# What the setup imports with the workers' interpreter after it copies their packages: the C
+# extension of zstandard named explicitly (its import falls back to nothing else on CPython, but
+# a missing extension is what broke users' caches).
+WORKER_IMPORTS = ("requests", "yaml", "zstandard.backend_c")
 
 # What a cached `pull` passes when the user has set it (each enters the pull's cache key). The
 # worker finds the home directory, a default PATH and podman's auth file by itself.
@@ -205,9 +215,13 @@ async def find_worker_dependencies() -> WorkerDependencies:
     return worker_dependencies()
 
 
+class WorkerSetupError(Exception):
+    """The setup of the workers' named cache failed: one line naming the cache and how to clear it."""
+
+
 @rule(desc="Prepare the Python that runs ocikit processes")
 async def prepare_ocikit_runner(
-    python: PythonBuildStandaloneBinary, deps: WorkerDependencies
+    python: PythonBuildStandaloneBinary, deps: WorkerDependencies, caches_dir: NamedCachesDirOption
 ) -> OcikitRunner:
     cache_name = worker_cache_name()
     spec = {
@@ -217,46 +231,86 @@ async def prepare_ocikit_runner(
         "python": os.path.realpath(python.path),
         "directory": deps.directory,
         "files": [[f.source, f.path, f.sha256] for f in deps.files],
+        "imports": list(WORKER_IMPORTS),
     }
-    core, setup = await MultiGet(
+    core, setup, test_env = await MultiGet(
         Get(Digest, CreateDigest(_core_files())),
         Get(Digest, CreateDigest(_setup_files(spec))),
+        Get(EnvironmentVars, EnvironmentVarsRequest([worker_setup.TEST_CRASH_ENV])),
     )
-    await Get(
-        ProcessResult,
+    result = await Get(
+        FallibleProcessResult,
         Process(
             # The only process of ours with a machine path in its command line: it is never
-            # cached on disk, and runs again whenever pantsd starts. Not once per run
-            # (PER_SESSION): that re-ran it and everything after it, doubling a no-op package.
+            # cached on disk, and runs again whenever pantsd starts (and after it failed). Not
+            # once per run (PER_SESSION): that re-ran it and everything after it, doubling a
+            # no-op package. It checks the whole copy each time (~27 ms for 29 MB).
             argv=(python.path, "-S", _SETUP_SCRIPT, _SETUP_SPEC),
             description="Prepare the Python for ocikit processes",
             input_digest=setup,
+            immutable_input_digests={CORE_DIR: core},
+            env=_setup_env(test_env),
             append_only_caches={cache_name: CACHE_DIR},
             cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
             level=LogLevel.DEBUG,
         ),
     )
+    _check_setup(result, caches_dir, cache_name)
+    report = json.loads(result.stdout.decode() or "{}")
+    if report.get("damaged"):
+        logger.warning(
+            f"pants-oci: the packages of ocikit processes in Pants' named cache {cache_name} "
+            f"were damaged ({report['rebuilt']}) and have been copied again."
+        )
     return OcikitRunner(cache_name=cache_name, deps_directory=deps.directory, core=core)
 
 
 @rule(desc="Link a Python into the cache of ocikit processes", level=LogLevel.DEBUG)
-async def link_interpreter(request: LinkInterpreterRequest, runner: OcikitRunner) -> LinkedInterpreter:
+async def link_interpreter(
+    request: LinkInterpreterRequest, runner: OcikitRunner, caches_dir: NamedCachesDirOption
+) -> LinkedInterpreter:
     spec = {"cache": CACHE_DIR, "links": {request.name: os.path.realpath(request.path)}}
     setup = await Get(Digest, CreateDigest(_setup_files(spec)))
-    await Get(
-        ProcessResult,
+    result = await Get(
+        FallibleProcessResult,
         Process(
             # Like the runner's own setup, never cached on disk: the machine path is in its
             # input. The processes that use the link name only `request.name`.
             argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
             description=f"Link {request.path} as {CACHE_DIR}/{request.name}",
             input_digest=setup,
+            immutable_input_digests=runner.immutable_input_digests,
+            env={"PYTHONPATH": CORE_DIR},
             append_only_caches=runner.append_only_caches,
             cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
             level=LogLevel.DEBUG,
         ),
     )
+    _check_setup(result, caches_dir, runner.cache_name)
     return LinkedInterpreter(request.name)
+
+
+def _setup_env(test_env: EnvironmentVars) -> dict[str, str]:
+    env = {"PYTHONPATH": CORE_DIR}  # the setup imports ocikit.worker_cache
+    crash = test_env.get(worker_setup.TEST_CRASH_ENV)
+    if crash:
+        env[worker_setup.TEST_CRASH_ENV] = crash
+    return env
+
+
+def _check_setup(result: FallibleProcessResult, caches_dir: NamedCachesDirOption, cache_name: str) -> None:
+    """The setup's own line when it wrote one, else one naming the cache (it was killed)."""
+    if result.exit_code == 0:
+        return
+    lines = result.stderr.decode(errors="replace").strip().splitlines()
+    if lines and lines[-1].startswith("pants-oci: "):
+        raise WorkerSetupError(lines[-1])
+    path = caches_dir.val / cache_name
+    raise WorkerSetupError(
+        f"pants-oci: preparing the Python for ocikit processes in Pants' named cache {cache_name} "
+        f"failed with exit code {result.exit_code}{': ' + lines[-1] if lines else ''}. The next "
+        f"run repairs the cache; if it fails again, clear it with `rm -rf {path}` and run Pants again."
+    )
 
 
 def _setup_files(spec: dict) -> list[FileContent]:

@@ -5,7 +5,6 @@ itself (a Python app's installed requirements): either way a `LayerPart`, built 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pants_oci.util_rules.core import OcikitRunner
@@ -30,7 +29,7 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from ocikit.canonical_json import canonical_json
+from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.image import Descriptor, Layer
 from ocikit.layout import blob_path
 
@@ -68,21 +67,19 @@ class LayerPart:
         return cls(files, layer.destination, layer.uid, layer.gid, what, layer.compression, symlinks)
 
 
-def layer_spec(part: LayerPart, mtime: int) -> dict:
+def layer_spec(part: LayerPart, mtime: int) -> LayerSpec:
     """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes."""
-    spec = {
-        "root": _FILES,
-        "destination": part.destination,
-        "uid": part.uid,
-        "gid": part.gid,
-        "mode_policy": "normalize",
-        "compression": part.compression.compression.value,
-        "level": part.compression.level,
-        "mtime": mtime,
-    }
-    if part.symlinks:  # absent otherwise, so layers without links keep their cache keys
-        spec["symlinks"] = dict(part.symlinks)
-    return spec
+    return LayerSpec(
+        root=_FILES,
+        destination=part.destination,
+        uid=part.uid,
+        gid=part.gid,
+        mode_policy="normalize",
+        compression=part.compression.compression.value,
+        level=part.compression.level,
+        mtime=mtime,
+        symlinks=dict(part.symlinks),
+    )
 
 
 async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
@@ -91,7 +88,7 @@ async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
         Get(Digest, AddPrefix(part.files, _FILES))
         if part.files != EMPTY_DIGEST
         else Get(Digest, CreateDigest([Directory(_FILES)])),
-        Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json(layer_spec(part, mtime)))])),
+        Get(Digest, CreateDigest([FileContent(_SPEC, layer_spec(part, mtime).dumps())])),
     )
     return await Get(Digest, MergeDigests([files, spec]))
 
@@ -101,14 +98,14 @@ async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciL
         Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
         Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
     )
-    info = json.loads(descriptor_contents[0].content)
-    descriptor = Descriptor(info["mediaType"], info["digest"], int(info["size"]))
+    built = LayerDescriptor.loads(descriptor_contents[0].content, f"the layer descriptor of {part.what}")
+    descriptor = Descriptor(built.media_type, built.digest, built.size)
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
     blob = await Get(
         Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
     )
-    return BuiltOciLayer(Layer(descriptor, info["diffID"], f"pants: {part.what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {part.what}"), blob)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
@@ -120,7 +117,7 @@ async def build_layer_part(part: LayerPart, runner: OcikitRunner, settings: OciB
         runner.process(
             # The layer compresses on every core. Not `concurrency_available`: Pants 2.17
             # restarts a running process to rebalance its concurrency, building a layer twice.
-            ("layer", "--spec", _SPEC, "--out", _BLOB, "--descriptor", _DESCRIPTOR),
+            LayerCommand(spec=_SPEC, out=_BLOB, descriptor=_DESCRIPTOR).to_argv(),
             input_digest=input_digest,
             output_files=(_BLOB, _DESCRIPTOR),
             description=f"Build layer of {part.what}",

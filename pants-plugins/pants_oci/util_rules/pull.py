@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from pants_oci.registries import OciRegistries
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -13,6 +14,7 @@ from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from ocikit.contracts.pull import PullCommand
 from ocikit.image import Descriptor, Platform, PlatformImage, pulled_platform_image
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
@@ -32,6 +34,15 @@ class PulledImage:
     reference: Reference
     images: tuple[PlatformImage, ...]
     blobs: Digest  # blobs/sha256/<hex> for every manifest, config and layer pulled
+
+
+def pull_command(request: PullImageRequest, registries: OciRegistries) -> PullCommand:
+    return PullCommand(
+        str(request.reference),
+        out=_OUT,
+        platforms=tuple(str(p) for p in request.platforms),
+        insecure_registries=registries.insecure_addresses,
+    )
 
 
 async def _json_files(layout: Digest, paths: list[str]) -> dict[str, bytes]:
@@ -59,17 +70,13 @@ async def pull_base_image(
     request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem
 ) -> PulledImage:
     ref = request.reference
-    args = ["pull", str(ref), "--out", _OUT]
-    for platform in request.platforms:
-        args += ["--platform", str(platform)]
-    args += oci.registries().insecure_registry_args()
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))
     result = await Get(
         ProcessResult,
         Process,
         runner.process(
-            args,
+            pull_command(request, oci.registries()).to_argv(),
             env=env,
             output_directories=(_OUT,),
             description=f"Pull {ref} for {request.what}",

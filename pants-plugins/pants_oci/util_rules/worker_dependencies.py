@@ -28,7 +28,9 @@ with warnings.catch_warnings():
 
 REQUIREMENTS_FILE = Path(__file__).resolve().parent.parent / "requirements.txt"
 
-# Bump when the layout of a dependencies directory changes (see worker_setup.py).
+# Bump when the layout of a dependencies directory changes in a way older setups would
+# accept (see worker_setup.py). The manifest in `.complete` needed none: setups that wrote it
+# empty accept the new one, and the new setup rebuilds a copy with an empty one.
 _LAYOUT_VERSION = "ocikit-worker-deps-v1"
 
 FindDistribution = Callable[[str], importlib.metadata.Distribution]

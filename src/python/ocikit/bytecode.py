@@ -1,5 +1,7 @@
 """`python -m ocikit bytecode --root DIR --out OUT`: reproducible `.pyc` files.
 
+(What Pants passes: ocikit.contracts.bytecode.BytecodeCommand.)
+
 Run by the Python the image runs (bytecode is specific to its minor version). For every
 `ROOT/a/b.py` it writes `OUT/a/__pycache__/b.<tag>.pyc`, the file that interpreter's import
 system looks for next to the source, so OUT merged over ROOT is the tree with its bytecode.
@@ -28,6 +30,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from ocikit import bytecode_worker
 from ocikit.bytecode_worker import pyc_path
+from ocikit.contracts.bytecode import BytecodeCommand
 
 PROG = "ocikit bytecode"
 
@@ -83,28 +86,28 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--root", required=True, help="the tree of sources")
-    parser.add_argument("--out", required=True, help="where the __pycache__ tree goes")
-    parser.add_argument(
-        "--python", help="refuse to run on another Python than this one, e.g. cpython3.11 (the "
-        "bytecode is for that version; the name is what the caller's cache key holds)"
-    )
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").split("\n", 1)[0])
+    BytecodeCommand.add_arguments(parser)
     parser.add_argument("--jobs", type=int, default=0, help="worker processes at a time (default: one per core)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    command = BytecodeCommand.from_args(args)
     running = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
-    if args.python and args.python != running:
+    if command.python and command.python != running:
         print(
-            f"{PROG}: error: asked for bytecode of {args.python}, but this is {running} "
+            f"{PROG}: error: asked for bytecode of {command.python}, but this is {running} "
             f"({sys.executable})",
             file=sys.stderr,
         )
         return 1
-    if not os.path.isdir(args.root):
-        print(f"{PROG}: error: {args.root!r} is not a directory", file=sys.stderr)
+    if not os.path.isdir(command.root):
+        print(f"{PROG}: error: {command.root!r} is not a directory", file=sys.stderr)
         return 1
-    os.makedirs(args.out, exist_ok=True)
-    compiled, skipped = compile_tree(args.root, args.out, args.jobs or _cores())
+    os.makedirs(command.out, exist_ok=True)
+    compiled, skipped = compile_tree(command.root, command.out, args.jobs or _cores())
     print(f"{PROG}: {compiled} compiled, {len(skipped)} skipped (shipped a pyc, or do not compile)", file=sys.stderr)
     return 0

@@ -24,7 +24,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE.strip())
         return 0 if args else 2
-    command, rest = args[0], args[1:]
+    try:
+        return _command(args[0], args[1:])
+    except Exception as e:
+        # A package from the named cache that fails to import (truncated, deleted) is one line
+        # naming the cache and how to clear it; anything else is not the cache's doing.
+        from ocikit.worker_cache import damage_report
+
+        report = damage_report(e)
+        if report is None:
+            raise
+        print(report, file=sys.stderr)
+        return 1
+
+
+def _command(command: str, rest: list) -> int:
     if command == "layer":
         from ocikit import layer_cli
 

@@ -1,59 +1,35 @@
-"""`python -m ocikit layer --spec SPEC.json --out BLOB --descriptor DESC.json`
+"""`python -m ocikit layer --spec SPEC.json --out BLOB --descriptor DESC.json [--threads N]`
 
-SPEC (JSON object; only "root" and "destination" are required):
-  {"root": "files", "destination": "/app", "uid": 0, "gid": 0, "mode_policy": "normalize",
-   "compression": "gzip", "level": 1, "mtime": 0, "threads": 2,
-   "symlinks": {"bin/python": "/usr/bin/python3", "current": "releases/v2"}}
-"root" is relative to the working directory; "level" null or absent picks the compression's
-default; "threads" absent or null uses every core (the bytes never depend on it).
-"symlinks" declares links the tree cannot hold (Pants dereferences symlinks in sources): each
-key is a link's path relative to "destination" (normalised: no leading or trailing '/', no '.',
-'..' or '//'), each value its target, stored verbatim (absolute or relative; the container
-resolves it). Links are owned by uid:gid; their missing parent directories are added as the
-tree's are. A link on a path the tree has, or above another entry, is an error. Absent or {}
-leaves the layer's bytes as without the key (ocikit.layer.add_symlinks).
+Builds the layer a `LayerSpec` (SPEC, as JSON) describes, writes its blob to BLOB and its
+`LayerDescriptor` (as canonical JSON) to DESC: both in `ocikit.contracts.layer`, which the
+Pants plugin imports too.
 
-Writes the layer blob to BLOB and, as canonical JSON, to DESC:
-  {"mediaType", "digest", "size", "diffID", "uncompressedSize", "entries"}
-On any error: one line `ocikit layer: error: ...` on stderr, exit status 1, and neither BLOB
-nor DESC exists afterwards. BLOB and DESC are written under temporary names in their own
-directories and renamed into place only once both are complete.
+On any error (a spec that does not match the contract included): one line
+`ocikit layer: error: ...` on stderr, exit status 1, and neither BLOB nor DESC exists
+afterwards. BLOB and DESC are written under temporary names in their own directories and
+renamed into place only once both are complete.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
-from ocikit.canonical_json import canonical_json
+from ocikit.contract import ContractError
+from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.layer import LayerError, add_symlinks, build_layer, plan_layer
 
 PROG = "ocikit layer"
-_KEYS = {
-    "root",
-    "destination",
-    "uid",
-    "gid",
-    "mode_policy",
-    "compression",
-    "level",
-    "mtime",
-    "threads",
-    "symlinks",
-}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Build one deterministic OCI layer blob from a directory tree."
     )
-    p.add_argument("--spec", required=True, help="the layer spec (JSON file)")
-    p.add_argument("--out", required=True, help="where to write the layer blob")
-    p.add_argument("--descriptor", required=True, help="where to write the descriptor JSON")
+    LayerCommand.add_arguments(p)
     p.add_argument(
         "--threads", type=int, default=None,
         help="compression threads, overriding the spec's (the bytes never depend on it)",
@@ -61,25 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_spec(path: str) -> Dict[str, Any]:
+def load_spec(path: str) -> LayerSpec:
+    """The spec at `path`; a ContractError names the key at fault."""
     try:
         with open(path, "rb") as f:
-            spec = json.loads(f.read().decode("utf-8"))
+            raw = f.read()
     except OSError as e:
         raise LayerError(f"cannot read spec {path!r}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise LayerError(f"spec {path!r} is not valid JSON: {e}") from None
-    if not isinstance(spec, dict):
-        raise LayerError(f"spec {path!r} must be a JSON object")
-    unknown = sorted(set(spec) - _KEYS)
-    if unknown:
-        raise LayerError(f"spec {path!r} has unknown keys: {', '.join(unknown)}")
-    for key in ("root", "destination"):
-        if key not in spec:
-            raise LayerError(f"spec {path!r} lacks {key!r}")
-    if not isinstance(spec["root"], str):
-        raise LayerError(f"spec {path!r}: 'root' must be a string, got {spec['root']!r}")
-    return spec
+    return LayerSpec.loads(raw, f"spec {path!r}")
 
 
 def _write_temp(final: str, write) -> str:
@@ -105,42 +70,39 @@ def _remove(path: Optional[str]) -> None:
             pass
 
 
-def run(spec_path: str, out: str, descriptor: str, threads: Optional[int] = None) -> Dict[str, Any]:
-    spec = load_spec(spec_path)
-    uid, gid = spec.get("uid", 0), spec.get("gid", 0)
-    entries = plan_layer(
-        spec["root"], spec["destination"], uid, gid, spec.get("mode_policy", "normalize")
-    )
-    entries = add_symlinks(entries, spec["destination"], spec.get("symlinks", {}), uid, gid)
+def run(command: LayerCommand, threads: Optional[int] = None) -> LayerDescriptor:
+    spec = load_spec(command.spec)
+    entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy)
+    entries = add_symlinks(entries, spec.destination, spec.symlinks, spec.uid, spec.gid)
     holder: List[Any] = []
     blob_tmp = desc_tmp = None
     try:
         blob_tmp = _write_temp(
-            out,
+            command.out,
             lambda f: holder.append(
                 build_layer(
                     entries,
                     f,
-                    spec.get("compression", "gzip"),
-                    spec.get("level"),
-                    spec.get("mtime", 0),
-                    threads if threads is not None else spec.get("threads"),
+                    spec.compression,
+                    spec.level,
+                    spec.mtime,
+                    threads if threads is not None else spec.threads,
                 )
             ),
         )
         result = holder[0]
-        desc = {
-            "mediaType": result.media_type,
-            "digest": result.digest,
-            "size": result.size,
-            "diffID": result.diff_id,
-            "uncompressedSize": result.uncompressed_size,
-            "entries": len(entries),
-        }
-        desc_tmp = _write_temp(descriptor, lambda f: f.write(canonical_json(desc)))
-        os.replace(blob_tmp, out)
+        desc = LayerDescriptor(
+            media_type=result.media_type,
+            digest=result.digest,
+            size=result.size,
+            diff_id=result.diff_id,
+            uncompressed_size=result.uncompressed_size,
+            entries=len(entries),
+        )
+        desc_tmp = _write_temp(command.descriptor, lambda f: f.write(desc.dumps()))
+        os.replace(blob_tmp, command.out)
         blob_tmp = None
-        os.replace(desc_tmp, descriptor)
+        os.replace(desc_tmp, command.descriptor)
         desc_tmp = None
     except BaseException:
         _remove(blob_tmp)
@@ -151,11 +113,12 @@ def run(spec_path: str, out: str, descriptor: str, threads: Optional[int] = None
 
 def main(argv: List[str]) -> int:
     args = _parser().parse_args(argv)
+    command = LayerCommand.from_args(args)
     try:
-        run(args.spec, args.out, args.descriptor, args.threads)
-    except (LayerError, OSError) as e:
+        run(command, args.threads)
+    except (LayerError, ContractError, OSError) as e:
         # Whatever a previous run left at these paths no longer matches this spec.
-        for path in (args.out, args.descriptor):
+        for path in (command.out, command.descriptor):
             try:
                 _remove(path)
             except OSError:

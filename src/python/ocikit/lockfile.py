@@ -82,23 +82,6 @@ def lock_key(reference: Reference) -> str:
     return str(Reference(reference.registry, reference.repository, reference.tag))
 
 
-@dataclass(frozen=True)
-class TrackedImage:
-    """A reference the build tracks: the platforms built on it and who uses it (for messages).
-
-    Defined here, not beside the refresh, because the plugin builds these inside Pants, where
-    the registry client's dependencies (requests) may not be installed."""
-
-    reference: str  # normalised, with a tag (`lock_key`)
-    platforms: tuple[str, ...] = ()
-    users: tuple[str, ...] = ()
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> TrackedImage:
-        return cls(lock_key(parse_reference(value["reference"])), tuple(value.get("platforms") or ()),
-                   tuple(value.get("users") or ()))
-
-
 def new_lock(entries: Iterable[LockEntry]) -> BaseImageLock:
     """A lock of `entries` in the lockfile's order (by reference, platforms sorted)."""
     normalised = [

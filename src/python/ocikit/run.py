@@ -5,7 +5,7 @@ its repository:tag, then run it there, streaming its output and ending with its 
         --what //app:web [--run-arg=--ulimit --run-arg=nofile=1024:1024 ...] [--load-only] \\
         [--] [ARGS...]
 
-ARGS go to the container (after its entrypoint, replacing its cmd). The layout goes to
+(What Pants passes: ocikit.contracts.run.RunCommand.) ARGS go to the container (after its entrypoint, replacing its cmd). The layout goes to
 `RUNTIME load` as a tar stream (an oci-archive: podman, and docker 25+, read it and pick this
 machine's platform from an index), then is tagged `--name` (`podman pull oci:DIR`, or `podman
 load` of the directory, would name it after the directory). The container runs with `--rm`,
@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 from typing import List, Optional, Sequence
 
+from ocikit.contracts.run import RunCommand
 from ocikit.media_types import REF_NAME
 
 PROG = "ocikit run"
@@ -138,19 +139,12 @@ def run_container(argv: Sequence[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Load an OCI layout into podman or docker and run it.")
-    p.add_argument("--runtime", required=True, help="path of podman or docker")
-    p.add_argument("--layout", required=True, help="the OCI image layout directory")
-    p.add_argument("--name", required=True, help="repository:tag to name it in the runtime's store")
-    p.add_argument("--what", required=True, help="how messages name the image, e.g. its target")
-    p.add_argument("--run-arg", action="append", default=[], help="an argument for `RUNTIME run`")
-    p.add_argument("--load-only", action="store_true", help="load and name the image, do not run it")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the container")
+    RunCommand.add_arguments(p)
     return p
 
 
 def main(argv: List[str]) -> int:
-    options = _parser().parse_args(argv)
-    args = options.args[1:] if options.args[:1] == ["--"] else options.args
+    options = RunCommand.from_args(_parser().parse_args(argv))
     try:
         image = load(options.runtime, options.layout, options.name, options.what)
     except (RunError, OSError) as e:
@@ -161,12 +155,12 @@ def main(argv: List[str]) -> int:
         print(f"{PROG}: loaded {options.what} into {kind} as {options.name}", file=sys.stderr)
         return 0
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    status = run_container(run_argv(options.runtime, image, options.run_arg, args, tty))
+    status = run_container(run_argv(options.runtime, image, options.run_args, options.args, tty))
     if status in START_FAILURES:
         print(
             f"{PROG}: {kind} exited with status {status} running {options.what} ({options.name}), which "
             f"it uses when {START_FAILURES[status]}: see its message above. Arguments for "
-            f"`{kind} run` go in [oci].run_args (now: {options.run_arg or 'none'}); where {kind}'s "
+            f"`{kind} run` go in [oci].run_args (now: {list(options.run_args) or 'none'}); where {kind}'s "
             "defaults are refused, e.g. [\"--runtime\", \"runc\", \"--ulimit\", \"nofile=1024:1024\"].",
             file=sys.stderr,
         )

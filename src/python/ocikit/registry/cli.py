@@ -5,6 +5,7 @@
   pull REF@DIGEST --platform OS/ARCH[/VARIANT] [--platform ...] --out DIR [--record FILE]
   inspect REF [--raw] [--platform OS/ARCH[/VARIANT]]
   lock --tracked FILE --out FILE [--lockfile FILE] [--only REF ...] [--regenerate-command CMD]
+  (what Pants passes to pull and lock, and lock's --tracked file: ocikit.contracts)
   published --plan FILE                     (many images in one run: ocikit.registry.run_cli)
   push-run --plan FILE --state DIR --image KEY [--layouts DIR]
 
@@ -17,6 +18,7 @@ credential helpers only, never from the command line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +27,7 @@ from typing import Any, NoReturn, Optional, Sequence
 
 from ocikit.registry._common import write_file, write_record
 from ocikit.registry.errors import describe_error, scrub
+from ocikit.worker_cache import damage_report
 
 _RUN_COMMANDS = {
     "published": "Check which images of a publish plan the registries already serve.",
@@ -46,10 +49,13 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
-                        help="allow plain HTTP and unverified TLS for this registry (repeatable); "
-                             "loopback registries always allow plain HTTP")
+def _common(parser: argparse.ArgumentParser, insecure: bool = True) -> None:
+    """The options every registry command takes; `insecure` False where the command's contract
+    (ocikit.contracts) declares --insecure-registry itself."""
+    if insecure:
+        parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                            help="allow plain HTTP and unverified TLS for this registry (repeatable); "
+                                 "loopback registries always allow plain HTTP")
     parser.add_argument("--jobs", type=int, default=4, metavar="N", help="concurrent blob transfers (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _logging_arguments(parser)
@@ -83,23 +89,21 @@ def _parser(command: str) -> argparse.ArgumentParser:
         _logging_arguments(p)
         return p
     elif command == "pull":
+        from ocikit.contracts.pull import PullCommand
+
         p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
-        p.add_argument("reference", metavar="REF@DIGEST")
-        p.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
-                       help="platform to fetch from an index (repeatable)")
-        p.add_argument("--out", required=True, metavar="DIR", help="the OCI image layout to write")
+        PullCommand.add_arguments(p)
         p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
+        _common(p, insecure=False)
+        return p
     elif command == "lock":
+        from ocikit.contracts.lock import LockCommand
+
         p = _Parser(prog=prog, description="Refresh a base-image lockfile from the registries: "
                     "print each entry's old -> new digest, warnings on stderr.")
-        p.add_argument("--tracked", required=True, metavar="FILE",
-                       help='JSON {"images": [{"reference": REF:TAG, "platforms": [...], "users": [...]}]}')
-        p.add_argument("--lockfile", metavar="FILE", help="the current lockfile (absent: start empty)")
-        p.add_argument("--out", required=True, metavar="FILE", help="where to write the new lockfile")
-        p.add_argument("--only", action="append", default=None, metavar="REF",
-                       help="refresh only these entries (repeatable); new references are always added")
-        p.add_argument("--regenerate-command", default="python -m ocikit lock ...", metavar="CMD",
-                       help="the command the lockfile's header names")
+        LockCommand.add_arguments(p)
+        _common(p, insecure=False)
+        return p
     else:
         p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
         p.add_argument("reference", metavar="REF")
@@ -134,7 +138,9 @@ def main(argv: Sequence[str]) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - every failure becomes one line, never a traceback
         logging.getLogger("ocikit").debug("%s failed: %s", command, type(e).__name__)
-        sys.stderr.write(f"ocikit {command}: error: {describe_error(e)}\n")
+        # An import failing inside the command (lockfile's yaml) may be the named cache's damage.
+        line = damage_report(e) or f"ocikit {command}: error: {describe_error(e)}"
+        sys.stderr.write(f"{line}\n")
         return 1
     finally:
         if handler is not None:
@@ -175,9 +181,11 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from ocikit.contracts.pull import PullCommand
     from ocikit.registry.pull import pull_image
 
-    result = pull_image(args.reference, args.platform, args.out, insecure_registries=args.insecure_registry,
+    pull = PullCommand.from_args(args)
+    result = pull_image(pull.reference, list(pull.platforms), pull.out, insecure_registries=pull.insecure_registries,
                         jobs=max(1, args.jobs), progress=_progress(args))
     write_record(args.record, result.to_json())
     print(result.format_text())
@@ -199,25 +207,30 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
-    from ocikit.lockfile import TrackedImage
+    from ocikit.contracts.lock import LockCommand, TrackedImages
+    from ocikit.lockfile import BaseImageLock, format_lockfile, lock_key, parse_lockfile
+    from ocikit.reference import parse_reference
     from ocikit.registry.lock import RegistryImages, refresh_lock
 
-    hint = f"Fix it, or delete it and run `{args.regenerate_command}`."
+    lock = LockCommand.from_args(args)
+    hint = f"Fix it, or delete it and run `{lock.regenerate_command}`."
     old = BaseImageLock()
-    if args.lockfile and os.path.exists(args.lockfile):
-        with open(args.lockfile, "rb") as f:
-            old = parse_lockfile(f.read(), args.lockfile, hint)
-    with open(args.tracked, encoding="utf-8") as f:
-        tracked = [TrackedImage.from_json(t) for t in json.load(f)["images"]]
-    images = RegistryImages(args.insecure_registry)
+    if lock.lockfile and os.path.exists(lock.lockfile):
+        with open(lock.lockfile, "rb") as f:
+            old = parse_lockfile(f.read(), lock.lockfile, hint)
+    tracked = [
+        dataclasses.replace(t, reference=lock_key(parse_reference(t.reference)))
+        for t in TrackedImages.read(lock.tracked).images
+    ]
+    images = RegistryImages(lock.insecure_registries)
     try:
-        result = refresh_lock(old, tracked, images, args.only)
+        # No --only refreshes every entry (a command line cannot name an empty list).
+        result = refresh_lock(old, tracked, images, list(lock.only) or None)
     finally:
         images.close()
     for warning in result.warnings:
         sys.stderr.write(f"ocikit lock: warning: {scrub(warning)}\n")
-    write_file(args.out, format_lockfile(result.lock, args.regenerate_command))
+    write_file(lock.out, format_lockfile(result.lock, lock.regenerate_command))
     for change in result.changes:
         print(change.format_text())
     return 0

@@ -248,6 +248,15 @@ class RepositoryClient:
 
     # -- uploads --------------------------------------------------------------------------
 
+    def put_small_blob(self, data: bytes) -> bool:
+        """Upload a blob held in memory (a signature payload, a config) in one request, unless
+        the repository has it; True when it was sent."""
+        digest = sha256_digest(data)
+        if self.blob_size(digest) == len(data):
+            return False
+        self.commit_upload(self.start_upload(), digest, data)
+        return True
+
     def mount_blob(self, digest: str, source: str) -> Optional[str]:
         """Ask for a cross-repository mount. None if mounted; else the upload it started.
 

@@ -206,9 +206,10 @@ def scrub(text: str) -> str:
 def describe_error(e: BaseException) -> str:
     """One line for a failure, scrubbed: a registry's or credential store's own message, an
     OS error with its file, else the exception's type and text."""
+    from ocikit.errors import OcikitError
     from ocikit.registry.auth import CredentialError
 
-    if isinstance(e, (RegistryError, CredentialError, ValueError)):
+    if isinstance(e, (RegistryError, CredentialError, OcikitError, ValueError)):
         text = str(e)
     elif isinstance(e, OSError):
         text = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")

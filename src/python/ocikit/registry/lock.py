@@ -15,7 +15,8 @@ from typing import Iterable, Optional, Sequence
 
 from ocikit import media_types
 from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
-from ocikit.lockfile import BaseImageLock, LockEntry, TrackedImage, lock_key, new_lock
+from ocikit.contracts.lock import TrackedImage
+from ocikit.lockfile import BaseImageLock, LockEntry, lock_key, new_lock
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient

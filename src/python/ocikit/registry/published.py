@@ -39,9 +39,12 @@ def check_destinations(
     jobs: int = 8,
     retry: RetryPolicy = RetryPolicy(attempts=2),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    signed: bool = False,
+    predicates: Optional[dict[str, Sequence["Predicate"]]] = None,
 ) -> dict[str, DestinationState]:
-    """For each (destination, digest): does the registry serve that digest there? HEADs run
-    on up to `jobs` threads, with one transport per registry."""
+    """For each (destination, digest): does the registry serve that digest there (and, with
+    `signed`, a signature payload of ours for it beside it)? HEADs run on up to `jobs` threads,
+    with one transport per registry."""
     wanted = dict(destinations)
     insecure = {parse_registry(r) for r in insecure_registries}
     keychain = keychain if keychain is not None else DefaultKeychain()
@@ -63,6 +66,11 @@ def check_destinations(
             return DestinationState(destination, False, describe_error(e))
         if info is None:
             return DestinationState(destination, False, "absent")
+        if info.digest == digest and signed and not _our_payload_is_there(client, ref, digest):
+            return DestinationState(destination, False, f"{info.digest}, unsigned")
+        attested = (predicates or {}).get(destination, ())
+        if info.digest == digest and signed and attested and not _statements_are_there(client, ref, digest, attested):
+            return DestinationState(destination, False, f"{info.digest}, not attested")
         return DestinationState(destination, info.digest == digest, info.digest)
 
     try:
@@ -73,6 +81,30 @@ def check_destinations(
         for transport in transports.values():
             transport.close()
     return {s.destination: s for s in states}
+
+
+def _our_payload_is_there(client: RepositoryClient, ref, digest: str) -> bool:
+    """Does the `.sig` manifest of `digest` list the payload we would sign? (Who signed it is
+    the push's to check: it verifies the signature with our key before it skips signing.)"""
+    from ocikit.digest import sha256_digest
+    from ocikit.registry.sign import existing_signatures
+    from ocikit.signing.cosign import simple_signing_payload
+
+    try:
+        layers = existing_signatures(client, digest)
+    except Exception:  # noqa: BLE001 - then the push signs, and reports any error
+        return False
+    payload = sha256_digest(simple_signing_payload(f"{ref.registry}/{ref.repository}", digest))
+    return any(layer.payload_digest == payload for layer in layers)
+
+
+def _statements_are_there(client: RepositoryClient, ref, digest: str, predicates) -> bool:
+    from ocikit.registry.attest import expected_statements_present
+
+    try:
+        return expected_statements_present(client, f"{ref.registry}/{ref.repository}", digest, predicates)
+    except Exception:  # noqa: BLE001 - then the push attests, and reports any error
+        return False
 
 
 def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],

@@ -32,6 +32,8 @@ from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
 from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
+from ocikit.registry.attest import Predicate, attest_digest
+from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
 
@@ -59,6 +61,10 @@ class PushStats:
     manifests_pushed: int = 0
     manifests_present: int = 0
     tags_pushed: int = 0
+    signatures_pushed: int = 0
+    signatures_present: int = 0
+    attestations_pushed: int = 0
+    attestations_present: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -121,8 +127,10 @@ class PushSession:
         retry: RetryPolicy = RetryPolicy(),
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cancel: Optional[threading.Event] = None,
+        signer: Optional[Signer] = None,
     ) -> None:
         self.jobs = max(1, jobs)
+        self.signer = signer
         self.progress = progress or Progress()
         self.cancel = cancel if cancel is not None else threading.Event()
         self.chunk_size, self.monolithic_max = chunk_size, monolithic_max
@@ -163,8 +171,9 @@ class PushSession:
             return run
 
     def push(self, layout_dir: str, destinations: Sequence[Union[str, Reference]],
-             mounts_from: Iterable[MountSource] = ()) -> PushSummary:
-        """Push the image of one layout to every destination (see `push_layout`)."""
+             mounts_from: Iterable[MountSource] = (), predicates: Sequence[Predicate] = ()) -> PushSummary:
+        """Push the image of one layout to every destination (see `push_layout`); with a signer,
+        sign it and attach `predicates` as signed attestations."""
         started = time.monotonic()
         image = read_layout_image(layout_dir)
         plan = _plan(image, destinations)
@@ -178,7 +187,8 @@ class PushSession:
                                               f"({run.broken})")
             try:
                 for repository, tags in repositories.items():
-                    self._push_repository(run, repository, tags, image, sources.get(registry, ()), counters)
+                    client = self._push_repository(run, repository, image, sources.get(registry, ()), counters)
+                    self._sign_and_tag(client, f"{registry}/{repository}", tags, image, predicates, counters)
                     pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
                                               tuple(tags)))
             except RegistryConnectionError as e:
@@ -187,8 +197,8 @@ class PushSession:
         stats = PushStats(**counters.values, seconds=time.monotonic() - started)
         return PushSummary(image.digest, tuple(pushed), stats)
 
-    def _push_repository(self, run: RegistryRun, repository: str, tags: Sequence[str], image: LayoutImage,
-                         extra_sources: Sequence[str], counters: _Counters) -> None:
+    def _push_repository(self, run: RegistryRun, repository: str, image: LayoutImage,
+                         extra_sources: Sequence[str], counters: _Counters) -> RepositoryClient:
         extra = [s for s in extra_sources if s != repository]
         digests = [b.digest for b in (*image.layers, *image.configs)]
         client = RepositoryClient(run.transport, repository, push=True,
@@ -219,6 +229,21 @@ class PushSession:
             client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
             counters.add("manifests_pushed")
             log.info("pushed manifest %s to %s", manifest.digest, client.name)
+        return client
+
+    def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
+                      predicates: Sequence[Predicate], counters: _Counters) -> None:
+        """Sign and attest (before any tag names the image: a cluster admitting only signed
+        images never sees it tagged and unsigned), then tag."""
+        self.checkpoint()
+        if self.signer is not None:
+            children = [m.digest for m in image.manifests[:-1]]
+            for digest in self.signer.digests(image.top.digest, children):
+                signed = sign_digest(client, reference, digest, self.signer.key)
+                counters.add("signatures_pushed" if signed else "signatures_present")
+            attached, present = attest_digest(client, reference, image.top.digest, predicates, self.signer.key)
+            counters.add("attestations_pushed", attached)
+            counters.add("attestations_present", present)
         self.checkpoint()
         for tag in tags:  # no checkpoint in between: all the image's tags or none
             client.put_manifest(tag, image.top.data, image.top.media_type)

@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 
 from ocikit.registry.errors import describe_error
 from ocikit.registry.progress import format_bytes
-from ocikit.registry.publish_contract import FAILED, INTERRUPTED, PUSHED
+from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
+from ocikit.registry.attest import Predicate
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
 
@@ -33,6 +34,7 @@ class ImagePush:
     layout: str
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...] = ()
+    predicates: tuple[Predicate, ...] = ()  # attested when the session signs
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def _push_one(image: ImagePush, session: PushSession) -> ImageOutcome:
     started = time.monotonic()
     try:
         session.checkpoint()
-        summary = session.push(image.layout, image.destinations, image.mounts_from)
+        summary = session.push(image.layout, image.destinations, image.mounts_from, image.predicates)
     except PushCancelled:
         return ImageOutcome(image.key, INTERRUPTED, image.destinations, error="interrupted before it was tagged",
                             seconds=time.monotonic() - started)

@@ -13,7 +13,7 @@ Pants runs one process per image, one after another: the first does the work of 
 others only read their outcome, so N images cost one push process, not N. The first also
 writes, per image, STATE/BATCH_ID.INDEX.exit (the exit status) and .err (the error line), from
 which a `sh` wrapper answers for the others without starting Python (see `answer_paths`).
-The plans are the contracts of ocikit.registry.publish_contract.
+The plans are the contracts of ocikit.contracts.publish.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import time
 import uuid
 from typing import Any, Optional, Sequence
 
+from ocikit.errors import OcikitError
 from ocikit.registry._common import write_record
-from ocikit.registry.publish_contract import (
+from ocikit.registry.errors import describe_error
+from ocikit.contracts.publish import (
     FAILED,
     INTERRUPTED,
     PUSHED,
@@ -46,7 +48,8 @@ def published_main(args: argparse.Namespace) -> int:
     plan = CheckPlan.read(args.plan)
     states = check_destinations(
         [(d, image.digest) for image in plan.images for d in image.destinations],
-        insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs),
+        insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs), signed=plan.signed,
+        predicates={d: _predicates(image) for image in plan.images for d in image.destinations},
     )
     found = published_keys([(i.key, i.digest, list(i.destinations)) for i in plan.images], states)
     result = CheckResult(batch_id=uuid.uuid4().hex, published=tuple(sorted(found)),
@@ -95,7 +98,14 @@ def _lead(plan: PushPlan, args: argparse.Namespace, state_path: str) -> None:
         for image in plan.images:
             if image.key not in registered:  # planned with the batch, not asked for by this run
                 outcomes[image.key] = {"status": FAILED, "error": "not registered in this publish run"}
-        result = _push(images, plan, args)
+        try:
+            signer = _signer(plan)
+        except OcikitError as e:  # every image fails alike, before anything is sent
+            error = describe_error(e)
+            outcomes.update((i.key, {"status": FAILED, "error": error}) for i in images)
+            _finish(record, images, outcomes, False, time.monotonic() - started, state_path)
+            return
+        result = _push(images, plan, args, signer)
         outcomes.update((o.key, o.to_json()) for o in result.outcomes)
         interrupted = result.interrupted
         rows = [row for o in result.outcomes for row in _rows(o, plan)]
@@ -112,16 +122,30 @@ def _lead(plan: PushPlan, args: argparse.Namespace, state_path: str) -> None:
     sys.stdout.flush()
 
 
-def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace):
+def _signer(plan: PushPlan):
+    if plan.signing is None:
+        return None
+    from ocikit.registry.sign import load_signer
+
+    return load_signer(plan.signing)
+
+
+def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace, signer):
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
 
-    pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from)
-              for i in images]
-    with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs,
+    pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from,
+                        _predicates(i)) for i in images]
+    with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs, signer=signer,
                      progress=Progress() if args.quiet else StderrProgress()) as session:
         return push_images(pushes, session)
+
+
+def _predicates(image: PublishImage) -> tuple:
+    from ocikit.registry.attest import Predicate
+
+    return tuple(Predicate(a.predicate_type, a.predicate) for a in image.attestations)
 
 
 def _rows(outcome: Any, plan: PushPlan) -> list:

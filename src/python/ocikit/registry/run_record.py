@@ -24,7 +24,7 @@ import time
 from typing import Any, Iterable, Iterator, Optional
 
 from ocikit.registry._common import write_file, write_record
-from ocikit.registry.publish_contract import INTERRUPTED, RunEntry
+from ocikit.contracts.publish import INTERRUPTED, RunEntry
 
 _ENTRIES = "images"
 _META = "run.json"  # {"interrupted": bool, "seconds": float}: what the pushes of the run wrote

@@ -10,7 +10,7 @@ are both in its plan and registered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Any, Optional
 
 from ocikit.contract import Contract
 
@@ -19,6 +19,17 @@ TO_PUSH = "to push"
 PUSHED = "pushed"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Attestation(Contract):
+    """A predicate to attest about an image (in-toto statement, DSSE-signed), e.g. SLSA
+    provenance or the image's SPDX document."""
+
+    KIND = "publish-attestation"
+
+    predicate_type: str
+    predicate: Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class PublishImage(Contract):
     digest: str
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...] = ()
+    attestations: tuple[Attestation, ...] = ()  # attached when the push signs
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,19 @@ class CheckPlan(Contract):
     images: tuple[PublishImage, ...]
     insecure_registries: tuple[str, ...] = ()
     jobs: int = 4
+    signed: bool = False  # an image counts as published only with our signature (and attestations)
+
+
+@dataclass(frozen=True)
+class Signing(Contract):
+    """How `push-run` signs: the key's path (read by the push process only) and the variable
+    holding its password (the value reaches the process's environment, never a file)."""
+
+    KIND = "publish-signing"
+
+    key: str
+    password_env: str
+    platform_manifests: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,7 @@ class PushPlan(Contract):
     images: tuple[PublishImage, ...]
     insecure_registries: tuple[str, ...] = ()
     jobs: int = 4
+    signing: Optional[Signing] = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""What `publish` attests about an image when it signs: SLSA provenance from the build graph
+(pants_oci/provenance.py), as predicates the push wraps in signed in-toto statements."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants_oci.provenance import ProvenanceFacts, layer_facts, provenance_predicate
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.settings import OciBuildSettings
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestEntries, FileEntry, PathGlobs
+from pants.engine.rules import Get, collect_rules, rule
+from pants.option.global_options import GlobMatchErrorBehavior
+from pants.util.logging import LogLevel
+from pants.version import VERSION as PANTS_VERSION
+
+from ocikit.signing.dsse import SLSA_PROVENANCE_V1
+
+
+@dataclass(frozen=True)
+class OciAttestationsRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class OciAttestations:
+    predicates: tuple[tuple[str, str], ...]  # (predicate type, predicate as JSON)
+
+
+async def _lockfile_digests(path: str) -> tuple[tuple[str, str], ...]:
+    digest = await Get(Digest, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
+    entries = await Get(DigestEntries, Digest, digest)
+    return tuple((e.path, f"sha256:{e.file_digest.fingerprint}") for e in entries if isinstance(e, FileEntry))
+
+
+@rule(desc="Gather what to attest about an OCI image", level=LogLevel.DEBUG)
+async def gather_attestations(
+    request: OciAttestationsRequest, oci: OciSubsystem, settings: OciBuildSettings
+) -> OciAttestations:
+    from pants_oci import __version__ as plugin_version
+
+    image = await Get(BuiltOciImage, OciImageRequest(request.address))
+    platforms = tuple(i.platform for i in image.images)
+    base = await Get(ImageBase, ImageBaseRequest(request.address, platforms))
+    lockfiles = await _lockfile_digests(oci.base_image_lockfile) if base.images else ()
+    facts = ProvenanceFacts(
+        target=request.address.spec,
+        pants_version=PANTS_VERSION,
+        plugin_version=plugin_version,
+        source_date_epoch=settings.epoch,
+        compression=settings.compression.value,
+        base=base.name,
+        base_digests=tuple((str(i.platform), i.manifest.descriptor.digest) for i in base.images),
+        layers=tuple(fact for i in image.images for fact in layer_facts(str(i.platform), i.layers)),
+        lockfiles=lockfiles,
+    )
+    return OciAttestations(((SLSA_PROVENANCE_V1, json.dumps(provenance_predicate(facts), sort_keys=True)),))
+
+
+def rules():
+    return collect_rules()

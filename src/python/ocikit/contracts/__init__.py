@@ -1,0 +1,13 @@
+"""What crosses the boundary between the Pants plugin and ocikit's worker processes, defined
+once and imported by both sides: one module per command.
+
+  layer     LayerCommand, LayerSpec (its --spec file), LayerDescriptor (the --descriptor it writes)
+  pull      PullCommand
+  lock      LockCommand, TrackedImages (its --tracked file)
+  bytecode  BytecodeCommand
+  run       RunCommand
+
+JSON files are `ocikit.contract.Contract`s, command lines `ocikit.command_line.CommandLine`s.
+These modules import neither the registry client nor anything outside the standard library:
+the plugin imports them inside Pants, where the workers' packages may be missing.
+"""

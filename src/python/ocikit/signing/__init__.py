@@ -1,0 +1,1 @@
+"""Image signatures and attestations in the formats cosign and containers/image use."""

@@ -1,0 +1,124 @@
+"""The contracts between the plugin and the workers (ocikit.contracts): each round-trips, and
+each worker reads exactly what the contract declares. (tests/plugin/test_contracts_written.py
+checks that the plugin writes it.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from ocikit import bytecode, layer_cli, run
+from ocikit.contract import Contract, ContractError, field_names
+from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
+from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
+from ocikit.contracts.pull import PullCommand
+from ocikit.contracts.run import RunCommand
+from ocikit.registry import cli as registry_cli
+
+DIGEST = "sha256:" + "ab" * 32
+
+CONTRACTS = [
+    LayerSpec("files", "/app", 1000, 1000, "preserve", "zstd", 3, 1700000000, 2, {"bin/py": "/usr/bin/python3"}),
+    LayerSpec("files", "/"),
+    LayerDescriptor("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST, 10, DIGEST, 20, 3),
+    TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
+    TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
+    TrackedImages(()),
+    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",)),
+    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
+    CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
+    PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json",
+             (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
+    PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
+    RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
+]
+
+
+def test_every_contract_of_the_core_is_covered_here():
+    import importlib
+    import pkgutil
+
+    import ocikit.contracts
+
+    defined = set()
+    for module in pkgutil.iter_modules(ocikit.contracts.__path__):
+        loaded = importlib.import_module(f"ocikit.contracts.{module.name}")
+        defined |= {c for c in vars(loaded).values() if isinstance(c, type) and issubclass(c, Contract)
+                    and c is not Contract and c.__module__ == loaded.__name__}
+    covered = {type(v) for v in CONTRACTS} | {type(c) for c, _ in COMMANDS} | {Signing}
+    assert defined - covered == set(), "a contract without a round-trip case"
+
+COMMANDS = [
+    # (the command, the worker's parser of the arguments after the command's name)
+    (LayerCommand("layer-spec.json", "layer.blob", "layer.json"), layer_cli._parser),
+    (PullCommand(f"r.example.com/a@{DIGEST}", "pulled"), lambda: registry_cli._parser("pull")),
+    (
+        PullCommand(f"r.example.com/a:1@{DIGEST}", "pulled", ("linux/amd64", "linux/arm64/v8"), ("r.example.com", "h:5000")),
+        lambda: registry_cli._parser("pull"),
+    ),
+    (LockCommand("tracked.json", "out/lock.yaml"), lambda: registry_cli._parser("lock")),
+    (
+        LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
+        lambda: registry_cli._parser("lock"),
+    ),
+    (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
+    (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
+    (
+        RunCommand("docker", "l", "r:latest", "w", ("--ulimit", "nofile=1024:1024"), True, ("-v", "--", "x")),
+        run._parser,
+    ),
+]
+
+
+@pytest.mark.parametrize("value", CONTRACTS, ids=lambda v: type(v).__name__)
+def test_every_contract_round_trips(value: Contract):
+    raw = value.dumps()
+    assert type(value).loads(raw) == value
+    assert set(json.loads(raw)) == {"kind", "version", *field_names(type(value))}
+    assert type(value).loads(raw).dumps() == raw
+
+
+@pytest.mark.parametrize("value", CONTRACTS, ids=lambda v: type(v).__name__)
+def test_an_extra_or_missing_key_is_refused_naming_it(value: Contract):
+    extra = {**value.to_json(), "added_on_one_side": 1}
+    with pytest.raises(ContractError, match="unknown key.* added_on_one_side"):
+        type(value).from_json(extra)
+    for name in _required(type(value)):
+        data = value.to_json()
+        del data[name]
+        with pytest.raises(ContractError, match=f"required key '{name}' is missing"):
+            type(value).from_json(data)
+
+
+def _required(cls) -> list:
+    return [
+        f.name for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+
+
+@pytest.mark.parametrize("command, parser", COMMANDS, ids=lambda c: getattr(c, "COMMAND", ""))
+def test_each_worker_parses_its_command_line_back(command, parser):
+    """The worker's own parser (with its worker-only options) reads the plugin's command line."""
+    argv = command.to_argv()
+    assert argv[0] == command.COMMAND
+    assert type(command).from_args(parser().parse_args(list(argv[1:]))) == command
+
+
+def test_the_layer_worker_reads_the_spec_through_the_contract(tmp_path):
+    spec = CONTRACTS[0]
+    (tmp_path / "spec.json").write_bytes(spec.dumps())
+    assert layer_cli.load_spec(str(tmp_path / "spec.json")) == spec
+
+
+def test_a_spec_without_links_has_stable_bytes():
+    """The spec is a process input (part of each layer's cache key): one value, one byte string."""
+    assert LayerSpec("files", "/").dumps() == (
+        b'{"compression":"gzip","destination":"/","gid":0,"kind":"layer-spec","level":null,'
+        b'"mode_policy":"normalize","mtime":0,"root":"files","symlinks":{},"threads":null,"uid":0,"version":1}'
+    )

@@ -1,0 +1,178 @@
+"""What the rules write for the workers is exactly a contract of ocikit.contracts: the keys of
+each JSON file are the contract's, and each command line is the command's (the worker side is
+tests/ocikit/test_contracts_read.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pants_oci.base_image_lock import tracked_images
+from pants_oci.goals.lockfile import lock_command
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.run import run_arguments
+from pants_oci.python.trees import BytecodeRequest, compile_bytecode
+from pants_oci.registries import OciRegistries
+from pants_oci.subsystem import Compression, ContainerRuntimeKind
+from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
+from pants_oci.util_rules.pull import PullImageRequest, pull_command
+from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.engine.addresses import Address
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    RemovePrefix,
+)
+from pants.engine.process import Process, ProcessResult
+from pants.testutil.rule_runner import MockGet, run_rule_with_mocks
+from pants.util.frozendict import FrozenDict
+
+from ocikit import bytecode as bytecode_worker
+from ocikit import layer_cli as layer_worker
+from ocikit import run as run_worker
+from ocikit.contract import field_names
+from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.layer import LayerCommand, LayerSpec
+from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.pull import PullCommand
+from ocikit.contracts.run import RunCommand
+from ocikit.image import Platform
+from ocikit.reference import parse_reference
+from ocikit.registry import cli as registry_cli
+
+DIGEST = "sha256:" + "ab" * 32
+REGISTRIES = OciRegistries.from_dict({
+    "a": {"address": "a.example.com", "insecure": True},
+    "b": {"address": "b.example.com"},
+    "c": {"address": "127.0.0.1:5000", "insecure": True},
+})
+
+
+def _keys(raw: bytes) -> set:
+    return set(json.loads(raw))
+
+
+def test_the_layer_spec_is_the_contract():
+    part = LayerPart(EMPTY_DIGEST, "/app", 1, 2, "oci_layer //a:b", LayerCompression(Compression.zstd, 5),
+                     FrozenDict({"bin/py": "/usr/bin/python3"}))
+    spec = layer_spec(part, 1700000000)
+    assert _keys(spec.dumps()) == {"kind", "version", *field_names(LayerSpec)}
+    assert LayerSpec.loads(spec.dumps()) == LayerSpec(
+        "files", "/app", 1, 2, "normalize", "zstd", 5, 1700000000, None, {"bin/py": "/usr/bin/python3"}
+    )
+    without_links = layer_spec(LayerPart(EMPTY_DIGEST, "/", 0, 0, "w", LayerCompression(Compression.gzip, None)), 0)
+    assert without_links.symlinks == {} and without_links.dumps() == LayerSpec("files", "/").dumps()
+
+
+def test_the_pull_command_is_the_contract_and_the_worker_reads_it():
+    request = PullImageRequest(
+        parse_reference(f"r.example.com/base:1@{DIGEST}"),
+        (Platform.parse("linux/amd64"), Platform.parse("linux/arm64/v8")),
+        "w",
+    )
+    command = pull_command(request, REGISTRIES)
+    assert command.to_argv() == (
+        "pull", f"r.example.com/base:1@{DIGEST}", "--out", "pulled",
+        "--platform", "linux/amd64", "--platform", "linux/arm64/v8",
+        "--insecure-registry", "a.example.com", "--insecure-registry", "127.0.0.1:5000",
+    )
+    assert PullCommand.from_args(registry_cli._parser("pull").parse_args(list(command.to_argv()[1:]))) == command
+
+
+def test_the_lock_command_and_its_tracked_file_are_the_contracts():
+    tracked = tracked_images(
+        [(Address("base", target_name="debian"), parse_reference("debian:12"))],
+        [(Address("base", target_name="debian"), ("linux/amd64",))],
+    )
+    raw = TrackedImages(tracked).dumps()
+    assert _keys(raw) == {"kind", "version", *field_names(TrackedImages)}
+    assert {k for image in json.loads(raw)["images"] for k in image} == {"kind", "version", *field_names(TrackedImage)}
+    assert TrackedImages.loads(raw).images == (TrackedImage("docker.io/library/debian:12", ("linux/amd64",), ("base:debian",)),)
+
+    command = lock_command("base.lock", "pants generate-lockfiles", ["docker.io/library/debian:12"], REGISTRIES)
+    assert command.to_argv() == (
+        "lock", "--tracked", "__oci_tracked.json", "--out", "__oci_lock_out/base.lock", "--lockfile", "base.lock",
+        "--regenerate-command", "pants generate-lockfiles", "--only", "docker.io/library/debian:12",
+        "--insecure-registry", "a.example.com", "--insecure-registry", "127.0.0.1:5000",
+    )
+    assert LockCommand.from_args(registry_cli._parser("lock").parse_args(list(command.to_argv()[1:]))) == command
+
+
+def test_the_run_command_is_the_contract_and_the_worker_reads_it():
+    """The run goal's command line (tests/plugin/test_run_goal.py spells it out), read back by
+    the worker's own parser."""
+    artifact = BuiltOciImageArtifact(relpath="app/img", repository="team/app", tags=("1.0",))
+    argv = run_arguments(ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"), artifact,
+                         "oci_image app:img", ["--ulimit", "nofile=1024:1024"], load_only=True)
+    assert RunCommand.from_args(run_worker._parser().parse_args(list(argv[1:]))) == RunCommand(
+        "/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img",
+        ("--ulimit", "nofile=1024:1024"), True, (),
+    )
+
+
+class _Ran(Exception):
+    """Stops a rule at the process it asks for: the process is what the test checks."""
+
+
+def _stop_at(process: Process) -> ProcessResult:
+    raise _Ran(process)
+
+
+def test_the_bytecode_command_is_the_contract_and_the_worker_reads_it():
+    request = BytecodeRequest(Digest("1" * 64, 1), InterpreterConstraints(["CPython==3.11.*"]), "cpython", "3.11", "w")
+    runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
+    with pytest.raises(_Ran) as ran:
+        run_rule_with_mocks(
+            compile_bytecode,
+            rule_args=[request, runner],
+            mock_gets=[
+                MockGet(PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")),
+                MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
+                MockGet(ProcessResult, (Process,), _stop_at),
+                MockGet(Digest, (RemovePrefix,), lambda _: EMPTY_DIGEST),  # never reached
+            ],
+        )
+    argv = ran.value.args[0].argv
+    assert argv[:4] == (".ocikit/cpython3.11", "-S", "-m", "ocikit")
+    assert BytecodeCommand.from_args(bytecode_worker._parser().parse_args(list(argv[5:]))) == BytecodeCommand(
+        "tree", "pyc", "cpython3.11"
+    )
+
+
+def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
+    part = LayerPart(Digest("2" * 64, 1), "/app", 0, 0, "oci_layer //a:b", LayerCompression(Compression.gzip, 1))
+    written = {}
+
+    def create(request: CreateDigest) -> Digest:
+        written.update({f.path: f.content for f in request if isinstance(f, FileContent)})
+        return EMPTY_DIGEST
+
+    with pytest.raises(_Ran) as ran:
+        run_rule_with_mocks(
+            build_layer_part,
+            rule_args=[part, OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST),
+                       OciBuildSettings(Compression.gzip, 1, 0)],
+            mock_gets=[
+                MockGet(Digest, (AddPrefix,), lambda _: EMPTY_DIGEST),
+                MockGet(Digest, (CreateDigest,), create),
+                MockGet(Digest, (MergeDigests,), lambda _: EMPTY_DIGEST),
+                MockGet(ProcessResult, (Process,), _stop_at),
+                MockGet(DigestContents, (DigestSubset,), lambda _: DigestContents([])),  # never reached
+                MockGet(DigestEntries, (DigestSubset,), lambda _: DigestEntries([])),  # never reached
+            ],
+        )
+    argv = ran.value.args[0].argv
+    command = LayerCommand.from_args(layer_worker._parser().parse_args(list(argv[argv.index("layer") + 1:])))
+    (tmp_path / "spec.json").write_bytes(written[command.spec])
+    assert layer_worker.load_spec(str(tmp_path / "spec.json")) == layer_spec(part, 0)

@@ -1,0 +1,152 @@
+"""Signing on push (ocikit.registry.sign) against the real Distribution registry. What the
+registry holds is fetched with skopeo and each signature checked with openssl; where this
+machine's containers/image reads sigstore signatures, skopeo under a `sigstoreSigned` policy
+(what podman and CRI-O enforce) must admit and refuse the same images (tests/registry/
+sigstore_policy.py says why that is not the case on Debian bookworm)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from registry_images import write_image
+from sigstore_policy import openssl_verified, policy_admits, sigstore_policy_supported
+
+from ocikit.registry.client import RepositoryClient
+from ocikit.registry.push import PushSession
+from ocikit.registry.sign import Signer, existing_signatures, is_signed
+from ocikit.registry.transport import Transport
+from ocikit.signing.cosign import signature_image, signature_layers, signature_tag
+from ocikit.signing.keys import SigningKey, encrypt_cosign_key
+from real_parts import needs
+from registry_fixtures import skopeo
+
+pytestmark = needs("docker-registry", "skopeo", "openssl")
+
+
+def new_key(tmp_path: Path, name: str) -> tuple[SigningKey, Path]:
+    key = SigningKey(ec.generate_private_key(ec.SECP256R1()))
+    public = tmp_path / f"{name}.pub"
+    public.write_bytes(key.public_key().pem())
+    return key, public
+
+
+def push(layout: Path, destinations, signer=None):
+    with PushSession(signer=signer) as session:
+        return session.push(str(layout), destinations)
+
+
+def client(registry, repository: str) -> RepositoryClient:
+    return RepositoryClient(Transport(registry.host), repository, push=True)
+
+
+def test_a_signed_push_is_admitted_and_a_repush_signs_nothing(plain_registry, auth_env, repo, tmp_path):
+    registry = plain_registry
+    ours, ours_pub = new_key(tmp_path, "ours")
+    image = write_image(tmp_path / "layout", label=repo)
+    summary = push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(ours))
+    assert summary.stats.signatures_pushed == 1
+    (claims,) = openssl_verified(tmp_path / "check", registry.host, repo, image.digest, ours_pub)
+    assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repo}"
+    assert claims["critical"]["type"] == "cosign container image signature"
+    assert is_signed(client(registry, repo), image.digest, [ours.public_key()]) == ours.public_key()
+
+    mark = registry.mark()
+    again = push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(ours))
+    assert (again.stats.signatures_pushed, again.stats.signatures_present) == (0, 1)
+    assert again.stats.bytes_uploaded == 0
+    sig_writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")
+                  and ".sig" in r.uri]
+    assert sig_writes == [], "an unchanged re-push signs nothing again"
+
+
+def test_unsigned_other_key_and_tampered_signatures_are_refused(plain_registry, auth_env, repo, tmp_path):
+    registry = plain_registry
+    ours, ours_pub = new_key(tmp_path, "ours")
+    theirs, _ = new_key(tmp_path, "theirs")
+    unsigned = write_image(tmp_path / "unsigned", label=repo + "u")
+    push(tmp_path / "unsigned", [f"{registry.host}/{repo}/unsigned:v1"])
+    assert openssl_verified(tmp_path / "p1", registry.host, f"{repo}/unsigned", unsigned.digest, ours_pub) == []
+    assert is_signed(client(registry, f"{repo}/unsigned"), unsigned.digest, [ours.public_key()]) is None
+
+    other = write_image(tmp_path / "other", label=repo + "o")
+    push(tmp_path / "other", [f"{registry.host}/{repo}/other:v1"], Signer(theirs))
+    assert openssl_verified(tmp_path / "p2", registry.host, f"{repo}/other", other.digest, ours_pub) == []
+    assert is_signed(client(registry, f"{repo}/other"), other.digest, [ours.public_key()]) is None
+
+    image = write_image(tmp_path / "tampered", label=repo + "t")
+    push(tmp_path / "tampered", [f"{registry.host}/{repo}/tampered:v1"], Signer(ours))
+    repository = client(registry, f"{repo}/tampered")
+    (layer,) = existing_signatures(repository, image.digest)
+    flipped = bytearray(layer.signature_bytes())
+    flipped[-1] ^= 1
+    import base64
+    from dataclasses import replace
+
+    bad = replace(layer, signature=base64.b64encode(bytes(flipped)).decode())
+    manifest, _ = signature_image([bad])
+    repository.put_manifest(signature_tag(image.digest), manifest, "application/vnd.oci.image.manifest.v1+json")
+    assert openssl_verified(tmp_path / "p3", registry.host, f"{repo}/tampered", image.digest, ours_pub) == []
+    assert is_signed(repository, image.digest, [ours.public_key()]) is None
+
+
+def test_an_index_is_signed_and_its_platform_manifests_by_option(plain_registry, auth_env, repo, tmp_path):
+    registry = plain_registry
+    ours, ours_pub = new_key(tmp_path, "ours")
+    image = write_image(tmp_path / "multi", platforms=("linux/amd64", "linux/arm64"), label=repo)
+    summary = push(tmp_path / "multi", [f"{registry.host}/{repo}:v1"], Signer(ours, platform_manifests=True))
+    assert summary.stats.signatures_pushed == 3
+    index = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/{repo}:v1").stdout)
+    repository = client(registry, repo)
+    for n, digest in enumerate([image.digest, *(m["digest"] for m in index["manifests"])]):
+        assert is_signed(repository, digest, [ours.public_key()]) is not None, digest
+        assert len(openssl_verified(tmp_path / f"check{n}", registry.host, repo, digest, ours_pub)) == 1
+
+
+@pytest.mark.skip_allowed("Debian bookworm's containers/image is built with sigstore disabled")
+def test_a_sigstore_signed_policy_admits_ours_and_refuses_the_rest(plain_registry, auth_env, repo, tmp_path):
+    registry = plain_registry
+    ours, ours_pub = new_key(tmp_path, "ours")
+    theirs, _ = new_key(tmp_path, "theirs")
+    write_image(tmp_path / "signed", label=repo + "s")
+    push(tmp_path / "signed", [f"{registry.host}/{repo}/signed:v1"], Signer(ours))
+    if not sigstore_policy_supported(tmp_path / "probe", registry.host, ours_pub, f"{registry.host}/{repo}/signed:v1"):
+        pytest.skip("this skopeo is built with sigstore disabled (Debian-local change): no policy check here")
+    admitted = policy_admits(tmp_path / "p0", registry.host, ours_pub, f"{registry.host}/{repo}/signed:v1")
+    assert admitted.returncode == 0, admitted.stderr
+    write_image(tmp_path / "unsigned", label=repo + "u")
+    push(tmp_path / "unsigned", [f"{registry.host}/{repo}/unsigned:v1"])
+    write_image(tmp_path / "other", label=repo + "o")
+    push(tmp_path / "other", [f"{registry.host}/{repo}/other:v1"], Signer(theirs))
+    for name in ("unsigned", "other"):
+        refused = policy_admits(tmp_path / f"p-{name}", registry.host, ours_pub, f"{registry.host}/{repo}/{name}:v1")
+        assert refused.returncode != 0, refused.stderr
+
+
+@pytest.mark.skip_allowed("Debian bookworm's containers/image is built with sigstore disabled")
+def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_registry, auth_env, repo, tmp_path):
+    registry = plain_registry
+    key, public = new_key(tmp_path, "cosign")
+    (tmp_path / "cosign.key").write_bytes(encrypt_cosign_key(key, b"pass phrase"))
+    (tmp_path / "passphrase").write_text("pass phrase")
+    image = write_image(tmp_path / "layout", label=repo)
+    registries_d = tmp_path / "registries.d"
+    registries_d.mkdir()
+    (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry.host}:\n    use-sigstore-attachments: true\n")
+    signed = skopeo("--registries.d", str(registries_d), "copy", "--dest-tls-verify=false",
+                    "--sign-by-sigstore-private-key", str(tmp_path / "cosign.key"),
+                    "--sign-passphrase-file", str(tmp_path / "passphrase"),
+                    f"oci:{tmp_path / 'layout'}:latest", f"docker://{registry.host}/{repo}:v1", check=False)
+    if "sigstore disabled" in signed.stderr:
+        pytest.skip("this skopeo is built with sigstore disabled (Debian-local change): it cannot sign")
+    assert signed.returncode == 0, signed.stderr
+    repository = client(registry, repo)
+    digest = image.digest
+    assert len(existing_signatures(repository, digest)) == 1, "skopeo stored one cosign signature"
+    assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
+    # Ours added beside skopeo's keeps skopeo's.
+    push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1()))))
+    assert len(signature_layers(repository.get_manifest(signature_tag(digest)).data)) == 2
+    assert is_signed(repository, digest, [key.public_key()]) == key.public_key()

@@ -17,7 +17,16 @@ from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
+from ocikit.contracts.sbom import (
+    DebPackage,
+    DpkgLayerScan,
+    DpkgScanRequest,
+    FileSha1s,
+    SbomDpkgCommand,
+    SbomSha1Command,
+)
 from ocikit.registry import cli as registry_cli
+from ocikit.sbom import worker as sbom_worker
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -35,6 +44,12 @@ CONTRACTS = [
              (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
     RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
+    DpkgScanRequest("blobs/sha256/ab", "application/vnd.oci.image.layer.v1.tar+gzip"),
+    DpkgLayerScan({"var/lib/dpkg/status": (DebPackage("libc6", "2.36-9", "amd64", "glibc"),)},
+                  {"etc/os-release": "debian"}, ("var/lib/dpkg/status.d/x",), ("var/lib/dpkg",)),
+    DpkgLayerScan({}, {}),
+    DebPackage("tzdata", "2024a-0+deb12u1", "all"),
+    FileSha1s({"app/a b.txt": "0" * 40}),
 ]
 
 
@@ -66,6 +81,8 @@ COMMANDS = [
         lambda: registry_cli._parser("lock"),
     ),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
+    (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
     (

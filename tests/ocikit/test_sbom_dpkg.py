@@ -1,6 +1,6 @@
 """Debian packages read from layer blobs (gzip, zstd, plain tar) as a runtime stacks them:
 dpkg's status file, distroless status.d files, os-release, and whiteouts; and the worker
-commands Pants runs (`python -m ocikit sbom dpkg|sha1`)."""
+commands Pants runs (`python -m ocikit sbom-dpkg|sbom-sha1`)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,8 @@ import zstandard
 
 from ocikit import media_types
 from ocikit.cli import main as cli_main
-from ocikit.sbom.dpkg import (
-    DebPackage,
-    DpkgLayerScan,
-    DpkgLayerScanRequest,
-    installed_packages,
-    merge_layers,
-    scan_layer,
-    sbom_packages,
-)
-from ocikit.sbom.worker import FileSha1s
+from ocikit.contracts.sbom import DebPackage, DpkgLayerScan, DpkgScanRequest, FileSha1s
+from ocikit.sbom.dpkg import installed_packages, merge_layers, scan_layer, sbom_packages
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -79,7 +71,7 @@ def scan(tmp_path: Path, files: Mapping[str, Optional[bytes]], compression: str 
     blob = layer(files, compression)
     path = tmp_path / hashlib.sha256(blob).hexdigest()
     path.write_bytes(blob)
-    return scan_layer(DpkgLayerScanRequest(str(path), MEDIA[compression]))
+    return scan_layer(DpkgScanRequest(str(path), MEDIA[compression]))
 
 
 def test_status_keeps_installed_packages_only() -> None:
@@ -133,8 +125,8 @@ def test_a_layer_without_packages(tmp_path: Path) -> None:
 def test_the_worker_commands(tmp_path: Path) -> None:
     blob = layer({"var/lib/dpkg/status": STATUS.encode()})
     (tmp_path / "blob").write_bytes(blob)
-    (tmp_path / "req.json").write_bytes(DpkgLayerScanRequest(str(tmp_path / "blob"), MEDIA["gzip"]).dumps())
-    assert cli_main(["sbom", "dpkg", "--request", str(tmp_path / "req.json"), "--out", str(tmp_path / "out.json")]) == 0
+    (tmp_path / "req.json").write_bytes(DpkgScanRequest(str(tmp_path / "blob"), MEDIA["gzip"]).dumps())
+    assert cli_main(["sbom-dpkg", "--request", str(tmp_path / "req.json"), "--out", str(tmp_path / "out.json")]) == 0
     scanned = DpkgLayerScan.read(str(tmp_path / "out.json"))
     assert [p.name for p in scanned.packages["var/lib/dpkg/status"]] == ["libc6", "python3.11"]
 
@@ -142,7 +134,7 @@ def test_the_worker_commands(tmp_path: Path) -> None:
     (tree / "a b" / "é").mkdir(parents=True)
     (tree / "a b" / "é" / "f.txt").write_bytes(b"hello")
     (tree / "link").symlink_to("a b/é/f.txt")
-    assert cli_main(["sbom", "sha1", "--root", str(tree), "--out", str(tmp_path / "sha1.json")]) == 0
+    assert cli_main(["sbom-sha1", "--root", str(tree), "--out", str(tmp_path / "sha1.json")]) == 0
     sha1 = FileSha1s.read(str(tmp_path / "sha1.json")).sha1
     assert sha1 == {"a b/é/f.txt": hashlib.sha1(b"hello").hexdigest()}
     assert json.loads((tmp_path / "sha1.json").read_bytes())["kind"] == "sbom-file-sha1s"

@@ -13,7 +13,8 @@ from pants.util.logging import LogLevel
 
 from ocikit.image import Layer, PlatformImage
 from ocikit.layout import blob_path
-from ocikit.sbom.dpkg import DpkgLayerScan, DpkgLayerScanRequest, merge_layers, sbom_packages
+from ocikit.contracts.sbom import DpkgLayerScan, DpkgScanRequest, SbomDpkgCommand
+from ocikit.sbom.dpkg import merge_layers, sbom_packages
 from ocikit.sbom.model import SbomPackage
 
 _REQUEST = "scan-request.json"
@@ -42,7 +43,7 @@ class _LayerScanRequest:
 async def scan_base_layer(request: _LayerScanRequest, runner: OcikitRunner) -> DpkgLayerScan:
     descriptor = request.layer.descriptor
     path = blob_path(descriptor.digest)
-    scan = DpkgLayerScanRequest(blob=path, media_type=descriptor.media_type)
+    scan = DpkgScanRequest(blob=path, media_type=descriptor.media_type)
     blob, spec = await MultiGet(
         Get(Digest, DigestSubset(request.blobs, PathGlobs([path]))),
         Get(Digest, CreateDigest([FileContent(_REQUEST, scan.dumps())])),
@@ -51,7 +52,7 @@ async def scan_base_layer(request: _LayerScanRequest, runner: OcikitRunner) -> D
         ProcessResult,
         Process,
         runner.process(
-            ("sbom", "dpkg", "--request", _REQUEST, "--out", _OUT),
+            SbomDpkgCommand(request=_REQUEST, out=_OUT).to_argv(),
             input_digest=await Get(Digest, MergeDigests([blob, spec])),
             output_files=(_OUT,),
             description=f"Read the Debian packages of layer {descriptor.digest[:19]}",

@@ -20,7 +20,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from ocikit.sbom.model import SbomFile
-from ocikit.sbom.worker import FileSha1s
+from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
 
 _ROOT = "files"
 _OUT = "sha1s.json"
@@ -65,7 +65,7 @@ async def hash_files(request: _Sha1Request, runner: OcikitRunner) -> FileSha1s:
         ProcessResult,
         Process,
         runner.process(
-            ("sbom", "sha1", "--root", _ROOT, "--out", _OUT),
+            SbomSha1Command(root=_ROOT, out=_OUT).to_argv(),
             input_digest=request.files,
             output_files=(_OUT,),
             description=f"Hash the files of {request.what} for the SBOM",

@@ -8,7 +8,7 @@
   run      load a layout into podman or docker and run it          (ocikit.run)
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
   published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
-  sbom     what an SBOM reads in a process: base layers, file SHA1s (ocikit.sbom.worker)
+  sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
-    if command == "sbom":
+    if command in ("sbom-dpkg", "sbom-sha1"):
         from ocikit.sbom import worker as sbom_worker
 
-        return sbom_worker.main(rest)
+        return sbom_worker.main(command, rest)
     if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 

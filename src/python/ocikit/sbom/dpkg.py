@@ -13,10 +13,10 @@ import gzip
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import IO, Dict, Iterator, List, Sequence, Tuple
 
 from ocikit import media_types
-from ocikit.contract import Contract
+from ocikit.contracts.sbom import DebPackage, DpkgLayerScan, DpkgScanRequest
 from ocikit.sbom.model import SbomPackage
 from ocikit.sbom.purl import deb_purl
 
@@ -26,39 +26,6 @@ OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _MAX_FILE = 64 << 20  # a status file larger than this is not one
-
-
-@dataclass(frozen=True)
-class DebPackage(Contract):
-    KIND = "sbom-deb-package"
-
-    name: str
-    package_version: str  # not `version`: a contract's JSON keeps that key for its own
-    architecture: str
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class DpkgLayerScanRequest(Contract):
-    """Scan one layer blob (a file in the worker's sandbox) for what records Debian packages."""
-
-    KIND = "sbom-dpkg-scan-request"
-
-    blob: str
-    media_type: str
-
-
-@dataclass(frozen=True)
-class DpkgLayerScan(Contract):
-    """What one layer holds: the packages of each status file it writes, the os-release files it
-    writes, and what its whiteouts delete from the layers below it."""
-
-    KIND = "sbom-dpkg-layer-scan"
-
-    packages: Dict[str, Tuple[DebPackage, ...]]  # status file path -> its installed packages
-    os_release: Dict[str, str]  # os-release path -> its ID ("debian")
-    deleted: Tuple[str, ...] = ()  # paths a whiteout removes (with everything below them)
-    opaque: Tuple[str, ...] = ()  # directories whose lower contents are hidden
 
 
 def control_paragraphs(text: str) -> List[Dict[str, str]]:
@@ -135,7 +102,7 @@ def _members(stream: IO[bytes]) -> Iterator[Tuple[tarfile.TarInfo, tarfile.TarFi
             yield member, tar
 
 
-def scan_layer(request: DpkgLayerScanRequest) -> DpkgLayerScan:
+def scan_layer(request: DpkgScanRequest) -> DpkgLayerScan:
     packages: Dict[str, Tuple[DebPackage, ...]] = {}
     os_release: Dict[str, str] = {}
     deleted: List[str] = []
@@ -211,8 +178,3 @@ def sbom_packages(view: DpkgView, where: str) -> Tuple[SbomPackage, ...]:
         )
         for p in view.packages
     )
-
-
-def scan_all(requests: Iterable[DpkgLayerScanRequest]) -> DpkgView:
-    """Scan and merge layers in one process (tests and the CLI's direct use)."""
-    return merge_layers([scan_layer(r) for r in requests])

@@ -1,8 +1,6 @@
-"""`python -m ocikit sbom ...`: the SBOM's reads that need a process (files and blobs that can be
-large never enter the rules' memory).
-
-  sbom dpkg --request REQ.json --out OUT.json   scan one layer blob for Debian packages
-  sbom sha1 --root DIR --out OUT.json           the SHA1 of every regular file below DIR
+"""`python -m ocikit sbom-dpkg|sbom-sha1`: the SBOM's reads that need a process (files and blobs
+that can be large never enter the rules' memory). Their command lines and files are
+`ocikit.contracts.sbom`.
 """
 
 from __future__ import annotations
@@ -10,22 +8,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import sys
-from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 from ocikit.contract import Contract
-from ocikit.sbom.dpkg import DpkgLayerScanRequest, scan_layer
+from ocikit.contracts.sbom import DpkgScanRequest, FileSha1s, SbomDpkgCommand, SbomSha1Command
+from ocikit.sbom.dpkg import scan_layer
 
-
-@dataclass(frozen=True)
-class FileSha1s(Contract):
-    """The SHA1 of each regular file of a tree, by its path relative to the tree's root. SPDX
-    2.3 requires one for every file; Pants' own digests are SHA-256 only."""
-
-    KIND = "sbom-file-sha1s"
-
-    sha1: Dict[str, str]
+COMMANDS = {c.COMMAND: c for c in (SbomDpkgCommand, SbomSha1Command)}
 
 
 def tree_sha1s(root: str) -> FileSha1s:
@@ -50,22 +39,19 @@ def _write(path: str, contract: Contract) -> None:
         f.write(contract.dumps())
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="ocikit sbom", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    dpkg = commands.add_parser("dpkg")
-    dpkg.add_argument("--request", required=True)
-    dpkg.add_argument("--out", required=True)
-    sha1 = commands.add_parser("sha1")
-    sha1.add_argument("--root", required=True)
-    sha1.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.command == "dpkg":
-        _write(args.out, scan_layer(DpkgLayerScanRequest.read(args.request)))
+def parser(command: str) -> argparse.ArgumentParser:
+    kind = COMMANDS[command]
+    parser = argparse.ArgumentParser(prog=f"ocikit {command}", description=kind.__doc__)
+    kind.add_arguments(parser)
+    return parser
+
+
+def main(command: str, argv: Optional[Sequence[str]] = None) -> int:
+    args = parser(command).parse_args(argv)
+    if command == SbomDpkgCommand.COMMAND:
+        dpkg = SbomDpkgCommand.from_args(args)
+        _write(dpkg.out, scan_layer(DpkgScanRequest.read(dpkg.request)))
     else:
-        _write(args.out, tree_sha1s(args.root))
+        sha1 = SbomSha1Command.from_args(args)
+        _write(sha1.out, tree_sha1s(sha1.root))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

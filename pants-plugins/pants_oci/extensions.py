@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.util_rules.image_types import BuiltOciImage
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression
 from pants.engine.environment import EnvironmentName
@@ -92,15 +91,17 @@ class OciImageExtension:
 @union(in_scope_types=[EnvironmentName])
 @dataclass(frozen=True)
 class OciPackageOutputsRequest:
-    """Adds files that `pants package` writes next to an image's layout (an SBOM, provenance),
-    from the built image: they never change a layer or the image's digest.
+    """Adds files that `pants package` writes next to an image's layout (an SBOM, provenance):
+    they never change a layer or the image's digest.
 
-    Every applicable implementation runs (in the order of their class names); each returns its
-    files at their paths below `dist/`, named after `output_path` (the layout directory's path,
-    e.g. `f"{output_path}.spdx.json"`). Two implementations writing one path is an error."""
+    Every applicable implementation runs (in the order of their class names), while the image
+    builds: one that needs the built image asks for it (`Get(BuiltOciImage,
+    OciImageRequest(target.address))`, the image build's own, memoized) after starting what does
+    not. Each returns its files at their paths below `dist/`, named after `output_path` (the
+    layout directory's path, e.g. `f"{output_path}.spdx.json"`). Two implementations writing
+    one path is an error."""
 
     target: Target  # the oci_image
-    image: BuiltOciImage
     output_path: str  # the layout directory, relative to dist/
 
     @classmethod

@@ -6,7 +6,7 @@ packages: test_e2e_python_app.)"""
 from __future__ import annotations
 
 import pytest
-from e2e_support import EXAMPLES, BuildRoot, ExamplesBuild
+from e2e_support import EXAMPLES, BuildRoot, ExamplesBuild, scratch_dir
 from sbom_checks import Sbom, validate
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,21 @@ def test_the_option_turns_the_sbom_off(build_root: BuildRoot, examples_build: Ex
     assert off.packaged[EXAMPLES["hello"][0]][1] == examples_build.printed_digest("hello")
     build_root.package("examples/hello:hello")
     assert sbom.read_bytes() == examples_build.dist.joinpath(f"{EXAMPLES['hello'][0]}.spdx.json").read_bytes()
+
+
+def test_a_large_layer_is_hashed_in_buckets_and_an_edit_hashes_one_again(build_root: BuildRoot) -> None:
+    # More files than are hashed in memory: two buckets, each its own process.
+    files = {f"data/f{i:04d}.txt": f"file {i}\n" for i in range(1200)}
+    build = 'files(name="data", sources=["data/*"])\noci_image(name="img", dependencies=[":data"])\n'
+    with scratch_dir(build_root, "e2e_sbom", {"BUILD": build, **files}) as directory:
+        first = build_root.package("e2e_sbom:img")
+        what = "Hash the files of oci_image e2e_sbom:img (its `dependencies`)"
+        assert first.sbom_processes_run == [f"{what} (bucket {n} of 2) for the SBOM" for n in (1, 2)], first.describe()
+        (directory / "data/f0007.txt").write_text("edited\n")
+        edited = build_root.package("e2e_sbom:img")
+        (hashed,) = edited.sbom_processes_run
+        assert hashed.startswith(what), edited.describe()
+        sbom = Sbom(build_root.dist("e2e_sbom/img.spdx.json"))
+        validate(sbom.path)
+        names = {f["fileName"] for f in sbom.document["files"]}
+        assert len(names) == 1200 and "./e2e_sbom/data/f0007.txt" in names

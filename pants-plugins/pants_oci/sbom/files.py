@@ -2,8 +2,10 @@
 digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires, hashed by cached processes keyed
 by the files (their contents never enter the rules' memory).
 
-The files are hashed in buckets chosen by path, each its own process: a one-file edit hashes
-that file's bucket again, not the whole layer.
+A small tree (an app's code, typically: what is edited most) is hashed in the rule, from the
+store, which costs less than a sandbox and a process; its contents stay in pantsd's memory as
+long as the rule's result does, hence the bound. A larger tree is hashed in buckets chosen by
+path, each its own process: a one-file edit hashes that file's bucket again, not the layer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ _OUT = "sha1s.json"
 # A bucket holds about this much: hashing costs little next to writing the files into a sandbox.
 BUCKET_BYTES = 32 << 20
 BUCKET_FILES = 1000
+# At most this much is hashed in the rule (and held in memory with its result).
+IN_MEMORY_BYTES = 8 << 20
+IN_MEMORY_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -76,21 +81,30 @@ async def hash_files(request: _Sha1Request, runner: OcikitRunner) -> FileSha1s:
     return FileSha1s.loads(contents[0].content, f"the SHA1s of {request.what}")
 
 
-@rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
-async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
-    if request.files == EMPTY_DIGEST:
-        return ContributedFiles(())
-    entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
-    count = bucket_count(len(entries), sum(e.file_digest.serialized_bytes_length for e in entries))
+async def _bucketed_sha1s(entries: list[FileEntry], size: int, what: str) -> dict[str, str]:
+    count = bucket_count(len(entries), size)
     buckets: dict[int, list[FileEntry]] = defaultdict(list)
     for entry in entries:
         buckets[bucket_of(entry.path, count)].append(FileEntry(f"{_ROOT}/{entry.path}", entry.file_digest))
     digests = await MultiGet(Get(Digest, CreateDigest(buckets[b])) for b in sorted(buckets))
     hashed = await MultiGet(
-        Get(FileSha1s, _Sha1Request(d, request.what if count == 1 else f"{request.what} (bucket {b + 1} of {count})"))
+        Get(FileSha1s, _Sha1Request(d, what if count == 1 else f"{what} (bucket {b + 1} of {count})"))
         for b, d in zip(sorted(buckets), digests)
     )
-    sha1 = {path: value for found in hashed for path, value in found.sha1.items()}
+    return {path: value for found in hashed for path, value in found.sha1.items()}
+
+
+@rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
+async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
+    if request.files == EMPTY_DIGEST:
+        return ContributedFiles(())
+    entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
+    size = sum(e.file_digest.serialized_bytes_length for e in entries)
+    if size <= IN_MEMORY_BYTES and len(entries) <= IN_MEMORY_FILES:
+        contents = await Get(DigestContents, Digest, request.files)
+        sha1 = {fc.path: hashlib.sha1(fc.content).hexdigest() for fc in contents}
+    else:
+        sha1 = await _bucketed_sha1s(entries, size, request.what)
     return ContributedFiles(
         tuple(
             SbomFile(

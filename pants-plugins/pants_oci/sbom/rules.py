@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pants_oci
-from pants_oci.bases import base_image_per_platform
+from pants_oci.bases import BasePlatformError, base_image_per_platform
 from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import OciImagePlatformsField, OciImageRepositoryField
 from pants_oci.registries import image_repository
@@ -20,7 +20,7 @@ from pants_oci.subsystem import OciSubsystem, SbomFormat
 from pants_oci.target_types import OciImageTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import push_registries
-from pants_oci.util_rules.image_types import BuiltOciImage
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.settings import OciBuildSettings
 from pants.engine.fs import CreateDigest, Digest, FileContent
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -28,7 +28,7 @@ from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 
 from ocikit.image import Platform, PlatformImage
-from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts
+from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomPackage
 from ocikit.sbom.purl import oci_purl
 from ocikit.sbom.spdx import spdx_json
 
@@ -48,7 +48,6 @@ class SbomOutputsRequest(OciPackageOutputsRequest):
 @dataclass(frozen=True)
 class ImageSbomFactsRequest:
     target: Target  # the oci_image
-    image: BuiltOciImage
 
 
 def _identity(target: Target, oci: OciSubsystem) -> tuple[str, tuple[str, ...]]:
@@ -77,46 +76,69 @@ async def _base_identity(base: ImageBase, oci: OciSubsystem) -> tuple[str, tuple
     return registry_repository, (registry_repository,), f"Pulled as {base.name}{pulled}."
 
 
-async def _platform_facts(
-    target: Target, built: BuiltOciImage, oci: OciSubsystem
-) -> tuple[PlatformFacts, ...]:
-    repository, urls = _identity(target, oci)
-    mine = [_image_ref(repository, urls, image) for image in built.images]
+@dataclass(frozen=True)
+class _BaseFactsRequest:
+    target: Target  # the oci_image
+
+
+@dataclass(frozen=True)
+class _BaseFacts:
+    """Per platform of the image: its base (None for scratch) and the packages the base records."""
+
+    bases: tuple[tuple[ImageRef | None, tuple[SbomPackage, ...]], ...]
+
+
+@rule(desc="Gather the SBOM facts of an OCI image's base")
+async def base_sbom_facts(request: _BaseFactsRequest, oci: OciSubsystem) -> _BaseFacts:
+    target = request.target
     platforms = tuple(Platform.parse(p) for p in target[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(target.address, platforms))
     if base.is_scratch:
-        return tuple(PlatformFacts(ref) for ref in mine)
-    bases = base_image_per_platform(platforms, base.images)
-    base_repository, base_urls, comment = await _base_identity(base, oci)
+        return _BaseFacts(tuple((None, ()) for _ in platforms))
+    try:
+        bases = base_image_per_platform(platforms, base.images)
+    except BasePlatformError:
+        # The image build fails on it, naming the field: this rule, which runs alongside it,
+        # must not get there first with a message of its own.
+        return _BaseFacts(tuple((None, ()) for _ in platforms))
+    repository, urls, comment = await _base_identity(base, oci)
     packages = await MultiGet(
         Get(BasePackages, BasePackagesRequest(image, base.layer_blobs, base.name)) for image in bases
     )
-    return tuple(
-        PlatformFacts(ref, _image_ref(base_repository, base_urls, image, comment), found.packages)
-        for ref, image, found in zip(mine, bases, packages)
+    return _BaseFacts(
+        tuple((_image_ref(repository, urls, image, comment), found.packages) for image, found in zip(bases, packages))
     )
+
+
+def _top(target: Target, built: BuiltOciImage, oci: OciSubsystem, platforms: tuple[ImageRef, ...]) -> ImageRef:
+    """The index of a multi-platform image, else its one manifest."""
+    if built.index is None:
+        return platforms[0]
+    repository, urls = _identity(target, oci)
+    digest = built.index.descriptor.digest
+    purls = tuple(oci_purl(repository, digest, url) for url in urls) or (oci_purl(repository, digest),)
+    return ImageRef(repository, digest, purls, "", "The image index.")
 
 
 @rule(desc="Gather the SBOM facts of an OCI image")
 async def image_sbom_facts(
     request: ImageSbomFactsRequest, oci: OciSubsystem, settings: OciBuildSettings
 ) -> ImageSbomFacts:
-    target, built = request.target, request.image
-    platforms = await _platform_facts(target, built, oci)
-    contents = await Get(ImageContents, ImageContentsRequest(target.address))
-    if built.index is None:
-        top = platforms[0].image
-    else:
-        repository, urls = _identity(target, oci)
-        digest = built.index.descriptor.digest
-        purls = tuple(oci_purl(repository, digest, url) for url in urls) or (oci_purl(repository, digest),)
-        top = ImageRef(repository, digest, purls, "", "The image index.")
+    # Asked together: the files are hashed and the base's layers read while the image builds.
+    target = request.target
+    built, contents, base = await MultiGet(
+        Get(BuiltOciImage, OciImageRequest(target.address)),
+        Get(ImageContents, ImageContentsRequest(target.address)),
+        Get(_BaseFacts, _BaseFactsRequest(target)),
+    )
+    repository, urls = _identity(target, oci)
+    mine = tuple(_image_ref(repository, urls, image) for image in built.images)
     notes = [_SCOPE_NOTE]
     if contents.undescribed:
         notes.append(f"No rule describes the layers of {', '.join(contents.undescribed)}: not listed.")
     return ImageSbomFacts(
-        top=top,
-        platforms=platforms,
+        top=_top(target, built, oci, mine),
+        platforms=tuple(PlatformFacts(ref, b, packages) for ref, (b, packages) in zip(mine, base.bases)),
         packages=contents.packages,
         files=contents.files,
         created=settings.created,
@@ -129,7 +151,7 @@ async def image_sbom_facts(
 async def write_image_sbom(request: SbomOutputsRequest, oci: OciSubsystem) -> OciPackageOutputs:
     if SbomFormat.spdx not in oci.sbom_formats:
         return OciPackageOutputs()
-    facts = await Get(ImageSbomFacts, ImageSbomFactsRequest(request.target, request.image))
+    facts = await Get(ImageSbomFacts, ImageSbomFactsRequest(request.target))
     path = f"{request.output_path}.spdx.json"
     digest = await Get(Digest, CreateDigest([FileContent(path, spdx_json(facts))]))
     return OciPackageOutputs(digest, (path,))

@@ -1,6 +1,6 @@
 """Extension points: how another backend adds to `oci_image` without editing its rules.
 
-Both are unions, like Pants' own `DockerImageTagsRequest`: subclass the request, register it
+All are unions, like Pants' own `DockerImageTagsRequest`: subclass the request, register it
 with `UnionRule`, and write a rule from your subclass to the result type.
 
     class SbomRequest(OciImageExtensionRequest):
@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression
 from pants.engine.environment import EnvironmentName
+from pants.engine.fs import EMPTY_DIGEST, Digest
 from pants.engine.target import Target
 from pants.engine.unions import union
 from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Platform, PlatformImage
+from ocikit.sbom.model import SbomPackage
 
 
 @union(in_scope_types=[EnvironmentName])
@@ -84,3 +86,54 @@ class OciImageExtensionRequest:
 class OciImageExtension:
     layers: tuple[BuiltOciLayer, ...] = ()
     annotations: FrozenDict[str, str] = FrozenDict()
+
+
+@union(in_scope_types=[EnvironmentName])
+@dataclass(frozen=True)
+class OciPackageOutputsRequest:
+    """Adds files that `pants package` writes next to an image's layout (an SBOM, provenance):
+    they never change a layer or the image's digest.
+
+    Every applicable implementation runs (in the order of their class names), while the image
+    builds: one that needs the built image asks for it (`Get(BuiltOciImage,
+    OciImageRequest(target.address))`, the image build's own, memoized) after starting what does
+    not. Each returns its files at their paths below `dist/`, named after `output_path` (the
+    layout directory's path, e.g. `f"{output_path}.spdx.json"`). Two implementations writing
+    one path is an error."""
+
+    target: Target  # the oci_image
+    output_path: str  # the layout directory, relative to dist/
+
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class OciPackageOutputs:
+    digest: Digest = EMPTY_DIGEST  # the files, at their paths below dist/
+    paths: tuple[str, ...] = ()  # the files it holds, for the `package` log
+
+
+@union(in_scope_types=[EnvironmentName])
+@dataclass(frozen=True)
+class OciSbomContentsRequest:
+    """What the layers another backend builds from a target in an image's `layers` hold, for the
+    image's SBOM: the counterpart of `OciLayersRequest` (the first implementation whose
+    `is_applicable` says yes is used; a target with none adds nothing to the SBOM)."""
+
+    target: Target
+
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        raise NotImplementedError(f"{cls.__name__} must say which targets it describes")
+
+
+@dataclass(frozen=True)
+class OciSbomContents:
+    """First-party files, at their paths in the image without the leading `/`, each with the
+    address that contributed it (`owners`), and the third-party packages the layers install."""
+
+    files: Digest = EMPTY_DIGEST
+    owners: FrozenDict[str, str] = FrozenDict()  # path in `files` -> a Pants address
+    packages: tuple[SbomPackage, ...] = ()

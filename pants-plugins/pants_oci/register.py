@@ -13,6 +13,10 @@ from pants_oci.goals import (  # noqa: E402
     lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
+from pants_oci.sbom import contents as sbom_contents  # noqa: E402
+from pants_oci.sbom import files as sbom_files  # noqa: E402
+from pants_oci.sbom import rules as sbom_rules  # noqa: E402
 from pants_oci.subsystem import OciSubsystem  # noqa: E402
 from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
@@ -64,4 +68,8 @@ def rules():
         *runtime.rules(),
         *run.rules(),
         *verify_goal.rules(),
+        *sbom_files.rules(),
+        *sbom_base_packages.rules(),
+        *sbom_contents.rules(),
+        *sbom_rules.rules(),
     ]

@@ -12,7 +12,15 @@ from pants_oci.registries import OciRegistries
 from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
 from pants.base.build_environment import get_buildroot
 from pants.option.errors import OptionsError
-from pants.option.option_types import BoolOption, DictOption, EnumOption, IntOption, StrListOption, StrOption
+from pants.option.option_types import (
+    BoolOption,
+    DictOption,
+    EnumListOption,
+    EnumOption,
+    IntOption,
+    StrListOption,
+    StrOption,
+)
 from pants.option.subsystem import Subsystem
 from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
@@ -42,6 +50,10 @@ class Compression(Enum):
 def _level_table_key(compression: Compression) -> str:
     # `auto` compresses with gzip whenever it compresses, so its level is a gzip level.
     return "gzip" if compression is Compression.auto else compression.value
+
+
+class SbomFormat(Enum):
+    spdx = "spdx"
 
 
 class ContainerRuntimeKind(Enum):
@@ -207,6 +219,19 @@ class OciSubsystem(Subsystem):
         advanced=True,
     )
 
+    sbom_formats = EnumListOption(
+        default=[SbomFormat.spdx],
+        help=softwrap(
+            """
+            The software bills of materials `pants package` writes next to each image's
+            layout: `spdx` writes `dist/<output_path>.spdx.json`, an SPDX 2.3 JSON document of
+            the image (by digest), its base, the Debian packages the base records, the Python
+            distributions of its `oci_python_app`s and its first-party files with the Pants
+            targets they come from. It changes no layer or image digest. An empty list writes
+            none: `sbom_formats = []`, or `--oci-sbom-formats="[]"` on the command line.
+            """
+        ),
+    )
     signing_key = StrOption(
         default=None,
         help=softwrap(

@@ -19,7 +19,7 @@ from adoption_support import CACHE, REPO, BuildGrid, MissingPart, free_port, lau
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))
-from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLES, BuildRoot, copy_sources  # noqa: E402
+from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLE_SBOM_PROCESSES, EXAMPLES, BuildRoot, copy_sources  # noqa: E402
 from image_checks import Layout, tree_bytes  # noqa: E402
 
 pytestmark = [pytest.mark.integration]
@@ -105,17 +105,22 @@ def test_the_first_machine_builds_cold_and_writes_every_layer(first):
     _, run = first
     assert run.layer_processes_run == sorted([*EXAMPLE_LAYER_PROCESSES, BIG_LAYER_PROCESS]), run.describe()
     assert run.counters["remote_cache_requests_cached"] == 0
-    assert run.counters["remote_cache_write_successes"] == len(EXAMPLE_LAYER_PROCESSES) + 1
+    # Every layer, and every process of the SBOMs (file hashes, base layer reads).
+    written = len(EXAMPLE_LAYER_PROCESSES) + 1 + len(run.sbom_processes_run)
+    assert run.counters["remote_cache_write_successes"] == written
 
 
 def test_the_second_machine_gets_every_layer_from_the_server_and_the_same_bytes(first, second):
     (a, _), (b, run) = first, second
-    assert run.counters["remote_cache_requests_cached"] == len(EXAMPLE_LAYER_PROCESSES), run.describe()
+    cached = len(EXAMPLE_LAYER_PROCESSES) + len(EXAMPLE_SBOM_PROCESSES)
+    assert run.counters["remote_cache_requests_cached"] == cached, run.describe()
     # Pants 2.17 races a local run against each lookup: `local_execution_requests` counts the
     # local starts it cancelled when the server answered first; none of them ran to the end.
-    assert run.layer_processes_run == [], run.describe()
+    assert run.layer_processes_run == [] and run.sbom_processes_run == [], run.describe()
     for name, (layout_dir, _, _) in EXAMPLES.items():
         assert tree_bytes(b.root.dist(layout_dir)) == tree_bytes(a.root.dist(layout_dir)), name
+        sbom = f"{layout_dir}.spdx.json"
+        assert b.root.dist(sbom).read_bytes() == a.root.dist(sbom).read_bytes(), name
 
 
 def test_an_unreachable_cache_gets_pants_warning_and_a_correct_build(base: Path, first):
@@ -143,6 +148,7 @@ def test_a_corrupt_blob_from_the_cache_is_refused_and_the_layer_built_again(base
     assert run.returncode == 0, run.describe()
     # Pants checks every blob it downloads against its digest: a mismatch is a cache miss.
     assert "Remote CAS gave wrong digest" in run.stderr, run.describe()
-    assert run.counters["remote_cache_requests_cached"] == 0
-    assert run.layer_processes_run == [BIG_LAYER_PROCESS], run.describe()
+    # Only the layer's blob was damaged: the SBOM's hash of its files is still a hit.
+    assert run.counters["remote_cache_requests_cached"] == 1, run.describe()
+    assert run.layer_processes_run == [BIG_LAYER_PROCESS] and run.sbom_processes_run == [], run.describe()
     assert tree_bytes(machine.root.dist(BIG_LAYOUT)) == tree_bytes(a.root.dist(BIG_LAYOUT))

@@ -35,6 +35,8 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", ".pants.d", ".p
 # environment so the copied pants.toml stays byte-identical to the repo's.
 WORKUNIT_LOGGER_BACKEND = "pants.backend.experimental.tools.workunit_logger"
 LAYER_PROCESS_PREFIX = "Build layer of "
+# What the SBOM runs (ocikit.sbom.worker): SHA1s of first-party files, a base layer's packages.
+SBOM_PROCESS_PREFIXES = ("Hash the files of ", "Read the Debian packages of layer ")
 WORKER_SETUP_DESCRIPTION = "Prepare the Python for ocikit processes"
 
 _COUNTER_RE = re.compile(r"^\s+([a-z_0-9]+): (\d+)\s*$")
@@ -109,6 +111,16 @@ class PantsRun:
             for w in self.workunits
             if w.get("name") == "run_local_process"
             and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
+        )
+
+    @property
+    def sbom_processes_run(self) -> List[str]:
+        """Descriptions of the SBOM's processes that really executed (not cache hits)."""
+        return sorted(
+            w.get("description") or ""
+            for w in self.workunits
+            if w.get("name") == "run_local_process"
+            and (w.get("description") or "").startswith(SBOM_PROCESS_PREFIXES)
         )
 
     @property
@@ -280,6 +292,17 @@ EXAMPLES = {
     "derived": ("examples.derived/derived", "examples/derived", ["latest"]),
     "multiarch": ("examples.multiarch/multiarch", "examples/multiarch", ["latest"]),
 }
+
+# The SBOMs' processes: a read of each base layer (derived's base is layered: three layers).
+# The examples' files are few and small enough to be hashed without a process (SPDX needs their
+# SHA1s); a larger layer's are hashed by processes (test_e2e_shards, the adoption tests).
+EXAMPLE_SBOM_PROCESSES = ["Read the Debian packages of layer"] * 3
+
+
+def sbom_process_kinds(run: "PantsRun") -> List[str]:
+    """The SBOM processes of a run, with a layer read's digest left out (it names a blob)."""
+    return sorted(p.split(" sha256:")[0] for p in run.sbom_processes_run)
+
 
 # One process per layer; the two platforms of multiarch share one.
 EXAMPLE_LAYER_PROCESSES = sorted(

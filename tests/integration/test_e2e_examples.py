@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLES, BuildRoot, ExamplesBuild
+from e2e_support import (
+    EXAMPLE_LAYER_PROCESSES,
+    EXAMPLE_SBOM_PROCESSES,
+    EXAMPLES,
+    BuildRoot,
+    ExamplesBuild,
+    sbom_process_kinds,
+)
 from image_checks import (
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
@@ -38,7 +45,8 @@ def test_package_examples_runs_one_process_per_layer(
     assert sorted(run.packaged) == sorted(layout for layout, _, _ in EXAMPLES.values())
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES, run.describe()
     counters = run.counters
-    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES)
+    assert sbom_process_kinds(run) == EXAMPLE_SBOM_PROCESSES, run.describe()
+    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES) + len(EXAMPLE_SBOM_PROCESSES)
     assert counters["local_cache_requests_cached"] == 0  # a cold, private local store
     assert build_root.pantsd_pid() is not None, "the session root should run a pantsd"
 

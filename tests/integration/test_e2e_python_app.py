@@ -15,9 +15,11 @@ build the base once per machine, ~2 min, cached in ~/.cache/pants-oci) and PyPI.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import subprocess
@@ -28,6 +30,7 @@ from pathlib import Path
 import pytest
 from e2e_support import REPO, BuildRoot, PantsRun, copy_sources
 from image_checks import Layout, rootfs_tree, umoci_unpack
+from sbom_checks import Sbom, validate
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "registry"))
@@ -198,6 +201,60 @@ def test_the_requirements_layer_is_the_same_bytes_in_another_build_root(first, p
         other.root.stop()
     assert other.root.path != first[0].root.path and other.root.store != first[0].root.store
     assert theirs == layers
+    # The SBOM too: no path, time or order of this checkout in it (first rebuilt: an earlier
+    # test edited and restored its code without packaging again).
+    first[0].package()
+    sbom = f"{LAYOUT}.spdx.json"
+    assert other.root.dist(sbom).read_bytes() == first[0].root.dist(sbom).read_bytes()
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_sbom_names_the_requirements_layer_distributions_and_the_bases_debian_packages(first, python_env) -> None:
+    built, _, layers = first
+    built.package()  # as built from the sources (an earlier test edits and restores the code)
+    path = built.root.dist(f"{LAYOUT}.spdx.json")
+    validate(path)
+    sbom = Sbom(path)
+    image = sbom.described()
+    assert image["versionInfo"] == built.layout().top()["digest"]
+    contained = sbom.related(image, "CONTAINS")
+    # Exactly the distributions whose *.dist-info the requirements layer holds.
+    requirements = built.layout().blob(layers["pants: oci_python_app images:app (requirements)"]["digest"])
+    with tarfile.open(fileobj=io.BytesIO(requirements)) as tar:
+        dist_infos = {m.group(1) for m in (re.match(r"^(?:\./)?app/lib/([^/]+)\.dist-info/METADATA$", n) for n in tar.getnames()) if m}
+    in_layer = {(_normalized(d.rsplit("-", 1)[0]), d.rsplit("-", 1)[1]) for d in dist_infos}
+    pypi = {p["name"]: p for p in contained if any(u.startswith("pkg:pypi/") for u in sbom.purls(p))}
+    assert {(_normalized(n), p["versionInfo"]) for n, p in pypi.items()} == in_layer
+    assert {"humanize", "charset-normalizer"} <= {_normalized(n) for n in pypi}
+    humanize = pypi["humanize"]
+    assert sbom.purls(humanize) == ["pkg:pypi/humanize@4.9.0"] and humanize["licenseDeclared"] == "MIT"
+    lockfile = (built.root.path / "3rdparty/python/default.lock").read_text()
+    for package in pypi.values():  # every wheel is in the lockfile: its sha256 is the checksum
+        (checksum,) = package["checksums"]
+        assert f'"hash": "{checksum["checksumValue"]}"' in lockfile, package["name"]
+    # First-party files with the targets that put them there, and the generated launcher.
+    files = {f["fileName"]: f for f in contained if "fileName" in f}
+    greeting = files["./app/src/greeter/greeting.py"]
+    assert greeting["comment"] == "Put in the image by the Pants target src/python/greeter/greeting.py:lib."
+    source = (built.root.path / GREETING).read_bytes()
+    assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(source).hexdigest()} in greeting["checksums"]
+    assert files["./app/__main__.py"]["comment"] == "Put in the image by the Pants target images:app."
+    assert "./app/src/greeter/greeting.json" in files
+    # The base: by digest, and the Debian packages its dpkg status records.
+    (base,) = sbom.related(image, "DESCENDANT_OF")
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    pinned = python_env["OCI_PYTHON_BASE"]  # registry/repository:tag@sha256:... (a manifest)
+    assert base["versionInfo"] == pinned.split("@", 1)[1]
+    assert base["comment"] == f"Platform linux/{arch}. Pulled as {pinned}."
+    repository = pinned.split("@")[0].rsplit(":", 1)[0]
+    assert sbom.purls(base) == [f"pkg:oci/debian-python@{base['versionInfo'].replace(':', '%3A')}?arch={arch}&repository_url={repository}"]
+    debs = {p["name"]: p for p in sbom.related(base, "CONTAINS")}
+    assert {"python3.11", "libc6", "base-files", "dpkg"} <= set(debs), sorted(debs)
+    assert sbom.purls(debs["libc6"])[0].startswith("pkg:deb/debian/libc6@2.36-")
+    assert sbom.purls(debs["libc6"])[0].endswith(f"?arch={arch}")
 
 
 def test_compile_bytecode_all_compiles_the_code_too(first) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLES, BuildRoot, ExamplesBuild
+from e2e_support import (
+    EXAMPLE_LAYER_PROCESSES,
+    EXAMPLE_SBOM_PROCESSES,
+    EXAMPLES,
+    BuildRoot,
+    ExamplesBuild,
+    sbom_process_kinds,
+)
 from image_checks import Layout, tree_bytes
 
 pytestmark = pytest.mark.integration
@@ -35,14 +42,16 @@ def test_noop_edit_and_restore_rebuild_only_what_changed(
     assert noop.counters["local_cache_requests"] == 0, noop.describe()
     assert _digests(noop) == first
 
-    # 2. Edit one file of the app layer: exactly that layer's process runs again.
+    # 2. Edit one file of the app layer: exactly that layer's process runs again, and for the
+    #    SBOMs the read of the new layer by derived (built on it).
     path = build_root.path / APP_FILE
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"# an edit from the integration tests\n")
         edited = build_root.package("examples::")
         assert edited.layer_processes_run == [APP_LAYER_PROCESS], edited.describe()
-        assert edited.counters["local_execution_requests"] == 1, edited.describe()
+        assert sbom_process_kinds(edited) == ["Read the Debian packages of layer"], edited.describe()
+        assert edited.counters["local_execution_requests"] == 2, edited.describe()
         after = _digests(edited)
         layered_dir, derived_dir = EXAMPLES["layered"][0], EXAMPLES["derived"][0]
         changed = {layout for layout in first if after[layout] != first[layout]}
@@ -84,7 +93,8 @@ def test_cold_rebuild_in_another_checkout_is_byte_identical(
     finally:
         other.stop()
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES, run.describe()
-    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES)
+    assert sbom_process_kinds(run) == EXAMPLE_SBOM_PROCESSES, run.describe()
+    assert run.local_processes_besides_setup == len(EXAMPLE_LAYER_PROCESSES) + len(EXAMPLE_SBOM_PROCESSES)
     assert run.counters["local_cache_requests_cached"] == 0
     assert _digests(run) == _digests(examples_build.run)
     for name in EXAMPLES:
@@ -93,3 +103,6 @@ def test_cold_rebuild_in_another_checkout_is_byte_identical(
         assert sorted(fresh) == sorted(first), name
         different = [path for path in first if fresh[path] != first[path]]
         assert not different, f"{name}: these files differ: {different}"
+        # The SBOM beside the layout too: no path, time or order of this checkout in it.
+        sbom = f"{layout_dir}.spdx.json"
+        assert other.dist(sbom).read_bytes() == examples_build.dist.joinpath(sbom).read_bytes(), name

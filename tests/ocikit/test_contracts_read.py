@@ -35,7 +35,16 @@ from ocikit.contracts.verify import (
     VerifyPlan,
     VerifyResult,
 )
+from ocikit.contracts.sbom import (
+    DebPackage,
+    DpkgLayerScan,
+    DpkgScanRequest,
+    FileSha1s,
+    SbomDpkgCommand,
+    SbomSha1Command,
+)
 from ocikit.registry import cli as registry_cli
+from ocikit.sbom import worker as sbom_worker
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -65,6 +74,12 @@ CONTRACTS = [
     TagVerdict("apps:web", "r/web:1", "differs", DIGEST, "the tag names another image", DIGEST,
                ("platform linux/arm64 only here",), (LayerDifference(0, "linux/amd64", "only here"),)),
     VerifyResult((TagVerdict("apps:web", "r/web:1", "missing", DIGEST),), False),
+    DpkgScanRequest("blobs/sha256/ab", "application/vnd.oci.image.layer.v1.tar+gzip"),
+    DpkgLayerScan({"var/lib/dpkg/status": (DebPackage("libc6", "2.36-9", "amd64", "glibc"),)},
+                  {"etc/os-release": "debian"}, ("var/lib/dpkg/status.d/x",), ("var/lib/dpkg",)),
+    DpkgLayerScan({}, {}),
+    DebPackage("tzdata", "2024a-0+deb12u1", "all"),
+    FileSha1s({"app/a b.txt": "0" * 40}),
 ]
 
 
@@ -97,6 +112,8 @@ COMMANDS = [
     ),
     (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
+    (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
     (

@@ -50,8 +50,8 @@ oci_image(
         }
     )
     built, files = package(rule_runner, "img", "img")
-    (artifact,) = built.artifacts
-    assert artifact.relpath == "img/img"
+    artifact, sbom = built.artifacts  # the layout, and its SBOM beside it
+    assert (artifact.relpath, sbom.relpath) == ("img/img", "img/img.spdx.json")
     assert json.loads(files["img/img/oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
     index = json.loads(files["img/img/index.json"])
     refs = [m["annotations"][media_types.REF_NAME] for m in index["manifests"]]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
+from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import (
     OciImageOutputPathField,
     OciImagePlatformsField,
@@ -14,9 +16,11 @@ from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.addresses import Address
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.unions import UnionRule
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership, UnionRule
 
 from ocikit.layout import OCI_LAYOUT_BYTES, layout_index
 
@@ -45,9 +49,31 @@ class OciImageFieldSet(PackageFieldSet):
         return image_repository(self.repository.value, self.address, oci.default_repository)
 
 
+def _output_paths(address: Address, outputs: Sequence[OciPackageOutputs]) -> list[str]:
+    paths = [path for o in outputs for path in o.paths]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"Two extensions write the same file next to the layout of {address}: {sorted(paths)}")
+    return paths
+
+
 @rule(desc="Package an OCI image layout")
-async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> BuiltPackage:
-    image = await Get(BuiltOciImage, OciImageRequest(field_set.address))
+async def package_oci_image(
+    field_set: OciImageFieldSet, oci: OciSubsystem, union_membership: UnionMembership
+) -> BuiltPackage:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(field_set.address, description_of_origin="oci_image"))
+    output_dir = field_set.output_path.value_or_default(file_ending=None)
+    # What `OciPackageOutputsRequest` implementations write beside the layout, asked for with the
+    # image itself so that their work runs while it builds.
+    extensions = sorted(
+        (t for t in union_membership.get(OciPackageOutputsRequest) if t.is_applicable(wrapped.target)),
+        key=lambda t: (t.__module__, t.__name__),
+    )
+    image, *outputs = await MultiGet(
+        [
+            Get(BuiltOciImage, OciImageRequest(field_set.address)),
+            *(Get(OciPackageOutputs, OciPackageOutputsRequest, t(wrapped.target, output_dir)) for t in extensions),
+        ]
+    )
     top = image.top
     repository = field_set.repository_name(oci)
     tags = tuple(field_set.tags.value or ())
@@ -61,8 +87,9 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
         ),
     )
     layout = await Get(Digest, MergeDigests([metadata, image.blobs]))
-    output_dir = field_set.output_path.value_or_default(file_ending=None)
-    digest = await Get(Digest, AddPrefix(layout, output_dir))
+    extra_paths = _output_paths(field_set.address, outputs)
+    placed = await Get(Digest, AddPrefix(layout, output_dir))
+    digest = await Get(Digest, MergeDigests([placed, *(o.digest for o in outputs)]))
     platforms = ", ".join(str(img.platform) for img in image.images)
     artifact = BuiltOciImageArtifact(
         relpath=output_dir,
@@ -77,7 +104,7 @@ async def package_oci_image(field_set: OciImageFieldSet, oci: OciSubsystem) -> B
         mount_sources=image.mount_sources,
         base_repositories=image.base_repositories,
     )
-    return BuiltPackage(digest, (artifact,))
+    return BuiltPackage(digest, (artifact, *(BuiltPackageArtifact(relpath=p) for p in extra_paths)))
 
 
 def rules():

@@ -53,6 +53,10 @@ class ImageBase:
     repositories: tuple[str, ...] = ()  # repositories of oci_image bases (mount sources)
     target: Address | None = None  # the base target, when `base` names one
 
+    @property
+    def is_scratch(self) -> bool:
+        return not self.images
+
 
 SCRATCH_BASE = ImageBase("scratch", (), EMPTY_DIGEST)
 

@@ -53,7 +53,14 @@ from pants.util.frozendict import FrozenDict
 from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
 from ocikit.layout import blob_path
 
-__all__ = ["BuiltOciImage", "OciImageRequest", "push_registries"]
+__all__ = [
+    "BuiltOciImage",
+    "OciImageRequest",
+    "dependencies_layer_request",
+    "image_compression",
+    "oci_layer_request",
+    "push_registries",
+]
 
 
 def push_registries(target: Target, oci: OciSubsystem) -> tuple[OciRegistry, ...]:
@@ -73,7 +80,12 @@ class _LayerSlot:
     extension: OciLayersRequest | None = None
 
 
-def _layer_request(target: Target, compression: LayerCompression) -> OciLayerRequest:
+def image_compression(image: Target, settings: OciBuildSettings, oci: OciSubsystem) -> LayerCompression:
+    """How the image's layers are compressed (`auto` reads where it is pushed)."""
+    return settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
+
+
+def oci_layer_request(target: Target, compression: LayerCompression) -> OciLayerRequest:
     uid, gid = target[OciLayerOwnerField].uid_gid()
     return OciLayerRequest(
         address=target.address,
@@ -93,7 +105,7 @@ def _layer_slot(
 ) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
         shard_size = layer[OciLayerShardSizeField].bytes_or(oci.shard_size())
-        return _LayerSlot(request=ShardedLayerRequest(_layer_request(layer, compression), shard_size))
+        return _LayerSlot(request=ShardedLayerRequest(oci_layer_request(layer, compression), shard_size))
     for request_type in union_membership.get(OciLayersRequest):
         if request_type.is_applicable(layer):
             return _LayerSlot(extension=request_type(layer, compression, base.images, platforms))
@@ -105,7 +117,7 @@ def _layer_slot(
     )
 
 
-def _dependencies_layer(image: Target, base: ImageBase, layers: Targets, compression: LayerCompression) -> OciLayerRequest:
+def dependencies_layer_request(image: Target, base: ImageBase, layers: Targets, compression: LayerCompression) -> OciLayerRequest:
     inferred = [t.address for t in layers] + ([base.target] if base.target else [])
     return OciLayerRequest(
         address=image.address,
@@ -130,7 +142,7 @@ async def _own_layers(
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
     slots = [_layer_slot(image, t, base, platforms, compression, union_membership, oci) for t in targets]
     if image[OciImageDependenciesField].value:
-        layer = _dependencies_layer(image, base, targets, compression)
+        layer = dependencies_layer_request(image, base, targets, compression)
         slots.append(_LayerSlot(request=ShardedLayerRequest(layer, oci.shard_size())))
     from_others = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
     others = (
@@ -217,7 +229,7 @@ async def build_oci_image(
 ) -> BuiltOciImage:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="oci_image"))
     image = wrapped.target
-    compression = settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
+    compression = image_compression(image, settings, oci)
     platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
     extra_layers, annotations = await _extensions(image, compression, union_membership)

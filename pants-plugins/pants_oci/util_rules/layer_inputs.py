@@ -86,6 +86,9 @@ class OciLayerRequest:
 class LayerInputs:
     digest: Digest
     size: int  # bytes of file content, to start the biggest layer first
+    # Each file's path below `destination` -> the address of the target that put it there
+    # (what an SBOM says of first-party files); it does not enter the layer's bytes.
+    owners: FrozenDict[str, str] = FrozenDict()
 
 
 def is_plain_file(tgt: Target) -> bool:
@@ -254,6 +257,21 @@ def _source_claims(sources: Iterable[_Sources], roots: dict[str, str]) -> list[t
     return claims
 
 
+def _owners(
+    sources: Iterable[_Sources], roots: dict[str, str], built: Iterable[tuple[Address, Snapshot]]
+) -> FrozenDict[str, str]:
+    """Each input path's owner; a path two targets provide (with equal content, or the layer
+    would have failed) names both."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for source in sources:
+        for f in source.files:
+            owners[strip_source_root(f, roots[f]) if source.rooted else f].add(str(source.owner))
+    for owner, snapshot in built:
+        for path in snapshot.files:
+            owners[path].add(str(owner))
+    return FrozenDict((path, ", ".join(sorted(names))) for path, names in sorted(owners.items()))
+
+
 def _check_every_dependency_contributes(
     request: OciLayerRequest,
     direct: Targets,
@@ -298,7 +316,7 @@ async def collect_layer_inputs(request: OciLayerRequest) -> LayerInputs:
     unrooted = [s.digest for s in sources if not s.rooted]
     stripped = await _stripped(sources, roots)
     digest = await Get(Digest, MergeDigests(_unique([*unrooted, stripped, *(s.digest for _, s in built)])))
-    return LayerInputs(digest, await _content_size(digest))
+    return LayerInputs(digest, await _content_size(digest), _owners(sources, roots, built))
 
 
 def rules():

@@ -9,6 +9,7 @@
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
   verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
   published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
+  sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
+    if command in ("sbom-dpkg", "sbom-sha1"):
+        from ocikit.sbom import worker as sbom_worker
+
+        return sbom_worker.main(command, rest)
     if command in ("push", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 

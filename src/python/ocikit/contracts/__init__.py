@@ -7,6 +7,7 @@ once and imported by both sides: one module per command.
   bytecode  BytecodeCommand
   run       RunCommand
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
+  sbom      SbomDpkgCommand, DpkgScanRequest, DpkgLayerScan; SbomSha1Command, FileSha1s
 
 JSON files are `ocikit.contract.Contract`s, command lines `ocikit.command_line.CommandLine`s.
 These modules import neither the registry client nor anything outside the standard library:

@@ -1,0 +1,1 @@
+"""The SBOM `package` writes beside each layout: its facts gathered from the build graph."""

@@ -1,0 +1,122 @@
+"""First-party files (a digest and the address of each file's owner) -> SBOM files with both
+digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires, hashed by cached processes keyed
+by the files (their contents never enter the rules' memory).
+
+A small tree (an app's code, typically: what is edited most) is hashed in the rule, from the
+store, which costs less than a sandbox and a process; its contents stay in pantsd's memory as
+long as the rule's result does, hence the bound. A larger tree is hashed in buckets chosen by
+path, each its own process: a one-file edit hashes that file's bucket again, not the layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+from pants_oci.util_rules.core import OcikitRunner
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from ocikit.sbom.model import SbomFile
+from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
+
+_ROOT = "files"
+_OUT = "sha1s.json"
+# A bucket holds about this much: hashing costs little next to writing the files into a sandbox.
+BUCKET_BYTES = 32 << 20
+BUCKET_FILES = 1000
+# At most this much is hashed in the rule (and held in memory with its result).
+IN_MEMORY_BYTES = 8 << 20
+IN_MEMORY_FILES = 1000
+
+
+@dataclass(frozen=True)
+class ContributedFilesRequest:
+    files: Digest  # at their paths in the image, without the leading "/"
+    owners: FrozenDict[str, str]  # path -> the address that put it there
+    fallback_owner: str  # for a path `owners` lacks
+    what: str  # how the processes are described: "oci_layer //app:layer"
+
+
+@dataclass(frozen=True)
+class ContributedFiles:
+    files: tuple[SbomFile, ...]  # sorted by path
+
+
+@dataclass(frozen=True)
+class _Sha1Request:
+    files: Digest  # below _ROOT
+    what: str
+
+
+def bucket_count(files: int, size: int) -> int:
+    """How many buckets a tree is hashed in: a power of two, so that a tree growing past a
+    bound splits each bucket in two rather than moving most files to another bucket."""
+    wanted = max(1, -(-size // BUCKET_BYTES), -(-files // BUCKET_FILES))
+    return 1 << (wanted - 1).bit_length()
+
+
+def bucket_of(path: str, buckets: int) -> int:
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest()[:8], "big") % buckets
+
+
+@rule(desc="Hash files for an OCI image's SBOM", level=LogLevel.DEBUG)
+async def hash_files(request: _Sha1Request, runner: OcikitRunner) -> FileSha1s:
+    result = await Get(
+        ProcessResult,
+        Process,
+        runner.process(
+            SbomSha1Command(root=_ROOT, out=_OUT).to_argv(),
+            input_digest=request.files,
+            output_files=(_OUT,),
+            description=f"Hash the files of {request.what} for the SBOM",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    contents = await Get(DigestContents, Digest, result.output_digest)
+    return FileSha1s.loads(contents[0].content, f"the SHA1s of {request.what}")
+
+
+async def _bucketed_sha1s(entries: list[FileEntry], size: int, what: str) -> dict[str, str]:
+    count = bucket_count(len(entries), size)
+    buckets: dict[int, list[FileEntry]] = defaultdict(list)
+    for entry in entries:
+        buckets[bucket_of(entry.path, count)].append(FileEntry(f"{_ROOT}/{entry.path}", entry.file_digest))
+    digests = await MultiGet(Get(Digest, CreateDigest(buckets[b])) for b in sorted(buckets))
+    hashed = await MultiGet(
+        Get(FileSha1s, _Sha1Request(d, what if count == 1 else f"{what} (bucket {b + 1} of {count})"))
+        for b, d in zip(sorted(buckets), digests)
+    )
+    return {path: value for found in hashed for path, value in found.sha1.items()}
+
+
+@rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
+async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
+    if request.files == EMPTY_DIGEST:
+        return ContributedFiles(())
+    entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
+    size = sum(e.file_digest.serialized_bytes_length for e in entries)
+    if size <= IN_MEMORY_BYTES and len(entries) <= IN_MEMORY_FILES:
+        contents = await Get(DigestContents, Digest, request.files)
+        sha1 = {fc.path: hashlib.sha1(fc.content).hexdigest() for fc in contents}
+    else:
+        sha1 = await _bucketed_sha1s(entries, size, request.what)
+    return ContributedFiles(
+        tuple(
+            SbomFile(
+                path=f"/{entry.path}",
+                sha256=entry.file_digest.fingerprint,
+                sha1=sha1[entry.path],
+                contributor=request.owners.get(entry.path, request.fallback_owner),
+            )
+            for entry in sorted(entries, key=lambda e: e.path)
+        )
+    )
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,132 @@
+"""The SBOM `package` writes beside each layout, through the wired rules: what it lists (files
+with the targets they come from, the base by digest, the Debian packages a base records), that
+it validates, that it leaves every digest alone, and the option that turns it off."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from pants.core.goals.package import BuiltPackage
+from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents
+from pants.testutil.rule_runner import RuleRunner
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.sbom.files import bucket_count, bucket_of
+
+spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
+spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
+
+STATUS = """Package: libc6
+Status: install ok installed
+Architecture: amd64
+Version: 2.36-9+deb12u4
+
+Package: zlib1g
+Status: install ok installed
+Architecture: amd64
+Version: 1:1.2.13.dfsg-1
+"""
+
+
+def package(rule_runner: RuleRunner, spec_path: str, name: str) -> tuple[BuiltPackage, dict[str, bytes]]:
+    target = rule_runner.get_target(Address(spec_path, target_name=name))
+    built = rule_runner.request(BuiltPackage, [OciImageFieldSet.create(target)])
+    contents = rule_runner.request(DigestContents, [built.digest])
+    return built, {fc.path: fc.content for fc in contents}
+
+
+def validation_errors(document: bytes) -> list[str]:
+    parsed = spdx_parser.JsonLikeDictParser().parse(json.loads(document))
+    return [m.validation_message for m in spdx_validator.validate_full_spdx_document(parsed)]
+
+
+def described(document: dict) -> dict:
+    (top,) = document["documentDescribes"]
+    return next(p for p in document["packages"] if p["SPDXID"] == top)
+
+
+def related(document: dict, element: str, kind: str) -> list[dict]:
+    ids = {r["relatedSpdxElement"] for r in document["relationships"] if (r["spdxElementId"], r["relationshipType"]) == (element, kind)}
+    return [e for e in document["packages"] + document["files"] if e["SPDXID"] in ids]
+
+
+@pytest.fixture
+def images(rule_runner: RuleRunner) -> RuleRunner:
+    rule_runner.write_files(
+        {
+            "base/status": STATUS,
+            "base/BUILD": """
+file(name="status", source="status")
+relocated_files(name="dpkg", files_targets=[":status"], src="base", dest="var/lib/dpkg")
+oci_image(name="base", dependencies=[":dpkg"], repository="team/base")
+""",
+            "app/a b.txt": "hello",
+            "app/conf/é.toml": "x = 1\n",
+            "app/BUILD": """
+files(name="f", sources=["a b.txt"])
+files(name="conf", sources=["conf/*"])
+oci_layer(name="layer", dependencies=[":f"], destination="/srv")
+oci_image(name="app", base="//base:base", layers=[":layer"], dependencies=[":conf"])
+""",
+        }
+    )
+    return rule_runner
+
+
+def test_the_sbom_lists_the_files_the_base_and_the_base_packages(images: RuleRunner) -> None:
+    built, files = package(images, "app", "app")
+    layout, sbom = built.artifacts
+    assert sbom.relpath == f"{layout.relpath}.spdx.json"
+    raw = files["app/app.spdx.json"]
+    assert validation_errors(raw) == []
+    document = json.loads(raw)
+    image = described(document)
+    assert image["versionInfo"] == layout.digest
+    assert image["externalRefs"][0]["referenceLocator"] == f"pkg:oci/app@{layout.digest.replace(':', '%3A')}?arch=amd64"
+    contained = {f["fileName"]: f for f in related(document, image["SPDXID"], "CONTAINS")}
+    assert sorted(contained) == ["./app/conf/é.toml", "./srv/app/a b.txt"]
+    hello = contained["./srv/app/a b.txt"]
+    assert hello["checksums"] == [
+        {"algorithm": "SHA1", "checksumValue": hashlib.sha1(b"hello").hexdigest()},
+        {"algorithm": "SHA256", "checksumValue": hashlib.sha256(b"hello").hexdigest()},
+    ]
+    assert hello["comment"] == "Put in the image by the Pants target app/a b.txt:f."
+    (base,) = related(document, image["SPDXID"], "DESCENDANT_OF")
+    _, base_files = package(images, "base", "base")
+    base_index = json.loads(base_files["base/base/index.json"])
+    assert base["versionInfo"] == base_index["manifests"][0]["digest"]
+    assert base["name"] == "team/base"
+    debs = {p["name"]: p for p in related(document, base["SPDXID"], "CONTAINS")}
+    assert sorted(debs) == ["libc6", "zlib1g"]
+    assert debs["zlib1g"]["versionInfo"] == "1:1.2.13.dfsg-1"
+    assert debs["zlib1g"]["externalRefs"][0]["referenceLocator"] == "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64"
+
+
+def test_the_sbom_changes_no_digest_and_the_option_turns_it_off(images: RuleRunner) -> None:
+    with_sbom, files = package(images, "app", "app")
+    images.set_options(["--oci-sbom-formats=[]"], env_inherit={"PATH", "HOME"})
+    without, files_without = package(images, "app", "app")
+    assert [a.relpath for a in without.artifacts] == ["app/app"]
+    assert not [path for path in files_without if path.endswith(".spdx.json")]
+    assert without.artifacts[0].digest == with_sbom.artifacts[0].digest
+    assert {p: c for p, c in files.items() if not p.endswith(".spdx.json")} == files_without
+
+
+def test_the_same_build_gives_the_same_bytes(images: RuleRunner) -> None:
+    _, first = package(images, "app", "app")
+    images.set_options(["--oci-sbom-formats=['spdx']"], env_inherit={"PATH", "HOME"})  # a new session
+    _, second = package(images, "app", "app")
+    assert first["app/app.spdx.json"] == second["app/app.spdx.json"]
+
+
+def test_files_are_hashed_in_buckets_by_path() -> None:
+    assert bucket_count(1, 10) == 1
+    assert bucket_count(5000, 200 << 20) == 8  # 7 by size, rounded up to a power of two
+    assert bucket_count(3000, 1) == 4
+    paths = [f"srv/{i}.txt" for i in range(2000)]
+    spread = {bucket_of(p, 4) for p in paths}
+    assert spread == {0, 1, 2, 3}
+    # Doubling the buckets splits each one: a file's bucket in 8 is its bucket in 4, or it + 4.
+    assert all(bucket_of(p, 8) % 4 == bucket_of(p, 4) for p in paths)

@@ -57,7 +57,7 @@ def _prepare(base: Path) -> Dict[str, dict]:
             cache.mkdir()
             (box / "spec.json").write_text(json.dumps(spec))
             subprocess.run([sys.executable, "-S", str(REPO / "pants-plugins/pants_oci/util_rules/worker_setup.py"),
-                            "spec.json"], cwd=box, check=True)
+                            "spec.json"], cwd=box, check=True, env={**env, "PYTHONPATH": "__ocikit"})
             deps_dir = cache / deps.directory
             if route.startswith("inputs"):
                 for pycache in list(deps_dir.rglob("__pycache__")):

@@ -42,6 +42,8 @@ class _LayerScanRequest:
 @rule(desc="Read the Debian packages of a base image layer", level=LogLevel.DEBUG)
 async def scan_base_layer(request: _LayerScanRequest, runner: OcikitRunner) -> DpkgLayerScan:
     descriptor = request.layer.descriptor
+    if "nondistributable" in descriptor.media_type or "foreign" in descriptor.media_type:
+        return DpkgLayerScan({}, {})  # never pulled (Windows base layers): nothing to read
     path = blob_path(descriptor.digest)
     scan = DpkgScanRequest(blob=path, media_type=descriptor.media_type)
     blob, spec = await MultiGet(

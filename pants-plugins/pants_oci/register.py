@@ -1,5 +1,5 @@
 """The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run` and the `oci-base-images` lockfile."""
+targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
 
 from pants.version import PANTS_SEMVER
 
@@ -12,6 +12,7 @@ check_pants_version(str(PANTS_SEMVER))
 from pants_oci.goals import (  # noqa: E402
     lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
 )
+from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -66,6 +67,7 @@ def rules():
         *publish_attestations.rules(),
         *runtime.rules(),
         *run.rules(),
+        *verify_goal.rules(),
         *sbom_files.rules(),
         *sbom_base_packages.rules(),
         *sbom_contents.rules(),

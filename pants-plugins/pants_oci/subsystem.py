@@ -75,6 +75,12 @@ class PublishSettings:
     signing: Optional[SigningSettings] = None
 
 
+@dataclass(frozen=True)
+class VerifySettings:
+    jobs: int
+    env_vars: tuple[str, ...]
+
+
 class OciSubsystem(Subsystem):
     options_scope = "oci"
     help = "Options for building and publishing OCI images (`oci_image`, `oci_layer`)."
@@ -328,11 +334,23 @@ class OciSubsystem(Subsystem):
     def publish_settings(self) -> PublishSettings:
         """`[oci].publish_jobs` and `[oci].env_vars`, validated (the core would silently take
         jobs < 1 as 1, and Pants would drop a malformed variable name)."""
+        return PublishSettings(self._checked_jobs(), self._checked_env_vars(), self._signing())
+
+    @memoized_method
+    def verify_settings(self) -> VerifySettings:
+        """What `oci-verify` takes from publish: its jobs and environment, not its signing key
+        (a machine that verifies need not hold it)."""
+        return VerifySettings(self._checked_jobs(), self._checked_env_vars())
+
+    def _checked_jobs(self) -> int:
         if self.publish_jobs < 1:
             raise OptionsError(
                 f"[oci].publish_jobs = {self.publish_jobs} is out of range: expected 1 or more "
                 "(how many blobs `publish` uploads at the same time; default 4)."
             )
+        return self.publish_jobs
+
+    def _checked_env_vars(self) -> tuple[str, ...]:
         for entry in self.env_vars:
             if not isinstance(entry, str) or not _ENV_VAR_RE.fullmatch(entry):
                 raise OptionsError(
@@ -340,7 +358,7 @@ class OciSubsystem(Subsystem):
                     "where NAME is letters, digits and '_' and does not start with a digit, e.g. "
                     "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
                 )
-        return PublishSettings(self.publish_jobs, tuple(self.env_vars), self._signing())
+        return tuple(self.env_vars)
 
     def _signing(self) -> Optional[SigningSettings]:
         if not self.signing_key:

@@ -55,9 +55,6 @@ def test_argv_env_and_caches_hold_no_machine_path(rule_runner):
     for text in [*process.argv, *process.env.values(), *process.append_only_caches.values()]:
         assert not text.startswith("/"), text
         assert not any(p in text for p in machine_paths()), text
-    interactive = runner.interactive_process(["push", "layout"], env={"HOME": "/h"}, input_digest=EMPTY_DIGEST)
-    assert interactive.process.argv == runner.argv("push", "layout")
-    assert dict(interactive.process.append_only_caches) == dict(process.append_only_caches)
 
 
 def test_a_core_process_on_another_python_sees_the_core_and_nothing_else(rule_runner):

@@ -65,8 +65,16 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
             assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repository}"
             record = json.loads(build_root.dist(f"{relpath}.publish.json").read_text())
             assert record["stats"]["signatures_pushed"] >= 1
-            (provenance,) = openssl_verified_attestations(tmp_path / f"{relpath}.att", registry.host, repository,
-                                                          digest, public)
+            statements = openssl_verified_attestations(tmp_path / f"{relpath}.att", registry.host, repository,
+                                                       digest, public)
+            by_type = {st["predicateType"]: st for st in statements}
+            assert sorted(by_type) == ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"]
+            sbom = json.loads(build_root.dist(f"{relpath}.spdx.json").read_text())
+            attested = by_type["https://spdx.dev/Document"]["predicate"]
+            # The SBOM of the publish's own package (its registries are in the image's purl).
+            assert attested["spdxVersion"] == "SPDX-2.3" and attested["name"] == sbom["name"]
+            assert attested.get("files") == sbom.get("files"), "the same first-party files as package wrote"
+            provenance = by_type["https://slsa.dev/provenance/v1"]
             assert provenance["predicateType"] == "https://slsa.dev/provenance/v1"
             assert provenance["_annotations"]["predicateType"] == "https://slsa.dev/provenance/v1"
             assert provenance["subject"][0]["name"] == f"{registry.host}/{repository}"

@@ -32,7 +32,10 @@ def test_noop_edit_and_restore_rebuild_only_what_changed(
     pantsd = build_root.pantsd_pid()
     assert pantsd is not None
 
-    # 1. No-op: nothing runs; pantsd's memoized graph does not even ask the cache.
+    # 1. No-op: nothing runs; pantsd's memoized graph does not even ask the cache. The first
+    # package warms the graph whatever ran in this root before (another test's bootstrap
+    # option, such as -ldebug, gives pantsd a new scheduler and an empty graph).
+    build_root.package("examples::")
     noop = build_root.package("examples::")
     assert noop.layer_processes_run == [], noop.describe()
     assert noop.counters["local_execution_requests"] == 0, noop.describe()

@@ -14,9 +14,27 @@ from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
-from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan, RunEntry, Signing
+from ocikit.contracts.publish import (
+    Attestation,
+    CheckPlan,
+    CheckResult,
+    PublishImage,
+    PushPlan,
+    RunEntry,
+    Signing,
+)
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
+from ocikit.contracts.verify import (
+    LayerDifference,
+    PathDifference,
+    PublicKey,
+    TagVerdict,
+    VerifyCommand,
+    VerifyImage,
+    VerifyPlan,
+    VerifyResult,
+)
 from ocikit.contracts.sbom import (
     DebPackage,
     DpkgLayerScan,
@@ -37,13 +55,25 @@ CONTRACTS = [
     TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
     TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
     TrackedImages(()),
-    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",)),
+    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",),
+                 (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),)),
+    Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
     CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json",
              (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
     RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
+    PublicKey("keys/cosign.pub", "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n"),
+    VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest")),
+    VerifyPlan((VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (PublicKey("k.pub", "pem"),), ("r",), 8, 5),
+    VerifyPlan(()),
+    PathDifference("/app/a", "changed", "mode 0644 -> 0755"),
+    LayerDifference(1, "linux/amd64", "1 path differs", DIGEST, DIGEST, None, None,
+                    (PathDifference("/app/a", "added"),), 3),
+    TagVerdict("apps:web", "r/web:1", "differs", DIGEST, "the tag names another image", DIGEST,
+               ("platform linux/arm64 only here",), (LayerDifference(0, "linux/amd64", "only here"),)),
+    VerifyResult((TagVerdict("apps:web", "r/web:1", "missing", DIGEST),), False),
     DpkgScanRequest("blobs/sha256/ab", "application/vnd.oci.image.layer.v1.tar+gzip"),
     DpkgLayerScan({"var/lib/dpkg/status": (DebPackage("libc6", "2.36-9", "amd64", "glibc"),)},
                   {"etc/os-release": "debian"}, ("var/lib/dpkg/status.d/x",), ("var/lib/dpkg",)),
@@ -80,6 +110,7 @@ COMMANDS = [
         LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
         lambda: registry_cli._parser("lock"),
     ),
+    (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
     (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
     (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),

@@ -1,5 +1,6 @@
 """What `publish` attests about an image when it signs: SLSA provenance from the build graph
-(pants_oci/provenance.py), as predicates the push wraps in signed in-toto statements."""
+(pants_oci/provenance.py) and the SBOM `package` wrote beside the layout (SPDX), as predicates
+the push wraps in signed in-toto statements."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address
-from pants.engine.fs import Digest, DigestEntries, FileEntry, PathGlobs
+from pants.engine.fs import Digest, DigestContents, DigestEntries, DigestSubset, FileEntry, PathGlobs
 from pants.engine.rules import Get, collect_rules, rule
 from pants.option.global_options import GlobMatchErrorBehavior
 from pants.util.logging import LogLevel
 from pants.version import VERSION as PANTS_VERSION
 
-from ocikit.signing.dsse import SLSA_PROVENANCE_V1
+from ocikit.signing.dsse import SLSA_PROVENANCE_V1, SPDX_DOCUMENT
 
 
 @dataclass(frozen=True)
 class OciAttestationsRequest:
     address: Address
+    package: Digest  # the packaged image, with what was written beside its layout
+    layout: str  # the layout's path in it
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,10 @@ async def gather_attestations(
         layers=tuple(fact for i in image.images for fact in layer_facts(str(i.platform), i.layers)),
         lockfiles=lockfiles,
     )
-    return OciAttestations(((SLSA_PROVENANCE_V1, json.dumps(provenance_predicate(facts), sort_keys=True)),))
+    predicates = [(SLSA_PROVENANCE_V1, json.dumps(provenance_predicate(facts), sort_keys=True))]
+    sboms = await Get(DigestContents, DigestSubset(request.package, PathGlobs([f"{request.layout}.spdx.json"])))
+    predicates += [(SPDX_DOCUMENT, sbom.content.decode()) for sbom in sboms]
+    return OciAttestations(tuple(predicates))
 
 
 def rules():

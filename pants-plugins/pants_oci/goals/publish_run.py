@@ -246,7 +246,8 @@ async def plan_publish_run(
     )
     signing = settings.signing
     attestations = await MultiGet(
-        Get(OciAttestations, OciAttestationsRequest(t.address)) for t, _ in (pushing if signing else ())
+        Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
+        for (t, _), p in (zip(pushing, packages) if signing else ())
     )
     plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
                      attestations=attestations[n].predicates if signing else ())

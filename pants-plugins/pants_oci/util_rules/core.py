@@ -26,7 +26,7 @@ from pants.core.goals.run import RunRequest
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, FileContent
-from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process, ProcessCacheScope
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.option.global_options import NamedCachesDirOption
 from pants.util.logging import LogLevel
@@ -128,17 +128,6 @@ class OcikitRunner:
             immutable_input_digests=self.immutable_input_digests,
             append_only_caches=self.append_only_caches,
             **kwargs,
-        )
-
-    def interactive_process(
-        self, args: Iterable[str], *, env: Mapping[str, str], input_digest: Digest
-    ) -> InteractiveProcess:
-        return InteractiveProcess(
-            argv=self.argv(*args),
-            env={**env, **self.env},
-            input_digest=input_digest,
-            immutable_input_digests=self.immutable_input_digests,
-            append_only_caches=self.append_only_caches,
         )
 
     def run_request(

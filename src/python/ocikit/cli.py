@@ -7,6 +7,7 @@
   bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
   run      load a layout into podman or docker and run it          (ocikit.run)
   lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
+  verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
   published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
   sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
 """
@@ -55,7 +56,7 @@ def _command(command: str, rest: list) -> int:
         from ocikit.sbom import worker as sbom_worker
 
         return sbom_worker.main(command, rest)
-    if command in ("push", "pull", "inspect", "lock", "published", "push-run"):
+    if command in ("push", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

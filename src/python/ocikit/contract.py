@@ -21,11 +21,12 @@ import typing
 from typing import Any, ClassVar, Dict, Mapping, Tuple, Type, TypeVar, Union
 
 from ocikit.canonical_json import canonical_json
+from ocikit.errors import OcikitError
 
 _C = TypeVar("_C", bound="Contract")
 
 
-class ContractError(ValueError):
+class ContractError(OcikitError, ValueError):
     """A contract's JSON form does not match its definition."""
 
 

@@ -16,13 +16,14 @@ from typing import Any, Mapping, Sequence
 from ocikit import media_types
 from ocikit.canonical_json import canonical_json
 from ocikit.digest import sha256_digest, validate_digest
+from ocikit.errors import OcikitError
 
 _PLATFORM_PART = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PORT_RE = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp|sctp))?$")
 _ENV_NAME_RE = re.compile(r"^[^=\x00]+$")
 
 
-class ImageError(ValueError):
+class ImageError(OcikitError, ValueError):
     """A value that cannot go into an image (bad platform, port, env name, path...)."""
 
 

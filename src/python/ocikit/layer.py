@@ -26,13 +26,14 @@ from typing import BinaryIO, Dict, List, Mapping, Optional
 
 from ocikit import compress, tarwriter
 from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
+from ocikit.errors import OcikitError
 
 MODE_POLICIES = ("normalize", "preserve")
 COMPRESSIONS = compress.COMPRESSIONS
 _MAX_ID = 1 << 32
 
 
-class LayerError(Exception):
+class LayerError(OcikitError):
     """A layer cannot be built from these inputs; the message says why, for the user."""
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 from ocikit import media_types
 from ocikit.canonical_json import canonical_json
 from ocikit.digest import hex_of, is_digest, sha256_digest
+from ocikit.errors import OcikitError
 
 if TYPE_CHECKING:
     from ocikit.image import Descriptor
@@ -29,7 +30,7 @@ OCI_LAYOUT_BYTES = canonical_json({"imageLayoutVersion": media_types.OCI_LAYOUT_
 _MAX_MANIFEST_BYTES = 4 << 20
 
 
-class LayoutError(ValueError):
+class LayoutError(OcikitError, ValueError):
     """The directory is not a usable OCI image layout."""
 
 

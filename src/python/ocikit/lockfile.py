@@ -27,6 +27,7 @@ from ocikit import media_types
 from ocikit.digest import is_digest
 from ocikit.image import Platform, PlatformError
 from ocikit.reference import InvalidReference, Reference, parse_reference
+from ocikit.errors import OcikitError
 
 LOCKFILE_VERSION = 1
 # A lockfile is a few lines per base image; anything near this is not one.
@@ -38,7 +39,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
-class LockfileError(ValueError):
+class LockfileError(OcikitError, ValueError):
     """A lockfile that cannot be read: the message names the file, line and key."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ocikit.digest import is_digest
+from ocikit.errors import OcikitError
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "index.docker.io"
@@ -33,7 +34,7 @@ _TAG_RULE = "1-128 characters of letters, digits, '_', '.' and '-', not starting
 _REFERENCE_FORM = "[REGISTRY[:PORT]/]REPOSITORY[:TAG][@sha256:HEX]"
 
 
-class InvalidReference(ValueError):
+class InvalidReference(OcikitError, ValueError):
     pass
 
 

@@ -30,6 +30,7 @@ from typing import List, Optional, Sequence
 
 from ocikit.contracts.run import RunCommand
 from ocikit.media_types import REF_NAME
+from ocikit.errors import OcikitError
 
 PROG = "ocikit run"
 
@@ -41,7 +42,7 @@ START_FAILURES = {
 }
 
 
-class RunError(Exception):
+class RunError(OcikitError):
     pass
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tarfile
 from typing import Iterable, Iterator, Optional
+from ocikit.errors import OcikitError
 
 BLOCKSIZE = tarfile.BLOCKSIZE  # 512
 RECORDSIZE = tarfile.RECORDSIZE  # 10240
@@ -37,7 +38,7 @@ _MAX_ID = 8**7  # uid/gid: 7 octal digits
 _MAX_NUM = 8**11  # size/mtime: 11 octal digits
 
 
-class TarWriteError(Exception):
+class TarWriteError(OcikitError):
     """A source file could not be read as planned (vanished, changed size, unreadable)."""
 
 

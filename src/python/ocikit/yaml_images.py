@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Optional
 
 import yaml
+from ocikit.errors import OcikitError
 
 MAX_FILE_BYTES = 1 << 20
 MAX_EXPANDED_NODES = 1_000_000
@@ -36,7 +37,7 @@ _PROPERTIES_RE = re.compile(r"(?:(?:&[^\s,\[\]{}]+|![^\s,\[\]{}]*)\s+)*")
 _PLAIN_SAFE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
 
 
-class ManifestYamlError(ValueError):
+class ManifestYamlError(OcikitError, ValueError):
     """A deploy manifest that cannot be read or rewritten: the message names the file and line."""
 
 

@@ -6,6 +6,7 @@ once and imported by both sides: one module per command.
   lock      LockCommand, TrackedImages (its --tracked file)
   bytecode  BytecodeCommand
   run       RunCommand
+  verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
   sbom      SbomDpkgCommand, DpkgScanRequest, DpkgLayerScan; SbomSha1Command, FileSha1s
 
 JSON files are `ocikit.contract.Contract`s, command lines `ocikit.command_line.CommandLine`s.

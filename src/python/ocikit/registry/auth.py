@@ -26,6 +26,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from ocikit.errors import OcikitError
 from ocikit.reference import DOCKER_HUB, DOCKER_HUB_API_HOST
 from ocikit.registry.errors import register_secret
 
@@ -36,7 +37,7 @@ _HUB_SERVER_URL = "https://index.docker.io/v1/"
 _NOT_FOUND_MARKER = "credentials not found"
 
 
-class CredentialError(Exception):
+class CredentialError(OcikitError):
     """Credentials could not be read: a malformed file, a missing or failing helper."""
 
 

@@ -8,6 +8,7 @@
   (what Pants passes to pull and lock, and lock's --tracked file: ocikit.contracts)
   published --plan FILE                     (many images in one run: ocikit.registry.run_cli)
   push-run --plan FILE --state DIR --image KEY [--layouts DIR]
+  verify --plan FILE       what the registries hold, compared with packaged layouts (ocikit.registry.verify)
 
 Results go to stdout (and `--record FILE` as JSON), progress to stderr. A failure prints one
 line `ocikit COMMAND: error: ...` to stderr and exits 1 (2 for a bad command line).
@@ -96,6 +97,14 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
         _common(p, insecure=False)
         return p
+    elif command == "verify":
+        from ocikit.contracts.verify import VerifyCommand
+
+        p = _Parser(prog=prog, description="Compare what registry tags name with packaged layouts; print a "
+                    "VerifyResult.")
+        VerifyCommand.add_arguments(p)
+        _logging_arguments(p)
+        return p
     elif command == "lock":
         from ocikit.contracts.lock import LockCommand
 
@@ -115,8 +124,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("push", "pull", "inspect", "lock", *_RUN_COMMANDS):
-        sys.stderr.write("ocikit: expected push, pull, inspect, lock, published or push-run\n")
+    if not argv or argv[0] not in ("push", "pull", "inspect", "lock", "verify", *_RUN_COMMANDS):
+        sys.stderr.write("ocikit: expected push, pull, inspect, lock, verify, published or push-run\n")
         return 2
     command = argv[0]
     args = _parser(command).parse_args(list(argv[1:]))
@@ -128,6 +137,10 @@ def main(argv: Sequence[str]) -> int:
             return _pull(args)
         if command == "lock":
             return _lock(args)
+        if command == "verify":
+            from ocikit.registry import verify
+
+            return verify.main(args)
         if command in _RUN_COMMANDS:
             from ocikit.registry import run_cli
 

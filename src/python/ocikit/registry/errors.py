@@ -13,6 +13,8 @@ import threading
 from typing import Any, Optional, Sequence
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from ocikit.errors import OcikitError
+
 # Query keys that are safe to show; every other value (upload state, signed-URL signatures,
 # tokens) is replaced by "…".
 _SHOWN_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "service", "scope"})
@@ -39,7 +41,7 @@ _HINTS = {
 _CODE_BY_STATUS = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
 
 
-class RegistryError(Exception):
+class RegistryError(OcikitError):
     """A registry answered with an error (or could not be reached, or sent bad bytes)."""
 
     def __init__(
@@ -206,10 +208,7 @@ def scrub(text: str) -> str:
 def describe_error(e: BaseException) -> str:
     """One line for a failure, scrubbed: a registry's or credential store's own message, an
     OS error with its file, else the exception's type and text."""
-    from ocikit.errors import OcikitError
-    from ocikit.registry.auth import CredentialError
-
-    if isinstance(e, (RegistryError, CredentialError, OcikitError, ValueError)):
+    if isinstance(e, (OcikitError, ValueError)):
         text = str(e)
     elif isinstance(e, OSError):
         text = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")

@@ -22,9 +22,10 @@ from ocikit.registry.auth import Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.errors import NotFoundError
 from ocikit.registry.pull import open_repository
+from ocikit.errors import OcikitError
 
 
-class RefreshError(ValueError):
+class RefreshError(OcikitError, ValueError):
     """The refresh cannot give a complete lockfile; nothing is written."""
 
 

@@ -32,11 +32,12 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.progress import Progress
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
+from ocikit.errors import OcikitError
 
 log = logging.getLogger(__name__)
 
 
-class TagNotPinnedError(ValueError):
+class TagNotPinnedError(OcikitError, ValueError):
     """A pull named a tag without a digest. `pinned` is the reference to use instead."""
 
     def __init__(self, message: str, pinned: str) -> None:

@@ -31,6 +31,7 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
+from ocikit.registry.push_stats import Counters, PushStats
 from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
 from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
@@ -50,25 +51,6 @@ class PushedImage:
 
     def to_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "digest": self.digest, "tags": list(self.tags)}
-
-
-@dataclass(frozen=True)
-class PushStats:
-    blobs_uploaded: int = 0
-    blobs_mounted: int = 0
-    blobs_present: int = 0
-    bytes_uploaded: int = 0
-    manifests_pushed: int = 0
-    manifests_present: int = 0
-    tags_pushed: int = 0
-    signatures_pushed: int = 0
-    signatures_present: int = 0
-    attestations_pushed: int = 0
-    attestations_present: int = 0
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)
@@ -93,16 +75,6 @@ class PushSummary:
             f"{s.manifests_present} already present; {s.tags_pushed} tags; {s.seconds:.1f} s"
         )
         return "\n".join(lines)
-
-
-class _Counters:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.values = {k: 0 for k in PushStats.__dataclass_fields__ if k != "seconds"}
-
-    def add(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self.values[key] += n
 
 
 class PushSession:
@@ -178,7 +150,7 @@ class PushSession:
         image = read_layout_image(layout_dir)
         plan = _plan(image, destinations)
         sources = _mount_sources(mounts_from)
-        counters = _Counters()
+        counters = Counters()
         pushed: list[PushedImage] = []
         for registry, repositories in plan.items():
             run = self.registry(registry)
@@ -198,7 +170,7 @@ class PushSession:
         return PushSummary(image.digest, tuple(pushed), stats)
 
     def _push_repository(self, run: RegistryRun, repository: str, image: LayoutImage,
-                         extra_sources: Sequence[str], counters: _Counters) -> RepositoryClient:
+                         extra_sources: Sequence[str], counters: Counters) -> RepositoryClient:
         extra = [s for s in extra_sources if s != repository]
         digests = [b.digest for b in (*image.layers, *image.configs)]
         client = RepositoryClient(run.transport, repository, push=True,
@@ -232,7 +204,7 @@ class PushSession:
         return client
 
     def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
-                      predicates: Sequence[Predicate], counters: _Counters) -> None:
+                      predicates: Sequence[Predicate], counters: Counters) -> None:
         """Sign and attest (before any tag names the image: a cluster admitting only signed
         images never sees it tagged and unsigned), then tag."""
         self.checkpoint()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Protocol, Sequence
 
 from ocikit.layout import LayoutBlob
 from ocikit.registry.client import RepositoryClient
@@ -14,8 +14,8 @@ from ocikit.registry.errors import AccessDeniedError, AuthenticationError
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import upload_blob
 
-if TYPE_CHECKING:
-    from ocikit.registry.push import PushSession, _Counters
+from ocikit.registry.push_stats import Counters
+from ocikit.errors import OcikitError
 
 log = logging.getLogger("ocikit.registry.push")
 
@@ -23,8 +23,21 @@ ASK = object()  # BlobSteps.push: the blob was not checked (HEAD, mounts) yet
 _NEW = object()  # BlobSteps._open: the blob is to be uploaded into a new upload session
 
 
-class PushCancelled(Exception):
+class PushCancelled(OcikitError):
     """The push stopped at a checkpoint because its session was cancelled (Ctrl-C)."""
+
+
+class BlobSession(Protocol):
+    """What the blob steps use of `ocikit.registry.push.PushSession` (a protocol, so this module
+    does not import the one that imports it)."""
+
+    cancel: threading.Event
+    chunk_size: Optional[int]
+    monolithic_max: int
+    progress: Any
+    slots: threading.BoundedSemaphore
+
+    def checkpoint(self) -> None: ...
 
 
 class RegistryRun:
@@ -75,8 +88,8 @@ class BlobSteps:
     blob on this registry, check it (HEAD), mount it from a repository known to hold it, or
     upload it."""
 
-    def __init__(self, session: PushSession, run: RegistryRun, client: RepositoryClient,
-                 extra_sources: Sequence[str], counters: _Counters) -> None:
+    def __init__(self, session: BlobSession, run: RegistryRun, client: RepositoryClient,
+                 extra_sources: Sequence[str], counters: Counters) -> None:
         self.session, self.run, self.client = session, run, client
         self.extra_sources, self.counters = extra_sources, counters
         self._opened: Optional[str] = None  # the claim open_first took, until push takes it over

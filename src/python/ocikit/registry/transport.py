@@ -107,7 +107,6 @@ class Transport:
         self._base: Optional[str] = None
         self._challenge = Challenge("")
         self._tokens: dict[frozenset, tuple[str, float]] = {}
-        self.token_fetches = 0
 
     # -- public ---------------------------------------------------------------------------
 
@@ -348,7 +347,6 @@ class Transport:
             )
         verify = not (self.insecure and realm_parts.netloc == self.registry)
         service = self._challenge.params.get("service")
-        self.token_fetches += 1
         if credential.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
                     "client_id": "ocikit", "scope": " ".join(scopes)}

@@ -5,6 +5,8 @@ packages: test_e2e_python_app.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from e2e_support import EXAMPLES, BuildRoot, ExamplesBuild, scratch_dir
 from sbom_checks import Sbom, validate
@@ -65,10 +67,20 @@ def test_the_option_turns_the_sbom_off(build_root: BuildRoot, examples_build: Ex
     assert sbom.read_bytes() == examples_build.dist.joinpath(f"{EXAMPLES['hello'][0]}.spdx.json").read_bytes()
 
 
-def test_a_large_layer_is_hashed_in_buckets_and_an_edit_hashes_one_again(build_root: BuildRoot) -> None:
+@pytest.fixture(scope="module")
+def own_root(e2e_base: Path):
+    """A root of its own without pantsd: the shared root's pantsd watching 1,200 files come and
+    go could still be catching up when the next test writes its own."""
+    root = BuildRoot.create(e2e_base / "pristine", e2e_base / "root-sbom", e2e_base / "state-sbom", pantsd=False)
+    yield root
+    root.stop()
+
+
+def test_a_large_layer_is_hashed_in_buckets_and_an_edit_hashes_one_again(own_root: BuildRoot) -> None:
     # More files than are hashed in memory: two buckets, each its own process.
     files = {f"data/f{i:04d}.txt": f"file {i}\n" for i in range(1200)}
     build = 'files(name="data", sources=["data/*"])\noci_image(name="img", dependencies=[":data"])\n'
+    build_root = own_root
     with scratch_dir(build_root, "e2e_sbom", {"BUILD": build, **files}) as directory:
         first = build_root.package("e2e_sbom:img")
         what = "Hash the files of oci_image e2e_sbom:img (its `dependencies`)"

@@ -13,6 +13,8 @@ from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import run_arguments
 from pants_oci.python.trees import BytecodeRequest, compile_bytecode
 from pants_oci.registries import OciRegistries
+from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
+from pants_oci.sbom.files import FileSha1Request, hash_files
 from pants_oci.subsystem import Compression, ContainerRuntimeKind
 from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
@@ -47,9 +49,11 @@ from ocikit.contracts.layer import LayerCommand, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
-from ocikit.image import Platform
+from ocikit.contracts.sbom import DpkgScanRequest, SbomDpkgCommand, SbomSha1Command
+from ocikit.image import Descriptor, Layer, Platform
 from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
+from ocikit.sbom import worker as sbom_worker
 
 DIGEST = "sha256:" + "ab" * 32
 REGISTRIES = OciRegistries.from_dict({
@@ -176,3 +180,46 @@ def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
     command = LayerCommand.from_args(layer_worker._parser().parse_args(list(argv[argv.index("layer") + 1:])))
     (tmp_path / "spec.json").write_bytes(written[command.spec])
     assert layer_worker.load_spec(str(tmp_path / "spec.json")) == layer_spec(part, 0)
+
+
+def test_the_sbom_layer_read_writes_the_request_and_command_the_worker_reads(tmp_path):
+    layer = Layer(Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST, 10), DIGEST)
+    written = {}
+
+    def create(request: CreateDigest) -> Digest:
+        written.update({f.path: f.content for f in request if isinstance(f, FileContent)})
+        return EMPTY_DIGEST
+
+    with pytest.raises(_Ran) as ran:
+        run_rule_with_mocks(
+            scan_base_layer,
+            rule_args=[BaseLayerScanRequest(layer, EMPTY_DIGEST), OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST)],
+            mock_gets=[
+                MockGet(Digest, (DigestSubset,), lambda _: EMPTY_DIGEST),
+                MockGet(Digest, (CreateDigest,), create),
+                MockGet(Digest, (MergeDigests,), lambda _: EMPTY_DIGEST),
+                MockGet(ProcessResult, (Process,), _stop_at),
+                MockGet(DigestContents, (Digest,), lambda _: DigestContents([])),  # never reached
+            ],
+        )
+    argv = list(ran.value.args[0].argv)
+    at = argv.index(SbomDpkgCommand.COMMAND)
+    command = SbomDpkgCommand.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1:]))
+    (tmp_path / "request.json").write_bytes(written[command.request])
+    assert DpkgScanRequest.read(str(tmp_path / "request.json")) == DpkgScanRequest(f"blobs/sha256/{'ab' * 32}", layer.descriptor.media_type)
+
+
+def test_the_sbom_hash_command_is_the_contract_and_the_worker_reads_it():
+    with pytest.raises(_Ran) as ran:
+        run_rule_with_mocks(
+            hash_files,
+            rule_args=[FileSha1Request(EMPTY_DIGEST, "oci_layer //a:b"), OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST)],
+            mock_gets=[
+                MockGet(ProcessResult, (Process,), _stop_at),
+                MockGet(DigestContents, (Digest,), lambda _: DigestContents([])),  # never reached
+            ],
+        )
+    argv = list(ran.value.args[0].argv)
+    at = argv.index(SbomSha1Command.COMMAND)
+    command = SbomSha1Command.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1:]))
+    assert command == SbomSha1Command("files", "sha1s.json")

@@ -34,14 +34,16 @@ class BasePackages:
 
 
 @dataclass(frozen=True)
-class _LayerScanRequest:
+class BaseLayerScanRequest:
     layer: Layer
     blobs: Digest
 
 
 @rule(desc="Read the Debian packages of a base image layer", level=LogLevel.DEBUG)
-async def scan_base_layer(request: _LayerScanRequest, runner: OcikitRunner) -> DpkgLayerScan:
+async def scan_base_layer(request: BaseLayerScanRequest, runner: OcikitRunner) -> DpkgLayerScan:
     descriptor = request.layer.descriptor
+    if "nondistributable" in descriptor.media_type or "foreign" in descriptor.media_type:
+        return DpkgLayerScan({}, {})  # never pulled (Windows base layers): nothing to read
     path = blob_path(descriptor.digest)
     scan = DpkgScanRequest(blob=path, media_type=descriptor.media_type)
     blob, spec = await MultiGet(
@@ -66,7 +68,7 @@ async def scan_base_layer(request: _LayerScanRequest, runner: OcikitRunner) -> D
 @rule(desc="Read the Debian packages of a base image", level=LogLevel.DEBUG)
 async def base_packages(request: BasePackagesRequest) -> BasePackages:
     scans = await MultiGet(
-        Get(DpkgLayerScan, _LayerScanRequest(layer, request.blobs)) for layer in request.image.layers
+        Get(DpkgLayerScan, BaseLayerScanRequest(layer, request.blobs)) for layer in request.image.layers
     )
     view = merge_layers(scans)
     where = f"the layers of {request.name} ({request.image.platform})"

@@ -48,7 +48,7 @@ class ContributedFiles:
 
 
 @dataclass(frozen=True)
-class _Sha1Request:
+class FileSha1Request:
     files: Digest  # below _ROOT
     what: str
 
@@ -65,7 +65,7 @@ def bucket_of(path: str, buckets: int) -> int:
 
 
 @rule(desc="Hash files for an OCI image's SBOM", level=LogLevel.DEBUG)
-async def hash_files(request: _Sha1Request, runner: OcikitRunner) -> FileSha1s:
+async def hash_files(request: FileSha1Request, runner: OcikitRunner) -> FileSha1s:
     result = await Get(
         ProcessResult,
         Process,
@@ -88,7 +88,7 @@ async def _bucketed_sha1s(entries: list[FileEntry], size: int, what: str) -> dic
         buckets[bucket_of(entry.path, count)].append(FileEntry(f"{_ROOT}/{entry.path}", entry.file_digest))
     digests = await MultiGet(Get(Digest, CreateDigest(buckets[b])) for b in sorted(buckets))
     hashed = await MultiGet(
-        Get(FileSha1s, _Sha1Request(d, what if count == 1 else f"{what} (bucket {b + 1} of {count})"))
+        Get(FileSha1s, FileSha1Request(d, what if count == 1 else f"{what} (bucket {b + 1} of {count})"))
         for b, d in zip(sorted(buckets), digests)
     )
     return {path: value for found in hashed for path, value in found.sha1.items()}

@@ -74,3 +74,12 @@ def test_mismatches_fail_naming_the_field(change, message):
 def test_not_json():
     with pytest.raises(ContractError, match="not JSON"):
         _Outer.loads(b"{", "plan.json")
+
+
+def test_a_field_named_like_the_envelope_is_refused():
+    with pytest.raises(TypeError, match="cannot have a field named version"):
+        @dataclass(frozen=True)
+        class _Bad(Contract):
+            KIND = "bad"
+
+            version: str

@@ -36,6 +36,12 @@ class Contract:
     KIND: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        reserved = {"kind", "version"} & set(cls.__dict__.get("__annotations__", {}))
+        if reserved:  # its value would overwrite the JSON's own key
+            raise TypeError(f"{cls.__name__}: a contract cannot have a field named {', '.join(sorted(reserved))}")
+
     def to_json(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"kind": self.KIND, "version": self.VERSION}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]

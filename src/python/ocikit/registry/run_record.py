@@ -48,12 +48,7 @@ class RunRecord:
         None removes any earlier one (the image is to be pushed)."""
         fresh = not os.path.isdir(self.run_dir)
         with self._locked():
-            self._write_entry(entry)
-            if entry.record:
-                if image_record is not None:
-                    write_record(entry.record, image_record)
-                else:
-                    _unlink(entry.record)
+            self._write_image(entry, image_record)
             self._write_record()
         if fresh:
             prune(os.path.dirname(self.run_dir), keep=self.run_dir)
@@ -73,18 +68,22 @@ class RunRecord:
         """Record what a push did: each (entry with its outcome, the image's record if pushed)."""
         with self._locked():
             for entry, image_record in outcomes:
-                self._write_entry(entry)
-                if entry.record:
-                    if image_record is not None:
-                        write_record(entry.record, image_record)
-                    else:
-                        _unlink(entry.record)
+                self._write_image(entry, image_record)
             meta = self._meta()
             meta["interrupted"] = bool(meta.get("interrupted")) or interrupted
             if seconds is not None:
                 meta["seconds"] = round(max(float(meta.get("seconds", 0.0)), seconds), 3)
             write_record(os.path.join(self.run_dir, _META), meta)
             self._write_record()
+
+    def _write_image(self, entry: RunEntry, image_record: Optional[dict[str, Any]]) -> None:
+        """The image's entry, and its own record: written when given, else removed."""
+        self._write_entry(entry)
+        if entry.record:
+            if image_record is not None:
+                write_record(entry.record, image_record)
+            else:
+                _unlink(entry.record)
 
     def _write_entry(self, entry: RunEntry) -> None:
         name = hashlib.sha256(entry.key.encode()).hexdigest()[:24] + ".json"

@@ -16,7 +16,9 @@ from pants_oci.util_rules.core import (
     OcikitRunner,
     worker_cache_name,
 )
-from pants.core.util_rules import adhoc_binaries
+from pants.core.goals import package as package_goal
+from pants.core.util_rules import adhoc_binaries, source_files
+from pants.source import source_root
 from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import QueryRule
@@ -29,6 +31,10 @@ def rule_runner() -> RuleRunner:
         rules=[
             *register.rules(),
             *adhoc_binaries.rules(),
+            # What the plugin's goals (package, publish, oci-verify) need from Pants' core.
+            *package_goal.rules(),
+            *source_files.rules(),
+            *source_root.rules(),
             QueryRule(OcikitRunner, []),
             QueryRule(LinkedInterpreter, [LinkInterpreterRequest]),
             QueryRule(FallibleProcessResult, [Process]),

@@ -15,8 +15,9 @@ from typing import Any, Optional, Sequence
 
 from ocikit.digest import sha256_digest
 from ocikit.registry.client import RepositoryClient
+from ocikit.registry.sign import attachment_manifest
 from ocikit.signing.cosign import OCI_MANIFEST, SIGNATURE_ANNOTATION, attachment_image, signature_tag
-from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, open_envelope, statement
+from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, envelope_body, open_envelope, statement
 from ocikit.signing.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
@@ -31,18 +32,16 @@ class Predicate:
 
 def attestation_layers(client: RepositoryClient, digest: str) -> list[dict[str, Any]]:
     """The DSSE layers of the `.att` manifest of `digest` (others are left out)."""
-    tag = signature_tag(digest, "att")
-    if client.head_manifest(tag) is None:
-        return []
-    layers = json.loads(client.get_manifest(tag).data or b"{}").get("layers") or []
+    layers = json.loads(attachment_manifest(client, digest, "att") or b"{}").get("layers") or []
     return [layer for layer in layers if layer.get("mediaType") == DSSE_ENVELOPE]
 
 
-def verified_statements(client: RepositoryClient, digest: str, keys: Sequence[VerifyKey]
-                        ) -> list[tuple[str, bytes]]:
-    """(predicate type, statement bytes) of every attestation of `digest` one of `keys` signed."""
+def verified_statements(client: RepositoryClient, digest: str, keys: Sequence[VerifyKey],
+                        layers: Optional[list[dict[str, Any]]] = None) -> list[tuple[str, bytes]]:
+    """(predicate type, statement bytes) of every attestation of `digest` one of `keys` signed
+    (`layers`: its `.att` layers, when the caller has read them already)."""
     found = []
-    for layer in attestation_layers(client, digest):
+    for layer in attestation_layers(client, digest) if layers is None else layers:
         data = client.fetch_blob_bytes(layer["digest"], max_size=64 << 20)
         for key in keys:
             body = open_envelope(data, key.verify)
@@ -56,7 +55,7 @@ def attest_digest(client: RepositoryClient, reference: str, digest: str, predica
                   key: SigningKey) -> tuple[int, int]:
     """Attach each predicate about `reference@digest`; (attached, already there)."""
     layers = attestation_layers(client, digest)
-    present = {body for _, body in verified_statements(client, digest, [key.public_key()])} if layers else set()
+    present = {body for _, body in verified_statements(client, digest, [key.public_key()], layers)}
     added = 0
     for predicate in predicates:
         body = statement(reference, digest, predicate.type, predicate.body)
@@ -85,16 +84,7 @@ def expected_statements_present(client: RepositoryClient, reference: str, digest
     bodies = set()
     for layer in attestation_layers(client, digest):
         data = client.fetch_blob_bytes(layer["digest"], max_size=64 << 20)
-        body = _envelope_body(data)
+        body = envelope_body(data)
         if body is not None:
             bodies.add(body)
     return wanted <= bodies
-
-
-def _envelope_body(data: bytes) -> Optional[bytes]:
-    import base64
-
-    try:
-        return base64.b64decode(json.loads(data)["payload"], validate=True)
-    except (ValueError, KeyError, TypeError):
-        return None

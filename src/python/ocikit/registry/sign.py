@@ -44,11 +44,17 @@ class Signer:
         return f"Signer(platform_manifests={self.platform_manifests})"
 
 
-def existing_signatures(client: RepositoryClient, digest: str) -> list[SignatureLayer]:
-    tag = signature_tag(digest)
+def attachment_manifest(client: RepositoryClient, digest: str, suffix: str) -> bytes:
+    """The bytes of the `sha256-HEX.<suffix>` manifest beside `digest` (`sig`, `att`); empty
+    when there is none."""
+    tag = signature_tag(digest, suffix)
     if client.head_manifest(tag) is None:
-        return []
-    return signature_layers(client.get_manifest(tag).data or b"")
+        return b""
+    return client.get_manifest(tag).data or b""
+
+
+def existing_signatures(client: RepositoryClient, digest: str) -> list[SignatureLayer]:
+    return signature_layers(attachment_manifest(client, digest, "sig"))
 
 
 def is_signed(client: RepositoryClient, digest: str, keys: "list[VerifyKey]") -> Optional[VerifyKey]:

@@ -47,13 +47,29 @@ def envelope(body: bytes, sign: Callable[[bytes], bytes], payload_type: str = IN
     }, separators=(",", ":")).encode()
 
 
-def open_envelope(data: bytes, verify: Callable[[bytes, bytes], bool]) -> Optional[bytes]:
-    """The body of an envelope one of whose signatures `verify` accepts; None otherwise."""
+def _read(data: bytes) -> Optional[tuple[str, bytes, list]]:
+    """(payload type, body, signatures as found) of an envelope; None when it is not one."""
     try:
         value = json.loads(data)
-        payload_type = str(value["payloadType"])
-        body = base64.b64decode(value["payload"], validate=True)
-        signatures = [base64.b64decode(s["sig"], validate=True) for s in value["signatures"]]
+        return str(value["payloadType"]), base64.b64decode(value["payload"], validate=True), value["signatures"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def envelope_body(data: bytes) -> Optional[bytes]:
+    """The body of an envelope, unverified (to find a statement; see `open_envelope`)."""
+    read = _read(data)
+    return read[1] if read else None
+
+
+def open_envelope(data: bytes, verify: Callable[[bytes, bytes], bool]) -> Optional[bytes]:
+    """The body of an envelope one of whose signatures `verify` accepts; None otherwise."""
+    read = _read(data)
+    if read is None:
+        return None
+    payload_type, body, found = read
+    try:
+        signatures = [base64.b64decode(s["sig"], validate=True) for s in found]
     except (ValueError, KeyError, TypeError):
         return None
     message = pae(payload_type, body)

@@ -14,9 +14,9 @@ from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
 from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.sbom.files import bucket_count, bucket_of
+from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
+from spdx_tools.spdx.validation import document_validator as spdx_validator
 
-spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
-spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
 
 STATUS = """Package: libc6
 Status: install ok installed

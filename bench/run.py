@@ -61,7 +61,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO / "tests" / "adoption"))
 import adoption_support as adoption  # noqa: E402  (stock venv, pex CLI, wheel, BuildGrid)
 import worker_start  # noqa: E402  (also puts src/python on sys.path)
+
 from ocikit.contracts.layer import LayerSpec  # noqa: E402
+
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
 SEED = 20240601

@@ -32,9 +32,8 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "pants-plugins"), str(REPO / "src" / "python")]
 
-from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
-
 from ocikit.contracts.layer import LayerSpec  # noqa: E402
+from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
 
 ROUTES = ("launcher venv (before)", "named cache (now)", "inputs, no bytecode")
 

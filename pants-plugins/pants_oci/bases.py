@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
 
-from pants_oci.field_validation import parse_pinned_reference
-
 from ocikit.image import Platform, PlatformImage, select_platform
 from ocikit.reference import Reference, names_a_registry
+from pants_oci.field_validation import parse_pinned_reference
 
 SCRATCH = "scratch"
 

@@ -6,6 +6,17 @@ import dataclasses
 import json
 from typing import Mapping, Sequence
 
+from pants.engine.target import Target
+
+from ocikit.image import (
+    Blob,
+    ConfigMutations,
+    Layer,
+    Platform,
+    PlatformImage,
+    build_index,
+    build_platform_image,
+)
 from pants_oci.bases import base_image_per_platform
 from pants_oci.image_fields import (
     OciImageCmdField,
@@ -17,17 +28,6 @@ from pants_oci.image_fields import (
     OciImageUserField,
     OciImageVolumesField,
     OciImageWorkdirField,
-)
-from pants.engine.target import Target
-
-from ocikit.image import (
-    Blob,
-    ConfigMutations,
-    Layer,
-    Platform,
-    PlatformImage,
-    build_index,
-    build_platform_image,
 )
 
 

@@ -18,6 +18,7 @@ from pants.engine.target import (
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
+from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 from pants_oci.bases import SCRATCH
 from pants_oci.field_validation import (
     FieldName,
@@ -26,7 +27,6 @@ from pants_oci.field_validation import (
     validate_repository,
     validate_tag,
 )
-from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 
 
 class OciImageBaseField(StringField):

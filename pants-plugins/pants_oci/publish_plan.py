@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
-from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.util.frozendict import FrozenDict
 
@@ -26,6 +25,7 @@ from ocikit.contracts.publish import (
     RunEntry,
     Signing,
 )
+from pants_oci.registries import OciRegistry
 
 
 class OciPublishConflictError(Exception):

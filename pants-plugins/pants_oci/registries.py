@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from pants_oci.field_validation import REPOSITORY_ACCEPTED
 from pants.option.errors import OptionsError
 
 from ocikit.reference import is_valid_repository
+from pants_oci.field_validation import REPOSITORY_ACCEPTED
 
 _ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
 _KEYS = {"address", "default", "insecure", "skip_push"}

@@ -42,7 +42,6 @@ from pants_oci.layer_fields import (
 )
 from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
 
-
 # ---------------------------------------------------------------------------------------------
 # oci_layer
 # ---------------------------------------------------------------------------------------------

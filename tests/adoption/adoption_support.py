@@ -27,8 +27,8 @@ if str(REPO / "tests") not in sys.path:  # bench/run.py imports this module too
 # The pex CLI (also what the Python build root uses), where parts are cached and the error
 # for a part that cannot be made, shared with tests/python_tools.py.
 from python_tools import CACHE, PexCli, pex_cli  # noqa: E402, F401
-from python_tools import pants_venv as launcher_venv  # noqa: E402, F401
 from python_tools import MissingTool as MissingPart  # noqa: E402
+from python_tools import pants_venv as launcher_venv  # noqa: E402, F401
 
 PANTS_VERSION = "2.17.1"
 BUILDGRID_VERSION = "0.9.1"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from adoption_support import REPO, MissingPart, build_plugin, find_python, stock_pants_venv
+
 from pants_oci import __version__
 from pants_oci.util_rules.worker_dependencies import read_requirements
 

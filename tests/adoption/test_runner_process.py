@@ -7,6 +7,14 @@ import re
 import sys
 
 import pytest
+from pants.core.goals import package as package_goal
+from pants.core.util_rules import adhoc_binaries, source_files
+from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.rules import QueryRule
+from pants.source import source_root
+from pants.testutil.rule_runner import RuleRunner
+
 from pants_oci import register
 from pants_oci.util_rules.core import (
     CACHE_DIR,
@@ -16,13 +24,6 @@ from pants_oci.util_rules.core import (
     OcikitRunner,
     worker_cache_name,
 )
-from pants.core.goals import package as package_goal
-from pants.core.util_rules import adhoc_binaries, source_files
-from pants.source import source_root
-from pants.engine.fs import EMPTY_DIGEST
-from pants.engine.process import FallibleProcessResult, Process
-from pants.engine.rules import QueryRule
-from pants.testutil.rule_runner import RuleRunner
 
 
 @pytest.fixture

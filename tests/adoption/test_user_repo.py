@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pants_oci.util_rules.core import PULL_ENV
 from adoption_support import (
     WORKER_SETUP_DESCRIPTION,
     MissingPart,
@@ -27,6 +26,8 @@ from adoption_support import (
     user_repo_toml,
     write_stock_launcher,
 )
+
+from pants_oci.util_rules.core import PULL_ENV
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))

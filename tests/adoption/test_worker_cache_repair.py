@@ -17,13 +17,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
+
+from ocikit import worker_cache
 from pants_oci.util_rules import worker_setup
 from pants_oci.util_rules.core import WORKER_IMPORTS, WorkerSetupError, _check_setup
 from pants_oci.util_rules.worker_dependencies import worker_dependencies
-
-from ocikit import worker_cache
-
-from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
 
 CRASH_STEPS = ("mid-copy", "after-compile", "mid-replace", "mid-link")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
 from pants_oci.util_rules.worker_dependencies import (
     WorkerDependencyError,
     read_requirements,

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot, scratch_dir
 from image_checks import Layout, umoci_unpack
 from real_parts import needs

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from e2e_support import REPO, BuildRoot, copy_sources
 from real_parts import needs
 from registry_fixtures import start_registry

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot
 from image_checks import Layout
 

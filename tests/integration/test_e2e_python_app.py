@@ -21,9 +21,9 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -15,7 +15,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from e2e_support import LAYER_PROCESS_PREFIX, BuildRoot, scratch_dir
 from image_checks import Layout, diff_trees, rootfs_tree, umoci_unpack
 

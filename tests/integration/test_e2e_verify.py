@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from e2e_support import BuildRoot, PantsRun, scratch_dir
 from real_parts import needs
 from registry_fixtures import skopeo, start_registry

@@ -25,6 +25,14 @@ from ocikit.contracts.publish import (
 )
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
+from ocikit.contracts.sbom import (
+    DebPackage,
+    DpkgLayerScan,
+    DpkgScanRequest,
+    FileSha1s,
+    SbomDpkgCommand,
+    SbomSha1Command,
+)
 from ocikit.contracts.verify import (
     LayerDifference,
     PathDifference,
@@ -34,14 +42,6 @@ from ocikit.contracts.verify import (
     VerifyImage,
     VerifyPlan,
     VerifyResult,
-)
-from ocikit.contracts.sbom import (
-    DebPackage,
-    DpkgLayerScan,
-    DpkgScanRequest,
-    FileSha1s,
-    SbomDpkgCommand,
-    SbomSha1Command,
 )
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker

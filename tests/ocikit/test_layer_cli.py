@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
-import io
 
 import pytest
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layer_build_support import oci_layout, members
+from layer_build_support import members, oci_layout
 from real_parts import needs
 
 from ocikit.layer import build_layer, plan_layer

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from registry_fixtures import helper_calls, write_credential_helper as write_helper
+from registry_fixtures import helper_calls
+from registry_fixtures import write_credential_helper as write_helper
 
 from ocikit.registry.auth import ANONYMOUS, Credential, CredentialError, DefaultKeychain, basic_authorization
 

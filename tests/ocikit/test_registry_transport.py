@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from ocikit.registry.auth import Credential, StaticKeychain
+from ocikit.registry.challenge import parse_challenges
 from ocikit.registry.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -22,7 +23,6 @@ from ocikit.registry.errors import (
     register_secret,
     scrub,
 )
-from ocikit.registry.challenge import parse_challenges
 from ocikit.registry.transport import RetryPolicy, Transport
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02)

@@ -18,7 +18,7 @@ import zstandard
 from ocikit import media_types
 from ocikit.cli import main as cli_main
 from ocikit.contracts.sbom import DebPackage, DpkgLayerScan, DpkgScanRequest, FileSha1s
-from ocikit.sbom.dpkg import installed_packages, merge_layers, scan_layer, sbom_packages
+from ocikit.sbom.dpkg import installed_packages, merge_layers, sbom_packages, scan_layer
 
 STATUS = """Package: libc6
 Status: install ok installed

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from real_parts import needs
 
 from ocikit.digest import sha256_digest
 from ocikit.signing.cosign import (
@@ -30,7 +31,6 @@ from ocikit.signing.keys import (
     load_signing_key,
     load_verify_keys,
 )
-from real_parts import needs
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -4,11 +4,6 @@ what `generate-lockfiles` tracks, and the errors for a missing entry or a broken
 from __future__ import annotations
 
 import pytest
-from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
-from pants_oci.field_validation import FieldName
-from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.pull_fields import OciPullDependenciesField
 from pants.core.goals.generate_lockfiles import UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
@@ -22,6 +17,11 @@ from ocikit import media_types
 from ocikit.contracts.lock import TrackedImage
 from ocikit.lockfile import BaseImageLock, LockEntry, format_lockfile, new_lock
 from ocikit.reference import parse_reference
+from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
+from pants_oci.field_validation import FieldName
+from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.pull_fields import OciPullDependenciesField
 
 A, B = ("sha256:" + c * 64 for c in "ab")
 FIELD = FieldName("image", Address("base", target_name="debian"))

@@ -7,20 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pants_oci.base_image_lock import tracked_images
-from pants_oci.goals.lockfile import lock_command
-from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.goals.run import run_arguments
-from pants_oci.python.trees import BytecodeRequest, compile_bytecode
-from pants_oci.registries import OciRegistries
-from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
-from pants_oci.sbom.files import FileSha1Request, hash_files
-from pants_oci.subsystem import Compression, ContainerRuntimeKind
-from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
-from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
-from pants_oci.util_rules.pull import PullImageRequest, pull_command
-from pants_oci.util_rules.runtime import ContainerRuntime
-from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.engine.addresses import Address
@@ -54,6 +40,20 @@ from ocikit.image import Descriptor, Layer, Platform
 from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
+from pants_oci.base_image_lock import tracked_images
+from pants_oci.goals.lockfile import lock_command
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.run import run_arguments
+from pants_oci.python.trees import BytecodeRequest, compile_bytecode
+from pants_oci.registries import OciRegistries
+from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
+from pants_oci.sbom.files import FileSha1Request, hash_files
+from pants_oci.subsystem import Compression, ContainerRuntimeKind
+from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
+from pants_oci.util_rules.pull import PullImageRequest, pull_command
+from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 
 DIGEST = "sha256:" + "ab" * 32
 REGISTRIES = OciRegistries.from_dict({

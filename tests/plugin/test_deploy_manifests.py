@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pants_oci.deploy_fields import OciDeployDependenciesField
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.goals.package_deploy import OciDeployManifestsFieldSet
-from pants_oci.util_rules.deploy_images import InferOciDeployDependencies, OciDeployInferenceFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import DigestContents
@@ -18,6 +14,10 @@ from pants.engine.target import DependenciesRequest, InferredDependencies
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.yaml_images import MAX_EXPANDED_NODES
+from pants_oci.deploy_fields import OciDeployDependenciesField
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.package_deploy import OciDeployManifestsFieldSet
+from pants_oci.util_rules.deploy_images import InferOciDeployDependencies, OciDeployInferenceFieldSet
 
 REGISTRIES = "{'prod': {'address': 'registry.example.com', 'default': True}, 'local': {'address': '127.0.0.1:5000'}}"
 

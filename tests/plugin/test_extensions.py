@@ -9,11 +9,6 @@ import json
 import tarfile
 
 import pytest
-from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.layer_fields import OciLayerDependenciesField
-from pants_oci.util_rules.layer_inputs import OciLayerRequest
-from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
@@ -24,6 +19,12 @@ from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import RuleRunner
 from pants.util.frozendict import FrozenDict
+
+from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 
 
 class FilesAsLayer(OciLayersRequest):

@@ -10,18 +10,19 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from pants_oci.layer_fields import OciLayerDependenciesField
-from pants_oci.layer_paths import LayerInputError
-from pants_oci.subsystem import Compression
-from pants_oci.util_rules.layer_inputs import OciLayerRequest
-from pants_oci.util_rules.layer_shards import check_declared_symlinks
-from pants_oci.util_rules.settings import LayerCompression
 from pants.engine.addresses import Address
 from pants.engine.fs import Directory, SymlinkEntry
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 from pants.util.frozendict import FrozenDict
 from test_package import blob, layer_members, package
+
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.layer_paths import LayerInputError
+from pants_oci.subsystem import Compression
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layer_shards import check_declared_symlinks
+from pants_oci.util_rules.settings import LayerCompression
 
 BUILD = """
 files(name="data", sources=["data/**/*"])

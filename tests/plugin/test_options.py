@@ -11,20 +11,20 @@ option, the bad value and what is accepted.
 from __future__ import annotations
 
 import json
-
 import re
 from typing import Sequence
 
 import pytest
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.goals.publish import PublishOciImageFieldSet
-from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
+
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.publish import PublishOciImageFieldSet
+from pants_oci.util_rules.settings import OciBuildSettings
 
 PLACEHOLDERS = "available placeholders: {name}, {directory}, {parent_directory}, {full_directory}"
 ADDRESS_ACCEPTED = (

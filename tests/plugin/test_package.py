@@ -7,7 +7,6 @@ import json
 import tarfile
 
 import pytest
-from pants_oci.goals.package import OciImageFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
@@ -15,6 +14,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
+from pants_oci.goals.package import OciImageFieldSet
 
 
 def package(rule_runner: RuleRunner, spec_path: str, name: str) -> tuple[BuiltPackage, dict[str, bytes]]:

@@ -4,6 +4,10 @@ conflicts between targets, and the plans the core reads."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+
+from ocikit.contract import ContractError
+from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan
 from pants_oci.publish_plan import (
     ImagePlan,
     OciPublishConflictError,
@@ -16,10 +20,6 @@ from pants_oci.publish_plan import (
     tag_claims,
 )
 from pants_oci.registries import OciRegistry
-from pants.engine.addresses import Address
-
-from ocikit.contract import ContractError
-from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan
 
 
 def plan(name: str, *destinations: str) -> ImagePlan:

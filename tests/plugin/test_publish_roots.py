@@ -4,14 +4,15 @@ internal options. These fail loudly when a Pants upgrade moves what it reads."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+from pants.engine.rules import QueryRule
+from pants.testutil.rule_runner import RuleRunner
+
 from pants_oci.goals.publish_roots import (
     OciPublishBatch,
     OciPublishBatchRequest,
     working_directory_guess,
 )
-from pants.engine.addresses import Address
-from pants.engine.rules import QueryRule
-from pants.testutil.rule_runner import RuleRunner
 
 BUILD = 'oci_image(name="img", repository="apps/{name}")\n'
 

@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.engine.addresses import Address
+from pants.engine.target import InvalidFieldException
+
+from ocikit.image import Blob, Platform, PlatformImage
 from pants_oci.python.app import check_base_python, check_platforms, python_versions
 from pants_oci.python.launcher import PythonVersions, launcher_script
 from pants_oci.python.requirement_layers import (
@@ -20,11 +25,6 @@ from pants_oci.python.requirement_layers import (
     recorded_paths,
     split_requirements,
 )
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException
-
-from ocikit.image import Blob, Platform, PlatformImage
 
 APP = Address("images", target_name="app")
 BIN = Address("src/python/greeter", target_name="bin")

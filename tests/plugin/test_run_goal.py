@@ -4,15 +4,15 @@ runtime is looked for, what a missing one says, and the `ocikit run` command lin
 from __future__ import annotations
 
 import pytest
+from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.target import InvalidFieldException
+
+from ocikit.image import Platform
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import check_platform, run_arguments
 from pants_oci.subsystem import ContainerRuntimeKind
 from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime, runtime_not_found, search_path
-from pants.engine.fs import EMPTY_DIGEST
-from pants.engine.target import InvalidFieldException
-
-from ocikit.image import Platform
 
 
 def test_the_platform_that_runs_here() -> None:

@@ -12,11 +12,11 @@ from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.sbom.files import bucket_count, bucket_of
 from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
 from spdx_tools.spdx.validation import document_validator as spdx_validator
 
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.sbom.files import bucket_count, bucket_of
 
 STATUS = """Package: libc6
 Status: install ok installed

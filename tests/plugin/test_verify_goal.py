@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
-from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.goals.publish_run import OciImagePublishTarget
-from pants_oci.goals.verify import OciVerify, in_image_order, verify_destinations
-from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.verify import SKIPPED, TagVerdict
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.publish_run import OciImagePublishTarget
+from pants_oci.goals.verify import OciVerify, in_image_order, verify_destinations
+from pants_oci.registries import OciRegistry
 
 DIGEST = "sha256:" + "d" * 64
 ADDRESS = Address("apps", target_name="web")

@@ -354,11 +354,12 @@ class Registry:
 
 def write_tls_certificate(directory: Path) -> tuple:
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test registry")])

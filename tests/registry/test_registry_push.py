@@ -6,11 +6,11 @@ import hashlib
 import json
 
 import pytest
+from registry_fixtures import skopeo
 from registry_images import write_image
 
 from ocikit.layout import LayoutError
 from ocikit.registry import push_layout
-from registry_fixtures import skopeo
 
 
 def creds(registry):

@@ -12,8 +12,8 @@ from pathlib import Path
 from many_images import shared_layer, write_publish_batch, write_small_images
 from registry_fixtures import skopeo
 
-from ocikit.registry.push import PushSession
 from ocikit.contracts.publish import CheckResult
+from ocikit.registry.push import PushSession
 from ocikit.registry.push_many import FAILED, PUSHED, ImagePush, push_images
 from ocikit.registry.run_cli import answer_paths
 

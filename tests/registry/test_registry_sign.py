@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from real_parts import needs
+from registry_fixtures import skopeo
 from registry_images import write_image
 from sigstore_policy import openssl_verified, policy_admits, sigstore_policy_supported
 
@@ -20,8 +22,6 @@ from ocikit.registry.sign import Signer, existing_signatures, is_signed
 from ocikit.registry.transport import Transport
 from ocikit.signing.cosign import signature_image, signature_layers, signature_tag
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key
-from real_parts import needs
-from registry_fixtures import skopeo
 
 pytestmark = needs("docker-registry", "skopeo", "openssl")
 

@@ -11,6 +11,8 @@ from typing import Dict
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from real_parts import needs
+from registry_fixtures import skopeo
 from registry_images import write_image
 
 from ocikit.canonical_json import canonical_json
@@ -35,8 +37,6 @@ from ocikit.registry.sign import sign_digest
 from ocikit.registry.transport import Transport
 from ocikit.registry.verify import verify_plan
 from ocikit.signing.keys import SigningKey
-from real_parts import needs
-from registry_fixtures import skopeo
 
 pytestmark = needs("docker-registry")
 

@@ -13,6 +13,17 @@ import logging
 from dataclasses import dataclass
 from typing import cast
 
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.addresses import Address
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
@@ -29,21 +40,10 @@ from pants_oci.goals.publish_run import (
     push_destinations,
     push_run_argv,
 )
-from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
-from pants.core.goals.publish import (
-    PublishFieldSet,
-    PublishOutputData,
-    PublishPackages,
-    PublishProcesses,
-    PublishRequest,
-)
-from pants.engine.addresses import Address
-from pants.engine.process import InteractiveProcess
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from pants_oci.image_fields import OciImageRegistriesField
 from pants.base.build_root import BuildRoot
 from pants.base.specs import Specs
 from pants.base.specs_parser import SpecsParser
@@ -27,6 +26,8 @@ from pants.engine.target import NoApplicableTargetsBehavior, TargetRootsToFieldS
 from pants.option.global_options import GlobalOptions
 from pants.util.logging import LogLevel
 from pants.vcs.changed import ChangedOptions
+
+from pants_oci.image_fields import OciImageRegistriesField
 
 logger = logging.getLogger(__name__)
 

@@ -20,22 +20,6 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Optional, cast
 
-from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
-from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
-from pants_oci.publish_plan import (
-    ImagePlan,
-    check_plan,
-    mount_sources,
-    push_destinations,
-    push_plan,
-    read_check_result,
-    tag_claims,
-)
-from pants_oci.registries import OciRegistry
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.util_rules.distdir import DistDir
@@ -52,6 +36,21 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
+from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.publish_plan import (
+    ImagePlan,
+    check_plan,
+    mount_sources,
+    push_destinations,
+    push_plan,
+    read_check_result,
+    tag_claims,
+)
+from pants_oci.registries import OciRegistry
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"

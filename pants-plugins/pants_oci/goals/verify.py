@@ -17,12 +17,6 @@ import os
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple, cast
 
-from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
-from pants_oci.publish_plan import push_destinations
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
@@ -40,6 +34,12 @@ from pants.util.strutil import softwrap
 
 from ocikit.contracts.verify import SKIPPED, PublicKey, TagVerdict, VerifyCommand, VerifyImage, VerifyPlan, VerifyResult
 from ocikit.verify_report import format_report
+from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.publish_plan import push_destinations
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
 

@@ -66,13 +66,13 @@ from pants_oci.python.target_types import (
     OciPythonAppTarget,
 )
 from pants_oci.python.trees import (
-    no_source_root,
     AppCode,
     AppCodeRequest,
     Bytecode,
     BytecodeRequest,
     InstalledRequirements,
     InstalledRequirementsRequest,
+    no_source_root,
 )
 from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants_oci.util_rules.settings import LayerCompression

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership
+from pants.util.frozendict import FrozenDict
+
+from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
+from ocikit.layout import blob_path
 from pants_oci.bases import BasePlatformError
 from pants_oci.composition import (
     AnnotationConflict,
@@ -43,15 +52,6 @@ from pants_oci.util_rules.layer_inputs import OciLayerRequest
 from pants_oci.util_rules.layer_shards import ImageLayers, ImageLayersRequest, ShardedLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants.engine.addresses import UnparsedAddressInputs
-from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionMembership
-from pants.util.frozendict import FrozenDict
-
-from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
-from ocikit.layout import blob_path
 
 __all__ = [
     "BuiltOciImage",

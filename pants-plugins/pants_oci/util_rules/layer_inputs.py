@@ -12,17 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from pants_oci.layer_paths import (
-    LayerInputError,
-    check_layer_paths,
-    describe_stripped,
-    no_source_root_error,
-    strip_source_root,
-    unused_dependencies,
-    unused_dependency_error,
-)
-from pants_oci.target_types import OciLayerTarget
-from pants_oci.util_rules.settings import LayerCompression
 from pants.backend.python.target_types import PythonRequirementsField, PythonSourceField
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
@@ -57,6 +46,18 @@ from pants.engine.target import (
 )
 from pants.source.source_root import OptionalSourceRootsResult, SourceRootsRequest
 from pants.util.frozendict import FrozenDict
+
+from pants_oci.layer_paths import (
+    LayerInputError,
+    check_layer_paths,
+    describe_stripped,
+    no_source_root_error,
+    strip_source_root,
+    unused_dependencies,
+    unused_dependency_error,
+)
+from pants_oci.target_types import OciLayerTarget
+from pants_oci.util_rules.settings import LayerCompression
 
 __all__ = ["LayerInputError", "LayerInputs", "OciLayerRequest"]
 

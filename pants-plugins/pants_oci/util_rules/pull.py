@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants_oci.registries import OciRegistries
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
@@ -18,6 +15,9 @@ from ocikit.contracts.pull import PullCommand
 from ocikit.image import Descriptor, Platform, PlatformImage, pulled_platform_image
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
+from pants_oci.registries import OciRegistries
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 
 _OUT = "pulled"
 

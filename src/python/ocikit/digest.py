@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+
 from ocikit.errors import OcikitError
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")

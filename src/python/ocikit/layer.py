@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Dict, List, Mapping, Optional
 
 from ocikit import compress, tarwriter
-from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
 from ocikit.errors import OcikitError
+from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
 
 MODE_POLICIES = ("normalize", "preserve")
 COMPRESSIONS = compress.COMPRESSIONS

@@ -25,9 +25,9 @@ import yaml
 
 from ocikit import media_types
 from ocikit.digest import is_digest
+from ocikit.errors import OcikitError
 from ocikit.image import Platform, PlatformError
 from ocikit.reference import InvalidReference, Reference, parse_reference
-from ocikit.errors import OcikitError
 
 LOCKFILE_VERSION = 1
 # A lockfile is a few lines per base image; anything near this is not one.

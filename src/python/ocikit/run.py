@@ -29,8 +29,8 @@ import tempfile
 from typing import List, Optional, Sequence
 
 from ocikit.contracts.run import RunCommand
-from ocikit.media_types import REF_NAME
 from ocikit.errors import OcikitError
+from ocikit.media_types import REF_NAME
 
 PROG = "ocikit run"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tarfile
 from typing import Iterable, Iterator, Optional
+
 from ocikit.errors import OcikitError
 
 BLOCKSIZE = tarfile.BLOCKSIZE  # 512

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Optional
 
 import yaml
+
 from ocikit.errors import OcikitError
 
 MAX_FILE_BYTES = 1 << 20

@@ -77,6 +77,6 @@ if TYPE_CHECKING:
     )
     from ocikit.registry.inspect import inspect_image
     from ocikit.registry.progress import Progress, StderrProgress
-    from ocikit.registry.pull import PullResult, PulledManifest, TagNotPinnedError, pull_image
+    from ocikit.registry.pull import PulledManifest, PullResult, TagNotPinnedError, pull_image
     from ocikit.registry.push import PushedImage, PushStats, PushSummary, push_layout
     from ocikit.registry.transport import RetryPolicy, Transport

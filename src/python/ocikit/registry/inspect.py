@@ -6,9 +6,9 @@ import json
 from typing import Any, Iterable, Optional, Union
 
 from ocikit import media_types
+from ocikit.image import Platform, select_index_entry
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
-from ocikit.image import Platform, select_index_entry
 from ocikit.registry.pull import open_repository
 
 

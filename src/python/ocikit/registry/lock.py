@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from ocikit import media_types
-from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
 from ocikit.contracts.lock import TrackedImage
+from ocikit.errors import OcikitError
+from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
 from ocikit.lockfile import BaseImageLock, LockEntry, lock_key, new_lock
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.errors import NotFoundError
 from ocikit.registry.pull import open_repository
-from ocikit.errors import OcikitError
 
 
 class RefreshError(OcikitError, ValueError):

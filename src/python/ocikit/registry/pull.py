@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
+from ocikit.errors import OcikitError
 from ocikit.image import (
     Platform,
     PlatformError,
@@ -32,7 +33,6 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.progress import Progress
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
-from ocikit.errors import OcikitError
 
 log = logging.getLogger(__name__)
 

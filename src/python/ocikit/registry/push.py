@@ -21,19 +21,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
+from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
+from ocikit.registry.push_blobs import ASK, BlobSteps, PushCancelled, RegistryRun
 from ocikit.registry.push_stats import Counters, PushStats
-from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
-from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX

@@ -8,14 +8,13 @@ import logging
 import threading
 from typing import Any, Iterable, Optional, Protocol, Sequence
 
+from ocikit.errors import OcikitError
 from ocikit.layout import LayoutBlob
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import AccessDeniedError, AuthenticationError
+from ocikit.registry.push_stats import Counters
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import upload_blob
-
-from ocikit.registry.push_stats import Counters
-from ocikit.errors import OcikitError
 
 log = logging.getLogger("ocikit.registry.push")
 

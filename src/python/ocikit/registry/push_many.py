@@ -16,10 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ocikit.registry.errors import describe_error
-from ocikit.registry.progress import format_bytes
 from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.attest import Predicate
+from ocikit.registry.errors import describe_error
+from ocikit.registry.progress import format_bytes
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
 

@@ -27,9 +27,6 @@ import time
 import uuid
 from typing import Any, Optional, Sequence
 
-from ocikit.errors import OcikitError
-from ocikit.registry._common import write_record
-from ocikit.registry.errors import describe_error
 from ocikit.contracts.publish import (
     FAILED,
     INTERRUPTED,
@@ -39,6 +36,9 @@ from ocikit.contracts.publish import (
     PublishImage,
     PushPlan,
 )
+from ocikit.errors import OcikitError
+from ocikit.registry._common import write_record
+from ocikit.registry.errors import describe_error
 from ocikit.registry.run_record import RunRecord, prune
 
 

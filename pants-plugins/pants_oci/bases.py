@@ -78,5 +78,5 @@ def describe_cycle(chain: Sequence[Any], repeated: Any) -> str | None:
     """`a -> b -> a` when `repeated` is already in the chain of bases followed so far."""
     if repeated not in chain:
         return None
-    loop = [*chain[list(chain).index(repeated):], repeated]
+    loop = [*chain[list(chain).index(repeated) :], repeated]
     return " -> ".join(str(item) for item in loop)

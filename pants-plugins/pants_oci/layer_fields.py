@@ -99,9 +99,7 @@ class OciLayerSymlinksField(DictStringToStringField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Dict[str, str]], address: Address
-    ) -> Optional[FrozenDict[str, str]]:
+    def compute_value(cls, raw_value: Optional[Dict[str, str]], address: Address) -> Optional[FrozenDict[str, str]]:
         value = super().compute_value(raw_value, address)
         try:
             add_symlinks([], "/", value or {})

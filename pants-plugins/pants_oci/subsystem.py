@@ -111,9 +111,9 @@ class OciSubsystem(Subsystem):
         default=None,
         help=softwrap(
             f"""
-            The compression level: {LEVEL_RANGE['gzip'][0]}-{LEVEL_RANGE['gzip'][1]} for gzip
-            (default {DEFAULT_LEVEL['gzip']}, fast), {LEVEL_RANGE['zstd'][0]}-{LEVEL_RANGE['zstd'][1]}
-            for zstd (default {DEFAULT_LEVEL['zstd']}). Ignored for `none`; with `auto`, the gzip level.
+            The compression level: {LEVEL_RANGE["gzip"][0]}-{LEVEL_RANGE["gzip"][1]} for gzip
+            (default {DEFAULT_LEVEL["gzip"]}, fast), {LEVEL_RANGE["zstd"][0]}-{LEVEL_RANGE["zstd"][1]}
+            for zstd (default {DEFAULT_LEVEL["zstd"]}). Ignored for `none`; with `auto`, the gzip level.
             """
         ),
     )

@@ -57,6 +57,5 @@ def test_a_registry_that_is_down_fails_fast(tmp_path):
             push_layout(str(tmp_path / "layout"), [f"{host}/faults/down:t"], retry=FAST)
         assert host in str(caught.value) and f"after {FAST.attempts} attempts" in str(caught.value)
         with pytest.raises(RegistryConnectionError):
-            pull_image(f"{host}/faults/down@sha256:{'cd' * 32}", ["linux/amd64"], str(tmp_path / "out"),
-                       retry=FAST)
+            pull_image(f"{host}/faults/down@sha256:{'cd' * 32}", ["linux/amd64"], str(tmp_path / "out"), retry=FAST)
     assert not (tmp_path / "out").exists()

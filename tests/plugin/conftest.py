@@ -49,8 +49,12 @@ def rule_runner() -> RuleRunner:
         ],
         # Pants core registers `_lockfile(s)`; the base-image lockfile is one (synthetic).
         target_types=[
-            *register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles,
-            LockfilesGeneratorTarget, LockfileTarget,
+            *register.target_types(),
+            FileTarget,
+            FilesGeneratorTarget,
+            RelocatedFiles,
+            LockfilesGeneratorTarget,
+            LockfileTarget,
         ],
     )
     runner.set_options([], env_inherit={"PATH", "HOME"})

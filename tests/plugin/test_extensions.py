@@ -38,8 +38,15 @@ async def files_as_layer(request: FilesAsLayer) -> OciLayers:
     dependencies = OciLayerDependenciesField([f"{request.target.address}"], request.target.address)
     layer = await Get(
         BuiltOciLayer,
-        OciLayerRequest(request.target.address, dependencies, "/from-files", 0, 0,
-                        f"files {request.target.address}", request.compression),
+        OciLayerRequest(
+            request.target.address,
+            dependencies,
+            "/from-files",
+            0,
+            0,
+            f"files {request.target.address}",
+            request.compression,
+        ),
     )
     assert request.base_images == ()  # these images are on scratch
     return OciLayers((layer,), entrypoint=("/from-files/run",), env=FrozenDict({"FROM": "files"}))
@@ -129,7 +136,9 @@ def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to
 
 
 def test_an_extension_may_not_override_the_targets_annotation(ext_runner: RuleRunner) -> None:
-    with pytest.raises(ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"):
+    with pytest.raises(
+        ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"
+    ):
         manifest_of(ext_runner, "clash")
 
 
@@ -140,4 +149,7 @@ def test_a_layer_part_of_placed_files_is_the_layer_an_oci_layer_of_those_files_m
     from_oci_layer, from_extension = manifest["layers"]
     assert from_oci_layer == from_extension
     config = json.loads(files[f"ext/same/blobs/sha256/{manifest['config']['digest'][7:]}"])
-    assert [h["created_by"] for h in config["history"]] == ["pants: oci_layer ext:stamp_layer", "pants: stamp of ext:same"]
+    assert [h["created_by"] for h in config["history"]] == [
+        "pants: oci_layer ext:stamp_layer",
+        "pants: stamp of ext:same",
+    ]

@@ -53,9 +53,7 @@ def test_parse_base_tells_scratch_addresses_and_references_apart(value, kind) ->
     assert base_address(value) == (spec.value if kind is BaseKind.address else None)
 
 
-@pytest.mark.parametrize(
-    "value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"]
-)
+@pytest.mark.parametrize("value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"])
 def test_a_registry_reference_without_digest_says_pin_it(value) -> None:
     with pytest.raises(InvalidFieldException) as raised:
         parse_base(FIELD, value)

@@ -222,9 +222,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_inputs_name_the_layer_the_target_and_what_would_work(
-    inputs_runner: RuleRunner, case: str
-) -> None:
+def test_bad_inputs_name_the_layer_the_target_and_what_would_work(inputs_runner: RuleRunner, case: str) -> None:
     options, files, expected = BAD_INPUTS[case]
     inputs_runner.set_options(options)
     inputs_runner.write_files(files)

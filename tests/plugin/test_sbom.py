@@ -48,7 +48,11 @@ def described(document: dict) -> dict:
 
 
 def related(document: dict, element: str, kind: str) -> list[dict]:
-    ids = {r["relatedSpdxElement"] for r in document["relationships"] if (r["spdxElementId"], r["relationshipType"]) == (element, kind)}
+    ids = {
+        r["relatedSpdxElement"]
+        for r in document["relationships"]
+        if (r["spdxElementId"], r["relationshipType"]) == (element, kind)
+    }
     return [e for e in document["packages"] + document["files"] if e["SPDXID"] in ids]
 
 

@@ -97,8 +97,9 @@ class TokenServer:
     number to announce another lifetime than the real one, or to False to leave the field out
     (clients then assume 60 s, as the token spec says)."""
 
-    def __init__(self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None,
-                 expires_in=None) -> None:
+    def __init__(
+        self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None, expires_in=None
+    ) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -116,9 +117,13 @@ class TokenServer:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self._key, hashes.SHA256())
         )
@@ -212,8 +217,11 @@ class TokenServer:
         for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            granted = [a for a in actions.split(",") if a and not self.deny(account, f"{kind}:{name}:{a}")
-                       and (a == "pull" or not anonymous)]
+            granted = [
+                a
+                for a in actions.split(",")
+                if a and not self.deny(account, f"{kind}:{name}:{a}") and (a == "pull" or not anonymous)
+            ]
             access.append({"type": kind, "name": name, "actions": granted})
         issued_at = time.time()
         now = int(issued_at)
@@ -228,8 +236,16 @@ class TokenServer:
             # and `iat` stay honest (`nbf` only has to be before now + leeway).
             exp = int(math.ceil(issued_at + self.ttl)) - DISTRIBUTION_LEEWAY
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._cert_der).decode()]}
-        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": exp, "nbf": now - 10,
-                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": account,
+            "aud": SERVICE,
+            "exp": exp,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         token = f"{signing_input}.{_b64url(signature)}"
@@ -317,8 +333,11 @@ class Registry:
                 raise AssertionError(f"the registry's log {self.log_path} never showed the request {marker}")
             time.sleep(0.01)
             text = self.log_text()
-        return [RegistryRequest(match.group(1), match.group(2), int(match.group(3)))
-                for match in _ACCESS_LINE.finditer(text) if not match.group(2).startswith(_SETTLE_PATH)]
+        return [
+            RegistryRequest(match.group(1), match.group(2), int(match.group(3)))
+            for match in _ACCESS_LINE.finditer(text)
+            if not match.group(2).startswith(_SETTLE_PATH)
+        ]
 
     def mark(self) -> int:
         """A position in the request log; `requests_since(mark)` gives what came after."""
@@ -365,19 +384,25 @@ def write_tls_certificate(directory: Path) -> tuple:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test registry")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -385,8 +410,11 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
     config: dict = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "json", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True},
-                    "maintenance": {"uploadpurging": {"enabled": False}}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "data")},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "ocikit-test-http-secret"},
     }
     if tls:
@@ -394,14 +422,21 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
         config["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
     if mode == "basic":
         require("htpasswd")
-        htpasswd = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True,
-                                  capture_output=True, text=True).stdout
+        htpasswd = subprocess.run(
+            ["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True, capture_output=True, text=True
+        ).stdout
         (root / "htpasswd").write_text(htpasswd)
         config["auth"] = {"htpasswd": {"realm": "ocikit-test", "path": str(root / "htpasswd")}}
     elif mode == "token":
         assert token_server is not None
-        config["auth"] = {"token": {"realm": token_server.realm, "service": SERVICE, "issuer": ISSUER,
-                                    "rootcertbundle": str(token_server.cert_path)}}
+        config["auth"] = {
+            "token": {
+                "realm": token_server.realm,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(token_server.cert_path),
+            }
+        }
     elif mode != "none":
         raise ValueError(f"unknown registry mode {mode!r}; expected one of {MODES}")
     return config
@@ -446,12 +481,23 @@ def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Reg
     config_path.write_text(json.dumps(_config(mode, root, 0, token_server, tls), indent=2))
     log_path = root / f"registry-{next(_registry_counter)}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(["docker-registry", "serve", str(config_path)], stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     deadline = time.monotonic() + 30
     host = _bound_address(process, log_path, deadline)
-    registry = Registry(host or "127.0.0.1:0", mode, root, log_path, process, token_server,
-                        tls_cert=root / "tls-cert.pem" if tls else None)
+    registry = Registry(
+        host or "127.0.0.1:0",
+        mode,
+        root,
+        log_path,
+        process,
+        token_server,
+        tls_cert=root / "tls-cert.pem" if tls else None,
+    )
     if host is not None and _answers(registry.url, tls, deadline):
         return registry
     registry.stop()
@@ -497,7 +543,9 @@ def helper_calls(bin_dir: Path, name: str) -> list:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
-def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: bool = True) -> subprocess.CompletedProcess:
+def skopeo(
+    *args: str, check: bool = True, env: Optional[dict] = None, text: bool = True
+) -> subprocess.CompletedProcess:
     """Run skopeo with an isolated config (no user auth files, no policy surprises).
     `text=False` keeps its output as bytes."""
     require("skopeo")
@@ -505,8 +553,9 @@ def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: boo
     if not policy.exists():
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=text,
-                            env=full_env, timeout=120)
+    result = subprocess.run(
+        ["skopeo", "--policy", str(policy), *args], capture_output=True, text=text, env=full_env, timeout=120
+    )
     if check and result.returncode != 0:
         stderr = result.stderr if text else result.stderr.decode(errors="replace")
         raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{stderr}")
@@ -517,8 +566,9 @@ def served_manifest(registry: "Registry", reference: str) -> bytes:
     """The exact bytes of the manifest (or index) the registry serves for `repo:tag` or
     `repo@digest`, unparsed, as skopeo reads them (`inspect --raw`)."""
     creds = ["--creds", registry.creds] if registry.creds else []
-    return skopeo("inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}",
-                  text=False).stdout
+    return skopeo(
+        "inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}", text=False
+    ).stdout
 
 
 _repository_counter = itertools.count()

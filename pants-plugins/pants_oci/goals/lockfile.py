@@ -106,7 +106,9 @@ async def base_image_lockfile_request(
         if isinstance(t, OciImageTarget) and (base := _base_of(t)) is not None
     ]
     tracked = tracked_images(pulls, bases)
-    existing = await Get(Snapshot, PathGlobs([oci.base_image_lockfile], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
+    existing = await Get(
+        Snapshot, PathGlobs([oci.base_image_lockfile], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)
+    )
     if not tracked and not existing.files:
         logger.info(f"{BASE_IMAGE_RESOLVE}: no `oci_pull` names a tag without a digest: no lockfile to write")
         return UserGenerateLockfiles()

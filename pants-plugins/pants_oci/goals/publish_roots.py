@@ -74,14 +74,18 @@ async def guess_publish_batch(
         return OciPublishBatch(None)
     pwd = (await Get(EnvironmentVars, EnvironmentVarsRequest(["PWD"]))).get("PWD")
     try:
-        specs = SpecsParser(root_dir=build_root.path, working_dir=working_directory_guess(pwd, build_root.path)
-                            ).parse_specs(spec_args, description_of_origin="CLI arguments",
-                                          unmatched_glob_behavior=global_options.unmatched_cli_globs)
+        specs = SpecsParser(
+            root_dir=build_root.path, working_dir=working_directory_guess(pwd, build_root.path)
+        ).parse_specs(
+            spec_args, description_of_origin="CLI arguments", unmatched_glob_behavior=global_options.unmatched_cli_globs
+        )
         roots = await Get(
             TargetRootsToFieldSets,
             {
                 TargetRootsToFieldSetsRequest(
-                    PublishFieldSet, goal_description="", no_applicable_targets_behavior=NoApplicableTargetsBehavior.ignore
+                    PublishFieldSet,
+                    goal_description="",
+                    no_applicable_targets_behavior=NoApplicableTargetsBehavior.ignore,
                 ): TargetRootsToFieldSetsRequest,
                 specs: Specs,
             },

@@ -84,7 +84,9 @@ async def image_contents(
         what = f"{t.alias} {t.address}"
         request_type = None if isinstance(t, OciLayerTarget) else _sbom_request_type(t, union_membership)
         if isinstance(t, OciLayerTarget):
-            gets.append((t.address, what, Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(t, compression)))))
+            gets.append(
+                (t.address, what, Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(t, compression))))
+            )
         elif request_type is not None:
             gets.append((t.address, what, Get(OciSbomContents, OciSbomContentsRequest, request_type(t))))
         else:

@@ -122,12 +122,12 @@ async def _pull_target_reference(target: Target) -> tuple[Reference, BaseImageLo
 
 
 async def _pulled_base(
-    reference: Reference, request: ImageBaseRequest, target: Address | None,
+    reference: Reference,
+    request: ImageBaseRequest,
+    target: Address | None,
     lockfile: BaseImageLockfile | None = None,
 ) -> ImageBase:
-    pulled = await Get(
-        PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}")
-    )
+    pulled = await Get(PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}"))
     if lockfile is not None:
         check_locked_platforms(
             lockfile, reference, {str(image.platform): image.manifest.descriptor.digest for image in pulled.images}

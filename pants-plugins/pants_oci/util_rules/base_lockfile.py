@@ -79,7 +79,9 @@ class BaseImageLockfileTargetRequest(SyntheticTargetsRequest):
 
 
 @rule(desc="Make the base-image lockfile a target")
-async def base_image_lockfile_target(request: BaseImageLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
+async def base_image_lockfile_target(
+    request: BaseImageLockfileTargetRequest, oci: OciSubsystem
+) -> SyntheticAddressMaps:
     directory, name = os.path.split(oci.base_image_lockfile)
     adaptor = TargetAdaptor(
         "_lockfiles",

@@ -131,9 +131,7 @@ class OcikitRunner:
             **kwargs,
         )
 
-    def run_request(
-        self, args: Iterable[str], *, digest: Digest, env: Mapping[str, str] | None = None
-    ) -> RunRequest:
+    def run_request(self, args: Iterable[str], *, digest: Digest, env: Mapping[str, str] | None = None) -> RunRequest:
         """`python -m ocikit ARGS` for the `run` goal, which starts it in the workspace, not in
         the sandbox holding the core and the named cache: its paths start at `{chroot}`."""
         return RunRequest(

@@ -117,8 +117,7 @@ async def _parts(
         check_declared_symlinks(layers[i].layer, entries[i].by_path)
     digests = iter(
         await MultiGet(
-            Get(Digest, CreateDigest(e for item in shard for e in entries[i].by_path[item.path]))
-            for i, shard in split
+            Get(Digest, CreateDigest(e for item in shard for e in entries[i].by_path[item.path])) for i, shard in split
         )
     )
     parts: list[list[tuple[LayerPart, int]]] = []

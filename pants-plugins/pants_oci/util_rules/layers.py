@@ -102,9 +102,7 @@ async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciL
     descriptor = Descriptor(built.media_type, built.digest, built.size)
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
-    blob = await Get(
-        Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
-    )
+    blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
     return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {part.what}"), blob)
 
 

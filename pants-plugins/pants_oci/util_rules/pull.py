@@ -55,9 +55,7 @@ async def _platform_images(layout: Digest) -> tuple[PlatformImage, ...]:
     index = json.loads((await _json_files(layout, ["index.json"]))["index.json"])
     descriptors = [Descriptor.from_json(m) for m in index["manifests"]]
     manifests = await _json_files(layout, [blob_path(d.digest) for d in descriptors])
-    config_paths = [
-        blob_path(json.loads(manifests[blob_path(d.digest)])["config"]["digest"]) for d in descriptors
-    ]
+    config_paths = [blob_path(json.loads(manifests[blob_path(d.digest)])["config"]["digest"]) for d in descriptors]
     configs = await _json_files(layout, config_paths)
     return tuple(
         pulled_platform_image(d, manifests[blob_path(d.digest)], configs[path])
@@ -66,9 +64,7 @@ async def _platform_images(layout: Digest) -> tuple[PlatformImage, ...]:
 
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(
-    request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem
-) -> PulledImage:
+async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem) -> PulledImage:
     ref = request.reference
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))

@@ -63,8 +63,13 @@ class RunRecord:
                 found[entry.key] = entry
         return found
 
-    def update(self, outcomes: Iterable[tuple[RunEntry, Optional[dict[str, Any]]]], *,
-               interrupted: bool = False, seconds: Optional[float] = None) -> None:
+    def update(
+        self,
+        outcomes: Iterable[tuple[RunEntry, Optional[dict[str, Any]]]],
+        *,
+        interrupted: bool = False,
+        seconds: Optional[float] = None,
+    ) -> None:
         """Record what a push did: each (entry with its outcome, the image's record if pushed)."""
         with self._locked():
             for entry, image_record in outcomes:

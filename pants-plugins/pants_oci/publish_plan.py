@@ -99,7 +99,8 @@ def refuse_conflicts(address: Address, destinations: Sequence[str], claims: Mapp
             targets = sorted({address, *others})
             named = ", ".join(str(a) for a in targets[:-1]) + f" and {targets[-1]}"
             raise OciPublishConflictError(
-                f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. Each `repository:tag` can name one "
+                f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. "
+                "Each `repository:tag` can name one "
                 "image only, whichever targets a publish names: give all but one of them another "
                 "`repository` or `image_tags` (or `skip_push=True`)."
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from ocikit.reference import parse_reference, parse_registry
 from ocikit.registry._common import is_listed
@@ -20,6 +20,9 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import describe_error
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
+
+if TYPE_CHECKING:  # attest needs the signing libraries, which a check without `signed` never loads
+    from ocikit.registry.attest import Predicate
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def check_destinations(
     retry: RetryPolicy = RetryPolicy(attempts=2),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     signed: bool = False,
-    predicates: Optional[dict[str, Sequence["Predicate"]]] = None,
+    predicates: Optional[dict[str, Sequence[Predicate]]] = None,
 ) -> dict[str, DestinationState]:
     """For each (destination, digest): does the registry serve that digest there (and, with
     `signed`, a signature payload of ours for it beside it)? HEADs run on up to `jobs` threads,

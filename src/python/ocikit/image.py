@@ -237,7 +237,7 @@ def _merge_env(base: Sequence[str], updates: Sequence[tuple[str, str]]) -> list[
 
 
 def _merge_set(base: Mapping[str, Any] | None, keys: Sequence[str]) -> dict[str, dict]:
-    merged = {k: {} for k in (base or {})}
+    merged: dict[str, dict] = {k: {} for k in (base or {})}
     merged.update({k: {} for k in keys})
     return merged
 

@@ -20,9 +20,8 @@ from ocikit.registry.errors import (
     RegistryError,
     error_from_response,
     redact_url,
-    register_secret,
-    scrub,
 )
+from ocikit.registry.secrets import register_secret, scrub
 from ocikit.registry.transport import RetryPolicy, Transport
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02)

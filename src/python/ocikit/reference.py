@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Collection, Optional
 
 from ocikit.digest import is_digest
 from ocikit.errors import OcikitError
@@ -160,6 +160,11 @@ def split_host_port(registry: str) -> tuple[str, Optional[int]]:
         host, port = registry.split(":")
         return host, int(port)
     return registry, None
+
+
+def is_listed(registry: str, registries: Collection[str]) -> bool:
+    """Is `registry` (host[:port]) named in `registries`? A bare host there covers every port."""
+    return registry in registries or registry.rsplit(":", 1)[0] in registries
 
 
 def is_loopback(registry: str) -> bool:

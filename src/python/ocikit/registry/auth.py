@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional
 
 from ocikit.errors import OcikitError
 from ocikit.reference import DOCKER_HUB, DOCKER_HUB_API_HOST
-from ocikit.registry.errors import register_secret
+from ocikit.registry.secrets import register_secret
 
 DEFAULT_HELPER_TIMEOUT = 30.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -20,7 +20,8 @@ import requests
 from ocikit.reference import is_loopback
 from ocikit.registry.auth import Credential, basic_authorization
 from ocikit.registry.challenge import Challenge, parse_challenges
-from ocikit.registry.errors import AuthenticationError, RegistryError, redact_url, register_secret
+from ocikit.registry.errors import AuthenticationError, RegistryError, redact_url
+from ocikit.registry.secrets import register_secret
 from ocikit.registry.sender import Sender
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ocikit.registry.errors import RegistryError, scrub
+from ocikit.registry.errors import RegistryError
+from ocikit.registry.secrets import scrub
 
 
 @dataclass(frozen=True)

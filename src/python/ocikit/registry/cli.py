@@ -26,8 +26,9 @@ import os
 import sys
 from typing import Any, NoReturn, Optional, Sequence
 
-from ocikit.registry._common import write_file, write_record
-from ocikit.registry.errors import describe_error, scrub
+from ocikit.registry.errors import describe_error
+from ocikit.registry.secrets import scrub
+from ocikit.whole_files import write_file, write_record
 from ocikit.worker_cache import damage_report
 
 _RUN_COMMANDS = {

@@ -1,19 +1,18 @@
 """One place that turns a registry's HTTP answer into a typed RegistryError.
 
 The message names the spec's error code, the HTTP status, the method and URL (never
-credentials, never query tokens) and says what a person can do about it. A small secret
-registry (`register_secret` / `scrub`) is the last line of defence: every credential and token
-the client handles is registered, and every error text and log line is scrubbed of them.
+credentials, never query tokens) and says what a person can do about it; its text is scrubbed
+of every registered secret (secrets.py).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any, Optional, Sequence
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from ocikit.errors import OcikitError
+from ocikit.registry.secrets import scrub
 
 # Query keys that are safe to show; every other value (upload state, signed-URL signatures,
 # tokens) is replaced by "…".
@@ -188,26 +187,6 @@ def _body_text(response: Any) -> str:
         return data[:65536].decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
     except Exception:  # noqa: BLE001 - an unreadable error body must not hide the error itself
         return ""
-
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def register_secret(value: Optional[str]) -> None:
-    """Remember a credential or token so that `scrub` removes it from any text."""
-    if value and len(value) >= 4:
-        with _secrets_lock:
-            _secrets.add(value)
-
-
-def scrub(text: str) -> str:
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "<redacted>")
-    return text
 
 
 def describe_error(e: BaseException) -> str:

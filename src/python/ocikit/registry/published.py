@@ -14,8 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
-from ocikit.reference import parse_reference, parse_registry
-from ocikit.registry._common import is_listed
+from ocikit.reference import is_listed, parse_reference, parse_registry
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import describe_error

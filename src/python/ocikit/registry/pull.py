@@ -28,10 +28,10 @@ from ocikit.image import (
     select_platform,
 )
 from ocikit.layout import LayoutWriter
-from ocikit.reference import Reference, parse_reference, parse_registry
-from ocikit.registry._common import is_listed, run_concurrently
+from ocikit.reference import Reference, is_listed, parse_reference, parse_registry
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
+from ocikit.registry.concurrency import run_concurrently
 from ocikit.registry.progress import Progress
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 

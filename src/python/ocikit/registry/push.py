@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
-from ocikit.reference import Reference, parse_reference, parse_registry
-from ocikit.registry._common import is_listed, run_concurrently
+from ocikit.reference import Reference, is_listed, parse_reference, parse_registry
 from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
+from ocikit.registry.concurrency import run_concurrently
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
 from ocikit.registry.push_blobs import ASK, BlobSteps, PushCancelled, RegistryRun

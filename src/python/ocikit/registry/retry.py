@@ -14,7 +14,7 @@ from typing import Optional
 
 import requests
 
-from ocikit.registry.errors import scrub
+from ocikit.registry.secrets import scrub
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 

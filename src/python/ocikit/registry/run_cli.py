@@ -37,9 +37,9 @@ from ocikit.contracts.publish import (
     PushPlan,
 )
 from ocikit.errors import OcikitError
-from ocikit.registry._common import write_record
 from ocikit.registry.errors import describe_error
 from ocikit.registry.run_record import RunRecord, prune
+from ocikit.whole_files import write_record
 
 
 def published_main(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import time
 from typing import Any, Iterable, Iterator, Optional
 
 from ocikit.contracts.publish import INTERRUPTED, RunEntry
-from ocikit.registry._common import write_file, write_record
+from ocikit.whole_files import write_file, write_record
 
 _ENTRIES = "images"
 _META = "run.json"  # {"interrupted": bool, "seconds": float}: what the pushes of the run wrote

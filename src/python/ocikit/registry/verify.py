@@ -36,8 +36,7 @@ from ocikit.contracts.verify import (
     VerifyPlan,
     VerifyResult,
 )
-from ocikit.reference import Reference, parse_reference, parse_registry
-from ocikit.registry._common import is_listed
+from ocikit.reference import Reference, is_listed, parse_reference, parse_registry
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import describe_error

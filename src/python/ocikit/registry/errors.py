@@ -89,6 +89,7 @@ class DigestMismatchError(RegistryError):
 
 
 _CLASS_BY_STATUS = {401: AuthenticationError, 403: AccessDeniedError, 404: NotFoundError, 429: RateLimitedError}
+_CLASS_BY_CODE = {"DENIED": AccessDeniedError, "TOOMANYREQUESTS": RateLimitedError}
 
 
 def error_from_response(
@@ -109,31 +110,36 @@ def error_from_response(
     status = int(response.status_code)
     entries = _error_entries(response)
     codes = [str(e.get("code") or "").upper() for e in entries if e.get("code")]
-    code = codes[0] if codes else _CODE_BY_STATUS.get(status)
-    if status == 401:
-        code = "UNAUTHORIZED" if not codes or codes[0] == "UNKNOWN" else code
+    code = _error_code(status, codes)
+    said = _what_it_said(response, entries, status)
     host = urlsplit(url).netloc.rsplit("@", 1)[-1] or "the registry"
+    advice = hint or _HINTS.get(code or "", "").format(host=host)
+    if not advice and status >= 500:
+        advice = f"{host} had a server error; retry later"
+    message = (
+        (f"{what}: " if what else "")
+        + f"{code or f'HTTP {status}'} (HTTP {status}) on {method} {redact_url(url)}"
+        + (f": {said}" if said else "")
+        + (f" ({advice})" if advice else "")
+    )
+    cls = _CLASS_BY_CODE.get(code or "") or _CLASS_BY_STATUS.get(status, RegistryError)
+    return cls(message, code=code, status=status, method=method, url=url, codes=codes)
 
+
+def _error_code(status: int, codes: Sequence[str]) -> Optional[str]:
+    """The spec's error code: the body's first, else the one the status implies. A 401 whose
+    body names no code (or UNKNOWN) is UNAUTHORIZED."""
+    if status == 401 and (not codes or codes[0] == "UNKNOWN"):
+        return "UNAUTHORIZED"
+    return codes[0] if codes else _CODE_BY_STATUS.get(status)
+
+
+def _what_it_said(response: Any, entries: list[dict[str, Any]], status: int) -> str:
     said = "; ".join(_describe_entry(e) for e in entries) if entries else _short_body(response)
-    if status == 401:
-        challenge = response.headers.get("WWW-Authenticate", "") if hasattr(response, "headers") else ""
-        if "insufficient_scope" in challenge:
-            said = (said + "; " if said else "") + "the token does not grant the access needed"
-    parts = [f"{what}: " if what else ""]
-    parts.append(f"{code or 'HTTP ' + str(status)} (HTTP {status}) on {method} {redact_url(url)}")
-    if said:
-        parts.append(f": {said}")
-    hint = hint or _HINTS.get(code or "", "").format(host=host)
-    if hint:
-        parts.append(f" ({hint})")
-    elif status >= 500:
-        parts.append(f" ({host} had a server error; retry later)")
-    cls = _CLASS_BY_STATUS.get(status, RegistryError)
-    if code == "DENIED":
-        cls = AccessDeniedError
-    elif code == "TOOMANYREQUESTS":
-        cls = RateLimitedError
-    return cls("".join(parts), code=code, status=status, method=method, url=url, codes=codes)
+    challenge = response.headers.get("WWW-Authenticate", "") if status == 401 and hasattr(response, "headers") else ""
+    if "insufficient_scope" in challenge:
+        said = (said + "; " if said else "") + "the token does not grant the access needed"
+    return said
 
 
 def redact_url(url: str) -> str:

@@ -22,7 +22,7 @@ import os
 import posixpath
 import stat
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, List, Mapping, Optional
+from typing import BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ocikit import compress, tarwriter
 from ocikit.errors import OcikitError
@@ -94,19 +94,50 @@ def plan_layer(
     """Every entry of the layer mapping the tree at `root` to `destination` in the image.
 
     Ancestors of `destination` are not in the layer (they keep what lower layers set);
-    `destination` itself
-    (unless "/") and everything below get `uid`:`gid`. "normalize": directories 0755, files
+    `destination` itself (unless "/") and everything below get `uid`:`gid`. "normalize": directories 0755, files
     0755 if any execute bit is set else 0644; "preserve": the permission bits on disk.
     Symlinks stay symlinks (mode 0777) when their target is relative and resolves inside
     `root`; any other symlink, and fifos, sockets and devices, raise LayerError.
     Sorted bytewise by path (UTF-8), so parents precede children.
     """
     validate_destination(destination)
-    uid = _check_id("uid", uid)
-    gid = _check_id("gid", gid)
     if mode_policy not in MODE_POLICIES:
         raise LayerError(f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}")
-    preserve = mode_policy == "preserve"
+    owner = _Owner(_check_id("uid", uid), _check_id("gid", gid), preserve=mode_policy == "preserve")
+    root_b, root_st = _layer_root(root)
+    base = destination.strip("/")
+    entries: List[LayerEntry] = []
+    # Directories above `destination` are left out: re-emitting them would reset what a lower
+    # layer set (a base's /tmp 1777, a /home/app owned by the app). Runtimes create missing
+    # parents as root 0755.
+    if base:
+        entries.append(owner.entry(base, "dir", owner.dir_mode(root_st)))
+    entries.extend(_walk(root_b, base, owner))
+    entries.sort(key=lambda e: _encoded(e.path))
+    return entries
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """Who owns a planned tree's entries, and whether their permission bits are kept."""
+
+    uid: int
+    gid: int
+    preserve: bool
+
+    def entry(self, path: str, kind: str, mode: int, size: int = 0, source: Optional[str] = None) -> LayerEntry:
+        return LayerEntry(path, kind, mode, self.uid, self.gid, size, source)
+
+    def dir_mode(self, st: os.stat_result) -> int:
+        return stat.S_IMODE(st.st_mode) if self.preserve else 0o755
+
+    def file_mode(self, st: os.stat_result) -> int:
+        if self.preserve:
+            return stat.S_IMODE(st.st_mode)
+        return 0o755 if st.st_mode & 0o111 else 0o644
+
+
+def _layer_root(root: str) -> Tuple[bytes, os.stat_result]:
     root_b = os.fsencode(root)
     try:
         root_st = os.stat(root_b)  # follows a symlinked root
@@ -114,25 +145,13 @@ def plan_layer(
         raise LayerError(f"layer root {root!r} cannot be read: {e.strerror or e}") from None
     if not stat.S_ISDIR(root_st.st_mode):
         raise LayerError(f"layer root {root!r} is not a directory")
+    return root_b, root_st
+
+
+def _walk(root_b: bytes, base: str, owner: _Owner) -> Iterator[LayerEntry]:
+    """The entries below `root_b`, placed under `base`. Iterative (no recursion limit on deep
+    trees); the caller's sort makes the order moot."""
     real_root = os.path.realpath(root_b)
-
-    def dir_mode(st: os.stat_result) -> int:
-        return stat.S_IMODE(st.st_mode) if preserve else 0o755
-
-    def file_mode(st: os.stat_result) -> int:
-        if preserve:
-            return stat.S_IMODE(st.st_mode)
-        return 0o755 if st.st_mode & 0o111 else 0o644
-
-    base = destination.strip("/")
-    entries: List[LayerEntry] = []
-    # Directories above `destination` are left out: re-emitting them would reset what a lower
-    # layer set (a base's /tmp 1777, a /home/app owned by the app). Runtimes create missing
-    # parents as root 0755.
-    if base:
-        entries.append(LayerEntry(base, "dir", dir_mode(root_st), uid, gid, 0, None))
-
-    # Iterative walk (no recursion limit on deep trees); the final sort makes order moot.
     stack = [(root_b, b"")]
     while stack:
         dir_b, rel_dir_b = stack.pop()
@@ -144,28 +163,31 @@ def plan_layer(
             path_b = os.path.join(dir_b, name_b)
             rel_b = rel_dir_b + b"/" + name_b if rel_dir_b else name_b
             rel = rel_b.decode("utf-8", "surrogateescape")
-            image_path = base + "/" + rel if base else rel
             try:
                 st = os.lstat(path_b)
             except OSError as e:
                 raise LayerError(f"cannot stat {os.fsdecode(path_b)!r}: {e.strerror or e}") from None
+            yield _entry(path_b, rel_b, base + "/" + rel if base else rel, st, owner, real_root)
             if stat.S_ISDIR(st.st_mode):
-                entries.append(LayerEntry(image_path, "dir", dir_mode(st), uid, gid, 0, None))
                 stack.append((path_b, rel_b))
-            elif stat.S_ISREG(st.st_mode):
-                entries.append(LayerEntry(image_path, "file", file_mode(st), uid, gid, st.st_size, os.fsdecode(path_b)))
-            elif stat.S_ISLNK(st.st_mode):
-                target_b = os.readlink(path_b)
-                _check_symlink(path_b, rel_b, target_b, real_root)
-                target = target_b.decode("utf-8", "surrogateescape")
-                entries.append(LayerEntry(image_path, "symlink", 0o777, uid, gid, 0, None, linkname=target))
-            else:
-                raise LayerError(
-                    f"{os.fsdecode(path_b)!r} is a {_kind_name(st.st_mode)}: only regular files, "
-                    "directories and symlinks can go into a layer"
-                )
-    entries.sort(key=lambda e: _encoded(e.path))
-    return entries
+
+
+def _entry(
+    path_b: bytes, rel_b: bytes, image_path: str, st: os.stat_result, owner: _Owner, real_root: bytes
+) -> LayerEntry:
+    if stat.S_ISDIR(st.st_mode):
+        return owner.entry(image_path, "dir", owner.dir_mode(st))
+    if stat.S_ISREG(st.st_mode):
+        return owner.entry(image_path, "file", owner.file_mode(st), st.st_size, os.fsdecode(path_b))
+    if stat.S_ISLNK(st.st_mode):
+        target_b = os.readlink(path_b)
+        _check_symlink(path_b, rel_b, target_b, real_root)
+        target = target_b.decode("utf-8", "surrogateescape")
+        return LayerEntry(image_path, "symlink", 0o777, owner.uid, owner.gid, 0, None, linkname=target)
+    raise LayerError(
+        f"{os.fsdecode(path_b)!r} is a {_kind_name(st.st_mode)}: only regular files, "
+        "directories and symlinks can go into a layer"
+    )
 
 
 def _check_symlink(path_b: bytes, rel_b: bytes, target_b: bytes, real_root: bytes) -> None:

@@ -31,31 +31,38 @@ class PythonVersions:
         return implementation.lower() in self.implementations and minor in self.minor_versions
 
 
+# sys.path of the app, by the pex_binary's `inherit_path`.
+_PATH_ORDER = {
+    None: "_app + _stdlib",
+    "false": "_app + _stdlib",
+    "fallback": "_app + _stdlib + _inherited()",
+    "prefer": "_inherited() + _app + _stdlib",
+}
+
+
+def _entry_point(module: str, function: str | None) -> tuple[str, str]:
+    """The import the launcher needs and its `__main__` body: call `module:function`, as pex
+    does, or run `module` as `__main__`."""
+    if function:
+        return "import importlib", (
+            f"    _target = importlib.import_module({module!r})\n"
+            f"    for _name in {function!r}.split('.'):\n"
+            "        _target = getattr(_target, _name)\n"
+            "    sys.exit(_target())\n"
+        )
+    return "import runpy", f"    runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+
+
 def launcher_script(
     owner: str, module: str, function: str | None, versions: PythonVersions, inherit_path: str | None
 ) -> bytes:
     """The text of `DEST/__main__.py`, which runs `module:function` (a dotted attribute path)
     as pex does, or `module` as `__main__` when `function` is None. `inherit_path` is the
     pex_binary's: None or "false" (hermetic), "fallback" or "prefer"."""
-    if inherit_path not in (None, "false", "fallback", "prefer"):
+    if inherit_path not in _PATH_ORDER:
         raise ValueError(f"unknown inherit_path {inherit_path!r}")
-    order = {
-        None: "_app + _stdlib",
-        "false": "_app + _stdlib",
-        "fallback": "_app + _stdlib + _inherited()",
-        "prefer": "_inherited() + _app + _stdlib",
-    }[inherit_path]
-    if function:
-        run_import = "import importlib"
-        run = (
-            f"    _target = importlib.import_module({module!r})\n"
-            f"    for _name in {function!r}.split('.'):\n"
-            "        _target = getattr(_target, _name)\n"
-            "    sys.exit(_target())\n"
-        )
-    else:
-        run_import = "import runpy"
-        run = f"    runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    order = _PATH_ORDER[inherit_path]
+    run_import, run = _entry_point(module, function)
     mismatch = (
         f"{owner} needs a Python matching {versions.constraints} (the `interpreter_constraints` its "
         "requirements and bytecode were built for), but this image runs it with "

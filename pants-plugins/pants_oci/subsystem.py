@@ -334,13 +334,13 @@ class OciSubsystem(Subsystem):
     def publish_settings(self) -> PublishSettings:
         """`[oci].publish_jobs` and `[oci].env_vars`, validated (the core would silently take
         jobs < 1 as 1, and Pants would drop a malformed variable name)."""
-        return PublishSettings(self._checked_jobs(), self._checked_env_vars(), self._signing())
+        return PublishSettings(self._checked_jobs(), self.checked_env_vars(), self._signing())
 
     @memoized_method
     def verify_settings(self) -> VerifySettings:
         """What `oci-verify` takes from publish: its jobs and environment, not its signing key
         (a machine that verifies need not hold it)."""
-        return VerifySettings(self._checked_jobs(), self._checked_env_vars())
+        return VerifySettings(self._checked_jobs(), self.checked_env_vars())
 
     def _checked_jobs(self) -> int:
         if self.publish_jobs < 1:
@@ -350,7 +350,9 @@ class OciSubsystem(Subsystem):
             )
         return self.publish_jobs
 
-    def _checked_env_vars(self) -> tuple[str, ...]:
+    @memoized_method
+    def checked_env_vars(self) -> tuple[str, ...]:
+        """`[oci].env_vars`, validated: Pants would silently drop a malformed variable name."""
         for entry in self.env_vars:
             if not isinstance(entry, str) or not _ENV_VAR_RE.fullmatch(entry):
                 raise OptionsError(

@@ -436,7 +436,7 @@ def test_bad_registries_fail_package_with_auto_compression(rule_runner: RuleRunn
 
 
 # ----------------------------------------------------------------------------------------------
-# [oci].publish_jobs and [oci].env_vars: checked on every publish.
+# [oci].publish_jobs and [oci].env_vars: checked on every publish (env_vars on every build too).
 
 
 @pytest.mark.parametrize(
@@ -467,6 +467,13 @@ def test_bad_publish_option(rule_runner: RuleRunner, args: list[str], message: s
 def test_bad_env_vars_in_pants_toml(rule_runner: RuleRunner) -> None:
     set_options(rule_runner, toml="env_vars = [1]")  # pants.toml list items are read as text
     assert f"[oci].env_vars has an invalid entry '1': {ENV_VARS_ACCEPTED}" in error_of(publish, rule_runner)
+
+
+def test_bad_env_vars_fail_package_too(rule_runner: RuleRunner) -> None:
+    """A build reads `[oci].env_vars` (the base pulls get them) through the same validation as
+    publish: one message, whichever goal meets it first."""
+    set_options(rule_runner, ["--oci-env-vars=['1BAD']"])
+    assert f"[oci].env_vars has an invalid entry '1BAD': {ENV_VARS_ACCEPTED}" in error_of(package, rule_runner)
 
 
 def test_good_publish_options_reach_the_push(rule_runner: RuleRunner) -> None:

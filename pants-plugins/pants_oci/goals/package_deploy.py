@@ -38,7 +38,7 @@ class OciDeployManifestsFieldSet(PackageFieldSet):
 
 
 def _check_published_to(image: Target, registry: OciRegistry, oci: OciSubsystem, deploy: Address) -> None:
-    pushed = push_registries(image, oci)
+    pushed = push_registries(image, oci.registries())
     if registry.address not in {r.address for r in pushed}:
         where = ", ".join(f"@{r.alias}" if r.alias != r.address else r.address for r in pushed) or "none"
         raise DeployImageError(

@@ -23,7 +23,6 @@ from ocikit.sbom.model import SbomFile, SbomPackage
 from pants_oci.extensions import OciSbomContents, OciSbomContentsRequest
 from pants_oci.image_fields import OciImageDependenciesField, OciImageLayersField, OciImagePlatformsField
 from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest
-from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import dependencies_layer_request, image_compression, oci_layer_request
@@ -71,11 +70,11 @@ async def _layer_targets(image: Target) -> Targets:
 
 @rule(desc="List what the layers of an OCI image hold, for its SBOM")
 async def image_contents(
-    request: ImageContentsRequest, settings: OciBuildSettings, oci: OciSubsystem, union_membership: UnionMembership
+    request: ImageContentsRequest, settings: OciBuildSettings, union_membership: UnionMembership
 ) -> ImageContents:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.image, description_of_origin="oci_image"))
     image = wrapped.target
-    compression = image_compression(image, settings, oci)
+    compression = image_compression(image, settings)
     layers = await _layer_targets(image)
     # (the address files without a known owner are attributed to, what the layer is, its contents)
     gets: list[tuple[Address, str, Get[OciSbomContents]]] = []

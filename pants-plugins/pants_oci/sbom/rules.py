@@ -53,7 +53,7 @@ class ImageSbomFactsRequest:
 def _identity(target: Target, oci: OciSubsystem) -> tuple[str, tuple[str, ...]]:
     """An oci_image's repository, and `registry/repository` for each registry it is pushed to."""
     repository = image_repository(target[OciImageRepositoryField].value, target.address, oci.default_repository)
-    return repository, tuple(sorted(f"{r.address}/{repository}" for r in push_registries(target, oci)))
+    return repository, tuple(sorted(f"{r.address}/{repository}" for r in push_registries(target, oci.registries())))
 
 
 def _image_ref(repository: str, urls: tuple[str, ...], image: PlatformImage, comment: str = "") -> ImageRef:

@@ -43,8 +43,7 @@ from pants_oci.layer_fields import (
     OciLayerShardSizeField,
     OciLayerSymlinksField,
 )
-from pants_oci.registries import OciRegistry
-from pants_oci.subsystem import OciSubsystem
+from pants_oci.registries import OciRegistries, OciRegistry
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
@@ -63,13 +62,23 @@ __all__ = [
 ]
 
 
-def push_registries(target: Target, oci: OciSubsystem) -> tuple[OciRegistry, ...]:
+def push_registries(target: Target, registries: OciRegistries) -> tuple[OciRegistry, ...]:
     """The registries `publish` pushes this image to, checked when the image is packaged: an
     unknown alias in its `registries` field fails `package`, not only `publish`."""
-    chosen = oci.registries().select(
-        target[OciImageRegistriesField].value, f"the `registries` field of {target.address}"
-    )
+    chosen = registries.select(target[OciImageRegistriesField].value, f"the `registries` field of {target.address}")
     return () if target[OciImageSkipPushField].value else tuple(r for r in chosen if not r.skip_push)
+
+
+@dataclass(frozen=True)
+class _ImageContext:
+    """What every step of one image's build reads."""
+
+    image: Target
+    base: ImageBase
+    platforms: tuple[Platform, ...]
+    compression: LayerCompression
+    settings: OciBuildSettings
+    union_membership: UnionMembership
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,9 @@ class _LayerSlot:
     extension: OciLayersRequest | None = None
 
 
-def image_compression(image: Target, settings: OciBuildSettings, oci: OciSubsystem) -> LayerCompression:
+def image_compression(image: Target, settings: OciBuildSettings) -> LayerCompression:
     """How the image's layers are compressed (`auto` reads where it is pushed)."""
-    return settings.layer_compression(tuple(r.address for r in push_registries(image, oci)))
+    return settings.layer_compression(tuple(r.address for r in push_registries(image, settings.registries)))
 
 
 def oci_layer_request(target: Target, compression: LayerCompression) -> OciLayerRequest:
@@ -99,23 +108,17 @@ def oci_layer_request(target: Target, compression: LayerCompression) -> OciLayer
     )
 
 
-def _layer_slot(
-    image: Target,
-    layer: Target,
-    base: ImageBase,
-    platforms: tuple[Platform, ...],
-    compression: LayerCompression,
-    union_membership: UnionMembership,
-    oci: OciSubsystem,
-) -> _LayerSlot:
+def _layer_slot(context: _ImageContext, layer: Target) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
-        shard_size = layer[OciLayerShardSizeField].bytes_or(oci.shard_size())
-        return _LayerSlot(request=ShardedLayerRequest(oci_layer_request(layer, compression), shard_size))
-    for request_type in union_membership.get(OciLayersRequest):
+        shard_size = layer[OciLayerShardSizeField].bytes_or(context.settings.shard_size)
+        return _LayerSlot(request=ShardedLayerRequest(oci_layer_request(layer, context.compression), shard_size))
+    for request_type in context.union_membership.get(OciLayersRequest):
         if request_type.is_applicable(layer):
-            return _LayerSlot(extension=request_type(layer, compression, base.images, platforms))
+            return _LayerSlot(
+                extension=request_type(layer, context.compression, context.base.images, context.platforms)
+            )
     raise InvalidFieldException(
-        f"The `layers` field in target {image.address} names {layer.address}, a "
+        f"The `layers` field in target {context.image.address} names {layer.address}, a "
         f"`{layer.alias}` target: only `oci_layer` targets can be layers (and `oci_python_app` "
         "with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
         "`dependencies`)."
@@ -139,23 +142,18 @@ def dependencies_layer_request(
 
 
 async def _own_layers(
-    image: Target,
-    base: ImageBase,
-    platforms: tuple[Platform, ...],
-    compression: LayerCompression,
-    union_membership: UnionMembership,
-    oci: OciSubsystem,
-    extension_layers: int,
+    context: _ImageContext, extension_layers: int
 ) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
     """The `layers` in order (each one or more image layers), then the `dependencies` layer;
     and what each target another backend turned into layers proposes for the config. Layers
     other backends build come first: with the base's and the extensions', they decide how many
     layers shards may use."""
+    image, base = context.image, context.base
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
-    slots = [_layer_slot(image, t, base, platforms, compression, union_membership, oci) for t in targets]
+    slots = [_layer_slot(context, t) for t in targets]
     if image[OciImageDependenciesField].value:
-        layer = dependencies_layer_request(image, base, targets, compression)
-        slots.append(_LayerSlot(request=ShardedLayerRequest(layer, oci.shard_size())))
+        layer = dependencies_layer_request(image, base, targets, context.compression)
+        slots.append(_LayerSlot(request=ShardedLayerRequest(layer, context.settings.shard_size)))
     from_others = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
     others = (
         (f"its base {base.name}", max((len(i.layers) for i in base.images), default=0)),
@@ -231,20 +229,16 @@ async def _image_blobs(
 
 @rule(desc="Build an OCI image")
 async def build_oci_image(
-    request: OciImageRequest,
-    settings: OciBuildSettings,
-    oci: OciSubsystem,
-    union_membership: UnionMembership,
+    request: OciImageRequest, settings: OciBuildSettings, union_membership: UnionMembership
 ) -> BuiltOciImage:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="oci_image"))
     image = wrapped.target
-    compression = image_compression(image, settings, oci)
+    compression = image_compression(image, settings)
     platforms = tuple(Platform.parse(p) for p in image[OciImagePlatformsField].value)
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
+    context = _ImageContext(image, base, platforms, compression, settings, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
-    own_layers, layer_sets = await _own_layers(
-        image, base, platforms, compression, union_membership, oci, len(extra_layers)
-    )
+    own_layers, layer_sets = await _own_layers(context, len(extra_layers))
     layers = [*own_layers, *extra_layers]
     changes = _config_changes(image, layer_sets)
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)

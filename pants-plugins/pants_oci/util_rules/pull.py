@@ -16,8 +16,8 @@ from ocikit.image import Descriptor, Platform, PlatformImage, pulled_platform_im
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
 from pants_oci.registries import OciRegistries
-from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
+from pants_oci.util_rules.settings import OciBuildSettings
 
 _OUT = "pulled"
 
@@ -64,15 +64,15 @@ async def _platform_images(layout: Digest) -> tuple[PlatformImage, ...]:
 
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem) -> PulledImage:
+async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, settings: OciBuildSettings) -> PulledImage:
     ref = request.reference
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *settings.env_vars]))
     result = await Get(
         ProcessResult,
         Process,
         runner.process(
-            pull_command(request, oci.registries()).to_argv(),
+            pull_command(request, settings.registries).to_argv(),
             env=env,
             output_directories=(_OUT,),
             description=f"Pull {ref} for {request.what}",

@@ -1,4 +1,6 @@
-"""The build settings every layer and config shares: compression and the reproducible time."""
+"""What a build reads from `[oci]`, validated once: compression and the reproducible time that
+every layer and config shares, the registries (where an image is pushed decides `auto`
+compression), the shard size, and the variables the workers that pull bases get."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pants.option.errors import OptionsError
 
 from ocikit.image import epoch_to_rfc3339
 from ocikit.reference import is_loopback
+from pants_oci.registries import OciRegistries
 from pants_oci.subsystem import Compression, OciSubsystem
 
 
@@ -27,6 +30,9 @@ class OciBuildSettings:
     compression: Compression
     level: int | None
     epoch: int
+    registries: OciRegistries = OciRegistries(())
+    shard_size: int = 0  # bytes; 0 for `off`
+    env_vars: tuple[str, ...] = ()  # `[oci].env_vars`, for the processes that talk to registries
 
     @property
     def created(self) -> str:
@@ -67,7 +73,7 @@ async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
     epoch = epoch or 0
     if not 0 <= epoch < 8**11:
         raise OptionsError(f"{source}{epoch} is out of range: expected 0 to {8**11 - 1}.")
-    return OciBuildSettings(oci.compression, level, epoch)
+    return OciBuildSettings(oci.compression, level, epoch, oci.registries(), oci.shard_size(), oci.checked_env_vars())
 
 
 def rules():

@@ -34,8 +34,8 @@ sys.path[:0] = [str(REPO / "pants-plugins"), str(REPO / "src" / "python")]
 
 from ocikit import worker_cache  # noqa: E402
 from pants_oci.util_rules import worker_setup  # noqa: E402
-from pants_oci.util_rules.core import WORKER_IMPORTS  # noqa: E402
 from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
+from pants_oci.util_rules.worker_runner import WORKER_IMPORTS  # noqa: E402
 
 SCRIPT = "pants-plugins/pants_oci/util_rules/worker_setup.py"
 BEFORE = "9bea154"

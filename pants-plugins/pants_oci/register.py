@@ -34,7 +34,6 @@ from pants_oci.target_types import (  # noqa: E402
 from pants_oci.util_rules import (  # noqa: E402
     base,
     base_lockfile,
-    core,
     dependencies,
     deploy_images,
     image,
@@ -44,6 +43,7 @@ from pants_oci.util_rules import (  # noqa: E402
     pull,
     runtime,
     settings,
+    worker_runner,
 )
 
 
@@ -54,7 +54,7 @@ def target_types():
 def rules():
     return [
         *OciSubsystem.rules(),
-        *core.rules(),
+        *worker_runner.rules(),
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),

@@ -16,7 +16,7 @@ from pants.source import source_root
 from pants.testutil.rule_runner import RuleRunner
 
 from pants_oci import register
-from pants_oci.util_rules.core import (
+from pants_oci.util_rules.worker_runner import (
     CACHE_DIR,
     CORE_DIR,
     LinkedInterpreter,

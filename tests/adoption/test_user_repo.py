@@ -27,7 +27,7 @@ from adoption_support import (
     write_stock_launcher,
 )
 
-from pants_oci.util_rules.core import PULL_ENV
+from pants_oci.util_rules.worker_runner import PULL_ENV
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))

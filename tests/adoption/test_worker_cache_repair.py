@@ -21,8 +21,8 @@ from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
 
 from ocikit import worker_cache
 from pants_oci.util_rules import worker_setup
-from pants_oci.util_rules.core import WORKER_IMPORTS, WorkerSetupError, _check_setup
 from pants_oci.util_rules.worker_dependencies import worker_dependencies
+from pants_oci.util_rules.worker_runner import WORKER_IMPORTS, WorkerSetupError, _check_setup
 
 CRASH_STEPS = ("mid-copy", "after-compile", "mid-replace", "mid-link")
 

@@ -49,11 +49,11 @@ from pants_oci.registries import OciRegistries
 from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
 from pants_oci.sbom.files import FileSha1Request, hash_files
 from pants_oci.subsystem import Compression, ContainerRuntimeKind
-from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
 from pants_oci.util_rules.pull import PullImageRequest, pull_command
 from pants_oci.util_rules.runtime import ContainerRuntime
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
+from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
 DIGEST = "sha256:" + "ab" * 32
 REGISTRIES = OciRegistries.from_dict(

@@ -11,8 +11,8 @@ from ocikit.image import Platform
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import check_platform, run_arguments
 from pants_oci.subsystem import ContainerRuntimeKind
-from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime, runtime_not_found, search_path
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 
 def test_the_platform_that_runs_here() -> None:

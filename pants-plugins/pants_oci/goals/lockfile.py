@@ -51,7 +51,7 @@ from pants_oci.pull_fields import OciPullImageField
 from pants_oci.registries import OciRegistries
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from pants_oci.goals.publish_run import (
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 logger = logging.getLogger(__name__)
 

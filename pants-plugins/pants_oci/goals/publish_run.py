@@ -50,7 +50,7 @@ from pants_oci.publish_plan import (
 )
 from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"

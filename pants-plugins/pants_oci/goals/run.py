@@ -18,8 +18,8 @@ from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
 from pants_oci.host_platform import container_platform
 from pants_oci.image_fields import OciImagePlatformsField
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registrie
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.publish_plan import push_destinations
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
 

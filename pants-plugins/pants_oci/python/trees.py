@@ -29,7 +29,7 @@ from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
 
 from ocikit.contracts.bytecode import BytecodeCommand
-from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
 logger = logging.getLogger(__name__)
 

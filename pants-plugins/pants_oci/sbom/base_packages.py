@@ -15,7 +15,7 @@ from ocikit.image import Layer, PlatformImage
 from ocikit.layout import blob_path
 from ocikit.sbom.dpkg import merge_layers, sbom_packages
 from ocikit.sbom.model import SbomPackage
-from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _REQUEST = "scan-request.json"
 _OUT = "scan.json"

@@ -22,7 +22,7 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
 from ocikit.sbom.model import SbomFile
-from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _ROOT = "files"
 _OUT = "sha1s.json"

@@ -29,9 +29,9 @@ from pants.util.logging import LogLevel
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.image import Descriptor, Layer
 from ocikit.layout import blob_path
-from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _BLOB = "layer.blob"
 _DESCRIPTOR = "layer.json"

@@ -16,8 +16,8 @@ from ocikit.image import Descriptor, Platform, PlatformImage, pulled_platform_im
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
 from pants_oci.registries import OciRegistries
-from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 from pants_oci.util_rules.settings import OciBuildSettings
+from pants_oci.util_rules.worker_runner import PULL_ENV, OcikitRunner
 
 _OUT = "pulled"
 

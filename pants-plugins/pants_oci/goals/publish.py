@@ -28,6 +28,7 @@ from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
     LAYOUTS_DIR,
+    OciImagePublishTarget,
     OciPublishRegistered,
     OciPublishRegistration,
     OciPublishRun,
@@ -78,6 +79,29 @@ async def _plan_batch(batch: tuple[Address, ...], address: Address) -> OciPublis
         return await Get(OciPublishRun, OciPublishRunRequest((address,)))
 
 
+def _unpushed_jobs(
+    target: OciImagePublishTarget, repository: str, tags: tuple[str, ...], digest: str
+) -> list[PublishPackages]:
+    """A line for each registry whose `skip_push` skips the image; and, when it goes to no
+    registry at all, one saying how to give it one."""
+    jobs = [
+        PublishPackages(
+            names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
+        )
+        for r in target.skipped
+    ]
+    if not target.pushed and not target.skipped:
+        jobs.append(
+            PublishPackages(
+                names=(f"{repository}@{digest}",),
+                description=(
+                    "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
+                ),
+            )
+        )
+    return jobs
+
+
 @rule(desc="Publish an OCI image")
 async def publish_oci_image(
     request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
@@ -93,22 +117,8 @@ async def publish_oci_image(
             d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
         )
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
-    jobs = [
-        PublishPackages(
-            names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
-        )
-        for r in target.skipped
-    ]
+    jobs = _unpushed_jobs(target, repository, tags, digest)
     if not target.pushed:
-        if not target.skipped:
-            jobs.append(
-                PublishPackages(
-                    names=(f"{repository}@{digest}",),
-                    description=(
-                        "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
-                    ),
-                )
-            )
         return PublishProcesses(jobs)
     claims, batch = await MultiGet(
         Get(OciTagClaims, OciTagClaimsRequest()), Get(OciPublishBatch, OciPublishBatchRequest())

@@ -232,6 +232,16 @@ async def check_published_images(
     )
 
 
+def _pushed_targets(targets: Targets, oci: OciSubsystem) -> list[tuple[Target, tuple[OciRegistry, ...]]]:
+    """The targets publish pushes somewhere, with the registries each goes to."""
+    pushing = [
+        (t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
+        for t in targets
+        if not t[OciImageSkipPushField].value
+    ]
+    return [(t, pushed) for t, pushed in pushing if pushed]
+
+
 @rule(desc="Plan the publish of OCI images")
 async def plan_publish_run(
     request: OciPublishRunRequest,
@@ -245,12 +255,7 @@ async def plan_publish_run(
     targets, session = await MultiGet(
         Get(Targets, Addresses(request.addresses)), Get(OciPublishSession, OciPublishSessionRequest())
     )
-    pushing = [
-        (t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
-        for t in targets
-        if not t[OciImageSkipPushField].value
-    ]
-    pushing = [(t, pushed) for t, pushed in pushing if pushed]
+    pushing = _pushed_targets(targets, oci)
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
     )

@@ -80,75 +80,93 @@ def _logging_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parser(command: str) -> argparse.ArgumentParser:
     prog = f"ocikit {command}"
-    if command == "push":
-        p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
-        p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
-        p.add_argument(
-            "--dest",
-            action="append",
-            required=True,
-            metavar="REF",
-            help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
-        )
-        p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
-        p.add_argument(
-            "--mount-from",
-            action="append",
-            default=[],
-            metavar="REF",
-            help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)",
-        )
-        p.add_argument(
-            "--chunk-size",
-            type=int,
-            default=None,
-            metavar="BYTES",
-            help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
-            "PATCH; for registries or proxies that cap request bodies)",
-        )
-    elif command in _RUN_COMMANDS:
-        from ocikit.registry import run_cli
+    if command in _RUN_COMMANDS:
+        return _run_parser(prog, command)
+    return {
+        "push": _push_parser,
+        "pull": _pull_parser,
+        "verify": _verify_parser,
+        "lock": _lock_parser,
+    }.get(command, _inspect_parser)(prog)
 
-        p = _Parser(prog=prog, description=_RUN_COMMANDS[command])
-        run_cli.add_arguments(command, p)
-        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-        _logging_arguments(p)
-        return p
-    elif command == "pull":
-        from ocikit.contracts.pull import PullCommand
 
-        p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
-        PullCommand.add_arguments(p)
-        p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
-        _common(p, insecure=False)
-        return p
-    elif command == "verify":
-        from ocikit.contracts.verify import VerifyCommand
+def _push_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
+    p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
+    p.add_argument(
+        "--dest",
+        action="append",
+        required=True,
+        metavar="REF",
+        help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
+    )
+    p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
+    p.add_argument(
+        "--mount-from",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
+        "PATCH; for registries or proxies that cap request bodies)",
+    )
+    _common(p)
+    return p
 
-        p = _Parser(
-            prog=prog, description="Compare what registry tags name with packaged layouts; print a VerifyResult."
-        )
-        VerifyCommand.add_arguments(p)
-        _logging_arguments(p)
-        return p
-    elif command == "lock":
-        from ocikit.contracts.lock import LockCommand
 
-        p = _Parser(
-            prog=prog,
-            description="Refresh a base-image lockfile from the registries: "
-            "print each entry's old -> new digest, warnings on stderr.",
-        )
-        LockCommand.add_arguments(p)
-        _common(p, insecure=False)
-        return p
-    else:
-        p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
-        p.add_argument("reference", metavar="REF")
-        p.add_argument("--raw", action="store_true", help="print the manifest bytes exactly as served")
-        p.add_argument(
-            "--platform", metavar="OS/ARCH[/VARIANT]", help="for an index, describe the image of this platform"
-        )
+def _run_parser(prog: str, command: str) -> argparse.ArgumentParser:
+    from ocikit.registry import run_cli
+
+    p = _Parser(prog=prog, description=_RUN_COMMANDS[command])
+    run_cli.add_arguments(command, p)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _logging_arguments(p)
+    return p
+
+
+def _pull_parser(prog: str) -> argparse.ArgumentParser:
+    from ocikit.contracts.pull import PullCommand
+
+    p = _Parser(prog=prog, description="Fetch an image by digest into an OCI image layout.")
+    PullCommand.add_arguments(p)
+    p.add_argument("--record", metavar="FILE", help="write what was pulled as JSON to FILE")
+    _common(p, insecure=False)
+    return p
+
+
+def _verify_parser(prog: str) -> argparse.ArgumentParser:
+    from ocikit.contracts.verify import VerifyCommand
+
+    p = _Parser(prog=prog, description="Compare what registry tags name with packaged layouts; print a VerifyResult.")
+    VerifyCommand.add_arguments(p)
+    _logging_arguments(p)
+    return p
+
+
+def _lock_parser(prog: str) -> argparse.ArgumentParser:
+    from ocikit.contracts.lock import LockCommand
+
+    p = _Parser(
+        prog=prog,
+        description="Refresh a base-image lockfile from the registries: "
+        "print each entry's old -> new digest, warnings on stderr.",
+    )
+    LockCommand.add_arguments(p)
+    _common(p, insecure=False)
+    return p
+
+
+def _inspect_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
+    p.add_argument("reference", metavar="REF")
+    p.add_argument("--raw", action="store_true", help="print the manifest bytes exactly as served")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="for an index, describe the image of this platform")
     _common(p)
     return p
 

@@ -37,16 +37,7 @@ def inspect_image(
         value = json.loads(manifest.data or b"{}")
         if manifest.media_type in media_types.INDEX_TYPES:
             if platform is None:
-                description["manifests"] = [
-                    {
-                        "digest": e.get("digest"),
-                        "mediaType": e.get("mediaType"),
-                        "size": e.get("size"),
-                        "platform": str(Platform.of_index_entry(e) or "unknown"),
-                    }
-                    for e in value.get("manifests") or []
-                    if isinstance(e, dict)
-                ]
+                description["manifests"] = _index_entries(value)
                 return manifest.data or b"", description
             wanted = Platform.parse(platform)
             entry, have = select_index_entry(value, wanted, str(ref))
@@ -57,19 +48,7 @@ def inspect_image(
             )
         config_descriptor = value.get("config") or {}
         config = json.loads(client.fetch_blob_bytes(str(config_descriptor.get("digest"))))
-        container = config.get("config") or {}
-        description["config"] = {
-            "digest": config_descriptor.get("digest"),
-            "os": config.get("os"),
-            "architecture": config.get("architecture"),
-            **({"variant": config["variant"]} if config.get("variant") else {}),
-            **({"created": config["created"]} if config.get("created") else {}),
-            **{
-                k: container[k]
-                for k in ("Entrypoint", "Cmd", "Env", "User", "WorkingDir", "Labels", "ExposedPorts")
-                if container.get(k) is not None
-            },
-        }
+        description["config"] = _config_description(config_descriptor, config)
         description["layers"] = [
             {"digest": layer.get("digest"), "size": layer.get("size"), "mediaType": layer.get("mediaType")}
             for layer in value.get("layers") or []
@@ -77,3 +56,32 @@ def inspect_image(
         return manifest.data or b"", description
     finally:
         client.transport.close()
+
+
+def _index_entries(index: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "digest": e.get("digest"),
+            "mediaType": e.get("mediaType"),
+            "size": e.get("size"),
+            "platform": str(Platform.of_index_entry(e) or "unknown"),
+        }
+        for e in index.get("manifests") or []
+        if isinstance(e, dict)
+    ]
+
+
+def _config_description(descriptor: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    container = config.get("config") or {}
+    return {
+        "digest": descriptor.get("digest"),
+        "os": config.get("os"),
+        "architecture": config.get("architecture"),
+        **({"variant": config["variant"]} if config.get("variant") else {}),
+        **({"created": config["created"]} if config.get("created") else {}),
+        **{
+            k: container[k]
+            for k in ("Entrypoint", "Cmd", "Env", "User", "WorkingDir", "Labels", "ExposedPorts")
+            if container.get(k) is not None
+        },
+    }

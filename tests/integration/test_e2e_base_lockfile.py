@@ -140,3 +140,38 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
             f"{images['other-b'].manifests['linux/amd64']}. Run `pants generate-lockfiles "
             "--resolve=oci-base-images`."
         ) in wrong.output, wrong.describe()
+
+
+def test_a_pinned_digest_the_registry_no_longer_has_is_one_line_naming_the_lockfile(
+    build_root: BuildRoot, tmp_path: Path
+) -> None:
+    """The tag's manifest is deleted after `generate-lockfiles` pinned it: the build's error is
+    one line naming the image, the lockfile, its entry, the digest and the command that
+    refreshes it (not the pull process's failure)."""
+    image = write_image(tmp_path / "gone", tags=("1",), label=f"gone-{tmp_path.name}")  # a digest of its own
+    with (
+        start_registry(tmp_path / "registry", "none") as registry,
+        scratch_dir(
+            build_root,
+            DIR,
+            {
+                "BUILD": 'oci_pull(name="gone", image="{ref}")\noci_image(name="app", base=":gone")\n'.format(
+                    ref=f"{registry.host}/library/gone:1"
+                )
+            },
+        ),
+    ):
+        reference = f"{registry.host}/library/gone:1"
+        copy_in(registry, image, reference)
+        flag = f"--oci-base-image-lockfile={LOCKFILE}"
+        ok(build_root, flag, "generate-lockfiles", "--resolve=oci-base-images")
+        skopeo("delete", "--tls-verify=false", f"docker://{reference}")
+        failed = build_root.run(flag, "package", f"{DIR}:app")
+        assert failed.returncode != 0
+        expected = (
+            f"OciPullError: oci_image {DIR}:app: its base {reference} is pinned by {LOCKFILE} to {image.digest}, "
+            f"which {registry.host} no longer has (MANIFEST_UNKNOWN, HTTP 404). Refresh the lockfile: "
+            "`pants generate-lockfiles --resolve=oci-base-images`.\n"
+        )
+        assert expected in failed.output, failed.describe()
+        assert "ProcessExecutionFailure" not in failed.output, failed.describe()

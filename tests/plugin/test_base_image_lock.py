@@ -194,3 +194,34 @@ def test_refresh_base_images_entries_must_be_references_with_a_tag() -> None:
         r"\(.*has no tag.*\): expected references with a tag",
     ):
         refresh_only_references(["registry.example.com/base"])
+
+
+def test_a_failed_pull_is_one_line_naming_the_image_and_for_a_locked_digest_the_lockfile():
+    from ocikit.image import Platform
+    from ocikit.reference import parse_reference
+    from pants_oci.util_rules.pull import LockfilePin, PullImageRequest, pull_error
+
+    ref = parse_reference("registry.example.com/base:1@sha256:" + "a" * 64)
+    stderr = (
+        b"ocikit INFO progress\nocikit pull: error: fetching manifest sha256:aa from registry.example.com/base: "
+        b"MANIFEST_UNKNOWN (HTTP 404) on GET https://registry.example.com/v2/base/manifests/sha256:aa\n"
+    )
+    pin = LockfilePin("locks/base.lock.yaml", "registry.example.com/base:1", "pants generate-lockfiles --resolve=x")
+    locked = PullImageRequest(ref, (Platform.parse("linux/amd64"),), "oci_image app:img", pin)
+    assert str(pull_error(locked, 1, stderr)) == (
+        "oci_image app:img: its base registry.example.com/base:1 is pinned by locks/base.lock.yaml to "
+        f"sha256:{'a' * 64}, which registry.example.com no longer has (MANIFEST_UNKNOWN, HTTP 404). "
+        "Refresh the lockfile: `pants generate-lockfiles --resolve=x`."
+    )
+    pinned_in_build = PullImageRequest(ref, (Platform.parse("linux/amd64"),), "oci_image app:img")
+    assert str(pull_error(pinned_in_build, 1, stderr)) == (
+        f"oci_image app:img: cannot pull its base {ref}: fetching manifest sha256:aa from "
+        "registry.example.com/base: MANIFEST_UNKNOWN (HTTP 404) on GET "
+        "https://registry.example.com/v2/base/manifests/sha256:aa"
+    )
+    refused = b"ocikit pull: error: DENIED (HTTP 403) on GET https://registry.example.com/v2/base/manifests/x\n"
+    assert "pinned by" not in str(pull_error(locked, 1, refused))
+    assert (
+        str(pull_error(locked, -9, b""))
+        == f"oci_image app:img: cannot pull its base {ref}: `ocikit pull` exited with -9"
+    )

@@ -13,6 +13,7 @@ from pants.engine.target import InvalidFieldException, Target, WrappedTarget, Wr
 
 from ocikit.image import Platform, PlatformImage
 from ocikit.layout import blob_path
+from ocikit.lockfile import lock_key
 from ocikit.reference import Reference
 from pants_oci.base_image_lock import pin_pull_reference
 from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
@@ -28,7 +29,7 @@ from pants_oci.util_rules.base_lockfile import (
     check_locked_platforms,
 )
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
-from pants_oci.util_rules.pull import PulledImage, PullImageRequest
+from pants_oci.util_rules.pull import LockfilePin, PulledImage, PullImageRequest
 
 _BASE_ACCEPTED = (
     "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference "
@@ -127,7 +128,8 @@ async def _pulled_base(
     target: Address | None,
     lockfile: BaseImageLockfile | None = None,
 ) -> ImageBase:
-    pulled = await Get(PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}"))
+    pin = None if lockfile is None else LockfilePin(lockfile.path, lock_key(reference), lockfile.regenerate_command)
+    pulled = await Get(PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}", pin))
     if lockfile is not None:
         check_locked_platforms(
             lockfile, reference, {str(image.platform): image.manifest.descriptor.digest for image in pulled.images}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
-from pants.engine.process import Process, ProcessCacheScope, ProcessResult
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -23,10 +24,42 @@ _OUT = "pulled"
 
 
 @dataclass(frozen=True)
+class LockfilePin:
+    """Where a pulled digest came from when a lockfile pinned a tag: for the error when the
+    registry no longer has it."""
+
+    path: str  # the lockfile, relative to the build root
+    key: str  # its entry: registry/repository:tag
+    regenerate_command: str
+
+
+@dataclass(frozen=True)
 class PullImageRequest:
     reference: Reference  # with a digest
     platforms: tuple[Platform, ...]
     what: str
+    pinned_by: LockfilePin | None = None
+
+
+class OciPullError(Exception):
+    """A base image could not be pulled: one line naming the image, the reference and why."""
+
+
+def pull_error(request: PullImageRequest, exit_code: int, stderr: bytes) -> OciPullError:
+    """The worker's own last line (`ocikit pull: error: ...`) in one line that names the image
+    being built and, for a digest a lockfile pinned that the registry no longer has (404), the
+    lockfile, its entry and the command that refreshes it."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    reason = lines[-1].split(": error: ", 1)[-1] if lines else f"`ocikit pull` exited with {exit_code}"
+    pin = request.pinned_by
+    gone = re.search(r"\b([A-Z_]+) \(HTTP 404\)", reason)
+    if pin is not None and gone:
+        return OciPullError(
+            f"{request.what}: its base {pin.key} is pinned by {pin.path} to {request.reference.digest}, which "
+            f"{request.reference.registry} no longer has ({gone.group(1)}, HTTP 404). Refresh the lockfile: "
+            f"`{pin.regenerate_command}`."
+        )
+    return OciPullError(f"{request.what}: cannot pull its base {request.reference}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +102,7 @@ async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, setti
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *settings.env_vars]))
     result = await Get(
-        ProcessResult,
+        FallibleProcessResult,
         Process,
         runner.process(
             pull_command(request, settings.registries).to_argv(),
@@ -81,6 +114,8 @@ async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, setti
             cache_scope=ProcessCacheScope.SUCCESSFUL,
         ),
     )
+    if result.exit_code != 0:
+        raise pull_error(request, result.exit_code, result.stderr)
     layout = await Get(Digest, RemovePrefix(result.output_digest, _OUT))
     images = await _platform_images(layout)
     blobs = await Get(Digest, DigestSubset(layout, PathGlobs(["blobs/**"])))

@@ -188,6 +188,37 @@ def test_each_bad_value_names_the_target_file_line_and_value(
         package_deploy(deploy_runner)
 
 
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (
+            "//app:nope",
+            "The address app:nope does not exist. The target name ':nope' is not defined in the directory app. "
+            "Did you mean one of: :deploy, :f, :local_only, :unpublished, :web, :worker?",
+        ),
+        (
+            "//no/such/dir:x",
+            "The file or directory 'no/such/dir' does not exist on disk in the workspace, so the address "
+            "'no/such/dir:x' cannot be resolved.",
+        ),
+    ],
+)
+def test_an_address_naming_no_target_is_one_line_saying_so_once(
+    deploy_runner: RuleRunner, value: str, reason: str
+) -> None:
+    write(
+        deploy_runner,
+        {"k8s/m.yaml": f"image: {value}\n"},
+        'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"])',
+    )
+    with pytest.raises(ExecutionError) as raised:
+        package_deploy(deploy_runner)
+    origin = f"The image value '{value}' at app/k8s/m.yaml:1 (document 1, image) of app:deploy"
+    (line,) = [line for line in str(raised.value).splitlines() if origin in line]
+    assert line.endswith(f"{origin} names no target: {reason}")
+    assert str(raised.value).count(origin) == 1, "the value is named once"
+
+
 def test_two_images_with_one_repository_must_be_named_by_address(deploy_runner: RuleRunner) -> None:
     write(
         deploy_runner,

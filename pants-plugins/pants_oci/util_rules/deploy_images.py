@@ -98,6 +98,17 @@ async def _read_files(request: DeployImagesRequest) -> tuple[DeployManifestFile,
     return tuple(files)
 
 
+def no_target_message(origin: str, pants_message: str) -> str:
+    """One line for an address value naming no target. Pants' own message quotes the origin
+    it was given (which ours starts with) and lists its suggestions on lines of their own."""
+    lines = [line.strip() for line in pants_message.replace(f" from {origin}", "").splitlines() if line.strip()]
+    names = [line[2:] for line in lines if line.startswith("* ")]
+    text = " ".join(line for line in lines if not line.startswith("* "))
+    if names:
+        text = text.replace("Did you mean one of these target names?", f"Did you mean one of: {', '.join(names)}?")
+    return f"{origin} names no target: {text}"
+
+
 async def _oci_image_at(value: ImageValue, request: DeployImagesRequest) -> Address:
     """The `oci_image` an address value names, else a DeployImageError saying what it is."""
     origin = describe_value(str(request.address), value)
@@ -109,7 +120,7 @@ async def _oci_image_at(value: ImageValue, request: DeployImagesRequest) -> Addr
         )
         wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
     except (ResolveError, AddressParseException) as e:
-        raise DeployImageError(f"{origin} names no target ({e})") from None
+        raise DeployImageError(no_target_message(origin, str(e))) from None
     if not isinstance(wrapped.target, OciImageTarget):
         raise DeployImageError(
             f"{origin} names {address}, a `{wrapped.target.alias}` target: an image value may name "

@@ -8,8 +8,9 @@ package each comes from, and a clean skip naming that package when one is missin
 
     require("skopeo")              # in a fixture or helper: pytest.skip(reason) when missing
 
-The table is tests/debian-packages.txt, also read by ./run-tests and .ci/run. Under
-OCIKIT_TESTS_STRICT=1 (.ci/run sets it) such a skip is a failure: see tests/conftest.py.
+The table is tests/debian-packages.txt, also read by ./run-tests and .ci/run. Runs are strict by
+default, and such a skip is then a failure (`./run-tests --allow-skips` lets it skip): see
+tests/conftest.py.
 """
 
 from __future__ import annotations

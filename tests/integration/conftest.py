@@ -27,10 +27,16 @@ def e2e_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def build_root(e2e_base: Path):
+def _session_root(e2e_base: Path):
     root = BuildRoot.create(e2e_base / "pristine", e2e_base / "root-main", e2e_base / "state-main")
     try:
-        yield root
+        # `package examples::` first, whichever test asks for the root first: its counters (one
+        # process per layer, nothing from the cache) mean something only in a cold store, and a
+        # test that packaged an example before it would make them depend on the test order.
+        run = root.package("examples::")
+        snapshot = e2e_base / "dist-first"
+        shutil.copytree(root.dist(), snapshot)
+        yield root, ExamplesBuild(run, snapshot)
     finally:
         root.stop()
         left = root._stray_pids()
@@ -38,9 +44,12 @@ def build_root(e2e_base: Path):
 
 
 @pytest.fixture(scope="session")
-def examples_build(build_root: BuildRoot, e2e_base: Path) -> ExamplesBuild:
-    """`./pants package examples::` once, cold (fresh local store, pantsd starting)."""
-    run = build_root.package("examples::")
-    snapshot = e2e_base / "dist-first"
-    shutil.copytree(build_root.dist(), snapshot)
-    return ExamplesBuild(run, snapshot)
+def build_root(_session_root) -> BuildRoot:
+    return _session_root[0]
+
+
+@pytest.fixture(scope="session")
+def examples_build(_session_root) -> ExamplesBuild:
+    """`./pants package examples::`, the session root's first command, cold (fresh local store,
+    pantsd starting)."""
+    return _session_root[1]

@@ -43,6 +43,16 @@ from ocikit.contracts.sbom import (
     SbomDpkgCommand,
     SbomSha1Command,
 )
+from ocikit.contracts.debian import (
+    DebFetchCommand,
+    DebInput,
+    DebLayerCommand,
+    DebLayerSpec,
+    DebLockCommand,
+    DebLockRequest,
+    DebTargetRequest,
+)
+from ocikit.debian import worker as debian_worker
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
 
@@ -80,6 +90,12 @@ CONTRACTS = [
     DpkgLayerScan({}, {}),
     DebPackage("tzdata", "2024a-0+deb12u1", "all"),
     FileSha1s({"app/a b.txt": "0" * 40}),
+    DebTargetRequest("base:runtime", "bookworm", ("python3", "tzdata"), ("amd64", "arm64")),
+    DebLockRequest("http://127.0.0.1:8080/debian", (DebTargetRequest("a:b", "bookworm", ("tzdata",), ("amd64",)),)),
+    DebLockRequest("http://snapshot.debian.org/archive/debian/20250520T000000Z", ()),
+    DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),
+    DebLayerSpec((DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),), "zstd", 3, 1700000000, 2),
+    DebLayerSpec(()),
 ]
 
 
@@ -114,6 +130,9 @@ COMMANDS = [
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
     (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
     (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
+    (DebLockCommand("request.json", "out/lock.yaml", "pants generate-lockfiles"), lambda: debian_worker.parser("deb-lock")),
+    (DebFetchCommand("http://h/pool/a.deb", "ab" * 32, 10, "debs/a.deb", "a 1.0"), lambda: debian_worker.parser("deb-fetch")),
+    (DebLayerCommand("spec.json", "layer.blob", "layer.json"), lambda: debian_worker.parser("deb-layer")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
     (

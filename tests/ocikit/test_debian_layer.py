@@ -17,6 +17,7 @@ from debian_archive import downloaded_debs, rebuilt_deb
 from layer_build_support import oci_layout
 from real_parts import needs
 from ocikit.debian.deb import DebError
+from ocikit.debian.scripts import skipped_effects
 from ocikit.debian.layer import DebFile, installed_names, order_hard_links, plan_deb_layer, status_record
 from ocikit.layer import LayerEntry, LayerError, build_layer
 
@@ -149,3 +150,24 @@ def test_hard_links_are_written_after_the_file_they_name():
 
 def test_status_record_puts_status_after_package():
     assert status_record("Package: a\nVersion: 1\nStatus: x\n") == "Package: a\nStatus: install ok installed\nVersion: 1\n"
+
+
+def test_maintainer_script_effects_are_warned_naming_the_package(tmp_path):
+    debs = downloaded_debs(("passwd", "bzip2", "tzdata"))
+    warnings: list = []
+    plan_deb_layer([_deb_file(p, debs[p]) for p in ("passwd", "bzip2", "tzdata")], str(tmp_path), warnings)
+    assert warnings == [
+        "passwd: maintainer scripts are not run: system users or groups are not created",
+        "tzdata: maintainer scripts are not run: debconf configuration is not applied",
+    ]
+
+
+def test_script_effects_table():
+    assert skipped_effects("x", {"postinst": "#!/bin/sh\n# update-alternatives in a comment\npy3compile -p x\n"}) == []
+    assert skipped_effects("x", {"postinst": "update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5\n"}) == [
+        "x: maintainer scripts are not run: update-alternatives links are not created"
+    ]
+    assert skipped_effects("x", {"preinst": "rm -f /etc/thing\n", "postinst": "touch /a\n"}) == [
+        "x: maintainer scripts are not run: effects of its preinst and postinst are not reproduced"
+    ]
+    assert skipped_effects("x", {}) == []

@@ -12,7 +12,7 @@ import io
 import lzma
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, Iterator, Optional, Tuple
+from typing import BinaryIO, Dict, Iterator, Tuple
 
 from ocikit.errors import OcikitError
 
@@ -108,21 +108,21 @@ def open_tar(f: BinaryIO, prefix: str, origin: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
 
 
-def control_files(path: str, origin: str) -> Tuple[str, Optional[bytes]]:
-    """The `control` paragraph (text) and the `md5sums` file (bytes, or None) of a .deb."""
-    control, md5sums = None, None
+CONTROL_FILES = ("control", "md5sums", "preinst", "postinst")
+
+
+def control_files(path: str, origin: str) -> Dict[str, bytes]:
+    """The files of the control archive a layer uses: `control` (always there), and `md5sums`,
+    `preinst`, `postinst` when the package has them."""
+    found: Dict[str, bytes] = {}
     with open(path, "rb") as f, open_tar(f, "control.tar", origin) as tar:
         for member in tar:
             name = member.name[2:] if member.name.startswith("./") else member.name
-            if member.isfile() and name in ("control", "md5sums"):
-                data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                if name == "control":
-                    control = data.decode("utf-8")
-                else:
-                    md5sums = data
-    if control is None:
+            if member.isfile() and name in CONTROL_FILES:
+                found[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    if "control" not in found:
         raise DebError(f"{origin}: the control archive has no control file")
-    return control, md5sums
+    return found
 
 
 def check_sha256(path: str, sha256: str, size: int, origin: str) -> None:

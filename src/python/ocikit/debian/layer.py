@@ -20,9 +20,10 @@ import os
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ocikit.debian.deb import DebError, check_sha256, control_files, iter_data
+from ocikit.debian.scripts import SCRIPTS, skipped_effects
 from ocikit.layer import LayerEntry, LayerError
 
 STATUS_D = "var/lib/dpkg/status.d"
@@ -91,11 +92,13 @@ def _deb_entries(deb: DebFile, workdir: str) -> List[LayerEntry]:
     return entries
 
 
-def _status_entries(deb: DebFile, workdir: str) -> List[LayerEntry]:
-    control, md5sums = control_files(deb.path, deb.package)
-    written: List[Tuple[str, bytes]] = [(deb.package, status_record(control).encode("utf-8"))]
-    if md5sums is not None:
-        written.append((f"{deb.package}.md5sums", md5sums))
+def _status_entries(deb: DebFile, workdir: str, warnings: List[str]) -> List[LayerEntry]:
+    files = control_files(deb.path, deb.package)
+    scripts = {name: files[name].decode("utf-8", "replace") for name in SCRIPTS if name in files}
+    warnings.extend(skipped_effects(deb.package, scripts))
+    written: List[Tuple[str, bytes]] = [(deb.package, status_record(files["control"].decode("utf-8")).encode("utf-8"))]
+    if "md5sums" in files:
+        written.append((f"{deb.package}.md5sums", files["md5sums"]))
     entries = []
     for name, data in written:
         source = os.path.join(workdir, f"status.{name}")
@@ -116,12 +119,15 @@ def _merge(by_path: Dict[str, Tuple[str, LayerEntry]], package: str, entry: Laye
         )
 
 
-def plan_deb_layer(debs: Sequence[DebFile], workdir: str) -> List[LayerEntry]:
+def plan_deb_layer(debs: Sequence[DebFile], workdir: str, warnings: Optional[List[str]] = None) -> List[LayerEntry]:
     """The entries of the layer holding `debs`, sorted as `ocikit.layer.plan_layer` sorts them.
-    Each .deb's size and SHA-256 are checked before it is read (DebError on a mismatch)."""
+    Each .deb's size and SHA-256 are checked before it is read (DebError on a mismatch).
+    What the packages' maintainer scripts would have done is added to `warnings`
+    (`ocikit.debian.scripts`)."""
+    warnings = [] if warnings is None else warnings
     by_path: Dict[str, Tuple[str, LayerEntry]] = {}
     for deb in sorted(debs, key=lambda d: d.package):
-        for entry in _deb_entries(deb, workdir) + _status_entries(deb, workdir):
+        for entry in _deb_entries(deb, workdir) + _status_entries(deb, workdir, warnings):
             _merge(by_path, deb.package, entry)
     for directory in _STATUS_DIRS:
         if directory not in by_path:

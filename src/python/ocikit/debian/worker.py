@@ -47,7 +47,10 @@ def _layer(command: DebLayerCommand) -> None:
     work = tempfile.mkdtemp(prefix="deb-layer.")
     try:
         debs = [DebFile(d.package, d.path, d.sha256, d.size) for d in spec.debs]
-        entries = plan_deb_layer(debs, work)
+        warnings: List[str] = []
+        entries = plan_deb_layer(debs, work, warnings)
+        for warning in warnings:
+            print(f"ocikit deb-layer: warning: {warning}", file=sys.stderr)
         compression = LayerSpec(".", "/", compression=spec.compression, level=spec.level, mtime=spec.mtime,
                                 threads=spec.threads)
         build_and_write(entries, compression, command.out, command.descriptor)

@@ -59,7 +59,9 @@ def rebuilt_deb(deb: Path, version: str, out_dir: Path) -> Path:
     subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(tree)], check=True)
     control = tree / "DEBIAN" / "control"
     control.write_text(re.sub(r"^Version: .*$", f"Version: {version}", control.read_text(), flags=re.M))
-    out = out_dir / f"{deb.name.split('_')[0]}_{version}.deb"
+    # dpkg-scanpackages --arch reads only files named *_<arch>.deb and *_all.deb.
+    name, _, arch = deb.stem.split("_")
+    out = out_dir / f"{name}_{version}_{arch}.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(out)],
                    check=True, capture_output=True)
     return out

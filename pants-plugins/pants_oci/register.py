@@ -1,5 +1,6 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_deploy_manifests` and
+`oci_debian_packages` targets, `package`, `publish`, `run`, `oci-verify` and the
+`oci-base-images` and `oci-debian-packages` lockfiles."""
 
 from pants.version import PANTS_SEMVER
 
@@ -13,6 +14,9 @@ from pants_oci.goals import (  # noqa: E402
     lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.debian import layers as debian_layers  # noqa: E402
+from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
+from pants_oci.debian.target_types import OciDebianPackagesTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -41,7 +45,7 @@ from pants_oci.util_rules import (  # noqa: E402
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget]
+    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget, OciDebianPackagesTarget]
 
 
 def rules():
@@ -72,4 +76,6 @@ def rules():
         *sbom_base_packages.rules(),
         *sbom_contents.rules(),
         *sbom_rules.rules(),
+        *debian_lockfile.rules(),
+        *debian_layers.rules(),
     ]

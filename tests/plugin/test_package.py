@@ -217,7 +217,7 @@ oci_image(name="img", base=":p")
             r"makes a cycle of images: bad:img -> bad:other -> bad:img",
         ),
         ('oci_layer(name="l")\noci_image(name="img", layers=[":l"])', r"oci_layer bad:l has no inputs"),
-        ('oci_image(name="img", layers=[":f"])', r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers"),
+        ('oci_image(name="img", layers=[":f"])', r"names bad/a.txt:f, a `file` target: only `oci_layer` and `oci_debian_packages` targets can be layers"),
         ('oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])', r"`owner` field in target bad:l has an invalid value 'root': expected numeric 'uid:gid'"),
         ('oci_image(name="img", volumes=["data"])', r"`volumes` field in target bad:img has an invalid value 'data'"),
         (

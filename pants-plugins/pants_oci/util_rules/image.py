@@ -111,8 +111,8 @@ def _layer_slot(
             return _LayerSlot(extension=request_type(layer, compression, base.images, platforms))
     raise InvalidFieldException(
         f"The `layers` field in target {image.address} names {layer.address}, a "
-        f"`{layer.alias}` target: only `oci_layer` targets can be layers (and `oci_python_app` "
-        "with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
+        f"`{layer.alias}` target: only `oci_layer` and `oci_debian_packages` targets can be layers "
+        "(and `oci_python_app` with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
         "`dependencies`)."
     )
 

@@ -171,3 +171,20 @@ def test_script_effects_table():
         "x: maintainer scripts are not run: effects of its preinst and postinst are not reproduced"
     ]
     assert skipped_effects("x", {}) == []
+
+
+@needs("openssl")
+def test_the_ca_bundle_is_reproduced_and_openssl_verifies_with_it(tmp_path):
+    deb = downloaded_debs(("ca-certificates",))["ca-certificates"]
+    warnings: list = []
+    entries = plan_deb_layer([_deb_file("ca-certificates", deb)], str(tmp_path / "w"), warnings)
+    assert warnings == []  # its postinst's effects are the bundle, made here
+    (bundle,) = [e for e in entries if e.path == "etc/ssl/certs/ca-certificates.crt"]
+    assert (bundle.kind, bundle.mode, bundle.uid, bundle.gid) == ("file", 0o644, 0, 0)
+    data = Path(bundle.source).read_bytes()
+    shipped = [e for e in entries if e.path.startswith("usr/share/ca-certificates/") and e.path.endswith(".crt")]
+    assert data.count(b"-----BEGIN CERTIFICATE-----") == len(shipped) > 100
+    # The bundle verifies a certificate it holds, as OpenSSL reads it (`-CAfile`).
+    first = sorted(shipped, key=lambda e: e.path)[0].source
+    verified = subprocess.run(["openssl", "verify", "-CAfile", bundle.source, first], capture_output=True, text=True)
+    assert verified.returncode == 0 and verified.stdout.endswith(": OK\n"), verified.stderr

@@ -10,7 +10,8 @@ Each file's content is extracted once into `workdir` (the tar writer reads files
 Packages are applied in name order. A directory two packages ship is written once, with the
 first package's owner and mode (dpkg keeps the existing one too); any other path shipped twice
 is an error naming both packages, since dpkg would refuse it without `Replaces`. Device files,
-fifos and anything else a package should not ship are refused. Maintainer scripts are not run.
+fifos and anything else a package should not ship are refused. Maintainer scripts are not run;
+`ocikit.debian.scripts` says which of their effects a layer reproduces and warns about the rest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ocikit.debian.deb import DebError, check_sha256, control_files, iter_data
-from ocikit.debian.scripts import SCRIPTS, skipped_effects
+from ocikit.debian.scripts import SCRIPTS, reproduced_entries, skipped_effects
 from ocikit.layer import LayerEntry, LayerError
 
 STATUS_D = "var/lib/dpkg/status.d"
@@ -127,7 +128,9 @@ def plan_deb_layer(debs: Sequence[DebFile], workdir: str, warnings: Optional[Lis
     warnings = [] if warnings is None else warnings
     by_path: Dict[str, Tuple[str, LayerEntry]] = {}
     for deb in sorted(debs, key=lambda d: d.package):
-        for entry in _deb_entries(deb, workdir) + _status_entries(deb, workdir, warnings):
+        entries = _deb_entries(deb, workdir)
+        entries += reproduced_entries(deb.package, entries, os.path.join(workdir, deb.package))
+        for entry in entries + _status_entries(deb, workdir, warnings):
             _merge(by_path, deb.package, entry)
     for directory in _STATUS_DIRS:
         if directory not in by_path:

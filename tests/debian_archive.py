@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import functools
 import http.server
+import hashlib
 import lzma
 import re
 import shutil
 import subprocess
 import threading
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, Mapping, Sequence
 
-from python_tools import CACHE, _locked, require
+from python_tools import CACHE, _debian_mirror, _locked, require
 
 SUITE = "bookworm"
 
@@ -82,6 +84,33 @@ def make_archive(root: Path, debs: Mapping[str, Path] | Sequence[Path], suite: s
         index = root / "dists" / suite / "main" / f"binary-{arch}"
         index.mkdir(parents=True, exist_ok=True)
         (index / "Packages.xz").write_bytes(lzma.compress(scan.stdout))
+    return root
+
+
+def mirrored_lockfile(lockfile: Path, root: Path) -> Path:
+    """A local archive at `root` holding exactly the .debs `lockfile` pins, at their paths:
+    builds from the lockfile then fetch over loopback. Each file comes once per machine from
+    the Debian archive apt uses here (what `apt-get download` reads), checked by SHA-256."""
+    from ocikit.debian.lockfile import parse_lockfile
+
+    cache = CACHE / "debs-by-sha256"
+    lock = parse_lockfile(lockfile.read_bytes(), str(lockfile))
+    debs = {d.sha256: d for t in lock.targets for _, locked in t.architectures for d in locked}
+    with _locked("debs"):
+        cache.mkdir(parents=True, exist_ok=True)
+        for sha256, deb in sorted(debs.items()):
+            cached = cache / f"{sha256}.deb"
+            if not cached.exists():
+                with urllib.request.urlopen(f"{_debian_mirror()}/{deb.path}", timeout=120) as response:
+                    data = response.read()
+                assert hashlib.sha256(data).hexdigest() == sha256, f"{deb.path}: not the locked file"
+                partial = cached.with_suffix(".partial")
+                partial.write_bytes(data)
+                partial.rename(cached)
+    for sha256, deb in debs.items():
+        target = root / deb.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache / f"{sha256}.deb", target)
     return root
 
 

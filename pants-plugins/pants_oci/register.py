@@ -16,6 +16,7 @@ from pants_oci.goals import (  # noqa: E402
 from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.debian import layers as debian_layers  # noqa: E402
 from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
+from pants_oci.debian import sbom as debian_sbom  # noqa: E402
 from pants_oci.debian.target_types import OciDebianPackagesTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
@@ -78,4 +79,5 @@ def rules():
         *sbom_rules.rules(),
         *debian_lockfile.rules(),
         *debian_layers.rules(),
+        *debian_sbom.rules(),
     ]

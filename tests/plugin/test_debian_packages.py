@@ -225,3 +225,21 @@ def test_bad_fields_are_refused_naming_target_and_field(rule_runner, field, acce
     with pytest.raises(ExecutionError) as raised:
         rule_runner.get_target(Address("bad", target_name="d"))
     assert "field in target bad:d has an invalid value" in str(raised.value) and accepted in str(raised.value)
+
+
+@needs("dpkg-scanpackages")
+def test_the_sbom_lists_the_locked_packages(rule_runner, archive):
+    runner = _runner(rule_runner, archive)
+    runner.write_files({"app/BUILD": BUILD})
+    runner.write_files({LOCKFILE: _generate(runner)})
+    built = _package(runner)
+    files = {fc.path: fc.content for fc in runner.request(DigestContents, [built.digest])}
+    (sbom_path,) = [p for p in files if p.endswith(".spdx.json")]
+    packages = {p["name"]: p for p in json.loads(files[sbom_path])["packages"]}
+    assert set(PACKAGES) <= set(packages)
+    bzip2 = packages["bzip2"]
+    local = downloaded_debs(["bzip2"])["bzip2"]
+    assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(local.read_bytes()).hexdigest()} in bzip2["checksums"]
+    assert bzip2["downloadLocation"] == f"{archive}/pool/main/{local.name}"
+    purls = [r["referenceLocator"] for r in bzip2["externalRefs"] if r["referenceType"] == "purl"]
+    assert purls == ["pkg:deb/debian/bzip2@1.0.8-5%2Bb1?arch=amd64"]  # '+' percent-encoded, as purl says

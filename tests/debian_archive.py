@@ -53,6 +53,29 @@ def downloaded_debs(names: Sequence[str]) -> Dict[str, Path]:
     return found
 
 
+def foreign_debs(names: Sequence[str], architecture: str, suite: str = SUITE) -> Dict[str, Path]:
+    """The .debs of `names` for another architecture than this machine's (which apt-get
+    download cannot fetch without reconfiguring dpkg), from the same archive apt uses, as its
+    `architecture` index names them; once per machine, checked by SHA-256."""
+    from ocikit.debian.index import read_packages
+
+    cache = CACHE / "debs" / architecture
+    with _locked("debs"):
+        cache.mkdir(parents=True, exist_ok=True)
+        missing = [n for n in names if not list(cache.glob(f"{n}_*.deb"))]
+        if missing:
+            url = f"{_debian_mirror()}/dists/{suite}/main/binary-{architecture}/Packages.xz"
+            with urllib.request.urlopen(url, timeout=120) as response:
+                records = {r.name: r for r in read_packages(response.read(), "Packages.xz", architecture)}
+            for name in missing:
+                record = records[name]
+                with urllib.request.urlopen(f"{_debian_mirror()}/{record.filename}", timeout=120) as response:
+                    data = response.read()
+                assert hashlib.sha256(data).hexdigest() == record.sha256, record.filename
+                (cache / Path(record.filename).name).write_bytes(data)
+    return {name: sorted(cache.glob(f"{name}_*.deb"))[0] for name in names}
+
+
 def rebuilt_deb(deb: Path, version: str, out_dir: Path) -> Path:
     """`deb` with its control `Version` set to `version` (and nothing else changed), built by
     dpkg-deb: a bumped package with the same files."""

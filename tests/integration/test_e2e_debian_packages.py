@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from e2e_support import BuildRoot, scratch_dir
-from image_checks import Layout, umoci_unpack
+from image_checks import Layout, run_tool, umoci_unpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from debian_archive import downloaded_debs, make_archive, served  # noqa: E402
+from debian_archive import downloaded_debs, foreign_debs, make_archive, served  # noqa: E402
 from real_parts import require  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -90,3 +90,40 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
         assert failed.returncode != 0
         assert f"the Debian archive is unreachable: {down}/dists/bookworm/main/binary-amd64/Packages.xz" in failed.output
         assert (build_root.path / LOCKFILE).read_text() == "# the lockfile as it was\n"
+
+
+MULTI_BUILD = """\
+oci_debian_packages(name="deps", packages=["bzip2"], architectures=["amd64", "arm64"])
+oci_image(name="img", layers=[":deps"], platforms=["linux/amd64", "linux/arm64"], repository="e2e/debian-multi")
+"""
+_ELF_MACHINE = {62: "amd64", 183: "arm64"}  # e_machine: x86-64, AArch64
+
+
+def _elf_architecture(path: Path) -> str:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    return _ELF_MACHINE[int.from_bytes(header[18:20], "little")]
+
+
+def test_amd64_and_arm64_from_one_lockfile(build_root: BuildRoot, tmp_path: Path) -> None:
+    require("dpkg-scanpackages", "umoci", "skopeo", "oci-image-tool")
+    debs = [*downloaded_debs(PACKAGES).values(), *foreign_debs(PACKAGES, "arm64").values()]
+    archive = make_archive(tmp_path / "archive", debs, architectures=("amd64", "arm64"))
+    with served(archive) as url, scratch_dir(build_root, DIR, {"BUILD": MULTI_BUILD}):
+        flags = (f"--oci-debian-packages-lockfile={LOCKFILE}", f"--oci-debian-archive={url}")
+        ok(build_root, *flags, "generate-lockfiles", "--resolve=oci-debian-packages")
+        text = (build_root.path / LOCKFILE).read_text()
+        assert text.count('"bzip2": {version:') == 2 and '      "arm64":\n' in text
+        ok(build_root, *flags, "package", f"{DIR}:img")
+        layout = build_root.path / "dist" / DIR / "img"
+        tag = Layout(layout).tags()[0]
+        for arch in ("amd64", "arm64"):
+            copy = tmp_path / f"copy-{arch}"
+            # skopeo reads every blob of that platform and checks its digest.
+            run_tool("skopeo", "copy", "--override-arch", arch, f"oci:{layout}:{tag}", f"oci:{copy}:{tag}")
+            assert "Validation succeeded" in run_tool("oci-image-tool", "validate", "--type", "image", "--ref",
+                                                      f"name={tag}", str(copy))
+            rootfs = umoci_unpack(copy, tag, tmp_path / f"bundle-{arch}")
+            assert _elf_architecture(rootfs / "bin/bzip2") == arch
+            record = (rootfs / "var/lib/dpkg/status.d/bzip2").read_text()
+            assert f"\nArchitecture: {arch}\n" in record

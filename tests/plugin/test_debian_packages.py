@@ -209,7 +209,7 @@ def test_a_hand_edited_lockfile_names_file_line_and_key(rule_runner):
 def test_an_image_platform_outside_the_targets_architectures(rule_runner):
     runner = _runner(rule_runner, "http://127.0.0.1:9/debian")
     _locked_build(runner, _deb("bzip2", 10), BUILD.replace('"linux/amd64"', '"linux/arm64"'))
-    assert ("The `architectures` field in target app:deps is ['amd64'], but an image built with it is for arm64"
+    assert ("The `architectures` field in target app:deps is ['amd64'], but an image built with it is for linux/arm64 (arm64)"
             in _error(runner, _package))
 
 

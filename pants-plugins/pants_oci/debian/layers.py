@@ -17,11 +17,13 @@ from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException, Target
 from pants.engine.unions import UnionRule
+from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from ocikit.contracts.debian import DebFetchCommand, DebInput, DebLayerCommand, DebLayerSpec
 from ocikit.debian.archive import join
 from ocikit.debian.lockfile import LockedDeb
+from ocikit.image import Platform
 from pants_oci.debian.lockfile import DebianLockfile, DebianLockfileRequest, debian_archive
 from pants_oci.debian.plan import debian_architecture, group_layers, stale_reason
 from pants_oci.debian.target_types import (
@@ -113,32 +115,57 @@ class OciDebianLayersRequest(OciLayersRequest):
         return isinstance(target, OciDebianPackagesTarget)
 
 
-def image_architecture(request: OciLayersRequest) -> str:
-    """The one Debian architecture the image's platforms need, or an error naming the field."""
+def platform_architectures(request: OciLayersRequest) -> dict[Platform, str]:
+    """The Debian architecture of each of the image's platforms, or an error naming the field."""
     target = request.target
-    wanted = {str(p): debian_architecture(p) for p in request.platforms}
-    unknown = [p for p, arch in wanted.items() if arch is None]
-    if unknown:
-        raise InvalidFieldException(f"{target.address}: Debian has no architecture for the image platform {unknown[0]}")
-    archs = sorted(set(wanted.values()) or {"amd64"})
-    if len(archs) > 1:
-        raise InvalidFieldException(
-            f"{target.address}: an image of several architectures ({', '.join(archs)}) cannot hold "
-            "`oci_debian_packages` layers yet: build one image per platform"
-        )
+    platforms = request.platforms or (Platform("linux", "amd64"),)
     allowed = target[OciDebianArchitecturesField].value
-    if archs[0] not in allowed:
-        raise InvalidFieldException(
-            f"The `architectures` field in target {target.address} is {list(allowed)}, but an image built with it "
-            f"is for {archs[0]}: add {archs[0]!r} and run the lockfile's regenerate command"
-        )
-    return archs[0]
+    found = {}
+    for platform in platforms:
+        arch = debian_architecture(platform)
+        if arch is None:
+            raise InvalidFieldException(f"{target.address}: Debian has no architecture for the image platform {platform}")
+        if arch not in allowed:
+            raise InvalidFieldException(
+                f"The `architectures` field in target {target.address} is {list(allowed)}, but an image built with it "
+                f"is for {platform} ({arch}): add {arch!r} and run the lockfile's regenerate command"
+            )
+        found[platform] = arch
+    return found
+
+
+@dataclass(frozen=True)
+class ArchitectureLayersRequest:
+    """One architecture's packages of a target, to fetch and group into layers."""
+
+    what: str  # "oci_debian_packages //base:runtime"
+    debs: tuple[LockedDeb, ...]
+    archive: str
+    own_layer_size: int
+    compression: LayerCompression
+
+
+@dataclass(frozen=True)
+class ArchitectureLayers:
+    layers: tuple[BuiltOciLayer, ...]
+
+
+@rule(desc="Build one architecture's Debian package layers")
+async def architecture_layers(request: ArchitectureLayersRequest) -> ArchitectureLayers:
+    fetched = await MultiGet(Get(FetchedDeb, FetchDeb(deb, request.archive)) for deb in request.debs)
+    by_name = {f.deb.name: f for f in fetched}
+    layers = await MultiGet(
+        Get(BuiltOciLayer, DebLayerRequest(f"{request.what} ({g.name})", tuple(by_name[d.name] for d in g.debs),
+                                           request.compression))
+        for g in group_layers(request.debs, request.own_layer_size)
+    )
+    return ArchitectureLayers(tuple(layers))
 
 
 @rule(desc="Build the layers of Debian packages")
 async def debian_layers(request: OciDebianLayersRequest, oci: OciSubsystem) -> OciLayers:
     target = request.target
-    arch = image_architecture(request)
+    architectures = platform_architectures(request)
     lockfile = await Get(DebianLockfile, DebianLockfileRequest())
     entry = lockfile.lock.get(str(target.address))
     stale = stale_reason(entry, target[OciDebianSuiteField].value, target[OciDebianPackagesField].value,
@@ -148,16 +175,15 @@ async def debian_layers(request: OciDebianLayersRequest, oci: OciSubsystem) -> O
             f"The Debian package lockfile {lockfile.path} {stale} ({target.address}): run `{lockfile.regenerate_command}`"
         )
     archive = debian_archive(oci)
-    debs = entry.packages(arch) or ()
-    fetched = await MultiGet(Get(FetchedDeb, FetchDeb(deb, archive)) for deb in debs)
-    by_name = {f.deb.name: f for f in fetched}
-    groups = group_layers(debs, target[OciDebianOwnLayerSizeField].bytes)
-    layers = await MultiGet(
-        Get(BuiltOciLayer, DebLayerRequest(f"{target.alias} {target.address} ({g.name})",
-                                           tuple(by_name[d.name] for d in g.debs), request.compression))
-        for g in groups
+    arch_order = sorted(set(architectures.values()))
+    built = await MultiGet(
+        Get(ArchitectureLayers, ArchitectureLayersRequest(f"{target.alias} {target.address}", entry.packages(arch) or (),
+                                                          archive, target[OciDebianOwnLayerSizeField].bytes,
+                                                          request.compression))
+        for arch in arch_order
     )
-    return OciLayers(tuple(layers))
+    by_arch = {arch: b.layers for arch, b in zip(arch_order, built)}
+    return OciLayers((), platform_layers=FrozenDict({p: by_arch[arch] for p, arch in architectures.items()}))
 
 
 def rules():

@@ -174,6 +174,14 @@ def test_the_archive_option_is_required(rule_runner):
         runner, _generate)
 
 
+def test_an_archive_url_with_credentials_is_refused_without_showing_them(rule_runner):
+    runner = _runner(rule_runner, "http://user:s3cret@127.0.0.1:9/debian")
+    runner.write_files({"app/BUILD": BUILD})
+    error = _error(runner, _generate)
+    assert "[oci].debian_archive is 'http://127.0.0.1:9/debian' with a user and password" in error
+    assert "s3cret" not in error
+
+
 def _locked_build(runner: RuleRunner, deb: LockedDeb, build: str = BUILD) -> None:
     lock = DebianLock((new_target_lock("app:deps", "bookworm", ["bzip2"], [("amd64", [deb])]),))
     runner.write_files({"app/BUILD": build, LOCKFILE: format_lockfile(lock, COMMAND)})

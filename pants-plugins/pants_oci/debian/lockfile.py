@@ -10,6 +10,7 @@ Pants then writes no lockfile. Builds read the file from the workspace only.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from dataclasses import dataclass
 
 from pants.core.goals.generate_lockfiles import (
@@ -21,8 +22,7 @@ from pants.core.goals.generate_lockfiles import (
     RequestedUserResolveNames,
     UserGenerateLockfiles,
 )
-from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, GlobMatchErrorBehavior, PathGlobs
-from pants.engine.fs import RemovePrefix
+from pants.engine.fs import CreateDigest, Digest, FileContent, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import AllTargets
@@ -31,6 +31,7 @@ from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
 
 from ocikit.contracts.debian import DebLockCommand, DebLockRequest, DebTargetRequest
+from ocikit.debian.archive import shown
 from ocikit.debian.lockfile import DebianLock, parse_lockfile
 from pants_oci.debian.plan import DEBIAN_RESOLVE, regenerate_command
 from pants_oci.debian.target_types import (
@@ -40,6 +41,7 @@ from pants_oci.debian.target_types import (
     OciDebianSuiteField,
 )
 from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.base_lockfile import read_lockfile_bytes
 from pants_oci.util_rules.core import OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,12 @@ _OUT = "__oci_deb_lock_out"
 def debian_archive(oci: OciSubsystem) -> str:
     """`[oci].debian_archive`, or an error saying what to set."""
     archive = (oci.debian_archive or "").strip()
+    if "@" in urllib.parse.urlsplit(archive).netloc:
+        # It would be in every fetch's command line, hence in logs and cache keys.
+        raise OptionsError(
+            f"[oci].debian_archive is {shown(archive)!r} with a user and password: credentials are not accepted "
+            "there (they would reach process command lines and cache keys); use an archive that needs none"
+        )
     if not archive.startswith(("http://", "https://")):
         raise OptionsError(
             f"[oci].debian_archive is {oci.debian_archive!r}: `oci_debian_packages` targets need the URL of "
@@ -153,11 +161,10 @@ async def read_debian_lockfile(
 ) -> DebianLockfile:
     path = oci.debian_packages_lockfile
     command = regenerate_command(generate_lockfiles.custom_command)
-    contents = await Get(DigestContents, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
-    if not contents:
+    content = await read_lockfile_bytes(path)
+    if content is None:
         return DebianLockfile(DebianLock(path=path), path, command)
-    return DebianLockfile(parse_lockfile(contents[0].content, path, f"Fix it, or delete it and run `{command}`."),
-                          path, command)
+    return DebianLockfile(parse_lockfile(content, path, f"Fix it, or delete it and run `{command}`."), path, command)
 
 
 def rules():

@@ -252,3 +252,25 @@ def test_the_sbom_lists_the_locked_packages(rule_runner, archive):
     purls = [r["referenceLocator"] for r in bzip2["externalRefs"] if r["referenceType"] == "purl"]
     version = bzip2['versionInfo'].replace('+', '%2B')  # percent-encoded, as purl says
     assert purls == [f"pkg:deb/debian/bzip2@{version}?arch=amd64"]
+
+
+def test_the_target_depends_on_the_lockfile_so_changed_dependents_see_it(rule_runner):
+    from pants.engine.addresses import Addresses
+    from pants.engine.target import DependenciesRequest
+    from pants_oci.debian.target_types import OciDebianDependenciesField
+
+    runner = RuleRunner(rules=[*rule_runner.rules, QueryRule(Addresses, [DependenciesRequest])],
+                        target_types=rule_runner.target_types)
+    runner.set_options([], env_inherit={"PATH", "HOME"})
+    runner.write_files({"app/BUILD": BUILD})
+
+    def dependencies() -> list:
+        target = runner.get_target(Address("app", target_name="deps"))
+        return list(runner.request(Addresses, [DependenciesRequest(target[OciDebianDependenciesField])]))
+
+    assert dependencies() == [], "no lockfile yet: building says which goal writes it"
+    _locked_build(runner, _deb("bzip2", 10))
+    lockfile = Address("3rdparty/oci", target_name="_oci-debian-packages_lockfile",
+                       relative_file_path="debian-packages.lock.yaml")
+    assert dependencies() == [lockfile]
+    assert runner.get_target(lockfile).alias == "_lockfile"

@@ -10,6 +10,7 @@ Pants then writes no lockfile. Builds read the file from the workspace only.
 from __future__ import annotations
 
 import logging
+import os
 import urllib.parse
 from dataclasses import dataclass
 
@@ -22,10 +23,13 @@ from pants.core.goals.generate_lockfiles import (
     RequestedUserResolveNames,
     UserGenerateLockfiles,
 )
+from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, FileContent, RemovePrefix
+from pants.engine.internals.synthetic_targets import SyntheticAddressMaps, SyntheticTargetsRequest
+from pants.engine.internals.target_adaptor import TargetAdaptor
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import AllTargets
+from pants.engine.target import AllTargets, FieldSet, InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
 from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
@@ -36,6 +40,7 @@ from ocikit.debian.lockfile import DebianLock, parse_lockfile
 from pants_oci.debian.plan import DEBIAN_RESOLVE, regenerate_command
 from pants_oci.debian.target_types import (
     OciDebianArchitecturesField,
+    OciDebianDependenciesField,
     OciDebianPackagesField,
     OciDebianPackagesTarget,
     OciDebianSuiteField,
@@ -167,9 +172,49 @@ async def read_debian_lockfile(
     return DebianLockfile(parse_lockfile(content, path, f"Fix it, or delete it and run `{command}`."), path, command)
 
 
+LOCKFILE_TARGET_NAME = f"_{DEBIAN_RESOLVE}_lockfile"
+
+
+@dataclass(frozen=True)
+class DebianLockfileTargetRequest(SyntheticTargetsRequest):
+    path: str = SyntheticTargetsRequest.SINGLE_REQUEST_FOR_ALL_TARGETS
+
+
+@rule(desc="Make the Debian package lockfile a target")
+async def debian_lockfile_target(request: DebianLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
+    directory, name = os.path.split(oci.debian_packages_lockfile)
+    adaptor = TargetAdaptor("_lockfiles", name=LOCKFILE_TARGET_NAME, sources=[name],
+                            __description_of_origin__="the [oci].debian_packages_lockfile option")
+    return SyntheticAddressMaps.for_targets_request(
+        request, [(os.path.join(directory, "BUILD.oci-debian-packages-lockfile"), (adaptor,))]
+    )
+
+
+@dataclass(frozen=True)
+class DebianInferenceFieldSet(FieldSet):
+    required_fields = (OciDebianDependenciesField,)
+
+    dependencies: OciDebianDependenciesField
+
+
+class InferDebianLockfileDependency(InferDependenciesRequest):
+    infer_from = DebianInferenceFieldSet
+
+
+@rule(desc="Infer the Debian package lockfile of an oci_debian_packages")
+async def infer_debian_lockfile(_: InferDebianLockfileDependency, oci: OciSubsystem) -> InferredDependencies:
+    path = oci.debian_packages_lockfile
+    if await read_lockfile_bytes(path) is None:
+        return InferredDependencies([])  # building says which goal writes it
+    directory, name = os.path.split(path)
+    return InferredDependencies([Address(directory, target_name=LOCKFILE_TARGET_NAME, relative_file_path=name)])
+
+
 def rules():
     return [
         *collect_rules(),
+        *DebianLockfileTargetRequest.rules(),
+        UnionRule(InferDependenciesRequest, InferDebianLockfileDependency),
         UnionRule(GenerateLockfile, GenerateDebianLockfile),
         UnionRule(KnownUserResolveNamesRequest, KnownDebianResolveNamesRequest),
         UnionRule(RequestedUserResolveNames, RequestedDebianResolveNames),

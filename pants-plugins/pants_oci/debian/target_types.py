@@ -6,7 +6,7 @@ import re
 from typing import Iterable, Optional, Tuple
 
 from pants.engine.addresses import Address
-from pants.engine.target import COMMON_TARGET_FIELDS, StringField, StringSequenceField, Target
+from pants.engine.target import COMMON_TARGET_FIELDS, Dependencies, StringField, StringSequenceField, Target
 from pants.util.strutil import help_text
 
 from pants_oci.debian.plan import DEBIAN_ARCHITECTURES, DEBIAN_RESOLVE
@@ -120,6 +120,16 @@ class OciDebianOwnLayerSizeField(StringField):
         return size
 
 
+class OciDebianDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Inferred: the Debian package lockfile (a `_lockfile` target Pants creates for
+        `[oci].debian_packages_lockfile`), so regenerating it marks the images built with these
+        packages as changed for `--changed-since` and `--changed-dependents`.
+        """
+    )
+
+
 class OciDebianPackagesTarget(Target):
     alias = "oci_debian_packages"
     core_fields = (
@@ -128,6 +138,7 @@ class OciDebianPackagesTarget(Target):
         OciDebianSuiteField,
         OciDebianArchitecturesField,
         OciDebianOwnLayerSizeField,
+        OciDebianDependenciesField,
     )
     help = help_text(
         f"""

@@ -76,10 +76,11 @@ def foreign_debs(names: Sequence[str], architecture: str, suite: str = SUITE) ->
     return {name: sorted(cache.glob(f"{name}_*.deb"))[0] for name in names}
 
 
-def rebuilt_deb(deb: Path, version: str, out_dir: Path) -> Path:
+def rebuilt_deb(deb: Path, version: str, out_dir: Path, compression: str = "xz") -> Path:
     """`deb` with its control `Version` set to `version` (and nothing else changed), built by
-    dpkg-deb: a bumped package with the same files."""
-    tree = out_dir / f"tree-{deb.stem}"
+    dpkg-deb with its members compressed by `compression` (xz, gzip, zstd or none): a bumped
+    package with the same files (owners kept: the tests run as root)."""
+    tree = out_dir / f"tree-{deb.stem}-{version}"
     shutil.rmtree(tree, ignore_errors=True)
     subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(tree)], check=True)
     control = tree / "DEBIAN" / "control"
@@ -87,8 +88,7 @@ def rebuilt_deb(deb: Path, version: str, out_dir: Path) -> Path:
     # dpkg-scanpackages --arch reads only files named *_<arch>.deb and *_all.deb.
     name, _, arch = deb.stem.split("_")
     out = out_dir / f"{name}_{version}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(["dpkg-deb", f"-Z{compression}", "--build", str(tree), str(out)], check=True, capture_output=True)
     return out
 
 

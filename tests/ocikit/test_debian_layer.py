@@ -16,7 +16,7 @@ import pytest
 from debian_archive import downloaded_debs, rebuilt_deb
 from layer_build_support import oci_layout
 from real_parts import needs
-from ocikit.debian.deb import DebError
+from ocikit.debian.deb import DebError, ar_members
 from ocikit.debian.scripts import skipped_effects
 from ocikit.debian.layer import DebFile, installed_names, order_hard_links, plan_deb_layer, status_record
 from ocikit.layer import LayerEntry, LayerError, build_layer
@@ -115,6 +115,22 @@ def test_a_bumped_package_changes_its_layer_only(tmp_path):
     _, lib_again, _ = _layer(tmp_path, [_deb_file("libbz2-1.0", debs["libbz2-1.0"])])
     assert bzip2.digest != bzip2_bumped.digest
     assert lib.digest == lib_again.digest
+
+
+@needs("dpkg-deb")
+def test_every_member_compression_dpkg_deb_writes_gives_the_same_layer(tmp_path):
+    deb = downloaded_debs(("bzip2",))["bzip2"]
+    digests = {}
+    for compression in ("xz", "gzip", "zstd", "none"):
+        out = tmp_path / compression
+        out.mkdir()
+        rebuilt = rebuilt_deb(deb, "1.0.8-5+b1", out, compression)
+        with open(rebuilt, "rb") as f:
+            members = list(ar_members(f, str(rebuilt)))
+        assert members[2] == {"xz": "data.tar.xz", "gzip": "data.tar.gz", "zstd": "data.tar.zst", "none": "data.tar"}[
+            compression], members
+        digests[compression] = _layer(tmp_path, [_deb_file("bzip2", rebuilt)])[1].digest
+    assert len(set(digests.values())) == 1, digests
 
 
 def test_a_sha256_mismatch_is_refused(tmp_path):

@@ -18,13 +18,13 @@ The result is sorted by name, one version per package.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ocikit.debian.index import Alternatives, PackageRecord, Relation
 from ocikit.debian.version import compare_versions, satisfies
 from ocikit.errors import OcikitError
-import functools
 
 
 class ResolveError(OcikitError, ValueError):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Tuple
-
 from ocikit.errors import OcikitError
 
 RELATIONS = ("<<", "<=", "=", ">=", ">>")
@@ -115,7 +113,3 @@ def satisfies(version: str, relation: str, wanted: str) -> bool:
     checks = {"<<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">>": c > 0}
     return checks[normalise_relation(relation)]
 
-
-def sort_key(version: str) -> Tuple[object, ...]:
-    """A key ordering versions as dpkg does (for `sorted`)."""
-    return (functools.cmp_to_key(compare_versions)(version),)

@@ -73,8 +73,14 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
         assert (rootfs / "bin/bzip2").is_file() and (rootfs / "bin/bzcat").stat().st_ino == (rootfs / "bin/bzip2").stat().st_ino
         assert (rootfs / "var/lib/dpkg/status.d/bzip2").read_text().startswith("Package: bzip2\nStatus: install ok installed\n")
 
+        # Builds read only the lockfile: no resolution runs, only fetches of the pinned .debs.
+        ran = [w.get("description") or "" for w in built.workunits if w.get("name") == "run_local_process"]
+        assert not any(d.startswith("Resolve the Debian packages") for d in ran), ran
+        assert sum(d.startswith("Fetch ") for d in ran) == len(PACKAGES), ran
+
         again = ok(build_root, *flags, "package", f"{DIR}:img")
         assert again.layer_processes_run == [] and again.packaged == built.packaged
+        assert again.local_processes_besides_setup == 0, again.describe()
 
         ran = build_root.run(*flags, "run", RUN_ARGS, f"{DIR}:img")
         try:

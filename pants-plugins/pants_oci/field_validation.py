@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from pants_oci.stamping import StampError, check_template, has_placeholders
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
@@ -77,6 +78,19 @@ def validate_tag(field: Any, value: str) -> str:
 def validate_repository(field: Any, value: str) -> str:
     if not is_valid_repository(value):
         raise invalid_value(field, value, REPOSITORY_ACCEPTED)
+    return value
+
+
+def validate_stamped(field: Any, value: str, validate: Callable[[Any, str], str], valid: Callable[[str], bool],
+                     accepted: str) -> str:
+    """A value that may hold stamp placeholders (pants_oci.stamping): their names and the text
+    around them are checked now, the stamped value when the image is published."""
+    if not has_placeholders(value):
+        return validate(field, value)
+    try:
+        check_template(value, valid, accepted)
+    except StampError as e:
+        raise invalid_value(field, value, str(e)) from e
     return value
 
 

@@ -37,6 +37,7 @@ from pants_oci.util_rules import (  # noqa: E402
     pull,
     runtime,
     settings,
+    stamp,
 )
 
 
@@ -51,6 +52,7 @@ def rules():
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),
+        *stamp.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),

@@ -28,11 +28,13 @@ from pants_oci.goals.publish_run import (
     publish_registries,
     push_destinations,
     push_run_argv,
+    stamp_request,
 )
 from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 from pants.core.goals.publish import (
     PublishFieldSet,
     PublishOutputData,
@@ -87,7 +89,8 @@ async def publish_oci_image(
     address = field_set.address
     target = publish_registries(oci, address, field_set.registries.value)
     artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
+    names = await Get(OciStampedNames, OciStampRequest, stamp_request(address, artifact))
+    repository, tags, digest = names.repository, names.tags, artifact.digest
     if field_set.skip_push.value:
         names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
@@ -107,8 +110,9 @@ async def publish_oci_image(
         return PublishProcesses(jobs)
     claims, batch = await MultiGet(Get(OciTagClaims, OciTagClaimsRequest()),
                                    Get(OciPublishBatch, OciPublishBatchRequest()))
-    refuse_conflicts(address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)),
-                     claims.claims)
+    for warning in refuse_conflicts(address, tuple(d for r in target.pushed for d in names.destinations(r.address)),
+                                    claims.claims):
+        logger.warning(warning)
     run = await _plan_batch(batch.batch_of(address), address)
     session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]

@@ -26,6 +26,7 @@ from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchReques
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
+    TagClaims,
     check_plan,
     mount_sources,
     push_destinations,
@@ -34,7 +35,14 @@ from pants_oci.publish_plan import (
     tag_claims,
 )
 from pants_oci.registries import OciRegistry
+from pants_oci.stamping import StampValues, has_placeholders
 from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.stamp import (
+    OciStampedNames,
+    OciStampRequest,
+    OciStampValuesRequest,
+    needs_git,
+)
 from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
@@ -96,7 +104,7 @@ class OciTagClaimsRequest:
 class OciTagClaims:
     """Every tagged destination of every `oci_image` of the repository, with its targets."""
 
-    claims: FrozenDict[str, tuple[Address, ...]]
+    claims: TagClaims
 
 
 @dataclass(frozen=True)
@@ -132,9 +140,9 @@ def publish_registries(oci: OciSubsystem, address: Address, requested: Optional[
                                  tuple(r for r in registries if r.skip_push))
 
 
-def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...],
-               dist: str) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+def image_plan(address: Address, artifact: BuiltOciImageArtifact, names: OciStampedNames,
+               pushed: tuple[OciRegistry, ...], dist: str) -> ImagePlan:
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -161,7 +169,12 @@ def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
 async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciSubsystem) -> OciTagClaims:
     images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
-    return OciTagClaims(tag_claims(images))
+    templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
+    if not templates:
+        return OciTagClaims(tag_claims(images))
+    # The values this run stamps with: the same for every image (only digests differ).
+    values = await Get(StampValues, OciStampValuesRequest(needs_git(templates)))
+    return OciTagClaims(tag_claims(images, values))
 
 
 @dataclass(frozen=True)
@@ -244,12 +257,14 @@ async def plan_publish_run(
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
     )
+    names = await MultiGet(Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _artifact(p)))
+                           for (t, _), p in zip(pushing, packages))
     signing = settings.signing
     attestations = await MultiGet(
         Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
         for (t, _), p in (zip(pushing, packages) if signing else ())
     )
-    plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
+    plans = [replace(image_plan(t.address, _artifact(p), names[n], pushed, dist),
                      attestations=attestations[n].predicates if signing else ())
              for n, ((t, pushed), p) in enumerate(zip(pushing, packages))]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
@@ -315,6 +330,10 @@ def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishS
     return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
             *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
                          "--layouts", LAYOUTS_DIR))
+
+
+def stamp_request(address: Address, artifact: BuiltOciImageArtifact) -> OciStampRequest:
+    return OciStampRequest(address, artifact.repository, artifact.tags, artifact.digest)
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

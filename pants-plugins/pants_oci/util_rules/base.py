@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pants_oci.stamping import has_placeholders
 from pants_oci.field_validation import FieldName
 from pants_oci.base_image_lock import pin_pull_reference
 from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
@@ -149,7 +150,8 @@ async def _built_base(target: Target, oci: OciSubsystem) -> ImageBase:
         images=built.images,
         layer_blobs=await _layer_blobs(built.blobs, built.images),
         mount_sources=built.mount_sources,
-        repositories=(own, *built.base_repositories),
+        # A stamped repository is known at publish only: no mount source then.
+        repositories=(*(() if has_placeholders(own) else (own,)), *built.base_repositories),
         target=target.address,
     )
 

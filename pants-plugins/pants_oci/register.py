@@ -38,6 +38,7 @@ from pants_oci.util_rules import (  # noqa: E402
     runtime,
     settings,
     stamp,
+    stamp_annotations,
 )
 
 
@@ -53,6 +54,7 @@ def rules():
         *deploy_images.rules(),
         *settings.rules(),
         *stamp.rules(),
+        *stamp_annotations.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),

@@ -17,7 +17,6 @@ from pants_oci.stamping import (
     StampValues,
     parse_stamp_env_vars,
     stamp,
-    stamp_tag,
     template_pattern,
     unstamped,
 )

@@ -14,10 +14,10 @@ from pants.engine.target import InvalidFieldException, WrappedTarget, WrappedTar
 
 from ocikit.contracts.run import RunCommand
 from ocikit.image import Platform, select_platform
-from pants_oci.stamping import has_placeholders, unstamped
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
 from pants_oci.host_platform import container_platform
 from pants_oci.image_fields import OciImagePlatformsField
+from pants_oci.stamping import has_placeholders, unstamped
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime

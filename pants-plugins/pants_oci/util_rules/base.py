@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.stamping import has_placeholders
 from pants_oci.field_validation import FieldName
 from pants_oci.base_image_lock import pin_pull_reference
 from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
@@ -13,6 +12,7 @@ from pants_oci.pull_fields import OciPullImageField
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
 from pants_oci.registries import image_repository
+from pants_oci.stamping import has_placeholders
 from pants_oci.util_rules.base_lockfile import (
     BaseImageLockfile,
     BaseImageLockfileRequest,

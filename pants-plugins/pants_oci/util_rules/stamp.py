@@ -8,7 +8,6 @@ them, after the image is built: no image, layer or cache key depends on them.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -33,8 +32,6 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktree, GitWorktreeRequest, MaybeGitWorktree
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ check_pants_version(str(PANTS_SEMVER))
 from pants_oci.goals import (  # noqa: E402
     lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
 )
+from pants_oci.goals import image_test  # noqa: E402
 from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.image_test_fields import OciImageTestTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -43,7 +45,7 @@ from pants_oci.util_rules import (  # noqa: E402
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget]
+    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget, OciImageTestTarget]
 
 
 def rules():
@@ -55,6 +57,7 @@ def rules():
         *settings.rules(),
         *stamp.rules(),
         *stamp_annotations.rules(),
+        *image_test.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),

@@ -110,7 +110,10 @@ def test_command_checks_without_podman_fail_saying_so_and_the_others_pass(test_d
     assert "6 checks passed" not in run.output and "8 checks, 2 failed" in run.output
 
 
-def test_podman_keeps_no_test_container(test_dir: BuildRoot) -> None:
-    test_dir.run("test", RUN_ARGS, "--test-force", f"{DIR}:passes")
+def test_podman_keeps_no_test_container_and_no_test_name(test_dir: BuildRoot) -> None:
+    run = test_dir.run("test", RUN_ARGS, "--test-force", f"{DIR}:passes")
+    assert run.returncode == 0, run.describe()
     containers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Image}}"], capture_output=True, text=True).stdout
     assert "oci-image-test" not in containers, "containers run with --rm"
+    images = subprocess.run(["podman", "images", "--format", "{{.Repository}}"], capture_output=True, text=True).stdout
+    assert "oci-image-test/e2e-image-test-passes" not in images, "the test's name for the image is removed"

@@ -31,6 +31,7 @@ _OPAQUE = ".wh..wh..opq"
 _WHITEOUT = ".wh."
 _MAX_CONTENT = 16 << 20  # a content regex reads at most this much of a file
 _SHOWN = 300  # characters of an output shown in a failure
+_TIMEOUT = 600  # seconds a command check may run
 
 
 class ImageTestError(OcikitError):
@@ -153,7 +154,10 @@ def check_command(check: CommandCheck, plan: ImageTestPlan, image: Optional[str]
         return Outcome(name, False, plan.runtime_missing or "no container runtime")
     entrypoint = ["--entrypoint", _json_list(check.entrypoint)] if check.entrypoint is not None else []
     argv = run_argv(plan.runtime, image, [*plan.run_args, *entrypoint], check.args, tty=False)
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
+    try:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return Outcome(name, False, f"did not finish in {_TIMEOUT} s")
     stdout, stderr = (result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace"))
     wrong = []
     if result.returncode != check.exit_code:
@@ -187,12 +191,19 @@ def choose_manifest(manifests: Sequence[PlatformManifest], platform: str, image:
                          f"{', '.join(m.platform for m in manifests)}")
 
 
-def _loaded(plan: ImageTestPlan, digest: str) -> Tuple[Optional[str], str]:
+def loaded_name(plan: ImageTestPlan, digest: str) -> str:
+    """The test's own name for the image in the runtime's store: removing it afterwards only
+    untags it for a test running at the same time on the same image."""
+    test = re.sub(r"[^a-z0-9]+", "-", plan.what.split(" ", 1)[-1].lower()).strip("-") or "test"
+    return f"localhost/oci-image-test/{test}:{digest.split(':')[-1][:12]}"
+
+
+def _loaded(plan: ImageTestPlan, name: str) -> Tuple[Optional[str], str]:
     """The image loaded into the runtime (its ID), or None with why not."""
     if plan.runtime is None or not plan.commands:
         return None, ""
     try:
-        return load(plan.runtime, plan.layout, f"localhost/oci-image-test:{digest.split(':')[-1][:12]}", plan.image), ""
+        return load(plan.runtime, plan.layout, name, plan.image), ""
     except RunError as e:
         return None, str(e)
 
@@ -208,10 +219,13 @@ def run_checks(plan: ImageTestPlan) -> Tuple[str, List[Outcome]]:
         outcomes.extend(check_file(check, tree) for check in plan.files)
     if plan.config is not None:
         outcomes.extend(check_config(plan.config, manifest.config))
-    image, load_error = _loaded(plan, digest)
+    name = loaded_name(plan, digest)
+    image, load_error = _loaded(plan, name)
     if load_error:
         plan = ImageTestPlan.from_json({**plan.to_json(), "runtime": None, "runtime_missing": load_error})
     outcomes.extend(check_command(check, plan, image) for check in plan.commands)
+    if image is not None and plan.runtime is not None:
+        subprocess.run([plan.runtime, "rmi", name], capture_output=True)
     return f"{plan.what}: {plan.image} ({manifest.platform}, {digest})", outcomes
 
 

@@ -6,24 +6,18 @@ without podman failing with a clear message while the others pass."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
-from e2e_support import BuildRoot, PantsRun, scratch_dir
+from e2e_support import BUSYBOX, PODMAN_RUN_ARGS, BuildRoot, PantsRun, busybox_layer_build, scratch_dir
 from real_parts import require
 
 pytestmark = pytest.mark.integration
 
-BUSYBOX = Path("/bin/busybox")
 DIR = "e2e_image_test"
-# podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
-RUN_ARGS = "--oci-run-args=['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']"
+RUN_ARGS = PODMAN_RUN_ARGS
 CHECK_PREFIX = "Check e2e_image_test:img for "
 
-BUILD = f"""\
-files(name="busybox", sources=["bin/busybox"])
-relocated_files(name="bb", files_targets=[":busybox"], src="{DIR}/bin", dest="")
-oci_layer(name="bin", dependencies=[":bb"], destination="/bin", symlinks={{"sh": "busybox"}})
+BUILD = busybox_layer_build(DIR) + f"""
 
 oci_image(
     name="img",

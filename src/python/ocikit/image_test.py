@@ -134,11 +134,8 @@ def check_config(check: ConfigCheck, config: Mapping) -> List[Outcome]:
         ("workdir", check.workdir, inner.get("WorkingDir") or ""),
     ):
         if expected is not None:
-            shown = list(actual) if isinstance(actual, tuple) else actual
-            outcomes.append(Outcome(f"config {name}", tuple(expected) == actual if isinstance(actual, tuple)
-                                    else expected == actual,
-                                    f"expected {list(expected) if isinstance(expected, tuple) else expected!r}, "
-                                    f"got {shown!r}"))
+            expected, actual = (list(v) if isinstance(v, tuple) else v for v in (expected, actual))
+            outcomes.append(Outcome(f"config {name}", expected == actual, f"expected {expected!r}, got {actual!r}"))
     for kind, expected_pairs, actual_pairs in (("env", check.env, env), ("labels", check.labels, labels)):
         for key, value in sorted(expected_pairs.items()):
             got = actual_pairs.get(key)

@@ -19,6 +19,7 @@ from ocikit.image_test import (
     choose_manifest,
     read_content,
     report,
+    runtime_environment,
 )
 from ocikit.tar_listing import list_layer
 from ocikit.verify import PlatformManifest
@@ -102,3 +103,11 @@ def test_the_platform_of_this_machine_is_chosen_from_an_index() -> None:
 def test_the_report_counts_failures() -> None:
     assert report("h", [Outcome("a", True, "ok"), Outcome("b", False, "bad")]) == "h\nPASS a: ok\nFAIL b: bad\n2 checks, 1 failed\n"
     assert report("h", [Outcome("a", True, "ok")]).endswith("1 check passed\n")
+
+
+def test_a_rootless_runtime_gets_home_and_its_runtime_directory() -> None:
+    import os
+    import pwd
+
+    assert runtime_environment({}, 0) == {"HOME": pwd.getpwuid(0).pw_dir}
+    assert runtime_environment({"HOME": "/h", "XDG_RUNTIME_DIR": "/x"}, os.getuid()) == {}

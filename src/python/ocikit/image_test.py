@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import posixpath
+import pwd
 import re
 import subprocess
 import sys
@@ -239,8 +241,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def runtime_environment(env: Mapping[str, str], uid: int) -> Dict[str, str]:
+    """What a rootless runtime needs that the test's sandbox does not pass (it would enter the
+    cache key): HOME from the password database, the user's runtime directory when it exists."""
+    added = {}
+    if "HOME" not in env:
+        try:
+            added["HOME"] = pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            pass
+    runtime_dir = f"/run/user/{uid}"
+    if "XDG_RUNTIME_DIR" not in env and uid != 0 and os.path.isdir(runtime_dir):
+        added["XDG_RUNTIME_DIR"] = runtime_dir
+    return added
+
+
 def main(argv: List[str]) -> int:
     command = ImageTestCommand.from_args(parser().parse_args(argv))
+    os.environ.update(runtime_environment(os.environ, os.getuid()))
     try:
         plan = ImageTestPlan.read(command.plan)
         header, outcomes = run_checks(plan)

@@ -138,8 +138,10 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also two simpler rules, at 64 MiB")
     args = ap.parse_args()
     tree = tree_of(args.files, args.mb)
-    print(f"Tree: {len(tree)} files, {sum(s for _, s in tree) / MiB:.1f} MiB (bench/run.py's workload, "
-          f"seed {SEED}); {args.changes} random changes of each kind.\n")
+    print(
+        f"Tree: {len(tree)} files, {sum(s for _, s in tree) / MiB:.1f} MiB (bench/run.py's workload, "
+        f"seed {SEED}); {args.changes} random changes of each kind.\n"
+    )
     print("| rule, shard size | change | shards changed: how many times | tar re-built, mean |")
     print("| --- | --- | --- | --- |")
     for size in (int(s) * MiB for s in args.sizes.split(",")):

@@ -47,19 +47,25 @@ def _skip_to_failure(report) -> None:
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
     if reason.startswith("Skipped: "):
-        reason = reason[len("Skipped: "):]
+        reason = reason[len("Skipped: ") :]
     report.outcome = "failed"
-    report.longrepr = (f"skipped under OCIKIT_TESTS_STRICT: {reason}\n"
-                       "Install the missing part (tests/debian-packages.txt names the Debian packages) "
-                       "or unset OCIKIT_TESTS_STRICT.")
+    report.longrepr = (
+        f"skipped under OCIKIT_TESTS_STRICT: {reason}\n"
+        "Install the missing part (tests/debian-packages.txt names the Debian packages) "
+        "or unset OCIKIT_TESTS_STRICT."
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if (STRICT and report.skipped and not hasattr(report, "wasxfail")
-            and item.get_closest_marker("skip_allowed") is None):
+    if (
+        STRICT
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("skip_allowed") is None
+    ):
         _skip_to_failure(report)
 
 

@@ -18,6 +18,8 @@ from pants.engine.target import (
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
+from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
+from ocikit.reference import is_valid_repository, is_valid_tag
 from pants_oci.bases import SCRATCH
 from pants_oci.field_validation import (
     REPOSITORY_ACCEPTED,
@@ -29,8 +31,6 @@ from pants_oci.field_validation import (
     validate_stamped,
     validate_tag,
 )
-from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
-from ocikit.reference import is_valid_repository, is_valid_tag
 
 
 class OciImageBaseField(StringField):
@@ -115,17 +115,16 @@ class OciImageEnvField(DictStringToStringField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Dict[str, str]], address: Address
-    ) -> Optional[FrozenDict[str, str]]:
+    def compute_value(cls, raw_value: Optional[Dict[str, str]], address: Address) -> Optional[FrozenDict[str, str]]:
         value = super().compute_value(raw_value, address)
         for name in value or {}:
             try:
                 validate_env_name(name)
             except ImageError:
                 raise invalid_value(
-                    FieldName(cls.alias, address), name, "environment variable names must be "
-                    "non-empty and must not contain '='"
+                    FieldName(cls.alias, address),
+                    name,
+                    "environment variable names must be non-empty and must not contain '='",
                 )
         return value
 
@@ -199,9 +198,7 @@ class _CheckedStringSequenceField(StringSequenceField):
         raise NotImplementedError
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         for item in value or ():
             cls.check_item(FieldName(cls.alias, address), item)
@@ -255,8 +252,7 @@ class OciImageStopSignalField(_CheckedStringField):
     def check(cls, field: FieldName, value: str) -> str:
         if not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
             raise invalid_value(
-                field, value, "expected a signal name such as 'SIGTERM' or 'SIGRTMIN+3', or a "
-                "signal number"
+                field, value, "expected a signal name such as 'SIGTERM' or 'SIGRTMIN+3', or a signal number"
             )
         return value
 
@@ -283,9 +279,7 @@ class OciImagePlatformsField(_CheckedStringSequenceField):
             raise invalid_value(field, item, str(e).split(": ", 1)[1])
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         named = FieldName(cls.alias, address)
         if not value:

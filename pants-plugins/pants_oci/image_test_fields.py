@@ -13,8 +13,8 @@ from pants.engine.target import COMMON_TARGET_FIELDS, Field, StringField, Target
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
-from pants_oci.field_validation import FieldName, invalid_value
 from ocikit.contracts.image_test import CommandCheck, ConfigCheck, FileCheck
+from pants_oci.field_validation import FieldName, invalid_value
 
 FILE_TYPES = ("file", "dir", "symlink", "hardlink")
 _FILE_KEYS = {"path", "exists", "type", "mode", "uid", "gid", "content"}
@@ -28,13 +28,13 @@ class CheckError(ValueError):
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise CheckError(f"`{what}` must be a list of strings, e.g. [\"/bin/sh\", \"-c\", \"true\"]")
+        raise CheckError(f'`{what}` must be a list of strings, e.g. ["/bin/sh", "-c", "true"]')
     return tuple(value)
 
 
 def _pairs(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise CheckError(f"`{what}` must be a dict of strings, e.g. {{\"LANG\": \"C.UTF-8\"}}")
+        raise CheckError(f'`{what}` must be a dict of strings, e.g. {{"LANG": "C.UTF-8"}}')
     return dict(value)
 
 
@@ -59,7 +59,7 @@ def _mode(value: Any) -> int:
         return int(value, 8)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o7777:
         return value
-    raise CheckError("`mode` must be permission bits: an octal string such as \"0755\", or 0o755")
+    raise CheckError('`mode` must be permission bits: an octal string such as "0755", or 0o755')
 
 
 def _keys(item: Any, accepted: set[str], required: set[str]) -> Mapping[str, Any]:
@@ -78,7 +78,7 @@ def parse_file_check(item: Any) -> FileCheck:
     item = _keys(item, _FILE_KEYS, {"path"})
     path = item["path"]
     if not isinstance(path, str) or not path.startswith("/"):
-        raise CheckError("`path` must be an absolute path in the image, e.g. \"/app/main.py\"")
+        raise CheckError('`path` must be an absolute path in the image, e.g. "/app/main.py"')
     exists = item.get("exists", True)
     if not isinstance(exists, bool):
         raise CheckError("`exists` must be True or False")
@@ -88,7 +88,9 @@ def parse_file_check(item: Any) -> FileCheck:
     if kind is not None and kind not in FILE_TYPES:
         raise CheckError(f"`type` must be one of {', '.join(FILE_TYPES)}")
     return FileCheck(
-        path=path, exists=exists, type=kind,
+        path=path,
+        exists=exists,
+        type=kind,
         mode=_mode(item["mode"]) if "mode" in item else None,
         uid=_int(item["uid"], "uid", 0, 2**32 - 1) if "uid" in item else None,
         gid=_int(item["gid"], "gid", 0, 2**32 - 1) if "gid" in item else None,
@@ -155,7 +157,7 @@ class _ChecksField(Field):
 class OciImageTestImageField(StringField):
     alias = "image"
     required = True
-    help = help_text("The `oci_image` target to check, e.g. `image=\":app\"` or `image=\"//apps/web:image\"`.")
+    help = help_text('The `oci_image` target to check, e.g. `image=":app"` or `image="//apps/web:image"`.')
 
 
 class OciImageTestFileChecksField(_ChecksField):

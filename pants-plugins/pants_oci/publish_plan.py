@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence, Union
 
-from pants_oci.registries import OciRegistry
-from pants_oci.stamping import Destination, StampError, StampValues, TemplatePattern, template_pattern
 from pants.engine.addresses import Address
 from pants.util.frozendict import FrozenDict
 
@@ -28,6 +26,8 @@ from ocikit.contracts.publish import (
     RunEntry,
     Signing,
 )
+from pants_oci.registries import OciRegistry
+from pants_oci.stamping import Destination, StampError, StampValues, TemplatePattern, template_pattern
 
 
 class OciPublishConflictError(Exception):
@@ -51,12 +51,19 @@ class ImagePlan:
         return self.address.spec
 
     def contract(self) -> PublishImage:
-        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from,
-                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations))
+        return PublishImage(
+            self.key,
+            self.layout,
+            self.digest,
+            self.destinations,
+            self.mounts_from,
+            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations),
+        )
 
     def run_entry(self, published: bool) -> RunEntry:
-        return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,
-                        record=self.record)
+        return RunEntry(
+            self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH, record=self.record
+        )
 
 
 def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,8 +72,9 @@ def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> t
     return tuple(f"{address}/{repository}:{tag}" for tag in tags)
 
 
-def mount_sources(pulled_from: Sequence[str], base_repositories: Sequence[str],
-                  registries: Sequence[OciRegistry]) -> tuple[str, ...]:
+def mount_sources(
+    pulled_from: Sequence[str], base_repositories: Sequence[str], registries: Sequence[OciRegistry]
+) -> tuple[str, ...]:
     """Where base layers may be mounted from instead of uploaded again: the repository a pulled
     base came from, and the repositories our own base images are published to on each registry."""
     sources = [*pulled_from, *(f"{r.address}/{repo}" for r in registries for repo in base_repositories)]
@@ -102,8 +110,10 @@ def tag_claims(images: Iterable[tuple[Address, Sequence[str]]], values: Optional
                 patterns[(address, destination)] = pattern
             else:
                 owners.setdefault(pattern.partial, set()).add(address)
-    return TagClaims(FrozenDict((d, tuple(sorted(a))) for d, a in sorted(owners.items())),
-                     tuple((a, d, p) for (a, d), p in sorted(patterns.items())))
+    return TagClaims(
+        FrozenDict((d, tuple(sorted(a))) for d, a in sorted(owners.items())),
+        tuple((a, d, p) for (a, d), p in sorted(patterns.items())),
+    )
 
 
 def _conflict(address: Address, others: Sequence[Address], destination: str) -> OciPublishConflictError:
@@ -116,8 +126,9 @@ def _conflict(address: Address, others: Sequence[Address], destination: str) -> 
     )
 
 
-def refuse_conflicts(address: Address, destinations: Sequence[Union[str, Destination]], claims: TagClaims
-                     ) -> tuple[str, ...]:
+def refuse_conflicts(
+    address: Address, destinations: Sequence[Union[str, Destination]], claims: TagClaims
+) -> tuple[str, ...]:
     """Raise, naming the targets, when another target of the repository would push one of
     this image's tags: whichever was published last would win the tag. Returns warnings for
     what cannot be known in this run (another target's tag needs a variable that is unset).
@@ -127,8 +138,9 @@ def refuse_conflicts(address: Address, destinations: Sequence[Union[str, Destina
     template, whose tags then differ whenever their digests' stamped prefixes do."""
     warnings = []
     for destination in destinations:
-        reference, partial = (destination, destination) if isinstance(destination, str) else (
-            destination.reference, destination.partial)
+        reference, partial = (
+            (destination, destination) if isinstance(destination, str) else (destination.reference, destination.partial)
+        )
         others = [a for a in claims.exact.get(reference, ()) if a != address]
         if others:
             raise _conflict(address, others, reference)
@@ -136,8 +148,9 @@ def refuse_conflicts(address: Address, destinations: Sequence[Union[str, Destina
             if other == address or not re.fullmatch(pattern.regex, reference):
                 continue
             if pattern.unknown:
-                warnings.append(f"Cannot tell whether {other} is pushed to {reference} too (as {template}): "
-                                f"{pattern.unknown[0]}.")
+                warnings.append(
+                    f"Cannot tell whether {other} is pushed to {reference} too (as {template}): {pattern.unknown[0]}."
+                )
             elif pattern.partial != partial:
                 raise OciPublishConflictError(
                     f"{address} would be pushed to {reference}, and {other} would be too if its image's digest "
@@ -152,11 +165,19 @@ def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, 
     return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signed).dumps()
 
 
-def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,
-              insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None) -> bytes:
+def push_plan(
+    to_push: Sequence[ImagePlan],
+    batch_id: str,
+    run_dir: str,
+    run_record: str,
+    insecure: Sequence[str],
+    jobs: int,
+    signing: Optional[Signing] = None,
+) -> bytes:
     """The plan `ocikit push-run` reads: the batch's images to push, and the run's record."""
-    return PushPlan(batch_id, run_dir, run_record, tuple(i.contract() for i in to_push),
-                    tuple(sorted(set(insecure))), jobs, signing).dumps()
+    return PushPlan(
+        batch_id, run_dir, run_record, tuple(i.contract() for i in to_push), tuple(sorted(set(insecure))), jobs, signing
+    ).dumps()
 
 
 def read_check_result(stdout: bytes) -> CheckResult:

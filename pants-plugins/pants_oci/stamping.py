@@ -67,10 +67,13 @@ def parse_template(template: str) -> tuple[Segment, ...]:
     segments: list[Segment] = []
     position = 0
     for match in _PLACEHOLDER_RE.finditer(template):
-        segments.append(template[position:match.start()])
+        segments.append(template[position : match.start()])
         name = match.group(1)
-        if not (name in _GIT or name in _DIGEST_WIDTH
-                or (name.startswith(ENV_PREFIX) and _ENV_NAME_RE.match(name[len(ENV_PREFIX):]))):
+        if not (
+            name in _GIT
+            or name in _DIGEST_WIDTH
+            or (name.startswith(ENV_PREFIX) and _ENV_NAME_RE.match(name[len(ENV_PREFIX) :]))
+        ):
             raise StampError(f"unknown placeholder {{{name}}}: {ACCEPTED}")
         segments.append(Placeholder(name))
         position = match.end()
@@ -122,11 +125,15 @@ class StampValues:
 
     def env_value(self, name: str) -> str:
         if name not in self.allowlist:
-            raise StampError(f"{{env.{name}}}: {name} is not in [oci].stamp_env_vars (add `{name}` or "
-                             f"`{name}=default` there to stamp with it)")
+            raise StampError(
+                f"{{env.{name}}}: {name} is not in [oci].stamp_env_vars (add `{name}` or "
+                f"`{name}=default` there to stamp with it)"
+            )
         if name not in self.env:
-            raise StampError(f"{{env.{name}}}: {name} is not set and [oci].stamp_env_vars gives it no default "
-                             f"(set it, or list it as `{name}=default`)")
+            raise StampError(
+                f"{{env.{name}}}: {name} is not set and [oci].stamp_env_vars gives it no default "
+                f"(set it, or list it as `{name}=default`)"
+            )
         return self.env[name]
 
 
@@ -135,8 +142,8 @@ def _value(name: str, values: StampValues, digest: Optional[str]) -> Optional[st
     if name in _GIT:
         return values.git(name)
     if name in _DIGEST_WIDTH:
-        return None if digest is None else digest.split(":", 1)[-1][:_DIGEST_WIDTH[name]]
-    return values.env_value(name[len(ENV_PREFIX):])
+        return None if digest is None else digest.split(":", 1)[-1][: _DIGEST_WIDTH[name]]
+    return values.env_value(name[len(ENV_PREFIX) :])
 
 
 def stamp(template: str, values: StampValues, digest: str) -> str:
@@ -153,8 +160,10 @@ def stamp_tag(template: str, values: StampValues, digest: str) -> str:
 def stamp_repository(template: str, values: StampValues, digest: str) -> str:
     repository = stamp(template, values, digest)
     if not is_valid_repository(repository):
-        raise StampError(f"stamps to {repository!r}, not a valid repository: lowercase path components of "
-                         "[a-z0-9] separated by '.', '_', '__' or '-', joined by '/'")
+        raise StampError(
+            f"stamps to {repository!r}, not a valid repository: lowercase path components of "
+            "[a-z0-9] separated by '.', '_', '__' or '-', joined by '/'"
+        )
     return repository
 
 

@@ -31,7 +31,9 @@ BIG_LAYER_PROCESS = "Build layer of oci_image big:big (its `dependencies`)"
 
 def second_launcher_venv() -> str:
     """Another venv for ./pants, at another path (made once per machine, by the launcher)."""
-    text = (REPO / "requirements-pants.txt").read_bytes() + (REPO / "pants-plugins/pants_oci/requirements.txt").read_bytes()
+    text = (REPO / "requirements-pants.txt").read_bytes() + (
+        REPO / "pants-plugins/pants_oci/requirements.txt"
+    ).read_bytes()
     return str(CACHE / f"second-launcher-venv-{hashlib.sha256(text).hexdigest()[:12]}")
 
 

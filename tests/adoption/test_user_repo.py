@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pants_oci.util_rules.core import PULL_ENV
 from adoption_support import (
     WORKER_SETUP_DESCRIPTION,
     MissingPart,
@@ -27,6 +26,8 @@ from adoption_support import (
     user_repo_toml,
     write_stock_launcher,
 )
+
+from pants_oci.util_rules.core import PULL_ENV
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))
@@ -86,7 +87,7 @@ def user_repo(tmp_path_factory: pytest.TempPathFactory, registry):
     (path / "app" / "bin" / "tool").write_text("#!/bin/sh\necho tool\n")
     (path / "app" / "bin" / "tool").chmod(0o755)
     (path / "app" / "BUILD").write_text(APP_BUILD)
-    registries = f"[oci]\nregistries = {{ local = {{ address = \"{registry.host}\", default = true }} }}\n"
+    registries = f'[oci]\nregistries = {{ local = {{ address = "{registry.host}", default = true }} }}\n'
     (path / "pants.toml").write_text(user_repo_toml(base / "find-links", pex) + "\n" + registries)
     write_stock_launcher(path, venv)
     home = base / "home"
@@ -121,7 +122,7 @@ def test_pants_installs_the_wheel_and_builds_a_gzip_image_read_by_skopeo_and_umo
 ):
     run, layout = gzip_build
     assert "Resolving plugins: pants-oci==" in run.stderr, run.describe()
-    (repository, digest), = run.packaged.values()
+    ((repository, digest),) = run.packaged.values()
     assert repository == "user/app" and layout.top()["digest"] == digest
     assert [l["mediaType"] for l in layout.manifest()["layers"]] == [GZIP]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
@@ -134,7 +135,7 @@ def test_a_zstd_image_has_the_same_tar_inside(user_repo: UserRepo, gzip_build):
     _, gzip_layout = gzip_build
     run = user_repo.ok("package", "--oci-compression=zstd", "app:img")
     layout = Layout(user_repo.root.dist(LAYOUT))
-    (_, digest), = run.packaged.values()
+    ((_, digest),) = run.packaged.values()
     assert [l["mediaType"] for l in layout.manifest()["layers"]] == [ZSTD]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
     # umoci 0.4.7 reads no zstd: decompress with the zstd tool and compare with the gzip image.
@@ -153,11 +154,16 @@ def published(user_repo: UserRepo, gzip_build, registry):
 def test_publish_pushes_with_basic_auth(registry, published):
     run, digest = published
     assert "ModuleNotFoundError" not in run.output
-    remote = json.loads(skopeo("inspect", "--tls-verify=false", "--creds", registry.creds,
-                               f"docker://{registry.host}/user/app:latest").stdout)
+    remote = json.loads(
+        skopeo(
+            "inspect", "--tls-verify=false", "--creds", registry.creds, f"docker://{registry.host}/user/app:latest"
+        ).stdout
+    )
     assert remote["Digest"] == digest
-    assert skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/user/app:latest",
-                  check=False).returncode != 0, "the registry should refuse anonymous reads"
+    assert (
+        skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/user/app:latest", check=False).returncode
+        != 0
+    ), "the registry should refuse anonymous reads"
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +172,14 @@ def derived_build(user_repo: UserRepo, registry, published):
     both cold, logged with -ldebug."""
     _, digest = published
     user_repo.root.write("derived/extra.txt", "derived\n")
-    user_repo.root.write("derived/BUILD", f"""\
+    user_repo.root.write(
+        "derived/BUILD",
+        f"""\
 oci_pull(name="base", image="{registry.host}/user/app:latest@{digest}")
 files(name="files", sources=["extra.txt"])
 oci_image(name="derived", base=":base", dependencies=[":files"], repository="user/derived")
-""")
+""",
+    )
     # pantsd keeps the log level it started with: Process lines need a run of its own.
     return user_repo.ok("--no-pantsd", "-ldebug", "package", "derived:derived")
 

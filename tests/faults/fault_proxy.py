@@ -132,8 +132,9 @@ class FaultProxy:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method, path = handler.command, handler.path
         with self._lock:
-            request = SeenRequest(len(self.requests), method, path, time.monotonic(),
-                                  handler.headers.get("Authorization", ""))
+            request = SeenRequest(
+                len(self.requests), method, path, time.monotonic(), handler.headers.get("Authorization", "")
+            )
             self.requests.append(request)
         fault = self.decide(request)
         request.fault = fault

@@ -26,7 +26,9 @@ def test_every_example_has_a_valid_sbom_describing_its_digest(examples_build: Ex
     assert image["versionInfo"] == examples_build.printed_digest(name)
     assert sbom.document["creationInfo"]["created"] == "1970-01-01T00:00:00Z"
     files = sbom.related(image, "CONTAINS")
-    assert files and all(f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f)
+    assert files and all(
+        f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f
+    )
 
 
 def test_the_layered_example_lists_each_layers_files_with_their_targets(examples_build: ExamplesBuild) -> None:
@@ -49,7 +51,9 @@ def test_multiarch_describes_its_index_and_a_package_per_platform(examples_build
     sbom = sbom_of(examples_build, "multiarch")
     index = sbom.described()
     layout = examples_build.layout("multiarch")
-    platforms = {m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]}
+    platforms = {
+        m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]
+    }
     contained = {p["versionInfo"]: p for p in sbom.related(index, "CONTAINS") if "versionInfo" in p}
     assert sorted(contained) == sorted(platforms.values())
     assert contained[platforms["arm64"]]["comment"] == "Platform linux/arm64/v8."

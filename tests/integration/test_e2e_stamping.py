@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot, PantsRun
 from image_checks import Layout
 from real_parts import needs
@@ -45,8 +44,12 @@ oci_image(
 
 
 def git(root: BuildRoot, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root.path), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com",
-                           *args], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(root.path), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +76,10 @@ def registry(tmp_path_factory):
 
 
 def options(registry) -> tuple:
-    return (f"--oci-registries={{'r': {{'address': '{registry.host}', 'default': True}}}}",
-            "--oci-stamp-env-vars=['CHANNEL=dev', 'BUILD_ID']")
+    return (
+        f"--oci-registries={{'r': {{'address': '{registry.host}', 'default': True}}}}",
+        "--oci-stamp-env-vars=['CHANNEL=dev', 'BUILD_ID']",
+    )
 
 
 def publish(root: BuildRoot, registry, *targets: str, env: dict = None) -> PantsRun:
@@ -94,8 +99,12 @@ def test_two_commits_give_one_digest_and_two_commit_tags(root: BuildRoot, regist
     assert first.returncode == 0, first.describe()
     digest = Layout(root.dist(RELPATH)).top()["digest"]
     hexdigest = digest.split(":")[1]
-    stamped = [f"stamp/beta:sha-{first_commit[:12]}", f"stamp/beta:{first_commit}", f"stamp/beta:d-{hexdigest[:12]}",
-               "stamp/beta:fixed"]
+    stamped = [
+        f"stamp/beta:sha-{first_commit[:12]}",
+        f"stamp/beta:{first_commit}",
+        f"stamp/beta:d-{hexdigest[:12]}",
+        "stamp/beta:fixed",
+    ]
     for reference in stamped:
         assert f"{registry.host}/{reference}" in first.output, first.describe()
         assert served_digest(registry, reference) == digest, reference
@@ -151,12 +160,16 @@ def test_bad_stamping_fails_naming_target_field_and_value(root: BuildRoot, regis
     run = root.run("publish", *options(registry), TARGET, env={})  # CHANNEL falls back to its default
     assert run.returncode == 0, run.describe()
     assert f"{registry.host}/stamp/dev:fixed" in run.output, run.describe()
-    root.write("stamp/BUILD", BUILD + '\noci_image(name="bad", dependencies=[":files"], image_tags=["{env.BUILD_ID}"])\n')
+    root.write(
+        "stamp/BUILD", BUILD + '\noci_image(name="bad", dependencies=[":files"], image_tags=["{env.BUILD_ID}"])\n'
+    )
     try:
         run = publish(root, registry, "stamp:bad")
         assert run.returncode != 0
-        assert ("The `image_tags` field in target stamp:bad has an invalid value '{env.BUILD_ID}': {env.BUILD_ID}: "
-                "BUILD_ID is not set and [oci].stamp_env_vars gives it no default") in run.output, run.describe()
+        assert (
+            "The `image_tags` field in target stamp:bad has an invalid value '{env.BUILD_ID}': {env.BUILD_ID}: "
+            "BUILD_ID is not set and [oci].stamp_env_vars gives it no default"
+        ) in run.output, run.describe()
         run = publish(root, registry, "stamp:bad", env={"BUILD_ID": "not/a/tag"})
         assert run.returncode != 0
         assert "stamps to 'not/a/tag', not a valid tag" in run.output, run.describe()

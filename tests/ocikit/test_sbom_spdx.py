@@ -53,10 +53,16 @@ def _file(path: str, owner: str = "app:files") -> SbomFile:
 
 def multiarch_facts() -> ImageSbomFacts:
     platforms = (
-        PlatformFacts(_ref("web", AMD64, "linux/amd64"), _ref("debian", BASE_AMD64, "linux/amd64"),
-                      (_deb("libc6", "2.36-9+deb12u4", "amd64"), _deb("tzdata", "2024a-0+deb12u1", "all"))),
-        PlatformFacts(_ref("web", ARM64, "linux/arm64"), _ref("debian", BASE_ARM64, "linux/arm64"),
-                      (_deb("libc6", "2.36-9+deb12u4", "arm64"), _deb("tzdata", "2024a-0+deb12u1", "all"))),
+        PlatformFacts(
+            _ref("web", AMD64, "linux/amd64"),
+            _ref("debian", BASE_AMD64, "linux/amd64"),
+            (_deb("libc6", "2.36-9+deb12u4", "amd64"), _deb("tzdata", "2024a-0+deb12u1", "all")),
+        ),
+        PlatformFacts(
+            _ref("web", ARM64, "linux/arm64"),
+            _ref("debian", BASE_ARM64, "linux/arm64"),
+            (_deb("libc6", "2.36-9+deb12u4", "arm64"), _deb("tzdata", "2024a-0+deb12u1", "all")),
+        ),
     )
     return ImageSbomFacts(
         top=_ref("web", IMAGE),
@@ -145,7 +151,10 @@ def _shuffled(facts: ImageSbomFacts, seed: int) -> ImageSbomFacts:
 
     platforms = tuple(dataclasses.replace(p, base_packages=shuffle(p.base_packages)) for p in facts.platforms)
     return dataclasses.replace(
-        facts, platforms=shuffle(platforms), packages=shuffle(facts.packages), files=shuffle(facts.files),
+        facts,
+        platforms=shuffle(platforms),
+        packages=shuffle(facts.packages),
+        files=shuffle(facts.files),
         notes=shuffle(facts.notes + facts.notes),
     )
 
@@ -181,12 +190,15 @@ _path = st.one_of(
 _hex = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 _files = st.lists(
     st.builds(SbomFile, path=_path, sha256=_hex, sha1=_hex.map(lambda h: h[:40]), contributor=_segment),
-    max_size=8, unique_by=lambda f: f.path,
+    max_size=8,
+    unique_by=lambda f: f.path,
 )
 _packages = st.lists(
     st.builds(
         lambda name, version, license_text: _pypi(name, version, license_text),
-        _segment, _segment, st.sampled_from(["MIT", "BSD", "", "Apache 2.0", "mit OR gpl-2.0-only", "(("]),
+        _segment,
+        _segment,
+        st.sampled_from(["MIT", "BSD", "", "Apache 2.0", "mit OR gpl-2.0-only", "(("]),
     ),
     max_size=5,
 )
@@ -198,8 +210,11 @@ def test_every_generated_document_validates(files, packages, name, debs) -> None
     ref = _ref(name, AMD64, "linux/amd64")
     base = _ref("base " + name, BASE_AMD64, "linux/amd64")
     facts = ImageSbomFacts(
-        ref, (PlatformFacts(ref, base, tuple(_deb(n, v, "amd64") for n, v in debs)),),
-        tuple(packages), tuple(files), notes=(name,),
+        ref,
+        (PlatformFacts(ref, base, tuple(_deb(n, v, "amd64") for n, v in debs)),),
+        tuple(packages),
+        tuple(files),
+        notes=(name,),
     )
     document = spdx_json(facts)
     assert validation_errors(document) == []

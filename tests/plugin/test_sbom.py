@@ -12,6 +12,7 @@ from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
+
 from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.sbom.files import bucket_count, bucket_of
 
@@ -48,7 +49,11 @@ def described(document: dict) -> dict:
 
 
 def related(document: dict, element: str, kind: str) -> list[dict]:
-    ids = {r["relatedSpdxElement"] for r in document["relationships"] if (r["spdxElementId"], r["relationshipType"]) == (element, kind)}
+    ids = {
+        r["relatedSpdxElement"]
+        for r in document["relationships"]
+        if (r["spdxElementId"], r["relationshipType"]) == (element, kind)
+    }
     return [e for e in document["packages"] + document["files"] if e["SPDXID"] in ids]
 
 

@@ -8,6 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pants.core.util_rules.system_binaries import GitBinary
+from pants.engine.addresses import Address
+from pants.engine.target import InvalidFieldException
+from pants.util.frozendict import FrozenDict
+from pants.vcs.git import GitWorktree
+
 from pants_oci.field_validation import FieldName
 from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts, tag_claims
@@ -21,11 +27,6 @@ from pants_oci.stamping import (
     unstamped,
 )
 from pants_oci.util_rules.stamp import OciStampRequest, needs_git, read_git, stamp_names
-from pants.core.util_rules.system_binaries import GitBinary
-from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException
-from pants.util.frozendict import FrozenDict
-from pants.vcs.git import GitWorktree
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "fedcba9876543210" * 4
@@ -83,18 +84,28 @@ def test_an_unset_variable_without_default_is_an_error_and_a_default_fills_in() 
 
 def test_a_stamped_repository_must_be_a_valid_repository() -> None:
     upper = StampValues(("CHANNEL",), FrozenDict({"CHANNEL": "Beta"}))
-    with pytest.raises(InvalidFieldException, match=r"^The `repository` field in target apps:web has an invalid value "
-                       r"'team/\{env.CHANNEL\}': stamps to 'team/Beta', not a valid repository"):
+    with pytest.raises(
+        InvalidFieldException,
+        match=r"^The `repository` field in target apps:web has an invalid value "
+        r"'team/\{env.CHANNEL\}': stamps to 'team/Beta', not a valid repository",
+    ):
         stamp_names(OciStampRequest(WEB, "team/{env.CHANNEL}", ("latest",), DIGEST), upper)
     names = stamp_names(OciStampRequest(WEB, "team/{env.CHANNEL}", ("{git.commit_short}",), DIGEST), VALUES)
     assert (names.repository, names.tags) == ("team/beta", ("0123456789ab",))
-    assert names.destinations("r:5000") == (Destination("r:5000/team/beta:0123456789ab", "r:5000/team/beta:0123456789ab"),)
+    assert names.destinations("r:5000") == (
+        Destination("r:5000/team/beta:0123456789ab", "r:5000/team/beta:0123456789ab"),
+    )
 
 
 def test_fields_check_placeholders_and_the_text_around_them_when_the_build_file_is_read() -> None:
-    assert OciImageTagsField.compute_value(["v-{git.commit_short}", "{env.X}"], WEB) == ("v-{git.commit_short}", "{env.X}")
+    assert OciImageTagsField.compute_value(["v-{git.commit_short}", "{env.X}"], WEB) == (
+        "v-{git.commit_short}",
+        "{env.X}",
+    )
     for bad in ("{commit}", "v{git.commit}!", ".{env.X}"):
-        with pytest.raises(InvalidFieldException, match=r"^The `image_tags` field in target apps:web has an invalid value"):
+        with pytest.raises(
+            InvalidFieldException, match=r"^The `image_tags` field in target apps:web has an invalid value"
+        ):
             OciImageTagsField.compute_value([bad], WEB)
     assert OciImageRepositoryField.compute_value("team/{env.CHANNEL}", WEB) == "team/{env.CHANNEL}"
     with pytest.raises(InvalidFieldException, match=r"`repository` field .* 'Team/\{env.X\}': with its placeholders"):
@@ -107,8 +118,12 @@ def test_git_is_asked_only_when_a_template_uses_it() -> None:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def test_the_commit_and_dirty_state_come_from_a_real_git_worktree(tmp_path: Path) -> None:
@@ -149,8 +164,11 @@ def test_another_targets_digest_placeholder_that_can_stamp_to_this_tag_is_refuse
     # b's image is not built by a's publish: its digest is unknown, and its template could
     # stamp to a's literal tag.
     claims = tag_claims([(A, ("r/web:fedcba987654",)), (B, ("r/web:{image.digest_short}",))], VALUES)
-    with pytest.raises(OciPublishConflictError, match=r"apps:a would be pushed to r/web:fedcba987654, and apps:b would be "
-                       r"too if its image's digest stamps r/web:\{image.digest_short\} to it"):
+    with pytest.raises(
+        OciPublishConflictError,
+        match=r"apps:a would be pushed to r/web:fedcba987654, and apps:b would be "
+        r"too if its image's digest stamps r/web:\{image.digest_short\} to it",
+    ):
         refuse_conflicts(A, ("r/web:fedcba987654",), claims)
     # Text a digest cannot stamp to (not 12 lowercase hex digits) never matches.
     claims = tag_claims([(A, ("r/web:latest", "r/web:sha-{image.digest_short}")), (B, ("r/web:{image.digest_short}",))])
@@ -158,8 +176,9 @@ def test_another_targets_digest_placeholder_that_can_stamp_to_this_tag_is_refuse
 
 
 def test_one_digest_template_shared_by_two_images_is_not_a_conflict() -> None:
-    claims = tag_claims([(A, ("r/web:{env.CHANNEL}-{image.digest_short}",)),
-                         (B, ("r/web:{env.CHANNEL}-{image.digest_short}",))], VALUES)
+    claims = tag_claims(
+        [(A, ("r/web:{env.CHANNEL}-{image.digest_short}",)), (B, ("r/web:{env.CHANNEL}-{image.digest_short}",))], VALUES
+    )
     assert refuse_conflicts(A, (_own("r/web:{env.CHANNEL}-{image.digest_short}"),), claims) == ()
 
 
@@ -167,5 +186,7 @@ def test_a_value_this_run_lacks_is_reported_as_unknown_not_ignored() -> None:
     lacking = StampValues(("RELEASE",), FrozenDict())
     claims = tag_claims([(A, ("r/web:latest",)), (B, ("r/web:{env.RELEASE}",)), (B, ("r/api:{env.RELEASE}",))], lacking)
     (warning,) = refuse_conflicts(A, ("r/web:latest",), claims)
-    assert warning.startswith("Cannot tell whether apps:b is pushed to r/web:latest too (as r/web:{env.RELEASE}): "
-                              "{env.RELEASE}: RELEASE is not set")
+    assert warning.startswith(
+        "Cannot tell whether apps:b is pushed to r/web:latest too (as r/web:{env.RELEASE}): "
+        "{env.RELEASE}: RELEASE is not set"
+    )

@@ -93,8 +93,9 @@ class TokenServer:
     number to announce another lifetime than the real one, or to False to leave the field out
     (clients then assume 60 s, as the token spec says)."""
 
-    def __init__(self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None,
-                 expires_in=None) -> None:
+    def __init__(
+        self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None, expires_in=None
+    ) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -112,9 +113,13 @@ class TokenServer:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self._key, hashes.SHA256())
         )
@@ -208,8 +213,11 @@ class TokenServer:
         for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            granted = [a for a in actions.split(",") if a and not self.deny(account, f"{kind}:{name}:{a}")
-                       and (a == "pull" or not anonymous)]
+            granted = [
+                a
+                for a in actions.split(",")
+                if a and not self.deny(account, f"{kind}:{name}:{a}") and (a == "pull" or not anonymous)
+            ]
             access.append({"type": kind, "name": name, "actions": granted})
         issued_at = time.time()
         now = int(issued_at)
@@ -224,8 +232,16 @@ class TokenServer:
             # and `iat` stay honest (`nbf` only has to be before now + leeway).
             exp = int(math.ceil(issued_at + self.ttl)) - DISTRIBUTION_LEEWAY
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._cert_der).decode()]}
-        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": exp, "nbf": now - 10,
-                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": account,
+            "aud": SERVICE,
+            "exp": exp,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         token = f"{signing_input}.{_b64url(signature)}"
@@ -338,29 +354,36 @@ class Registry:
 
 def write_tls_certificate(directory: Path) -> tuple:
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test registry")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -368,8 +391,11 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
     config: dict = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "json", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True},
-                    "maintenance": {"uploadpurging": {"enabled": False}}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "data")},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "ocikit-test-http-secret"},
     }
     if tls:
@@ -377,14 +403,21 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
         config["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
     if mode == "basic":
         require("htpasswd")
-        htpasswd = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True,
-                                  capture_output=True, text=True).stdout
+        htpasswd = subprocess.run(
+            ["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True, capture_output=True, text=True
+        ).stdout
         (root / "htpasswd").write_text(htpasswd)
         config["auth"] = {"htpasswd": {"realm": "ocikit-test", "path": str(root / "htpasswd")}}
     elif mode == "token":
         assert token_server is not None
-        config["auth"] = {"token": {"realm": token_server.realm, "service": SERVICE, "issuer": ISSUER,
-                                    "rootcertbundle": str(token_server.cert_path)}}
+        config["auth"] = {
+            "token": {
+                "realm": token_server.realm,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(token_server.cert_path),
+            }
+        }
     elif mode != "none":
         raise ValueError(f"unknown registry mode {mode!r}; expected one of {MODES}")
     return config
@@ -404,10 +437,21 @@ def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Reg
         config_path.write_text(json.dumps(_config(mode, root, port, token_server, tls), indent=2))
         log_path = root / f"registry-{port}.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(["docker-registry", "serve", str(config_path)], stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        registry = Registry(f"127.0.0.1:{port}", mode, root, log_path, process, token_server,
-                            tls_cert=root / "tls-cert.pem" if tls else None)
+            process = subprocess.Popen(
+                ["docker-registry", "serve", str(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        registry = Registry(
+            f"127.0.0.1:{port}",
+            mode,
+            root,
+            log_path,
+            process,
+            token_server,
+            tls_cert=root / "tls-cert.pem" if tls else None,
+        )
         deadline = time.monotonic() + 15
         context = ssl._create_unverified_context() if tls else None
         while time.monotonic() < deadline and process.poll() is None:
@@ -464,7 +508,9 @@ def helper_calls(bin_dir: Path, name: str) -> list:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
-def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: bool = True) -> subprocess.CompletedProcess:
+def skopeo(
+    *args: str, check: bool = True, env: Optional[dict] = None, text: bool = True
+) -> subprocess.CompletedProcess:
     """Run skopeo with an isolated config (no user auth files, no policy surprises).
     `text=False` keeps its output as bytes."""
     require("skopeo")
@@ -472,8 +518,9 @@ def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: boo
     if not policy.exists():
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=text,
-                            env=full_env, timeout=120)
+    result = subprocess.run(
+        ["skopeo", "--policy", str(policy), *args], capture_output=True, text=text, env=full_env, timeout=120
+    )
     if check and result.returncode != 0:
         stderr = result.stderr if text else result.stderr.decode(errors="replace")
         raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{stderr}")
@@ -484,8 +531,9 @@ def served_manifest(registry: "Registry", reference: str) -> bytes:
     """The exact bytes of the manifest (or index) the registry serves for `repo:tag` or
     `repo@digest`, unparsed, as skopeo reads them (`inspect --raw`)."""
     creds = ["--creds", registry.creds] if registry.creds else []
-    return skopeo("inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}",
-                  text=False).stdout
+    return skopeo(
+        "inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}", text=False
+    ).stdout
 
 
 _repository_counter = itertools.count()

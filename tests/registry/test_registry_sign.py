@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from real_parts import needs
+from registry_fixtures import skopeo
 from registry_images import write_image
 from sigstore_policy import openssl_verified, policy_admits, sigstore_policy_supported
 
@@ -20,8 +22,6 @@ from ocikit.registry.sign import Signer, existing_signatures, is_signed
 from ocikit.registry.transport import Transport
 from ocikit.signing.cosign import signature_image, signature_layers, signature_tag
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key
-from real_parts import needs
-from registry_fixtures import skopeo
 
 pytestmark = needs("docker-registry", "skopeo", "openssl")
 
@@ -57,8 +57,7 @@ def test_a_signed_push_is_admitted_and_a_repush_signs_nothing(plain_registry, au
     again = push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(ours))
     assert (again.stats.signatures_pushed, again.stats.signatures_present) == (0, 1)
     assert again.stats.bytes_uploaded == 0
-    sig_writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")
-                  and ".sig" in r.uri]
+    sig_writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH") and ".sig" in r.uri]
     assert sig_writes == [], "an unchanged re-push signs nothing again"
 
 
@@ -135,10 +134,19 @@ def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_regis
     registries_d = tmp_path / "registries.d"
     registries_d.mkdir()
     (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry.host}:\n    use-sigstore-attachments: true\n")
-    signed = skopeo("--registries.d", str(registries_d), "copy", "--dest-tls-verify=false",
-                    "--sign-by-sigstore-private-key", str(tmp_path / "cosign.key"),
-                    "--sign-passphrase-file", str(tmp_path / "passphrase"),
-                    f"oci:{tmp_path / 'layout'}:latest", f"docker://{registry.host}/{repo}:v1", check=False)
+    signed = skopeo(
+        "--registries.d",
+        str(registries_d),
+        "copy",
+        "--dest-tls-verify=false",
+        "--sign-by-sigstore-private-key",
+        str(tmp_path / "cosign.key"),
+        "--sign-passphrase-file",
+        str(tmp_path / "passphrase"),
+        f"oci:{tmp_path / 'layout'}:latest",
+        f"docker://{registry.host}/{repo}:v1",
+        check=False,
+    )
     if "sigstore disabled" in signed.stderr:
         pytest.skip("this skopeo is built with sigstore disabled (Debian-local change): it cannot sign")
     assert signed.returncode == 0, signed.stderr
@@ -147,6 +155,8 @@ def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_regis
     assert len(existing_signatures(repository, digest)) == 1, "skopeo stored one cosign signature"
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
     # Ours added beside skopeo's keeps skopeo's.
-    push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1()))))
+    push(
+        tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1())))
+    )
     assert len(signature_layers(repository.get_manifest(signature_tag(digest)).data)) == 2
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()

@@ -40,7 +40,7 @@ def runtime_not_found(kind: ContainerRuntimeKind, searched: SearchPath) -> Optio
     return OptionsError(
         f"`pants run` runs an oci_image with {kind.value} (`[oci].runtime`), but no working "
         f"`{kind.value}` is on `[oci].runtime_search_path` ({':'.join(searched) or 'empty'}). "
-        f"Install it ({INSTALL[kind]}), or set `[oci].runtime = \"{other.value}\"`."
+        f'Install it ({INSTALL[kind]}), or set `[oci].runtime = "{other.value}"`.'
     )
 
 
@@ -54,9 +54,11 @@ class MaybeContainerRuntime:
 
     def missing(self, what: str) -> str:
         """Why `what` cannot run: the runtime and where it was looked for, and how to get it."""
-        return (f"{what} needs {self.kind.value} (`[oci].runtime`), and no working `{self.kind.value}` is on "
-                f"`[oci].runtime_search_path` ({':'.join(self.searched) or 'empty'}): install it "
-                f"({INSTALL[self.kind]})")
+        return (
+            f"{what} needs {self.kind.value} (`[oci].runtime`), and no working `{self.kind.value}` is on "
+            f"`[oci].runtime_search_path` ({':'.join(self.searched) or 'empty'}): install it "
+            f"({INSTALL[self.kind]})"
+        )
 
 
 @rule(desc="Find the container runtime", level=LogLevel.DEBUG)
@@ -65,9 +67,7 @@ async def find_maybe_container_runtime(oci: OciSubsystem) -> MaybeContainerRunti
     searched = search_path(oci.runtime_search_path, env.get("PATH"))
     paths = await Get(
         BinaryPaths,
-        BinaryPathRequest(
-            binary_name=oci.runtime.value, search_path=searched, test=BinaryPathTest(args=["--version"])
-        ),
+        BinaryPathRequest(binary_name=oci.runtime.value, search_path=searched, test=BinaryPathTest(args=["--version"])),
     )
     found = None if paths.first_path is None else ContainerRuntime(oci.runtime, paths.first_path.path)
     return MaybeContainerRuntime(oci.runtime, found, tuple(searched))

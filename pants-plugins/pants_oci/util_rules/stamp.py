@@ -11,6 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from pants.core.util_rules.system_binaries import GitBinaryException
+from pants.engine.addresses import Address
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+from pants.vcs.git import GitWorktree, GitWorktreeRequest, MaybeGitWorktree
+
 from pants_oci.field_validation import FieldName, invalid_value
 from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 from pants_oci.stamping import (
@@ -25,13 +33,6 @@ from pants_oci.stamping import (
     uses,
 )
 from pants_oci.subsystem import OciSubsystem
-from pants.core.util_rules.system_binaries import GitBinaryException
-from pants.engine.addresses import Address
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.rules import Get, collect_rules, rule
-from pants.util.frozendict import FrozenDict
-from pants.util.logging import LogLevel
-from pants.vcs.git import GitWorktree, GitWorktreeRequest, MaybeGitWorktree
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,13 @@ class OciStampedNames:
 
     def destinations(self, registry: str) -> tuple[Destination, ...]:
         """This image's destinations on `registry` (a tagless one pushes by digest only)."""
-        pairs = (zip(self.tags, self.tag_templates) if self.tags else [("", "")])
+        pairs = zip(self.tags, self.tag_templates) if self.tags else [("", "")]
         return tuple(
             Destination(
                 f"{registry}/{self.repository}" + (f":{tag}" if tag else ""),
-                template_pattern(f"{registry}/{self.repository_template}" + (f":{tt}" if tt else ""),
-                                 self.values).partial,
+                template_pattern(
+                    f"{registry}/{self.repository_template}" + (f":{tt}" if tt else ""), self.values
+                ).partial,
             )
             for tag, tt in pairs
         )
@@ -103,6 +105,7 @@ def needs_git(templates: tuple[str, ...]) -> bool:
 
 def stamp_names(request: OciStampRequest, values: StampValues) -> OciStampedNames:
     """The request's templates stamped; an error names the target, field and template."""
+
     def stamped(alias: str, template: str, stamp) -> str:
         try:
             return stamp(template, values, request.digest) if has_placeholders(template) else template
@@ -118,8 +121,9 @@ def stamp_names(request: OciStampRequest, values: StampValues) -> OciStampedName
 async def stamp_image_names(request: OciStampRequest) -> OciStampedNames:
     templates = (request.repository, *request.tags)
     if not any(has_placeholders(t) for t in templates):
-        return OciStampedNames(request.repository, request.tags, request.repository, request.tags,
-                               StampValues((), FrozenDict()))
+        return OciStampedNames(
+            request.repository, request.tags, request.repository, request.tags, StampValues((), FrozenDict())
+        )
     values = await Get(StampValues, OciStampValuesRequest(needs_git(templates)))
     return stamp_names(request, values)
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest
-from pants_oci.field_validation import FieldName, invalid_value
-from pants_oci.stamping import IMAGE_DIGEST, StampError, StampValues, parse_template, stamp, uses
-from pants_oci.target_types import OciImageTarget
-from pants_oci.util_rules.stamp import OciStampValuesRequest, needs_git
 from pants.engine.addresses import Address
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import DictStringToStringField, Target
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
+
+from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest
+from pants_oci.field_validation import FieldName, invalid_value
+from pants_oci.stamping import IMAGE_DIGEST, StampError, StampValues, parse_template, stamp, uses
+from pants_oci.target_types import OciImageTarget
+from pants_oci.util_rules.stamp import OciStampValuesRequest, needs_git
 
 
 class OciImageStampedAnnotationsField(DictStringToStringField):
@@ -62,8 +63,9 @@ def stamp_annotations(address: Address, templates: Any, values: StampValues) -> 
         try:
             stamped[key] = stamp(template, values, "")
         except StampError as e:
-            raise invalid_value(FieldName(OciImageStampedAnnotationsField.alias, address), template,
-                                f"for {key!r}: {e}") from e
+            raise invalid_value(
+                FieldName(OciImageStampedAnnotationsField.alias, address), template, f"for {key!r}: {e}"
+            ) from e
     return FrozenDict(stamped)
 
 

@@ -156,7 +156,11 @@ def import_problem(python, directory, modules):
     try:
         proc = subprocess.run(
             [python, "-S", "-c", _IMPORT_CHECK, *modules],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     except (OSError, subprocess.SubprocessError) as e:
         return f"{python} did not run: {e}"

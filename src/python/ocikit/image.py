@@ -96,8 +96,7 @@ def select_platform(wanted: Platform, offered: Sequence[Platform]) -> int | None
     return next((i for i, platform in enumerate(offered) if wanted.matches(platform)), None)
 
 
-def select_index_entry(index: Mapping[str, Any], wanted: Platform,
-                       what: str) -> tuple[Mapping[str, Any], Platform]:
+def select_index_entry(index: Mapping[str, Any], wanted: Platform, what: str) -> tuple[Mapping[str, Any], Platform]:
     """The entry of `index` (an image index's JSON) that `select_platform` picks for `wanted`,
     with its platform; a PlatformError naming `what` and listing the platforms it has if none."""
     entries = index_platforms(index)

@@ -61,7 +61,7 @@ def apply_layer(tree: Dict[str, Tuple[TarEntry, str]], entries: Mapping[str, Tar
             for known in [p for p in tree if p.startswith(parent.rstrip("/") + "/")]:
                 del tree[known]
         elif name.startswith(_WHITEOUT):
-            gone = posixpath.join(parent, name[len(_WHITEOUT):])
+            gone = posixpath.join(parent, name[len(_WHITEOUT) :])
             for known in [p for p in tree if p == gone or p.startswith(gone + "/")]:
                 del tree[known]
     for path, entry in entries.items():
@@ -95,8 +95,11 @@ def check_file(check: FileCheck, tree: Mapping[str, Tuple[TarEntry, str]]) -> Ou
     name = f"file {check.path}"
     found = tree.get(normalize_path(check.path))
     if not check.exists:
-        return Outcome(name, found is None, "absent, as expected" if found is None else
-                       f"expected to be absent, found a {found[0].kind}")
+        return Outcome(
+            name,
+            found is None,
+            "absent, as expected" if found is None else f"expected to be absent, found a {found[0].kind}",
+        )
     if found is None:
         return Outcome(name, False, "expected to exist, absent")
     entry, layer = found
@@ -141,9 +144,13 @@ def check_config(check: ConfigCheck, config: Mapping) -> List[Outcome]:
     for kind, expected_pairs, actual_pairs in (("env", check.env, env), ("labels", check.labels, labels)):
         for key, value in sorted(expected_pairs.items()):
             got = actual_pairs.get(key)
-            outcomes.append(Outcome(f"config {kind} {key}", got == value,
-                                    f"expected {value!r}, got {got!r}" if got is not None
-                                    else f"expected {value!r}, not set"))
+            outcomes.append(
+                Outcome(
+                    f"config {kind} {key}",
+                    got == value,
+                    f"expected {value!r}, got {got!r}" if got is not None else f"expected {value!r}, not set",
+                )
+            )
     return outcomes
 
 
@@ -186,8 +193,10 @@ def choose_manifest(manifests: Sequence[PlatformManifest], platform: str, image:
     for manifest in manifests:
         if manifest.platform == platform:
             return manifest
-    raise ImageTestError(f"{image} has no image for {platform} (this machine's containers): it is built for "
-                         f"{', '.join(m.platform for m in manifests)}")
+    raise ImageTestError(
+        f"{image} has no image for {platform} (this machine's containers): it is built for "
+        f"{', '.join(m.platform for m in manifests)}"
+    )
 
 
 def loaded_name(plan: ImageTestPlan, digest: str) -> str:

@@ -29,8 +29,8 @@ import tempfile
 from typing import List, Optional, Sequence
 
 from ocikit.contracts.run import RunCommand
-from ocikit.media_types import REF_NAME
 from ocikit.errors import OcikitError
+from ocikit.media_types import REF_NAME
 
 PROG = "ocikit run"
 
@@ -162,7 +162,7 @@ def main(argv: List[str]) -> int:
             f"{PROG}: {kind} exited with status {status} running {options.what} ({options.name}), which "
             f"it uses when {START_FAILURES[status]}: see its message above. Arguments for "
             f"`{kind} run` go in [oci].run_args (now: {list(options.run_args) or 'none'}); where {kind}'s "
-            "defaults are refused, e.g. [\"--runtime\", \"runc\", \"--ulimit\", \"nofile=1024:1024\"].",
+            'defaults are refused, e.g. ["--runtime", "runc", "--ulimit", "nofile=1024:1024"].',
             file=sys.stderr,
         )
     return status

@@ -54,8 +54,13 @@ def check_destinations(
         if ref.registry not in transports:
             api_host = ref.api_host
             transports[ref.registry] = Transport(
-                api_host, keychain=keychain, retry=retry, timeout=timeout, pool_size=jobs,
-                insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure))
+                api_host,
+                keychain=keychain,
+                retry=retry,
+                timeout=timeout,
+                pool_size=jobs,
+                insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure),
+            )
 
     def check(destination: str) -> DestinationState:
         ref, digest = refs[destination], wanted[destination]
@@ -74,8 +79,9 @@ def check_destinations(
         return DestinationState(destination, info.digest == digest, info.digest)
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wanted) or 1)),
-                                thread_name_prefix="ocikit-check") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(jobs, len(wanted) or 1)), thread_name_prefix="ocikit-check"
+        ) as pool:
             states = list(pool.map(check, list(wanted)))
     finally:
         for transport in transports.values():
@@ -107,11 +113,9 @@ def _statements_are_there(client: RepositoryClient, ref, digest: str, predicates
         return False
 
 
-def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],
-                   states: dict[str, DestinationState]) -> list[str]:
+def published_keys(images: Sequence[tuple[str, str, Sequence[str]]], states: dict[str, DestinationState]) -> list[str]:
     """The keys of the images (key, digest, destinations) whose every destination is published."""
-    return [key for key, _, destinations in images
-            if destinations and all(states[d].published for d in destinations)]
+    return [key for key, _, destinations in images if destinations and all(states[d].published for d in destinations)]
 
 
 def published_summary(digest: str, destinations: Sequence[str]) -> dict:

@@ -114,7 +114,7 @@ def scan_layer(request: DpkgScanRequest) -> DpkgLayerScan:
             if base == _OPAQUE:
                 opaque.append(parent)
             elif base.startswith(_WHITEOUT):
-                deleted.append(posixpath.join(parent, base[len(_WHITEOUT):]))
+                deleted.append(posixpath.join(parent, base[len(_WHITEOUT) :]))
             elif member.isfile() and member.size <= _MAX_FILE and (_is_status_file(path) or path in OS_RELEASE):
                 extracted = tar.extractfile(member)
                 text = extracted.read().decode("utf-8", "replace") if extracted else ""

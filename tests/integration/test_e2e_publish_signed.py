@@ -1,5 +1,6 @@
 """`pants publish` with `[oci].signing_key`, through the real ./pants against the real
-registry: the signature each image gets verifies with openssl, an unchanged re-publish signs
+registry: the signature each image gets verifies with openssl and is admitted by a
+`sigstoreSigned` policy (containers/image, through skopeo), an unchanged re-publish signs
 nothing and sends nothing, and neither the key nor its password appears anywhere Pants writes
 (the output at -ldebug, .pants.d, the run record); bad keys fail before anything is pushed."""
 
@@ -20,7 +21,7 @@ from real_parts import needs
 from registry_fixtures import start_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from sigstore_policy import openssl_verified, openssl_verified_attestations  # noqa: E402
+from sigstore_policy import openssl_verified, openssl_verified_attestations, policy_admits  # noqa: E402
 
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key  # noqa: E402
 
@@ -63,6 +64,9 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
             digest = layout.top()["digest"]
             (claims,) = openssl_verified(tmp_path / relpath, registry.host, repository, digest, public)
             assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repository}"
+            admitted = policy_admits(tmp_path / f"{relpath}.policy", registry.host, public,
+                                     f"{registry.host}/{repository}:latest")
+            assert admitted.returncode == 0, admitted.stderr
             record = json.loads(build_root.dist(f"{relpath}.publish.json").read_text())
             assert record["stats"]["signatures_pushed"] >= 1
             statements = openssl_verified_attestations(tmp_path / f"{relpath}.att", registry.host, repository,

@@ -56,8 +56,9 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
     public = keys["dir"] / "cosign.pub"
     build_root.package(*IMAGES)  # `publish` does not write dist/: the layouts to compare
     with start_registry(tmp_path / "registry", "none") as registry:
-        first = build_root.run("-ldebug", "publish", *flags(registry, key, "--oci-sign-platform-manifests"), *IMAGES,
-                               env={"COSIGN_PASSWORD": PASSWORD})
+        first = build_root.run("-ldebug", "publish", *flags(registry, key, "--oci-sign-platform-manifests",
+                                                            "--oci-sbom-formats=['spdx', 'cyclonedx']"),
+                               *IMAGES, env={"COSIGN_PASSWORD": PASSWORD})
         assert first.returncode == 0, first.describe()
         for target, (relpath, repository) in IMAGES.items():
             layout = Layout(build_root.dist(relpath))
@@ -72,7 +73,9 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
             statements = openssl_verified_attestations(tmp_path / f"{relpath}.att", registry.host, repository,
                                                        digest, public)
             by_type = {st["predicateType"]: st for st in statements}
-            assert sorted(by_type) == ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"]
+            assert sorted(by_type) == ["https://cyclonedx.org/bom", "https://slsa.dev/provenance/v1",
+                                       "https://spdx.dev/Document"]
+            assert by_type["https://cyclonedx.org/bom"]["predicate"]["metadata"]["component"]["version"] == digest
             sbom = json.loads(build_root.dist(f"{relpath}.spdx.json").read_text())
             attested = by_type["https://spdx.dev/Document"]["predicate"]
             # The SBOM of the publish's own package (its registries are in the image's purl).
@@ -95,8 +98,9 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
         _assert_no_secret(first.output, keys, build_root)
 
         mark = registry.mark()
-        again = build_root.run("publish", *flags(registry, key, "--oci-sign-platform-manifests"), *IMAGES,
-                               env={"COSIGN_PASSWORD": PASSWORD})
+        again = build_root.run("publish", *flags(registry, key, "--oci-sign-platform-manifests",
+                                                 "--oci-sbom-formats=['spdx', 'cyclonedx']"),
+                               *IMAGES, env={"COSIGN_PASSWORD": PASSWORD})
         assert again.returncode == 0, again.describe()
         assert again.output.count("skipped (already published") == 2, again.describe()
         writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")]

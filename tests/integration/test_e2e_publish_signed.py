@@ -121,6 +121,29 @@ def test_an_unsigned_image_is_signed_on_the_next_publish_with_a_key(build_root: 
                                     keys["dir"] / "cosign.pub")) == 1
 
 
+def test_after_a_key_rotation_the_next_publish_signs_with_the_new_key(build_root: BuildRoot, keys: dict,
+                                                                     tmp_path: Path):
+    build_root.package("examples/hello:hello")
+    new = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "new.pem").write_bytes(new.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "new.pub").write_bytes(SigningKey(new).public_key().pem())
+    digest = Layout(build_root.dist("examples.hello/hello")).top()["digest"]
+    with start_registry(tmp_path / "registry", "none") as registry:
+        old = build_root.run("publish", *flags(registry, keys["dir"] / "plain.pem"), "examples/hello:hello")
+        assert old.returncode == 0, old.describe()
+        rotated = build_root.run("publish", *flags(registry, tmp_path / "new.pem"), "examples/hello:hello")
+        assert rotated.returncode == 0, rotated.describe()
+        assert "already published" not in rotated.output, "the old key's signature is not ours any more"
+        for n, public in enumerate([tmp_path / "new.pub", keys["dir"] / "cosign.pub"]):
+            assert len(openssl_verified(tmp_path / f"v{n}", registry.host, "examples/hello", digest, public)) == 1
+        mark = registry.mark()
+        again = build_root.run("publish", *flags(registry, tmp_path / "new.pem"), "examples/hello:hello")
+        assert again.returncode == 0, again.describe()
+        assert "skipped (already published" in again.output, again.describe()
+        assert not [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")]
+
+
 @pytest.mark.parametrize("case, key, env, message", [
     ("missing", "no-such.key", {}, "[oci].signing_key = '{key}': no such file"),
     ("no password", "cosign.key", {}, "is an encrypted cosign key and no password was given: set $COSIGN_PASSWORD"),

@@ -132,3 +132,44 @@ def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_regis
     push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1()))))
     assert len(signature_layers(repository.get_manifest(signature_tag(digest)).data)) == 2
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
+
+
+def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it(plain_registry, auth_env, repo,
+                                                                                 tmp_path):
+    """`ocikit published` with signing: a signature another key made (of the very payload we
+    would sign: after a key rotation), an unsigned platform manifest, a missing attestation, or
+    no public key to check with: each leaves the image to the push."""
+    from ocikit.registry.attest import Predicate
+    from ocikit.registry.published import SignatureCheck, check_destinations
+
+    registry = plain_registry
+    ours, _ = new_key(tmp_path, "ours")
+    old, _ = new_key(tmp_path, "old")
+    destination = f"{registry.host}/{repo}:v1"
+    image = write_image(tmp_path / "multi", platforms=("linux/amd64", "linux/arm64"), label=repo)
+    push(tmp_path / "multi", [destination], Signer(old, platform_manifests=True))
+
+    def check(key, platform_manifests=False, predicates=()):
+        state = check_destinations([(destination, image.digest)], signature=SignatureCheck(key, platform_manifests),
+                                   predicates={destination: predicates})[destination]
+        return state.published, state.detail
+
+    assert check(old.public_key(), True) == (True, image.digest)
+    assert check(ours.public_key()) == (False, f"{image.digest}, unsigned")
+    assert check(None)[0] is False and "signature not checked" in check(None)[1]
+
+    push(tmp_path / "multi", [destination], Signer(ours))
+    assert check(ours.public_key()) == (True, image.digest)
+    published, detail = check(ours.public_key(), platform_manifests=True)
+    assert not published and detail.startswith(f"{image.digest}, platform manifest sha256:")
+    push(tmp_path / "multi", [destination], Signer(ours, platform_manifests=True))
+    assert check(ours.public_key(), platform_manifests=True) == (True, image.digest)
+
+    provenance = (Predicate("https://slsa.dev/provenance/v1", {"builder": "test"}),)
+    assert check(ours.public_key(), predicates=provenance) == (False, f"{image.digest}, not attested")
+    with PushSession(signer=Signer(old)) as session:  # attested, but by the old key
+        session.push(str(tmp_path / "multi"), [destination], predicates=provenance)
+    assert check(ours.public_key(), predicates=provenance) == (False, f"{image.digest}, not attested")
+    with PushSession(signer=Signer(ours)) as session:
+        session.push(str(tmp_path / "multi"), [destination], predicates=provenance)
+    assert check(ours.public_key(), predicates=provenance) == (True, image.digest)

@@ -139,7 +139,8 @@ def report_lines(med: Dict[str, float], fmt_s: Callable[[float], str], fmt_mb: C
             "publish after the edit",
             sent("single_sharded", "publish_edit"),
             sent("single_off", "publish_edit"),
-            f"{fmt_s(med[f'{umoci}_publish_edit'])}, {fmt_bytes(med[f'{umoci}_publish_edit_bytes'])} sent (`skopeo copy`)",
+            f"{fmt_s(med[f'{umoci}_publish_edit'])}, "
+            f"{fmt_bytes(med[f'{umoci}_publish_edit_bytes'])} sent (`skopeo copy`)",
         ),
         (
             "layers in the image",

@@ -127,7 +127,7 @@ def chunk_sweep(root: str, runs: int):
         for threads in (1, 2):
             pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
 
-            def once():
+            def once(pieces=pieces, threads=threads, chunk=chunk):
                 return sum(len(p) for p in compress.gzip_stream(pieces, 1, threads, chunk))
 
             secs, size = median_time(once, runs)

@@ -337,9 +337,12 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         "| ratio (same runs) | value |",
         "| --- | --- |",
         f"| pex / split, edit then package | {med['pex_edit'] / med['split_edit']:.2f} |",
-        f"| pex / split, bytes sent after an edit | {med['pex_edit_publish_bytes'] / med['split_edit_publish_bytes']:.1f} |",
-        f"| split, start-up without bytecode / with the requirements' | {med['start_split_none'] / med['start_split']:.2f} |",
-        f"| split, start-up with the requirements' bytecode / with all | {med['start_split'] / med['start_split_all']:.2f} |",
+        "| pex / split, bytes sent after an edit | "
+        f"{med['pex_edit_publish_bytes'] / med['split_edit_publish_bytes']:.1f} |",
+        "| split, start-up without bytecode / with the requirements' | "
+        f"{med['start_split_none'] / med['start_split']:.2f} |",
+        "| split, start-up with the requirements' bytecode / with all | "
+        f"{med['start_split'] / med['start_split_all']:.2f} |",
         f"| pex / split, start-up | {med['start_pex'] / med['start_split']:.2f} |",
         "",
         "Every run:",

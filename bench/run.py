@@ -181,7 +181,7 @@ def fetch_seconds(grid, layout: Path) -> float:
     """Seconds to read every layer blob of `layout` from the cache server, one after another."""
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
-    blobs = [[l["digest"].split(":")[1], l["size"]] for l in manifest["layers"]]
+    blobs = [[layer["digest"].split(":")[1], layer["size"]] for layer in manifest["layers"]]
     python = adoption.buildgrid_venv() / "bin" / "python"
     out = sh(
         [str(python), str(REPO / "bench" / "_cas_fetch.py"), grid.address, grid.instance, json.dumps(blobs)],

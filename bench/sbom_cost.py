@@ -68,7 +68,8 @@ def main() -> None:
                 results[name].append(one_run(Path(tmp), name, extra, args.files, args.mb))
     columns = list(next(iter(results.values()))[0])
     print(
-        f"{args.files} files / {args.mb:g} MB, {args.runs} run(s), medians; load average {os.getloadavg()[0]:.1f} at the end\n"
+        f"{args.files} files / {args.mb:g} MB, {args.runs} run(s), medians; "
+        f"load average {os.getloadavg()[0]:.1f} at the end\n"
     )
     print("| mode | " + " | ".join(columns) + " |")
     print("| --- |" + " --- |" * len(columns))

@@ -5,7 +5,8 @@
     "$(./pants --print-venv)/bin/python" bench/shard_locality.py --changes 1000 --sizes 16,32,64
 
 For each shard size (and with --compare, for two simpler rules: filling shards up to the size in
-path order, and a hash of the path picking one of total/size buckets): the shards of the tree (count, smallest / median / largest tar bytes), then
+path order, and a hash of the path picking one of total/size buckets): the shards of the tree
+(count, smallest / median / largest tar bytes), then
 for random one-file changes (an edit appending 1-100 bytes, as bench/run.py's edit does; an edit
 resizing the file by up to 10%; a new file in an existing directory, its size drawn from the
 tree's; a deleted file) how many shards of the new plan are not shards of the old one (what a

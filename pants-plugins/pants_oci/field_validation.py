@@ -97,7 +97,7 @@ def parse_pull_reference(field: Any, value: str) -> Reference:
     try:
         ref = parse_reference(value)
     except InvalidReference as e:
-        raise invalid_value(field, value, str(e))
+        raise invalid_value(field, value, str(e)) from None
     if not ref.digest and not ref.tag:
         raise invalid_value(field, value, PULL_ACCEPTED)
     return ref
@@ -108,7 +108,7 @@ def parse_pinned_reference(field: Any, value: str) -> Reference:
     try:
         ref = parse_reference(value)
     except InvalidReference as e:
-        raise invalid_value(field, value, str(e))
+        raise invalid_value(field, value, str(e)) from None
     if not ref.digest:
         raise invalid_value(field, value, PINNED_ACCEPTED)
     return ref

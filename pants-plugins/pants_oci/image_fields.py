@@ -125,7 +125,7 @@ class OciImageEnvField(DictStringToStringField):
                     FieldName(cls.alias, address),
                     name,
                     "environment variable names must be non-empty and must not contain '='",
-                )
+                ) from None
         return value
 
 
@@ -220,7 +220,7 @@ class OciImageExposedPortsField(_CheckedStringSequenceField):
         try:
             normalize_port(item)
         except ImageError as e:
-            raise invalid_value(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1]) from None
 
 
 class OciImageVolumesField(_CheckedStringSequenceField):
@@ -276,7 +276,7 @@ class OciImagePlatformsField(_CheckedStringSequenceField):
         try:
             Platform.parse(item)
         except ImageError as e:
-            raise invalid_value(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1]) from None
 
     @classmethod
     def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:

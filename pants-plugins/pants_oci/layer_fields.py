@@ -104,7 +104,7 @@ class OciLayerSymlinksField(DictStringToStringField):
         try:
             add_symlinks([], "/", value or {})
         except LayerError as e:
-            raise invalid_value(FieldName(cls.alias, address), dict(value or {}), str(e))
+            raise invalid_value(FieldName(cls.alias, address), dict(value or {}), str(e)) from None
         return value
 
 
@@ -143,7 +143,7 @@ class OciLayerShardSizeField(StringField):
             try:
                 parse_shard_size(value)
             except ShardSizeError as e:
-                raise invalid_value(FieldName(cls.alias, address), value, str(e))
+                raise invalid_value(FieldName(cls.alias, address), value, str(e)) from None
         return value
 
     def bytes_or(self, default: int) -> int:

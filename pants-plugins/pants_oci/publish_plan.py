@@ -120,9 +120,9 @@ def _conflict(address: Address, others: Sequence[Address], destination: str) -> 
     targets = sorted({address, *others})
     named = ", ".join(str(a) for a in targets[:-1]) + f" and {targets[-1]}"
     return OciPublishConflictError(
-        f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. Each `repository:tag` can name one "
-        "image only, whichever targets a publish names: give all but one of them another "
-        "`repository` or `image_tags` (or `skip_push=True`)."
+        f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. "
+        "Each `repository:tag` can name one image only, whichever targets a publish names: "
+        "give all but one of them another `repository` or `image_tags` (or `skip_push=True`)."
     )
 
 
@@ -160,9 +160,11 @@ def refuse_conflicts(
     return tuple(warnings)
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signed: bool = False) -> bytes:
+def check_plan(
+    images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None
+) -> bytes:
     """The plan `ocikit published` reads."""
-    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signed).dumps()
+    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signing).dumps()
 
 
 def push_plan(

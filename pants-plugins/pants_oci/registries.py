@@ -131,12 +131,12 @@ def format_repository(template: str, *, name: str, directory: str, where: str) -
     except KeyError as e:
         raise OptionsError(
             f"{where}: unknown placeholder {{{e.args[0]}}} in {template!r}; available placeholders: {available}"
-        )
+        ) from None
     except (IndexError, ValueError, AttributeError, TypeError) as e:
         raise OptionsError(
             f"{where}: cannot format {template!r} ({e}); available placeholders: {available} "
             "(write '{{' and '}}' for literal braces)"
-        )
+        ) from None
     if not is_valid_repository(repository):
         raise OptionsError(
             f"{where}: {template!r} gives the repository {repository!r}, which is not a valid "

@@ -83,7 +83,8 @@ def test_a_core_process_on_another_python_sees_the_core_and_nothing_else(rule_ru
             process.argv[0],
             "-S",
             "-c",
-            "import sys, importlib.util as u, ocikit; print(sys.version_info[:2], u.find_spec('requests') is not None, ocikit.__name__)",
+            "import sys, importlib.util as u, ocikit; "
+            "print(sys.version_info[:2], u.find_spec('requests') is not None, ocikit.__name__)",
         ),
         description="probe",
         env=process.env,

@@ -124,7 +124,7 @@ def test_pants_installs_the_wheel_and_builds_a_gzip_image_read_by_skopeo_and_umo
     assert "Resolving plugins: pants-oci==" in run.stderr, run.describe()
     ((repository, digest),) = run.packaged.values()
     assert repository == "user/app" and layout.top()["digest"] == digest
-    assert [l["mediaType"] for l in layout.manifest()["layers"]] == [GZIP]
+    assert [layer["mediaType"] for layer in layout.manifest()["layers"]] == [GZIP]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
     rootfs = umoci_unpack(layout.path, "latest", tmp_path / "bundle")
     assert (rootfs / "app" / "hello.txt").read_text() == "hello from a user repo\n"
@@ -136,7 +136,7 @@ def test_a_zstd_image_has_the_same_tar_inside(user_repo: UserRepo, gzip_build):
     run = user_repo.ok("package", "--oci-compression=zstd", "app:img")
     layout = Layout(user_repo.root.dist(LAYOUT))
     ((_, digest),) = run.packaged.values()
-    assert [l["mediaType"] for l in layout.manifest()["layers"]] == [ZSTD]
+    assert [layer["mediaType"] for layer in layout.manifest()["layers"]] == [ZSTD]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
     # umoci 0.4.7 reads no zstd: decompress with the zstd tool and compare with the gzip image.
     (blob,) = layout.layer_digests()
@@ -200,9 +200,9 @@ def test_debug_process_lines_show_no_machine_path_in_layer_and_pull_processes(
     derived_build: PantsRun, user_repo: UserRepo
 ):
     lines = process_lines(derived_build.output)
-    layer = [l for l in lines if 'description: "Build layer of ' in l]
-    pull = [l for l in lines if 'description: "Pull ' in l]
-    setup = [l for l in lines if f'description: "{WORKER_SETUP_DESCRIPTION}"' in l]
+    layer = [line for line in lines if 'description: "Build layer of ' in line]
+    pull = [line for line in lines if 'description: "Pull ' in line]
+    setup = [line for line in lines if f'description: "{WORKER_SETUP_DESCRIPTION}"' in line]
     assert layer and pull, derived_build.describe()
     forbidden = machine_paths(user_repo.root.path, user_repo.venv, Path(user_repo.env["HOME"]))
     for line in layer + pull:
@@ -220,4 +220,4 @@ def test_debug_process_lines_show_no_machine_path_in_layer_and_pull_processes(
         assert not [p for p in forbidden if p in keyed], line
         assert "cache_scope: Successful" in line
     # The one process with a machine path (the interpreter) is never cached on disk.
-    assert all("cache_scope: PerRestartSuccessful" in l for l in setup)
+    assert all("cache_scope: PerRestartSuccessful" in line for line in setup)

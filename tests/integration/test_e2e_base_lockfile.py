@@ -93,7 +93,7 @@ def test_generate_lockfiles_pins_tags_and_builds_read_only_the_lockfile(build_ro
         base_a = json.loads(
             (images["base-a"].layout / "blobs/sha256" / images["base-a"].manifests["linux/amd64"][7:]).read_text()
         )
-        assert Layout(build_root.dist(f"{DIR}/app")).layer_digests() == [l["digest"] for l in base_a["layers"]]
+        assert Layout(build_root.dist(f"{DIR}/app")).layer_digests() == [layer["digest"] for layer in base_a["layers"]]
 
         # The tag moves; builds keep the locked digest and never ask the registry about the tag.
         copy_in(registry, images["base-b"], base)

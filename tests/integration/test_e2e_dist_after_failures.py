@@ -329,7 +329,7 @@ def interrupt_package(root: BuildRoot, target: str, *, pantsd: bool, how: str, t
         try:
             returncode = proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"./pants did not exit within 120 s of the interruption ({how})")
+            raise AssertionError(f"./pants did not exit within 120 s of the interruption ({how})") from None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

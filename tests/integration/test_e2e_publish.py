@@ -130,7 +130,7 @@ oci_image(
             "inspect", "--tls-verify=false", "--creds", registry.creds, "--raw", f"docker://{base_repo}@{base_digest}"
         ).stdout
     )
-    base_layers = [l["digest"] for l in base_manifest["layers"]]
+    base_layers = [layer["digest"] for layer in base_manifest["layers"]]
     assert layout.layer_digests()[: len(base_layers)] == base_layers
     for digest in base_layers:
         assert layout.blob_path(digest).is_file(), "the layout is complete without the registry"
@@ -235,7 +235,7 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
         layout = Layout(build_root.dist("examples.layered/layered"))
         assert layout.top()["digest"] == printed
         manifest = layout.manifest()
-        assert {l["mediaType"] for l in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
+        assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
         published = build_root.run(*flags, "publish", "examples/layered:layered")
         assert published.returncode == 0, published.describe()
         assert record(build_root, "examples.layered/layered")["digest"] == printed
@@ -244,4 +244,4 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
     plain = build_root.run("--oci-compression=auto", "package", "examples/layered:layered")
     assert plain.returncode == 0, plain.describe()
     gzip_layers = Layout(build_root.dist("examples.layered/layered")).manifest()["layers"]
-    assert {l["mediaType"] for l in gzip_layers} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
+    assert {layer["mediaType"] for layer in gzip_layers} == {"application/vnd.oci.image.layer.v1.tar+gzip"}

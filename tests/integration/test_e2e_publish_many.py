@@ -26,7 +26,8 @@ COUNT = 6
 
 def many_build(extra: str = "") -> str:
     images = "\n".join(
-        f'oci_image(name="img{i}", layers=[":shared", ":own{i}"], repository="many/img{i}", image_tags=["v1", "latest"])\n'
+        f'oci_image(name="img{i}", layers=[":shared", ":own{i}"], repository="many/img{i}", '
+        'image_tags=["v1", "latest"])\n'
         f'files(name="own{i}_files", sources=["own{i}.txt"])\n'
         f'oci_layer(name="own{i}", dependencies=[":own{i}_files"], destination="/own")'
         for i in range(COUNT)

@@ -1,6 +1,6 @@
 """examples/python end to end, through the real `../../pants` in a copy of its build root: a
-small service with locked PyPI requirements (one with a native extension), as an image on a Python base built from Debian
-packages and pinned by digest from a loopback registry, run by podman and by runc.
+small service with locked PyPI requirements (one with a native extension), as an image on a
+Python base built from Debian packages and pinned by digest from a loopback registry, run by podman and by runc.
 
 What it proves: the image runs the app on the base's python3 (podman, runc, and `pants run`
 with arguments after `--` and the app's exit status); an edit to the app re-runs its
@@ -324,7 +324,8 @@ BAD = {
         "oci_python_app bad:app cannot place the code of bad:bin (its `binary` field): No source root found for `bad`.",
     ),
     "two sources on one stripped path": (
-        'pex_binary(name="bin", entry_point="json.tool", dependencies=["//src/python/greeter:lib", "bad/lib/greeter:dup"])',
+        'pex_binary(name="bin", entry_point="json.tool", '
+        'dependencies=["//src/python/greeter:lib", "bad/lib/greeter:dup"])',
         "oci_python_app bad:app: two sources or resources of bad:bin (its `binary` field) land on "
         "the same path below their source roots",
     ),

@@ -86,8 +86,7 @@ def test_docker_is_driven_through_its_cli(run_dir: BuildRoot, podman: str, tmp_p
     `image inspect` and `run` calls a Docker Engine gets (no Docker Engine runs on these
     machines). podman 4.3's API reports status 0 for any `docker run --rm` (checked by hand: the
     same container without --rm reports 3), so the status is checked with podman only."""
-    if not shutil.which("docker"):
-        pytest.fail("the docker path test needs the docker CLI (apt-get install docker.io, or docker-ce-cli)")
+    require("docker")  # the CLI only: Debian's docker.io (tests/debian-packages.txt); no engine runs
     socket = tmp_path / "podman.sock"
     service = subprocess.Popen(
         [podman, "system", "service", "--time", "0", f"unix://{socket}"],

@@ -65,7 +65,7 @@ CONTRACTS = [
         (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),),
     ),
     Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
-    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
+    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, Signing("/k/cosign.key", "PW")),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
     PushPlan(
         "batch",

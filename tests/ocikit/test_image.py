@@ -191,7 +191,7 @@ def test_manifest_and_index_are_canonical_and_deterministic():
 def test_base_layers_come_first():
     base = build_platform_image(AMD64, None, None, [layer(1)], ConfigMutations(), "t")
     child = build_platform_image(AMD64, base, json.loads(base.config.data), [layer(2)], ConfigMutations(), "t")
-    digests = [l["digest"] for l in json.loads(child.manifest.data)["layers"]]
+    digests = [layer["digest"] for layer in json.loads(child.manifest.data)["layers"]]
     assert digests == [layer(1).descriptor.digest, layer(2).descriptor.digest]
     diff_ids = json.loads(child.config.data)["rootfs"]["diff_ids"]
     assert diff_ids == [layer(1).diff_id, layer(2).diff_id]

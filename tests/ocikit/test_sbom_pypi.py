@@ -51,7 +51,10 @@ Classifier: Programming Language :: Python :: 3
 
 The description, which is no header.
 """
-WHEEL_NATIVE = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n"
+WHEEL_NATIVE = (
+    "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n"
+    "Tag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n"
+)
 
 
 def test_wheel_tags_expand_compressed_tag_sets() -> None:

@@ -9,17 +9,15 @@ import hashlib
 import json
 import random
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
+from spdx_tools.spdx.validation import document_validator as spdx_validator
 
 from ocikit.sbom.licenses import declared_license
 from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomFile, SbomPackage
 from ocikit.sbom.purl import deb_purl, oci_purl, pypi_purl
 from ocikit.sbom.spdx import spdx_document, spdx_json
-
-spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
-spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
 
 IMAGE = "sha256:" + "1" * 64
 AMD64 = "sha256:" + "2" * 64

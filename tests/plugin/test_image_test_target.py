@@ -99,8 +99,8 @@ def test_failing_checks_say_which_with_expected_and_actual(runner: RuleRunner) -
     assert result.exit_code == 1
     out = result.stdout
     assert (
-        "FAIL file /app/hello.txt: mode: expected 0755, got 0644; content: expected to match '^bye', got 'hello there\\n'"
-        in out
+        "FAIL file /app/hello.txt: mode: expected 0755, got 0644; "
+        "content: expected to match '^bye', got 'hello there\\n'" in out
     )
     assert "FAIL file /nope: expected to exist, absent" in out
     assert "FAIL config user: expected 'root', got '1000'" in out
@@ -133,16 +133,19 @@ def test_a_command_check_without_the_runtime_fails_saying_so_and_the_others_run(
         ),
         (
             'oci_image_test(name="t", image="//app:img", file_checks=[{"path": "x"}])',
-            "The `file_checks` field in target app/tests:t has an invalid value {'path': 'x'}: check #1: `path` must be an "
+            "The `file_checks` field in target app/tests:t has an invalid value {'path': 'x'}: "
+            "check #1: `path` must be an "
             "absolute path in the image",
         ),
         (
             'oci_image_test(name="t", image="//app:img", command_checks={"args": []})',
-            "The `command_checks` field in target app/tests:t has an invalid value {'args': []}: expected a list of checks",
+            "The `command_checks` field in target app/tests:t has an invalid value {'args': []}: "
+            "expected a list of checks",
         ),
         (
             'oci_image_test(name="t", image="//app:img", config_checks={"cmd": "x"})',
-            "The `config_checks` field in target app/tests:t has an invalid value {'cmd': 'x'}: `cmd` must be a list of strings",
+            "The `config_checks` field in target app/tests:t has an invalid value {'cmd': 'x'}: "
+            "`cmd` must be a list of strings",
         ),
     ],
 )

@@ -407,7 +407,8 @@ def test_bad_registries_flag(rule_runner: RuleRunner, registries: str, message: 
         ),
         (
             'registries = {prod = {address = "https://registry.example.com:5000"}}',
-            f"[oci].registries['prod']: invalid registry address 'https://registry.example.com:5000': {ADDRESS_ACCEPTED}",
+            "[oci].registries['prod']: invalid registry address 'https://registry.example.com:5000': "
+            f"{ADDRESS_ACCEPTED}",
         ),
     ],
 )

@@ -239,7 +239,8 @@ oci_image(name="img", base=":p")
         ('oci_image(name="img", volumes=["data"])', r"`volumes` field in target bad:img has an invalid value 'data'"),
         (
             'oci_image(name="img", platforms=["linux/amd64", "linux/amd64"])',
-            r"`platforms` field in target bad:img has an invalid value 'linux/amd64': each platform may appear only once",
+            r"`platforms` field in target bad:img has an invalid value 'linux/amd64': "
+            r"each platform may appear only once",
         ),
         (
             'oci_image(name="img", image_tags=["bad tag"])',

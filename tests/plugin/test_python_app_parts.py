@@ -104,7 +104,7 @@ def test_threshold_zero_gives_every_distribution_its_own_layer() -> None:
 def test_nothing_left_over_means_no_shared_layer() -> None:
     only_six = {p: s for p, s in SIZES.items() if p.startswith("six")}
     records = {"six-1.16.0.dist-info/RECORD": RECORDS["six-1.16.0.dist-info/RECORD"]}
-    assert [l.name for l in split_requirements(distributions(records), only_six, 1)] == ["six-1.16.0"]
+    assert [part.name for part in split_requirements(distributions(records), only_six, 1)] == ["six-1.16.0"]
 
 
 # -- the launcher ---------------------------------------------------------------------------

@@ -63,7 +63,9 @@ def _image(rule_runner: RuleRunner, fields: str) -> None:
     rule_runner.write_files(
         {
             "apps/hello.txt": "hello",
-            "apps/BUILD": f'files(name="f", sources=["hello.txt"])\noci_image(name="web", dependencies=[":f"], {fields})\n',
+            "apps/BUILD": (
+                f'files(name="f", sources=["hello.txt"])\noci_image(name="web", dependencies=[":f"], {fields})\n'
+            ),
         }
     )
 

@@ -59,7 +59,7 @@ def write_small_images(
                 "architecture": "amd64",
                 "os": "linux",
                 "config": {"Labels": {"image": str(i), "label": label}},
-                "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
             }
         )
         config_digest = _digest(config)

@@ -51,10 +51,14 @@ def have_registry() -> bool:
     return shutil.which("docker-registry") is not None
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, reserved while the block runs: a socket is bound
+    to it but never listens, so a connection is refused and no other process can take the port
+    meanwhile (a port merely found free could be taken by anyone before it is used)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 # -- token server ---------------------------------------------------------------------------
@@ -264,6 +268,11 @@ class TokenServer:
 _ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ', re.M)
 
 
+# The path of the test's own "settle" requests (see Registry.requests); a 404 for the registry.
+_SETTLE_PATH = "/v2/_ocikit_test_settle/"
+_settle_counter = itertools.count()
+
+
 @dataclass(frozen=True)
 class RegistryRequest:
     method: str
@@ -305,20 +314,30 @@ class Registry:
     def requests(self) -> List[RegistryRequest]:
         """Every request the registry answered, in order, from its access log (401s included).
 
-        Waits until the log stops growing for a moment: the registry writes a line just after
-        it answers, so the client can be a little ahead of the log."""
-        previous, stable_since = None, time.monotonic()
-        while True:
-            text = self.log_text()
-            if text != previous:
-                previous, stable_since = text, time.monotonic()
-            elif time.monotonic() - stable_since >= 0.05:
-                break
+        The registry writes a request's log line after its handler returns, so a client can
+        hold the answer before the line is written. To read a settled log, this sends a request
+        of its own (a "settle" request, left out of the result) and waits, bounded, until its
+        line is in the log: the registry answers a small response only after logging it (Go
+        flushes the buffered answer when the logging handler returns), so every answer a client
+        received before this call is logged by then."""
+        marker = f"{_SETTLE_PATH}{next(_settle_counter)}"
+        context = ssl._create_unverified_context() if self.tls_cert else None
+        try:
+            urllib.request.urlopen(f"{self.url}{marker}", timeout=10, context=context).close()
+        except urllib.error.HTTPError:
+            pass  # 404 (or 401 with auth): answered, and logged
+        deadline = time.monotonic() + 10
+        text = self.log_text()
+        while f" {marker} " not in text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the registry's log {self.log_path} never showed the request {marker}")
             time.sleep(0.01)
-        out = []
-        for match in _ACCESS_LINE.finditer(previous):
-            out.append(RegistryRequest(match.group(1), match.group(2), int(match.group(3))))
-        return out
+            text = self.log_text()
+        return [
+            RegistryRequest(match.group(1), match.group(2), int(match.group(3)))
+            for match in _ACCESS_LINE.finditer(text)
+            if not match.group(2).startswith(_SETTLE_PATH)
+        ]
 
     def mark(self) -> int:
         """A position in the request log; `requests_since(mark)` gives what came after."""
@@ -423,53 +442,69 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
     return config
 
 
+# The registry's own line naming the address it bound ("listening on 127.0.0.1:PORT", plus
+# ", tls" with TLS): it is given port 0 and reports the port the kernel chose.
+_LISTENING = re.compile(r'"msg":"listening on (127\.0\.0\.1:\d+)')
+
+
+def _bound_address(process: subprocess.Popen, log_path: Path, deadline: float) -> Optional[str]:
+    while time.monotonic() < deadline and process.poll() is None:
+        found = _LISTENING.search(log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        time.sleep(0.02)
+    return None
+
+
+def _answers(url: str, tls: bool, deadline: float) -> bool:
+    context = ssl._create_unverified_context() if tls else None
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/v2/", timeout=1, context=context).close()
+            return True
+        except urllib.error.HTTPError as e:
+            return e.code == 401
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Registry:
     """Start a registry in `root` (created); the caller must call .stop(). With `tls`, it
     serves HTTPS with a self-signed certificate (`registry.tls_cert`). Skips the test, naming
-    the package, when docker-registry is missing."""
+    the package, when docker-registry is missing. The registry binds port 0 itself and its log
+    names the port it got, so no other process can take the port between choice and bind."""
     require("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     token_server = TokenServer(root) if mode == "token" else None
-    last_error = ""
-    for _ in range(3):  # the free port may be taken between choosing and binding it
-        port = free_port()
-        config_path = root / "config.yml"
-        config_path.write_text(json.dumps(_config(mode, root, port, token_server, tls), indent=2))
-        log_path = root / f"registry-{port}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                ["docker-registry", "serve", str(config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        registry = Registry(
-            f"127.0.0.1:{port}",
-            mode,
-            root,
-            log_path,
-            process,
-            token_server,
-            tls_cert=root / "tls-cert.pem" if tls else None,
+    config_path = root / "config.yml"
+    config_path.write_text(json.dumps(_config(mode, root, 0, token_server, tls), indent=2))
+    log_path = root / f"registry-{next(_registry_counter)}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        context = ssl._create_unverified_context() if tls else None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                urllib.request.urlopen(f"{registry.url}/v2/", timeout=1, context=context).close()
-                return registry
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    return registry
-            except OSError:
-                pass
-            time.sleep(0.05)
-        last_error = log_path.read_text(errors="replace")[-2000:]
-        registry.token_server = None
-        registry.stop()
-    if token_server is not None:
-        token_server.stop()
-    raise RuntimeError(f"the registry did not start in {root}:\n{last_error}")
+    deadline = time.monotonic() + 30
+    host = _bound_address(process, log_path, deadline)
+    registry = Registry(
+        host or "127.0.0.1:0",
+        mode,
+        root,
+        log_path,
+        process,
+        token_server,
+        tls_cert=root / "tls-cert.pem" if tls else None,
+    )
+    if host is not None and _answers(registry.url, tls, deadline):
+        return registry
+    registry.stop()
+    raise RuntimeError(f"the registry did not start in {root}:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+
+_registry_counter = itertools.count()
 
 
 @contextlib.contextmanager

@@ -80,7 +80,9 @@ class OciVerifySubsystem(GoalSubsystem):
     )
     max_paths = IntOption(
         default=20,
-        help="How many differing paths to list per layer; the others are counted. Example: `--oci-verify-max-paths=100`.",
+        help=(
+            "How many differing paths to list per layer; the others are counted. Example: `--oci-verify-max-paths=100`."
+        ),
     )
 
     def key_paths(self) -> Tuple[str, ...]:

@@ -76,7 +76,7 @@ def locked(cache):
                     raise SetupError(
                         f"another setup has held {os.path.realpath(os.path.join(cache, LOCK))} "
                         f"for {LOCK_WAIT_SECONDS} s: is a Pants run hanging?"
-                    )
+                    ) from None
                 time.sleep(0.05)
             except OSError:
                 held = False

@@ -124,6 +124,7 @@ def compress_to(
         digest = "sha256:" + raw.sha256.hexdigest()
         return CompressResult(digest, size, digest, raw.size)
 
+    assert level is not None  # resolve_level gives gzip and zstd a level
     if compression == "gzip":
         pieces = gzip_stream(raw, level, threads)
     else:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ocikit.contracts.image_test import CommandCheck, ConfigCheck, FileCheck, ImageTestCommand, ImageTestPlan
 from ocikit.errors import OcikitError
@@ -104,12 +104,14 @@ def check_file(check: FileCheck, tree: Mapping[str, Tuple[TarEntry, str]]) -> Ou
         return Outcome(name, False, "expected to exist, absent")
     entry, layer = found
     wrong = []
-    for what, expected, actual, shown in (
+    octal: Callable[[object], str] = lambda m: f"{m:04o}"  # noqa: E731
+    checked: Tuple[Tuple[str, object, object, Callable[[object], str]], ...] = (
         ("type", check.type, entry.kind, str),
-        ("mode", check.mode, entry.mode, lambda m: f"{m:04o}"),
+        ("mode", check.mode, entry.mode, octal),
         ("uid", check.uid, entry.uid, str),
         ("gid", check.gid, entry.gid, str),
-    ):
+    )
+    for what, expected, actual, shown in checked:
         if expected is not None and expected != actual:
             wrong.append(f"{what}: expected {shown(expected)}, got {shown(actual)}")
     if check.content is not None:
@@ -131,7 +133,7 @@ def check_config(check: ConfigCheck, config: Mapping) -> List[Outcome]:
     inner = config.get("config") or {}
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in inner.get("Env") or [])
     labels = inner.get("Labels") or {}
-    outcomes = []
+    outcomes: List[Outcome] = []
     for name, expected, actual in (
         ("entrypoint", check.entrypoint, tuple(inner.get("Entrypoint") or ())),
         ("cmd", check.cmd, tuple(inner.get("Cmd") or ())),
@@ -139,8 +141,8 @@ def check_config(check: ConfigCheck, config: Mapping) -> List[Outcome]:
         ("workdir", check.workdir, inner.get("WorkingDir") or ""),
     ):
         if expected is not None:
-            expected, actual = (list(v) if isinstance(v, tuple) else v for v in (expected, actual))
-            outcomes.append(Outcome(f"config {name}", expected == actual, f"expected {expected!r}, got {actual!r}"))
+            want, got = (list(v) if isinstance(v, tuple) else v for v in (expected, actual))
+            outcomes.append(Outcome(f"config {name}", want == got, f"expected {want!r}, got {got!r}"))
     for kind, expected_pairs, actual_pairs in (("env", check.env, env), ("labels", check.labels, labels)):
         for key, value in sorted(expected_pairs.items()):
             got = actual_pairs.get(key)
@@ -221,7 +223,7 @@ def run_checks(plan: ImageTestPlan) -> Tuple[str, List[Outcome]]:
     source = LayoutSource(plan.layout)
     digest = read_layout_image(plan.layout).digest
     manifest = choose_manifest(platform_manifests(source, digest), plan.platform, plan.image)
-    outcomes = []
+    outcomes: List[Outcome] = []
     if plan.files:
         tree = filesystem(source, manifest)
         outcomes.extend(check_file(check, tree) for check in plan.files)

@@ -64,19 +64,18 @@ def _encoded(path: str) -> bytes:
 
 def validate_destination(destination: object) -> str:
     """`destination` if absolute and normalised ("/", "/app", "/opt/my app"), else LayerError."""
-    ok = isinstance(destination, str) and destination.startswith("/") and "\0" not in destination
-    if ok:
-        assert isinstance(destination, str)
-        ok = _encodable(destination)
-    if ok and destination != "/":
-        parts = destination[1:].split("/")
-        ok = all(p not in ("", ".", "..") for p in parts)
-    if not ok:
+    if not isinstance(destination, str) or not _is_normalised_destination(destination):
         raise LayerError(
             f"invalid layer destination {destination!r}: expected an absolute, normalised path "
             "such as '/' or '/app' (no '.', '..', '//' or trailing '/')"
         )
-    return destination  # type: ignore[return-value]
+    return destination
+
+
+def _is_normalised_destination(destination: str) -> bool:
+    if not destination.startswith("/") or "\0" in destination or not _encodable(destination):
+        return False
+    return destination == "/" or all(p not in ("", ".", "..") for p in destination[1:].split("/"))
 
 
 def _check_id(name: str, value: object) -> int:

@@ -145,7 +145,8 @@ class _Reader:
         """The (key, key node, value node) pairs of a mapping with string keys, no key twice."""
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, where, f"expected {what}")
-        pairs, keys = [], {}
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
+        keys: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
                 raise self.fail(key_node, where, f"expected string keys in {what}")

@@ -5,7 +5,8 @@ its repository:tag, then run it there, streaming its output and ending with its 
         --what //app:web [--run-arg=--ulimit --run-arg=nofile=1024:1024 ...] [--load-only] \\
         [--] [ARGS...]
 
-(What Pants passes: ocikit.contracts.run.RunCommand.) ARGS go to the container (after its entrypoint, replacing its cmd). The layout goes to
+(What Pants passes: ocikit.contracts.run.RunCommand.) ARGS go to the container (after its
+entrypoint, replacing its cmd). The layout goes to
 `RUNTIME load` as a tar stream (an oci-archive: podman, and docker 25+, read it and pick this
 machine's platform from an index), then is tagged `--name` (`podman pull oci:DIR`, or `podman
 load` of the directory, would name it after the directory). The container runs with `--rm`,

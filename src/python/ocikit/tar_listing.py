@@ -15,7 +15,7 @@ import hashlib
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Dict
+from typing import BinaryIO, Dict, cast
 
 from ocikit.errors import OcikitError
 
@@ -63,11 +63,11 @@ def uncompressed(raw: BinaryIO) -> BinaryIO:
     head = raw.read(4)
     raw.seek(0)
     if head[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))  # typeshed: a BufferedIOBase only
     if head == _ZSTD_MAGIC:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw
 
 

@@ -149,7 +149,9 @@ def find_image_values(data: str | bytes, filename: str) -> tuple[ImageValue, ...
 
 def _scalar_span(text: str, node: yaml.ScalarNode) -> tuple[int, int]:
     """Where the scalar itself is in `text`: after its anchor and tag, before trailing space."""
-    start = _PROPERTIES_RE.match(text, node.start_mark.index).end()
+    properties = _PROPERTIES_RE.match(text, node.start_mark.index)
+    assert properties is not None  # `(...)*` matches the empty string
+    start = properties.end()
     end = node.end_mark.index
     while end > start and text[end - 1] in " \t\r\n":
         end -= 1

@@ -220,7 +220,7 @@ def _load_config(path: str) -> dict[str, Any]:
             config = json.loads(f.read().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         # The decoder's message quotes no content, only a position.
-        where = f" (line {e.lineno}, column {e.colno})" if hasattr(e, "lineno") else ""
+        where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
         raise CredentialError(f"{path} is not valid JSON{where}; fix or remove it") from None
     except OSError as e:
         raise CredentialError(f"{path} could not be read: {e.strerror}") from None

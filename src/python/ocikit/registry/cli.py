@@ -191,7 +191,11 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _setup_logging(level: str, log_file: Optional[str]) -> Optional[logging.Handler]:
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if log_file:
+        handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ocikit %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_ScrubFilter())
     root = logging.getLogger()

@@ -327,7 +327,7 @@ class RepositoryClient:
         response.close()
         return _range_end(response.headers.get("Range")), self._location(response, default=location)
 
-    def upload_chunk(self, location: str, body: object, offset: int, length: int) -> tuple[int, str]:
+    def upload_chunk(self, location: str, body: Iterable[bytes], offset: int, length: int) -> tuple[int, str]:
         """PATCH one chunk; returns the registry's new offset and the next location.
 
         Never retried here: after a broken PATCH the caller asks `upload_status`."""

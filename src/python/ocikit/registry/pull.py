@@ -9,6 +9,7 @@ in place whole at the end, or leaves nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -164,6 +165,7 @@ def _choose(
     """(platform, manifest, platform JSON for index.json) per requested platform."""
     what = f"{ref.name}@{ref.digest}"
     if top.media_type in media_types.INDEX_TYPES:
+        assert top.data is not None  # a GET (get_manifest) keeps the bytes
         index = json.loads(top.data)
         if not wanted:
             raise PlatformError(
@@ -218,7 +220,7 @@ def _write_layout(
             with lock:
                 fetched[0] += n
 
-        run_concurrently([lambda d=d, s=s: fetch(d, s) for d, s in wanted_blobs.items()], max(1, jobs))
+        run_concurrently([functools.partial(fetch, d, s) for d, s in wanted_blobs.items()], max(1, jobs))
         layout.commit(
             [
                 {"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}

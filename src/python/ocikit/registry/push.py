@@ -18,6 +18,7 @@ uploaded once and mounted everywhere else.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -199,7 +200,7 @@ class PushSession:
         try:
             for blobs in batches:
                 run_concurrently(
-                    [lambda b=b: steps.push(b, first_where if b is first else ASK) for b in blobs],
+                    [functools.partial(steps.push, b, first_where if b is first else ASK) for b in blobs],
                     self.jobs,
                 )
         finally:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "ocikit/0.1 (+python-requests)"
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds for every request
 TLS_UNTRUSTED = "TLS_UNTRUSTED"  # RegistryConnectionError.code: the certificate did not verify
-Body = Union[None, bytes, Callable[[], Any]]
+Body = Union[None, bytes, Iterable[bytes], Callable[[], Any]]
 
 
 def _scope_parts(scope: str) -> tuple[str, frozenset]:

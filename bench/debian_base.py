@@ -43,6 +43,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration"), str(RE
 from debian_archive import mirrored_lockfile, rebuilt_deb, served  # noqa: E402
 from e2e_support import BuildRoot, PantsRun, copy_sources  # noqa: E402
 from python_tools import _debian_mirror, require  # noqa: E402
+
 from ocikit.debian.lockfile import DebianLock, format_lockfile, new_target_lock, parse_lockfile  # noqa: E402
 
 LOCKFILE = "3rdparty/oci/debian-packages.lock.yaml"
@@ -60,16 +61,18 @@ def bump(root: BuildRoot, mirror: Path, work: Path) -> None:
     lockfile = root.path / LOCKFILE
     lock = parse_lockfile(lockfile.read_bytes(), str(lockfile))
     (target,) = lock.targets
-    (arch, debs), = target.architectures
+    ((arch, debs),) = target.architectures
     old = next(d for d in debs if d.name == BUMPED)
     deb = rebuilt_deb(mirror / old.path, old.version + "+bench1", work)
     path = str(Path(old.path).parent / deb.name)
     shutil.copyfile(deb, mirror / path)
     data = deb.read_bytes()
-    new = dataclasses.replace(old, version=old.version + "+bench1", path=path, size=len(data),
-                              sha256=hashlib.sha256(data).hexdigest())
-    bumped = new_target_lock(target.target, target.suite, target.requested,
-                             [(arch, [new if d is old else d for d in debs])])
+    new = dataclasses.replace(
+        old, version=old.version + "+bench1", path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+    bumped = new_target_lock(
+        target.target, target.suite, target.requested, [(arch, [new if d is old else d for d in debs])]
+    )
     regenerate = lockfile.read_text().splitlines()[3].split("Regenerate: ", 1)[1]
     lockfile.write_bytes(format_lockfile(DebianLock((bumped,)), regenerate))
 
@@ -113,8 +116,18 @@ def debootstrap_run(base: Path) -> float:
     debootstrap, umoci = require("debootstrap", "debootstrap"), require("umoci", "umoci")
     started = time.monotonic()
     rootfs, layout = base / "rootfs", base / "layout"
-    subprocess.run([debootstrap, "--variant=minbase", "--include=python3,ca-certificates,tzdata", "bookworm",
-                    str(rootfs), _debian_mirror()], check=True, capture_output=True)
+    subprocess.run(
+        [
+            debootstrap,
+            "--variant=minbase",
+            "--include=python3,ca-certificates,tzdata",
+            "bookworm",
+            str(rootfs),
+            _debian_mirror(),
+        ],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([umoci, "init", "--layout", str(layout)], check=True)
     subprocess.run([umoci, "new", "--image", f"{layout}:base"], check=True)
     subprocess.run([umoci, "insert", "--image", f"{layout}:base", str(rootfs), "/"], check=True, capture_output=True)

@@ -13,8 +13,8 @@ package with `dpkg-deb --build`, for "one package bumped" tests.
 from __future__ import annotations
 
 import functools
-import http.server
 import hashlib
+import http.server
 import lzma
 import re
 import shutil
@@ -92,18 +92,20 @@ def rebuilt_deb(deb: Path, version: str, out_dir: Path, compression: str = "xz")
     return out
 
 
-def make_archive(root: Path, debs: Mapping[str, Path] | Sequence[Path], suite: str = SUITE,
-                 architectures: Sequence[str] = ("amd64",)) -> Path:
+def make_archive(
+    root: Path, debs: Mapping[str, Path] | Sequence[Path], suite: str = SUITE, architectures: Sequence[str] = ("amd64",)
+) -> Path:
     """A Debian archive at `root` holding `debs`: `pool/main/<file>` and, for each architecture,
     `dists/<suite>/main/binary-<arch>/Packages.xz` written by dpkg-scanpackages."""
     require("dpkg-scanpackages", "dpkg-dev")
     pool = root / "pool" / "main"
     pool.mkdir(parents=True, exist_ok=True)
-    for deb in (debs.values() if isinstance(debs, Mapping) else debs):
+    for deb in debs.values() if isinstance(debs, Mapping) else debs:
         shutil.copyfile(deb, pool / deb.name)
     for arch in architectures:
-        scan = subprocess.run(["dpkg-scanpackages", "--arch", arch, "--multiversion", "pool"], cwd=root,
-                              check=True, capture_output=True)
+        scan = subprocess.run(
+            ["dpkg-scanpackages", "--arch", arch, "--multiversion", "pool"], cwd=root, check=True, capture_output=True
+        )
         index = root / "dists" / suite / "main" / f"binary-{arch}"
         index.mkdir(parents=True, exist_ok=True)
         (index / "Packages.xz").write_bytes(lzma.compress(scan.stdout))
@@ -154,4 +156,3 @@ def served(root: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-

@@ -10,14 +10,23 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
-from pants_oci.goals import (  # noqa: E402
-    lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
-)
-from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.debian import layers as debian_layers  # noqa: E402
 from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
 from pants_oci.debian import sbom as debian_sbom  # noqa: E402
 from pants_oci.debian.target_types import OciDebianPackagesTarget  # noqa: E402
+from pants_oci.goals import (  # noqa: E402
+    image_test,  # noqa: E402
+    lockfile,
+    package,
+    package_deploy,
+    publish,
+    publish_attestations,
+    publish_roots,
+    publish_run,
+    run,
+)
+from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.image_test_fields import OciImageTestTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -42,11 +51,20 @@ from pants_oci.util_rules import (  # noqa: E402
     pull,
     runtime,
     settings,
+    stamp,
+    stamp_annotations,
 )
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget, OciDebianPackagesTarget]
+    return [
+        OciLayerTarget,
+        OciImageTarget,
+        OciPullTarget,
+        OciDeployManifestsTarget,
+        OciImageTestTarget,
+        OciDebianPackagesTarget,
+    ]
 
 
 def rules():
@@ -56,6 +74,9 @@ def rules():
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),
+        *stamp.rules(),
+        *stamp_annotations.rules(),
+        *image_test.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),

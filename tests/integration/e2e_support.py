@@ -39,6 +39,21 @@ LAYER_PROCESS_PREFIX = "Build layer of "
 SBOM_PROCESS_PREFIXES = ("Hash the files of ", "Read the Debian packages of layer ")
 WORKER_SETUP_DESCRIPTION = "Prepare the Python for ocikit processes"
 
+BUSYBOX = Path("/bin/busybox")  # static (busybox-static): runs in a scratch image
+# podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
+PODMAN_RUN_ARGS = "--oci-run-args=['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']"
+
+
+def busybox_layer_build(directory: str) -> str:
+    """BUILD lines of an `oci_layer` named `bin`: `directory`'s `bin/busybox` at /bin/busybox,
+    with /bin/sh linked to it."""
+    return (
+        'files(name="busybox", sources=["bin/busybox"])\n'
+        f'relocated_files(name="bb", files_targets=[":busybox"], src="{directory}/bin", dest="")\n'
+        'oci_layer(name="bin", dependencies=[":bb"], destination="/bin", symlinks={"sh": "busybox"})\n'
+    )
+
+
 _COUNTER_RE = re.compile(r"^\s+([a-z_0-9]+): (\d+)\s*$")
 _WROTE_RE = re.compile(r"Wrote dist/(\S+)\n\s+(\S+)@(sha256:[0-9a-f]{64})\n")
 
@@ -109,8 +124,7 @@ class PantsRun:
         return sorted(
             w.get("description") or ""
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
+            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
         )
 
     @property
@@ -119,8 +133,7 @@ class PantsRun:
         return sorted(
             w.get("description") or ""
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and (w.get("description") or "").startswith(SBOM_PROCESS_PREFIXES)
+            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(SBOM_PROCESS_PREFIXES)
         )
 
     @property
@@ -130,8 +143,7 @@ class PantsRun:
         setups = sum(
             1
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and w.get("description") == WORKER_SETUP_DESCRIPTION
+            if w.get("name") == "run_local_process" and w.get("description") == WORKER_SETUP_DESCRIPTION
         )
         return self.counters["local_execution_requests"] - setups
 
@@ -171,8 +183,14 @@ class BuildRoot:
 
     # -- running Pants ---------------------------------------------------------------------
 
-    def run(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None,
-            cwd: str = "", launcher: Optional[Sequence[str]] = None) -> PantsRun:
+    def run(
+        self,
+        *args: str,
+        timeout: float = 300,
+        env: Optional[Dict[str, str]] = None,
+        cwd: str = "",
+        launcher: Optional[Sequence[str]] = None,
+    ) -> PantsRun:
         """`./pants ARGS` in this root. Every run passes the same global options, so pantsd
         is never restarted by an option change (that would also drop its memoized graph).
         `cwd` (relative to the root) and `launcher` (an argv prefix) start it another way."""

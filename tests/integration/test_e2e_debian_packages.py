@@ -51,8 +51,10 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
         flags = (lockfile_flag, f"--oci-debian-archive={url}")
         missing = build_root.run(*flags, "package", f"{DIR}:img")
         assert missing.returncode != 0
-        assert (f"The Debian package lockfile {LOCKFILE} has no entry for it ({DIR}:deps): run "
-                "`pants generate-lockfiles --resolve=oci-debian-packages`") in missing.output, missing.describe()
+        assert (
+            f"The Debian package lockfile {LOCKFILE} has no entry for it ({DIR}:deps): run "
+            "`pants generate-lockfiles --resolve=oci-debian-packages`"
+        ) in missing.output, missing.describe()
 
         ok(build_root, *flags, "generate-lockfiles", "--resolve=oci-debian-packages")
         text = (build_root.path / LOCKFILE).read_text()
@@ -61,8 +63,10 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
 
         built = ok(build_root, *flags, "package", f"{DIR}:img")
         # libc6's postinst asks debconf questions a layer cannot answer: said, naming it.
-        assert (f"[WARN] oci_debian_packages {DIR}:deps (libc6): libc6: maintainer scripts are not run: "
-                "debconf configuration is not applied") in built.output, built.describe()
+        assert (
+            f"[WARN] oci_debian_packages {DIR}:deps (libc6): libc6: maintainer scripts are not run: "
+            "debconf configuration is not applied"
+        ) in built.output, built.describe()
         assert sorted(built.layer_processes_run) == [
             f"Build layer of oci_debian_packages {DIR}:deps (libc6)",
             f"Build layer of oci_debian_packages {DIR}:deps (small packages)",
@@ -70,8 +74,14 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
         layout = build_root.path / "dist" / DIR / "img"
         tag = Layout(layout).tags()[0]
         rootfs = umoci_unpack(layout, tag, tmp_path / "bundle")
-        assert (rootfs / "bin/bzip2").is_file() and (rootfs / "bin/bzcat").stat().st_ino == (rootfs / "bin/bzip2").stat().st_ino
-        assert (rootfs / "var/lib/dpkg/status.d/bzip2").read_text().startswith("Package: bzip2\nStatus: install ok installed\n")
+        assert (rootfs / "bin/bzip2").is_file() and (rootfs / "bin/bzcat").stat().st_ino == (
+            rootfs / "bin/bzip2"
+        ).stat().st_ino
+        assert (
+            (rootfs / "var/lib/dpkg/status.d/bzip2")
+            .read_text()
+            .startswith("Package: bzip2\nStatus: install ok installed\n")
+        )
 
         # Builds read only the lockfile: no resolution runs, only fetches of the pinned .debs.
         ran = [w.get("description") or "" for w in built.workunits if w.get("name") == "run_local_process"]
@@ -87,17 +97,21 @@ def test_lock_build_run_and_an_archive_that_is_down(build_root: BuildRoot, tmp_p
             assert ran.returncode == 0, ran.describe()
             assert "bzip2, a block-sorting file compressor.  Version 1.0.8" in ran.output, ran.describe()
         finally:
-            subprocess.run([shutil.which("podman") or "podman", "rmi", "--ignore", f"{REPOSITORY}:latest"],
-                           capture_output=True)
+            subprocess.run(
+                [shutil.which("podman") or "podman", "rmi", "--ignore", f"{REPOSITORY}:latest"], capture_output=True
+            )
 
     with served(tmp_path / "empty") as down:
         pass  # nothing listens there any more
     with scratch_dir(build_root, DIR, {"BUILD": BUILD}):
         (build_root.path / LOCKFILE).write_text("# the lockfile as it was\n")
-        failed = build_root.run(lockfile_flag, f"--oci-debian-archive={down}", "generate-lockfiles",
-                                "--resolve=oci-debian-packages")
+        failed = build_root.run(
+            lockfile_flag, f"--oci-debian-archive={down}", "generate-lockfiles", "--resolve=oci-debian-packages"
+        )
         assert failed.returncode != 0
-        assert f"the Debian archive is unreachable: {down}/dists/bookworm/main/binary-amd64/Packages.xz" in failed.output
+        assert (
+            f"the Debian archive is unreachable: {down}/dists/bookworm/main/binary-amd64/Packages.xz" in failed.output
+        )
         assert (build_root.path / LOCKFILE).read_text() == "# the lockfile as it was\n"
 
 
@@ -130,8 +144,9 @@ def test_amd64_and_arm64_from_one_lockfile(build_root: BuildRoot, tmp_path: Path
             copy = tmp_path / f"copy-{arch}"
             # skopeo reads every blob of that platform and checks its digest.
             run_tool("skopeo", "copy", "--override-arch", arch, f"oci:{layout}:{tag}", f"oci:{copy}:{tag}")
-            assert "Validation succeeded" in run_tool("oci-image-tool", "validate", "--type", "image", "--ref",
-                                                      f"name={tag}", str(copy))
+            assert "Validation succeeded" in run_tool(
+                "oci-image-tool", "validate", "--type", "image", "--ref", f"name={tag}", str(copy)
+            )
             rootfs = umoci_unpack(copy, tag, tmp_path / f"bundle-{arch}")
             assert _elf_architecture(rootfs / "bin/bzip2") == arch
             record = (rootfs / "var/lib/dpkg/status.d/bzip2").read_text()

@@ -1,13 +1,16 @@
 """The SBOMs `./pants package examples::` writes beside the layouts: valid for spdx-tools'
-`pyspdxtools -i`, naming the digests `package` printed, and absent with `[oci].sbom_formats = []`.
+`pyspdxtools -i`, naming the digests `package` printed, and absent with `[oci].sbom_formats = []`;
+with `cyclonedx` also a CycloneDX 1.5 document that CycloneDX's validator accepts.
 (Their bytes across checkouts: test_e2e_rebuilds; an app's distributions and a Debian base's
 packages: test_e2e_python_app.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from cyclonedx_tool import cyclonedx_errors
 from e2e_support import EXAMPLES, BuildRoot, ExamplesBuild, scratch_dir
 from sbom_checks import Sbom, validate
 
@@ -26,7 +29,9 @@ def test_every_example_has_a_valid_sbom_describing_its_digest(examples_build: Ex
     assert image["versionInfo"] == examples_build.printed_digest(name)
     assert sbom.document["creationInfo"]["created"] == "1970-01-01T00:00:00Z"
     files = sbom.related(image, "CONTAINS")
-    assert files and all(f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f)
+    assert files and all(
+        f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f
+    )
 
 
 def test_the_layered_example_lists_each_layers_files_with_their_targets(examples_build: ExamplesBuild) -> None:
@@ -49,7 +54,9 @@ def test_multiarch_describes_its_index_and_a_package_per_platform(examples_build
     sbom = sbom_of(examples_build, "multiarch")
     index = sbom.described()
     layout = examples_build.layout("multiarch")
-    platforms = {m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]}
+    platforms = {
+        m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]
+    }
     contained = {p["versionInfo"]: p for p in sbom.related(index, "CONTAINS") if "versionInfo" in p}
     assert sorted(contained) == sorted(platforms.values())
     assert contained[platforms["arm64"]]["comment"] == "Platform linux/arm64/v8."
@@ -65,6 +72,31 @@ def test_the_option_turns_the_sbom_off(build_root: BuildRoot, examples_build: Ex
     assert off.packaged[EXAMPLES["hello"][0]][1] == examples_build.printed_digest("hello")
     build_root.package("examples/hello:hello")
     assert sbom.read_bytes() == examples_build.dist.joinpath(f"{EXAMPLES['hello'][0]}.spdx.json").read_bytes()
+
+
+def test_cyclonedx_is_written_beside_spdx_with_the_same_facts(
+    build_root: BuildRoot, examples_build: ExamplesBuild
+) -> None:
+    relpath = EXAMPLES["multiarch"][0]
+    both = build_root.run("package", "--oci-sbom-formats=['spdx', 'cyclonedx']", "examples/multiarch:multiarch")
+    assert both.returncode == 0, both.describe()
+    cdx = build_root.dist(f"{relpath}.cdx.json")
+    assert cyclonedx_errors(cdx) == ""
+    first = cdx.read_bytes()
+    bom = json.loads(first)
+    top = bom["metadata"]["component"]
+    assert top["version"] == examples_build.printed_digest("multiarch")
+    spdx = Sbom(build_root.dist(f"{relpath}.spdx.json"))
+    spdx_files = sorted(f["fileName"][1:] for f in spdx.document["files"])
+    assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == spdx_files
+    platforms = sorted(c["version"] for c in bom["components"] if c["type"] == "container")
+    assert platforms == sorted(
+        p["versionInfo"] for p in spdx.related(spdx.described(), "CONTAINS") if "versionInfo" in p
+    )
+    again = build_root.run("package", "--oci-sbom-formats=['cyclonedx', 'spdx']", "examples/multiarch:multiarch")
+    assert again.returncode == 0, again.describe()
+    assert cdx.read_bytes() == first
+    cdx.unlink()
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
-
 from debian_archive import downloaded_debs, rebuilt_deb
 from layer_build_support import oci_layout
 from real_parts import needs
+
 from ocikit.debian.deb import DebError, ar_members
-from ocikit.debian.scripts import skipped_effects
 from ocikit.debian.layer import DebFile, installed_names, order_hard_links, plan_deb_layer, status_record
+from ocikit.debian.scripts import skipped_effects
 from ocikit.layer import LayerEntry, LayerError, build_layer
 
 # bzip2: hard links and symlinks; passwd: setgid files owned by group shadow; tzdata: an
@@ -70,8 +70,9 @@ def test_unpacked_layer_equals_dpkg_deb_extract(tmp_path):
     blob, result, _ = _layer(tmp_path, [_deb_file(p, debs[p]) for p in PACKAGES])
     oci_layout(tmp_path / "layout", [(blob, result)])
     bundle = tmp_path / "bundle"
-    subprocess.run(["umoci", "unpack", "--image", f"{tmp_path / 'layout'}:tag", str(bundle)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["umoci", "unpack", "--image", f"{tmp_path / 'layout'}:tag", str(bundle)], check=True, capture_output=True
+    )
     rootfs = _tree(bundle / "rootfs")
     expected: Dict[str, tuple] = {}
     for package in PACKAGES:
@@ -127,8 +128,10 @@ def test_every_member_compression_dpkg_deb_writes_gives_the_same_layer(tmp_path)
         rebuilt = rebuilt_deb(deb, "1.0.8-5+b1", out, compression)
         with open(rebuilt, "rb") as f:
             members = list(ar_members(f, str(rebuilt)))
-        assert members[2] == {"xz": "data.tar.xz", "gzip": "data.tar.gz", "zstd": "data.tar.zst", "none": "data.tar"}[
-            compression], members
+        assert (
+            members[2]
+            == {"xz": "data.tar.xz", "gzip": "data.tar.gz", "zstd": "data.tar.zst", "none": "data.tar"}[compression]
+        ), members
         digests[compression] = _layer(tmp_path, [_deb_file("bzip2", rebuilt)])[1].digest
     assert len(set(digests.values())) == 1, digests
 
@@ -160,12 +163,15 @@ def test_hard_links_are_written_after_the_file_they_name():
     link = LayerEntry("usr/bin/perl", "hardlink", 0o755, 0, 0, 0, None, linkname="usr/bin/perl5.36")
     ordered = order_hard_links(sorted([file, link], key=lambda e: e.path))
     assert [(e.path, e.kind, e.linkname) for e in ordered] == [
-        ("usr/bin/perl", "file", ""), ("usr/bin/perl5.36", "hardlink", "usr/bin/perl")
+        ("usr/bin/perl", "file", ""),
+        ("usr/bin/perl5.36", "hardlink", "usr/bin/perl"),
     ]
 
 
 def test_status_record_puts_status_after_package():
-    assert status_record("Package: a\nVersion: 1\nStatus: x\n") == "Package: a\nStatus: install ok installed\nVersion: 1\n"
+    assert (
+        status_record("Package: a\nVersion: 1\nStatus: x\n") == "Package: a\nStatus: install ok installed\nVersion: 1\n"
+    )
 
 
 def test_maintainer_script_effects_are_warned_naming_the_package(tmp_path):

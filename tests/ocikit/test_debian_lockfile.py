@@ -11,10 +11,12 @@ from ocikit.lockfile import LockfileError
 SHA = "ab" * 32
 LIBC = LockedDeb("libc6", "2.36-9+deb12u4", "amd64", "pool/main/g/glibc/libc6_2.36-9+deb12u4_amd64.deb", 2759320, SHA)
 TZ = LockedDeb("tzdata", "2024a-0+deb12u1", "all", "pool/main/t/tzdata/tzdata_2024a-0+deb12u1_all.deb", 307832, SHA)
-LOCK = DebianLock((
-    new_target_lock("base:runtime", "bookworm", ["tzdata", "libc6"], [("arm64", [TZ]), ("amd64", [TZ, LIBC])]),
-    new_target_lock("a:other", "bookworm", [], []),
-))
+LOCK = DebianLock(
+    (
+        new_target_lock("base:runtime", "bookworm", ["tzdata", "libc6"], [("arm64", [TZ]), ("amd64", [TZ, LIBC])]),
+        new_target_lock("a:other", "bookworm", [], []),
+    )
+)
 COMMAND = "pants generate-lockfiles --resolve=oci-debian-packages"
 
 
@@ -50,14 +52,24 @@ def test_format_is_sorted_and_round_trips():
 @pytest.mark.parametrize(
     "old,new,error",
     [
-        ('size: 2759320', 'size: "2759320"', r"^l.yaml:16: targets\['base:runtime'\].architectures\['amd64'\]"
-                                             r"\['libc6'\].size: expected the size in bytes"),
-        (f'sha256: "{SHA}"}}\n        "tzdata"', 'sha256: "xyz"}\n        "tzdata"',
-         r"^l.yaml:16: .*\['libc6'\].sha256: 'xyz' is not a SHA-256"),
+        (
+            "size: 2759320",
+            'size: "2759320"',
+            r"^l.yaml:16: targets\['base:runtime'\].architectures\['amd64'\]"
+            r"\['libc6'\].size: expected the size in bytes",
+        ),
+        (
+            f'sha256: "{SHA}"}}\n        "tzdata"',
+            'sha256: "xyz"}\n        "tzdata"',
+            r"^l.yaml:16: .*\['libc6'\].sha256: 'xyz' is not a SHA-256",
+        ),
         ('version: "2.36-9+deb12u4"', 'version: "x2.36"', r"^l.yaml:16: .*\['libc6'\].version: invalid Debian version"),
-        ('architecture: "amd64", ', '', r"^l.yaml:16: .*\['libc6'\]: missing key 'architecture'"),
-        ('suite: "bookworm"\n    requested: []', 'suite: "bookworm"\n    requested: []\n    extra: 1',
-         r"^l.yaml:10: targets\['a:other'\]: unknown key 'extra'"),
+        ('architecture: "amd64", ', "", r"^l.yaml:16: .*\['libc6'\]: missing key 'architecture'"),
+        (
+            'suite: "bookworm"\n    requested: []',
+            'suite: "bookworm"\n    requested: []\n    extra: 1',
+            r"^l.yaml:10: targets\['a:other'\]: unknown key 'extra'",
+        ),
         ('path: "pool/main/g', 'path: "/pool/main/g', r"^l.yaml:16: .*\.path: '/pool/main/g.* is not a relative path"),
         ("version: 1", "version: 2", r"^l.yaml:5: version: expected 1, got '2'"),
         ("\ntargets:", "\ntargets: [", r"^l.yaml:\d+: not valid YAML"),

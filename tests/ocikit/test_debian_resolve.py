@@ -19,24 +19,29 @@ def _paragraph(name, version="1.0", arch="amd64", **fields):
     return "\n".join(lines) + "\n"
 
 
-INDEX = "\n".join([
-    _paragraph("app", depends="libfoo (>= 2.0), python3:any | python2, mail-transport-agent, awk",
-               pre_depends="libc6 (>= 2.34)"),
-    _paragraph("libfoo", "1.5"),
-    _paragraph("libfoo", "2.1", depends="libc6"),
-    _paragraph("libfoo", "3.0~rc1"),
-    _paragraph("libc6", "2.36-9+deb12u4"),
-    _paragraph("python3", "3.11.2-1+b1", arch="amd64", depends="python3.11 (= 3.11.2-6)"),
-    _paragraph("python3.11", "3.11.2-6", depends="libc6 (>= 2.36)"),
-    _paragraph("postfix", "3.7", provides="mail-transport-agent"),
-    _paragraph("exim4", "4.96", provides="mail-transport-agent"),
-    _paragraph("mawk", "1.3.4", priority="required", provides="awk"),
-    _paragraph("gawk", "5.2", priority="optional", provides="awk"),
-    _paragraph("armonly", arch="arm64"),
-    _paragraph("tzdata", "2024a", arch="all"),
-    _paragraph("broken", depends="libfoo (>> 9)"),
-    _paragraph("needs-new", depends="newlib (>= 2) | libfoo (<< 1)"),
-])
+INDEX = "\n".join(
+    [
+        _paragraph(
+            "app",
+            depends="libfoo (>= 2.0), python3:any | python2, mail-transport-agent, awk",
+            pre_depends="libc6 (>= 2.34)",
+        ),
+        _paragraph("libfoo", "1.5"),
+        _paragraph("libfoo", "2.1", depends="libc6"),
+        _paragraph("libfoo", "3.0~rc1"),
+        _paragraph("libc6", "2.36-9+deb12u4"),
+        _paragraph("python3", "3.11.2-1+b1", arch="amd64", depends="python3.11 (= 3.11.2-6)"),
+        _paragraph("python3.11", "3.11.2-6", depends="libc6 (>= 2.36)"),
+        _paragraph("postfix", "3.7", provides="mail-transport-agent"),
+        _paragraph("exim4", "4.96", provides="mail-transport-agent"),
+        _paragraph("mawk", "1.3.4", priority="required", provides="awk"),
+        _paragraph("gawk", "5.2", priority="optional", provides="awk"),
+        _paragraph("armonly", arch="arm64"),
+        _paragraph("tzdata", "2024a", arch="all"),
+        _paragraph("broken", depends="libfoo (>> 9)"),
+        _paragraph("needs-new", depends="newlib (>= 2) | libfoo (<< 1)"),
+    ]
+)
 
 
 def _universe(text=INDEX):
@@ -45,7 +50,9 @@ def _universe(text=INDEX):
 
 def test_parse_relations():
     assert parse_relations("a (>= 1), b:any | c (<< 2~), d [amd64]") == (
-        (Relation("a", ">=", "1"),), (Relation("b"), Relation("c", "<<", "2~")), (Relation("d"),)
+        (Relation("a", ">=", "1"),),
+        (Relation("b"), Relation("c", "<<", "2~")),
+        (Relation("d"),),
     )
     with pytest.raises(PackagesIndexError, match=r"invalid relation 'a \(=>> 1\)'"):
         parse_relations("a (=>> 1)")
@@ -102,6 +109,9 @@ def test_unsatisfiable_dependency_names_the_chain():
 
 
 def test_ambiguous_virtual_package():
-    with pytest.raises(ResolveError, match=r"mail-transport-agent is a virtual package provided by exim4, postfix: "
-                                           r"ask for one of them by name"):
+    with pytest.raises(
+        ResolveError,
+        match=r"mail-transport-agent is a virtual package provided by exim4, postfix: "
+        r"ask for one of them by name",
+    ):
         resolve(_universe(), ["app"], "amd64")

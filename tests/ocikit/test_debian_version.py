@@ -6,19 +6,36 @@ import random
 import subprocess
 
 import pytest
-
 from real_parts import needs
+
 from ocikit.debian.version import DebianVersionError, compare_versions, parse_version, satisfies
 
 # Pairs that exercise each rule: epochs, `~`, letters before non-letters, leading zeros,
 # missing revisions, digits against non-digits, real bookworm versions.
 PAIRS = [
-    ("1.0", "1.0"), ("1.0", "1.0-0"), ("1.0~rc1", "1.0"), ("1.0~~", "1.0~"), ("1.0~", "1.0"),
-    ("1:1.0", "2.0"), ("0:1.0", "1.0"), ("1.0a", "1.0"), ("1.0a", "1.0+"), ("1.0.", "1.0+"),
-    ("1.01", "1.1"), ("1.002", "1.10"), ("2.36-9+deb12u14", "2.36-9+deb12u4"),
-    ("3.11.2-6+deb12u8", "3.11.2-6"), ("1:1.2.13.dfsg-1", "1:1.2.13-1"), ("1.0-1", "1.0-1+b1"),
-    ("3.0.20-1~deb12u2", "3.0.20-1"), ("2026b-0+deb12u1", "2026f-0+deb12u1"), ("1.0-a", "1.0-1"),
-    ("1.2.3", "1.2.3.0"), ("1.0-1-1", "1.0-1"), ("9", "10"), ("1.0+dfsg", "1.0"),
+    ("1.0", "1.0"),
+    ("1.0", "1.0-0"),
+    ("1.0~rc1", "1.0"),
+    ("1.0~~", "1.0~"),
+    ("1.0~", "1.0"),
+    ("1:1.0", "2.0"),
+    ("0:1.0", "1.0"),
+    ("1.0a", "1.0"),
+    ("1.0a", "1.0+"),
+    ("1.0.", "1.0+"),
+    ("1.01", "1.1"),
+    ("1.002", "1.10"),
+    ("2.36-9+deb12u14", "2.36-9+deb12u4"),
+    ("3.11.2-6+deb12u8", "3.11.2-6"),
+    ("1:1.2.13.dfsg-1", "1:1.2.13-1"),
+    ("1.0-1", "1.0-1+b1"),
+    ("3.0.20-1~deb12u2", "3.0.20-1"),
+    ("2026b-0+deb12u1", "2026f-0+deb12u1"),
+    ("1.0-a", "1.0-1"),
+    ("1.2.3", "1.2.3.0"),
+    ("1.0-1-1", "1.0-1"),
+    ("9", "10"),
+    ("1.0+dfsg", "1.0"),
 ]
 
 
@@ -57,9 +74,15 @@ def test_random_versions_match_dpkg():
 
 @pytest.mark.parametrize(
     "version,relation,wanted,ok",
-    [("2.36", ">=", "2.34", True), ("2.36", "<<", "2.36", False), ("2.36", "<=", "2.36", True),
-     ("2.36", "=", "2.36-0", True), ("2.36", ">>", "2.35", True), ("2.36", ">", "2.36", True),
-     ("2.36", "<", "2.37", True)],
+    [
+        ("2.36", ">=", "2.34", True),
+        ("2.36", "<<", "2.36", False),
+        ("2.36", "<=", "2.36", True),
+        ("2.36", "=", "2.36-0", True),
+        ("2.36", ">>", "2.35", True),
+        ("2.36", ">", "2.36", True),
+        ("2.36", "<", "2.37", True),
+    ],
 )
 def test_satisfies(version, relation, wanted, ok):
     assert satisfies(version, relation, wanted) is ok

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
-
 from debian_archive import downloaded_debs, make_archive, served
 from python_tools import _debian_mirror
 from real_parts import needs
+
 from ocikit.cli import main
 from ocikit.contracts.debian import DebInput, DebLayerSpec, DebLockRequest, DebTargetRequest
 from ocikit.contracts.layer import LayerDescriptor
@@ -33,8 +32,17 @@ def _lock(tmp_path, url, packages=("bzip2",), architectures=("amd64",), name="lo
     request = DebLockRequest(url, (DebTargetRequest("src:deps", "bookworm", tuple(packages), tuple(architectures)),))
     (tmp_path / "request.json").write_bytes(request.dumps())
     out = tmp_path / name
-    code = main(["deb-lock", "--request", str(tmp_path / "request.json"), "--out", str(out),
-                 "--regenerate-command", "pants generate-lockfiles --resolve=oci-debian-packages"])
+    code = main(
+        [
+            "deb-lock",
+            "--request",
+            str(tmp_path / "request.json"),
+            "--out",
+            str(out),
+            "--regenerate-command",
+            "pants generate-lockfiles --resolve=oci-debian-packages",
+        ]
+    )
     return code, out
 
 
@@ -69,9 +77,12 @@ def test_lock_of_an_architecture_the_archive_lacks(tmp_path, archive, capsys):
     code, out = _lock(tmp_path, archive, architectures=("amd64", "arm64"))
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert re.match(r"ocikit deb-lock: error: the archive http://127.0.0.1:\d+ has no arm64 index for bookworm "
-                    r"\(http://127.0.0.1:\d+/dists/bookworm/main/binary-arm64/\{Packages.xz,Packages.gz,Packages\} "
-                    r"not found\): check the suite and the architecture\n$", err), err
+    assert re.match(
+        r"ocikit deb-lock: error: the archive http://127.0.0.1:\d+ has no arm64 index for bookworm "
+        r"\(http://127.0.0.1:\d+/dists/bookworm/main/binary-arm64/\{Packages.xz,Packages.gz,Packages\} "
+        r"not found\): check the suite and the architecture\n$",
+        err,
+    ), err
 
 
 def test_lock_while_the_archive_is_down_writes_nothing(tmp_path, capsys):
@@ -79,7 +90,9 @@ def test_lock_while_the_archive_is_down_writes_nothing(tmp_path, capsys):
         pass  # the server is gone: its port refuses connections
     code, out = _lock(tmp_path, url)
     assert code == 1 and not out.exists()
-    assert capsys.readouterr().err.startswith(f"ocikit deb-lock: error: the Debian archive is unreachable: {url}/dists/")
+    assert capsys.readouterr().err.startswith(
+        f"ocikit deb-lock: error: the Debian archive is unreachable: {url}/dists/"
+    )
 
 
 @needs("dpkg-scanpackages")
@@ -92,9 +105,11 @@ def test_fetch_checks_the_sha256(tmp_path, archive, capsys):
     assert main(args + ["--sha256", "0" * 64, "--out", str(tmp_path / "bad.deb")]) == 1
     assert not (tmp_path / "bad.deb").exists() and [p.name for p in tmp_path.iterdir()] == ["ok.deb"]
     err = capsys.readouterr().err
-    assert err.startswith(f"ocikit deb-fetch: error: bzip2: SHA-256 mismatch for {archive}/pool/main/{deb.name}: "
-                          f"the lockfile says {'0' * 64} ({len(data)} bytes), the archive served "
-                          f"{hashlib.sha256(data).hexdigest()}")
+    assert err.startswith(
+        f"ocikit deb-fetch: error: bzip2: SHA-256 mismatch for {archive}/pool/main/{deb.name}: "
+        f"the lockfile says {'0' * 64} ({len(data)} bytes), the archive served "
+        f"{hashlib.sha256(data).hexdigest()}"
+    )
 
 
 def test_layer_writes_blob_and_descriptor(tmp_path, capsys):
@@ -102,14 +117,38 @@ def test_layer_writes_blob_and_descriptor(tmp_path, capsys):
     data = deb.read_bytes()
     spec = DebLayerSpec((DebInput("bzip2", str(deb), hashlib.sha256(data).hexdigest(), len(data)),), mtime=7)
     (tmp_path / "spec.json").write_bytes(spec.dumps())
-    assert main(["deb-layer", "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "blob"),
-                 "--descriptor", str(tmp_path / "desc.json")]) == 0
+    assert (
+        main(
+            [
+                "deb-layer",
+                "--spec",
+                str(tmp_path / "spec.json"),
+                "--out",
+                str(tmp_path / "blob"),
+                "--descriptor",
+                str(tmp_path / "desc.json"),
+            ]
+        )
+        == 0
+    )
     desc = LayerDescriptor.from_json(json.loads((tmp_path / "desc.json").read_text()))
     assert desc.digest == "sha256:" + hashlib.sha256((tmp_path / "blob").read_bytes()).hexdigest()
     bad = DebLayerSpec((DebInput("bzip2", str(deb), "1" * 64, len(data)),))
     (tmp_path / "bad.json").write_bytes(bad.dumps())
-    assert main(["deb-layer", "--spec", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b2"),
-                 "--descriptor", str(tmp_path / "d2")]) == 1
+    assert (
+        main(
+            [
+                "deb-layer",
+                "--spec",
+                str(tmp_path / "bad.json"),
+                "--out",
+                str(tmp_path / "b2"),
+                "--descriptor",
+                str(tmp_path / "d2"),
+            ]
+        )
+        == 1
+    )
     assert not (tmp_path / "b2").exists() and not (tmp_path / "d2").exists()
     assert "SHA-256 mismatch" in capsys.readouterr().err
 

@@ -9,9 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pants_oci.debian.lockfile import GenerateDebianLockfile, RequestedDebianResolveNames
-from pants_oci.debian.plan import group_layers, stale_reason
-from pants_oci.goals.package import OciImageFieldSet
+from debian_archive import downloaded_debs, make_archive, rebuilt_deb, served
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
@@ -19,10 +17,12 @@ from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
-
-from debian_archive import downloaded_debs, make_archive, rebuilt_deb, served
 from real_parts import needs
-from ocikit.debian.lockfile import LockedDeb, format_lockfile, parse_lockfile, DebianLock, new_target_lock
+
+from ocikit.debian.lockfile import DebianLock, LockedDeb, format_lockfile, new_target_lock, parse_lockfile
+from pants_oci.debian.lockfile import GenerateDebianLockfile, RequestedDebianResolveNames
+from pants_oci.debian.plan import group_layers, stale_reason
+from pants_oci.goals.package import OciImageFieldSet
 
 LOCKFILE = "3rdparty/oci/debian-packages.lock.yaml"
 PACKAGES = ("bzip2", "libbz2-1.0", "libc6", "libgcc-s1", "gcc-12-base")
@@ -40,7 +40,9 @@ def _deb(name: str, size: int) -> LockedDeb:
 def test_grouping_gives_large_packages_their_own_layer():
     groups = group_layers([_deb("zz", 10), _deb("libc6", 3 << 20), _deb("aa", 5), _deb("big", 1 << 20)], 1 << 20)
     assert [(g.name, [d.name for d in g.debs]) for g in groups] == [
-        ("big", ["big"]), ("libc6", ["libc6"]), ("small packages", ["aa", "zz"])
+        ("big", ["big"]),
+        ("libc6", ["libc6"]),
+        ("small packages", ["aa", "zz"]),
     ]
     assert [g.name for g in group_layers([_deb("aa", 5)], 0)] == ["aa"]
 
@@ -65,8 +67,11 @@ def archive(tmp_path_factory):
 
 def _runner(rule_runner: RuleRunner, archive: str) -> RuleRunner:
     runner = RuleRunner(
-        rules=[*rule_runner.rules, QueryRule(UserGenerateLockfiles, [RequestedDebianResolveNames]),
-               QueryRule(GenerateLockfileResult, [GenerateDebianLockfile])],
+        rules=[
+            *rule_runner.rules,
+            QueryRule(UserGenerateLockfiles, [RequestedDebianResolveNames]),
+            QueryRule(GenerateLockfileResult, [GenerateDebianLockfile]),
+        ],
         target_types=rule_runner.target_types,
     )
     runner.set_options([f"--oci-debian-archive={archive}"], env_inherit={"PATH", "HOME"})
@@ -113,7 +118,8 @@ def test_generated_lockfile_builds_one_layer_per_large_package(rule_runner, arch
     runner.write_files({LOCKFILE: lockfile})
     layers = _layers(runner, _package(runner))
     assert [h for h, _ in layers] == [
-        "pants: oci_debian_packages app:deps (libc6)", "pants: oci_debian_packages app:deps (small packages)"
+        "pants: oci_debian_packages app:deps (libc6)",
+        "pants: oci_debian_packages app:deps (small packages)",
     ]
 
 
@@ -147,8 +153,10 @@ def _error(runner: RuleRunner, call) -> str:
 def test_unknown_package_during_generate_names_the_target(rule_runner, archive):
     runner = _runner(rule_runner, archive)
     runner.write_files({"app/BUILD": BUILD.replace('["bzip2"]', '["bzip2", "nosuch"]')})
-    assert ("ocikit deb-lock: error: app:deps (bookworm, amd64): unknown package 'nosuch': the amd64 index has "
-            "no package of that name") in _error(runner, _generate)
+    assert (
+        "ocikit deb-lock: error: app:deps (bookworm, amd64): unknown package 'nosuch': the amd64 index has "
+        "no package of that name"
+    ) in _error(runner, _generate)
 
 
 @needs("dpkg-scanpackages")
@@ -164,14 +172,16 @@ def test_archive_down_during_generate_writes_nothing(rule_runner, tmp_path):
     runner = _runner(rule_runner, url)
     runner.write_files({"app/BUILD": BUILD})
     assert f"the Debian archive is unreachable: {url}/dists/bookworm/main/binary-amd64/Packages.xz" in _error(
-        runner, _generate)
+        runner, _generate
+    )
 
 
 def test_the_archive_option_is_required(rule_runner):
     runner = _runner(rule_runner, "")
     runner.write_files({"app/BUILD": BUILD})
     assert "[oci].debian_archive is '': `oci_debian_packages` targets need the URL of a Debian archive" in _error(
-        runner, _generate)
+        runner, _generate
+    )
 
 
 def test_an_archive_url_with_credentials_is_refused_without_showing_them(rule_runner):
@@ -191,8 +201,9 @@ def _locked_build(runner: RuleRunner, deb: LockedDeb, build: str = BUILD) -> Non
 def test_a_sha256_mismatch_from_the_archive_fails_the_fetch(rule_runner, archive):
     runner = _runner(rule_runner, archive)
     local = downloaded_debs(["bzip2"])["bzip2"]
-    _locked_build(runner, LockedDeb("bzip2", "1.0.8-5+b1", "amd64", f"pool/main/{local.name}", local.stat().st_size,
-                                    "0" * 64))
+    _locked_build(
+        runner, LockedDeb("bzip2", "1.0.8-5+b1", "amd64", f"pool/main/{local.name}", local.stat().st_size, "0" * 64)
+    )
     error = _error(runner, _package)
     assert f"ocikit deb-fetch: error: bzip2 1.0.8-5+b1 (amd64): SHA-256 mismatch for {archive}/pool/main/" in error
     assert "regenerate the lockfile" in error
@@ -201,8 +212,10 @@ def test_a_sha256_mismatch_from_the_archive_fails_the_fetch(rule_runner, archive
 def test_a_lockfile_without_the_target_names_the_command(rule_runner):
     runner = _runner(rule_runner, "http://127.0.0.1:9/debian")
     _locked_build(runner, _deb("bzip2", 10), BUILD.replace('["bzip2"]', '["bzip2", "tzdata"]'))
-    assert (f"The Debian package lockfile {LOCKFILE} resolved it for the packages ['bzip2'], not ['bzip2', 'tzdata'] "
-            f"(app:deps): run `{COMMAND}`") in _error(runner, _package)
+    assert (
+        f"The Debian package lockfile {LOCKFILE} resolved it for the packages ['bzip2'], not ['bzip2', 'tzdata'] "
+        f"(app:deps): run `{COMMAND}`"
+    ) in _error(runner, _package)
 
 
 def test_a_hand_edited_lockfile_names_file_line_and_key(rule_runner):
@@ -217,16 +230,18 @@ def test_a_hand_edited_lockfile_names_file_line_and_key(rule_runner):
 def test_an_image_platform_outside_the_targets_architectures(rule_runner):
     runner = _runner(rule_runner, "http://127.0.0.1:9/debian")
     _locked_build(runner, _deb("bzip2", 10), BUILD.replace('"linux/amd64"', '"linux/arm64"'))
-    assert ("The `architectures` field in target app:deps is ['amd64'], but an image built with it is for linux/arm64 (arm64)"
-            in _error(runner, _package))
+    expected = "The `architectures` field in target app:deps is ['amd64'], but an image built with it is for "
+    assert f"{expected}linux/arm64 (arm64)" in _error(runner, _package)
 
 
 @pytest.mark.parametrize(
     "field,accepted",
-    [('packages=["Bad_Name"]', "expected one or more Debian package names"),
-     ('packages=["bzip2"], architectures=["x86_64"]', "expected one or more of amd64, arm64"),
-     ('packages=["bzip2"], suite="Bookworm/"', "expected a suite name such as 'bookworm'"),
-     ('packages=["bzip2"], own_layer_size="big"', "expected a size such as '1MiB'")],
+    [
+        ('packages=["Bad_Name"]', "expected one or more Debian package names"),
+        ('packages=["bzip2"], architectures=["x86_64"]', "expected one or more of amd64, arm64"),
+        ('packages=["bzip2"], suite="Bookworm/"', "expected a suite name such as 'bookworm'"),
+        ('packages=["bzip2"], own_layer_size="big"', "expected a size such as '1MiB'"),
+    ],
 )
 def test_bad_fields_are_refused_naming_target_and_field(rule_runner, field, accepted):
     rule_runner.write_files({"bad/BUILD": f'oci_debian_packages(name="d", {field})\n'})
@@ -247,20 +262,24 @@ def test_the_sbom_lists_the_locked_packages(rule_runner, archive):
     assert set(PACKAGES) <= set(packages)
     bzip2 = packages["bzip2"]
     local = downloaded_debs(["bzip2"])["bzip2"]
-    assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(local.read_bytes()).hexdigest()} in bzip2["checksums"]
+    assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(local.read_bytes()).hexdigest()} in bzip2[
+        "checksums"
+    ]
     assert bzip2["downloadLocation"] == f"{archive}/pool/main/{local.name}"
     purls = [r["referenceLocator"] for r in bzip2["externalRefs"] if r["referenceType"] == "purl"]
-    version = bzip2['versionInfo'].replace('+', '%2B')  # percent-encoded, as purl says
+    version = bzip2["versionInfo"].replace("+", "%2B")  # percent-encoded, as purl says
     assert purls == [f"pkg:deb/debian/bzip2@{version}?arch=amd64"]
 
 
 def test_the_target_depends_on_the_lockfile_so_changed_dependents_see_it(rule_runner):
     from pants.engine.addresses import Addresses
     from pants.engine.target import DependenciesRequest
+
     from pants_oci.debian.target_types import OciDebianDependenciesField
 
-    runner = RuleRunner(rules=[*rule_runner.rules, QueryRule(Addresses, [DependenciesRequest])],
-                        target_types=rule_runner.target_types)
+    runner = RuleRunner(
+        rules=[*rule_runner.rules, QueryRule(Addresses, [DependenciesRequest])], target_types=rule_runner.target_types
+    )
     runner.set_options([], env_inherit={"PATH", "HOME"})
     runner.write_files({"app/BUILD": BUILD})
 
@@ -270,7 +289,8 @@ def test_the_target_depends_on_the_lockfile_so_changed_dependents_see_it(rule_ru
 
     assert dependencies() == [], "no lockfile yet: building says which goal writes it"
     _locked_build(runner, _deb("bzip2", 10))
-    lockfile = Address("3rdparty/oci", target_name="_oci-debian-packages_lockfile",
-                       relative_file_path="debian-packages.lock.yaml")
+    lockfile = Address(
+        "3rdparty/oci", target_name="_oci-debian-packages_lockfile", relative_file_path="debian-packages.lock.yaml"
+    )
     assert dependencies() == [lockfile]
     assert runner.get_target(lockfile).alias == "_lockfile"

@@ -5,6 +5,12 @@ sets, and a layer's path conflicts and source-root stripping."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+from pants.engine.target import InvalidFieldException
+
+from ocikit import media_types
+from ocikit.digest import sha256_digest
+from ocikit.image import ConfigMutations, Descriptor, Layer, Platform, build_platform_image
 from pants_oci.bases import (
     BaseKind,
     BasePlatformError,
@@ -22,12 +28,6 @@ from pants_oci.composition import (
 )
 from pants_oci.field_validation import FieldName
 from pants_oci.layer_paths import LayerInputError, check_layer_paths, strip_source_root
-from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException
-
-from ocikit import media_types
-from ocikit.digest import sha256_digest
-from ocikit.image import ConfigMutations, Descriptor, Layer, Platform, build_platform_image
 
 FIELD = FieldName("base", Address("app", target_name="img"))
 PINNED = "registry.example.com/base/debian:12@sha256:" + "a" * 64
@@ -53,9 +53,7 @@ def test_parse_base_tells_scratch_addresses_and_references_apart(value, kind) ->
     assert base_address(value) == (spec.value if kind is BaseKind.address else None)
 
 
-@pytest.mark.parametrize(
-    "value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"]
-)
+@pytest.mark.parametrize("value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"])
 def test_a_registry_reference_without_digest_says_pin_it(value) -> None:
     with pytest.raises(InvalidFieldException) as raised:
         parse_base(FIELD, value)
@@ -117,7 +115,7 @@ def test_compose_images_with_layers_per_platform() -> None:
         [amd64, arm64], [], {amd64: [layer(1), layer(3)], arm64: [layer(2), layer(3)]}, ConfigMutations(), "t", {}
     )
     assert index is not None
-    assert [[l.descriptor.size for l in i.layers] for i in images] == [[1, 3], [2, 3]]
+    assert [[layer.descriptor.size for layer in i.layers] for i in images] == [[1, 3], [2, 3]]
 
 
 A, B = Address("x", target_name="a"), Address("x", target_name="b")

@@ -63,8 +63,13 @@ class FetchedDeb:
 
 def fetch_command(request: FetchDeb) -> DebFetchCommand:
     deb = request.deb
-    return DebFetchCommand(join(request.archive, deb.path), deb.sha256, deb.size, deb_path(deb),
-                           f"{deb.name} {deb.version} ({deb.architecture})")
+    return DebFetchCommand(
+        join(request.archive, deb.path),
+        deb.sha256,
+        deb.size,
+        deb_path(deb),
+        f"{deb.name} {deb.version} ({deb.architecture})",
+    )
 
 
 @rule(desc="Fetch a Debian package", level=LogLevel.DEBUG)
@@ -74,8 +79,12 @@ async def fetch_deb(request: FetchDeb, runner: OcikitRunner) -> FetchedDeb:
     result = await Get(
         ProcessResult,
         Process,
-        runner.process(command.to_argv(), output_files=(deb_path(deb),),
-                       description=f"Fetch {deb.name} {deb.version} ({deb.architecture})", level=LogLevel.DEBUG),
+        runner.process(
+            command.to_argv(),
+            output_files=(deb_path(deb),),
+            description=f"Fetch {deb.name} {deb.version} ({deb.architecture})",
+            level=LogLevel.DEBUG,
+        ),
     )
     return FetchedDeb(deb, result.output_digest)
 
@@ -90,7 +99,9 @@ class DebLayerRequest:
 def deb_layer_spec(request: DebLayerRequest, mtime: int) -> DebLayerSpec:
     return DebLayerSpec(
         tuple(DebInput(f.deb.name, deb_path(f.deb), f.deb.sha256, f.deb.size) for f in request.debs),
-        request.compression.compression.value, request.compression.level, mtime,
+        request.compression.compression.value,
+        request.compression.level,
+        mtime,
     )
 
 
@@ -101,8 +112,13 @@ async def build_deb_layer(request: DebLayerRequest, runner: OcikitRunner, settin
     result = await Get(
         ProcessResult,
         Process,
-        runner.process(DebLayerCommand(_SPEC, LAYER_OUTPUTS[0], LAYER_OUTPUTS[1]).to_argv(), input_digest=inputs,
-                       output_files=LAYER_OUTPUTS, description=f"Build layer of {request.what}", level=LogLevel.DEBUG),
+        runner.process(
+            DebLayerCommand(_SPEC, LAYER_OUTPUTS[0], LAYER_OUTPUTS[1]).to_argv(),
+            input_digest=inputs,
+            output_files=LAYER_OUTPUTS,
+            description=f"Build layer of {request.what}",
+            level=LogLevel.DEBUG,
+        ),
     )
     for line in result.stderr.decode().splitlines():
         logger.warning(f"{request.what}: {line.split(': warning: ', 1)[-1]}")
@@ -124,7 +140,9 @@ def platform_architectures(request: OciLayersRequest) -> dict[Platform, str]:
     for platform in platforms:
         arch = debian_architecture(platform)
         if arch is None:
-            raise InvalidFieldException(f"{target.address}: Debian has no architecture for the image platform {platform}")
+            raise InvalidFieldException(
+                f"{target.address}: Debian has no architecture for the image platform {platform}"
+            )
         if arch not in allowed:
             raise InvalidFieldException(
                 f"The `architectures` field in target {target.address} is {list(allowed)}, but an image built with it "
@@ -155,8 +173,10 @@ async def architecture_layers(request: ArchitectureLayersRequest) -> Architectur
     fetched = await MultiGet(Get(FetchedDeb, FetchDeb(deb, request.archive)) for deb in request.debs)
     by_name = {f.deb.name: f for f in fetched}
     layers = await MultiGet(
-        Get(BuiltOciLayer, DebLayerRequest(f"{request.what} ({g.name})", tuple(by_name[d.name] for d in g.debs),
-                                           request.compression))
+        Get(
+            BuiltOciLayer,
+            DebLayerRequest(f"{request.what} ({g.name})", tuple(by_name[d.name] for d in g.debs), request.compression),
+        )
         for g in group_layers(request.debs, request.own_layer_size)
     )
     return ArchitectureLayers(tuple(layers))
@@ -168,18 +188,30 @@ async def debian_layers(request: OciDebianLayersRequest, oci: OciSubsystem) -> O
     architectures = platform_architectures(request)
     lockfile = await Get(DebianLockfile, DebianLockfileRequest())
     entry = lockfile.lock.get(str(target.address))
-    stale = stale_reason(entry, target[OciDebianSuiteField].value, target[OciDebianPackagesField].value,
-                         target[OciDebianArchitecturesField].value)
+    stale = stale_reason(
+        entry,
+        target[OciDebianSuiteField].value,
+        target[OciDebianPackagesField].value,
+        target[OciDebianArchitecturesField].value,
+    )
     if stale or entry is None:
         raise InvalidFieldException(
-            f"The Debian package lockfile {lockfile.path} {stale} ({target.address}): run `{lockfile.regenerate_command}`"
+            f"The Debian package lockfile {lockfile.path} {stale} ({target.address}): "
+            f"run `{lockfile.regenerate_command}`"
         )
     archive = debian_archive(oci)
     arch_order = sorted(set(architectures.values()))
     built = await MultiGet(
-        Get(ArchitectureLayers, ArchitectureLayersRequest(f"{target.alias} {target.address}", entry.packages(arch) or (),
-                                                          archive, target[OciDebianOwnLayerSizeField].bytes,
-                                                          request.compression))
+        Get(
+            ArchitectureLayers,
+            ArchitectureLayersRequest(
+                f"{target.alias} {target.address}",
+                entry.packages(arch) or (),
+                archive,
+                target[OciDebianOwnLayerSizeField].bytes,
+                request.compression,
+            ),
+        )
         for arch in arch_order
     )
     by_arch = {arch: b.layers for arch, b in zip(arch_order, built)}

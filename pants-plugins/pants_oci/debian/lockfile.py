@@ -98,7 +98,9 @@ async def known_debian_resolve(_: KnownDebianResolveNamesRequest) -> KnownUserRe
 def target_requests(all_targets: AllTargets) -> tuple[DebTargetRequest, ...]:
     return tuple(
         DebTargetRequest(
-            str(t.address), t[OciDebianSuiteField].value, t[OciDebianPackagesField].value,
+            str(t.address),
+            t[OciDebianSuiteField].value,
+            t[OciDebianPackagesField].value,
             t[OciDebianArchitecturesField].value,
         )
         for t in sorted(all_targets, key=lambda t: str(t.address))
@@ -115,14 +117,19 @@ async def debian_lockfile_request(
         logger.info(f"{DEBIAN_RESOLVE}: no `oci_debian_packages` target: no lockfile to write")
         return UserGenerateLockfiles()
     return UserGenerateLockfiles(
-        [GenerateDebianLockfile(resolve_name=DEBIAN_RESOLVE, lockfile_dest=oci.debian_packages_lockfile,
-                                diff=False, targets=targets)]
+        [
+            GenerateDebianLockfile(
+                resolve_name=DEBIAN_RESOLVE, lockfile_dest=oci.debian_packages_lockfile, diff=False, targets=targets
+            )
+        ]
     )
 
 
 @rule(desc="Resolve the Debian package lockfile", level=LogLevel.DEBUG)
 async def generate_debian_lockfile(
-    request: GenerateDebianLockfile, runner: OcikitRunner, oci: OciSubsystem,
+    request: GenerateDebianLockfile,
+    runner: OcikitRunner,
+    oci: OciSubsystem,
     generate_lockfiles: GenerateLockfilesSubsystem,
 ) -> GenerateLockfileResult:
     path = request.lockfile_dest
@@ -183,8 +190,12 @@ class DebianLockfileTargetRequest(SyntheticTargetsRequest):
 @rule(desc="Make the Debian package lockfile a target")
 async def debian_lockfile_target(request: DebianLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
     directory, name = os.path.split(oci.debian_packages_lockfile)
-    adaptor = TargetAdaptor("_lockfiles", name=LOCKFILE_TARGET_NAME, sources=[name],
-                            __description_of_origin__="the [oci].debian_packages_lockfile option")
+    adaptor = TargetAdaptor(
+        "_lockfiles",
+        name=LOCKFILE_TARGET_NAME,
+        sources=[name],
+        __description_of_origin__="the [oci].debian_packages_lockfile option",
+    )
     return SyntheticAddressMaps.for_targets_request(
         request, [(os.path.join(directory, "BUILD.oci-debian-packages-lockfile"), (adaptor,))]
     )

@@ -48,8 +48,9 @@ def debian_architecture(platform: Platform) -> Optional[str]:
     return _DEBIAN_ARCH.get((platform.architecture, platform.variant))
 
 
-def stale_reason(entry: Optional[DebianTargetLock], suite: str, packages: Sequence[str],
-                 architectures: Sequence[str]) -> Optional[str]:
+def stale_reason(
+    entry: Optional[DebianTargetLock], suite: str, packages: Sequence[str], architectures: Sequence[str]
+) -> Optional[str]:
     """Why the lock entry does not serve a target with these fields (None when it does)."""
     if entry is None:
         return "has no entry for it"

@@ -38,7 +38,8 @@ class OciDebianPackagesField(StringSequenceField):
         bad = [name for name in value if not _PACKAGE.match(name)]
         if not value or bad:
             raise invalid_value(
-                FieldName(cls.alias, address), list(value),
+                FieldName(cls.alias, address),
+                list(value),
                 "expected one or more Debian package names ([a-z0-9][a-z0-9+.-]+, e.g. 'libpq5', 'python3')"
                 + (f"; not one: {bad[0]!r}" if bad else ""),
             )
@@ -73,7 +74,7 @@ class OciDebianArchitecturesField(StringSequenceField):
         f"""
         The Debian architectures to resolve the packages for: one for each platform of the
         images that use this target (`linux/amd64` is `amd64`, `linux/arm64` is `arm64`,
-        `linux/arm/v7` is `armhf`). One of: {', '.join(DEBIAN_ARCHITECTURES)}.
+        `linux/arm/v7` is `armhf`). One of: {", ".join(DEBIAN_ARCHITECTURES)}.
 
         Example: `architectures=["amd64", "arm64"]`
         """
@@ -85,8 +86,9 @@ class OciDebianArchitecturesField(StringSequenceField):
         assert value is not None
         bad = [arch for arch in value if arch not in DEBIAN_ARCHITECTURES]
         if not value or bad:
-            raise invalid_value(FieldName(cls.alias, address), list(value),
-                                f"expected one or more of {', '.join(DEBIAN_ARCHITECTURES)}")
+            raise invalid_value(
+                FieldName(cls.alias, address), list(value), f"expected one or more of {', '.join(DEBIAN_ARCHITECTURES)}"
+            )
         return tuple(sorted(set(value)))
 
 
@@ -109,8 +111,11 @@ class OciDebianOwnLayerSizeField(StringField):
         value = super().compute_value(raw_value, address)
         assert value is not None
         if parse_size(value) is None:
-            raise invalid_value(FieldName(cls.alias, address), value,
-                                "expected a size such as '1MiB', '512KiB' or '0' (every package its own layer)")
+            raise invalid_value(
+                FieldName(cls.alias, address),
+                value,
+                "expected a size such as '1MiB', '512KiB' or '0' (every package its own layer)",
+            )
         return value
 
     @property

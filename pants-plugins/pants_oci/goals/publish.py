@@ -13,6 +13,17 @@ import logging
 from dataclasses import dataclass
 from typing import cast
 
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.addresses import Address
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
@@ -28,22 +39,13 @@ from pants_oci.goals.publish_run import (
     publish_registries,
     push_destinations,
     push_run_argv,
+    stamp_request,
 )
-from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
-from pants.core.goals.publish import (
-    PublishFieldSet,
-    PublishOutputData,
-    PublishPackages,
-    PublishProcesses,
-    PublishRequest,
-)
-from pants.engine.addresses import Address
-from pants.engine.process import InteractiveProcess
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 
 logger = logging.getLogger(__name__)
 
@@ -87,47 +89,60 @@ async def publish_oci_image(
     address = field_set.address
     target = publish_registries(oci, address, field_set.registries.value)
     artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
+    names = await Get(OciStampedNames, OciStampRequest, stamp_request(address, artifact))
+    repository, tags, digest = names.repository, names.tags, artifact.digest
     if field_set.skip_push.value:
-        names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
+        names = tuple(
+            d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
+        )
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
     jobs = [
-        PublishPackages(names=push_destinations(r.address, repository, tags),
-                        description=f"(by `skip_push` on registry @{r.alias})")
+        PublishPackages(
+            names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
+        )
         for r in target.skipped
     ]
     if not target.pushed:
         if not target.skipped:
-            jobs.append(PublishPackages(
-                names=(f"{repository}@{digest}",),
-                description=(
-                    "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
-                ),
-            ))
+            jobs.append(
+                PublishPackages(
+                    names=(f"{repository}@{digest}",),
+                    description=(
+                        "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
+                    ),
+                )
+            )
         return PublishProcesses(jobs)
-    claims, batch = await MultiGet(Get(OciTagClaims, OciTagClaimsRequest()),
-                                   Get(OciPublishBatch, OciPublishBatchRequest()))
-    refuse_conflicts(address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)),
-                     claims.claims)
+    claims, batch = await MultiGet(
+        Get(OciTagClaims, OciTagClaimsRequest()), Get(OciPublishBatch, OciPublishBatchRequest())
+    )
+    for warning in refuse_conflicts(
+        address, tuple(d for r in target.pushed for d in names.destinations(r.address)), claims.claims
+    ):
+        logger.warning(warning)
     run = await _plan_batch(batch.batch_of(address), address)
     session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]
     await Get(OciPublishRegistered, OciPublishRegistration(session, plan, run.published.get(address)))
     if address in run.published:
-        jobs.insert(0, PublishPackages(names=plan.destinations,
-                                       description=f"(already published: {repository}@{digest})"))
+        jobs.insert(
+            0, PublishPackages(names=plan.destinations, description=f"(already published: {repository}@{digest})")
+        )
         return PublishProcesses(jobs)
-    jobs.insert(0, PublishPackages(
-        names=plan.destinations,
-        process=InteractiveProcess(
-            argv=push_run_argv(runner, run, session, plan),
-            env=dict(run.env),
-            input_digest=run.push_input,
-            immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
-            append_only_caches=runner.append_only_caches,
+    jobs.insert(
+        0,
+        PublishPackages(
+            names=plan.destinations,
+            process=InteractiveProcess(
+                argv=push_run_argv(runner, run, session, plan),
+                env=dict(run.env),
+                input_digest=run.push_input,
+                immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
+                append_only_caches=runner.append_only_caches,
+            ),
+            description=f"{repository}@{digest} (oci_image {address})",
         ),
-        description=f"{repository}@{digest} (oci_image {address})",
-    ))
+    )
     return PublishProcesses(jobs)
 
 

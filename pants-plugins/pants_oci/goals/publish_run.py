@@ -20,22 +20,6 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Optional, cast
 
-from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
-from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
-from pants_oci.publish_plan import (
-    ImagePlan,
-    check_plan,
-    mount_sources,
-    push_destinations,
-    push_plan,
-    read_check_result,
-    tag_claims,
-)
-from pants_oci.registries import OciRegistry
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.util_rules.distdir import DistDir
@@ -52,13 +36,35 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
+from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.publish_plan import (
+    ImagePlan,
+    TagClaims,
+    check_plan,
+    mount_sources,
+    push_destinations,
+    push_plan,
+    read_check_result,
+    tag_claims,
+)
+from pants_oci.registries import OciRegistry
+from pants_oci.stamping import StampValues, has_placeholders
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.stamp import (
+    OciStampedNames,
+    OciStampRequest,
+    OciStampValuesRequest,
+    needs_git,
+)
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"
 LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
-
 
 
 class SecretValue(str):
@@ -96,7 +102,7 @@ class OciTagClaimsRequest:
 class OciTagClaims:
     """Every tagged destination of every `oci_image` of the repository, with its targets."""
 
-    claims: FrozenDict[str, tuple[Address, ...]]
+    claims: TagClaims
 
 
 @dataclass(frozen=True)
@@ -125,16 +131,23 @@ class OciImagePublishTarget:
     skipped: tuple[OciRegistry, ...]
 
 
-def publish_registries(oci: OciSubsystem, address: Address, requested: Optional[tuple[str, ...]]
-                       ) -> OciImagePublishTarget:
+def publish_registries(
+    oci: OciSubsystem, address: Address, requested: Optional[tuple[str, ...]]
+) -> OciImagePublishTarget:
     registries = oci.registries().select(requested, f"the `registries` field of {address}")
-    return OciImagePublishTarget(tuple(r for r in registries if not r.skip_push),
-                                 tuple(r for r in registries if r.skip_push))
+    return OciImagePublishTarget(
+        tuple(r for r in registries if not r.skip_push), tuple(r for r in registries if r.skip_push)
+    )
 
 
-def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...],
-               dist: str) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+def image_plan(
+    address: Address,
+    artifact: BuiltOciImageArtifact,
+    names: OciStampedNames,
+    pushed: tuple[OciRegistry, ...],
+    dist: str,
+) -> ImagePlan:
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -161,7 +174,12 @@ def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
 async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciSubsystem) -> OciTagClaims:
     images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
-    return OciTagClaims(tag_claims(images))
+    templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
+    if not templates:
+        return OciTagClaims(tag_claims(images))
+    # The values this run stamps with: the same for every image (only digests differ).
+    values = await Get(StampValues, OciStampValuesRequest(needs_git(templates)))
+    return OciTagClaims(tag_claims(images, values))
 
 
 @dataclass(frozen=True)
@@ -184,15 +202,16 @@ async def start_publish_session(
 ) -> OciPublishSession:
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
     state_dir = os.path.join(dist, STATE_DIR)
-    return OciPublishSession(os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"),
-                             os.path.join(dist, RUN_RECORD), state_dir)
+    return OciPublishSession(
+        os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"), os.path.join(dist, RUN_RECORD), state_dir
+    )
 
 
 @dataclass(frozen=True)
 class OciPublishCheckRequest:
     plans: tuple[ImagePlan, ...]
     insecure: tuple[str, ...]
-    signed: bool  # our signature must be there too
+    signing: Optional[Signing]  # with it, our signature (and attestations) must be there too
 
 
 @dataclass(frozen=True)
@@ -206,7 +225,7 @@ async def check_published_images(
     request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signed)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signing)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -225,39 +244,61 @@ async def check_published_images(
         ),
     )
     result = read_check_result(checked.stdout)
-    return OciPublishCheck(result.batch_id, FrozenDict(
-        (key, json.dumps(result.records[key], sort_keys=True)) for key in result.published))
+    return OciPublishCheck(
+        result.batch_id, FrozenDict((key, json.dumps(result.records[key], sort_keys=True)) for key in result.published)
+    )
 
 
 @rule(desc="Plan the publish of OCI images")
 async def plan_publish_run(
-    request: OciPublishRunRequest, oci: OciSubsystem, runner: OcikitRunner, build_root: BuildRoot,
+    request: OciPublishRunRequest,
+    oci: OciSubsystem,
+    runner: OcikitRunner,
+    build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> OciPublishRun:
     settings = oci.publish_settings()
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
-    targets, session = await MultiGet(Get(Targets, Addresses(request.addresses)),
-                                      Get(OciPublishSession, OciPublishSessionRequest()))
-    pushing = [(t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
-               for t in targets if not t[OciImageSkipPushField].value]
+    targets, session = await MultiGet(
+        Get(Targets, Addresses(request.addresses)), Get(OciPublishSession, OciPublishSessionRequest())
+    )
+    pushing = [
+        (t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
+        for t in targets
+        if not t[OciImageSkipPushField].value
+    ]
     pushing = [(t, pushed) for t, pushed in pushing if pushed]
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
+    )
+    names = await MultiGet(
+        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _artifact(p)))
+        for (t, _), p in zip(pushing, packages)
     )
     signing = settings.signing
     attestations = await MultiGet(
         Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
         for (t, _), p in (zip(pushing, packages) if signing else ())
     )
-    plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
-                     attestations=attestations[n].predicates if signing else ())
-             for n, ((t, pushed), p) in enumerate(zip(pushing, packages))]
+    plans = [
+        replace(
+            image_plan(t.address, _artifact(p), names[n], pushed, dist),
+            attestations=attestations[n].predicates if signing else (),
+        )
+        for n, ((t, pushed), p) in enumerate(zip(pushing, packages))
+    ]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
-    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
+    signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signer))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
     push_plan_file = push_plan(
-        [plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs,
-        Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None,
+        [plan for plan, _ in to_push],
+        check.batch_id,
+        session.run_dir,
+        session.run_record,
+        insecure,
+        settings.jobs,
+        signer,
     )
     # The key's password reaches the push process's environment only (never a file or a key).
     secret_env = (signing.password_env,) if signing else ()
@@ -268,8 +309,9 @@ async def plan_publish_run(
     )
     return OciPublishRun(
         plans=FrozenDict((plan.address, plan) for plan in plans),
-        published=FrozenDict((plan.address, check.published[plan.key]) for plan in plans
-                             if plan.key in check.published),
+        published=FrozenDict(
+            (plan.address, check.published[plan.key]) for plan in plans if plan.key in check.published
+        ),
         push_order=tuple(plan.address for plan, _ in to_push),
         batch_id=check.batch_id,
         push_input=plan_digest,
@@ -309,12 +351,24 @@ async def register_publish_image(request: OciPublishRegistration) -> OciPublishR
 _ANSWER_OR_PUSH = 'if [ -f "$1.exit" ]; then cat "$1.err" >&2; exit "$(cat "$1.exit")"; fi; shift; exec "$@"'
 
 
-def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishSession,
-                  plan: ImagePlan) -> tuple[str, ...]:
+def push_run_argv(
+    runner: OcikitRunner, run: OciPublishRun, session: OciPublishSession, plan: ImagePlan
+) -> tuple[str, ...]:
     answer = os.path.join(session.state_dir, f"{run.batch_id}.{run.push_order.index(plan.address)}")
-    return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
-            *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
-                         "--layouts", LAYOUTS_DIR))
+    return (
+        "/bin/sh",
+        "-c",
+        _ANSWER_OR_PUSH,
+        "ocikit-push-run",
+        answer,
+        *runner.argv(
+            "push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key, "--layouts", LAYOUTS_DIR
+        ),
+    )
+
+
+def stamp_request(address: Address, artifact: BuiltOciImageArtifact) -> OciStampRequest:
+    return OciStampRequest(address, artifact.repository, artifact.tags, artifact.digest)
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

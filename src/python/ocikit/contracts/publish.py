@@ -48,18 +48,6 @@ class PublishImage(Contract):
 
 
 @dataclass(frozen=True)
-class CheckPlan(Contract):
-    """`ocikit published --plan`: the images whose destinations to look up."""
-
-    KIND = "publish-check-plan"
-
-    images: tuple[PublishImage, ...]
-    insecure_registries: tuple[str, ...] = ()
-    jobs: int = 4
-    signed: bool = False  # an image counts as published only with our signature (and attestations)
-
-
-@dataclass(frozen=True)
 class Signing(Contract):
     """How `push-run` signs: the key's path (read by the push process only) and the variable
     holding its password (the value reaches the process's environment, never a file)."""
@@ -69,6 +57,20 @@ class Signing(Contract):
     key: str
     password_env: str
     platform_manifests: bool = False
+
+
+@dataclass(frozen=True)
+class CheckPlan(Contract):
+    """`ocikit published --plan`: the images whose destinations to look up."""
+
+    KIND = "publish-check-plan"
+
+    images: tuple[PublishImage, ...]
+    insecure_registries: tuple[str, ...] = ()
+    jobs: int = 4
+    # With signing, an image counts as published only signed by our key (and attested). The
+    # check only stats the key's file: its public half comes from ocikit.signing.key_memo.
+    signing: Optional[Signing] = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,14 @@ class RunEntry(Contract):
     seconds: Optional[float] = None
     push: Optional[dict] = None  # the push's summary (ocikit.registry.push.PushSummary)
 
-    def with_outcome(self, status: str, error: Optional[str] = None, seconds: Optional[float] = None,
-                     push: Optional[dict] = None) -> "RunEntry":
+    def with_outcome(
+        self, status: str, error: Optional[str] = None, seconds: Optional[float] = None, push: Optional[dict] = None
+    ) -> "RunEntry":
         return replace(self, status=status, error=error, seconds=seconds, push=push)
 
     def for_record(self) -> dict:
         """The entry as dist/oci-publish.json shows it (no unset keys, no path of ours)."""
-        shown = {"key": self.key, "digest": self.digest, "destinations": list(self.destinations),
-                 "status": self.status}
+        shown = {"key": self.key, "digest": self.digest, "destinations": list(self.destinations), "status": self.status}
         for name in ("error", "seconds", "push"):
             value = getattr(self, name)
             if value is not None:

@@ -114,10 +114,10 @@ def download_deb(url: str, sha256: str, size: int, out: str, package: str) -> No
                 h.update(block)
                 f.write(block)
         if total != size or h.hexdigest() != sha256:
+            served = f"more than {size} bytes" if total > size else f"{h.hexdigest()} ({total} bytes)"
             raise ArchiveError(
                 f"{package}: SHA-256 mismatch for {shown(url)}: the lockfile says {sha256} ({size} bytes), the "
-                f"archive served {'more than ' + str(size) + ' bytes' if total > size else h.hexdigest() + f' ({total} bytes)'}"
-                ": the archive changed, or the lockfile was edited; regenerate the lockfile"
+                f"archive served {served}: the archive changed, or the lockfile was edited; regenerate the lockfile"
             )
         os.replace(tmp, out)
     except BaseException:

@@ -63,7 +63,7 @@ class _Slice(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         n = min(len(buffer), self._end - self._pos)
         if n <= 0:
             return 0
@@ -84,7 +84,7 @@ def _decompressed(stream: BinaryIO, name: str, origin: str) -> BinaryIO:
     if name.endswith(".zst"):
         import zstandard  # a worker dependency; only zstd-compressed packages need it
 
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
     if name.endswith(".tar"):
         return stream
     raise DebError(f"{origin}: unsupported member compression {name!r}")
@@ -104,7 +104,7 @@ def open_tar(f: BinaryIO, prefix: str, origin: str) -> tarfile.TarFile:
         raise DebError(f"{origin}: not a .deb (no debian-binary member)")
     member = _member(members, prefix, origin)
     raw = io.BufferedReader(_Slice(f, member.offset, member.size), 1 << 20)
-    stream = _decompressed(raw, member.name, origin)  # type: ignore[arg-type]
+    stream = _decompressed(raw, member.name, origin)
     return tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
 
 

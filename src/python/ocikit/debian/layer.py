@@ -74,7 +74,9 @@ def _entry(
             for block in iter(lambda: reader.read(1 << 20), b""):
                 out.write(block)
         return LayerEntry(path, "file", mode, uid, gid, member.size, source)
-    raise LayerError(f"{origin}: /{path} is a device, fifo or other special file: packages with those are not supported")
+    raise LayerError(
+        f"{origin}: /{path} is a device, fifo or other special file: packages with those are not supported"
+    )
 
 
 def _deb_entries(deb: DebFile, workdir: str) -> List[LayerEntry]:
@@ -115,8 +117,7 @@ def _merge(by_path: Dict[str, Tuple[str, LayerEntry]], package: str, entry: Laye
         by_path[entry.path] = (package, entry)
     elif not (seen[1].kind == "dir" and entry.kind == "dir"):
         raise LayerError(
-            f"/{entry.path} is shipped by both {seen[0]} and {package}: put them in separate layers "
-            "or leave one out"
+            f"/{entry.path} is shipped by both {seen[0]} and {package}: put them in separate layers or leave one out"
         )
 
 
@@ -155,11 +156,11 @@ def order_hard_links(entries: List[LayerEntry]) -> List[LayerEntry]:
             if target is None or target.kind != "file":
                 raise LayerError(f"hard link /{e.path} names /{e.linkname}, which is not a file of the layer")
             groups.setdefault(e.linkname, [e.linkname]).append(e.path)
-    for target, paths in groups.items():
+    for target_path, paths in groups.items():
         first = min(paths, key=_encoded)
-        if first == target:
+        if first == target_path:
             continue
-        file = by_path[target]
+        file = by_path[target_path]
         by_path[first] = LayerEntry(first, "file", file.mode, file.uid, file.gid, file.size, file.source)
         for path in paths:
             if path != first:
@@ -171,4 +172,6 @@ def order_hard_links(entries: List[LayerEntry]) -> List[LayerEntry]:
 def installed_names(entries: Sequence[LayerEntry]) -> List[str]:
     """The packages whose status records `entries` hold (for messages and tests)."""
     prefix = STATUS_D + "/"
-    return sorted(e.path[len(prefix):] for e in entries if e.path.startswith(prefix) and not e.path.endswith(".md5sums"))
+    return sorted(
+        e.path[len(prefix) :] for e in entries if e.path.startswith(prefix) and not e.path.endswith(".md5sums")
+    )

@@ -9,7 +9,7 @@ for and, per architecture, every package of their closure pinned to one file of 
         requested: ["ca-certificates", "python3", "tzdata"]
         architectures:
           "amd64":
-            "libc6": {version: "2.36-9+deb12u14", architecture: "amd64", path: "pool/main/g/glibc/libc6_2.36-9+deb12u14_amd64.deb", size: 2759320, sha256: "..."}
+            "libc6": {version: "2.36-9+deb12u14", architecture: "amd64", path: "pool/main/g/glibc/...", ...}
 
 One package a line (a bump is a one-line diff), everything sorted, every string a JSON string.
 Read with the base-image lockfile's reader (`ocikit.lockfile.load_document`): a hand edit
@@ -65,10 +65,13 @@ class DebianLock:
         return next((t for t in self.targets if t.target == target), None)
 
 
-def new_target_lock(target: str, suite: str, requested: Sequence[str],
-                    architectures: Sequence[Tuple[str, Sequence[LockedDeb]]]) -> DebianTargetLock:
+def new_target_lock(
+    target: str, suite: str, requested: Sequence[str], architectures: Sequence[Tuple[str, Sequence[LockedDeb]]]
+) -> DebianTargetLock:
     return DebianTargetLock(
-        target, suite, tuple(sorted(set(requested))),
+        target,
+        suite,
+        tuple(sorted(set(requested))),
         tuple(sorted((arch, tuple(sorted(debs, key=lambda d: d.name))) for arch, debs in architectures)),
     )
 
@@ -119,13 +122,16 @@ def _target(reader: LockReader, target: str, key_node: yaml.Node, node: yaml.Nod
         raise reader.fail(requested_node, f"{where}.requested", "expected a list of package names")
     requested = [reader.string(n, f"{where}.requested", "a package name") for n in requested_node.value]
     architectures = []
-    for arch, arch_node, debs_node in reader.mapping(fields["architectures"], f"{where}.architectures",
-                                                     "a mapping of architectures"):
+    for arch, arch_node, debs_node in reader.mapping(
+        fields["architectures"], f"{where}.architectures", "a mapping of architectures"
+    ):
         if not _ARCH.match(arch):
             raise reader.fail(arch_node, f"{where}.architectures", f"{arch!r} is not a Debian architecture name")
         place = f"{where}.architectures[{arch!r}]"
-        debs = [_deb(reader, name, name_node, value, f"{place}[{name!r}]")
-                for name, name_node, value in reader.mapping(debs_node, place, "a mapping of package names")]
+        debs = [
+            _deb(reader, name, name_node, value, f"{place}[{name!r}]")
+            for name, name_node, value in reader.mapping(debs_node, place, "a mapping of package names")
+        ]
         architectures.append((arch, debs))
     return new_target_lock(target, suite, requested, architectures)
 

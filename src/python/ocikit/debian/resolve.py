@@ -31,6 +31,10 @@ class ResolveError(OcikitError, ValueError):
     """A package that is unknown, or a dependency no package satisfies."""
 
 
+def _newest_first(a: PackageRecord, b: PackageRecord) -> int:
+    return compare_versions(b.version, a.version)
+
+
 class PackageUniverse:
     """The records of one architecture's index, looked up by name and by what they provide."""
 
@@ -41,9 +45,8 @@ class PackageUniverse:
             self.by_name[record.name].append(record)
             for provided in record.provides:
                 self.providers[provided.name].append((record, provided))
-        newest_first = functools.cmp_to_key(lambda a, b: compare_versions(b.version, a.version))
         for versions in self.by_name.values():
-            versions.sort(key=newest_first)
+            versions.sort(key=functools.cmp_to_key(_newest_first))
 
     def real(self, relation: Relation) -> Optional[PackageRecord]:
         """The highest version of the package named by `relation` that satisfies it."""
@@ -66,8 +69,9 @@ class PackageUniverse:
         return [found[name] for name in sorted(found)]
 
 
-def _choose(universe: PackageUniverse, relation: Relation, chosen: Dict[str, PackageRecord],
-            asked: Sequence[str]) -> Optional[PackageRecord]:
+def _choose(
+    universe: PackageUniverse, relation: Relation, chosen: Dict[str, PackageRecord], asked: Sequence[str]
+) -> Optional[PackageRecord]:
     if relation.name in chosen and (
         not relation.relation or satisfies(chosen[relation.name].version, relation.relation, relation.version)
     ):
@@ -92,12 +96,19 @@ def _choose(universe: PackageUniverse, relation: Relation, chosen: Dict[str, Pac
 def _satisfied_by_chosen(group: Alternatives, chosen: Dict[str, PackageRecord]) -> bool:
     for relation in group:
         record = chosen.get(relation.name)
-        if record is not None and (not relation.relation or satisfies(record.version, relation.relation, relation.version)):
+        if record is not None and (
+            not relation.relation or satisfies(record.version, relation.relation, relation.version)
+        ):
             return True
         for other in chosen.values():
-            if any(p.name == relation.name and (not relation.relation or (
-                p.relation == "=" and satisfies(p.version, relation.relation, relation.version)
-            )) for p in other.provides):
+            if any(
+                p.name == relation.name
+                and (
+                    not relation.relation
+                    or (p.relation == "=" and satisfies(p.version, relation.relation, relation.version))
+                )
+                for p in other.provides
+            ):
                 return True
     return False
 

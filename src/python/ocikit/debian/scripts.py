@@ -26,8 +26,8 @@ a script: a layer has them.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from typing import Dict, List, Sequence
 
 from ocikit.layer import LayerEntry
@@ -45,8 +45,10 @@ _CA_SOURCES = "usr/share/ca-certificates/"
 # What `reproduced_entries` does in place of a package's scripts: not warned about.
 _REPRODUCED = {CA_PACKAGE: ("the CA bundle", "debconf configuration")}
 # Commands whose effects an image does without (see the module's docstring).
-_HARMLESS = r"\b(py3compile|pycompile|py_compile|confmodule|ldconfig|systemctl|deb-systemd-helper|deb-systemd-invoke|update-rc\.d|" \
-            r"dpkg-maintscript-helper|dpkg-trigger|mkdir|chmod|chown)\b"
+_HARMLESS = (
+    r"\b(py3compile|pycompile|py_compile|confmodule|ldconfig|systemctl|deb-systemd-helper|deb-systemd-invoke|update-rc\.d|"
+    r"dpkg-maintscript-helper|dpkg-trigger|mkdir|chmod|chown)\b"
+)
 
 
 def _code(script: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+
 from ocikit.errors import OcikitError
 
 RELATIONS = ("<<", "<=", "=", ">=", ">>")
@@ -112,4 +113,3 @@ def satisfies(version: str, relation: str, wanted: str) -> bool:
     c = compare_versions(version, wanted)
     checks = {"<<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">>": c > 0}
     return checks[normalise_relation(relation)]
-

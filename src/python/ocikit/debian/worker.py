@@ -10,8 +10,9 @@ import argparse
 import shutil
 import sys
 import tempfile
-from typing import List
+from typing import Dict, List, Type
 
+from ocikit.command_line import CommandLine
 from ocikit.contract import ContractError
 from ocikit.contracts.debian import DebFetchCommand, DebLayerCommand, DebLayerSpec, DebLockCommand, DebLockRequest
 from ocikit.contracts.layer import LayerSpec
@@ -25,9 +26,18 @@ from ocikit.debian.version import DebianVersionError
 from ocikit.layer import LayerError
 from ocikit.layer_cli import build_and_write
 
-COMMANDS = {c.COMMAND: c for c in (DebLockCommand, DebFetchCommand, DebLayerCommand)}
-_ERRORS = (ArchiveError, ContractError, DebError, DebianVersionError, LayerError, PackagesIndexError, ResolveError,
-           OSError)
+_COMMAND_TYPES: List[Type[CommandLine]] = [DebLockCommand, DebFetchCommand, DebLayerCommand]
+COMMANDS: Dict[str, Type[CommandLine]] = {c.COMMAND: c for c in _COMMAND_TYPES}
+_ERRORS = (
+    ArchiveError,
+    ContractError,
+    DebError,
+    DebianVersionError,
+    LayerError,
+    PackagesIndexError,
+    ResolveError,
+    OSError,
+)
 
 
 def _lock(command: DebLockCommand) -> None:
@@ -51,8 +61,9 @@ def _layer(command: DebLayerCommand) -> None:
         entries = plan_deb_layer(debs, work, warnings)
         for warning in warnings:
             print(f"ocikit deb-layer: warning: {warning}", file=sys.stderr)
-        compression = LayerSpec(".", "/", compression=spec.compression, level=spec.level, mtime=spec.mtime,
-                                threads=spec.threads)
+        compression = LayerSpec(
+            ".", "/", compression=spec.compression, level=spec.level, mtime=spec.mtime, threads=spec.threads
+        )
         build_and_write(entries, compression, command.out, command.descriptor)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -71,7 +82,7 @@ def main(name: str, argv: List[str]) -> int:
             _lock(command)
         elif isinstance(command, DebFetchCommand):
             download_deb(command.url, command.sha256, command.size, command.out, command.package)
-        else:
+        elif isinstance(command, DebLayerCommand):
             _layer(command)
     except _ERRORS as e:
         message = f"{e.strerror}: {e.filename!r}" if isinstance(e, OSError) and e.filename else str(e)

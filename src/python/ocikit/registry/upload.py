@@ -96,8 +96,11 @@ def upload_blob(
                 client.commit_upload(location, digest)
             return sent[0]
         except RegistryError as e:  # RegistryConnectionError included
-            restartable = isinstance(e, RegistryConnectionError) or e.code in _RESTARTABLE_CODES or (
-                e.status is not None and e.status >= 500)
+            restartable = (
+                isinstance(e, RegistryConnectionError)
+                or e.code in _RESTARTABLE_CODES
+                or (e.status is not None and e.status >= 500)
+            )
             if not restartable or restart == _MAX_RESTARTS:
                 raise
             if client.blob_size(digest) == size:
@@ -107,16 +110,21 @@ def upload_blob(
     raise AssertionError("unreachable")
 
 
-def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int,
-                   chunk_size: Optional[int], count: Callable[[int], None]) -> str:
+def _upload_chunks(
+    client: RepositoryClient,
+    location: str,
+    path: str,
+    size: int,
+    chunk_size: Optional[int],
+    count: Callable[[int], None],
+) -> str:
     if os.path.getsize(path) != size:
         raise OSError(f"{path} has {os.path.getsize(path)} bytes, not the {size} its descriptor says")
     offset, resumes = 0, 0
     while offset < size:
         length = size - offset if not chunk_size or chunk_size <= 0 else min(chunk_size, size - offset)
         try:
-            new_offset, location = client.upload_chunk(
-                location, FileSlice(path, offset, length, count), offset, length)
+            new_offset, location = client.upload_chunk(location, FileSlice(path, offset, length, count), offset, length)
         except RegistryError as e:
             if not isinstance(e, RegistryConnectionError) and (e.status is None or e.status < 500):
                 raise
@@ -126,10 +134,12 @@ def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int
             # Raises BLOB_UPLOAD_INVALID/UNKNOWN when the registry cannot resume: upload_blob
             # then starts over.
             new_offset, location = client.upload_status(location)
-            log.info("PATCH at offset %d broke off (%s); the registry holds %d bytes, resuming there",
-                     offset, e, new_offset)
+            log.info(
+                "PATCH at offset %d broke off (%s); the registry holds %d bytes, resuming there", offset, e, new_offset
+            )
         if new_offset > size:
-            raise RegistryError(f"{client.name} reports {new_offset} bytes received for a {size}-byte blob",
-                                code="BLOB_UPLOAD_INVALID")
+            raise RegistryError(
+                f"{client.name} reports {new_offset} bytes received for a {size}-byte blob", code="BLOB_UPLOAD_INVALID"
+            )
         offset = new_offset
     return location

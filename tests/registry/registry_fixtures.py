@@ -321,6 +321,21 @@ class Registry:
         (directory / "config.json").write_text(json.dumps({"auths": auths}))
         return directory
 
+    def kill(self) -> None:
+        """SIGKILL the registry, as a crash would: no shutdown, no flushing of its own."""
+        self.process.kill()
+        self.process.wait(5)
+
+    def restart(self) -> None:
+        """Start the registry again (after `kill`) on the same port, storage and HTTP secret: the
+        upload sessions it was given before stay valid if their bytes are on disk."""
+        if self.process.poll() is None:
+            self.kill()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(["docker-registry", "serve", str(self.root / "config.yml")], stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _wait_until_serving(self, 15)
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -408,24 +423,30 @@ def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Reg
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         registry = Registry(f"127.0.0.1:{port}", mode, root, log_path, process, token_server,
                             tls_cert=root / "tls-cert.pem" if tls else None)
-        deadline = time.monotonic() + 15
-        context = ssl._create_unverified_context() if tls else None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                urllib.request.urlopen(f"{registry.url}/v2/", timeout=1, context=context).close()
-                return registry
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    return registry
-            except OSError:
-                pass
-            time.sleep(0.05)
+        if _wait_until_serving(registry, 15):
+            return registry
         last_error = log_path.read_text(errors="replace")[-2000:]
         registry.token_server = None
         registry.stop()
     if token_server is not None:
         token_server.stop()
     raise RuntimeError(f"the registry did not start in {root}:\n{last_error}")
+
+
+def _wait_until_serving(registry: Registry, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    context = ssl._create_unverified_context() if registry.tls_cert else None
+    while time.monotonic() < deadline and registry.process.poll() is None:
+        try:
+            urllib.request.urlopen(f"{registry.url}/v2/", timeout=1, context=context).close()
+            return True
+        except urllib.error.HTTPError as e:
+            if e.code == 401:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 @contextlib.contextmanager

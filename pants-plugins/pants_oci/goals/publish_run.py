@@ -35,7 +35,7 @@ from pants_oci.publish_plan import (
 )
 from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.util_rules.distdir import DistDir
@@ -58,6 +58,10 @@ PUSH_PLAN = "__oci_push_plan.json"
 LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
+# In the workers' named cache: the sessions of blob uploads a push left unfinished, which the
+# next push goes on with (ocikit.registry.upload_journal). Never under dist/: it is the
+# machine's, not the run's, and outlives `rm -rf dist`.
+UPLOADS_DIR = f"{CACHE_DIR}/uploads"
 
 
 
@@ -314,7 +318,7 @@ def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishS
     answer = os.path.join(session.state_dir, f"{run.batch_id}.{run.push_order.index(plan.address)}")
     return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
             *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
-                         "--layouts", LAYOUTS_DIR))
+                         "--layouts", LAYOUTS_DIR, "--resume-dir", UPLOADS_DIR))
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

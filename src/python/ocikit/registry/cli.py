@@ -81,6 +81,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                        help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
                             "PATCH; for registries or proxies that cap request bodies)")
+        from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+        p.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
     elif command in _RUN_COMMANDS:
         from ocikit.registry import run_cli
 
@@ -182,11 +185,13 @@ def _progress(args: argparse.Namespace) -> Any:
 def _push(args: argparse.Namespace) -> int:
     from ocikit.registry.push import push_layout
     from ocikit.registry.upload import DEFAULT_CHUNK_SIZE
+    from ocikit.registry.upload_journal import UploadJournal
 
     summary = push_layout(
         args.layout, args.dest, insecure_registries=args.insecure_registry, jobs=max(1, args.jobs),
         progress=_progress(args), mounts_from=args.mount_from,
         chunk_size=args.chunk_size if args.chunk_size and args.chunk_size > 0 else DEFAULT_CHUNK_SIZE,
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     )
     write_record(args.record, summary.to_json())
     print(summary.format_text())

@@ -37,6 +37,7 @@ from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
+from ocikit.registry.upload_journal import UploadJournal
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,10 @@ class PushSession:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cancel: Optional[threading.Event] = None,
         signer: Optional[Signer] = None,
+        journal: Optional[UploadJournal] = None,
     ) -> None:
         self.jobs = max(1, jobs)
+        self.journal = journal  # where broken uploads are recorded, to go on from in a later run
         self.signer = signer
         self.progress = progress or Progress()
         self.cancel = cancel if cancel is not None else threading.Event()
@@ -236,16 +239,18 @@ def push_layout(
     monolithic_max: int = MONOLITHIC_MAX,
     retry: RetryPolicy = RetryPolicy(),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    journal: Optional[UploadJournal] = None,
 ) -> PushSummary:
     """Push the image of an OCI layout to every destination (`registry/repo[:tag]`).
 
     Several destinations may share a repository (one tag each); a destination without a tag is
     pushed by digest only; a destination with a digest must name the layout's digest.
     `chunk_size` None sends each large blob in one PATCH; a size splits it into PATCHes.
+    With a `journal`, a broken upload is recorded there and resumed by a later push.
     """
     with PushSession(insecure_registries=insecure_registries, jobs=jobs, progress=progress, keychain=keychain,
                      chunk_size=chunk_size, monolithic_max=monolithic_max, retry=retry,
-                     timeout=timeout) as session:
+                     timeout=timeout, journal=journal) as session:
         return session.push(layout_dir, destinations, mounts_from)
 
 

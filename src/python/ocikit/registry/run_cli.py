@@ -134,11 +134,13 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
+    from ocikit.registry.upload_journal import UploadJournal
 
     pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from,
                         _predicates(i)) for i in images]
     with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs, signer=signer,
-                     progress=Progress() if args.quiet else StderrProgress()) as session:
+                     progress=Progress() if args.quiet else StderrProgress(),
+                     journal=UploadJournal(args.resume_dir) if args.resume_dir else None) as session:
         return push_images(pushes, session)
 
 
@@ -206,6 +208,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--image", required=True, metavar="KEY", help="the image this process answers for")
         parser.add_argument("--layouts", default=".", metavar="DIR",
                             help="the directory the plan's layout paths are relative to (default: .)")
+        from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+        parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
 
 
 def main(command: str, args: argparse.Namespace) -> int:

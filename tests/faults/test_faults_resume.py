@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from ocikit.registry import push_layout
 from ocikit.registry.errors import RegistryError
 from ocikit.registry.upload_journal import UploadJournal
 
+SRC = Path(__file__).resolve().parents[2] / "src" / "python"
 MiB = 1 << 20
 CHUNK = 2 * MiB
 
@@ -156,3 +160,44 @@ def test_a_session_the_registry_lost_restarts_from_zero(own_registry, proxy_for,
     assert _journal_files(journal_dir) == []
     assert served_digest(own_registry, f"{repo}:lost") == image.digest
     assert _copied_blob_digest(own_registry, f"{repo}:lost", tmp_path / "copy", big) == big
+
+
+def test_client_killed_mid_upload_the_next_process_sends_the_rest(plain_registry, proxy_for, repo, tmp_path):
+    """`python -m ocikit push --resume-dir` killed (SIGKILL) while the registry holds two chunks:
+    the next process goes on from there."""
+    image = write_image(tmp_path / "layout", extra_layer_size=12 * MiB, seed=26, runnable=False)
+    big, journal_dir = _big(image), tmp_path / "uploads"
+    stalled, go = threading.Event(), threading.Event()
+    patches = []
+
+    def decide(request: SeenRequest):
+        if request.method == "PATCH" and not go.is_set():
+            patches.append(request)
+            if len(patches) == 3:  # held before any of its bytes reach the registry
+                stalled.set()
+                go.wait(30)
+                return Fault(status=503)
+        return None
+
+    proxy = proxy_for(plain_registry, decide)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    argv = [sys.executable, "-m", "ocikit", "push", str(image.layout), "--dest", f"{proxy.host}/{repo}:killed",
+            "--insecure-registry", proxy.host, "--jobs", "1", "--chunk-size", str(CHUNK), "--quiet",
+            "--resume-dir", str(journal_dir), "--record", str(tmp_path / "pushed.json")]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert stalled.wait(60), "the third PATCH never came"
+        first.kill()
+        first.wait(30)
+    finally:
+        go.set()
+    assert [json.loads(p.read_text())["confirmed"] for p in _journal_files(journal_dir)] == [2 * CHUNK]
+
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    stats = json.loads((tmp_path / "pushed.json").read_text())["stats"]
+    size = image.sizes[big]
+    small = sum(image.sizes[b] for b in image.blobs if b != big) + len(_config(image))
+    assert size - 2 * CHUNK <= stats["bytes_uploaded"] <= size - 2 * CHUNK + small
+    assert _journal_files(journal_dir) == []
+    assert _copied_blob_digest(plain_registry, f"{repo}:killed", tmp_path / "copy", big) == big

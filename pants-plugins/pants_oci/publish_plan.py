@@ -43,6 +43,7 @@ class ImagePlan:
     mounts_from: tuple[str, ...]
     record: str  # where its publish record goes (an absolute path under dist/)
     attestations: tuple[tuple[str, str], ...] = ()  # (predicate type, JSON): attested when signing
+    source: Optional[str] = None  # an `oci_promotion`'s `registry/repository@digest` (no layout)
 
     @property
     def key(self) -> str:
@@ -50,7 +51,8 @@ class ImagePlan:
 
     def contract(self) -> PublishImage:
         return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from,
-                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations))
+                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations),
+                            self.source)
 
     def run_entry(self, published: bool) -> RunEntry:
         return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,

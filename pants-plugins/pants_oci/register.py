@@ -1,5 +1,5 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion` and
+`oci_deploy_manifests` targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
 
 from pants.version import PANTS_SEMVER
 
@@ -10,7 +10,7 @@ from pants_oci.pants_version import check_pants_version
 check_pants_version(str(PANTS_SEMVER))
 
 from pants_oci.goals import (  # noqa: E402
-    lockfile, package, package_deploy, publish, publish_attestations, publish_roots, publish_run, run,
+    lockfile, package, package_deploy, promote, publish, publish_attestations, publish_roots, publish_run, run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
@@ -22,6 +22,7 @@ from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
     OciImageTarget,
     OciLayerTarget,
+    OciPromotionTarget,
     OciPullTarget,
 )
 from pants_oci.util_rules import (  # noqa: E402
@@ -41,7 +42,7 @@ from pants_oci.util_rules import (  # noqa: E402
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget]
+    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciPromotionTarget, OciDeployManifestsTarget]
 
 
 def rules():
@@ -60,6 +61,7 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *promote.rules(),
         *package_deploy.rules(),
         *lockfile.rules(),
         *publish_run.rules(),

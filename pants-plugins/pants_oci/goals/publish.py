@@ -1,4 +1,5 @@
-"""`pants publish` for `oci_image`: push the packaged layouts with ocikit's registry client.
+"""`pants publish` for `oci_image` (push the packaged layouts with ocikit's registry client) and
+`oci_promotion` (copy the source image by digest), alike.
 
 Each image is refused when another `oci_image` of the repository would push one of its tags,
 then planned with its batch (goals/publish_run.py) and registered in the run: images whose
@@ -11,9 +12,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
+from typing import Optional, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.promote import (
+    BuiltOciPromotionArtifact,
+    PublishOciPromotionFieldSet,
+    PublishOciPromotionRequest,
+)
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
     LAYOUTS_DIR,
@@ -82,13 +88,43 @@ async def _plan_batch(batch: tuple[Address, ...], address: Address) -> OciPublis
 async def publish_oci_image(
     request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> PublishProcesses:
-    oci.publish_settings()  # validated on every publish, whether anything is pushed or not
-    field_set = request.field_set
-    address = field_set.address
-    target = publish_registries(oci, address, field_set.registries.value)
     artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
-    if field_set.skip_push.value:
+    field_set = cast(PublishOciImageFieldSet, request.field_set)
+    return await publish_processes(Publishable(
+        field_set.address, "oci_image", field_set.registries.value, bool(field_set.skip_push.value),
+        artifact.repository, artifact.tags, artifact.digest), oci, runner)
+
+
+@rule(desc="Publish an OCI promotion")
+async def publish_oci_promotion(
+    request: PublishOciPromotionRequest, oci: OciSubsystem, runner: OcikitRunner
+) -> PublishProcesses:
+    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
+    field_set = cast(PublishOciPromotionFieldSet, request.field_set)
+    return await publish_processes(Publishable(
+        field_set.address, "oci_promotion", field_set.registries.value, bool(field_set.skip_push.value),
+        artifact.repository, artifact.tags, artifact.digest), oci, runner)
+
+
+@dataclass(frozen=True)
+class Publishable:
+    """What the publish of an `oci_image` or an `oci_promotion` needs of its target and package."""
+
+    address: Address
+    kind: str  # the target's alias
+    registries: Optional[tuple[str, ...]]
+    skip_push: bool
+    repository: str
+    tags: tuple[str, ...]
+    digest: str
+
+
+async def publish_processes(item: Publishable, oci: OciSubsystem, runner: OcikitRunner) -> PublishProcesses:
+    oci.publish_settings()  # validated on every publish, whether anything is pushed or not
+    address, kind = item.address, item.kind
+    target = publish_registries(oci, address, item.registries)
+    repository, tags, digest = item.repository, item.tags, item.digest
+    if item.skip_push:
         names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
     jobs = [
@@ -126,7 +162,7 @@ async def publish_oci_image(
             immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
             append_only_caches=runner.append_only_caches,
         ),
-        description=f"{repository}@{digest} (oci_image {address})",
+        description=f"{repository}@{digest} ({kind} {address})",
     ))
     return PublishProcesses(jobs)
 

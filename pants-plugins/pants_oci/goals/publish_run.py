@@ -21,9 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.promote import BuiltOciPromotionArtifact, OciPromotionFieldSet
 from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
     check_plan,
@@ -37,7 +39,7 @@ from pants_oci.registries import OciRegistry
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
-from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -98,7 +100,8 @@ class OciTagClaimsRequest:
 
 @dataclass(frozen=True)
 class OciTagClaims:
-    """Every tagged destination of every `oci_image` of the repository, with its targets."""
+    """Every tagged destination of every `oci_image` and `oci_promotion` of the repository, with
+    its targets."""
 
     claims: FrozenDict[str, tuple[Address, ...]]
 
@@ -149,16 +152,35 @@ def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[
     )
 
 
+def promotion_plan(address: Address, artifact: BuiltOciPromotionArtifact, pushed: tuple[OciRegistry, ...],
+                   dist: str) -> ImagePlan:
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+    return ImagePlan(
+        address=address,
+        layout="",
+        digest=artifact.digest,
+        destinations=destinations,
+        mounts_from=(),
+        record=os.path.join(dist, f"{artifact.record_relpath}.publish.json"),
+        source=artifact.source,
+    )
+
+
 def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
-    """The destinations an `oci_image` pushes to, from its fields alone (no packaging)."""
+    """The destinations an `oci_image` or `oci_promotion` pushes to, from its fields alone (no
+    packaging)."""
     if target[OciImageSkipPushField].value:
         return ()
     try:
         pushed = publish_registries(oci, target.address, target[OciImageRegistriesField].value).pushed
     except OptionsError:
         return ()  # a bad `registries` field fails that image's own publish, naming it
-    repository = OciImageFieldSet.create(target).repository_name(oci)
-    tags = tuple(target[OciImageTagsField].value or ())
+    if _is_promotion(target):
+        repository = OciPromotionFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciPromotionTagsField].value or ())
+    else:
+        repository = OciImageFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciImageTagsField].value or ())
     return tuple(d for r in pushed for d in push_destinations(r.address, repository, tags))
 
 
@@ -246,16 +268,17 @@ async def plan_publish_run(
                for t in targets if not t[OciImageSkipPushField].value]
     pushing = [(t, pushed) for t, pushed in pushing if pushed]
     packages = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(_package_field_set(t))) for t, _ in pushing
     )
     signing = settings.signing
+    images = [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)]
     attestations = await MultiGet(
         Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
-        for (t, _), p in (zip(pushing, packages) if signing else ())
+        for t, p in (images if signing else ())
     )
-    plans = [replace(image_plan(t.address, _artifact(p), pushed, dist),
-                     attestations=attestations[n].predicates if signing else ())
-             for n, ((t, pushed), p) in enumerate(zip(pushing, packages))]
+    predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
+    plans = [replace(_plan(t, p, pushed, dist), attestations=predicates.get(t.address, ()))
+             for (t, pushed), p in zip(pushing, packages)]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
@@ -267,7 +290,7 @@ async def plan_publish_run(
     secret_env = (signing.password_env,) if signing else ()
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
-        Get(Digest, MergeDigests(package.digest for _, package in to_push)),
+        Get(Digest, MergeDigests(package.digest for plan, package in to_push if plan.source is None)),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars, *secret_env])),
     )
     return OciPublishRun(
@@ -319,6 +342,21 @@ def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishS
     return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
             *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
                          "--layouts", LAYOUTS_DIR, "--resume-dir", UPLOADS_DIR))
+
+
+def _is_promotion(target: Target) -> bool:
+    return target.has_field(OciPromotionSourceField)
+
+
+def _package_field_set(target: Target) -> PackageFieldSet:
+    return OciPromotionFieldSet.create(target) if _is_promotion(target) else OciImageFieldSet.create(target)
+
+
+def _plan(target: Target, package: BuiltPackage, pushed: tuple[OciRegistry, ...], dist: str) -> ImagePlan:
+    if _is_promotion(target):
+        promoted = cast(BuiltOciPromotionArtifact, package.artifacts[0])
+        return promotion_plan(target.address, promoted, pushed, dist)
+    return image_plan(target.address, _artifact(package), pushed, dist)
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

@@ -137,7 +137,7 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
     from ocikit.registry.upload_journal import UploadJournal
 
     pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from,
-                        _predicates(i)) for i in images]
+                        _predicates(i), i.source) for i in images]
     with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs, signer=signer,
                      progress=Progress() if args.quiet else StderrProgress(),
                      journal=UploadJournal(args.resume_dir) if args.resume_dir else None) as session:

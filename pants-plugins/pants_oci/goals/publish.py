@@ -84,28 +84,6 @@ async def _plan_batch(batch: tuple[Address, ...], address: Address) -> OciPublis
         return await Get(OciPublishRun, OciPublishRunRequest((address,)))
 
 
-@rule(desc="Publish an OCI image")
-async def publish_oci_image(
-    request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
-) -> PublishProcesses:
-    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
-    field_set = cast(PublishOciImageFieldSet, request.field_set)
-    return await publish_processes(Publishable(
-        field_set.address, "oci_image", field_set.registries.value, bool(field_set.skip_push.value),
-        artifact.repository, artifact.tags, artifact.digest), oci, runner)
-
-
-@rule(desc="Publish an OCI promotion")
-async def publish_oci_promotion(
-    request: PublishOciPromotionRequest, oci: OciSubsystem, runner: OcikitRunner
-) -> PublishProcesses:
-    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
-    field_set = cast(PublishOciPromotionFieldSet, request.field_set)
-    return await publish_processes(Publishable(
-        field_set.address, "oci_promotion", field_set.registries.value, bool(field_set.skip_push.value),
-        artifact.repository, artifact.tags, artifact.digest), oci, runner)
-
-
 @dataclass(frozen=True)
 class Publishable:
     """What the publish of an `oci_image` or an `oci_promotion` needs of its target and package."""
@@ -165,6 +143,28 @@ async def publish_processes(item: Publishable, oci: OciSubsystem, runner: Ocikit
         description=f"{repository}@{digest} ({kind} {address})",
     ))
     return PublishProcesses(jobs)
+
+
+@rule(desc="Publish an OCI image")
+async def publish_oci_image(
+    request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
+) -> PublishProcesses:
+    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
+    field_set = cast(PublishOciImageFieldSet, request.field_set)
+    return await publish_processes(Publishable(
+        field_set.address, "oci_image", field_set.registries.value, bool(field_set.skip_push.value),
+        artifact.repository, artifact.tags, artifact.digest), oci, runner)
+
+
+@rule(desc="Publish an OCI promotion")
+async def publish_oci_promotion(
+    request: PublishOciPromotionRequest, oci: OciSubsystem, runner: OcikitRunner
+) -> PublishProcesses:
+    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
+    field_set = cast(PublishOciPromotionFieldSet, request.field_set)
+    return await publish_processes(Publishable(
+        field_set.address, "oci_promotion", field_set.registries.value, bool(field_set.skip_push.value),
+        artifact.repository, artifact.tags, artifact.digest), oci, runner)
 
 
 def rules():

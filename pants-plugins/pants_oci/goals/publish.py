@@ -96,6 +96,12 @@ class Publishable:
     tags: tuple[str, ...]
     digest: str
 
+    @classmethod
+    def of(cls, field_set: PublishOciImageFieldSet | PublishOciPromotionFieldSet, kind: str,
+           artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> Publishable:
+        return cls(field_set.address, kind, field_set.registries.value, bool(field_set.skip_push.value),
+                   artifact.repository, artifact.tags, artifact.digest)
+
 
 async def publish_processes(item: Publishable, oci: OciSubsystem, runner: OcikitRunner) -> PublishProcesses:
     oci.publish_settings()  # validated on every publish, whether anything is pushed or not
@@ -149,22 +155,18 @@ async def publish_processes(item: Publishable, oci: OciSubsystem, runner: Ocikit
 async def publish_oci_image(
     request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> PublishProcesses:
-    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
     field_set = cast(PublishOciImageFieldSet, request.field_set)
-    return await publish_processes(Publishable(
-        field_set.address, "oci_image", field_set.registries.value, bool(field_set.skip_push.value),
-        artifact.repository, artifact.tags, artifact.digest), oci, runner)
+    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
+    return await publish_processes(Publishable.of(field_set, "oci_image", artifact), oci, runner)
 
 
 @rule(desc="Publish an OCI promotion")
 async def publish_oci_promotion(
     request: PublishOciPromotionRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> PublishProcesses:
-    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
     field_set = cast(PublishOciPromotionFieldSet, request.field_set)
-    return await publish_processes(Publishable(
-        field_set.address, "oci_promotion", field_set.registries.value, bool(field_set.skip_push.value),
-        artifact.repository, artifact.tags, artifact.digest), oci, runner)
+    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
+    return await publish_processes(Publishable.of(field_set, "oci_promotion", artifact), oci, runner)
 
 
 def rules():

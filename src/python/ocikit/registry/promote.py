@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Sequence, Union
 
 from ocikit import media_types
 from ocikit.errors import OcikitError
@@ -28,7 +28,7 @@ from ocikit.reference import Reference, parse_reference
 from ocikit.registry._common import run_concurrently
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.errors import AccessDeniedError, AuthenticationError, RegistryError, describe_error
-from ocikit.registry.push import PushedImage, PushSession, PushSummary
+from ocikit.registry.push import PushedImage, PushSession, PushSummary, plan_destinations
 from ocikit.registry.push_stats import Counters, PushStats
 from ocikit.registry.sign import sign_digest
 from ocikit.registry.upload import upload_blob
@@ -122,7 +122,7 @@ def promote_image(session: PushSession, source: Union[str, Reference],
     """Copy the image `source` names by digest to every destination (`registry/repo[:tag]`)."""
     started = time.monotonic()
     ref = pinned_source(source)
-    plan = _plan(ref, destinations)
+    plan = plan_destinations(ref.digest or "", destinations, "the source is")
     source_client = RepositoryClient(session.registry(ref.registry).transport, ref.repository)
     image = read_source(source_client, ref)
     counters = Counters()
@@ -142,20 +142,6 @@ def promote_image(session: PushSession, source: Union[str, Reference],
                                           tuple(tags)))
     return PushSummary(image.top.digest, tuple(pushed),
                        PushStats(**counters.values, seconds=time.monotonic() - started))
-
-
-def _plan(ref: Reference, destinations: Iterable[Union[str, Reference]]) -> dict[str, dict[str, list[str]]]:
-    plan: dict[str, dict[str, list[str]]] = {}
-    for destination in destinations:
-        dest = destination if isinstance(destination, Reference) else parse_reference(destination)
-        if dest.digest and dest.digest != ref.digest:
-            raise PromotionError(f"destination {dest} names digest {dest.digest}, but the source is {ref.digest}")
-        tags = plan.setdefault(dest.registry, {}).setdefault(dest.repository, [])
-        if dest.tag and dest.tag not in tags:
-            tags.append(dest.tag)
-    if not plan:
-        raise PromotionError(f"no destination given for {ref}: name at least one REGISTRY/REPOSITORY[:TAG]")
-    return plan
 
 
 class _BlobCopier:

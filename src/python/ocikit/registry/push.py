@@ -255,16 +255,23 @@ def push_layout(
 
 
 def _plan(image: LayoutImage, destinations: Sequence[Union[str, Reference]]) -> dict[str, dict[str, list[str]]]:
-    if not destinations:
-        raise ValueError("no destination given: name at least one REGISTRY/REPOSITORY[:TAG]")
+    return plan_destinations(image.digest, destinations, "the layout holds")
+
+
+def plan_destinations(digest: str, destinations: Iterable[Union[str, Reference]],
+                      holding: str) -> dict[str, dict[str, list[str]]]:
+    """registry -> repository -> tags, from `registry/repo[:tag][@digest]` destinations; a digest
+    there must be `digest` (`holding` says whose, in the error)."""
     plan: dict[str, dict[str, list[str]]] = {}
     for destination in destinations:
         ref = destination if isinstance(destination, Reference) else parse_reference(destination)
-        if ref.digest and ref.digest != image.digest:
-            raise ValueError(f"destination {ref} names digest {ref.digest}, but the layout holds {image.digest}")
+        if ref.digest and ref.digest != digest:
+            raise ValueError(f"destination {ref} names digest {ref.digest}, but {holding} {digest}")
         tags = plan.setdefault(ref.registry, {}).setdefault(ref.repository, [])
         if ref.tag and ref.tag not in tags:
             tags.append(ref.tag)
+    if not plan:
+        raise ValueError("no destination given: name at least one REGISTRY/REPOSITORY[:TAG]")
     return plan
 
 

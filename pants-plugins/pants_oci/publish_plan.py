@@ -100,9 +100,10 @@ def refuse_conflicts(address: Address, destinations: Sequence[str],
             )
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signed: bool = False) -> bytes:
+def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int,
+               signing: Optional[Signing] = None) -> bytes:
     """The plan `ocikit published` reads."""
-    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signed).dumps()
+    return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signing).dumps()
 
 
 def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,

@@ -54,6 +54,7 @@ def _level_table_key(compression: Compression) -> str:
 
 class SbomFormat(Enum):
     spdx = "spdx"
+    cyclonedx = "cyclonedx"
 
 
 class ContainerRuntimeKind(Enum):
@@ -227,8 +228,11 @@ class OciSubsystem(Subsystem):
             layout: `spdx` writes `dist/<output_path>.spdx.json`, an SPDX 2.3 JSON document of
             the image (by digest), its base, the Debian packages the base records, the Python
             distributions of its `oci_python_app`s and its first-party files with the Pants
-            targets they come from. It changes no layer or image digest. An empty list writes
-            none: `sbom_formats = []`, or `--oci-sbom-formats="[]"` on the command line.
+            targets they come from; `cyclonedx` writes the same facts as
+            `dist/<output_path>.cdx.json`, a CycloneDX 1.5 JSON document. With a signing key,
+            `publish` attaches each as a signed attestation. It changes no layer or image
+            digest. An empty list writes none: `sbom_formats = []`, or
+            `--oci-sbom-formats="[]"` on the command line.
             """
         ),
     )

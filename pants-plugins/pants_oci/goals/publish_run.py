@@ -218,7 +218,7 @@ async def start_publish_session(
 class OciPublishCheckRequest:
     plans: tuple[ImagePlan, ...]
     insecure: tuple[str, ...]
-    signed: bool  # our signature must be there too
+    signing: Optional[Signing]  # with it, our signature (and attestations) must be there too
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ async def check_published_images(
     request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signed)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signing)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -280,11 +280,12 @@ async def plan_publish_run(
     plans = [replace(_plan(t, p, pushed, dist), attestations=predicates.get(t.address, ()))
              for (t, pushed), p in zip(pushing, packages)]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
-    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
+    signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signer))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
     push_plan_file = push_plan(
         [plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs,
-        Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None,
+        signer,
     )
     # The key's password reaches the push process's environment only (never a file or a key).
     secret_env = (signing.password_env,) if signing else ()

@@ -50,18 +50,6 @@ class PublishImage(Contract):
 
 
 @dataclass(frozen=True)
-class CheckPlan(Contract):
-    """`ocikit published --plan`: the images whose destinations to look up."""
-
-    KIND = "publish-check-plan"
-
-    images: tuple[PublishImage, ...]
-    insecure_registries: tuple[str, ...] = ()
-    jobs: int = 4
-    signed: bool = False  # an image counts as published only with our signature (and attestations)
-
-
-@dataclass(frozen=True)
 class Signing(Contract):
     """How `push-run` signs: the key's path (read by the push process only) and the variable
     holding its password (the value reaches the process's environment, never a file)."""
@@ -71,6 +59,20 @@ class Signing(Contract):
     key: str
     password_env: str
     platform_manifests: bool = False
+
+
+@dataclass(frozen=True)
+class CheckPlan(Contract):
+    """`ocikit published --plan`: the images whose destinations to look up."""
+
+    KIND = "publish-check-plan"
+
+    images: tuple[PublishImage, ...]
+    insecure_registries: tuple[str, ...] = ()
+    jobs: int = 4
+    # With signing, an image counts as published only signed by our key (and attested). The
+    # check only stats the key's file: its public half comes from ocikit.signing.key_memo.
+    signing: Optional[Signing] = None
 
 
 @dataclass(frozen=True)

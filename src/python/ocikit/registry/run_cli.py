@@ -43,12 +43,15 @@ from ocikit.registry.run_record import RunRecord, prune
 
 
 def published_main(args: argparse.Namespace) -> int:
-    from ocikit.registry.published import check_destinations, published_keys, published_summary
+    from ocikit.registry.published import SignatureCheck, check_destinations, published_keys, published_summary
+    from ocikit.signing.key_memo import remembered_public_key
 
     plan = CheckPlan.read(args.plan)
+    signature = None if plan.signing is None else SignatureCheck(
+        remembered_public_key(plan.signing.key), plan.signing.platform_manifests)
     states = check_destinations(
         [(d, image.digest) for image in plan.images for d in image.destinations],
-        insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs), signed=plan.signed,
+        insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs), signature=signature,
         predicates={d: _predicates(image) for image in plan.images for d in image.destinations},
     )
     found = published_keys([(i.key, i.digest, list(i.destinations)) for i in plan.images], states)
@@ -126,8 +129,11 @@ def _signer(plan: PushPlan):
     if plan.signing is None:
         return None
     from ocikit.registry.sign import load_signer
+    from ocikit.signing.key_memo import remember_public_key
 
-    return load_signer(plan.signing)
+    signer = load_signer(plan.signing)
+    remember_public_key(plan.signing.key, signer.key.public_key())  # for the next run's check
+    return signer
 
 
 def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace, signer):

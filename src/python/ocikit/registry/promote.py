@@ -210,9 +210,11 @@ def _put_manifests(session: PushSession, client: RepositoryClient, image: Source
             raise PromotionError(f"{client.name} refused the attachment tag {tag} of {image.reference.name}: "
                                  f"{describe_error(e)}") from e
         counters.add("attachments_copied")
-    if session.signer is not None:
-        signed = sign_digest(client, client.name, image.top.digest, session.signer.key)
-        counters.add("signatures_pushed" if signed else "signatures_present")
+    if session.signer is not None:  # what a push of a layout signs: the index, and by option its children
+        children = [m.digest for m in image.manifests[:-1]]
+        for digest in session.signer.digests(image.top.digest, children):
+            signed = sign_digest(client, client.name, digest, session.signer.key)
+            counters.add("signatures_pushed" if signed else "signatures_present")
     session.checkpoint()
     for tag in tags:  # no checkpoint in between: all the image's tags or none
         client.put_manifest(tag, image.top.data or b"", image.top.media_type)

@@ -40,7 +40,7 @@ def test_push_pull_inspect_outputs(registry, docker_config, repo, tmp_path):
     assert set(pushed["stats"]) == {"blobs_uploaded", "blobs_mounted", "blobs_present", "bytes_uploaded",
                                     "manifests_pushed", "manifests_present", "tags_pushed", "signatures_pushed",
                                     "signatures_present", "attestations_pushed", "attestations_present",
-                                    "seconds"}
+                                    "attachments_copied", "attachments_present", "seconds"}
     assert "Traceback" not in result.stderr
 
     raw = ocikit("inspect", f"{host}/{repo}:1.0", "--raw", check=0).stdout

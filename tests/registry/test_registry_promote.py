@@ -89,3 +89,30 @@ def test_a_source_not_pinned_by_digest_is_refused(plain_registry, source, repo):
         promote_image(session, f"{plain_registry.host}/{repo}/src:staging", [f"{plain_registry.host}/{repo}/x:1"])
     assert "is not pinned by digest" in str(raised.value)
     assert f"{plain_registry.host}/{repo}/src@sha256:<64 hex digits>" in str(raised.value)
+
+
+def test_a_signing_promotion_keeps_the_sources_signature_and_adds_ours(plain_registry, new_registry, repo, tmp_path,
+                                                                        auth_env):
+    """The source's cosign signature (another key's) travels with the image; a session with our
+    signer adds our signature beside it; openssl verifies both at the destination."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sigstore_policy import openssl_verified
+
+    from ocikit.registry.sign import Signer
+    from ocikit.signing.keys import SigningKey
+
+    keys = {}
+    for name in ("theirs", "ours"):
+        keys[name] = SigningKey(ec.generate_private_key(ec.SECP256R1()))
+        (tmp_path / f"{name}.pub").write_bytes(keys[name].public_key().pem())
+    image = write_image(tmp_path / "layout", label=repo, runnable=False)
+    with PushSession(signer=Signer(keys["theirs"])) as session:
+        session.push(str(image.layout), [f"{plain_registry.host}/{repo}/src:staging"])
+    other = new_registry("none")
+    with PushSession(signer=Signer(keys["ours"])) as session:
+        summary = promote_image(session, f"{plain_registry.host}/{repo}/src@{image.digest}",
+                                [f"{other.host}/{repo}/prod:1.0"])
+    assert (summary.stats.attachments_copied, summary.stats.signatures_pushed) == (1, 1)
+    for name in ("theirs", "ours"):
+        assert len(openssl_verified(tmp_path / name, other.host, f"{repo}/prod", image.digest,
+                                    tmp_path / f"{name}.pub")) == 1, name

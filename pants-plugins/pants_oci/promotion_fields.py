@@ -10,7 +10,7 @@ from pants_oci.field_validation import FieldName, invalid_value, parse_pinned_re
 from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException, StringField
+from pants.engine.target import Dependencies, InvalidFieldException, StringField
 from pants.util.strutil import help_text
 
 from ocikit.reference import Reference
@@ -58,6 +58,16 @@ def parse_pinned_source(field: FieldName, value: str) -> Reference:
         return parse_pinned_reference(field, value)
     except InvalidFieldException:  # the base-image wording: replaced by the promotion's own
         raise invalid_value(field, value, SOURCE_ACCEPTED) from None
+
+
+class OciPromotionDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Inferred: the `oci_pull` target `source` names, so `pants dependents` and
+        `--changed-dependents` see the promotion when its source changes (a new digest, or a
+        new lockfile pin).
+        """
+    )
 
 
 class OciPromotionRepositoryField(OciImageRepositoryField):

@@ -42,6 +42,7 @@ from pants_oci.layer_fields import (
     OciLayerSymlinksField,
 )
 from pants_oci.promotion_fields import (
+    OciPromotionDependenciesField,
     OciPromotionOutputPathField,
     OciPromotionRepositoryField,
     OciPromotionSourceField,
@@ -212,6 +213,7 @@ class OciPromotionTarget(Target):
     core_fields = (
         *COMMON_TARGET_FIELDS,
         OciPromotionSourceField,
+        OciPromotionDependenciesField,
         OciImageRegistriesField,
         OciPromotionRepositoryField,
         OciPromotionTagsField,

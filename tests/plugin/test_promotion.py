@@ -9,13 +9,15 @@ import json
 import pytest
 from pants_oci.goals.promote import OciPromotionFieldSet
 from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan
-from pants_oci.publish_plan import refuse_conflicts, OciPublishConflictError
+from pants_oci.promotion_fields import OciPromotionDependenciesField
+from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts
 from pants_oci.registries import OciRegistry
 from pants.core.goals.package import BuiltPackage
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
+from pants.engine.target import DependenciesRequest
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.publish import PublishImage
@@ -35,7 +37,7 @@ oci_promotion(name="by_reference", source="{SOURCE}", image_tags=["1.4-ref"])
 def promo_runner(rule_runner: RuleRunner) -> RuleRunner:
     runner = RuleRunner(
         rules=[*rule_runner.rules, QueryRule(BuiltPackage, [OciPromotionFieldSet]),
-               QueryRule(OciTagClaims, [OciTagClaimsRequest])],
+               QueryRule(OciTagClaims, [OciTagClaimsRequest]), QueryRule(Addresses, [DependenciesRequest])],
         target_types=rule_runner.target_types,
     )
     runner.set_options([f"--oci-registries={REGISTRIES}"], env_inherit={"PATH", "HOME"})
@@ -58,6 +60,17 @@ def test_the_package_pins_the_source_of_an_oci_pull_or_a_reference(promo_runner:
     assert (artifact.relpath, artifact.source, artifact.digest) == ("promo/by_address.promotion.json", SOURCE, DIGEST)
     _, by_reference = package(promo_runner, "by_reference")
     assert (by_reference["source"], by_reference["repository"]) == (SOURCE, "by_reference")  # the default repository
+
+
+def test_a_promotion_depends_on_the_oci_pull_it_names_and_on_nothing_for_a_reference(promo_runner: RuleRunner) -> None:
+    promo_runner.write_files({"promo/BUILD": BUILD})
+
+    def dependencies(name: str) -> list:
+        target = promo_runner.get_target(Address("promo", target_name=name))
+        return list(promo_runner.request(Addresses, [DependenciesRequest(target[OciPromotionDependenciesField])]))
+
+    assert dependencies("by_address") == [Address("promo", target_name="pulled")]
+    assert dependencies("by_reference") == []
 
 
 def test_the_same_fields_give_the_same_bytes(promo_runner: RuleRunner) -> None:

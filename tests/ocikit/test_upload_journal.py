@@ -87,6 +87,21 @@ def test_a_location_on_another_host_or_with_user_info_is_not_the_registrys():
     assert not same_host("http://u:p@127.0.0.1:5000/v2/x", "http://127.0.0.1:5000")
 
 
+def test_prune_removes_stale_records_and_what_killed_processes_left(tmp_path):
+    journal = UploadJournal(str(tmp_path))
+    journal.save(_record())
+    journal.save(_record(digest=OTHER))
+    (tmp_path / "x.json.123-abc.taken").write_text("{}")
+    old = journal.path("127.0.0.1:5000", "team/app", OTHER)
+    os.utime(old, (0, 0))
+    os.utime(tmp_path / "x.json.123-abc.taken", (0, 0))
+    assert journal.prune() == 2
+    assert journal.holds("127.0.0.1:5000", "team/app", DIGEST)
+    assert not journal.holds("127.0.0.1:5000", "team/app", OTHER)
+    assert sorted(os.listdir(tmp_path)) == sorted([".lock", os.path.basename(journal.path("127.0.0.1:5000", "team/app",
+                                                                                         DIGEST))])
+
+
 def _writer(directory: str, n: int) -> None:
     journal = UploadJournal(directory)
     for i in range(200):

@@ -105,6 +105,8 @@ class PushSession:
     ) -> None:
         self.jobs = max(1, jobs)
         self.journal = journal  # where broken uploads are recorded, to go on from in a later run
+        if journal is not None:
+            journal.prune()
         self.signer = signer
         self.progress = progress or Progress()
         self.cancel = cancel if cancel is not None else threading.Event()

@@ -42,6 +42,8 @@ RESUME_DIR_HELP = ("record broken blob uploads in DIR, and go on with a recorded
                    "registry left it instead of sending the whole blob again")
 # A session the registry has surely purged by now (Distribution purges after 7 days by default).
 STALE_SECONDS = 7 * 24 * 3600
+# A record a killed process had taken (renamed) but not yet read: nobody will.
+_TAKEN_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,26 @@ class UploadJournal:
                 record = UploadRecord.from_json(json.load(f))
             if record is None or record.location == location:
                 os.unlink(path)
+
+    def prune(self, now: Optional[float] = None) -> int:
+        """Remove stale records (blobs never pushed again) and what killed processes left;
+        returns how many files went."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return 0
+        for name in names:
+            if not name.endswith((".json", ".taken", ".tmp")):
+                continue  # the lock file
+            path = os.path.join(self.directory, name)
+            limit = _TAKEN_SECONDS if name.endswith((".taken", ".tmp")) else STALE_SECONDS
+            with contextlib.suppress(OSError):
+                if now - os.path.getmtime(path) > limit:
+                    os.unlink(path)
+                    removed += 1
+        return removed
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

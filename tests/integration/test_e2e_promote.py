@@ -66,3 +66,19 @@ def test_publish_promotes_by_digest_with_attachments_alongside_an_image(build_ro
         blobs = len(set(image.blobs)) + 2  # the signature's payload and config
         assert (mounted["blobs_mounted"], mounted["blobs_uploaded"], mounted["attachments_copied"]) == (blobs, 0, 1)
         assert (copied["blobs_mounted"], copied["blobs_uploaded"], copied["attachments_copied"]) == (0, blobs, 1)
+
+
+def test_publish_of_a_digest_the_source_lacks_fails_with_one_line_naming_it(build_root: BuildRoot,
+                                                                           tmp_path: Path) -> None:
+    missing = "sha256:" + "0" * 64
+    with start_registry(tmp_path / "staging", "none") as staging:
+        build = f'oci_promotion(name="gone", source="{staging.host}/staging/web@{missing}", image_tags=["1"])\n'
+        flag = f"--oci-registries={{'staging': {{'address': '{staging.host}', 'default': True}}}}"
+        with scratch_dir(build_root, "e2e_promote_gone", {"BUILD": build}):
+            run = build_root.run("publish", flag, "e2e_promote_gone:gone")
+    assert run.returncode != 0
+    assert (f"ocikit push-run: error: e2e_promote_gone:gone: {staging.host}/staging/web has no manifest {missing}: "
+            "the digest to promote must be one the source serves") in run.output, run.describe()
+    record = {e["key"]: e for e in json.loads(build_root.dist("oci-publish.json").read_text())["images"]}
+    assert record["e2e_promote_gone:gone"]["status"] == "failed"
+    assert not build_root.dist("e2e_promote_gone/gone.publish.json").exists()

@@ -28,9 +28,15 @@ from ocikit.reference import Reference, parse_reference
 from ocikit.registry._common import run_concurrently
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.errors import AccessDeniedError, AuthenticationError, RegistryError, describe_error
-from ocikit.registry.push import PushedImage, PushSession, PushSummary, plan_destinations
+from ocikit.registry.push import (
+    PushedImage,
+    PushSession,
+    PushSummary,
+    plan_destinations,
+    put_manifests_by_digest,
+    sign_manifests,
+)
 from ocikit.registry.push_stats import Counters, PushStats
-from ocikit.registry.sign import sign_digest
 from ocikit.registry.upload import upload_blob
 from ocikit.signing.cosign import signature_tag
 
@@ -192,13 +198,7 @@ class _BlobCopier:
 def _put_manifests(session: PushSession, client: RepositoryClient, image: SourceImage, tags: Sequence[str],
                    counters: Counters) -> None:
     session.checkpoint()
-    for manifest in image.manifests:
-        present = client.head_manifest(manifest.digest)
-        if present is not None and present.digest == manifest.digest:
-            counters.add("manifests_present")
-            continue
-        client.put_manifest(manifest.digest, manifest.data or b"", manifest.media_type)
-        counters.add("manifests_pushed")
+    put_manifests_by_digest(client, image.manifests, counters)
     for tag, attachment in image.attachments:
         present = client.head_manifest(tag)
         if present is not None and present.digest == attachment.digest:
@@ -211,10 +211,7 @@ def _put_manifests(session: PushSession, client: RepositoryClient, image: Source
                                  f"{describe_error(e)}") from e
         counters.add("attachments_copied")
     if session.signer is not None:  # what a push of a layout signs: the index, and by option its children
-        children = [m.digest for m in image.manifests[:-1]]
-        for digest in session.signer.digests(image.top.digest, children):
-            signed = sign_digest(client, client.name, digest, session.signer.key)
-            counters.add("signatures_pushed" if signed else "signatures_present")
+        sign_manifests(session.signer, client, client.name, image.manifests, counters)
     session.checkpoint()
     for tag in tags:  # no checkpoint in between: all the image's tags or none
         client.put_manifest(tag, image.top.data or b"", image.top.media_type)

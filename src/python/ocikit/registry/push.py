@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Protocol, Sequence, Tuple, Union
 
 from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.reference import Reference, parse_reference, parse_registry
@@ -198,14 +198,7 @@ class PushSession:
         finally:
             steps.release_unpushed()
         self.checkpoint()
-        for manifest in image.manifests:
-            existing = client.head_manifest(manifest.digest)
-            if existing is not None and existing.digest == manifest.digest:
-                counters.add("manifests_present")
-                continue
-            client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
-            counters.add("manifests_pushed")
-            log.info("pushed manifest %s to %s", manifest.digest, client.name)
+        put_manifests_by_digest(client, image.manifests, counters)
         return client
 
     def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
@@ -214,10 +207,7 @@ class PushSession:
         images never sees it tagged and unsigned), then tag."""
         self.checkpoint()
         if self.signer is not None:
-            children = [m.digest for m in image.manifests[:-1]]
-            for digest in self.signer.digests(image.top.digest, children):
-                signed = sign_digest(client, reference, digest, self.signer.key)
-                counters.add("signatures_pushed" if signed else "signatures_present")
+            sign_manifests(self.signer, client, reference, image.manifests, counters)
             attached, present = attest_digest(client, reference, image.top.digest, predicates, self.signer.key)
             counters.add("attestations_pushed", attached)
             counters.add("attestations_present", present)
@@ -226,6 +216,33 @@ class PushSession:
             client.put_manifest(tag, image.top.data, image.top.media_type)
             counters.add("tags_pushed")
             log.info("tagged %s:%s", client.name, tag)
+
+
+class _Manifest(Protocol):
+    digest: str
+    data: Optional[bytes]
+    media_type: str
+
+
+def put_manifests_by_digest(client: RepositoryClient, manifests: Sequence[_Manifest], counters: Counters) -> None:
+    """PUT each manifest by digest (children before their index) unless the repository has it."""
+    for manifest in manifests:
+        existing = client.head_manifest(manifest.digest)
+        if existing is not None and existing.digest == manifest.digest:
+            counters.add("manifests_present")
+            continue
+        client.put_manifest(manifest.digest, manifest.data or b"", manifest.media_type)
+        counters.add("manifests_pushed")
+        log.info("pushed manifest %s to %s", manifest.digest, client.name)
+
+
+def sign_manifests(signer: Signer, client: RepositoryClient, reference: str, manifests: Sequence[_Manifest],
+                   counters: Counters) -> None:
+    """Sign the top manifest (the last) and, as `signer` says, the platform manifests before it."""
+    children = [m.digest for m in manifests[:-1]]
+    for digest in signer.digests(manifests[-1].digest, children):
+        signed = sign_digest(client, reference, digest, signer.key)
+        counters.add("signatures_pushed" if signed else "signatures_present")
 
 
 def push_layout(

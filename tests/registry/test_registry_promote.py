@@ -116,3 +116,30 @@ def test_a_signing_promotion_keeps_the_sources_signature_and_adds_ours(plain_reg
     for name in ("theirs", "ours"):
         assert len(openssl_verified(tmp_path / name, other.host, f"{repo}/prod", image.digest,
                                     tmp_path / f"{name}.pub")) == 1, name
+
+
+def test_the_promote_command_copies_and_reports_and_a_bad_source_is_one_line(plain_registry, new_registry, source,
+                                                                             repo, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    image, _ = source
+    other = new_registry("none")
+
+    def ocikit(*args):
+        return subprocess.run([sys.executable, "-m", "ocikit", "promote", *args], capture_output=True, text=True,
+                              env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-config")}, timeout=120)
+
+    done = ocikit(f"{plain_registry.host}/{repo}/src@{image.digest}", "--dest", f"{other.host}/{repo}/cli:1",
+                  "--record", str(tmp_path / "promoted.json"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert f"pushed {other.host}/{repo}/cli@{image.digest} (tags: 1)" in done.stdout
+    assert json.loads((tmp_path / "promoted.json").read_text())["digest"] == image.digest
+    assert _sha(served_manifest(other, f"{repo}/cli:1")) == image.digest
+
+    bad = ocikit(f"{plain_registry.host}/{repo}/src:staging", "--dest", f"{other.host}/{repo}/cli:2", "--quiet")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith(f"ocikit promote: error: the source {plain_registry.host}/{repo}/src:staging is "
+                                 "not pinned by digest")
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

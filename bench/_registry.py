@@ -53,8 +53,9 @@ class Registry:
             f"http: {{addr: {self.host}}}\n"
         )
         with open(self.root / "registry.log", "ab") as log:
-            self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
         for _ in range(100):
             try:
                 LOCAL.open(f"http://{self.host}/v2/", timeout=1).read()
@@ -65,8 +66,9 @@ class Registry:
         raise RuntimeError(f"the registry did not start on {self.host} (log: {self.root / 'registry.log'})")
 
     def manifest_digest(self, repository: str, tag: str) -> str:
-        request = urllib.request.Request(f"http://{self.host}/v2/{repository}/manifests/{tag}", method="HEAD",
-                                         headers={"Accept": OCI_MANIFEST})
+        request = urllib.request.Request(
+            f"http://{self.host}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": OCI_MANIFEST}
+        )
         with LOCAL.open(request, timeout=10) as response:
             return response.headers.get("Docker-Content-Digest", "")
 

@@ -19,7 +19,11 @@ def sh(cmd, cwd: Path, env=None, check=True) -> subprocess.CompletedProcess:
     shell = isinstance(cmd, str)
     proc = subprocess.run(
         ["bash", "-o", "pipefail", "-c", cmd] if shell else cmd,
-        cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     if check and proc.returncode != 0:
         raise RuntimeError(f"command failed ({proc.returncode}): {cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

@@ -116,42 +116,73 @@ def report_lines(med: Dict[str, float], fmt_s: Callable[[float], str], fmt_mb: C
 
     umoci = "single_umoci"
     rows = [
-        ("cold package (empty store, pantsd warm)", ours("sharded", "cold"), ours("off", "cold"),
-         f"{fmt_s(med[f'{umoci}_cold'])} (`umoci insert` of the tree)"),
+        (
+            "cold package (empty store, pantsd warm)",
+            ours("sharded", "cold"),
+            ours("off", "cold"),
+            f"{fmt_s(med[f'{umoci}_cold'])} (`umoci insert` of the tree)",
+        ),
         ("no-op package", ours("sharded", "noop"), ours("off", "noop"), "–"),
-        ("one-file edit, package", f"{ours('sharded', 'edit')} ({med['single_sharded_edit_procs']:.0f} process)",
-         f"{ours('off', 'edit')} ({med['single_off_edit_procs']:.0f} process)",
-         f"{fmt_s(med[f'{umoci}_edit'])} (`umoci repack` of the unpacked, edited tree)"),
-        ("publish, cold (empty registry)", sent("single_sharded", "publish_cold"), sent("single_off", "publish_cold"),
-         f"{fmt_s(med[f'{umoci}_publish_cold'])} (`skopeo copy`)"),
-        ("publish after the edit", sent("single_sharded", "publish_edit"), sent("single_off", "publish_edit"),
-         f"{fmt_s(med[f'{umoci}_publish_edit'])}, {fmt_bytes(med[f'{umoci}_publish_edit_bytes'])} sent (`skopeo copy`)"),
-        ("layers in the image", f"{med['single_sharded_layers']:.0f}", f"{med['single_off_layers']:.0f}",
-         f"1, then {med[f'{umoci}_layers_after_edit']:.0f} after the edit (a delta layer per edit)"),
+        (
+            "one-file edit, package",
+            f"{ours('sharded', 'edit')} ({med['single_sharded_edit_procs']:.0f} process)",
+            f"{ours('off', 'edit')} ({med['single_off_edit_procs']:.0f} process)",
+            f"{fmt_s(med[f'{umoci}_edit'])} (`umoci repack` of the unpacked, edited tree)",
+        ),
+        (
+            "publish, cold (empty registry)",
+            sent("single_sharded", "publish_cold"),
+            sent("single_off", "publish_cold"),
+            f"{fmt_s(med[f'{umoci}_publish_cold'])} (`skopeo copy`)",
+        ),
+        (
+            "publish after the edit",
+            sent("single_sharded", "publish_edit"),
+            sent("single_off", "publish_edit"),
+            f"{fmt_s(med[f'{umoci}_publish_edit'])}, "
+            f"{fmt_bytes(med[f'{umoci}_publish_edit_bytes'])} sent (`skopeo copy`)",
+        ),
+        (
+            "layers in the image",
+            f"{med['single_sharded_layers']:.0f}",
+            f"{med['single_off_layers']:.0f}",
+            f"1, then {med[f'{umoci}_layers_after_edit']:.0f} after the edit (a delta layer per edit)",
+        ),
     ]
-    ratio = {step: med[f"single_sharded_{step}"] / med[f"single_off_{step}"] for step in ("cold", "noop", "edit", "publish_edit")}
+    ratio = {
+        step: med[f"single_sharded_{step}"] / med[f"single_off_{step}"]
+        for step in ("cold", "noop", "edit", "publish_edit")
+    }
     limit = shard_size + 10_000
     targets = [
         ("one-file edit, package <= 2.0 s", med["single_sharded_edit"] <= 2.0, fmt_s(med["single_sharded_edit"])),
-        (f"publish after it sends <= the shard size + 10 KB ({fmt_mb(limit)})",
-         med["single_sharded_publish_edit_bytes"] <= limit, fmt_mb(med["single_sharded_publish_edit_bytes"])),
+        (
+            f"publish after it sends <= the shard size + 10 KB ({fmt_mb(limit)})",
+            med["single_sharded_publish_edit_bytes"] <= limit,
+            fmt_mb(med["single_sharded_publish_edit_bytes"]),
+        ),
         ("cold package <= unsharded cold package", ratio["cold"] <= 1.0, f"{ratio['cold']:.2f}x"),
         ("no-op package unchanged (<= 1.1x unsharded)", ratio["noop"] <= 1.1, f"{ratio['noop']:.2f}x"),
-        ("three-layer workload: cold package <= unsharded (`--oci-shard-size=off`)",
-         med["package_cold"] <= med["package_cold_unsharded"],
-         f"{med['package_cold'] / med['package_cold_unsharded']:.2f}x"),
-        ("three-layer workload: cold publish <= unsharded", med["publish_cold"] <= med["publish_cold_unsharded"],
-         f"{med['publish_cold']:.2f} s vs {med['publish_cold_unsharded']:.2f} s"),
+        (
+            "three-layer workload: cold package <= unsharded (`--oci-shard-size=off`)",
+            med["package_cold"] <= med["package_cold_unsharded"],
+            f"{med['package_cold'] / med['package_cold_unsharded']:.2f}x",
+        ),
+        (
+            "three-layer workload: cold publish <= unsharded",
+            med["publish_cold"] <= med["publish_cold_unsharded"],
+            f"{med['publish_cold']:.2f} s vs {med['publish_cold_unsharded']:.2f} s",
+        ),
     ]
     return [
         "## Single-layer workload: the whole tree in one `oci_layer`",
         "",
         "The same tree in one `oci_layer` (`work:single`), built with the default "
-        f"`[oci].shard_size` ({shard_size >> 20} MiB) and with `shard_size=\"off\"` (one layer, as before "
+        f'`[oci].shard_size` ({shard_size >> 20} MiB) and with `shard_size="off"` (one layer, as before '
         "shards), each from its own empty store; umoci and skopeo on the same steps. The edit appends a "
         "line to one app file. Medians.",
         "",
-        "| step | ours, sharded | ours, `shard_size=\"off\"` | umoci 0.4 + skopeo |",
+        '| step | ours, sharded | ours, `shard_size="off"` | umoci 0.4 + skopeo |',
         "| --- | --- | --- | --- |",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",

@@ -127,7 +127,7 @@ def chunk_sweep(root: str, runs: int):
         for threads in (1, 2):
             pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
 
-            def once():
+            def once(pieces=pieces, threads=threads, chunk=chunk):
                 return sum(len(p) for p in compress.gzip_stream(pieces, 1, threads, chunk))
 
             secs, size = median_time(once, runs)
@@ -174,9 +174,7 @@ def peak_rss(size_mb: int, work: str, compression: str) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "ocikit-layer-bench"))
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--mb", type=int, default=100)
@@ -195,10 +193,7 @@ def main() -> int:
         f"{os.cpu_count()} cores; medians of {args.runs}"
     )
     fast, slow = bench_headers()
-    print(
-        f"header: hand-built ustar {fast * 1e6:.1f} us, tarfile {slow * 1e6:.1f} us "
-        f"({slow / fast:.1f}x)"
-    )
+    print(f"header: hand-built ustar {fast * 1e6:.1f} us, tarfile {slow * 1e6:.1f} us ({slow / fast:.1f}x)")
 
     t = time.perf_counter()
     entries = plan_layer(corpus, "/app")
@@ -209,8 +204,7 @@ def main() -> int:
         secs, r = bench_build(corpus, args.work, compression, threads, args.runs)
         tar_mb = r.uncompressed_size / MB
         print(
-            f"{f'build_layer {compression} threads={threads}':48s} {secs:8.2f} "
-            f"{tar_mb / secs:9.1f} {r.size / MB:8.1f}"
+            f"{f'build_layer {compression} threads={threads}':48s} {secs:8.2f} {tar_mb / secs:9.1f} {r.size / MB:8.1f}"
         )
     for pipeline in ("gzip -1", "pigz -1", "zstd -3 -T2"):
         (secs, size), cmd = bench_shell(corpus, pipeline, args.runs)

@@ -64,23 +64,32 @@ def generate(root: Path, n: int, peer: str = "") -> None:
     for i in range(n):
         (tiny / f"f{i}.txt").write_text(f"tiny image {i}\n")
         lines.append(f'files(name="f{i}", sources=["f{i}.txt"])')
-        lines.append(f'oci_image_build(name="t{i}", base=[":empty"], packages=[":f{i}"], '
-                     f'repository="{peer}/peer-tiny/t{i}", tag="latest")' if peer else
-                     f'oci_image(name="t{i}", dependencies=[":f{i}"], repository="tiny/t{i}")')
+        lines.append(
+            f'oci_image_build(name="t{i}", base=[":empty"], packages=[":f{i}"], '
+            f'repository="{peer}/peer-tiny/t{i}", tag="latest")'
+            if peer
+            else f'oci_image(name="t{i}", dependencies=[":f{i}"], repository="tiny/t{i}")'
+        )
     (tiny / "BUILD").write_text("\n".join(lines) + "\n")
     shared = root / "shared"
     shared.mkdir()
     (shared / "big.bin").write_bytes(random.Random(5).randbytes(SHARED_MB << 20))
     lines = ['files(name="big_files", sources=["big.bin"])']
-    lines += ['oci_image_empty(name="empty")'] if peer else [
-        'oci_layer(name="big", dependencies=[":big_files"], destination="/big")']
+    lines += (
+        ['oci_image_empty(name="empty")']
+        if peer
+        else ['oci_layer(name="big", dependencies=[":big_files"], destination="/big")']
+    )
     for i in range(n):
         (shared / f"own{i}.txt").write_text(f"shared image {i}\n")
         lines.append(f'files(name="own{i}", sources=["own{i}.txt"])')
-        lines.append(f'oci_image_build(name="s{i}", base=[":empty"], packages=[":big_files", ":own{i}"], '
-                     f'repository="{peer}/peer-shared/s{i}", tag="latest")' if peer else
-                     f'oci_layer(name="l{i}", dependencies=[":own{i}"], destination="/own")\n'
-                     f'oci_image(name="s{i}", layers=[":big", ":l{i}"], repository="shared/s{i}")')
+        lines.append(
+            f'oci_image_build(name="s{i}", base=[":empty"], packages=[":big_files", ":own{i}"], '
+            f'repository="{peer}/peer-shared/s{i}", tag="latest")'
+            if peer
+            else f'oci_layer(name="l{i}", dependencies=[":own{i}"], destination="/own")\n'
+            f'oci_image(name="s{i}", layers=[":big", ":l{i}"], repository="shared/s{i}")'
+        )
     (shared / "BUILD").write_text("\n".join(lines) + "\n")
 
 
@@ -106,13 +115,29 @@ exec {skopeo} "$@"
 def peer_setup(base: Path) -> Optional[Path]:
     """The peer's backend and its Pants config, or None when its wheels cannot be fetched."""
     wheels = base / "peer-wheels"
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels),
-                           "pants-backend-oci==0.5.0", "pants-backend-kustomize==0.3.0"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(wheels),
+            "pants-backend-oci==0.5.0",
+            "pants-backend-kustomize==0.3.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     missing = [t for t in ("umoci", "runc") if not shutil.which(t)]
     if proc.returncode != 0 or missing:
-        print(f"peer skipped: {proc.stdout[-500:] if proc.returncode else 'missing ' + ' '.join(missing)}",
-              file=sys.stderr)
+        print(
+            f"peer skipped: {proc.stdout[-500:] if proc.returncode else 'missing ' + ' '.join(missing)}",
+            file=sys.stderr,
+        )
         return None
     plugins = base / "peer-plugins"
     for wheel in wheels.glob("*.whl"):
@@ -127,14 +152,22 @@ def peer_setup(base: Path) -> Optional[Path]:
     (plugins / "peer_offline").mkdir()
     (plugins / "peer_offline" / "__init__.py").write_text("")
     (plugins / "peer_offline" / "register.py").write_text(_SHIM.format(**paths))
-    config = ["[GLOBAL]", 'pants_version = "2.17.1"', f'pythonpath = ["{plugins}"]',
-              'backend_packages = ["peer_offline", "pants_backend_oci"]',
-              'ignore_warnings = ["DEPRECATED: Running Pants in an external Python interpreter"]',
-              "[anonymous-telemetry]", "enabled = false"]
+    config = [
+        "[GLOBAL]",
+        'pants_version = "2.17.1"',
+        f'pythonpath = ["{plugins}"]',
+        'backend_packages = ["peer_offline", "pants_backend_oci"]',
+        'ignore_warnings = ["DEPRECATED: Running Pants in an external Python interpreter"]',
+        "[anonymous-telemetry]",
+        "enabled = false",
+    ]
     for tool, path in paths.items():
         data = Path(path).read_bytes()
-        config += [f"[{tool}]", 'version = "local"',
-                   f'known_versions = ["local|linux_x86_64|{hashlib.sha256(data).hexdigest()}|{len(data)}"]']
+        config += [
+            f"[{tool}]",
+            'version = "local"',
+            f'known_versions = ["local|linux_x86_64|{hashlib.sha256(data).hexdigest()}|{len(data)}"]',
+        ]
     toml = base / "peer-pants.toml"
     toml.write_text("\n".join(config) + "\n")
     return toml
@@ -158,14 +191,17 @@ def storage_bytes(registry: Registry) -> int:
     return sum(f.stat().st_size for f in registry.storage.rglob("*") if f.is_file() and f.name == "data")
 
 
-def pants_steps(root: Path, flags: List[str], env: Dict[str, str], registry: Registry, workload: str,
-                prefix: str) -> Dict[str, float]:
+def pants_steps(
+    root: Path, flags: List[str], env: Dict[str, str], registry: Registry, workload: str, prefix: str
+) -> Dict[str, float]:
     """Package cold and no-op, publish to an empty registry and again, for one workload."""
     spec = f"{workload}::"
     registry.reset()
-    res = {f"{prefix}{workload}_package_cold": timed(flags + ["package", spec], root, env),
-           f"{prefix}{workload}_package_noop": timed(flags + ["package", spec], root, env),
-           f"{prefix}{workload}_publish_cold": timed(flags + ["publish", spec], root, env)}
+    res = {
+        f"{prefix}{workload}_package_cold": timed(flags + ["package", spec], root, env),
+        f"{prefix}{workload}_package_noop": timed(flags + ["package", spec], root, env),
+        f"{prefix}{workload}_publish_cold": timed(flags + ["publish", spec], root, env),
+    }
     res[f"{prefix}{workload}_registry_mb"] = storage_bytes(registry) / (1 << 20)
     if not prefix:  # ours: the run record of this publish (the next run's check rewrites it)
         res[f"{workload}_publish_cold_mb"] = sent_bytes(root) / (1 << 20)
@@ -189,8 +225,12 @@ def one_run(base: Path, r: int, n: int, registry: Registry, policy: Path) -> Dic
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     generate(root, n)
     env = clean_env(root)
-    flags = ["./pants", f"--local-store-dir={root / '.store'}", f"--named-caches-dir={root / '.named'}",
-             f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}"]
+    flags = [
+        "./pants",
+        f"--local-store-dir={root / '.store'}",
+        f"--named-caches-dir={root / '.named'}",
+        f"--oci-registries={{'local': {{'address': '{registry.host}', 'default': True}}}}",
+    ]
     res: Dict[str, float] = {}
     try:
         timed(flags + ["--version"], root, env)
@@ -199,8 +239,19 @@ def one_run(base: Path, r: int, n: int, registry: Registry, policy: Path) -> Dic
             layouts = [p for p in sorted((root / "dist" / workload).iterdir()) if p.is_dir()]
             assert len(layouts) == n, layouts
             registry.reset()
-            copies = [["skopeo", "--policy", str(policy), "copy", "-q", "--dest-tls-verify=false", f"oci:{p}",
-                       f"docker://{registry.host}/skopeo-{workload}/{p.name}:latest"] for p in layouts]
+            copies = [
+                [
+                    "skopeo",
+                    "--policy",
+                    str(policy),
+                    "copy",
+                    "-q",
+                    "--dest-tls-verify=false",
+                    f"oci:{p}",
+                    f"docker://{registry.host}/skopeo-{workload}/{p.name}:latest",
+                ]
+                for p in layouts
+            ]
             res[f"{workload}_skopeo_cold"] = sum(timed(c, root, env) for c in copies)
             res[f"{workload}_skopeo_mb"] = storage_bytes(registry) / (1 << 20)
             res[f"{workload}_skopeo_noop"] = sum(timed(c, root, env) for c in copies)
@@ -256,36 +307,54 @@ def _median(runs: List[Dict[str, float]], key: Optional[str]) -> str:
 
 
 def report(results: Dict[int, List[Dict[str, float]]], command: str, started: str, load: str) -> str:
-    out = [f"# Many images in one publish ({started} UTC)", "", f"`{command}`", "",
-           f"{os.cpu_count()} cores, load average before the runs {load}; medians of "
-           f"{len(next(iter(results.values())))} runs, wall seconds unless marked MiB; every cell of one "
-           "run measured one after another in the same invocation (ours, then the peer, per N). "
-           "Peer: pants-backend-oci 0.5.0 (umoci and skopeo).", ""]
+    out = [
+        f"# Many images in one publish ({started} UTC)",
+        "",
+        f"`{command}`",
+        "",
+        f"{os.cpu_count()} cores, load average before the runs {load}; medians of "
+        f"{len(next(iter(results.values())))} runs, wall seconds unless marked MiB; every cell of one "
+        "run measured one after another in the same invocation (ours, then the peer, per N). "
+        "Peer: pants-backend-oci 0.5.0 (umoci and skopeo).",
+        "",
+    ]
     header = " | ".join(f"ours N={n} | peer N={n}" for n in results)
-    for workload, title in (("tiny", "tiny images (one small file each)"),
-                            ("shared", f"images sharing one {SHARED_MB} MB layer")):
+    for workload, title in (
+        ("tiny", "tiny images (one small file each)"),
+        ("shared", f"images sharing one {SHARED_MB} MB layer"),
+    ):
         out += [f"## {title}", "", f"| step | {header} |", "| --- |" + " --- |" * (2 * len(results))]
         for label, ours, peer in ROWS:
-            cells = [c for runs in results.values()
-                     for c in (_median(runs, ours.format(w=workload)), _median(runs, peer and peer.format(w=workload)))]
+            cells = [
+                c
+                for runs in results.values()
+                for c in (_median(runs, ours.format(w=workload)), _median(runs, peer and peer.format(w=workload)))
+            ]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         out.append("")
-    out += ["## our publish when each image is a run of its own (`pants publish ::` run from `tiny/`)", "",
-            "| step | " + " | ".join(f"N = {n}" for n in results) + " |",
-            "| --- |" + " --- |" * len(results)]
-    for label, key in (("tiny: publish, empty registry", "tiny_publish_cold_per_image"),
-                       ("tiny: publish again, nothing changed", "tiny_publish_noop_per_image")):
+    out += [
+        "## our publish when each image is a run of its own (`pants publish ::` run from `tiny/`)",
+        "",
+        "| step | " + " | ".join(f"N = {n}" for n in results) + " |",
+        "| --- |" + " --- |" * len(results),
+    ]
+    for label, key in (
+        ("tiny: publish, empty registry", "tiny_publish_cold_per_image"),
+        ("tiny: publish again, nothing changed", "tiny_publish_noop_per_image"),
+    ):
         out.append(f"| {label} | " + " | ".join(_median(runs, key) for runs in results.values()) + " |")
     out += ["", "## targets (issue 15), on the medians", ""]
     for n, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         peer = {k: statistics.median(r[k] for r in runs if k in r) for k in runs[0] if k.startswith("peer_")}
-        line = (f"- N = {n}: unchanged publish {med['tiny_publish_noop']:.2f} s vs no-op package "
-                f"{med['tiny_package_noop']:.2f} s + 1.5 s: "
-                f"{'met' if med['tiny_publish_noop'] <= med['tiny_package_noop'] + 1.5 else 'NOT met'}; "
-                f"cold publish {med['tiny_publish_cold']:.2f} s (target 5 s at N = 50): "
-                f"{'met' if med['tiny_publish_cold'] <= 5 else 'NOT met'}; "
-                f"shared layer: {med['shared_publish_cold_mb']:.1f} MiB sent for {n} images")
+        line = (
+            f"- N = {n}: unchanged publish {med['tiny_publish_noop']:.2f} s vs no-op package "
+            f"{med['tiny_package_noop']:.2f} s + 1.5 s: "
+            f"{'met' if med['tiny_publish_noop'] <= med['tiny_package_noop'] + 1.5 else 'NOT met'}; "
+            f"cold publish {med['tiny_publish_cold']:.2f} s (target 5 s at N = 50): "
+            f"{'met' if med['tiny_publish_cold'] <= 5 else 'NOT met'}; "
+            f"shared layer: {med['shared_publish_cold_mb']:.1f} MiB sent for {n} images"
+        )
         if peer:
             ahead = all(med[k[5:]] < v for k, v in peer.items() if "publish" in k)
             line += f"; every publish step ahead of the peer: {'yes' if ahead else 'NO'}"

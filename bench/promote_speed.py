@@ -64,8 +64,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             digest = write_layout(layout, [int(float(mb) * 1_000_000) for mb in args.layers_mb.split(",")])
         policy = tmp / "policy.json"
         policy.write_text(json.dumps(POLICY))
-        skopeo = ["skopeo", "--policy", str(policy), "copy", "-q", "--all", "--preserve-digests",
-                  "--src-tls-verify=false", "--dest-tls-verify=false"]
+        skopeo = [
+            "skopeo",
+            "--policy",
+            str(policy),
+            "copy",
+            "-q",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ]
         source = Registry(tmp / "source")
         subprocess.run([*skopeo, f"oci:{layout}:latest", f"docker://{source.host}/src:t"], check=True)
         src = f"{source.host}/src@{digest}"
@@ -73,13 +82,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         times: Dict[str, List[float]] = {}
         for run in range(args.runs):
             for name in ("other registry", "same registry"):
-                for tool in (("skopeo", "ocikit") if run % 2 == 0 else ("ocikit", "skopeo")):
+                for tool in ("skopeo", "ocikit") if run % 2 == 0 else ("ocikit", "skopeo"):
                     other = name == "other registry"
                     registry = destination = Registry(tmp / f"dest-{run}-{tool}") if other else source
                     repo = f"{tool}-{run}-{name.split()[0]}"
                     dest = f"{registry.host}/{repo}:t"
-                    command = ([*skopeo, f"docker://{src}", f"docker://{dest}"] if tool == "skopeo" else
-                               [sys.executable, "-m", "ocikit", "promote", src, "--dest", dest, "--quiet"])
+                    command = (
+                        [*skopeo, f"docker://{src}", f"docker://{dest}"]
+                        if tool == "skopeo"
+                        else [sys.executable, "-m", "ocikit", "promote", src, "--dest", dest, "--quiet"]
+                    )
                     seconds = _timed(command, env)
                     assert registry.manifest_digest(repo, "t") == digest, (tool, name)
                     times.setdefault(f"{tool}, {name}", []).append(seconds)
@@ -87,8 +99,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                         destination.stop()
                         destination = None
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in sorted(times.items())))
-        print(f"medians of {args.runs} (s): " + ", ".join(f"{k} {statistics.median(v):.3f}"
-                                                          for k, v in sorted(times.items())))
+        print(
+            f"medians of {args.runs} (s): "
+            + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in sorted(times.items()))
+        )
         return 0
     finally:
         for registry in (source, destination):

@@ -70,17 +70,30 @@ def write_layout(layout: Path, layer_bytes: List[int]) -> str:
             t.addfile(info, io.BytesIO(payload))
         tar_bytes = tar.getvalue()
         diff_ids.append("sha256:" + hashlib.sha256(tar_bytes).hexdigest())
-        layers.append({"mediaType": OCI_LAYER_GZIP,
-                       **_blob(layout, gzip.compress(tar_bytes, compresslevel=1, mtime=0))})
-    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-              "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        layers.append(
+            {"mediaType": OCI_LAYER_GZIP, **_blob(layout, gzip.compress(tar_bytes, compresslevel=1, mtime=0))}
+        )
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/true"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
     config_desc = _blob(layout, json.dumps(config, sort_keys=True).encode())
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, **config_desc}, "layers": layers}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, **config_desc},
+        "layers": layers,
+    }
     manifest_desc = _blob(layout, json.dumps(manifest, sort_keys=True).encode())
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, **manifest_desc,
-         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, **manifest_desc, "annotations": {"org.opencontainers.image.ref.name": "latest"}}
+        ],
+    }
     (layout / "index.json").write_text(json.dumps(index))
     return str(manifest_desc["digest"])
 
@@ -101,9 +114,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="pass --jobs N to ocikit (default: its own)")
     parser.add_argument("--layout", type=Path, help="use (or, if absent, create and keep) the layout at this path")
     parser.add_argument("--ocikit-arg", action="append", default=[], help="extra argument for ocikit push")
-    parser.add_argument("--baseline-src", type=Path, metavar="DIR",
-                        help="also time ocikit from another source tree (DIR holds the `ocikit` package, e.g. "
-                             "a `git worktree` of an older commit's src/python): an A/B in the same session")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="also time ocikit from another source tree (DIR holds the `ocikit` package, e.g. "
+        "a `git worktree` of an older commit's src/python): an A/B in the same session",
+    )
     args = parser.parse_args(argv)
     for tool in ("skopeo", "docker-registry"):
         if shutil.which(tool) is None:
@@ -135,17 +152,42 @@ def main(argv: Optional[List[str]] = None) -> int:
         times: Dict[str, List[float]] = {name: [] for name in tools}
         times.update({f"{name} imports": [] for name in envs})
         for run in range(args.runs):
-            order = tools[run % len(tools):] + tools[:run % len(tools)]
+            order = tools[run % len(tools) :] + tools[: run % len(tools)]
             for tool in order:
                 registry = Registry(tmp / f"registry-{tool}-{run}")
                 registries.append(registry)
                 if tool == "skopeo":
-                    argv, env = ["skopeo", "--policy", str(policy), "copy", "-q", "--dest-tls-verify=false",
-                                 f"oci:{layout}:latest", f"docker://{registry.host}/{tool}:t"], base_env
+                    argv, env = (
+                        [
+                            "skopeo",
+                            "--policy",
+                            str(policy),
+                            "copy",
+                            "-q",
+                            "--dest-tls-verify=false",
+                            f"oci:{layout}:latest",
+                            f"docker://{registry.host}/{tool}:t",
+                        ],
+                        base_env,
+                    )
                 else:
-                    argv, env = [sys.executable, "-m", "ocikit", "push", str(layout), "--dest",
-                                 f"{registry.host}/{tool}:t", "--insecure-registry", registry.host,
-                                 "--quiet", *jobs, *args.ocikit_arg], envs[tool]
+                    argv, env = (
+                        [
+                            sys.executable,
+                            "-m",
+                            "ocikit",
+                            "push",
+                            str(layout),
+                            "--dest",
+                            f"{registry.host}/{tool}:t",
+                            "--insecure-registry",
+                            registry.host,
+                            "--quiet",
+                            *jobs,
+                            *args.ocikit_arg,
+                        ],
+                        envs[tool],
+                    )
                 times[tool].append(timed(argv, env))
                 pushed = registry.manifest_digest(tool, "t")
                 if pushed != digest:
@@ -153,14 +195,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                 registry.stop()
                 shutil.rmtree(registry.root, ignore_errors=True)
             for name, env in envs.items():
-                times[f"{name} imports"].append(timed(
-                    [sys.executable, "-c", "import ocikit.cli, ocikit.registry.cli, ocikit.registry.push"], env))
+                times[f"{name} imports"].append(
+                    timed([sys.executable, "-c", "import ocikit.cli, ocikit.registry.cli, ocikit.registry.push"], env)
+                )
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in times.items()), flush=True)
         medians = {k: statistics.median(v) for k, v in times.items()}
         print(f"medians of {args.runs} (s): " + ", ".join(f"{k} {v:.3f}" for k, v in medians.items()))
         for name in envs:
-            print(f"ratio {name}/skopeo: {medians[name] / medians['skopeo']:.2f} "
-                  f"({name} {total / 1e6 / medians[name]:.0f} MB/s, skopeo {total / 1e6 / medians['skopeo']:.0f} MB/s)")
+            print(
+                f"ratio {name}/skopeo: {medians[name] / medians['skopeo']:.2f} "
+                f"({name} {total / 1e6 / medians[name]:.0f} MB/s, skopeo {total / 1e6 / medians['skopeo']:.0f} MB/s)"
+            )
         return 0
     finally:
         for registry in registries:

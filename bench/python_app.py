@@ -46,14 +46,34 @@ from python_tools import pex_cli_config, push_python_base  # noqa: E402
 
 REQUIREMENTS = {
     "full": [
-        "numpy==1.26.4", "pandas==2.2.2", "matplotlib==3.8.4", "contourpy==1.3.3", "cycler==0.12.1",
-        "fonttools==4.68.0", "kiwisolver==1.5.1", "packaging==26.4", "pillow==13.0.0",
-        "pyparsing==3.3.3", "python-dateutil==4.0.0", "pytz==2026.6", "tzdata==2026.6",
+        "numpy==1.26.4",
+        "pandas==2.2.2",
+        "matplotlib==3.8.4",
+        "contourpy==1.3.3",
+        "cycler==0.12.1",
+        "fonttools==4.68.0",
+        "kiwisolver==1.5.1",
+        "packaging==26.4",
+        "pillow==13.0.0",
+        "pyparsing==3.3.3",
+        "python-dateutil==4.0.0",
+        "pytz==2026.6",
+        "tzdata==2026.6",
     ],
     "small": ["humanize==4.9.0"],
 }
 IMPORTS = {"full": ["numpy", "pandas", "matplotlib"], "small": ["humanize"]}
-PODMAN_RUN = ["podman", "--runtime", "runc", "run", "--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+PODMAN_RUN = [
+    "podman",
+    "--runtime",
+    "runc",
+    "run",
+    "--rm",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+]
 PEX_PROCESS_PREFIXES = ("Building ", "Resolve the requirements", "Install the requirements", "Find Python interpreter")
 
 PANTS_TOML = """\
@@ -91,7 +111,9 @@ oci_image(name="pex", base=env("OCI_PYTHON_BASE"), layers=[":pex_layer"],
 
 EDITED = "src/python/bigapp/mod_010.py"
 LOAD = "load_average_1m_at_start"
-NAMED_CACHES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci" / "bench-python-named-caches"
+NAMED_CACHES = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pants-oci" / "bench-python-named-caches"
+)
 
 
 def generate_app(root: Path, preset: str, modules: int) -> None:
@@ -116,7 +138,9 @@ def generate_app(root: Path, preset: str, modules: int) -> None:
         f"    total = sum(m.compute(1) for n, m in sys.modules.items() if n.startswith('bigapp.mod_'))\n"
         f"    print('ok', total, {versions})\n    return 0\n"
     )
-    (package / "BUILD").write_text('python_sources(name="lib")\npex_binary(name="bin", entry_point="bigapp.main:main")\n')
+    (package / "BUILD").write_text(
+        'python_sources(name="lib")\npex_binary(name="bin", entry_point="bigapp.main:main")\n'
+    )
     (root / "images").mkdir()
     (root / "images" / "BUILD").write_text(IMAGES_BUILD)
 
@@ -149,14 +173,37 @@ def start_up_ms(root: BuildRoot, image: str, layout: str, command: str, starts: 
     """The app's first run in each of `starts` fresh containers, timed inside the container."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src" / "python")}
     name = f"bench/{image}:latest"  # its repository: the name `podman load` gives it
-    subprocess.run([sys.executable, "-m", "ocikit", "run", "--runtime", shutil.which("podman") or "podman",
-                    "--layout", str(root.dist(layout)), "--name", name, "--what", image, "--load-only"],
-                   env=env, check=True, capture_output=True)
-    script = f's=$(date +%s%N); {command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))'
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocikit",
+            "run",
+            "--runtime",
+            shutil.which("podman") or "podman",
+            "--layout",
+            str(root.dist(layout)),
+            "--name",
+            name,
+            "--what",
+            image,
+            "--load-only",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    script = f"s=$(date +%s%N); {command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))"
     try:
         return [
-            float(subprocess.run([*PODMAN_RUN, "--entrypoint", "/bin/sh", name, "-c", script],
-                                 check=True, capture_output=True, text=True).stdout.strip())
+            float(
+                subprocess.run(
+                    [*PODMAN_RUN, "--entrypoint", "/bin/sh", name, "-c", script],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.strip()
+            )
             for _ in range(starts)
         ]
     finally:
@@ -251,16 +298,20 @@ ROWS = [
     ("split_code_layer_bytes", "split: the code layer's size", "MB"),
     ("split_layers", "split: layers in the image (base included)", "n"),
     ("start_split", "start-up in a fresh container, split (requirements compiled at build time: the default)", "ms"),
-    ("start_split_all", "start-up in a fresh container, split, `compile_bytecode=\"all\"` (code too)", "ms"),
-    ("start_split_none", "start-up in a fresh container, split, `compile_bytecode=\"none\"`", "ms"),
+    ("start_split_all", 'start-up in a fresh container, split, `compile_bytecode="all"` (code too)', "ms"),
+    ("start_split_none", 'start-up in a fresh container, split, `compile_bytecode="none"`', "ms"),
     ("start_pex", "start-up in a fresh container, pex (unpacks into PEX_ROOT first)", "ms"),
 ]
 
 
 def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
     med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    fmt = {"s": lambda v: f"{v:.2f} s", "ms": lambda v: f"{v:.0f} ms", "MB": lambda v: f"{v / 1e6:.3f} MB",
-           "n": lambda v: f"{v:g}"}
+    fmt = {
+        "s": lambda v: f"{v:.2f} s",
+        "ms": lambda v: f"{v:.0f} ms",
+        "MB": lambda v: f"{v / 1e6:.3f} MB",
+        "n": lambda v: f"{v:g}",
+    }
     lines = [
         "# Python-app benchmark",
         "",
@@ -286,9 +337,12 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         "| ratio (same runs) | value |",
         "| --- | --- |",
         f"| pex / split, edit then package | {med['pex_edit'] / med['split_edit']:.2f} |",
-        f"| pex / split, bytes sent after an edit | {med['pex_edit_publish_bytes'] / med['split_edit_publish_bytes']:.1f} |",
-        f"| split, start-up without bytecode / with the requirements' | {med['start_split_none'] / med['start_split']:.2f} |",
-        f"| split, start-up with the requirements' bytecode / with all | {med['start_split'] / med['start_split_all']:.2f} |",
+        "| pex / split, bytes sent after an edit | "
+        f"{med['pex_edit_publish_bytes'] / med['split_edit_publish_bytes']:.1f} |",
+        "| split, start-up without bytecode / with the requirements' | "
+        f"{med['start_split_none'] / med['start_split']:.2f} |",
+        "| split, start-up with the requirements' bytecode / with all | "
+        f"{med['start_split'] / med['start_split_all']:.2f} |",
         f"| pex / split, start-up | {med['start_pex'] / med['start_split']:.2f} |",
         "",
         "Every run:",

@@ -61,7 +61,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO / "tests" / "adoption"))
 import adoption_support as adoption  # noqa: E402  (stock venv, pex CLI, wheel, BuildGrid)
 import worker_start  # noqa: E402  (also puts src/python on sys.path)
+
 from ocikit.contracts.layer import LayerSpec  # noqa: E402
+
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
 SEED = 20240601
@@ -88,10 +90,7 @@ oci_image(
 
 
 def _text_pool(rng: random.Random, size: int) -> bytes:
-    words = [
-        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10)))
-        for _ in range(2000)
-    ]
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10))) for _ in range(2000)]
     out, n = [], 0
     while n < size:
         line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + "\n"
@@ -182,15 +181,26 @@ def fetch_seconds(grid, layout: Path) -> float:
     """Seconds to read every layer blob of `layout` from the cache server, one after another."""
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
-    blobs = [[l["digest"].split(":")[1], l["size"]] for l in manifest["layers"]]
+    blobs = [[layer["digest"].split(":")[1], layer["size"]] for layer in manifest["layers"]]
     python = adoption.buildgrid_venv() / "bin" / "python"
-    out = sh([str(python), str(REPO / "bench" / "_cas_fetch.py"), grid.address, grid.instance, json.dumps(blobs)],
-             REPO, env=clean_env()).stdout
+    out = sh(
+        [str(python), str(REPO / "bench" / "_cas_fetch.py"), grid.address, grid.instance, json.dumps(blobs)],
+        REPO,
+        env=clean_env(),
+    ).stdout
     return json.loads(out)["seconds"]
 
 
-def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, policy: Path,
-            grid=None, plugin: Optional[PluginRoute] = None) -> Dict[str, float]:
+def one_run(
+    base: Path,
+    r: int,
+    files: int,
+    mb: float,
+    registry: Registry,
+    policy: Path,
+    grid=None,
+    plugin: Optional[PluginRoute] = None,
+) -> Dict[str, float]:
     root = base / f"run{r}"
     root.mkdir()
     for name in COPY:
@@ -232,16 +242,16 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         os.sync()  # no writeback of the generated tree during the timed build
         logged = set(workunits.glob("*.json"))
         res["package_cold"], _ = timed(package, root)
-        breakdown = cold_breakdown([w for f in sorted(set(workunits.glob("*.json")) - logged)
-                                    for w in json.loads(f.read_text())])
+        breakdown = cold_breakdown(
+            [w for f in sorted(set(workunits.glob("*.json")) - logged) for w in json.loads(f.read_text())]
+        )
         if not breakdown:
             raise RuntimeError(f"no workunits of the cold package's layer processes in {workunits}")
         res.update(breakdown)
         res["package_noop"], _ = timed(package, root)
         # The same no-op through Pants' Python client, which a launcher that execs `pants` from
         # the venv uses; ./pants and scie-pants use the native client.
-        res["package_noop_python_client"], _ = timed(
-            package, root, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1"))
+        res["package_noop_python_client"], _ = timed(package, root, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1"))
         edit.write_bytes(original + f"edit package {r}\n".encode())
         res["package_edit"], p = timed(package, root)
         res["package_edit_procs"] = counter(p.stderr, "local_execution_requests") or 0
@@ -293,16 +303,34 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         tag = json.loads((layout / "index.json").read_text())["manifests"][0]["annotations"][
             "org.opencontainers.image.ref.name"
         ]
-        skopeo = ["skopeo", "--policy", str(policy), "copy", "-q", "--dest-tls-verify=false",
-                  f"oci:{layout}:{tag}", f"docker://{registry.host}/skopeo/work:t"]
+        skopeo = [
+            "skopeo",
+            "--policy",
+            str(policy),
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:{tag}",
+            f"docker://{registry.host}/skopeo/work:t",
+        ]
         res["skopeo_cold"], _ = timed(skopeo, root)
         res["skopeo_noop"], _ = timed(skopeo, root)
         # The same layout with our client alone (what `pants publish` runs), to a fresh registry,
         # as Pants runs it: no bytecode written.
         registry.reset()
         client_env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"), PYTHONDONTWRITEBYTECODE="1")
-        ocikit_push = [sys.executable, "-m", "ocikit", "push", str(layout), "--dest",
-                       f"{registry.host}/ocikit/work:t", "--insecure-registry", registry.host, "--quiet"]
+        ocikit_push = [
+            sys.executable,
+            "-m",
+            "ocikit",
+            "push",
+            str(layout),
+            "--dest",
+            f"{registry.host}/ocikit/work:t",
+            "--insecure-registry",
+            registry.host,
+            "--quiet",
+        ]
         res["client_cold"], _ = timed(ocikit_push, root, env=client_env)
         res["client_noop"], _ = timed(ocikit_push, root, env=client_env)
 
@@ -310,9 +338,14 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
         # which `--version` warms first, as above).
         # tmpfs: the sandboxes on /dev/shm instead of /tmp (this VM's ext4 takes ~0.6 ms to
         # create a file, and a cold build creates one per input file in its layer's sandbox).
-        shm = Path(tempfile.mkdtemp(prefix="oci-bench-sandboxes-", dir="/dev/shm")) if os.path.isdir("/dev/shm") else None
-        variants = [("zstd", "--oci-compression=zstd"), ("auto", "--oci-compression=auto"),
-                    ("unsharded", "--oci-shard-size=off")]
+        shm = (
+            Path(tempfile.mkdtemp(prefix="oci-bench-sandboxes-", dir="/dev/shm")) if os.path.isdir("/dev/shm") else None
+        )
+        variants = [
+            ("zstd", "--oci-compression=zstd"),
+            ("auto", "--oci-compression=auto"),
+            ("unsharded", "--oci-shard-size=off"),
+        ]
         if shm is not None:
             variants.append(("tmpfs", f"--local-execution-root-dir={shm}"))
         for name, extra in variants:
@@ -347,17 +380,22 @@ def one_run(base: Path, r: int, files: int, mb: float, registry: Registry, polic
             kill_pantsd(root)
             proot = base / f"run{r}-plugin"
             plugin.make_root(proot, work)
-            pflags = [f if not f.startswith("--local-store-dir") else f"--local-store-dir={proot / '.store'}"
-                      for f in pants_flags(".bench-store")]
-            pflags = [f if not f.startswith("--named-caches-dir") else f"--named-caches-dir={proot / '.named'}"
-                      for f in pflags]
+            pflags = [
+                f if not f.startswith("--local-store-dir") else f"--local-store-dir={proot / '.store'}"
+                for f in pants_flags(".bench-store")
+            ]
+            pflags = [
+                f if not f.startswith("--named-caches-dir") else f"--named-caches-dir={proot / '.named'}"
+                for f in pflags
+            ]
             ppackage = pflags + ["package", TARGET]
             try:
                 sh(pflags + ["--version"], proot)
                 res["plugin_package_cold"], _ = timed(ppackage, proot)
                 res["plugin_package_noop"], _ = timed(ppackage, proot)
                 res["plugin_package_noop_python_client"], _ = timed(
-                    ppackage, proot, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1"))
+                    ppackage, proot, env=dict(clean_env(), PANTS_NO_NATIVE_CLIENT="1")
+                )
                 pedit = proot / "work" / APP_EDIT_FILE
                 pedit.write_bytes(original + f"edit plugin {r}\n".encode())
                 res["plugin_package_edit"], p = timed(ppackage, proot)
@@ -410,8 +448,22 @@ def layer_alone(root: Path, tree: Path) -> float:
     spec.write_bytes(LayerSpec(str(tree), "/opt", compression="gzip", level=1).dumps())
     env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"), PYTHONDONTWRITEBYTECODE="1")
     try:
-        seconds, _ = timed([sys.executable, "-m", "ocikit", "layer", "--spec", str(spec), "--out",
-                            str(root / "alone.blob"), "--descriptor", str(root / "alone.json")], root, env=env)
+        seconds, _ = timed(
+            [
+                sys.executable,
+                "-m",
+                "ocikit",
+                "layer",
+                "--spec",
+                str(spec),
+                "--out",
+                str(root / "alone.blob"),
+                "--descriptor",
+                str(root / "alone.json"),
+            ],
+            root,
+            env=env,
+        )
     finally:
         for leftover in ("alone-spec.json", "alone.blob", "alone.json"):
             (root / leftover).unlink(missing_ok=True)
@@ -452,8 +504,21 @@ def layer_peak_rss(base: Path, size_mb: int) -> Dict[str, float]:
         for compression in ("gzip", "zstd", "none"):
             spec = base / "rss-spec.json"
             spec.write_bytes(LayerSpec(str(tree), "/", compression=compression).dumps())
-            cmd = [sys.executable, "-c", waiter, sys.executable, "-m", "ocikit", "layer", "--spec", str(spec),
-                   "--out", str(base / "rss.blob"), "--descriptor", str(base / "rss.json")]
+            cmd = [
+                sys.executable,
+                "-c",
+                waiter,
+                sys.executable,
+                "-m",
+                "ocikit",
+                "layer",
+                "--spec",
+                str(spec),
+                "--out",
+                str(base / "rss.blob"),
+                "--descriptor",
+                str(base / "rss.json"),
+            ]
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
             peaks[compression] = int(proc.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
     finally:
@@ -476,12 +541,18 @@ def main() -> None:
     args = ap.parse_args()
     if args.small:
         args.files, args.mb, args.runs, args.rss_mb, args.start_runs = 300, 10, 1, 20, 10
-    missing = [t for t in ("tar", "gzip", "pigz", "zstd", "sha256sum", "umoci", "skopeo", "docker-registry") if not shutil.which(t)]
+    missing = [
+        t
+        for t in ("tar", "gzip", "pigz", "zstd", "sha256sum", "umoci", "skopeo", "docker-registry")
+        if not shutil.which(t)
+    ]
     if missing:
         sys.exit(f"missing tools: {' '.join(missing)}")
-    command = '"$(./pants --print-venv)/bin/python" bench/run.py ' + (
-        "--small" if args.small else f"--files {args.files} --mb {args.mb:g} --runs {args.runs}"
-    ) + (f" --out {args.out}" if args.out != "docs/benchmarks.md" else "")
+    command = (
+        '"$(./pants --print-venv)/bin/python" bench/run.py '
+        + ("--small" if args.small else f"--files {args.files} --mb {args.mb:g} --runs {args.runs}")
+        + (f" --out {args.out}" if args.out != "docs/benchmarks.md" else "")
+    )
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     base = Path(tempfile.mkdtemp(prefix="oci-bench-"))
     policy = base / "policy.json"

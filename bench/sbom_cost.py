@@ -32,7 +32,13 @@ def one_run(base: Path, name: str, extra: List[str], files: int, mb: float) -> D
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / item)
     generate_workload(root / "work", files, mb)
-    flags = ["./pants", f"--local-store-dir={root / '.store'}", f"--named-caches-dir={root / '.named'}", "--stats-log", *extra]
+    flags = [
+        "./pants",
+        f"--local-store-dir={root / '.store'}",
+        f"--named-caches-dir={root / '.named'}",
+        "--stats-log",
+        *extra,
+    ]
     edit = root / "work" / APP_EDIT_FILE
     out: Dict[str, float] = {}
     try:
@@ -61,12 +67,19 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix=f"oci-sbom-cost-{r}-") as tmp:
                 results[name].append(one_run(Path(tmp), name, extra, args.files, args.mb))
     columns = list(next(iter(results.values()))[0])
-    print(f"{args.files} files / {args.mb:g} MB, {args.runs} run(s), medians; load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(
+        f"{args.files} files / {args.mb:g} MB, {args.runs} run(s), medians; "
+        f"load average {os.getloadavg()[0]:.1f} at the end\n"
+    )
     print("| mode | " + " | ".join(columns) + " |")
     print("| --- |" + " --- |" * len(columns))
     for name, runs in results.items():
         cells = [statistics.median(run[c] for run in runs) for c in columns]
-        print(f"| {name} | " + " | ".join(f"{v:.2f}" if "s" == c.split()[-1] else f"{v:g}" for v, c in zip(cells, columns)) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{v:.2f}" if "s" == c.split()[-1] else f"{v:g}" for v, c in zip(cells, columns))
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
     "$(./pants --print-venv)/bin/python" bench/shard_locality.py --changes 1000 --sizes 16,32,64
 
 For each shard size (and with --compare, for two simpler rules: filling shards up to the size in
-path order, and a hash of the path picking one of total/size buckets): the shards of the tree (count, smallest / median / largest tar bytes), then
+path order, and a hash of the path picking one of total/size buckets): the shards of the tree
+(count, smallest / median / largest tar bytes), then
 for random one-file changes (an edit appending 1-100 bytes, as bench/run.py's edit does; an edit
 resizing the file by up to 10%; a new file in an existing directory, its size drawn from the
 tree's; a deleted file) how many shards of the new plan are not shards of the old one (what a
@@ -138,8 +139,10 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also two simpler rules, at 64 MiB")
     args = ap.parse_args()
     tree = tree_of(args.files, args.mb)
-    print(f"Tree: {len(tree)} files, {sum(s for _, s in tree) / MiB:.1f} MiB (bench/run.py's workload, "
-          f"seed {SEED}); {args.changes} random changes of each kind.\n")
+    print(
+        f"Tree: {len(tree)} files, {sum(s for _, s in tree) / MiB:.1f} MiB (bench/run.py's workload, "
+        f"seed {SEED}); {args.changes} random changes of each kind.\n"
+    )
     print("| rule, shard size | change | shards changed: how many times | tar re-built, mean |")
     print("| --- | --- | --- | --- |")
     for size in (int(s) * MiB for s in args.sizes.split(",")):

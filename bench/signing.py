@@ -22,8 +22,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "src" / "python"), str(HERE.parent / "tests"),
-               str(HERE.parent / "tests" / "registry")]
+sys.path[:0] = [
+    str(HERE),
+    str(HERE.parent / "src" / "python"),
+    str(HERE.parent / "tests"),
+    str(HERE.parent / "tests" / "registry"),
+]
 
 from _registry import Registry  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -44,29 +48,38 @@ def main() -> None:
     os.environ["DOCKER_CONFIG"] = tempfile.mkdtemp()
     work = Path(tempfile.mkdtemp(prefix="bench-signing-"))
     key = ec.generate_private_key(ec.SECP256R1())
-    (work / "plain.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (work / "plain.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     (work / "cosign.key").write_bytes(encrypt_cosign_key(SigningKey(key), b"pw"))
     os.environ["BENCH_PW"] = "pw"
     image = write_image(work / "layout", label="bench-signing")
     provenance = (Predicate("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": list(range(50))}}),)
     registry = Registry(work / "registry")
-    times: dict[str, list[float]] = {k: [] for k in ("unsigned", "signed (PEM key)", "signed (cosign key)",
-                                                      "signed, unchanged re-publish")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("unsigned", "signed (PEM key)", "signed (cosign key)", "signed, unchanged re-publish")
+    }
     try:
         for n in range(args.rounds):
-            for name, keyfile in (("unsigned", None), ("signed (PEM key)", "plain.pem"),
-                                  ("signed (cosign key)", "cosign.key")):
+            for name, keyfile in (
+                ("unsigned", None),
+                ("signed (PEM key)", "plain.pem"),
+                ("signed (cosign key)", "cosign.key"),
+            ):
                 started = time.perf_counter()
                 signer = load_signer(Signing(str(work / keyfile), "BENCH_PW")) if keyfile else None
                 with PushSession(signer=signer) as session:
-                    session.push(str(work / "layout"), [f"{registry.host}/bench/{n}/{keyfile or 'none'}:v1"],
-                                 predicates=provenance if signer else ())
+                    session.push(
+                        str(work / "layout"),
+                        [f"{registry.host}/bench/{n}/{keyfile or 'none'}:v1"],
+                        predicates=provenance if signer else (),
+                    )
                 times[name].append(time.perf_counter() - started)
             started = time.perf_counter()
             with PushSession(signer=load_signer(Signing(str(work / "plain.pem"), "BENCH_PW"))) as session:
-                summary = session.push(str(work / "layout"), [f"{registry.host}/bench/{n}/plain.pem:v1"],
-                                       predicates=provenance)
+                summary = session.push(
+                    str(work / "layout"), [f"{registry.host}/bench/{n}/plain.pem:v1"], predicates=provenance
+                )
             assert summary.stats.signatures_pushed == summary.stats.attestations_pushed == 0
             times["signed, unchanged re-publish"].append(time.perf_counter() - started)
     finally:

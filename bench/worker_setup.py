@@ -52,8 +52,9 @@ def _box(base: Path, name: str, script: bytes, spec: dict) -> Path:
 def _run(box: Path) -> float:
     env = {"PYTHONPATH": str(REPO / "src" / "python")}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-S", "setup.py", "spec.json"], cwd=box, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-S", "setup.py", "spec.json"], cwd=box, env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 
@@ -76,8 +77,11 @@ def _pants_setup_seconds(source: Path, state: Path, runs: int, tag: str):
     def once() -> float:
         run = root.run("package", "examples/hello:hello")
         assert run.returncode == 0, run.describe()
-        (w,) = [w for w in run.workunits
-                if w.get("name") == "process" and w.get("description") == f"Scheduling: {WORKER_SETUP_DESCRIPTION}"]
+        (w,) = [
+            w
+            for w in run.workunits
+            if w.get("name") == "process" and w.get("description") == f"Scheduling: {WORKER_SETUP_DESCRIPTION}"
+        ]
         return w["duration_secs"] + w["duration_nanos"] / 1e9
 
     once()
@@ -108,13 +112,20 @@ def main() -> None:
     ap.add_argument("--pants", type=int, default=0, metavar="N")
     args = ap.parse_args()
     deps = worker_dependencies()
-    spec = {"cache": ".ocikit", "python": os.path.realpath(sys.executable), "directory": deps.directory,
-            "files": [[f.source, f.path, f.sha256] for f in deps.files], "imports": list(WORKER_IMPORTS)}
+    spec = {
+        "cache": ".ocikit",
+        "python": os.path.realpath(sys.executable),
+        "directory": deps.directory,
+        "files": [[f.source, f.path, f.sha256] for f in deps.files],
+        "imports": list(WORKER_IMPORTS),
+    }
     old = subprocess.run(["git", "show", f"{args.before}:{SCRIPT}"], cwd=REPO, capture_output=True, check=True).stdout
     base = Path(tempfile.mkdtemp(prefix="oci-worker-setup-"))
     try:
-        boxes = {"before": _box(base, "before", old, spec),
-                 "after": _box(base, "after", (REPO / SCRIPT).read_bytes(), spec)}
+        boxes = {
+            "before": _box(base, "before", old, spec),
+            "after": _box(base, "after", (REPO / SCRIPT).read_bytes(), spec),
+        }
         for box in boxes.values():
             _run(box)  # the first run builds the copy
         times = {name: [] for name in boxes}
@@ -143,10 +154,14 @@ def main() -> None:
         print(f"| the same, the copy not in the page cache | - | {_ms(cold)} |")
         if args.pants:
             _pants(args, base)
-        print(f"\nthe manifest check alone: {_ms(check)}; the import check ({', '.join(WORKER_IMPORTS)}): "
-              f"{_ms(imports)}; a full build: {_ms(build)}")
-        print(f"Medians of {args.runs} interleaved runs (checks: {args.runs}; builds and import checks: "
-              f"{len(build)}; Pants runs: {args.pants} of each).")
+        print(
+            f"\nthe manifest check alone: {_ms(check)}; the import check ({', '.join(WORKER_IMPORTS)}): "
+            f"{_ms(imports)}; a full build: {_ms(build)}"
+        )
+        print(
+            f"Medians of {args.runs} interleaved runs (checks: {args.runs}; builds and import checks: "
+            f"{len(build)}; Pants runs: {args.pants} of each)."
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

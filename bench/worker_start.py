@@ -32,9 +32,8 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "pants-plugins"), str(REPO / "src" / "python")]
 
-from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
-
 from ocikit.contracts.layer import LayerSpec  # noqa: E402
+from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
 
 ROUTES = ("launcher venv (before)", "named cache (now)", "inputs, no bytecode")
 
@@ -45,19 +44,30 @@ def _prepare(base: Path) -> Dict[str, dict]:
     routes = {}
     for route in ROUTES:
         box = base / route.split()[0]
-        shutil.copytree(REPO / "src" / "python" / "ocikit", box / "__ocikit" / "ocikit",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / "src" / "python" / "ocikit",
+            box / "__ocikit" / "ocikit",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         env = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
         if route.startswith("launcher"):
             argv0, env["PYTHONPATH"] = [sys.executable], "__ocikit"
         else:
             cache = box / ".ocikit"
-            spec = {"cache": ".ocikit", "python": os.path.realpath(sys.executable), "directory": deps.directory,
-                    "files": [[f.source, f.path, f.sha256] for f in deps.files]}
+            spec = {
+                "cache": ".ocikit",
+                "python": os.path.realpath(sys.executable),
+                "directory": deps.directory,
+                "files": [[f.source, f.path, f.sha256] for f in deps.files],
+            }
             cache.mkdir()
             (box / "spec.json").write_text(json.dumps(spec))
-            subprocess.run([sys.executable, "-S", str(REPO / "pants-plugins/pants_oci/util_rules/worker_setup.py"),
-                            "spec.json"], cwd=box, check=True, env={**env, "PYTHONPATH": "__ocikit"})
+            subprocess.run(
+                [sys.executable, "-S", str(REPO / "pants-plugins/pants_oci/util_rules/worker_setup.py"), "spec.json"],
+                cwd=box,
+                check=True,
+                env={**env, "PYTHONPATH": "__ocikit"},
+            )
             deps_dir = cache / deps.directory
             if route.startswith("inputs"):
                 for pycache in list(deps_dir.rglob("__pycache__")):
@@ -92,8 +102,17 @@ def measure(base: Path, registry_host: str, runs: int) -> Dict[str, Dict[str, fl
         shutil.copytree(layout, r["dir"] / "layout")
     commands = {
         "layer": ["-m", "ocikit", "layer", "--spec", "layer-spec.json", "--out", "o.blob", "--descriptor", "o.json"],
-        "push": ["-m", "ocikit", "push", "layout", "--dest", f"{registry_host}/bench/start:t",
-                 "--insecure-registry", registry_host, "--quiet"],
+        "push": [
+            "-m",
+            "ocikit",
+            "push",
+            "layout",
+            "--dest",
+            f"{registry_host}/bench/start:t",
+            "--insecure-registry",
+            registry_host,
+            "--quiet",
+        ],
     }
     # The registry holds the image before the timed pushes: each is the unchanged-push path.
     first = routes[ROUTES[0]]
@@ -103,8 +122,14 @@ def measure(base: Path, registry_host: str, runs: int) -> Dict[str, Dict[str, fl
         for command, args in commands.items():
             for route, r in routes.items():
                 t0 = time.perf_counter()
-                subprocess.run(r["argv0"] + args, cwd=r["dir"], env=r["env"], check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    r["argv0"] + args,
+                    cwd=r["dir"],
+                    env=r["env"],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 times[command][route].append(time.perf_counter() - t0)
     return {c: {r: statistics.median(ts) for r, ts in per.items()} for c, per in times.items()}
 

@@ -32,8 +32,7 @@ def _python() -> Path:
         ready = home / "ready"
         if not ready.is_file() or ready.read_text() != REQUIREMENT + "\n":
             venv.EnvBuilder(with_pip=True, clear=True).create(home)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", REQUIREMENT], check=True,
-                           capture_output=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", REQUIREMENT], check=True, capture_output=True)
             ready.write_text(REQUIREMENT + "\n")
     return python
 

@@ -84,9 +84,11 @@ class PexCli:
             f'"{PEX_VERSION}|{platform}|{self.sha256}|{self.size}"'
             for platform in ("linux_x86_64", "linux_arm64", "macos_x86_64", "macos_arm64")
         )
-        return (f'[pex-cli]\nversion = "{PEX_VERSION}"\n'
-                f'url_template = "file://{self.path.parent}/pex-{{version}}.pex"\n'
-                f"known_versions = [{known}]\n")
+        return (
+            f'[pex-cli]\nversion = "{PEX_VERSION}"\n'
+            f'url_template = "file://{self.path.parent}/pex-{{version}}.pex"\n'
+            f"known_versions = [{known}]\n"
+        )
 
 
 def pex_cli() -> PexCli:
@@ -98,7 +100,12 @@ def pex_cli() -> PexCli:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f"{target.name}.partial")
             _run(
-                str(pants_venv() / "bin" / "pex"), f"pex=={PEX_VERSION[1:]}", "-c", "pex", "-o", str(partial),
+                str(pants_venv() / "bin" / "pex"),
+                f"pex=={PEX_VERSION[1:]}",
+                "-c",
+                "pex",
+                "-o",
+                str(partial),
                 # The machine-wide pip constraints are for other tools, not for this build.
                 env={**_without_python_paths(), "PIP_CONFIG_FILE": os.devnull},
             )
@@ -115,11 +122,7 @@ def pex_cli_toml() -> str:
     """The config that makes Pants' Python backend work here: the local pex CLI, and pip kept
     from the machine-wide pip config (its find-links and extra indexes serve wheels from other
     URLs than a lockfile names, which pex refuses), with the CA bundle that config named."""
-    text = (
-        pex_cli().toml()
-        + "\n[subprocess-environment]\n"
-        'env_vars.add = ["PIP_CONFIG_FILE=/dev/null"]\n'
-    )
+    text = pex_cli().toml() + '\n[subprocess-environment]\nenv_vars.add = ["PIP_CONFIG_FILE=/dev/null"]\n'
     if Path(SYSTEM_CA_BUNDLE).is_file():
         text += f'\n[GLOBAL]\nca_certs_path = "{SYSTEM_CA_BUNDLE}"\n'
     return text
@@ -186,10 +189,16 @@ def python_base_layout() -> tuple[Path, str]:
             _run(umoci, "new", "--image", image)
             _run(umoci, "insert", "--image", image, str(rootfs), "/")
             _run(
-                umoci, "config", "--image", image,
-                "--config.env", f"PYTHON_VERSION={_package_version(rootfs, 'python3.11-minimal')}",
-                "--config.env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--config.cmd", "python3",
+                umoci,
+                "config",
+                "--image",
+                image,
+                "--config.env",
+                f"PYTHON_VERSION={_package_version(rootfs, 'python3.11-minimal')}",
+                "--config.env",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--config.cmd",
+                "python3",
             )
             partial.rename(layout)
     return layout, BASE_TAG

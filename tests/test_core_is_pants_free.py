@@ -52,7 +52,7 @@ def test_the_core_has_no_import_cycle():
         state[module] = "open"
         for target in sorted(edges.get(module, ())):
             if state.get(target) == "open":
-                cycles.append(stack[stack.index(target):] + [target] if target in stack else [module, target])
+                cycles.append(stack[stack.index(target) :] + [target] if target in stack else [module, target])
             elif target not in state:
                 visit(target, stack + [target])
         state[module] = "done"
@@ -76,7 +76,11 @@ def test_every_error_of_the_core_has_one_root():
     for info in pkgutil.walk_packages(ocikit.__path__, "ocikit."):
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if (isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
-                    and not issubclass(value, OcikitError)):
+            if (
+                isinstance(value, type)
+                and issubclass(value, Exception)
+                and value.__module__ == module.__name__
+                and not issubclass(value, OcikitError)
+            ):
                 loose.append(f"{module.__name__}.{value.__name__}")
     assert loose == []

@@ -32,7 +32,11 @@ def pin_pull_reference(field: Any, reference: Reference, lock: BaseImageLock, co
         return reference
     entry = lock.get(reference)
     if entry is None:
-        where = f"the base-image lockfile {lock.path}" if lock.path else "the base-image lockfile (`[oci].base_image_lockfile`)"
+        where = (
+            f"the base-image lockfile {lock.path}"
+            if lock.path
+            else "the base-image lockfile (`[oci].base_image_lockfile`)"
+        )
         raise InvalidFieldException(
             f"The `{field.alias}` field in target {field.address} has the value {str(reference)!r}, a "
             f"tag without a digest, and {where} has no entry for {lock_key(reference)}. Run "
@@ -59,6 +63,4 @@ def tracked_images(
         key = lock_key(reference)
         platforms[key].update(platforms_of.get(address, ()))
         users[key].append(str(address))
-    return tuple(
-        TrackedImage(key, tuple(sorted(platforms[key])), tuple(sorted(users[key]))) for key in sorted(users)
-    )
+    return tuple(TrackedImage(key, tuple(sorted(platforms[key])), tuple(sorted(users[key]))) for key in sorted(users))

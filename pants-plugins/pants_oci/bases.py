@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
 
-from pants_oci.field_validation import parse_pinned_reference
-
 from ocikit.image import Platform, PlatformImage, select_platform
 from ocikit.reference import Reference, names_a_registry
+from pants_oci.field_validation import parse_pinned_reference
 
 SCRATCH = "scratch"
 
@@ -79,5 +78,5 @@ def describe_cycle(chain: Sequence[Any], repeated: Any) -> str | None:
     """`a -> b -> a` when `repeated` is already in the chain of bases followed so far."""
     if repeated not in chain:
         return None
-    loop = [*chain[list(chain).index(repeated):], repeated]
+    loop = [*chain[list(chain).index(repeated) :], repeated]
     return " -> ".join(str(item) for item in loop)

@@ -6,6 +6,17 @@ import dataclasses
 import json
 from typing import Mapping, Sequence
 
+from pants.engine.target import Target
+
+from ocikit.image import (
+    Blob,
+    ConfigMutations,
+    Layer,
+    Platform,
+    PlatformImage,
+    build_index,
+    build_platform_image,
+)
 from pants_oci.bases import base_image_per_platform
 from pants_oci.image_fields import (
     OciImageCmdField,
@@ -17,17 +28,6 @@ from pants_oci.image_fields import (
     OciImageUserField,
     OciImageVolumesField,
     OciImageWorkdirField,
-)
-from pants.engine.target import Target
-
-from ocikit.image import (
-    Blob,
-    ConfigMutations,
-    Layer,
-    Platform,
-    PlatformImage,
-    build_index,
-    build_platform_image,
 )
 
 
@@ -80,9 +80,7 @@ def with_layer_defaults(
     return dataclasses.replace(mutations, entrypoint=entrypoint, env=(*env, *mutations.env))
 
 
-def merge_annotations(
-    own: Mapping[str, str], contributed: Sequence[tuple[str, Mapping[str, str]]]
-) -> dict[str, str]:
+def merge_annotations(own: Mapping[str, str], contributed: Sequence[tuple[str, Mapping[str, str]]]) -> dict[str, str]:
     """The target's annotations plus each contributor's (named by the first item of each pair).
     A key set twice is an AnnotationConflict naming both sources, never a silent override."""
     merged = dict(own)
@@ -90,9 +88,7 @@ def merge_annotations(
     for name, theirs in contributed:
         for key, value in theirs.items():
             if key in merged:
-                raise AnnotationConflict(
-                    f"annotation {key!r} is set by {source[key]} and by {name}"
-                )
+                raise AnnotationConflict(f"annotation {key!r} is set by {source[key]} and by {name}")
             merged[key] = value
             source[key] = name
     return merged

@@ -48,7 +48,8 @@ class OciDeployRegistryField(StringField):
         value = super().compute_value(raw_value, address)
         if value is not None and (not value.startswith("@") or len(value) < 2):
             raise invalid_value(
-                FieldName(cls.alias, address), value,
+                FieldName(cls.alias, address),
+                value,
                 "expected a registry alias from [oci].registries written as '@alias', e.g. '@prod'",
             )
         return value

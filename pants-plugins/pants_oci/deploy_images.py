@@ -15,9 +15,9 @@ from typing import Mapping, Optional, Sequence
 from pants.engine.addresses import Address
 from pants.option.errors import OptionsError
 
-from pants_oci.registries import OciRegistries, OciRegistry
 from ocikit.reference import InvalidReference, names_a_registry, parse_reference
 from ocikit.yaml_images import ImageValue
+from pants_oci.registries import OciRegistries, OciRegistry
 
 
 class ImageValueKind(Enum):

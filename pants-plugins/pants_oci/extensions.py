@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.util_rules.layers import BuiltOciLayer
-from pants_oci.util_rules.settings import LayerCompression
 from pants.engine.environment import EnvironmentName
 from pants.engine.fs import EMPTY_DIGEST, Digest
 from pants.engine.target import Target
@@ -28,6 +26,8 @@ from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Platform, PlatformImage
 from ocikit.sbom.model import SbomPackage
+from pants_oci.util_rules.layers import BuiltOciLayer
+from pants_oci.util_rules.settings import LayerCompression
 
 
 @union(in_scope_types=[EnvironmentName])

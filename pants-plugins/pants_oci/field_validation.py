@@ -40,23 +40,19 @@ class FieldName:
 def invalid_value(field: Any, value: Any, accepted: str) -> InvalidFieldException:
     """The error for a bad field value; `field` is a Field or a FieldName."""
     return InvalidFieldException(
-        f"The `{field.alias}` field in target {field.address} has an invalid value {value!r}: "
-        f"{accepted}"
+        f"The `{field.alias}` field in target {field.address} has an invalid value {value!r}: {accepted}"
     )
 
 
 def validate_image_path(field: Any, value: str) -> str:
     """An absolute, normalised POSIX path inside the image (no `..`, no `.`, no `//`)."""
     parts = value.split("/")[1:] if value.startswith("/") else None
-    if (
-        parts is None
-        or any(p in ("..", ".") for p in parts)
-        or (value != "/" and "" in parts)
-        or "\x00" in value
-    ):
+    if parts is None or any(p in ("..", ".") for p in parts) or (value != "/" and "" in parts) or "\x00" in value:
         raise invalid_value(
-            field, value, "expected an absolute, normalised path inside the image such as "
-            "'/app' or '/usr/local/bin' (no '..', '.', '//' or trailing '/')"
+            field,
+            value,
+            "expected an absolute, normalised path inside the image such as "
+            "'/app' or '/usr/local/bin' (no '..', '.', '//' or trailing '/')",
         )
     return value
 
@@ -86,7 +82,7 @@ def parse_pull_reference(field: Any, value: str) -> Reference:
     try:
         ref = parse_reference(value)
     except InvalidReference as e:
-        raise invalid_value(field, value, str(e))
+        raise invalid_value(field, value, str(e)) from None
     if not ref.digest and not ref.tag:
         raise invalid_value(field, value, PULL_ACCEPTED)
     return ref
@@ -97,7 +93,7 @@ def parse_pinned_reference(field: Any, value: str) -> Reference:
     try:
         ref = parse_reference(value)
     except InvalidReference as e:
-        raise invalid_value(field, value, str(e))
+        raise invalid_value(field, value, str(e)) from None
     if not ref.digest:
         raise invalid_value(field, value, PINNED_ACCEPTED)
     return ref

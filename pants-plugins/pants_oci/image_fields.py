@@ -18,6 +18,7 @@ from pants.engine.target import (
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
+from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 from pants_oci.bases import SCRATCH
 from pants_oci.field_validation import (
     FieldName,
@@ -26,7 +27,6 @@ from pants_oci.field_validation import (
     validate_repository,
     validate_tag,
 )
-from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
 
 
 class OciImageBaseField(StringField):
@@ -111,18 +111,17 @@ class OciImageEnvField(DictStringToStringField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Dict[str, str]], address: Address
-    ) -> Optional[FrozenDict[str, str]]:
+    def compute_value(cls, raw_value: Optional[Dict[str, str]], address: Address) -> Optional[FrozenDict[str, str]]:
         value = super().compute_value(raw_value, address)
         for name in value or {}:
             try:
                 validate_env_name(name)
             except ImageError:
                 raise invalid_value(
-                    FieldName(cls.alias, address), name, "environment variable names must be "
-                    "non-empty and must not contain '='"
-                )
+                    FieldName(cls.alias, address),
+                    name,
+                    "environment variable names must be non-empty and must not contain '='",
+                ) from None
         return value
 
 
@@ -195,9 +194,7 @@ class _CheckedStringSequenceField(StringSequenceField):
         raise NotImplementedError
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         for item in value or ():
             cls.check_item(FieldName(cls.alias, address), item)
@@ -219,7 +216,7 @@ class OciImageExposedPortsField(_CheckedStringSequenceField):
         try:
             normalize_port(item)
         except ImageError as e:
-            raise invalid_value(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1]) from None
 
 
 class OciImageVolumesField(_CheckedStringSequenceField):
@@ -251,8 +248,7 @@ class OciImageStopSignalField(_CheckedStringField):
     def check(cls, field: FieldName, value: str) -> str:
         if not re.match(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$", value):
             raise invalid_value(
-                field, value, "expected a signal name such as 'SIGTERM' or 'SIGRTMIN+3', or a "
-                "signal number"
+                field, value, "expected a signal name such as 'SIGTERM' or 'SIGRTMIN+3', or a signal number"
             )
         return value
 
@@ -276,12 +272,10 @@ class OciImagePlatformsField(_CheckedStringSequenceField):
         try:
             Platform.parse(item)
         except ImageError as e:
-            raise invalid_value(field, item, str(e).split(": ", 1)[1])
+            raise invalid_value(field, item, str(e).split(": ", 1)[1]) from None
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         named = FieldName(cls.alias, address)
         if not value:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from pants_oci.field_validation import FieldName, invalid_value, parse_owner, validate_image_path
 from pants.engine.addresses import Address
 from pants.engine.target import Dependencies, DictStringToStringField, StringField
 from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
-from pants_oci.shards import DEFAULT_SHARD_SIZE, SHARDED_IMAGE_LAYERS, ShardSizeError, parse_shard_size
-
 from ocikit.layer import LayerError, add_symlinks
+from pants_oci.field_validation import FieldName, invalid_value, parse_owner, validate_image_path
+from pants_oci.shards import DEFAULT_SHARD_SIZE, SHARDED_IMAGE_LAYERS, ShardSizeError, parse_shard_size
 
 
 class OciLayerDependenciesField(Dependencies):
@@ -100,14 +99,12 @@ class OciLayerSymlinksField(DictStringToStringField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Dict[str, str]], address: Address
-    ) -> Optional[FrozenDict[str, str]]:
+    def compute_value(cls, raw_value: Optional[Dict[str, str]], address: Address) -> Optional[FrozenDict[str, str]]:
         value = super().compute_value(raw_value, address)
         try:
             add_symlinks([], "/", value or {})
         except LayerError as e:
-            raise invalid_value(FieldName(cls.alias, address), dict(value or {}), str(e))
+            raise invalid_value(FieldName(cls.alias, address), dict(value or {}), str(e)) from None
         return value
 
 
@@ -146,7 +143,7 @@ class OciLayerShardSizeField(StringField):
             try:
                 parse_shard_size(value)
             except ShardSizeError as e:
-                raise invalid_value(FieldName(cls.alias, address), value, str(e))
+                raise invalid_value(FieldName(cls.alias, address), value, str(e)) from None
         return value
 
     def bytes_or(self, default: int) -> int:

@@ -23,7 +23,7 @@ def strip_source_root(path: str, root: str) -> str:
     prefix = root.rstrip("/") + "/"
     if not path.startswith(prefix):
         raise ValueError(f"{path} is not under the source root {root}")
-    return path[len(prefix):]
+    return path[len(prefix) :]
 
 
 def describe_stripped(owner: Any, path: str, root: str) -> str:
@@ -38,15 +38,13 @@ def no_source_root_error(what: str, owner: Any, paths: Sequence[str]) -> LayerIn
     return LayerInputError(
         f"{what} cannot place {owner}: its files ({shown}) are under no source root, and "
         "`python_sources` and `resources` land at their path below their source root, as in a "
-        "pex. Add a pattern to `[source].root_patterns` (e.g. `root_patterns = [\"/src/python\"]` "
-        "or `\"/\"` for the build root) or a `[source].marker_filenames` file, or depend on "
+        'pex. Add a pattern to `[source].root_patterns` (e.g. `root_patterns = ["/src/python"]` '
+        'or `"/"` for the build root) or a `[source].marker_filenames` file, or depend on '
         "`files` instead, which keep their path from the build root."
     )
 
 
-def unused_dependencies(
-    direct: Sequence[tuple[Any, str]], contributed: Mapping[Any, bool]
-) -> list[tuple[Any, str]]:
+def unused_dependencies(direct: Sequence[tuple[Any, str]], contributed: Mapping[Any, bool]) -> list[tuple[Any, str]]:
     """The direct dependencies (address, alias) whose whole closure put nothing in the layer."""
     return [(address, alias) for address, alias in direct if not contributed.get(address)]
 
@@ -76,8 +74,7 @@ def check_layer_paths(claims: Iterable[tuple[str, Any]], what: str, destination:
             )
     if not owner_of:
         raise LayerInputError(
-            f"{what} has no inputs: its `dependencies` give no files. Add {ACCEPTED_INPUTS} "
-            "to it, or `symlinks`."
+            f"{what} has no inputs: its `dependencies` give no files. Add {ACCEPTED_INPUTS} to it, or `symlinks`."
         )
     directory_owner: dict[str, Any] = {}
     for path, owner in owner_of.items():

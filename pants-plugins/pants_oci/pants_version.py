@@ -26,6 +26,6 @@ def check_pants_version(version: str, supported: SpecifierSet = SUPPORTED_PANTS)
         wanted = ", ".join(sorted((str(s) for s in supported), key=lambda s: s.startswith("<")))
         raise UnsupportedPantsVersion(
             f"pants-oci {pants_oci.__version__} supports Pants {wanted}, and this is "
-            f"Pants {version}. Set `pants_version = \"2.17.1\"` in pants.toml, or use a pants-oci "
+            f'Pants {version}. Set `pants_version = "2.17.1"` in pants.toml, or use a pants-oci '
             "release made for your Pants version (its CHANGELOG.md names the range it supports)."
         )

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pants_oci.bases import base_address
-from pants_oci.field_validation import FieldName, invalid_value, parse_pinned_reference
-from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import Dependencies, InvalidFieldException, StringField
 from pants.util.strutil import help_text
 
 from ocikit.reference import Reference
+from pants_oci.bases import base_address
+from pants_oci.field_validation import FieldName, invalid_value, parse_pinned_reference
+from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 
 SOURCE_ACCEPTED = (
     "expected the address of an `oci_pull` target (e.g. ':pulled') or a registry image pinned by "

@@ -46,8 +46,11 @@ def provenance_predicate(facts: ProvenanceFacts) -> dict[str, Any]:
         for platform, digest in facts.base_digests
     ]
     dependencies += [
-        {"name": f"layer {n} {layer.platform}", "digest": _digest(layer.diff_id),
-         "annotations": {"blob": layer.digest, "created_by": layer.created_by}}
+        {
+            "name": f"layer {n} {layer.platform}",
+            "digest": _digest(layer.diff_id),
+            "annotations": {"blob": layer.digest, "created_by": layer.created_by},
+        }
         for n, layer in enumerate(facts.layers)
     ]
     dependencies += [{"uri": f"file:{path}", "digest": _digest(digest)} for path, digest in facts.lockfiles]
@@ -56,13 +59,16 @@ def provenance_predicate(facts: ProvenanceFacts) -> dict[str, Any]:
             "buildType": BUILD_TYPE,
             "externalParameters": {"target": facts.target, "base": facts.base},
             "internalParameters": {
-                "pants": facts.pants_version, "pants-oci": facts.plugin_version,
-                "source_date_epoch": facts.source_date_epoch, "compression": facts.compression,
+                "pants": facts.pants_version,
+                "pants-oci": facts.plugin_version,
+                "source_date_epoch": facts.source_date_epoch,
+                "compression": facts.compression,
             },
             "resolvedDependencies": dependencies,
         },
-        "runDetails": {"builder": {"id": BUILDER_ID, "version": {"pants": facts.pants_version,
-                                                                  "pants-oci": facts.plugin_version}}},
+        "runDetails": {
+            "builder": {"id": BUILDER_ID, "version": {"pants": facts.pants_version, "pants-oci": facts.plugin_version}}
+        },
     }
 
 

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
-from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.util.frozendict import FrozenDict
 
@@ -26,6 +25,7 @@ from ocikit.contracts.publish import (
     RunEntry,
     Signing,
 )
+from pants_oci.registries import OciRegistry
 
 
 class OciPublishConflictError(Exception):
@@ -50,13 +50,20 @@ class ImagePlan:
         return self.address.spec
 
     def contract(self) -> PublishImage:
-        return PublishImage(self.key, self.layout, self.digest, self.destinations, self.mounts_from,
-                            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations),
-                            self.source)
+        return PublishImage(
+            self.key,
+            self.layout,
+            self.digest,
+            self.destinations,
+            self.mounts_from,
+            tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations),
+            self.source,
+        )
 
     def run_entry(self, published: bool) -> RunEntry:
-        return RunEntry(self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH,
-                        record=self.record)
+        return RunEntry(
+            self.key, self.digest, self.destinations, ALREADY_PUBLISHED if published else TO_PUSH, record=self.record
+        )
 
 
 def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,8 +72,9 @@ def push_destinations(address: str, repository: str, tags: tuple[str, ...]) -> t
     return tuple(f"{address}/{repository}:{tag}" for tag in tags)
 
 
-def mount_sources(pulled_from: Sequence[str], base_repositories: Sequence[str],
-                  registries: Sequence[OciRegistry]) -> tuple[str, ...]:
+def mount_sources(
+    pulled_from: Sequence[str], base_repositories: Sequence[str], registries: Sequence[OciRegistry]
+) -> tuple[str, ...]:
     """Where base layers may be mounted from instead of uploaded again: the repository a pulled
     base came from, and the repositories our own base images are published to on each registry."""
     sources = [*pulled_from, *(f"{r.address}/{repo}" for r in registries for repo in base_repositories)]
@@ -84,8 +92,7 @@ def tag_claims(images: Iterable[tuple[Address, Sequence[str]]]) -> FrozenDict[st
     return FrozenDict((d, tuple(sorted(a))) for d, a in sorted(owners.items()))
 
 
-def refuse_conflicts(address: Address, destinations: Sequence[str],
-                     claims: Mapping[str, tuple[Address, ...]]) -> None:
+def refuse_conflicts(address: Address, destinations: Sequence[str], claims: Mapping[str, tuple[Address, ...]]) -> None:
     """Raise, naming the targets, when another target of the repository would push one of
     this image's tags: whichever was published last would win the tag."""
     for destination in destinations:
@@ -94,23 +101,33 @@ def refuse_conflicts(address: Address, destinations: Sequence[str],
             targets = sorted({address, *others})
             named = ", ".join(str(a) for a in targets[:-1]) + f" and {targets[-1]}"
             raise OciPublishConflictError(
-                f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. Each `repository:tag` can name one "
+                f"{named} would {'both' if len(targets) == 2 else 'all'} be pushed to {destination}. "
+                "Each `repository:tag` can name one "
                 "image only, whichever targets a publish names: give all but one of them another "
                 "`repository` or `image_tags` (or `skip_push=True`)."
             )
 
 
-def check_plan(images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int,
-               signing: Optional[Signing] = None) -> bytes:
+def check_plan(
+    images: Sequence[ImagePlan], insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None
+) -> bytes:
     """The plan `ocikit published` reads."""
     return CheckPlan(tuple(i.contract() for i in images), tuple(sorted(set(insecure))), jobs, signing).dumps()
 
 
-def push_plan(to_push: Sequence[ImagePlan], batch_id: str, run_dir: str, run_record: str,
-              insecure: Sequence[str], jobs: int, signing: Optional[Signing] = None) -> bytes:
+def push_plan(
+    to_push: Sequence[ImagePlan],
+    batch_id: str,
+    run_dir: str,
+    run_record: str,
+    insecure: Sequence[str],
+    jobs: int,
+    signing: Optional[Signing] = None,
+) -> bytes:
     """The plan `ocikit push-run` reads: the batch's images to push, and the run's record."""
-    return PushPlan(batch_id, run_dir, run_record, tuple(i.contract() for i in to_push),
-                    tuple(sorted(set(insecure))), jobs, signing).dumps()
+    return PushPlan(
+        batch_id, run_dir, run_record, tuple(i.contract() for i in to_push), tuple(sorted(set(insecure))), jobs, signing
+    ).dumps()
 
 
 def read_check_result(stdout: bytes) -> CheckResult:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pants_oci.field_validation import FieldName, parse_pull_reference
 from pants.engine.addresses import Address
 from pants.engine.target import Dependencies, StringField
 from pants.util.strutil import help_text
 
 from ocikit.reference import Reference, parse_reference
+from pants_oci.field_validation import FieldName, parse_pull_reference
 
 
 class OciPullImageField(StringField):

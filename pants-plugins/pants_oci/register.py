@@ -10,7 +10,15 @@ from pants_oci.pants_version import check_pants_version
 check_pants_version(str(PANTS_SEMVER))
 
 from pants_oci.goals import (  # noqa: E402
-    lockfile, package, package_deploy, promote, publish, publish_attestations, publish_roots, publish_run, run,
+    lockfile,
+    package,
+    package_deploy,
+    promote,
+    publish,
+    publish_attestations,
+    publish_roots,
+    publish_run,
+    run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402

@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from pants_oci.field_validation import REPOSITORY_ACCEPTED
 from pants.option.errors import OptionsError
 
 from ocikit.reference import is_valid_repository
+from pants_oci.field_validation import REPOSITORY_ACCEPTED
 
-_ADDRESS_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
+_ADDRESS_RE = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$"
+)
 _KEYS = {"address", "default", "insecure", "skip_push"}
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -72,13 +74,10 @@ def parse_registries(raw: Mapping[str, Any]) -> tuple[OciRegistry, ...]:
             raise OptionsError(f"{where}: expected a dict such as {{'address': 'host:port'}}, got {entry!r}")
         unknown = set(entry) - _KEYS
         if unknown:
-            raise OptionsError(
-                f"{where}: unknown keys {sorted(map(str, unknown))}; accepted: {sorted(_KEYS)}"
-            )
+            raise OptionsError(f"{where}: unknown keys {sorted(map(str, unknown))}; accepted: {sorted(_KEYS)}")
         if "address" not in entry:
             raise OptionsError(
-                f"{where}: missing `address`: expected HOST or HOST:PORT, e.g. "
-                "{'address': 'registry.example.com'}"
+                f"{where}: missing `address`: expected HOST or HOST:PORT, e.g. {{'address': 'registry.example.com'}}"
             )
         for key in ("default", "insecure", "skip_push"):
             if not isinstance(entry.get(key, False), bool):
@@ -131,14 +130,13 @@ def format_repository(template: str, *, name: str, directory: str, where: str) -
         repository = template.format(**values).strip("/").lower()
     except KeyError as e:
         raise OptionsError(
-            f"{where}: unknown placeholder {{{e.args[0]}}} in {template!r}; available "
-            f"placeholders: {available}"
-        )
+            f"{where}: unknown placeholder {{{e.args[0]}}} in {template!r}; available placeholders: {available}"
+        ) from None
     except (IndexError, ValueError, AttributeError, TypeError) as e:
         raise OptionsError(
             f"{where}: cannot format {template!r} ({e}); available placeholders: {available} "
             "(write '{{' and '}}' for literal braces)"
-        )
+        ) from None
     if not is_valid_repository(repository):
         raise OptionsError(
             f"{where}: {template!r} gives the repository {repository!r}, which is not a valid "

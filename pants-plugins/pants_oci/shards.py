@@ -138,9 +138,7 @@ def _sources(others: Sequence[tuple[str, int]], own: int) -> str:
     return ", ".join([*(f"{count} from {what}" for what, count in others if count), f"{own} of its own"])
 
 
-def plan_image_shards(
-    image: str, layers: Sequence[ShardableLayer], others: Sequence[tuple[str, int]]
-) -> ImageShards:
+def plan_image_shards(image: str, layers: Sequence[ShardableLayer], others: Sequence[tuple[str, int]]) -> ImageShards:
     """Each layer's shards, doubling every shard size until the image has at most
     SHARDED_IMAGE_LAYERS layers or no layer is split. `others` are the image's other layers
     (its base's, extensions'), as (what, count). An image over RUNTIME_LAYER_LIMIT even
@@ -161,11 +159,7 @@ def plan_image_shards(
         scale *= 2
     if scale == 1:
         return ImageShards(shards)
-    how = (
-        f"split into shards of {scale} times their `shard_size`"
-        if count > fixed
-        else "not split into shards"
-    )
+    how = f"split into shards of {scale} times their `shard_size`" if count > fixed else "not split into shards"
     return ImageShards(
         shards,
         scale,

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Optional
 
-from pants_oci.registries import OciRegistries
-from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
 from pants.base.build_environment import get_buildroot
 from pants.option.errors import OptionsError
 from pants.option.option_types import (
@@ -26,6 +24,8 @@ from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
 
 from ocikit.compress import DEFAULT_LEVEL, LEVEL_RANGE
+from pants_oci.registries import OciRegistries
+from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
 
 # What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
 # `--test-extra-env-var` for '1A'.
@@ -112,9 +112,9 @@ class OciSubsystem(Subsystem):
         default=None,
         help=softwrap(
             f"""
-            The compression level: {LEVEL_RANGE['gzip'][0]}-{LEVEL_RANGE['gzip'][1]} for gzip
-            (default {DEFAULT_LEVEL['gzip']}, fast), {LEVEL_RANGE['zstd'][0]}-{LEVEL_RANGE['zstd'][1]}
-            for zstd (default {DEFAULT_LEVEL['zstd']}). Ignored for `none`; with `auto`, the gzip level.
+            The compression level: {LEVEL_RANGE["gzip"][0]}-{LEVEL_RANGE["gzip"][1]} for gzip
+            (default {DEFAULT_LEVEL["gzip"]}, fast), {LEVEL_RANGE["zstd"][0]}-{LEVEL_RANGE["zstd"][1]}
+            for zstd (default {DEFAULT_LEVEL["zstd"]}). Ignored for `none`; with `auto`, the gzip level.
             """
         ),
     )

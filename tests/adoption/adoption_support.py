@@ -27,8 +27,8 @@ if str(REPO / "tests") not in sys.path:  # bench/run.py imports this module too
 # The pex CLI (also what the Python build root uses), where parts are cached and the error
 # for a part that cannot be made, shared with tests/python_tools.py.
 from python_tools import CACHE, PexCli, pex_cli  # noqa: E402, F401
-from python_tools import pants_venv as launcher_venv  # noqa: E402, F401
 from python_tools import MissingTool as MissingPart  # noqa: E402
+from python_tools import pants_venv as launcher_venv  # noqa: E402, F401
 
 PANTS_VERSION = "2.17.1"
 BUILDGRID_VERSION = "0.9.1"
@@ -51,12 +51,14 @@ def find_python(version: str) -> str:
     candidates += sorted(glob.glob(str(Path.home() / f".pyenv/versions/{version}.*/bin/python{version}")), reverse=True)
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
-            probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                   capture_output=True, text=True)
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+            )
             if probe.stdout.strip() == version:
                 return candidate
-    raise MissingPart(f"CPython {version} is needed and was found neither on PATH nor in pyenv "
-                      f"(install it: pyenv install {version})")
+    raise MissingPart(
+        f"CPython {version} is needed and was found neither on PATH nor in pyenv (install it: pyenv install {version})"
+    )
 
 
 @contextlib.contextmanager
@@ -93,8 +95,11 @@ def _venv_of(python: str, requirement: str, directory: str) -> Path:
 
     def make(venv: Path) -> None:
         _run([find_python(python), "-m", "venv", str(venv)], f"creating the venv for {requirement}")
-        _run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              requirement], f"installing {requirement}", env=_pip_env())
+        _run(
+            [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+            f"installing {requirement}",
+            env=_pip_env(),
+        )
 
     return _made_once(CACHE / directory, make)
 
@@ -154,8 +159,17 @@ def process_lines(output: str) -> List[str]:
 def machine_paths(*extra: Path) -> List[str]:
     """Absolute paths that must not reach a cacheable process: home, interpreters, venvs,
     build roots, temp dirs."""
-    paths = {str(Path.home()), sys.prefix, sys.executable, os.path.realpath(sys.executable), str(REPO),
-             "/tmp", "/root", "/home", *map(str, extra)}
+    paths = {
+        str(Path.home()),
+        sys.prefix,
+        sys.executable,
+        os.path.realpath(sys.executable),
+        str(REPO),
+        "/tmp",
+        "/root",
+        "/home",
+        *map(str, extra),
+    }
     return sorted(p for p in paths if p not in ("", "/"))
 
 
@@ -226,9 +240,14 @@ class BuildGrid:
         config.write_text(_BUILDGRID_CONFIG.format(port=self.port, cas=self.cas, instance=self.instance))
         self.log = directory / "buildgrid.log"
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([str(buildgrid_venv() / "bin" / "bgd"), "server", "start", str(config)],
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=_pip_env(), start_new_session=True)
+            self.process = subprocess.Popen(
+                [str(buildgrid_venv() / "bin" / "bgd"), "server", "start", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_pip_env(),
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -237,7 +256,9 @@ class BuildGrid:
                 return
             time.sleep(0.2)
         self.stop()
-        raise MissingPart(f"BuildGrid did not listen on 127.0.0.1:{self.port} within 60 s:\n{self.log.read_text()[-3000:]}")
+        raise MissingPart(
+            f"BuildGrid did not listen on 127.0.0.1:{self.port} within 60 s:\n{self.log.read_text()[-3000:]}"
+        )
 
     @property
     def address(self) -> str:

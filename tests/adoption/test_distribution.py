@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from adoption_support import REPO, MissingPart, build_plugin, find_python, stock_pants_venv
+
 from pants_oci import __version__
 from pants_oci.util_rules.worker_dependencies import read_requirements
 
@@ -36,7 +37,9 @@ def test_the_wheel_holds_the_backend_and_the_core_and_nothing_else(wheel: Path):
         if "__pycache__" not in p.parts
     } | {"pants_oci/requirements.txt"}
     assert {n for n in names if ".dist-info/" not in n} == expected
-    assert not [n for n in names if n.split("/")[0] not in ("pants_oci", "ocikit", f"pants_oci-{__version__}.dist-info")]
+    assert not [
+        n for n in names if n.split("/")[0] not in ("pants_oci", "ocikit", f"pants_oci-{__version__}.dist-info")
+    ]
 
 
 def test_the_wheel_declares_its_version_python_and_pinned_dependencies(wheel: Path):
@@ -45,8 +48,11 @@ def test_the_wheel_declares_its_version_python_and_pinned_dependencies(wheel: Pa
     assert metadata["Name"] == "pants-oci" and metadata["Version"] == __version__
     assert metadata["Requires-Python"] == "<3.10,>=3.9"
     declared = sorted(r.replace(" ", "") for r in metadata.get_all("Requires-Dist"))
-    assert declared == sorted(str(r) for r in read_requirements()) == [
-        "PyNaCl==1.5.0", "PyYAML<7,>=6.0", "cryptography==42.0.8", "requests==2.32.5", "zstandard==0.25.0"]
+    assert (
+        declared
+        == sorted(str(r) for r in read_requirements())
+        == ["PyNaCl==1.5.0", "PyYAML<7,>=6.0", "cryptography==42.0.8", "requests==2.32.5", "zstandard==0.25.0"]
+    )
 
 
 def test_the_same_sources_build_the_same_wheel(wheel: Path, tmp_path: Path):
@@ -59,8 +65,21 @@ def test_a_python_pants_does_not_run_on_refuses_the_wheel(wheel: Path, tmp_path:
         python311 = find_python("3.11")
     except MissingPart as e:
         pytest.fail(str(e))
-    proc = subprocess.run([python311, "-m", "pip", "install", "--no-deps", "--no-index", "--target",
-                           str(tmp_path / "target"), str(wheel)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            python311,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(tmp_path / "target"),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert "requires a different Python: 3.11" in proc.stderr and "not in '<3.10,>=3.9'" in proc.stderr, proc.stderr
 
@@ -77,17 +96,21 @@ def test_a_hand_made_environment_without_the_dependencies_is_one_error_naming_th
     root = tmp_path / "repo"
     (root / "app").mkdir(parents=True)
     (root / "app" / "a.txt").write_text("a\n")
-    (root / "app" / "BUILD").write_text('files(name="f", sources=["a.txt"])\noci_image(name="img", dependencies=[":f"])\n')
+    (root / "app" / "BUILD").write_text(
+        'files(name="f", sources=["a.txt"])\noci_image(name="img", dependencies=[":f"])\n'
+    )
     (root / "pants.toml").write_text(
         '[GLOBAL]\npants_version = "2.17.1"\n'
         f'pythonpath = ["{site}"]\nbackend_packages = ["pants_oci"]\n'
-        '[anonymous-telemetry]\nenabled = false\n'
+        "[anonymous-telemetry]\nenabled = false\n"
     )
     (root / "pants").write_text(f'#!/bin/sh\nexec "{venv}/bin/pants" "$@"\n')
     (root / "pants").chmod(0o755)
     build_root = BuildRoot(root, tmp_path / "state", pantsd=False)
     run = build_root.run("package", "app:img", env={"HOME": str(tmp_path / "home")})
     assert run.returncode != 0
-    assert "pants-oci's worker processes need the distribution `requests==2.32.5` (required by pants-oci)" in run.stderr, run.describe()
+    assert (
+        "pants-oci's worker processes need the distribution `requests==2.32.5` (required by pants-oci)" in run.stderr
+    ), run.describe()
     assert "-m pip install 'requests==2.32.5'" in run.stderr and "[GLOBAL].plugins" in run.stderr
     assert "Traceback" not in run.stderr

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from packaging.version import Version
+
 from pants_oci import __version__
 from pants_oci.pants_version import SUPPORTED_PANTS, UnsupportedPantsVersion, check_pants_version
 

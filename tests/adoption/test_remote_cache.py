@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from adoption_support import CACHE, REPO, BuildGrid, MissingPart, free_port, launcher_venv, remote_cache_flags
+from adoption_support import CACHE, REPO, BuildGrid, MissingPart, launcher_venv, remote_cache_flags
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))
 from e2e_support import EXAMPLE_LAYER_PROCESSES, EXAMPLE_SBOM_PROCESSES, EXAMPLES, BuildRoot, copy_sources  # noqa: E402
 from image_checks import Layout, tree_bytes  # noqa: E402
+from registry_fixtures import closed_port  # noqa: E402
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,7 +32,9 @@ BIG_LAYER_PROCESS = "Build layer of oci_image big:big (its `dependencies`)"
 
 def second_launcher_venv() -> str:
     """Another venv for ./pants, at another path (made once per machine, by the launcher)."""
-    text = (REPO / "requirements-pants.txt").read_bytes() + (REPO / "pants-plugins/pants_oci/requirements.txt").read_bytes()
+    text = (REPO / "requirements-pants.txt").read_bytes() + (
+        REPO / "pants-plugins/pants_oci/requirements.txt"
+    ).read_bytes()
     return str(CACHE / f"second-launcher-venv-{hashlib.sha256(text).hexdigest()[:12]}")
 
 
@@ -126,8 +129,8 @@ def test_the_second_machine_gets_every_layer_from_the_server_and_the_same_bytes(
 def test_an_unreachable_cache_gets_pants_warning_and_a_correct_build(base: Path, first):
     a, _ = first
     machine = Machine(base, "offline-laptop", str(launcher_venv()))
-    closed = f"grpc://127.0.0.1:{free_port()}"
-    run = machine.run("--no-pantsd", *remote_cache_flags(closed), "package", "examples::")
+    with closed_port() as port:  # refuses connections, and no other process can take it meanwhile
+        run = machine.run("--no-pantsd", *remote_cache_flags(f"grpc://127.0.0.1:{port}"), "package", "examples::")
     assert run.returncode == 0, run.describe()
     assert "Failed to read from remote cache" in run.stderr, run.describe()
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES

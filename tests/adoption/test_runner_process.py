@@ -7,6 +7,14 @@ import re
 import sys
 
 import pytest
+from pants.core.goals import package as package_goal
+from pants.core.util_rules import adhoc_binaries, source_files
+from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.rules import QueryRule
+from pants.source import source_root
+from pants.testutil.rule_runner import RuleRunner
+
 from pants_oci import register
 from pants_oci.util_rules.core import (
     CACHE_DIR,
@@ -16,13 +24,6 @@ from pants_oci.util_rules.core import (
     OcikitRunner,
     worker_cache_name,
 )
-from pants.core.goals import package as package_goal
-from pants.core.util_rules import adhoc_binaries, source_files
-from pants.source import source_root
-from pants.engine.fs import EMPTY_DIGEST
-from pants.engine.process import FallibleProcessResult, Process
-from pants.engine.rules import QueryRule
-from pants.testutil.rule_runner import RuleRunner
 
 
 @pytest.fixture
@@ -70,16 +71,24 @@ def test_a_core_process_on_another_python_sees_the_core_and_nothing_else(rule_ru
     runner = rule_runner.request(OcikitRunner, [])
     this = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
     python = rule_runner.request(LinkedInterpreter, [LinkInterpreterRequest(this, sys.executable)])
-    process = runner.core_process(python, ["bytecode", "--root", "tree"], description="pyc",
-                                  immutable_input_digests={"tree": EMPTY_DIGEST})
+    process = runner.core_process(
+        python, ["bytecode", "--root", "tree"], description="pyc", immutable_input_digests={"tree": EMPTY_DIGEST}
+    )
     assert process.argv == (f"{CACHE_DIR}/{this}", "-S", "-m", "ocikit", "bytecode", "--root", "tree")
     assert process.env["PYTHONPATH"] == CORE_DIR and process.env["PYTHONHASHSEED"] == "0"
     assert dict(process.immutable_input_digests) == {"tree": EMPTY_DIGEST, CORE_DIR: runner.core}
     assert dict(process.append_only_caches) == dict(runner.append_only_caches)
     probe = Process(
-        argv=(process.argv[0], "-S", "-c",
-              "import sys, importlib.util as u, ocikit; print(sys.version_info[:2], u.find_spec('requests') is not None, ocikit.__name__)"),
-        description="probe", env=process.env, immutable_input_digests={CORE_DIR: runner.core},
+        argv=(
+            process.argv[0],
+            "-S",
+            "-c",
+            "import sys, importlib.util as u, ocikit; "
+            "print(sys.version_info[:2], u.find_spec('requests') is not None, ocikit.__name__)",
+        ),
+        description="probe",
+        env=process.env,
+        immutable_input_digests={CORE_DIR: runner.core},
         append_only_caches=process.append_only_caches,
     )
     result = rule_runner.request(FallibleProcessResult, [probe])
@@ -97,8 +106,10 @@ def test_workers_import_the_bundled_packages_in_a_sandbox(rule_runner):
     runner = rule_runner.request(OcikitRunner, [])
     # `pull` imports requests (urllib3, idna, charset_normalizer, certifi) before it reads the
     # reference; a missing package would fail with ModuleNotFoundError instead.
-    result = rule_runner.request(FallibleProcessResult, [runner.process(
-        ["pull", "127.0.0.1:9/x/y@sha256:not-hex", "--out", "o"], description="pull")])
+    result = rule_runner.request(
+        FallibleProcessResult,
+        [runner.process(["pull", "127.0.0.1:9/x/y@sha256:not-hex", "--out", "o"], description="pull")],
+    )
     stderr = result.stderr.decode()
     assert result.exit_code == 1 and stderr.startswith("ocikit pull: error: invalid digest"), stderr
     assert "ModuleNotFound" not in stderr and "No module" not in stderr

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pants_oci.util_rules.core import PULL_ENV
 from adoption_support import (
     WORKER_SETUP_DESCRIPTION,
     MissingPart,
@@ -27,6 +26,8 @@ from adoption_support import (
     user_repo_toml,
     write_stock_launcher,
 )
+
+from pants_oci.util_rules.core import PULL_ENV
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))
@@ -86,7 +87,7 @@ def user_repo(tmp_path_factory: pytest.TempPathFactory, registry):
     (path / "app" / "bin" / "tool").write_text("#!/bin/sh\necho tool\n")
     (path / "app" / "bin" / "tool").chmod(0o755)
     (path / "app" / "BUILD").write_text(APP_BUILD)
-    registries = f"[oci]\nregistries = {{ local = {{ address = \"{registry.host}\", default = true }} }}\n"
+    registries = f'[oci]\nregistries = {{ local = {{ address = "{registry.host}", default = true }} }}\n'
     (path / "pants.toml").write_text(user_repo_toml(base / "find-links", pex) + "\n" + registries)
     write_stock_launcher(path, venv)
     home = base / "home"
@@ -121,9 +122,9 @@ def test_pants_installs_the_wheel_and_builds_a_gzip_image_read_by_skopeo_and_umo
 ):
     run, layout = gzip_build
     assert "Resolving plugins: pants-oci==" in run.stderr, run.describe()
-    (repository, digest), = run.packaged.values()
+    ((repository, digest),) = run.packaged.values()
     assert repository == "user/app" and layout.top()["digest"] == digest
-    assert [l["mediaType"] for l in layout.manifest()["layers"]] == [GZIP]
+    assert [layer["mediaType"] for layer in layout.manifest()["layers"]] == [GZIP]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
     rootfs = umoci_unpack(layout.path, "latest", tmp_path / "bundle")
     assert (rootfs / "app" / "hello.txt").read_text() == "hello from a user repo\n"
@@ -134,8 +135,8 @@ def test_a_zstd_image_has_the_same_tar_inside(user_repo: UserRepo, gzip_build):
     _, gzip_layout = gzip_build
     run = user_repo.ok("package", "--oci-compression=zstd", "app:img")
     layout = Layout(user_repo.root.dist(LAYOUT))
-    (_, digest), = run.packaged.values()
-    assert [l["mediaType"] for l in layout.manifest()["layers"]] == [ZSTD]
+    ((_, digest),) = run.packaged.values()
+    assert [layer["mediaType"] for layer in layout.manifest()["layers"]] == [ZSTD]
     assert skopeo_inspect(layout.path, "latest")["Digest"] == digest
     # umoci 0.4.7 reads no zstd: decompress with the zstd tool and compare with the gzip image.
     (blob,) = layout.layer_digests()
@@ -153,11 +154,16 @@ def published(user_repo: UserRepo, gzip_build, registry):
 def test_publish_pushes_with_basic_auth(registry, published):
     run, digest = published
     assert "ModuleNotFoundError" not in run.output
-    remote = json.loads(skopeo("inspect", "--tls-verify=false", "--creds", registry.creds,
-                               f"docker://{registry.host}/user/app:latest").stdout)
+    remote = json.loads(
+        skopeo(
+            "inspect", "--tls-verify=false", "--creds", registry.creds, f"docker://{registry.host}/user/app:latest"
+        ).stdout
+    )
     assert remote["Digest"] == digest
-    assert skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/user/app:latest",
-                  check=False).returncode != 0, "the registry should refuse anonymous reads"
+    assert (
+        skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/user/app:latest", check=False).returncode
+        != 0
+    ), "the registry should refuse anonymous reads"
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +172,14 @@ def derived_build(user_repo: UserRepo, registry, published):
     both cold, logged with -ldebug."""
     _, digest = published
     user_repo.root.write("derived/extra.txt", "derived\n")
-    user_repo.root.write("derived/BUILD", f"""\
+    user_repo.root.write(
+        "derived/BUILD",
+        f"""\
 oci_pull(name="base", image="{registry.host}/user/app:latest@{digest}")
 files(name="files", sources=["extra.txt"])
 oci_image(name="derived", base=":base", dependencies=[":files"], repository="user/derived")
-""")
+""",
+    )
     # pantsd keeps the log level it started with: Process lines need a run of its own.
     return user_repo.ok("--no-pantsd", "-ldebug", "package", "derived:derived")
 
@@ -191,9 +200,9 @@ def test_debug_process_lines_show_no_machine_path_in_layer_and_pull_processes(
     derived_build: PantsRun, user_repo: UserRepo
 ):
     lines = process_lines(derived_build.output)
-    layer = [l for l in lines if 'description: "Build layer of ' in l]
-    pull = [l for l in lines if 'description: "Pull ' in l]
-    setup = [l for l in lines if f'description: "{WORKER_SETUP_DESCRIPTION}"' in l]
+    layer = [line for line in lines if 'description: "Build layer of ' in line]
+    pull = [line for line in lines if 'description: "Pull ' in line]
+    setup = [line for line in lines if f'description: "{WORKER_SETUP_DESCRIPTION}"' in line]
     assert layer and pull, derived_build.describe()
     forbidden = machine_paths(user_repo.root.path, user_repo.venv, Path(user_repo.env["HOME"]))
     for line in layer + pull:
@@ -211,4 +220,4 @@ def test_debug_process_lines_show_no_machine_path_in_layer_and_pull_processes(
         assert not [p for p in forbidden if p in keyed], line
         assert "cache_scope: Successful" in line
     # The one process with a machine path (the interpreter) is never cached on disk.
-    assert all("cache_scope: PerRestartSuccessful" in l for l in setup)
+    assert all("cache_scope: PerRestartSuccessful" in line for line in setup)

@@ -17,23 +17,32 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
+
+from ocikit import worker_cache
 from pants_oci.util_rules import worker_setup
 from pants_oci.util_rules.core import WORKER_IMPORTS, WorkerSetupError, _check_setup
 from pants_oci.util_rules.worker_dependencies import worker_dependencies
-
-from ocikit import worker_cache
-
-from test_worker_setup import CORE, SCRIPT, SETUP_ENV, make_package
 
 CRASH_STEPS = ("mid-copy", "after-compile", "mid-replace", "mid-link")
 
 
 def run_setup(sandbox: Path, files: list, python: str = "", imports=(), directory: str = "deps-abc", env=None):
-    spec = {"cache": ".ocikit", "python": python or os.path.realpath(sys.executable), "directory": directory,
-            "files": files, "imports": list(imports)}
+    spec = {
+        "cache": ".ocikit",
+        "python": python or os.path.realpath(sys.executable),
+        "directory": directory,
+        "files": files,
+        "imports": list(imports),
+    }
     (sandbox / "spec.json").write_text(json.dumps(spec))
-    return subprocess.run([sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox,
-                          capture_output=True, text=True, env={**SETUP_ENV, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-S", str(SCRIPT), "spec.json"],
+        cwd=sandbox,
+        capture_output=True,
+        text=True,
+        env={**SETUP_ENV, **(env or {})},
+    )
 
 
 def report(proc) -> dict:
@@ -88,8 +97,13 @@ def test_a_truncated_pyc_with_its_header_intact_breaks_python_and_fails_the_chec
     deps = sandbox / ".ocikit" / "deps-abc"
     pyc = pyc_of(deps, "greet/__init__.py")
     truncate(pyc, 20)  # the 16-byte header and 4 bytes of code
-    worker = subprocess.run([".ocikit/python", "-S", "-c", "import greet"], cwd=sandbox,
-                            env={"PYTHONPATH": ".ocikit/deps-abc"}, capture_output=True, text=True)
+    worker = subprocess.run(
+        [".ocikit/python", "-S", "-c", "import greet"],
+        cwd=sandbox,
+        env={"PYTHONPATH": ".ocikit/deps-abc"},
+        capture_output=True,
+        text=True,
+    )
     assert "EOFError: marshal data too short" in worker.stderr
     assert "greet/__pycache__" in worker_cache.check(str(deps))
 
@@ -153,15 +167,17 @@ def test_an_import_that_fails_once_is_copied_again_and_one_that_always_fails_is_
     flag = tmp_path / "failed-once"
     files = make_package(site)
     flaky = site / "flaky.py"
-    flaky.write_text(f"import os\nif not os.path.exists({str(flag)!r}):\n"
-                     f"    open({str(flag)!r}, 'w').close()\n    raise ImportError('first import')\n")
+    flaky.write_text(
+        f"import os\nif not os.path.exists({str(flag)!r}):\n"
+        f"    open({str(flag)!r}, 'w').close()\n    raise ImportError('first import')\n"
+    )
     files.append([str(flaky), "flaky.py", worker_cache.hash_file(str(flaky))[1]])
     assert report(run_setup(sandbox, files, imports=["greet", "flaky"]))["rebuilt"] == worker_cache.MISSING
     assert flag.exists() and worker_cache.check(str(sandbox / ".ocikit" / "deps-abc")) is None
 
     broken = run_setup(sandbox, files, imports=["greet", "nosuchmodule"], directory="deps-def")
     assert broken.returncode == 1
-    line, = broken.stderr.strip().splitlines()
+    (line,) = broken.stderr.strip().splitlines()
     cache = os.path.realpath(sandbox / ".ocikit")
     assert "do not import with" in line and "twice" in line
     assert "nosuchmodule: ModuleNotFoundError: No module named 'nosuchmodule'" in line
@@ -172,8 +188,14 @@ def test_an_import_that_fails_once_is_copied_again_and_one_that_always_fails_is_
 def run_worker(sandbox: Path, *args: str):
     """`.ocikit/python -S -m ocikit ARGS` as Pants runs a worker."""
     env = {"PYTHONPATH": f"{CORE}:.ocikit/deps-abc", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-    return subprocess.run([".ocikit/python", "-S", "-m", "ocikit", *args], cwd=sandbox, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [".ocikit/python", "-S", "-m", "ocikit", *args],
+        cwd=sandbox,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def zstd_layer(sandbox: Path):
@@ -201,7 +223,7 @@ def test_a_worker_on_a_damaged_cache_prints_one_line_and_the_next_setup_repairs_
     WORKER_DAMAGE[damage](sandbox / ".ocikit" / "deps-abc")
     broken = zstd_layer(sandbox)
     assert broken.returncode == 1
-    line, = broken.stderr.strip().splitlines()  # one line, no traceback
+    (line,) = broken.stderr.strip().splitlines()  # one line, no traceback
     cache = os.path.realpath(sandbox / ".ocikit")
     assert line.startswith("ocikit: error: the packages ocikit imports from Pants' named cache")
     assert "zstandard/" in line and f"`rm -rf {cache}`" in line and "--no-pantsd" in line
@@ -216,7 +238,7 @@ def test_a_push_on_a_damaged_requests_prints_the_same_line(sandbox, real_files):
     truncate(pyc_of(sandbox / ".ocikit" / "deps-abc", "requests/__init__.py"), 100)
     pull = run_worker(sandbox, "pull", "127.0.0.1:9/x/y@sha256:not-hex", "--out", "o")
     assert pull.returncode == 1
-    line, = pull.stderr.strip().splitlines()
+    (line,) = pull.stderr.strip().splitlines()
     assert "named cache" in line and "requests/__pycache__/__init__" in line and "EOFError" in line
 
 
@@ -240,13 +262,20 @@ def test_a_setup_waits_for_the_one_holding_the_lock_and_leaves_its_work_alone(sa
     in_progress = cache / ".deps-abc.live123"
     in_progress.mkdir()
     files = make_package(tmp_path / "site")
-    (sandbox / "spec.json").write_text(json.dumps(
-        {"cache": ".ocikit", "python": sys.executable, "directory": "deps-abc", "files": files}))
+    (sandbox / "spec.json").write_text(
+        json.dumps({"cache": ".ocikit", "python": sys.executable, "directory": "deps-abc", "files": files})
+    )
     fd = os.open(cache / worker_setup.LOCK, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # a live setup of another Pants run
     try:
-        waiting = subprocess.Popen([sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox,
-                                   env=SETUP_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting = subprocess.Popen(
+            [sys.executable, "-S", str(SCRIPT), "spec.json"],
+            cwd=sandbox,
+            env=SETUP_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         with pytest.raises(subprocess.TimeoutExpired):
             waiting.wait(timeout=1)
         assert in_progress.exists() and not (cache / "deps-abc").exists()
@@ -262,10 +291,20 @@ def test_concurrent_setups_of_a_damaged_cache_all_end_with_a_valid_copy(sandbox,
     report(run_setup(sandbox, files))
     deps = sandbox / ".ocikit" / "deps-abc"
     truncate(pyc_of(deps, "greet/__init__.py"), 20)
-    (sandbox / "spec.json").write_text(json.dumps(
-        {"cache": ".ocikit", "python": sys.executable, "directory": "deps-abc", "files": files}))
-    procs = [subprocess.Popen([sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox, env=SETUP_ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    (sandbox / "spec.json").write_text(
+        json.dumps({"cache": ".ocikit", "python": sys.executable, "directory": "deps-abc", "files": files})
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-S", str(SCRIPT), "spec.json"],
+            cwd=sandbox,
+            env=SETUP_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=60)

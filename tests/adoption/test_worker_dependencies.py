@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
 from pants_oci.util_rules.worker_dependencies import (
     WorkerDependencyError,
     read_requirements,
@@ -48,8 +49,13 @@ def finder(dists):
 
 
 def test_the_pinned_requirements_are_requests_zstandard_pyyaml_and_the_signing_libraries():
-    assert [str(r) for r in read_requirements()] == ["requests==2.32.5", "zstandard==0.25.0", "PyYAML<7,>=6.0",
-                                                     "cryptography==42.0.8", "PyNaCl==1.5.0"]
+    assert [str(r) for r in read_requirements()] == [
+        "requests==2.32.5",
+        "zstandard==0.25.0",
+        "PyYAML<7,>=6.0",
+        "cryptography==42.0.8",
+        "PyNaCl==1.5.0",
+    ]
 
 
 def test_the_closure_follows_requires_dist_without_extras(tmp_path):
@@ -80,8 +86,14 @@ def test_files_are_the_importable_ones_hashed_and_their_hash_names_the_directory
     for rel, content in [("pkg/__init__.py", "x = 1\n"), ("pkg/_ext.so", "binary"), ("top.py", "")]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(content)
-    record = ["pkg/__init__.py", "pkg/_ext.so", "top.py", "pkg/__pycache__/__init__.cpython-39.pyc",
-              "pkg-1.0.dist-info/METADATA", "../../../bin/console-script"]
+    record = [
+        "pkg/__init__.py",
+        "pkg/_ext.so",
+        "top.py",
+        "pkg/__pycache__/__init__.cpython-39.pyc",
+        "pkg-1.0.dist-info/METADATA",
+        "../../../bin/console-script",
+    ]
     dist = FakeDistribution(tmp_path, "pkg", "1.0", files=record)
     deps = worker_dependencies([Requirement("pkg")], finder({"pkg": dist}))
     assert [f.path for f in deps.files] == ["pkg/__init__.py", "pkg/_ext.so", "top.py"]
@@ -105,8 +117,19 @@ def test_a_distribution_without_a_record_or_with_a_missing_file_is_an_error(tmp_
 def test_this_environment_has_everything_the_workers_import():
     deps = worker_dependencies()
     names = {d.split("==")[0].lower().replace("_", "-") for d in deps.distributions}
-    assert names == {"requests", "urllib3", "idna", "charset-normalizer", "certifi", "zstandard", "pyyaml",
-                     "cryptography", "cffi", "pycparser", "pynacl"}
+    assert names == {
+        "requests",
+        "urllib3",
+        "idna",
+        "charset-normalizer",
+        "certifi",
+        "zstandard",
+        "pyyaml",
+        "cryptography",
+        "cffi",
+        "pycparser",
+        "pynacl",
+    }
     paths = {f.path for f in deps.files}
     assert "requests/__init__.py" in paths and "certifi/cacert.pem" in paths
     assert any(p.startswith("zstandard/backend_c.") for p in paths)

@@ -29,8 +29,9 @@ def make_package(root: Path) -> list:
 def run_setup(sandbox: Path, python: str, files: list, directory: str = "deps-abc"):
     spec = {"cache": ".ocikit", "python": python, "directory": directory, "files": files}
     (sandbox / "spec.json").write_text(json.dumps(spec))
-    return subprocess.run([sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox,
-                          capture_output=True, text=True, env=SETUP_ENV)
+    return subprocess.run(
+        [sys.executable, "-S", str(SCRIPT), "spec.json"], cwd=sandbox, capture_output=True, text=True, env=SETUP_ENV
+    )
 
 
 def test_copies_compiles_and_links_then_workers_import_from_it(tmp_path):
@@ -45,8 +46,13 @@ def test_copies_compiles_and_links_then_workers_import_from_it(tmp_path):
     assert list((deps / "greet" / "__pycache__").glob("__init__.cpython-*.pyc"))
     assert os.readlink(sandbox / ".ocikit" / "python") == python
     assert [p.name for p in (sandbox / ".ocikit").iterdir() if p.name.startswith(".")] == [".setup.lock"]
-    worker = subprocess.run([".ocikit/python", "-S", "-c", "import greet, sys; print(greet.WORD, 'site' in sys.modules)"],
-                            cwd=sandbox, env={"PYTHONPATH": ".ocikit/deps-abc"}, capture_output=True, text=True)
+    worker = subprocess.run(
+        [".ocikit/python", "-S", "-c", "import greet, sys; print(greet.WORD, 'site' in sys.modules)"],
+        cwd=sandbox,
+        env={"PYTHONPATH": ".ocikit/deps-abc"},
+        capture_output=True,
+        text=True,
+    )
     assert worker.stdout.split() == ["hello", "False"], worker.stderr
 
 
@@ -97,8 +103,13 @@ def test_links_another_interpreter_by_name_and_leaves_the_workers_python(tmp_pat
     spec = {"cache": ".ocikit", "links": {"cpython3.11": "/usr/bin/python3.11"}}
     (sandbox / "links.json").write_text(json.dumps(spec))
     for _ in range(2):  # again: nothing to change
-        proc = subprocess.run([sys.executable, "-S", str(SCRIPT), "links.json"], cwd=sandbox,
-                              capture_output=True, text=True, env=SETUP_ENV)
+        proc = subprocess.run(
+            [sys.executable, "-S", str(SCRIPT), "links.json"],
+            cwd=sandbox,
+            capture_output=True,
+            text=True,
+            env=SETUP_ENV,
+        )
         assert proc.returncode == 0, proc.stderr
     assert os.readlink(sandbox / ".ocikit" / "cpython3.11") == "/usr/bin/python3.11"
     assert os.readlink(sandbox / ".ocikit" / "python") == "/pants/python"

@@ -9,7 +9,6 @@ from real_parts import require
 from registry_fixtures import launch_registry, unique_repository
 
 
-
 @pytest.fixture(scope="session")
 def _fault_registries(tmp_path_factory):
     require("docker-registry", "skopeo")

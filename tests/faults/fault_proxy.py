@@ -128,6 +128,17 @@ class FaultProxy:
         """Every request but the pings of `/v2/`."""
         return [r for r in self.seen() if not r.is_ping]
 
+    def wait_for(self, condition: Callable[[List[SeenRequest]], bool], timeout: float) -> List[SeenRequest]:
+        """The requests seen, once `condition(requests)` holds; fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.seen()
+            if condition(seen):
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the proxy did not see the expected requests in {timeout} s: {seen}")
+            time.sleep(0.01)
+
     def faulted(self) -> List[SeenRequest]:
         return [r for r in self.seen() if r.fault is not None]
 
@@ -136,8 +147,9 @@ class FaultProxy:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method, path = handler.command, handler.path
         with self._lock:
-            request = SeenRequest(len(self.requests), method, path, time.monotonic(),
-                                  handler.headers.get("Authorization", ""))
+            request = SeenRequest(
+                len(self.requests), method, path, time.monotonic(), handler.headers.get("Authorization", "")
+            )
             self.requests.append(request)
         fault = self.decide(request)
         request.fault = fault

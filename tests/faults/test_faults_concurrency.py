@@ -37,8 +37,9 @@ def push_together(jobs):
 def test_same_image_pushed_twice_at_once(plain_registry, repo, tmp_path):
     image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64/v8"), label="same twice")
     dest = f"{plain_registry.host}/{repo}"
-    results, errors = push_together([(str(tmp_path / "layout"), [f"{dest}:a"]),
-                                     (str(tmp_path / "layout"), [f"{dest}:b"])])
+    results, errors = push_together(
+        [(str(tmp_path / "layout"), [f"{dest}:a"]), (str(tmp_path / "layout"), [f"{dest}:b"])]
+    )
     assert errors == []
     assert [r.digest for r in results] == [image.digest, image.digest]
     for tag in ("a", "b"):
@@ -51,9 +52,13 @@ def test_two_images_sharing_a_layer_pushed_at_once(plain_registry, repo, tmp_pat
     shared = set(one.blobs) & set(two.blobs)
     assert len(shared) == 1  # the busybox layer
     dest = f"{plain_registry.host}/{repo}"
-    results, errors = push_together([(str(tmp_path / "one"), [f"{dest}:one"]),
-                                     (str(tmp_path / "two"), [f"{dest}:two"]),
-                                     (str(tmp_path / "one"), [f"{dest}:one-again"])])
+    results, errors = push_together(
+        [
+            (str(tmp_path / "one"), [f"{dest}:one"]),
+            (str(tmp_path / "two"), [f"{dest}:two"]),
+            (str(tmp_path / "one"), [f"{dest}:one-again"]),
+        ]
+    )
     assert errors == []
     assert [r.digest for r in results] == [one.digest, two.digest, one.digest]
     assert served_digest(plain_registry, f"{repo}:one") == one.digest

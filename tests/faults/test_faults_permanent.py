@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fault_proxy import Fault
 from faults_helpers import FAST
-from registry_fixtures import free_port
+from registry_fixtures import closed_port
 from registry_images import write_image
 
 from ocikit.registry import (
@@ -51,10 +51,11 @@ def test_404_on_a_manifest_pull_fails_at_once(plain_registry, proxy_for, repo, t
 
 def test_a_registry_that_is_down_fails_fast(tmp_path):
     write_image(tmp_path / "layout", label="down")
-    host = f"127.0.0.1:{free_port()}"  # nothing listens there
-    with pytest.raises(RegistryConnectionError) as caught:
-        push_layout(str(tmp_path / "layout"), [f"{host}/faults/down:t"], retry=FAST)
-    assert host in str(caught.value) and f"after {FAST.attempts} attempts" in str(caught.value)
-    with pytest.raises(RegistryConnectionError):
-        pull_image(f"{host}/faults/down@sha256:{'cd' * 32}", ["linux/amd64"], str(tmp_path / "out"), retry=FAST)
+    with closed_port() as port:  # nothing listens there, and nothing can start to meanwhile
+        host = f"127.0.0.1:{port}"
+        with pytest.raises(RegistryConnectionError) as caught:
+            push_layout(str(tmp_path / "layout"), [f"{host}/faults/down:t"], retry=FAST)
+        assert host in str(caught.value) and f"after {FAST.attempts} attempts" in str(caught.value)
+        with pytest.raises(RegistryConnectionError):
+            pull_image(f"{host}/faults/down@sha256:{'cd' * 32}", ["linux/amd64"], str(tmp_path / "out"), retry=FAST)
     assert not (tmp_path / "out").exists()

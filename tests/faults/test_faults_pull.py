@@ -19,16 +19,20 @@ def pushed(registry, repo, tmp_path):
 
 def flip_one_byte(body: bytes) -> bytes:
     middle = len(body) // 2
-    return body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1:]
+    return body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
 
 
-@pytest.mark.parametrize("name, rewrite", [
-    ("wrong-bytes", flip_one_byte),
-    ("truncated", lambda body: body[: len(body) // 3]),  # short, with a matching Content-Length
-    ("extended", lambda body: body + b"trailing garbage"),
-])
-def test_a_rewritten_layer_body_raises_digest_mismatch_and_writes_nothing(plain_registry, proxy_for, repo,
-                                                                          tmp_path, name, rewrite):
+@pytest.mark.parametrize(
+    "name, rewrite",
+    [
+        ("wrong-bytes", flip_one_byte),
+        ("truncated", lambda body: body[: len(body) // 3]),  # short, with a matching Content-Length
+        ("extended", lambda body: body + b"trailing garbage"),
+    ],
+)
+def test_a_rewritten_layer_body_raises_digest_mismatch_and_writes_nothing(
+    plain_registry, proxy_for, repo, tmp_path, name, rewrite
+):
     image, layer = pushed(plain_registry, repo, tmp_path)
 
     def decide(request):
@@ -48,8 +52,9 @@ def test_a_rewritten_layer_body_raises_digest_mismatch_and_writes_nothing(plain_
     assert len(gets) == 1  # a blob with the wrong bytes is not fetched again
 
 
-def test_a_body_cut_off_mid_stream_is_a_connection_error_after_bounded_retries(plain_registry, proxy_for, repo,
-                                                                               tmp_path):
+def test_a_body_cut_off_mid_stream_is_a_connection_error_after_bounded_retries(
+    plain_registry, proxy_for, repo, tmp_path
+):
     image, layer = pushed(plain_registry, repo, tmp_path)
 
     def decide(request):
@@ -80,8 +85,13 @@ def test_an_always_slow_blob_is_tried_only_attempts_times(plain_registry, proxy_
     proxy = proxy_for(plain_registry, decide)
     policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
     with pytest.raises(RegistryConnectionError) as caught:
-        pull_image(f"{proxy.host}/{repo}@{image.digest}", ["linux/amd64"], str(tmp_path / "out"), retry=policy,
-                   timeout=(2.0, 0.2))
+        pull_image(
+            f"{proxy.host}/{repo}@{image.digest}",
+            ["linux/amd64"],
+            str(tmp_path / "out"),
+            retry=policy,
+            timeout=(2.0, 0.2),
+        )
     assert "timed out" in str(caught.value)
     assert not (tmp_path / "out").exists()
     assert len(proxy.faulted()) == policy.attempts

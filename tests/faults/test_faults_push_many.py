@@ -33,7 +33,8 @@ def _tags(registry, repository: str) -> list:
 
 
 def test_a_registry_going_away_midway_fails_the_rest_at_once_and_keeps_what_was_pushed(
-        plain_registry, proxy_for, tmp_path, request, monkeypatch):
+    plain_registry, proxy_for, tmp_path, request, monkeypatch
+):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
     repo = unique_repository(request.node.name, "faults", 40)
     tag_puts = []
@@ -62,8 +63,7 @@ def test_a_registry_going_away_midway_fails_the_rest_at_once_and_keeps_what_was_
         assert _tags(plain_registry, f"{repo}/i{i}") == (["v"] if i < 3 else [])
 
 
-def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_registry, proxy_for, tmp_path,
-                                                                        request):
+def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_registry, proxy_for, tmp_path, request):
     repo = unique_repository(request.node.name, "faults", 40)
     stalled = {f"/v2/{repo}/i{i}/" for i in range(2, 6)}
 
@@ -76,15 +76,36 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
     proxy = proxy_for(plain_registry, decide)
     shared = shared_layer(tmp_path / "shared", 50_000)
     images = write_small_images(tmp_path / "layouts", 6, shared, tags=("one", "two"), own_layer=True, label=repo)
-    write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:one", f"{proxy.host}/{repo}/i{i}:two")
-                                           for i in range(6)], batch_id="ctrl-c")
+    write_publish_batch(
+        tmp_path,
+        images,
+        [(f"{proxy.host}/{repo}/i{i}:one", f"{proxy.host}/{repo}/i{i}:two") for i in range(6)],
+        batch_id="ctrl-c",
+    )
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
     # SIGINT as a terminal's foreground job gets it: a test run as a background job inherits it
     # ignored, and Python then installs no KeyboardInterrupt handler.
-    proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-ctrl-c.json", "--state", "state",
-                             "--image", "t:0", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ocikit",
+            "push-run",
+            "--plan",
+            "plan-ctrl-c.json",
+            "--state",
+            "state",
+            "--image",
+            "t:0",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         tagged = {r.path for r in proxy.seen() if _is_tag_put(r) and r.status is not None}
@@ -105,13 +126,29 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
         tags = _tags(plain_registry, f"{repo}/i{i}")
         assert tags == (["one", "two"] if i < 2 else []), (i, tags)
         assert (tmp_path / "dist" / f"{i}.publish.json").exists() == (i < 2)
-    later = subprocess.run([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-ctrl-c.json", "--state", "state",
-                            "--image", "t:3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    later = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocikit",
+            "push-run",
+            "--plan",
+            "plan-ctrl-c.json",
+            "--state",
+            "state",
+            "--image",
+            "t:3",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert later.returncode == 130 and "t:3: interrupted" in later.stderr
 
 
-def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_registry, proxy_for, tmp_path,
-                                                                       request):
+def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_registry, proxy_for, tmp_path, request):
     """SIGINT as soon as the push process holds its batch's lock (before any request, or with
     the first requests stalled): the run record says interrupted, no image stays "to push",
     an earlier run's image records are gone, and the image's process exits 130."""
@@ -124,10 +161,27 @@ def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_reg
     write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:v",) for i in range(3)], batch_id="early")
     assert not list((tmp_path / "dist").glob("*.publish.json")), "registered to push: the old records went"
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
-    proc = subprocess.Popen([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-early.json", "--state",
-                             "state", "--image", "t:1", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ocikit",
+            "push-run",
+            "--plan",
+            "plan-early.json",
+            "--state",
+            "state",
+            "--image",
+            "t:1",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "state" / "early.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -138,9 +192,14 @@ def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_reg
     assert run["interrupted"] is True, run
     assert [e["status"] for e in run["images"]] == ["interrupted"] * 3, run
     assert not list((tmp_path / "dist").glob("*.publish.json"))
-    later = subprocess.run([sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-early.json", "--state",
-                            "state", "--image", "t:2"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=60)
+    later = subprocess.run(
+        [sys.executable, "-m", "ocikit", "push-run", "--plan", "plan-early.json", "--state", "state", "--image", "t:2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert later.returncode == 130 and "t:2: interrupted" in later.stderr, later.stderr
     for i in range(3):
         assert _tags(plain_registry, f"{repo}/i{i}") == []

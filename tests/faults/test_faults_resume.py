@@ -86,8 +86,14 @@ def test_registry_killed_mid_upload_the_next_push_sends_the_rest(own_registry, p
 
     def first_run():
         try:
-            push_layout(str(image.layout), [destination], jobs=1, chunk_size=CHUNK, retry=FAST,
-                        journal=UploadJournal(str(journal_dir)))
+            push_layout(
+                str(image.layout),
+                [destination],
+                jobs=1,
+                chunk_size=CHUNK,
+                retry=FAST,
+                journal=UploadJournal(str(journal_dir)),
+            )
         except RegistryError as e:
             failure.append(e)
 
@@ -106,8 +112,9 @@ def test_registry_killed_mid_upload_the_next_push_sends_the_rest(own_registry, p
 
     own_registry.restart()
     cut.clear()
-    summary = push_layout(str(image.layout), [destination], jobs=1, chunk_size=CHUNK, retry=FAST,
-                          journal=UploadJournal(str(journal_dir)))
+    summary = push_layout(
+        str(image.layout), [destination], jobs=1, chunk_size=CHUNK, retry=FAST, journal=UploadJournal(str(journal_dir))
+    )
 
     # The rest of the big blob, and at most the small blobs the first run had not sent yet.
     small = sum(image.sizes[b] for b in image.blobs if b != big) + len(_config(image))
@@ -141,16 +148,28 @@ def test_a_session_the_registry_lost_restarts_from_zero(own_registry, proxy_for,
     proxy = proxy_for(own_registry, decide)
     destination = f"{proxy.host}/{repo}:lost"
     with pytest.raises(RegistryError):
-        push_layout(str(image.layout), [destination], jobs=1, chunk_size=4 * MiB, retry=FAST,
-                    journal=UploadJournal(str(journal_dir)))
+        push_layout(
+            str(image.layout),
+            [destination],
+            jobs=1,
+            chunk_size=4 * MiB,
+            retry=FAST,
+            journal=UploadJournal(str(journal_dir)),
+        )
     [record_path] = _journal_files(journal_dir)
     assert json.loads(record_path.read_text())["confirmed"] == 4 * MiB
     own_registry.kill()
     own_registry.restart()
     cut.clear()
     mark = len(proxy.seen())
-    summary = push_layout(str(image.layout), [destination], jobs=1, chunk_size=4 * MiB, retry=FAST,
-                          journal=UploadJournal(str(journal_dir)))
+    summary = push_layout(
+        str(image.layout),
+        [destination],
+        jobs=1,
+        chunk_size=4 * MiB,
+        retry=FAST,
+        journal=UploadJournal(str(journal_dir)),
+    )
     asked = [r for r in proxy.seen()[mark:] if r.method == "GET" and "/blobs/uploads/" in r.path]
     # Asked once, refused (404 BLOB_UPLOAD_UNKNOWN, or 400 BLOB_UPLOAD_INVALID for a session
     # whose size moved): then a new session, from zero.
@@ -181,9 +200,26 @@ def test_client_killed_mid_upload_the_next_process_sends_the_rest(plain_registry
 
     proxy = proxy_for(plain_registry, decide)
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
-    argv = [sys.executable, "-m", "ocikit", "push", str(image.layout), "--dest", f"{proxy.host}/{repo}:killed",
-            "--insecure-registry", proxy.host, "--jobs", "1", "--chunk-size", str(CHUNK), "--quiet",
-            "--resume-dir", str(journal_dir), "--record", str(tmp_path / "pushed.json")]
+    argv = [
+        sys.executable,
+        "-m",
+        "ocikit",
+        "push",
+        str(image.layout),
+        "--dest",
+        f"{proxy.host}/{repo}:killed",
+        "--insecure-registry",
+        proxy.host,
+        "--jobs",
+        "1",
+        "--chunk-size",
+        str(CHUNK),
+        "--quiet",
+        "--resume-dir",
+        str(journal_dir),
+        "--record",
+        str(tmp_path / "pushed.json"),
+    ]
     first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert stalled.wait(60), "the third PATCH never came"

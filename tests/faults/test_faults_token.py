@@ -26,10 +26,15 @@ def test_a_token_expiring_mid_push_is_refreshed(token_registry, proxy_for, repo,
     def decide(request):
         if request.method == "PUT" and "/manifests/" in request.path and not done.is_set():
             done.set()
-            challenge = (f'Bearer realm="{realm}",service="{SERVICE}",scope="{scope}",'
-                         'error="invalid_token",error_description="token expired"')
-            return Fault(status=401, headers={"WWW-Authenticate": challenge},
-                         body=b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}')
+            challenge = (
+                f'Bearer realm="{realm}",service="{SERVICE}",scope="{scope}",'
+                'error="invalid_token",error_description="token expired"'
+            )
+            return Fault(
+                status=401,
+                headers={"WWW-Authenticate": challenge},
+                body=b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}',
+            )
         return None
 
     proxy = proxy_for(token_registry, decide)
@@ -69,8 +74,7 @@ def _push_with_real_expiry(registry, proxy_for, repo, tmp_path, decide, label):
     keychain = StaticKeychain({proxy.host: Credential(USERNAME, PASSWORD, source="test")})
     tokens_before, expired_before = registry.token_server.count, registry.log_text().count(_EXPIRED)
     started = time.monotonic()
-    summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], keychain=keychain,
-                          retry=FAST, jobs=1)
+    summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], keychain=keychain, retry=FAST, jobs=1)
     seconds = time.monotonic() - started
     assert summary.digest == image.digest
     fetched = registry.token_server.requests[tokens_before:]
@@ -100,7 +104,8 @@ def _push_with_real_expiry(registry, proxy_for, repo, tmp_path, decide, label):
 
 
 def test_a_token_that_expires_while_its_request_is_in_flight_is_refreshed(
-        token_registry, proxy_for, repo, tmp_path, monkeypatch):
+    token_registry, proxy_for, repo, tmp_path, monkeypatch
+):
     """The token server announces the true lifetime (`expires_in: 2`), so the client renews
     its token by itself before it runs out (ocikit keeps a token for half of a short lifetime:
     1 s here). What it cannot foresee is a request that outlives its token on the way: the
@@ -122,7 +127,8 @@ def test_a_token_that_expires_while_its_request_is_in_flight_is_refreshed(
         return None
 
     image, fetched, seen, refused, seconds = _push_with_real_expiry(
-        token_registry, proxy_for, repo, tmp_path, decide, "in-flight expiry")
+        token_registry, proxy_for, repo, tmp_path, decide, "in-flight expiry"
+    )
     [held] = [r for r in seen if r.fault is not None]
     assert [r.n for r in refused] == [held.n]  # only the request held past its token's end
     # Bounded: the first token, one for the refusal, and the client's own renewals (one per
@@ -131,7 +137,8 @@ def test_a_token_that_expires_while_its_request_is_in_flight_is_refreshed(
 
 
 def test_a_token_whose_lifetime_is_not_announced_is_refused_then_refreshed(
-        token_registry, proxy_for, repo, tmp_path, monkeypatch):
+    token_registry, proxy_for, repo, tmp_path, monkeypatch
+):
     """The token server says `expires_in: 300` but its tokens last 2 s (a server that
     overstates, or a registry whose clock runs ahead): the client keeps its token, and learns
     of the end only from the registry's 401. Each blob commit is held 0.5 s, so the push lasts
@@ -152,7 +159,8 @@ def test_a_token_whose_lifetime_is_not_announced_is_refused_then_refreshed(
         return None
 
     image, fetched, seen, refused, seconds = _push_with_real_expiry(
-        token_registry, proxy_for, repo, tmp_path, decide, "unannounced expiry")
+        token_registry, proxy_for, repo, tmp_path, decide, "unannounced expiry"
+    )
     # No storm: exactly one new token per refusal (the challenge's scope, whatever the order of
     # its actions, is what the client already asked for), each token used until refused.
     assert len(fetched) == 1 + len(refused)
@@ -180,14 +188,16 @@ def test_a_refusal_naming_scopes_already_asked_for_costs_one_token(token_registr
         if scope is None:
             return None
         challenge = f'Bearer realm="{realm}",service="{SERVICE}",scope="{scope}",error="invalid_token"'
-        return Fault(status=401, headers={"WWW-Authenticate": challenge},
-                     body=b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+        return Fault(
+            status=401,
+            headers={"WWW-Authenticate": challenge},
+            body=b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+        )
 
     proxy = proxy_for(token_registry, decide)
     keychain = StaticKeychain({proxy.host: Credential(USERNAME, PASSWORD, source="test")})
     before = token_registry.token_server.count
-    summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], keychain=keychain,
-                          retry=FAST, jobs=1)
+    summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:t"], keychain=keychain, retry=FAST, jobs=1)
     assert summary.digest == image.digest and not refusals
     fetched = token_registry.token_server.requests[before:]
     assert [r.scopes for r in fetched] == [[f"repository:{repo}:pull,push"]] * 3  # the first, one per 401

@@ -109,8 +109,7 @@ class PantsRun:
         return sorted(
             w.get("description") or ""
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
+            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(LAYER_PROCESS_PREFIX)
         )
 
     @property
@@ -119,8 +118,7 @@ class PantsRun:
         return sorted(
             w.get("description") or ""
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and (w.get("description") or "").startswith(SBOM_PROCESS_PREFIXES)
+            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(SBOM_PROCESS_PREFIXES)
         )
 
     @property
@@ -130,8 +128,7 @@ class PantsRun:
         setups = sum(
             1
             for w in self.workunits
-            if w.get("name") == "run_local_process"
-            and w.get("description") == WORKER_SETUP_DESCRIPTION
+            if w.get("name") == "run_local_process" and w.get("description") == WORKER_SETUP_DESCRIPTION
         )
         return self.counters["local_execution_requests"] - setups
 
@@ -171,8 +168,14 @@ class BuildRoot:
 
     # -- running Pants ---------------------------------------------------------------------
 
-    def run(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None,
-            cwd: str = "", launcher: Optional[Sequence[str]] = None) -> PantsRun:
+    def run(
+        self,
+        *args: str,
+        timeout: float = 300,
+        env: Optional[Dict[str, str]] = None,
+        cwd: str = "",
+        launcher: Optional[Sequence[str]] = None,
+    ) -> PantsRun:
         """`./pants ARGS` in this root. Every run passes the same global options, so pantsd
         is never restarted by an option change (that would also drop its memoized graph).
         `cwd` (relative to the root) and `launcher` (an argv prefix) start it another way."""

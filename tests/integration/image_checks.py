@@ -54,8 +54,7 @@ class Layout:
 
     def tags(self) -> List[str]:
         return [
-            e.get("annotations", {}).get("org.opencontainers.image.ref.name")
-            for e in self.index_json()["manifests"]
+            e.get("annotations", {}).get("org.opencontainers.image.ref.name") for e in self.index_json()["manifests"]
         ]
 
     def manifests(self) -> List[Tuple[Optional[dict], dict]]:
@@ -103,9 +102,7 @@ class Layout:
 
 def tree_bytes(root: Path) -> Dict[str, bytes]:
     """`{relative path: content}` of every file below `root`."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # -------------------------------------------------------------------------------------------

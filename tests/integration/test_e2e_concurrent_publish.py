@@ -172,8 +172,9 @@ def twin_roots(e2e_base: Path):
     roots: List[BuildRoot] = []
     try:
         for name in ("a", "b"):
-            roots.append(BuildRoot.create(e2e_base / "pristine", e2e_base / f"root-twin-{name}",
-                                          e2e_base / f"state-twin-{name}"))
+            roots.append(
+                BuildRoot.create(e2e_base / "pristine", e2e_base / f"root-twin-{name}", e2e_base / f"state-twin-{name}")
+            )
         roots[1].store = roots[0].store
         shared = random.Random(20240611).randbytes(8 * MiB)  # the same bytes in both roots
         for root in roots:
@@ -215,10 +216,12 @@ def publish_at_once(roots: Sequence[BuildRoot], targets: Sequence[str], registry
     gated forwarder to `registry`. Returns the forwarders (to check the gate opened for all)."""
     with GatedProxies(registry.host, len(roots)) as proxies:
         env = _docker_config(tmp_path / "docker-config", registry, proxies.hosts)
-        runs = run_at_once([
-            (root, ("publish", _registries_flag(host), target), env)
-            for root, host, target in zip(roots, proxies.hosts, targets)
-        ])
+        runs = run_at_once(
+            [
+                (root, ("publish", _registries_flag(host), target), env)
+                for root, host, target in zip(roots, proxies.hosts, targets)
+            ]
+        )
     for run in runs:
         assert run.returncode == 0, run.describe()
         if registry.creds:
@@ -253,8 +256,13 @@ def assert_registry_serves(registry, roots: Sequence[BuildRoot], targets: Iterab
             assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, f"{ref} is not the packaged image"
             assert raw == manifest
             copied = tmp_path / f"copied-{repository.replace('/', '_')}-{tag}"
-            skopeo("copy", "--src-tls-verify=false", *(("--src-creds", registry.creds) if registry.creds else ()),
-                   ref, f"oci:{copied}:{tag}")
+            skopeo(
+                "copy",
+                "--src-tls-verify=false",
+                *(("--src-creds", registry.creds) if registry.creds else ()),
+                ref,
+                f"oci:{copied}:{tag}",
+            )
             copy = Layout(copied)
             assert copy.top()["digest"] == digest
             assert copy.layer_digests() == layouts[0].layer_digests()

@@ -86,9 +86,7 @@ oci_image(name="child", base=":base", layers=[":conf_layer"])
 """
 
 
-def test_a_later_layer_keeps_the_owner_of_a_lower_layers_directory(
-    build_root: BuildRoot, tmp_path
-) -> None:
+def test_a_later_layer_keeps_the_owner_of_a_lower_layers_directory(build_root: BuildRoot, tmp_path) -> None:
     files = {"BUILD": OWNERSHIP_BUILD, "home/profile": "p\n", "conf/app.toml": "c\n"}
     with scratch_dir(build_root, "e2e_owner", files):
         build_root.package("e2e_owner:child")

@@ -68,8 +68,9 @@ def require(ok: bool, what: str) -> None:
 
 
 def podman(*args: str, env: dict, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=env, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["podman", *args], capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -84,8 +85,9 @@ def test_podman_kube_play_runs_the_image_by_the_digest_package_wrote(build_root:
     # podman kube play takes no --ulimit; these machines need the limits and runc (crun
     # fails on their cgroups), so they come from a containers.conf of the test's own.
     conf = tmp_path / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-                    '[engine]\nruntime = "runc"\n')
+    conf.write_text(
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n'
+    )
     podman_env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     files = {
         "BUILD": BUILD,
@@ -120,8 +122,9 @@ def test_podman_kube_play_runs_the_image_by_the_digest_package_wrote(build_root:
             waited = podman("wait", f"{pod}-greeter", env=podman_env)
             assert waited.stdout.strip() == "0", waited
             logs = podman("logs", f"{pod}-greeter", env=podman_env)
-            image = json.loads(podman("inspect", "--format", "{{json .ImageDigest}}", f"{pod}-greeter",
-                                      env=podman_env).stdout)
+            image = json.loads(
+                podman("inspect", "--format", "{{json .ImageDigest}}", f"{pod}-greeter", env=podman_env).stdout
+            )
         finally:
             podman("kube", "down", str(manifest), env=podman_env, check=False)
             podman("rmi", "--ignore", pushed, env=podman_env, check=False)

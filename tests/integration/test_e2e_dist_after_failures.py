@@ -265,13 +265,13 @@ class Interruption:
     def describe(self) -> str:
         text = self.output.split("[INFO] Counters:")[0]  # the --stats-log block says nothing here
         tail = "\n".join(text.strip().splitlines()[-40:])
-        return (f"exit code {self.returncode}, layer pid {self.layer_pid} found after "
-                f"{self.seconds_to_layer:.1f} s, interrupted while it ran: {self.landed}\n{tail}")
+        return (
+            f"exit code {self.returncode}, layer pid {self.layer_pid} found after "
+            f"{self.seconds_to_layer:.1f} s, interrupted while it ran: {self.landed}\n{tail}"
+        )
 
 
-def interrupt_package(
-    root: BuildRoot, target: str, *, pantsd: bool, how: str, timeout: float = 300
-) -> Interruption:
+def interrupt_package(root: BuildRoot, target: str, *, pantsd: bool, how: str, timeout: float = 300) -> Interruption:
     """Start `./pants package TARGET` in its own process group (as a shell runs a foreground
     job), wait until the layer process for BIG_LAYER_DESTINATION runs, then interrupt:
     `ctrl-c` sends SIGINT to the group (what a terminal's Ctrl-C does); `layer-killed` sends
@@ -293,8 +293,15 @@ def interrupt_package(
     out_path = logdir / "output.txt"
     started = time.monotonic()
     with open(out_path, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=root.path, env=pants_env(), stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=root.path,
+            env=pants_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     layer: Optional[int] = None
     landed = False
     try:
@@ -322,7 +329,7 @@ def interrupt_package(
         try:
             returncode = proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"./pants did not exit within 120 s of the interruption ({how})")
+            raise AssertionError(f"./pants did not exit within 120 s of the interruption ({how})") from None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

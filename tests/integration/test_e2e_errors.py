@@ -47,8 +47,7 @@ CASES = {
         'oci_image(name="img", layers=[":layer"])\n',
         "img",
         (
-            f"The `destination` field in target {_d('destination_dotdot')}:layer has an invalid "
-            "value '/app/../etc'",
+            f"The `destination` field in target {_d('destination_dotdot')}:layer has an invalid value '/app/../etc'",
             "(no '..', '.', '//' or trailing '/')",
         ),
         files={"a.txt": "a\n"},
@@ -57,8 +56,7 @@ CASES = {
         'oci_image(name="img", exposed_ports=["8080", "80/http"])\n',
         "img",
         (
-            f"The `exposed_ports` field in target {_d('port_malformed')}:img has an invalid "
-            "value '80/http'",
+            f"The `exposed_ports` field in target {_d('port_malformed')}:img has an invalid value '80/http'",
             "expected PORT or PORT/PROTOCOL with PORT in 1-65535 and PROTOCOL one of tcp, udp, sctp",
         ),
     ),
@@ -66,8 +64,7 @@ CASES = {
         'oci_image(name="img", exposed_ports=["70000"])\n',
         "img",
         (
-            f"The `exposed_ports` field in target {_d('port_out_of_range')}:img has an invalid "
-            "value '70000'",
+            f"The `exposed_ports` field in target {_d('port_out_of_range')}:img has an invalid value '70000'",
             "PORT in 1-65535",
         ),
     ),
@@ -75,8 +72,7 @@ CASES = {
         'oci_image(name="img", platforms=["linux/amd64", "linux"])\n',
         "img",
         (
-            f"The `platforms` field in target {_d('platform_malformed')}:img has an invalid "
-            "value 'linux'",
+            f"The `platforms` field in target {_d('platform_malformed')}:img has an invalid value 'linux'",
             "expected 'os/arch' or 'os/arch/variant' in lowercase, e.g. 'linux/amd64'",
         ),
     ),
@@ -105,16 +101,14 @@ CASES = {
             f"The `base` field in target {_d('base_missing')}:img has an invalid value ':nope'",
             "it names no target",
             "does not exist",
-            "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference "
-            "pinned by digest",
+            "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference pinned by digest",
         ),
     ),
     "base_cycle": Case(
         'oci_image(name="a", base=":b")\noci_image(name="b", base=":a")\n',
         "a",
         (
-            "makes a cycle of images: "
-            f"{_d('base_cycle')}:a -> {_d('base_cycle')}:b -> {_d('base_cycle')}:a",
+            f"makes a cycle of images: {_d('base_cycle')}:a -> {_d('base_cycle')}:b -> {_d('base_cycle')}:a",
             "An image cannot be built on itself.",
             "The `base` field in target",
         ),
@@ -123,8 +117,7 @@ CASES = {
         'oci_layer(name="empty")\noci_image(name="img", layers=[":empty"])\n',
         "img",
         (
-            f"oci_layer {_d('layer_without_inputs')}:empty has no inputs: its `dependencies` "
-            "give no files",
+            f"oci_layer {_d('layer_without_inputs')}:empty has no inputs: its `dependencies` give no files",
             "Add `files` and `relocated_files` (at their path from the build root), `resources` and "
             "`python_sources` (stripped of their source root, as in a pex), and any target Pants "
             "can package (its built output) to it, or `symlinks`.",

@@ -38,9 +38,7 @@ EPOCH = "1970-01-01T00:00:00Z"
 # ---------------------------------------------------------------------------------------------
 
 
-def test_package_examples_runs_one_process_per_layer(
-    examples_build: ExamplesBuild, build_root: BuildRoot
-) -> None:
+def test_package_examples_runs_one_process_per_layer(examples_build: ExamplesBuild, build_root: BuildRoot) -> None:
     run = examples_build.run
     assert sorted(run.packaged) == sorted(layout for layout, _, _ in EXAMPLES.values())
     assert run.layer_processes_run == EXAMPLE_LAYER_PROCESSES, run.describe()
@@ -68,9 +66,7 @@ def test_printed_digest_is_the_layout_index_digest(examples_build: ExamplesBuild
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_layout_is_complete_and_every_blob_matches_its_digest(
-    examples_build: ExamplesBuild, name: str
-) -> None:
+def test_layout_is_complete_and_every_blob_matches_its_digest(examples_build: ExamplesBuild, name: str) -> None:
     layout = examples_build.layout(name)
     assert json.loads((layout.path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     stored = layout.stored_blobs()
@@ -188,9 +184,7 @@ def test_multiarch_is_an_index_whose_manifests_share_layers(examples_build: Exam
     assert amd64_config["rootfs"] == arm64_config["rootfs"]
     # skopeo resolves the index per platform to the same layers.
     host = skopeo_inspect(layout_dir, "latest")
-    arm = skopeo_inspect(
-        layout_dir, "latest", global_flags=["--override-arch", "arm64", "--override-variant", "v8"]
-    )
+    arm = skopeo_inspect(layout_dir, "latest", global_flags=["--override-arch", "arm64", "--override-variant", "v8"])
     assert (host["Architecture"], arm["Architecture"]) == ("amd64", "arm64")
     assert host["Layers"] == arm["Layers"] == [amd64["layers"][0]["digest"]]
     assert host["Digest"] == arm["Digest"] == examples_build.printed_digest("multiarch")
@@ -205,9 +199,7 @@ def _layered_layers(root: Path) -> list:
     return [
         LayerSpec("/opt", 0, 0, files_under(root, "examples/layered/deps")),
         LayerSpec("/srv", 33, 33, files_under(root, "examples/layered/assets")),
-        LayerSpec(
-            "/app", 1000, 1000, files_under(root, "examples/layered/app", strip="examples/layered/app")
-        ),
+        LayerSpec("/app", 1000, 1000, files_under(root, "examples/layered/app", strip="examples/layered/app")),
     ]
 
 
@@ -267,8 +259,14 @@ def test_unpacked_multiarch_arm64_rootfs_matches_inputs(
     # select linux/arm64/v8 into a single-manifest layout first.
     single = tmp_path / "arm64"
     run_tool(
-        "skopeo", "--override-arch", "arm64", "--override-variant", "v8", "copy",
-        f"oci:{examples_build.layout_dir('multiarch')}:latest", f"oci:{single}:latest",
+        "skopeo",
+        "--override-arch",
+        "arm64",
+        "--override-variant",
+        "v8",
+        "copy",
+        f"oci:{examples_build.layout_dir('multiarch')}:latest",
+        f"oci:{single}:latest",
     )
     assert skopeo_inspect(single, "latest", "--config")["architecture"] == "arm64"
     rootfs = umoci_unpack(single, "latest", tmp_path / "bundle")

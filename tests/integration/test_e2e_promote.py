@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot, scratch_dir
 from real_parts import needs
 from registry_fixtures import served_manifest, start_registry
@@ -35,18 +34,23 @@ def _sha(data: bytes) -> str:
 
 def test_publish_promotes_by_digest_with_attachments_alongside_an_image(build_root: BuildRoot, tmp_path: Path) -> None:
     with start_registry(tmp_path / "staging", "none") as staging, start_registry(tmp_path / "mirror", "none") as mirror:
-        image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), runnable=False,
-                            label="e2e promote")
+        image = write_image(
+            tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), runnable=False, label="e2e promote"
+        )
         push_layout(str(image.layout), [f"{staging.host}/staging/web:1.4"])
         sig = attach(staging.host, "staging/web", image.digest, "sig")
-        flag = (f"--oci-registries={{'staging': {{'address': '{staging.host}', 'default': True}}, "
-                f"'mirror': {{'address': '{mirror.host}'}}}}")
+        flag = (
+            f"--oci-registries={{'staging': {{'address': '{staging.host}', 'default': True}}, "
+            f"'mirror': {{'address': '{mirror.host}'}}}}"
+        )
         targets = ("e2e_promote:prod", "e2e_promote:mirror", "examples/hello:hello")
         with scratch_dir(build_root, "e2e_promote", {"BUILD": BUILD.format(host=staging.host, digest=image.digest)}):
             first = build_root.run("publish", flag, *targets)
             assert first.returncode == 0, first.describe()
-            mounted, copied = (json.loads(build_root.dist(f"e2e_promote/{n}.publish.json").read_text())["stats"]
-                               for n in ("prod", "mirror"))
+            mounted, copied = (
+                json.loads(build_root.dist(f"e2e_promote/{n}.publish.json").read_text())["stats"]
+                for n in ("prod", "mirror")
+            )
             second = build_root.run("publish", flag, *targets)
             assert second.returncode == 0, second.describe()
 
@@ -68,8 +72,9 @@ def test_publish_promotes_by_digest_with_attachments_alongside_an_image(build_ro
         assert (copied["blobs_mounted"], copied["blobs_uploaded"], copied["attachments_copied"]) == (0, blobs, 1)
 
 
-def test_publish_of_a_digest_the_source_lacks_fails_with_one_line_naming_it(build_root: BuildRoot,
-                                                                           tmp_path: Path) -> None:
+def test_publish_of_a_digest_the_source_lacks_fails_with_one_line_naming_it(
+    build_root: BuildRoot, tmp_path: Path
+) -> None:
     missing = "sha256:" + "0" * 64
     with start_registry(tmp_path / "staging", "none") as staging:
         build = f'oci_promotion(name="gone", source="{staging.host}/staging/web@{missing}", image_tags=["1"])\n'
@@ -77,8 +82,10 @@ def test_publish_of_a_digest_the_source_lacks_fails_with_one_line_naming_it(buil
         with scratch_dir(build_root, "e2e_promote_gone", {"BUILD": build}):
             run = build_root.run("publish", flag, "e2e_promote_gone:gone")
     assert run.returncode != 0
-    assert (f"ocikit push-run: error: e2e_promote_gone:gone: {staging.host}/staging/web has no manifest {missing}: "
-            "the digest to promote must be one the source serves") in run.output, run.describe()
+    assert (
+        f"ocikit push-run: error: e2e_promote_gone:gone: {staging.host}/staging/web has no manifest {missing}: "
+        "the digest to promote must be one the source serves"
+    ) in run.output, run.describe()
     record = {e["key"]: e for e in json.loads(build_root.dist("oci-publish.json").read_text())["images"]}
     assert record["e2e_promote_gone:gone"]["status"] == "failed"
     assert not build_root.dist("e2e_promote_gone/gone.publish.json").exists()

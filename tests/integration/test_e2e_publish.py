@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot, scratch_dir
 from image_checks import Layout, umoci_unpack
 from real_parts import needs
@@ -59,7 +58,10 @@ def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) ->
     assert first.returncode == 0, first.describe()
     if registry.creds:
         assert registry.password not in first.output
-    for relpath, repo in (("examples.hello/hello", "examples/hello"), ("examples.multiarch/multiarch", "examples/multiarch")):
+    for relpath, repo in (
+        ("examples.hello/hello", "examples/hello"),
+        ("examples.multiarch/multiarch", "examples/multiarch"),
+    ):
         digest = Layout(build_root.dist(relpath)).top()["digest"]
         pushed = record(build_root, relpath)
         assert pushed["digest"] == digest
@@ -67,7 +69,8 @@ def _publish_twice(build_root: BuildRoot, registry, creds_env: dict, targets) ->
         packaged = Layout(build_root.dist(relpath)).blob(digest)
         for reference in (f"{repo}:latest", f"{repo}@{digest}"):
             assert served_manifest(registry, reference) == packaged, (
-                f"the registry serves exactly the packaged manifest's bytes for {reference}")
+                f"the registry serves exactly the packaged manifest's bytes for {reference}"
+            )
     second = build_root.run("publish", registries_flag(registry), *targets, env=creds_env)
     assert second.returncode == 0, second.describe()
     for relpath in ("examples.hello/hello", "examples.multiarch/multiarch"):
@@ -79,7 +82,9 @@ def test_publish_without_credentials_fails_with_one_clear_line(build_root: Build
     empty = tmp_path / "empty-config"
     empty.mkdir()
     (empty / "config.json").write_text("{}")
-    run = build_root.run("publish", registries_flag(registry), "examples/hello:hello", env={"DOCKER_CONFIG": str(empty)})
+    run = build_root.run(
+        "publish", registries_flag(registry), "examples/hello:hello", env={"DOCKER_CONFIG": str(empty)}
+    )
     assert run.returncode != 0
     assert "ocikit push-run: error: examples/hello:hello:" in run.output and "UNAUTHORIZED" in run.output.upper()
     assert "Traceback" not in run.output
@@ -91,8 +96,14 @@ def test_base_pulled_by_digest_is_built_on_runs_and_is_mounted_on_push(
 ) -> None:
     seed = write_image(tmp_path / "seed", tags=("1",))
     base_repo = f"{registry.host}/library/busybox"
-    skopeo("copy", "--dest-tls-verify=false", "--dest-creds", registry.creds,
-           f"oci:{seed.layout}:1", f"docker://{base_repo}:1")
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        registry.creds,
+        f"oci:{seed.layout}:1",
+        f"docker://{base_repo}:1",
+    )
     base_digest = json.loads(
         skopeo("inspect", "--tls-verify=false", "--creds", registry.creds, f"docker://{base_repo}:1").stdout
     )["Digest"]
@@ -115,9 +126,11 @@ oci_image(
     assert tag_only.returncode == 0, tag_only.describe()
     layout = Layout(build_root.dist("e2e_pull/app"))
     base_manifest = json.loads(
-        skopeo("inspect", "--tls-verify=false", "--creds", registry.creds, "--raw", f"docker://{base_repo}@{base_digest}").stdout
+        skopeo(
+            "inspect", "--tls-verify=false", "--creds", registry.creds, "--raw", f"docker://{base_repo}@{base_digest}"
+        ).stdout
     )
-    base_layers = [l["digest"] for l in base_manifest["layers"]]
+    base_layers = [layer["digest"] for layer in base_manifest["layers"]]
     assert layout.layer_digests()[: len(base_layers)] == base_layers
     for digest in base_layers:
         assert layout.blob_path(digest).is_file(), "the layout is complete without the registry"
@@ -129,8 +142,13 @@ oci_image(
     (bundle / "config.json").write_text(json.dumps(config))
     container = f"oci-e2e-{uuid.uuid4().hex[:12]}"
     try:
-        proc = subprocess.run(["runc", "run", "-b", str(bundle), container], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["runc", "run", "-b", str(bundle), container],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         subprocess.run(["runc", "delete", "-f", container], capture_output=True, timeout=60)
     assert proc.stdout.strip() == "built on a pulled base", proc.stderr
@@ -140,8 +158,14 @@ oci_image(
     stats = record(build_root, "e2e_pull/app")["stats"]
     assert stats["blobs_mounted"] == len(base_layers), stats
     copied = tmp_path / "copied"
-    skopeo("copy", "--src-tls-verify=false", "--src-creds", registry.creds,
-           f"docker://{registry.host}/e2e/app:latest", f"oci:{copied}:latest")
+    skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        registry.creds,
+        f"docker://{registry.host}/e2e/app:latest",
+        f"oci:{copied}:latest",
+    )
     assert Layout(copied).top()["digest"] == layout.top()["digest"]
 
 
@@ -152,8 +176,10 @@ def test_a_tag_the_lockfile_lacks_is_refused_naming_the_goal_that_adds_it(build_
     with scratch_dir(build_root, "e2e_unpinned", {"BUILD": build}):
         run = build_root.run("package", "e2e_unpinned:img")
     assert run.returncode != 0
-    assert ("The `image` field in target e2e_unpinned:b has the value '127.0.0.1:5000/library/busybox:1', a tag "
-            "without a digest") in run.output
+    assert (
+        "The `image` field in target e2e_unpinned:b has the value '127.0.0.1:5000/library/busybox:1', a tag "
+        "without a digest"
+    ) in run.output
     assert "Run `pants generate-lockfiles --resolve=oci-base-images` to add it" in run.output
 
 
@@ -169,9 +195,7 @@ def test_an_image_built_on_our_own_image_mounts_its_layers(build_root: BuildRoot
     assert stats["blobs_uploaded"] == 2, stats  # derived's own layer and config
 
 
-def test_publish_at_debug_level_never_prints_the_credentials(
-    build_root: BuildRoot, registry, creds_env: dict
-) -> None:
+def test_publish_at_debug_level_never_prints_the_credentials(build_root: BuildRoot, registry, creds_env: dict) -> None:
     import base64
 
     secrets = [
@@ -180,8 +204,12 @@ def test_publish_at_debug_level_never_prints_the_credentials(
     ]
     build_root.run("package", "examples/hello:hello")
     run = build_root.run(
-        "--no-pantsd", "-ldebug", "--oci-env-vars=['OCIKIT_LOG_LEVEL']", "publish",
-        registries_flag(registry), "examples/hello:hello",
+        "--no-pantsd",
+        "-ldebug",
+        "--oci-env-vars=['OCIKIT_LOG_LEVEL']",
+        "publish",
+        registries_flag(registry),
+        "examples/hello:hello",
         env={**creds_env, "OCIKIT_LOG_LEVEL": "debug"},
     )
     assert run.returncode == 0, run.describe()
@@ -203,11 +231,11 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
         flags = ("--oci-compression=auto", registries_flag(registry))
         packaged = build_root.run(*flags, "package", "examples/layered:layered")
         assert packaged.returncode == 0, packaged.describe()
-        (repository, printed), = [v for k, v in packaged.packaged.items() if k.endswith("layered")]
+        ((repository, printed),) = [v for k, v in packaged.packaged.items() if k.endswith("layered")]
         layout = Layout(build_root.dist("examples.layered/layered"))
         assert layout.top()["digest"] == printed
         manifest = layout.manifest()
-        assert {l["mediaType"] for l in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
+        assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
         published = build_root.run(*flags, "publish", "examples/layered:layered")
         assert published.returncode == 0, published.describe()
         assert record(build_root, "examples.layered/layered")["digest"] == printed
@@ -216,4 +244,4 @@ def test_auto_compression_publishes_to_loopback_the_uncompressed_image_package_p
     plain = build_root.run("--oci-compression=auto", "package", "examples/layered:layered")
     assert plain.returncode == 0, plain.describe()
     gzip_layers = Layout(build_root.dist("examples.layered/layered")).manifest()["layers"]
-    assert {l["mediaType"] for l in gzip_layers} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
+    assert {layer["mediaType"] for layer in gzip_layers} == {"application/vnd.oci.image.layer.v1.tar+gzip"}

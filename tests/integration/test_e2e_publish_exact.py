@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from e2e_support import REPO, BuildRoot, copy_sources
 from real_parts import needs
 from registry_fixtures import start_registry
@@ -27,9 +26,11 @@ IMAGES = {"exact:a": "exact/a", "exact/b:b": "exact/b", "exact/b/c:c": "exact/c"
 
 def _image_build(name: str, shared: bool = False, labels: str = "") -> str:
     layers = '[":own", "//exact:shared"]' if shared else '[":own"]'
-    return (f'files(name="own_files", sources=["{name}.txt"])\n'
-            'oci_layer(name="own", dependencies=[":own_files"], destination="/own")\n'
-            f'oci_image(name="{name}", layers={layers}, repository="exact/{name}"{labels})\n')
+    return (
+        f'files(name="own_files", sources=["{name}.txt"])\n'
+        'oci_layer(name="own", dependencies=[":own_files"], destination="/own")\n'
+        f'oci_image(name="{name}", layers={layers}, repository="exact/{name}"{labels})\n'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,20 @@ def root(e2e_base: Path):
     copy_sources(e2e_base / "pristine", build.path)
     build.write("exact/shared.txt", "shared\n")
     build.write("exact/a.txt", "a\n")
-    build.write("exact/BUILD", _image_build("a") + 'files(name="shared_files", sources=["shared.txt"])\n'
-                'oci_layer(name="shared", dependencies=[":shared_files"], destination="/shared")\n')
+    build.write(
+        "exact/BUILD",
+        _image_build("a") + 'files(name="shared_files", sources=["shared.txt"])\n'
+        'oci_layer(name="shared", dependencies=[":shared_files"], destination="/shared")\n',
+    )
     for name in "bcd":
         directory = next(k for k in IMAGES if k.endswith(f":{name}")).split(":")[0]
         build.write(f"{directory}/{name}.txt", f"{name}\n")
         build.write(f"{directory}/BUILD", _image_build(name, shared=name in "bc"))
-    for command in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]):
+    for command in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+    ):
         subprocess.run(["git", *command], cwd=build.path, check=True, capture_output=True)
     try:
         yield build
@@ -59,6 +67,7 @@ def flag(registry) -> str:
 
 def catalog(registry) -> dict[str, list[str]]:
     """Every repository the registry holds, with its tags."""
+
     def get(path: str) -> dict:
         with urllib.request.urlopen(f"http://{registry.host}/v2/{path}", timeout=30) as response:
             return json.load(response)
@@ -142,8 +151,7 @@ def test_changed_since_publishes_the_changed_images(root: BuildRoot, tmp_path: P
 
 def _clash(root: BuildRoot) -> None:
     """A second target in exact/d that pushes exact/a:latest, as exact:a does."""
-    root.write("exact/d/BUILD", _image_build("d") +
-               'oci_image(name="clash", layers=[":own"], repository="exact/a")\n')
+    root.write("exact/d/BUILD", _image_build("d") + 'oci_image(name="clash", layers=[":own"], repository="exact/a")\n')
 
 
 @pytest.mark.parametrize("case", ["root", "subdirectory", STALE_PWD, "one-target", "changed-since"])
@@ -160,8 +168,9 @@ def test_conflicting_targets_are_refused_in_every_mode(root: BuildRoot, tmp_path
         with start_registry(tmp_path / "registry", "none") as registry:
             run = root.run("publish", flag(registry), *args, **start)
             assert run.returncode != 0, run.describe()
-            assert (f"exact:a and exact/d:clash would both be pushed to {registry.host}/exact/a:latest."
-                    in run.output), run.describe()
+            assert f"exact:a and exact/d:clash would both be pushed to {registry.host}/exact/a:latest." in run.output, (
+                run.describe()
+            )
             assert "Traceback" not in run.output
             assert not [r for r in registry.requests() if r.method in ("PUT", "POST", "PATCH")]
             assert catalog(registry) == {}
@@ -176,8 +185,11 @@ def test_conflicting_targets_are_refused_in_every_mode(root: BuildRoot, tmp_path
 def test_an_image_the_command_does_not_name_cannot_fail_it(root: BuildRoot, tmp_path: Path):
     """With a stale `$PWD` the batch guess holds images the command does not name: one of them
     failing to build costs the batch, not the publish."""
-    root.write("exact/BUILD", (root.path / "exact" / "BUILD").read_text() +
-               'oci_image(name="broken", base="//exact:no_such_target", repository="exact/broken")\n')
+    root.write(
+        "exact/BUILD",
+        (root.path / "exact" / "BUILD").read_text()
+        + 'oci_image(name="broken", base="//exact:no_such_target", repository="exact/broken")\n',
+    )
     try:
         with start_registry(tmp_path / "registry", "none") as registry:
             run = root.run("publish", flag(registry), "::", **_start(root, "native", "exact/b"))

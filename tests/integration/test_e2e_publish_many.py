@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot
 from image_checks import Layout
 
@@ -27,7 +26,8 @@ COUNT = 6
 
 def many_build(extra: str = "") -> str:
     images = "\n".join(
-        f'oci_image(name="img{i}", layers=[":shared", ":own{i}"], repository="many/img{i}", image_tags=["v1", "latest"])\n'
+        f'oci_image(name="img{i}", layers=[":shared", ":own{i}"], repository="many/img{i}", '
+        'image_tags=["v1", "latest"])\n'
         f'files(name="own{i}_files", sources=["own{i}.txt"])\n'
         f'oci_layer(name="own{i}", dependencies=[":own{i}_files"], destination="/own")'
         for i in range(COUNT)
@@ -77,7 +77,9 @@ def test_many_images_are_pushed_by_one_process_then_unchanged_runs_push_nothing(
         for i in range(COUNT):
             digest = Layout(root.dist(f"{MANY}/img{i}")).top()["digest"]
             for tag in ("v1", "latest"):
-                raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/many/img{i}:{tag}").stdout
+                raw = skopeo(
+                    "inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/many/img{i}:{tag}"
+                ).stdout
                 assert Layout(root.dist(f"{MANY}/img{i}")).blob(digest) == raw.encode()
         record = json.loads(root.dist("oci-publish.json").read_text())
         assert [e["status"] for e in record["images"]] == ["pushed"] * COUNT
@@ -90,7 +92,10 @@ def test_many_images_are_pushed_by_one_process_then_unchanged_runs_push_nothing(
         seen = registry.requests_since(mark)
         assert {r.method for r in seen} <= {"GET", "HEAD"}, seen
         record = json.loads(root.dist(f"{MANY}/img3.publish.json").read_text())
-        assert record["stats"]["bytes_uploaded"] == 0 and record["digest"] == Layout(root.dist(f"{MANY}/img3")).top()["digest"]
+        assert (
+            record["stats"]["bytes_uploaded"] == 0
+            and record["digest"] == Layout(root.dist(f"{MANY}/img3")).top()["digest"]
+        )
 
         root.write(f"{MANY}/own3.txt", "image 3, edited\n")
         edited = root.run("publish", flag(registry), f"{MANY}::", env=run_env(root))
@@ -101,28 +106,38 @@ def test_many_images_are_pushed_by_one_process_then_unchanged_runs_push_nothing(
 
 def test_two_images_publishing_one_repository_tag_are_refused_before_any_push(many: BuildRoot, tmp_path: Path):
     root = many
-    root.write(f"{MANY}/BUILD", many_build(
-        'oci_image(name="clash", layers=[":shared"], repository="many/img2", image_tags=["latest"])\n'))
+    root.write(
+        f"{MANY}/BUILD",
+        many_build('oci_image(name="clash", layers=[":shared"], repository="many/img2", image_tags=["latest"])\n'),
+    )
     with start_registry(tmp_path / "registry", "none") as registry:
         run = root.run("publish", flag(registry), f"{MANY}::", env=run_env(root))
         assert run.returncode != 0
-        assert (f"{MANY}:clash and {MANY}:img2 would both be pushed to {registry.host}/many/img2:latest."
-                in run.output), run.describe()
+        assert (
+            f"{MANY}:clash and {MANY}:img2 would both be pushed to {registry.host}/many/img2:latest." in run.output
+        ), run.describe()
         assert "Traceback" not in run.output
         assert not [r for r in registry.requests() if r.method in ("PUT", "POST", "PATCH")]
 
 
 def test_one_registry_refusing_credentials_fails_its_images_and_the_others_are_published(
-        many: BuildRoot, tmp_path: Path):
+    many: BuildRoot, tmp_path: Path
+):
     root = many
-    root.write(f"{MANY}/BUILD", many_build().replace(
-        'name="img4", layers', 'name="img4", registries=["@r1"], layers').replace(
-        'name="img5", layers', 'name="img5", registries=["@r1"], layers'))
-    with start_registry(tmp_path / "open", "none") as open_registry, \
-            start_registry(tmp_path / "guarded", "basic") as guarded:
+    root.write(
+        f"{MANY}/BUILD",
+        many_build()
+        .replace('name="img4", layers', 'name="img4", registries=["@r1"], layers')
+        .replace('name="img5", layers', 'name="img5", registries=["@r1"], layers'),
+    )
+    with (
+        start_registry(tmp_path / "open", "none") as open_registry,
+        start_registry(tmp_path / "guarded", "basic") as guarded,
+    ):
         config = guarded.docker_config(tmp_path / "docker-config", secret="wrong-password")
-        run = root.run("publish", flag(open_registry, guarded), f"{MANY}::",
-                       env=run_env(root, DOCKER_CONFIG=str(config)))
+        run = root.run(
+            "publish", flag(open_registry, guarded), f"{MANY}::", env=run_env(root, DOCKER_CONFIG=str(config))
+        )
         assert run.returncode != 0, run.describe()
         for i in range(4):
             assert f"✓ {open_registry.host}/many/img{i}:v1 published" in run.output, run.describe()
@@ -131,13 +146,16 @@ def test_one_registry_refusing_credentials_fails_its_images_and_the_others_are_p
             assert f"ocikit push-run: error: {MANY}:img{i}:" in run.output
         assert "UNAUTHORIZED" in run.output and "wrong-password" not in run.output
         statuses = {e["key"]: e["status"] for e in json.loads(root.dist("oci-publish.json").read_text())["images"]}
-        assert statuses == {**{f"{MANY}:img{i}": "pushed" for i in range(4)},
-                            **{f"{MANY}:img{i}": "failed" for i in (4, 5)}}
+        assert statuses == {
+            **{f"{MANY}:img{i}": "pushed" for i in range(4)},
+            **{f"{MANY}:img{i}": "failed" for i in (4, 5)},
+        }
 
 
 @pytest.mark.parametrize("pantsd", [False, True], ids=["no-pantsd", "pantsd"])
 def test_ctrl_c_during_a_publish_records_what_was_pushed_and_leaves_nothing_half_tagged(
-        many: BuildRoot, tmp_path: Path, pantsd: bool):
+    many: BuildRoot, tmp_path: Path, pantsd: bool
+):
     import os
     import signal
     import subprocess
@@ -157,17 +175,36 @@ def test_ctrl_c_during_a_publish_records_what_was_pushed_and_leaves_nothing_half
         return None
 
     def tag_puts(proxy):
-        return {r.path for r in proxy.seen() if r.method == "PUT" and "/manifests/sha256:" not in r.path
-                and "/manifests/" in r.path and r.status is not None}
+        return {
+            r.path
+            for r in proxy.seen()
+            if r.method == "PUT"
+            and "/manifests/sha256:" not in r.path
+            and "/manifests/" in r.path
+            and r.status is not None
+        }
 
     with start_registry(tmp_path / "registry", "none") as registry, FaultProxy(registry.host, decide) as proxy:
-        argv = ["./pants", "--pantsd" if pantsd else "--no-pantsd", f"--local-store-dir={root.store}",
-                f"--named-caches-dir={root.named_caches}", "publish", flag(proxy), f"{MANY}::"]
+        argv = [
+            "./pants",
+            "--pantsd" if pantsd else "--no-pantsd",
+            f"--local-store-dir={root.store}",
+            f"--named-caches-dir={root.named_caches}",
+            "publish",
+            flag(proxy),
+            f"{MANY}::",
+        ]
         out_path = tmp_path / "output.txt"
         with open(out_path, "wb") as out:
-            proc = subprocess.Popen(argv, cwd=root.path, env={**pants_env(), "PWD": str(root.path)},
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                cwd=root.path,
+                env={**pants_env(), "PWD": str(root.path)},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             deadline = time.monotonic() + 240
             while proc.poll() is None and time.monotonic() < deadline:

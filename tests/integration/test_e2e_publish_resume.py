@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from e2e_support import BuildRoot, scratch_dir
 from real_parts import needs
 from registry_fixtures import skopeo, start_registry
@@ -40,8 +39,9 @@ def _journal(named_caches: Path) -> list:
     return sorted(named_caches.glob("ocikit_python_*/uploads/*.json"))
 
 
-def test_a_publish_broken_off_mid_upload_goes_on_where_the_registry_left_it(build_root: BuildRoot,
-                                                                           tmp_path: Path) -> None:
+def test_a_publish_broken_off_mid_upload_goes_on_where_the_registry_left_it(
+    build_root: BuildRoot, tmp_path: Path
+) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
     from fault_proxy import Fault, FaultProxy
 
@@ -59,8 +59,11 @@ def test_a_publish_broken_off_mid_upload_goes_on_where_the_registry_left_it(buil
                 return Fault(status=503)
         return None
 
-    with scratch_dir(build_root, "e2e_resume", {"BUILD": BUILD, "big.bin": payload}), \
-            start_registry(tmp_path / "registry", "none") as registry, FaultProxy(registry.host, decide) as proxy:
+    with (
+        scratch_dir(build_root, "e2e_resume", {"BUILD": BUILD, "big.bin": payload}),
+        start_registry(tmp_path / "registry", "none") as registry,
+        FaultProxy(registry.host, decide) as proxy,
+    ):
         build_root.package("e2e_resume:img")  # publish itself writes no layout to dist/
         flag = f"--oci-registries={{'r': {{'address': '{proxy.host}', 'default': True}}}}"
         first = build_root.run("publish", flag, "e2e_resume:img")
@@ -74,13 +77,20 @@ def test_a_publish_broken_off_mid_upload_goes_on_where_the_registry_left_it(buil
         second = build_root.run("publish", flag, "e2e_resume:img")
         assert second.returncode == 0, second.describe()
         stats = json.loads(build_root.dist("e2e_resume/img.publish.json").read_text())["stats"]
-        layer = max((p for p in build_root.dist("e2e_resume/img/blobs/sha256").iterdir()), key=lambda p: p.stat().st_size)
+        layer = max(
+            (p for p in build_root.dist("e2e_resume/img/blobs/sha256").iterdir()), key=lambda p: p.stat().st_size
+        )
         size = layer.stat().st_size
         assert size - CHUNK <= stats["bytes_uploaded"] <= size - CHUNK + 4096, stats  # the rest, and the config
         assert _journal(build_root.named_caches) == []
         out = tmp_path / "copy"
-        skopeo("copy", "--preserve-digests", "--src-tls-verify=false", f"docker://{registry.host}/e2e/resume:v1",
-               f"oci:{out}:x")
+        skopeo(
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            f"docker://{registry.host}/e2e/resume:v1",
+            f"oci:{out}:x",
+        )
         copied = out / "blobs" / "sha256" / layer.name
         assert hashlib.sha256(copied.read_bytes()).hexdigest() == layer.name
         assert os.path.getsize(copied) == size

@@ -1,6 +1,6 @@
 """examples/python end to end, through the real `../../pants` in a copy of its build root: a
-small service with locked PyPI requirements (one with a native extension), as an image on a Python base built from Debian
-packages and pinned by digest from a loopback registry, run by podman and by runc.
+small service with locked PyPI requirements (one with a native extension), as an image on a
+Python base built from Debian packages and pinned by digest from a loopback registry, run by podman and by runc.
 
 What it proves: the image runs the app on the base's python3 (podman, runc, and `pants run`
 with arguments after `--` and the app's exit status); an edit to the app re-runs its
@@ -21,9 +21,9 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,17 @@ PYTHON_LINE = f"python 3.11.2 at /usr/bin/python3; native: {NATIVE}"
 LAYOUT = "images/greeter"
 GREETING = "src/python/greeter/greeting.py"
 # podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
-PODMAN_RUN = ("podman", "--runtime", "runc", "run", "--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+PODMAN_RUN = (
+    "podman",
+    "--runtime",
+    "runc",
+    "run",
+    "--rm",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+)
 
 
 @dataclass
@@ -71,7 +81,7 @@ def app_layers(layout: Layout) -> dict[str, str]:
     """`{history created_by: layer digest}` of the layers the app added to the base."""
     manifest, config = layout.manifest(), layout.config()
     ours = [h["created_by"] for h in config["history"] if h.get("created_by", "").startswith("pants:")]
-    return dict(zip(ours, manifest["layers"][-len(ours):])) if ours else {}
+    return dict(zip(ours, manifest["layers"][-len(ours) :])) if ours else {}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +120,9 @@ def first(python_env: dict, tmp_path_factory: pytest.TempPathFactory):
 
 def podman_output(layout_dir: Path, *args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run([*PODMAN_RUN, f"oci:{layout_dir}:latest", *args], capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [*PODMAN_RUN, f"oci:{layout_dir}:latest", *args], capture_output=True, text=True, timeout=300
+        )
     finally:
         # podman names an image run from a layout after the layout's directory.
         subprocess.run(["podman", "rmi", "--ignore", f"localhost{layout_dir}:latest"], capture_output=True)
@@ -139,7 +151,9 @@ def test_the_image_runs_the_app_on_the_bases_python(first, tmp_path: Path) -> No
     (tmp_path / "bundle" / "config.json").write_text(json.dumps(bundle_config))
     runc = subprocess.run(
         ["runc", "run", "-b", str(tmp_path / "bundle"), f"python-e2e-{tmp_path.name}"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert runc.stdout == expected.replace("container", "runc"), runc.stderr
     # Requirements installed flat with their bytecode; code and resources below their roots.
@@ -224,7 +238,11 @@ def test_the_sbom_names_the_requirements_layer_distributions_and_the_bases_debia
     # Exactly the distributions whose *.dist-info the requirements layer holds.
     requirements = built.layout().blob(layers["pants: oci_python_app images:app (requirements)"]["digest"])
     with tarfile.open(fileobj=io.BytesIO(requirements)) as tar:
-        dist_infos = {m.group(1) for m in (re.match(r"^(?:\./)?app/lib/([^/]+)\.dist-info/METADATA$", n) for n in tar.getnames()) if m}
+        dist_infos = {
+            m.group(1)
+            for m in (re.match(r"^(?:\./)?app/lib/([^/]+)\.dist-info/METADATA$", n) for n in tar.getnames())
+            if m
+        }
     in_layer = {(_normalized(d.rsplit("-", 1)[0]), d.rsplit("-", 1)[1]) for d in dist_infos}
     pypi = {p["name"]: p for p in contained if any(u.startswith("pkg:pypi/") for u in sbom.purls(p))}
     assert {(_normalized(n), p["versionInfo"]) for n, p in pypi.items()} == in_layer
@@ -250,7 +268,9 @@ def test_the_sbom_names_the_requirements_layer_distributions_and_the_bases_debia
     assert base["versionInfo"] == pinned.split("@", 1)[1]
     assert base["comment"] == f"Platform linux/{arch}. Pulled as {pinned}."
     repository = pinned.split("@")[0].rsplit(":", 1)[0]
-    assert sbom.purls(base) == [f"pkg:oci/debian-python@{base['versionInfo'].replace(':', '%3A')}?arch={arch}&repository_url={repository}"]
+    assert sbom.purls(base) == [
+        f"pkg:oci/debian-python@{base['versionInfo'].replace(':', '%3A')}?arch={arch}&repository_url={repository}"
+    ]
     debs = {p["name"]: p for p in sbom.related(base, "CONTAINS")}
     assert {"python3.11", "libc6", "base-files", "dpkg"} <= set(debs), sorted(debs)
     assert sbom.purls(debs["libc6"])[0].startswith("pkg:deb/debian/libc6@2.36-")
@@ -259,10 +279,13 @@ def test_the_sbom_names_the_requirements_layer_distributions_and_the_bases_debia
 
 def test_compile_bytecode_all_compiles_the_code_too(first) -> None:
     built = first[0]
-    built.root.write("all/BUILD", """
+    built.root.write(
+        "all/BUILD",
+        """
 oci_python_app(name="app", binary="//src/python/greeter:bin", compile_bytecode="all")
 oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
-""")
+""",
+    )
     try:
         run = built.run("package", "all:img")
     finally:
@@ -273,9 +296,10 @@ oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
     with tarfile.open(fileobj=io.BytesIO(layout.blob(code))) as tar:
         names = set(tar.getnames())
     assert {"app/src/greeter/__pycache__/greeting.cpython-311.pyc", "app/src/greeter/greeting.py"} <= names
-    assert app_layers(layout)["pants: oci_python_app all:app (requirements)"] == first[2][
-        "pants: oci_python_app images:app (requirements)"
-    ]
+    assert (
+        app_layers(layout)["pants: oci_python_app all:app (requirements)"]
+        == first[2]["pants: oci_python_app images:app (requirements)"]
+    )
 
 
 BAD = {
@@ -297,11 +321,11 @@ BAD = {
     "sources under no source root": (
         'python_sources(name="lib", sources=["x.py"])\n'
         'pex_binary(name="bin", entry_point="json.tool", dependencies=[":lib"])',
-        "oci_python_app bad:app cannot place the code of bad:bin (its `binary` field): No source "
-        "root found for `bad`.",
+        "oci_python_app bad:app cannot place the code of bad:bin (its `binary` field): No source root found for `bad`.",
     ),
     "two sources on one stripped path": (
-        'pex_binary(name="bin", entry_point="json.tool", dependencies=["//src/python/greeter:lib", "bad/lib/greeter:dup"])',
+        'pex_binary(name="bin", entry_point="json.tool", '
+        'dependencies=["//src/python/greeter:lib", "bad/lib/greeter:dup"])',
         "oci_python_app bad:app: two sources or resources of bad:bin (its `binary` field) land on "
         "the same path below their source roots",
     ),

@@ -25,9 +25,7 @@ def _digests(run) -> dict:
     return {layout: digest for layout, (_, digest) in run.packaged.items()}
 
 
-def test_noop_edit_and_restore_rebuild_only_what_changed(
-    examples_build: ExamplesBuild, build_root: BuildRoot
-) -> None:
+def test_noop_edit_and_restore_rebuild_only_what_changed(examples_build: ExamplesBuild, build_root: BuildRoot) -> None:
     first = _digests(examples_build.run)
     pantsd = build_root.pantsd_pid()
     assert pantsd is not None
@@ -80,14 +78,10 @@ def test_noop_edit_and_restore_rebuild_only_what_changed(
         assert tree_bytes(build_root.dist(layout_dir)) == tree_bytes(examples_build.layout_dir(name))
 
 
-def test_cold_rebuild_in_another_checkout_is_byte_identical(
-    examples_build: ExamplesBuild, e2e_base: Path
-) -> None:
+def test_cold_rebuild_in_another_checkout_is_byte_identical(examples_build: ExamplesBuild, e2e_base: Path) -> None:
     """A second checkout (another path), a fresh local store, no pantsd: every layer is built
     again from scratch and every byte of every layout is the same."""
-    other = BuildRoot.create(
-        e2e_base / "pristine", e2e_base / "root-fresh", e2e_base / "state-fresh", pantsd=False
-    )
+    other = BuildRoot.create(e2e_base / "pristine", e2e_base / "root-fresh", e2e_base / "state-fresh", pantsd=False)
     try:
         run = other.package("examples::")
     finally:

@@ -29,7 +29,9 @@ def test_every_example_has_a_valid_sbom_describing_its_digest(examples_build: Ex
     assert image["versionInfo"] == examples_build.printed_digest(name)
     assert sbom.document["creationInfo"]["created"] == "1970-01-01T00:00:00Z"
     files = sbom.related(image, "CONTAINS")
-    assert files and all(f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f)
+    assert files and all(
+        f["comment"].startswith("Put in the image by the Pants target examples/") for f in files if "fileName" in f
+    )
 
 
 def test_the_layered_example_lists_each_layers_files_with_their_targets(examples_build: ExamplesBuild) -> None:
@@ -52,7 +54,9 @@ def test_multiarch_describes_its_index_and_a_package_per_platform(examples_build
     sbom = sbom_of(examples_build, "multiarch")
     index = sbom.described()
     layout = examples_build.layout("multiarch")
-    platforms = {m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]}
+    platforms = {
+        m["platform"]["architecture"]: m["digest"] for m in layout.json_blob(index["versionInfo"])["manifests"]
+    }
     contained = {p["versionInfo"]: p for p in sbom.related(index, "CONTAINS") if "versionInfo" in p}
     assert sorted(contained) == sorted(platforms.values())
     assert contained[platforms["arm64"]]["comment"] == "Platform linux/arm64/v8."
@@ -70,8 +74,9 @@ def test_the_option_turns_the_sbom_off(build_root: BuildRoot, examples_build: Ex
     assert sbom.read_bytes() == examples_build.dist.joinpath(f"{EXAMPLES['hello'][0]}.spdx.json").read_bytes()
 
 
-def test_cyclonedx_is_written_beside_spdx_with_the_same_facts(build_root: BuildRoot,
-                                                               examples_build: ExamplesBuild) -> None:
+def test_cyclonedx_is_written_beside_spdx_with_the_same_facts(
+    build_root: BuildRoot, examples_build: ExamplesBuild
+) -> None:
     relpath = EXAMPLES["multiarch"][0]
     both = build_root.run("package", "--oci-sbom-formats=['spdx', 'cyclonedx']", "examples/multiarch:multiarch")
     assert both.returncode == 0, both.describe()
@@ -85,7 +90,9 @@ def test_cyclonedx_is_written_beside_spdx_with_the_same_facts(build_root: BuildR
     spdx_files = sorted(f["fileName"][1:] for f in spdx.document["files"])
     assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == spdx_files
     platforms = sorted(c["version"] for c in bom["components"] if c["type"] == "container")
-    assert platforms == sorted(p["versionInfo"] for p in spdx.related(spdx.described(), "CONTAINS") if "versionInfo" in p)
+    assert platforms == sorted(
+        p["versionInfo"] for p in spdx.related(spdx.described(), "CONTAINS") if "versionInfo" in p
+    )
     again = build_root.run("package", "--oci-sbom-formats=['cyclonedx', 'spdx']", "examples/multiarch:multiarch")
     assert again.returncode == 0, again.describe()
     assert cdx.read_bytes() == first

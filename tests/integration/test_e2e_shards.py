@@ -15,7 +15,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from e2e_support import LAYER_PROCESS_PREFIX, BuildRoot, scratch_dir
 from image_checks import Layout, diff_trees, rootfs_tree, umoci_unpack
 
@@ -37,7 +36,9 @@ oci_image(name="whole_img", layers=[":whole"])
 
 def data_files(count: int = 40) -> dict:
     rng = random.Random(7)
-    files: dict = {f"data/d{i % 3}/e{i % 2}/f{i:03d}.bin": rng.randbytes(rng.randint(1000, 30000)) for i in range(count)}
+    files: dict = {
+        f"data/d{i % 3}/e{i % 2}/f{i:03d}.bin": rng.randbytes(rng.randint(1000, 30000)) for i in range(count)
+    }
     files["data/d1/run.sh"] = "#!/bin/sh\n"
     return {"BUILD": BUILD, **files}
 
@@ -50,7 +51,10 @@ def test_a_sharded_layer_unpacks_to_the_rootfs_of_one_layer(build_root: BuildRoo
     with scratch_dir(build_root, "e2e_shards", data_files()) as directory:
         (directory / "data/d1/run.sh").chmod(0o755)
         build_root.package("e2e_shards:sharded_img", "e2e_shards:whole_img")
-        sharded, whole = Layout(build_root.dist("e2e_shards/sharded_img")), Layout(build_root.dist("e2e_shards/whole_img"))
+        sharded, whole = (
+            Layout(build_root.dist("e2e_shards/sharded_img")),
+            Layout(build_root.dist("e2e_shards/whole_img")),
+        )
         assert len(sharded.layer_digests()) > 3 and len(whole.layer_digests()) == 1
         one = umoci_unpack(whole.path, "latest", tmp_path / "whole")
         many = umoci_unpack(sharded.path, "latest", tmp_path / "sharded")
@@ -71,9 +75,10 @@ def registry_needed() -> None:
 @pytest.mark.registry
 def test_an_edit_reruns_one_shard_and_publish_uploads_one_shard(build_root: BuildRoot, tmp_path: Path) -> None:
     registry_needed()
-    with start_registry(tmp_path / "registry", "none") as registry, scratch_dir(
-        build_root, "e2e_shards", data_files()
-    ) as directory:
+    with (
+        start_registry(tmp_path / "registry", "none") as registry,
+        scratch_dir(build_root, "e2e_shards", data_files()) as directory,
+    ):
         flag = f"--oci-registries={{'e2e': {{'address': '{registry.host}', 'default': True}}}}"
         build_root.package("e2e_shards:sharded_img")
         first = build_root.run("publish", flag, "e2e_shards:sharded_img")
@@ -115,17 +120,39 @@ def many_layer_image(layout: Path, count: int) -> None:
             info.size = 4
             tar.addfile(info, io.BytesIO(f"{n:03d}\n".encode()))
         diff_ids.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                       **put(gzip.compress(raw.getvalue(), mtime=0))})
-    config = put(json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
-    manifest = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-                               "layers": layers}).encode())
+        layers.append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(gzip.compress(raw.getvalue(), mtime=0))}
+        )
+    config = put(
+        json.dumps(
+            {"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        ).encode()
+    )
+    manifest = put(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+                "layers": layers,
+            }
+        ).encode()
+    )
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", **manifest,
-         "annotations": {"org.opencontainers.image.ref.name": "1"}}]}))
+    (layout / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        **manifest,
+                        "annotations": {"org.opencontainers.image.ref.name": "1"},
+                    }
+                ],
+            }
+        )
+    )
 
 
 @pytest.mark.registry
@@ -136,23 +163,26 @@ def test_a_base_with_most_of_the_layer_budget(build_root: BuildRoot, tmp_path: P
     many_layer_image(tmp_path / "base", 120)
     with start_registry(tmp_path / "registry", "none") as registry:
         skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'base'}:1", f"docker://{registry.host}/many:1")
-        digest = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/many:1").stdout)["Digest"]
+        digest = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/many:1").stdout)[
+            "Digest"
+        ]
         build = data_files()
         eight = [f"l{n}" for n in range(8)]
-        build["BUILD"] += "\n".join([
-            f'oci_pull(name="base", image="{registry.host}/many:1@{digest}")',
-            'oci_image(name="on_base", base=":base", layers=[":sharded"])',
-            *(f'oci_layer(name="{name}", symlinks={{"{name}": "x"}})' for name in eight),
-            f'oci_image(name="too_many", base=":base", layers={[":" + name for name in eight]})',
-        ])
+        build["BUILD"] += "\n".join(
+            [
+                f'oci_pull(name="base", image="{registry.host}/many:1@{digest}")',
+                'oci_image(name="on_base", base=":base", layers=[":sharded"])',
+                *(f'oci_layer(name="{name}", symlinks={{"{name}": "x"}})' for name in eight),
+                f'oci_image(name="too_many", base=":base", layers={[":" + name for name in eight]})',
+            ]
+        )
         with scratch_dir(build_root, "e2e_shards", build):
             fits = build_root.run("package", "e2e_shards:on_base")
             assert fits.returncode == 0, fits.describe()
             assert len(Layout(build_root.dist("e2e_shards/on_base")).layer_digests()) == 121
             assert (
                 "oci_image e2e_shards:on_base: its layers are not split into shards, to keep it at 64 "
-                f"layers or fewer (120 from its base {registry.host}/many:1@{digest}, 1 of its own)"
-                in fits.output
+                f"layers or fewer (120 from its base {registry.host}/many:1@{digest}, 1 of its own)" in fits.output
             ), fits.describe()
             refused = build_root.run("package", "e2e_shards:too_many")
     assert refused.returncode != 0

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from e2e_support import BuildRoot, PantsRun, scratch_dir
 from real_parts import needs
 from registry_fixtures import skopeo, start_registry
@@ -31,10 +30,14 @@ def keys(tmp_path_factory) -> dict:
     """A signing key (PKCS#8 PEM, outside the build root) and two public keys: its own and another's."""
     directory = tmp_path_factory.mktemp("verify-keys")
     ours = ec.generate_private_key(ec.SECP256R1())
-    (directory / "signing.pem").write_bytes(ours.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return {"signing": directory / "signing.pem", "cosign.pub": SigningKey(ours).public_key().pem(),
-            "other.pub": SigningKey(ec.generate_private_key(ec.SECP256R1())).public_key().pem()}
+    (directory / "signing.pem").write_bytes(
+        ours.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return {
+        "signing": directory / "signing.pem",
+        "cosign.pub": SigningKey(ours).public_key().pem(),
+        "other.pub": SigningKey(ec.generate_private_key(ec.SECP256R1())).public_key().pem(),
+    }
 
 
 def registries(registry) -> str:
@@ -58,8 +61,10 @@ def row(run: PantsRun, target: str, reference: str) -> str:
 
 
 def test_a_signed_publish_verifies_with_its_public_key_only(build_root: BuildRoot, keys: dict, tmp_path: Path):
-    with start_registry(tmp_path / "registry", "none") as registry, \
-            scratch_dir(build_root, "verify_keys", {"cosign.pub": keys["cosign.pub"], "other.pub": keys["other.pub"]}):
+    with (
+        start_registry(tmp_path / "registry", "none") as registry,
+        scratch_dir(build_root, "verify_keys", {"cosign.pub": keys["cosign.pub"], "other.pub": keys["other.pub"]}),
+    ):
         published = build_root.run("publish", registries(registry), f"--oci-signing-key={keys['signing']}", HELLO)
         assert published.returncode == 0, published.describe()
         reference = f"{registry.host}/examples/hello:latest"
@@ -76,7 +81,8 @@ def test_a_signed_publish_verifies_with_its_public_key_only(build_root: BuildRoo
         assert other.returncode != 0, other.describe()
         assert row(other, HELLO, reference) == (
             f"matches, unsigned 1 signature in {registry.host}/examples/hello, none verifies with a key of "
-            "[oci-verify].keys")
+            "[oci-verify].keys"
+        )
         assert report(build_root)["ok"] is False
 
         unchecked = verify(build_root, registry, HELLO)
@@ -90,13 +96,23 @@ def test_a_signature_skopeo_made_with_a_cosign_key_verifies(build_root: BuildRoo
     key = SigningKey(ec.generate_private_key(ec.SECP256R1()))
     (tmp_path / "cosign.key").write_bytes(encrypt_cosign_key(key, b"skopeo pass"))
     (tmp_path / "passphrase").write_text("skopeo pass")
-    with start_registry(tmp_path / "registry", "none") as registry, \
-            scratch_dir(build_root, "skopeo_keys", {"cosign.pub": key.public_key().pem()}):
+    with (
+        start_registry(tmp_path / "registry", "none") as registry,
+        scratch_dir(build_root, "skopeo_keys", {"cosign.pub": key.public_key().pem()}),
+    ):
         published = build_root.run("publish", registries(registry), HELLO)
         assert published.returncode == 0, published.describe()
         reference = f"{registry.host}/examples/hello:latest"
-        signed = sigstore_sign(tmp_path / "skopeo", registry.host, tmp_path / "cosign.key", tmp_path / "passphrase",
-                               f"docker://{reference}", reference, "--src-tls-verify=false", "--preserve-digests")
+        signed = sigstore_sign(
+            tmp_path / "skopeo",
+            registry.host,
+            tmp_path / "cosign.key",
+            tmp_path / "passphrase",
+            f"docker://{reference}",
+            reference,
+            "--src-tls-verify=false",
+            "--preserve-digests",
+        )
         assert signed.returncode == 0, signed.stderr
 
         verified = verify(build_root, registry, "--oci-verify-keys=['skopeo_keys/cosign.pub']", HELLO)
@@ -133,8 +149,13 @@ def test_an_edit_and_a_moved_tag_differ_naming_the_layer_and_the_path(build_root
         assert verify(build_root, registry, target).returncode == 0, "the edit undone: it matches again"
         hello = build_root.run("publish", registries(registry), HELLO)
         assert hello.returncode == 0, hello.describe()
-        skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-               f"docker://{registry.host}/examples/hello:latest", f"docker://{reference}")
+        skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{registry.host}/examples/hello:latest",
+            f"docker://{reference}",
+        )
         moved = verify(build_root, registry, target)
         assert moved.returncode != 0, moved.describe()
         assert row(moved, target, reference).startswith("differs the tag names another image")
@@ -151,9 +172,14 @@ def test_tags_never_pushed_are_missing(build_root: BuildRoot, tmp_path: Path):
         assert run.returncode != 0, run.describe()
         for tag in ("1.0", "latest"):
             assert row(run, "examples/layered:layered", f"{registry.host}/examples/layered:{tag}") == (
-                f"missing no repository {registry.host}/examples/layered")
+                f"missing no repository {registry.host}/examples/layered"
+            )
         assert row(run, HELLO, f"{registry.host}/examples/hello:latest").startswith("matches")
         assert [v["status"] for v in report(build_root)["verdicts"]] == [
-            "matches (no verify keys configured)", "missing", "missing"]
+            "matches (no verify keys configured)",
+            "missing",
+            "missing",
+        ]
         assert run.stdout.splitlines()[-1] == (
-            "3 destinations: 1 matches (no verify keys configured); 2 missing (2 not verified)")
+            "3 destinations: 1 matches (no verify keys configured); 2 missing (2 not verified)"
+        )

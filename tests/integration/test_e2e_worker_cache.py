@@ -41,12 +41,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def root(e2e_base: Path):
-    r = BuildRoot.create(e2e_base / "pristine", e2e_base / "root-worker-cache", e2e_base / "state-worker-cache",
-                         pantsd=False)
-    r.write("e2e_worker_cache/BUILD", f"""
+    r = BuildRoot.create(
+        e2e_base / "pristine", e2e_base / "root-worker-cache", e2e_base / "state-worker-cache", pantsd=False
+    )
+    r.write(
+        "e2e_worker_cache/BUILD",
+        f"""
 files(name="f", sources=["*.txt"])
 oci_image(name="app", dependencies=[":f"], repository="{REPOSITORY}")
-""")
+""",
+    )
     r.write("e2e_worker_cache/input.txt", "first\n")
     first = r.run("package", ZSTD, TARGET)
     assert first.returncode == 0, first.describe()
@@ -171,8 +175,10 @@ def test_a_setup_killed_mid_way_is_repaired_by_the_next_run(root, registry, step
     killed = root.run("package", ZSTD, TARGET, env={CRASH_ENV: step})
     assert killed.returncode != 0
     cache = named_cache(root)
-    assert f"pants-oci: preparing the Python for ocikit processes in Pants' named cache {cache.name} " \
-           "failed with exit code -9" in killed.output, killed.describe()
+    assert (
+        f"pants-oci: preparing the Python for ocikit processes in Pants' named cache {cache.name} "
+        "failed with exit code -9" in killed.output
+    ), killed.describe()
     assert f"`rm -rf {cache.resolve()}`" in killed.output and "Traceback" not in killed.output
     assert [p for p in cache.iterdir() if p.name.startswith(".deps")], "the kill left no temporary copy"
     assert_published_with_zstd(root, registry, publish(root, registry))

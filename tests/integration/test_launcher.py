@@ -22,8 +22,9 @@ TRACE = {"SHELLOPTS": "xtrace"}
 
 
 def _venv() -> Path:
-    return Path(subprocess.run([str(REPO / "pants"), "--print-venv"], check=True, capture_output=True,
-                               text=True).stdout.strip())
+    return Path(
+        subprocess.run([str(REPO / "pants"), "--print-venv"], check=True, capture_output=True, text=True).stdout.strip()
+    )
 
 
 def _exec_target(stderr: str) -> str:
@@ -54,9 +55,15 @@ def test_warm_commands_go_through_the_native_client_with_the_python_clients_resu
 
 
 def test_without_pantsd_the_native_client_hands_over_to_the_python_entry_point(build_root: BuildRoot) -> None:
-    proc = subprocess.run(["./pants", "--no-pantsd", "--version"], cwd=build_root.path,
-                          env={**pants_env(), **TRACE}, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        ["./pants", "--no-pantsd", "--version"],
+        cwd=build_root.path,
+        env={**pants_env(), **TRACE},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _exec_target(proc.stderr).endswith("/pants-native-client")
     assert proc.stdout.strip() == "2.17.1"
@@ -69,9 +76,15 @@ def test_the_launcher_restores_an_unexecutable_native_client(build_root: BuildRo
     client.chmod(mode & ~0o111)
     try:
         # --no-pantsd: leave the session's pantsd and its options alone.
-        proc = subprocess.run(["./pants", "--no-pantsd", "--version"], cwd=build_root.path,
-                              env={**pants_env(), **TRACE},
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            ["./pants", "--no-pantsd", "--version"],
+            cwd=build_root.path,
+            env={**pants_env(), **TRACE},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         if not os.access(client, os.X_OK):
             client.chmod(mode)

@@ -30,9 +30,7 @@ def members(tar_bytes):
     """Everything tarfile reads back, by name:
     (type, mode, uid, gid, uname, gname, mtime, linkname, content)."""
     result = {}
-    with tarfile.open(
-        fileobj=io.BytesIO(tar_bytes), mode="r:", encoding="utf-8", errors="surrogateescape"
-    ) as tf:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:", encoding="utf-8", errors="surrogateescape") as tf:
         for m in tf:
             content = tf.extractfile(m).read() if m.isfile() else None
             result[m.name] = (
@@ -76,8 +74,7 @@ def oci_layout(layout, layers, tag="tag"):
             "mediaType": OCI_MANIFEST,
             "config": dict(mediaType=OCI_CONFIG, **put(config)),
             "layers": [
-                {"mediaType": result.media_type, "digest": result.digest, "size": result.size}
-                for _, result in layers
+                {"mediaType": result.media_type, "digest": result.digest, "size": result.size} for _, result in layers
             ],
         }
     )

@@ -110,7 +110,9 @@ def test_a_pyc_the_tree_already_holds_is_kept(tmp_path: Path) -> None:
 def test_a_missing_root_is_an_error(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "ocikit", "bytecode", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
-        env={**os.environ, "PYTHONPATH": str(CORE)}, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(CORE)},
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 1
     assert "ocikit bytecode: error:" in run.stderr and "is not a directory" in run.stderr
@@ -157,7 +159,9 @@ def test_one_worker_and_two_write_the_same_standard_library_bytecode(tmp_path: P
         out = tmp_path / f"out-{jobs}"
         subprocess.run(
             [sys.executable, "-S", "-m", "ocikit", "bytecode", "--root", str(root), "--out", str(out), "--jobs", jobs],
-            env={**os.environ, "PYTHONPATH": str(CORE), "PYTHONHASHSEED": "0"}, capture_output=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(CORE), "PYTHONHASHSEED": "0"},
+            capture_output=True,
+            check=True,
         )
         digests.append(tree_digest(out))
     assert digests[0] == digests[1] and len(digests[0]) > 400

@@ -36,8 +36,21 @@ def test_argv_in_field_order_leaving_out_defaults():
     assert _Copy("a b", "o").to_argv() == ("copy", "a b", "--out", "o")
     full = _Copy("a", "o", 2, "x", ("t1", "t2"), ("--ulimit", "n=1"), True)
     assert full.to_argv() == (
-        "copy", "a", "--out", "o", "--jobs", "2", "--label", "x", "--tag", "t1", "--tag", "t2",
-        "--extra=--ulimit", "--extra=n=1", "--dry-run",
+        "copy",
+        "a",
+        "--out",
+        "o",
+        "--jobs",
+        "2",
+        "--label",
+        "x",
+        "--tag",
+        "t1",
+        "--tag",
+        "t2",
+        "--extra=--ulimit",
+        "--extra=n=1",
+        "--dry-run",
     )
     assert _Exec("i").to_argv() == ("exec", "--image", "i", "--")
     assert _Exec("i", ("-v", "--", "z")).to_argv() == ("exec", "--image", "i", "--", "-v", "--", "z")

@@ -167,9 +167,7 @@ def test_zstd_bytes_are_libzstd_multithreaded_with_a_pinned_1_mib_job_size():
     obj = zstandard.ZstdCompressor(compression_params=params).compressobj()
     assert obj.compress(data) + obj.flush() == ours  # fed in one piece, by another thread count
     # libzstd's default job size (4x the window) would cut other jobs, hence other bytes.
-    default = zstandard.ZstdCompressor(
-        level=5, threads=2, write_checksum=True, write_content_size=False
-    )
+    default = zstandard.ZstdCompressor(level=5, threads=2, write_checksum=True, write_content_size=False)
     assert default.compress(data) != ours
 
 

@@ -78,6 +78,7 @@ def test_not_json():
 
 def test_a_field_named_like_the_envelope_is_refused():
     with pytest.raises(TypeError, match="cannot have a field named version"):
+
         @dataclass(frozen=True)
         class _Bad(Contract):
             KIND = "bad"

@@ -25,6 +25,14 @@ from ocikit.contracts.publish import (
 )
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
+from ocikit.contracts.sbom import (
+    DebPackage,
+    DpkgLayerScan,
+    DpkgScanRequest,
+    FileSha1s,
+    SbomDpkgCommand,
+    SbomSha1Command,
+)
 from ocikit.contracts.verify import (
     LayerDifference,
     PathDifference,
@@ -34,14 +42,6 @@ from ocikit.contracts.verify import (
     VerifyImage,
     VerifyPlan,
     VerifyResult,
-)
-from ocikit.contracts.sbom import (
-    DebPackage,
-    DpkgLayerScan,
-    DpkgScanRequest,
-    FileSha1s,
-    SbomDpkgCommand,
-    SbomSha1Command,
 )
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
@@ -55,29 +55,57 @@ CONTRACTS = [
     TrackedImage("docker.io/library/busybox:1.36", ("linux/amd64", "linux/arm64/v8"), ("//base:busybox",)),
     TrackedImages((TrackedImage("r.example.com/a:1"), TrackedImage("r.example.com/b:2", ("linux/amd64",), ("//x",)))),
     TrackedImages(()),
-    PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest"), ("r/base",),
-                 (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),)),
+    PublishImage(
+        "apps:web",
+        "apps/web",
+        DIGEST,
+        ("r/web:1", "r/web:latest"),
+        ("r/base",),
+        (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),),
+    ),
     Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
     CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, Signing("/k/cosign.key", "PW")),
     PublishImage("apps:prod", "", DIGEST, ("r/web:1.0",), source=f"r.example.com/staging/web@{DIGEST}"),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
-    PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json",
-             (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (), 4, Signing("/k/cosign.key", "PW", True)),
+    PushPlan(
+        "batch",
+        "/d/.oci-publish/run-1",
+        "/d/oci-publish.json",
+        (PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),),
+        (),
+        4,
+        Signing("/k/cosign.key", "PW", True),
+    ),
     PushPlan("batch", "/d/.oci-publish/run-1", "/d/oci-publish.json", ()),
     RunEntry("apps:web", DIGEST, ("r/web:1",), "pushed", "/d/web.publish.json", None, 1.5, {"digest": DIGEST}),
     PublicKey("keys/cosign.pub", "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n"),
     VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1", "r/web:latest")),
-    VerifyPlan((VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (PublicKey("k.pub", "pem"),), ("r",), 8, 5),
+    VerifyPlan(
+        (VerifyImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), (PublicKey("k.pub", "pem"),), ("r",), 8, 5
+    ),
     VerifyPlan(()),
     PathDifference("/app/a", "changed", "mode 0644 -> 0755"),
-    LayerDifference(1, "linux/amd64", "1 path differs", DIGEST, DIGEST, None, None,
-                    (PathDifference("/app/a", "added"),), 3),
-    TagVerdict("apps:web", "r/web:1", "differs", DIGEST, "the tag names another image", DIGEST,
-               ("platform linux/arm64 only here",), (LayerDifference(0, "linux/amd64", "only here"),)),
+    LayerDifference(
+        1, "linux/amd64", "1 path differs", DIGEST, DIGEST, None, None, (PathDifference("/app/a", "added"),), 3
+    ),
+    TagVerdict(
+        "apps:web",
+        "r/web:1",
+        "differs",
+        DIGEST,
+        "the tag names another image",
+        DIGEST,
+        ("platform linux/arm64 only here",),
+        (LayerDifference(0, "linux/amd64", "only here"),),
+    ),
     VerifyResult((TagVerdict("apps:web", "r/web:1", "missing", DIGEST),), False),
     DpkgScanRequest("blobs/sha256/ab", "application/vnd.oci.image.layer.v1.tar+gzip"),
-    DpkgLayerScan({"var/lib/dpkg/status": (DebPackage("libc6", "2.36-9", "amd64", "glibc"),)},
-                  {"etc/os-release": "debian"}, ("var/lib/dpkg/status.d/x",), ("var/lib/dpkg",)),
+    DpkgLayerScan(
+        {"var/lib/dpkg/status": (DebPackage("libc6", "2.36-9", "amd64", "glibc"),)},
+        {"etc/os-release": "debian"},
+        ("var/lib/dpkg/status.d/x",),
+        ("var/lib/dpkg",),
+    ),
     DpkgLayerScan({}, {}),
     DebPackage("tzdata", "2024a-0+deb12u1", "all"),
     FileSha1s({"app/a b.txt": "0" * 40}),
@@ -93,22 +121,35 @@ def test_every_contract_of_the_core_is_covered_here():
     defined = set()
     for module in pkgutil.iter_modules(ocikit.contracts.__path__):
         loaded = importlib.import_module(f"ocikit.contracts.{module.name}")
-        defined |= {c for c in vars(loaded).values() if isinstance(c, type) and issubclass(c, Contract)
-                    and c is not Contract and c.__module__ == loaded.__name__}
+        defined |= {
+            c
+            for c in vars(loaded).values()
+            if isinstance(c, type) and issubclass(c, Contract) and c is not Contract and c.__module__ == loaded.__name__
+        }
     covered = {type(v) for v in CONTRACTS} | {type(c) for c, _ in COMMANDS} | {Signing}
     assert defined - covered == set(), "a contract without a round-trip case"
+
 
 COMMANDS = [
     # (the command, the worker's parser of the arguments after the command's name)
     (LayerCommand("layer-spec.json", "layer.blob", "layer.json"), layer_cli._parser),
     (PullCommand(f"r.example.com/a@{DIGEST}", "pulled"), lambda: registry_cli._parser("pull")),
     (
-        PullCommand(f"r.example.com/a:1@{DIGEST}", "pulled", ("linux/amd64", "linux/arm64/v8"), ("r.example.com", "h:5000")),
+        PullCommand(
+            f"r.example.com/a:1@{DIGEST}", "pulled", ("linux/amd64", "linux/arm64/v8"), ("r.example.com", "h:5000")
+        ),
         lambda: registry_cli._parser("pull"),
     ),
     (LockCommand("tracked.json", "out/lock.yaml"), lambda: registry_cli._parser("lock")),
     (
-        LockCommand("tracked.json", "out/lock.yaml", "lock.yaml", "pants generate-lockfiles", ("r.example.com/a:1",), ("h:5000",)),
+        LockCommand(
+            "tracked.json",
+            "out/lock.yaml",
+            "lock.yaml",
+            "pants generate-lockfiles",
+            ("r.example.com/a:1",),
+            ("h:5000",),
+        ),
         lambda: registry_cli._parser("lock"),
     ),
     (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
@@ -146,7 +187,8 @@ def test_an_extra_or_missing_key_is_refused_naming_it(value: Contract):
 
 def _required(cls) -> list:
     return [
-        f.name for f in dataclasses.fields(cls)
+        f.name
+        for f in dataclasses.fields(cls)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
 

@@ -82,24 +82,32 @@ def entry(n, platform=None):
 def test_platform_of_an_index_entry():
     assert Platform.of_index_entry(entry(1, {"os": "linux", "architecture": "arm64", "variant": "v8"})) == ARM64
     assert Platform.of_index_entry(entry(1, {"os": "linux", "architecture": "amd64"})) == AMD64
-    for nameless in [entry(1), entry(1, {"os": "linux"}), entry(1, {"architecture": "amd64"}),
-                     entry(1, {"os": "unknown", "architecture": "unknown"}), entry(1, "linux/amd64")]:
+    for nameless in [
+        entry(1),
+        entry(1, {"os": "linux"}),
+        entry(1, {"architecture": "amd64"}),
+        entry(1, {"os": "unknown", "architecture": "unknown"}),
+        entry(1, "linux/amd64"),
+    ]:
         assert Platform.of_index_entry(nameless) is None
 
 
 def test_select_index_entry_picks_through_select_platform_and_lists_what_there_is():
-    index = {"manifests": [
-        entry(1, {"os": "linux", "architecture": "amd64"}),
-        entry(2, {"os": "unknown", "architecture": "unknown"}),  # an attestation manifest
-        entry(3, {"os": "linux", "architecture": "arm64", "variant": "v8"}),
-        entry(4, {"os": "linux", "architecture": "arm64"}),
-        entry(5),
-    ]}
+    index = {
+        "manifests": [
+            entry(1, {"os": "linux", "architecture": "amd64"}),
+            entry(2, {"os": "unknown", "architecture": "unknown"}),  # an attestation manifest
+            entry(3, {"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            entry(4, {"os": "linux", "architecture": "arm64"}),
+            entry(5),
+        ]
+    }
     assert select_index_entry(index, Platform.parse("linux/arm64/v8"), "img") == (index["manifests"][2], ARM64)
     assert select_index_entry(index, Platform.parse("linux/arm64"), "img")[0] is index["manifests"][3]
     assert describe_platforms(index_platforms(index)) == "linux/amd64, linux/arm64, linux/arm64/v8"
-    with pytest.raises(PlatformError, match="^img has no linux/s390x image; it has linux/amd64, linux/arm64, "
-                                            "linux/arm64/v8$"):
+    with pytest.raises(
+        PlatformError, match="^img has no linux/s390x image; it has linux/amd64, linux/arm64, linux/arm64/v8$"
+    ):
         select_index_entry(index, Platform.parse("linux/s390x"), "img")
     with pytest.raises(PlatformError, match="it has none$"):
         select_index_entry({"manifests": [entry(5)]}, AMD64, "img")
@@ -183,7 +191,7 @@ def test_manifest_and_index_are_canonical_and_deterministic():
 def test_base_layers_come_first():
     base = build_platform_image(AMD64, None, None, [layer(1)], ConfigMutations(), "t")
     child = build_platform_image(AMD64, base, json.loads(base.config.data), [layer(2)], ConfigMutations(), "t")
-    digests = [l["digest"] for l in json.loads(child.manifest.data)["layers"]]
+    digests = [layer["digest"] for layer in json.loads(child.manifest.data)["layers"]]
     assert digests == [layer(1).descriptor.digest, layer(2).descriptor.digest]
     diff_ids = json.loads(child.config.data)["rootfs"]["diff_ids"]
     assert diff_ids == [layer(1).diff_id, layer(2).diff_id]
@@ -202,12 +210,14 @@ def test_layout_index_names_each_tag():
 
 def test_a_pulled_docker_image_becomes_an_oci_base_with_the_same_layer_bytes():
     config = canonical_json({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "2" * 64]}})
-    manifest = canonical_json({
-        "schemaVersion": 2,
-        "mediaType": media_types.DOCKER_MANIFEST,
-        "config": {"mediaType": media_types.DOCKER_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-        "layers": [{"mediaType": media_types.DOCKER_LAYER_GZIP, "digest": "sha256:" + "3" * 64, "size": 7}],
-    })
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": media_types.DOCKER_MANIFEST,
+            "config": {"mediaType": media_types.DOCKER_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+            "layers": [{"mediaType": media_types.DOCKER_LAYER_GZIP, "digest": "sha256:" + "3" * 64, "size": 7}],
+        }
+    )
     descriptor = Descriptor(media_types.DOCKER_MANIFEST, sha256_digest(manifest), len(manifest), platform=ARM64)
     image = pulled_platform_image(descriptor, manifest, config)
     assert image.platform == ARM64
@@ -215,6 +225,9 @@ def test_a_pulled_docker_image_becomes_an_oci_base_with_the_same_layer_bytes():
     assert image.config.descriptor.media_type == media_types.OCI_CONFIG
     (layer,) = image.layers
     assert (layer.descriptor.media_type, layer.descriptor.digest, layer.diff_id) == (
-        media_types.OCI_LAYER_GZIP, "sha256:" + "3" * 64, "sha256:" + "2" * 64)
+        media_types.OCI_LAYER_GZIP,
+        "sha256:" + "3" * 64,
+        "sha256:" + "2" * 64,
+    )
     no_platform = Descriptor(media_types.DOCKER_MANIFEST, descriptor.digest, descriptor.size)
     assert pulled_platform_image(no_platform, manifest, config).platform == AMD64

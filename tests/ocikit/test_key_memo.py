@@ -15,8 +15,11 @@ from ocikit.signing.keys import SigningKey
 
 def write_key(path: Path) -> SigningKey:
     private = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    path.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return SigningKey(private)
 
 

@@ -50,9 +50,7 @@ def sample_tree(root):
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
 def test_blob_reads_back_with_tarfile(tmp_path, compression):
     sample_tree(str(tmp_path))
-    blob, result, entries = build(
-        tmp_path, "/srv/app", compression, uid=1000, gid=1001, mtime=1700000000
-    )
+    blob, result, entries = build(tmp_path, "/srv/app", compression, uid=1000, gid=1001, mtime=1700000000)
     got = members(uncompress(blob, compression))
     assert list(got) == [e.path for e in entries]
     reg, dirt, sym = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE
@@ -102,21 +100,15 @@ def test_digest_size_and_diff_id_describe_the_real_bytes(tmp_path, compression):
         assert r.digest == r.diff_id
 
 
-@pytest.mark.parametrize(
-    "compression, tool", [("gzip", "gzip"), pytest.param("zstd", "zstd", marks=needs("zstd"))]
-)
+@pytest.mark.parametrize("compression, tool", [("gzip", "gzip"), pytest.param("zstd", "zstd", marks=needs("zstd"))])
 def test_command_line_tools_decompress_to_the_diff_id(tmp_path, compression, tool):
     sample_tree(str(tmp_path / "t"))
     blob, r, _ = build(tmp_path / "t", "/", compression)
     (tmp_path / "blob").write_bytes(blob)
-    tar_bytes = subprocess.run(
-        [tool, "-dc", str(tmp_path / "blob")], check=True, stdout=subprocess.PIPE
-    ).stdout
+    tar_bytes = subprocess.run([tool, "-dc", str(tmp_path / "blob")], check=True, stdout=subprocess.PIPE).stdout
     assert "sha256:" + hashlib.sha256(tar_bytes).hexdigest() == r.diff_id
     # GNU tar agrees on the listing too.
-    listing = subprocess.run(
-        ["tar", "-tf", "-"], input=tar_bytes, check=True, stdout=subprocess.PIPE
-    ).stdout.decode()
+    listing = subprocess.run(["tar", "-tf", "-"], input=tar_bytes, check=True, stdout=subprocess.PIPE).stdout.decode()
     assert "etc/tool-link\n" in listing and "var/empty-dir/\n" in listing
 
 
@@ -151,10 +143,7 @@ def test_creation_order_times_and_owners_on_disk_do_not_matter(tmp_path):
                 os.chown(p, stamp, stamp)
             stamp += 7
     for compression in ("gzip", "zstd", "none"):
-        assert (
-            build(tmp_path / "one", "/x", compression)[0]
-            == build(tmp_path / "two", "/x", compression)[0]
-        )
+        assert build(tmp_path / "one", "/x", compression)[0] == build(tmp_path / "two", "/x", compression)[0]
 
 
 def test_mtime_is_the_given_one(tmp_path):
@@ -296,9 +285,7 @@ def test_umoci_unpacks_the_layer(tmp_path, compression):
     write(str(tree / "big"), os.urandom(2 * MIB + 5), 0o644)
     os.makedirs(str(tree / "var" / "empty"))
     os.symlink("../bin/tool", str(tree / "etc" / "tool"))
-    blob, result, entries = build(
-        tree, "/opt/app", compression, uid=1234, gid=5678, mode_policy="preserve"
-    )
+    blob, result, entries = build(tree, "/opt/app", compression, uid=1234, gid=5678, mode_policy="preserve")
     oci_layout(tmp_path / "layout", [(blob, result)])
     subprocess.run(
         ["umoci", "unpack", "--image", f"{tmp_path / 'layout'}:tag", str(tmp_path / "bundle")],
@@ -336,8 +323,12 @@ def test_a_later_layer_replaces_a_file_with_a_directory_and_back(tmp_path):
     def unpack(count):
         oci_layout(layout, [(blob, result) for blob, result, _ in layers[:count]], f"t{count}")
         bundle = tmp_path / f"bundle{count}"
-        subprocess.run(["umoci", "unpack", "--image", f"{layout}:t{count}", str(bundle)],
-                       check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.run(
+            ["umoci", "unpack", "--image", f"{layout}:t{count}", str(bundle)],
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         return bundle / "rootfs" / "srv"
 
     two = unpack(2)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
-import io
 
 import pytest
 
@@ -55,9 +55,7 @@ def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
         threads=2,
     )
     setup_sandbox(tmp_path, spec)
-    r = run_cli(
-        tmp_path, "--spec", "spec.json", "--out", "out/layer", "--descriptor", "out/desc.json"
-    )
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/layer", "--descriptor", "out/desc.json")
     assert (r.returncode, r.stderr) == (0, "")
     blob = (tmp_path / "out" / "layer").read_bytes()
     raw = (tmp_path / "out" / "desc.json").read_bytes()
@@ -115,8 +113,13 @@ def test_other_compressions(tmp_path, compression):
 
 
 def test_declared_symlinks_go_into_the_layer(tmp_path):
-    spec = LayerSpec(root="files", destination="/app", uid=1000, gid=1000,
-                     symlinks={"bin/python": "/usr/bin/python3", "lib/current": "../README"})
+    spec = LayerSpec(
+        root="files",
+        destination="/app",
+        uid=1000,
+        gid=1000,
+        symlinks={"bin/python": "/usr/bin/python3", "lib/current": "../README"},
+    )
     setup_sandbox(tmp_path, spec)
     r = run_cli(tmp_path, "--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json")
     assert (r.returncode, r.stderr) == (0, "")
@@ -216,22 +219,16 @@ def test_missing_spec_file_fails_cleanly(tmp_path):
 
 def test_unwritable_output_directory_fails_cleanly(tmp_path):
     setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
-    r = run_cli(
-        tmp_path, "--spec", "spec.json", "--out", "no/such/dir/l", "--descriptor", "out/d.json"
-    )
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "no/such/dir/l", "--descriptor", "out/d.json")
     _assert_failed_cleanly(tmp_path, r, "No such file or directory")
 
 
 def test_in_process_main_returns_the_exit_status(tmp_path, capsys, monkeypatch):
     setup_sandbox(tmp_path, LayerSpec(root="files", destination="/"))
     monkeypatch.chdir(str(tmp_path))
-    assert (
-        layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 0
-    )
+    assert layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 0
     os.symlink("../../x", str(tmp_path / "files" / "bin" / "up"))
-    assert (
-        layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 1
-    )
+    assert layer_cli.main(["--spec", "spec.json", "--out", "out/l", "--descriptor", "out/d.json"]) == 1
     assert capsys.readouterr().err.startswith("ocikit layer: error: symlink ")
     assert os.listdir(str(tmp_path / "out")) == []
 
@@ -248,10 +245,25 @@ def _peak_rss_mib(tmp_path, size_mib, compression):
     spec = tmp_path / f"spec-{size_mib}-{compression}.json"
     spec.write_bytes(LayerSpec(root=str(tree), destination="/", compression=compression, threads=4).dumps())
     env = dict(os.environ, PYTHONPATH=SRC)
-    argv = [sys.executable, "-m", "ocikit", "layer", "--spec", str(spec),
-            "--out", str(tmp_path / "out" / "l"), "--descriptor", str(tmp_path / "out" / "d")]
-    p = subprocess.run([sys.executable, "-c", _MEASURE_PEAK_RSS, *argv], env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "ocikit",
+        "layer",
+        "--spec",
+        str(spec),
+        "--out",
+        str(tmp_path / "out" / "l"),
+        "--descriptor",
+        str(tmp_path / "out" / "d"),
+    ]
+    p = subprocess.run(
+        [sys.executable, "-c", _MEASURE_PEAK_RSS, *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
     assert p.returncode == 0, p.stderr
     return int(p.stdout) / 1024
 

@@ -26,9 +26,7 @@ def test_destination_ancestors_are_left_out_and_the_tree_gets_the_owner(tmp_path
         LayerEntry("opt/app", "dir", 0o755, 1000, 2000, 0, None),
         LayerEntry("opt/app/README", "file", 0o644, 1000, 2000, 2, str(tmp_path / "README")),
         LayerEntry("opt/app/bin", "dir", 0o755, 1000, 2000, 0, None),
-        LayerEntry(
-            "opt/app/bin/tool", "file", 0o755, 1000, 2000, 10, str(tmp_path / "bin" / "tool")
-        ),
+        LayerEntry("opt/app/bin/tool", "file", 0o755, 1000, 2000, 10, str(tmp_path / "bin" / "tool")),
     ]
 
 
@@ -108,9 +106,7 @@ def test_symlinks_inside_the_tree_are_kept(tmp_path):
     os.symlink("lib/missing", str(tmp_path / "dangling"))  # dangling but inside: fine
     os.symlink(".", str(tmp_path / "lib" / "self"))
     entries = by_path(plan_layer(str(tmp_path), "/usr", 7, 8))
-    assert entries["usr/lib/libx.so"] == LayerEntry(
-        "usr/lib/libx.so", "symlink", 0o777, 7, 8, 0, None, "libx.so.1"
-    )
+    assert entries["usr/lib/libx.so"] == LayerEntry("usr/lib/libx.so", "symlink", 0o777, 7, 8, 0, None, "libx.so.1")
     assert entries["usr/bin"].linkname == "lib"  # a link to a dir is not followed
     assert entries["usr/share/up-and-in"].linkname == "../lib/./libx.so.1"  # kept verbatim
     assert entries["usr/dangling"].linkname == "lib/missing"

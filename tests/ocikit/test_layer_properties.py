@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layer_build_support import oci_layout, members
+from layer_build_support import members, oci_layout
 from real_parts import needs
 
 from ocikit.layer import build_layer, plan_layer
@@ -90,9 +90,7 @@ def test_random_trees_read_back_through_tarfile(tree, uid, gid, policy):
             assert (mode, uname, gname, mtime) == (e.mode, "", "", 0)
             assert (m_uid, m_gid) == (uid, gid)  # "/dest" has no ancestors: all is theirs
             if e.kind == "file":
-                on_disk = os.path.join(
-                    root_b, e.path.encode("utf-8", "surrogateescape")[len(b"dest/") :]
-                )
+                on_disk = os.path.join(root_b, e.path.encode("utf-8", "surrogateescape")[len(b"dest/") :])
                 with open(on_disk, "rb") as f:
                     assert content == f.read()
                 st_mode = os.stat(on_disk).st_mode & 0o7777
@@ -123,7 +121,9 @@ def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
         oci_layout(layout, [(blob, result)])
         subprocess.run(
             ["umoci", "unpack", "--image", f"{layout}:tag", os.path.join(d, "bundle")],
-            check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         rootfs_b = os.path.join(os.fsencode(d), b"bundle", b"rootfs")
         unpacked = set()
@@ -139,9 +139,10 @@ def test_random_trees_read_back_through_umoci(tree, uid, gid, policy):
             assert stat.S_IMODE(st_.st_mode) == e.mode, e.path
             if e.kind == "file":
                 assert stat.S_ISREG(st_.st_mode)
-                with open(os.path.join(rootfs_b, path_b), "rb") as f, open(
-                    os.path.join(root_b, path_b[len(b"dest/"):]), "rb"
-                ) as g:
+                with (
+                    open(os.path.join(rootfs_b, path_b), "rb") as f,
+                    open(os.path.join(root_b, path_b[len(b"dest/") :]), "rb") as g,
+                ):
                     assert f.read() == g.read(), e.path
             else:
                 assert stat.S_ISDIR(st_.st_mode), e.path

@@ -30,8 +30,11 @@ def tree(tmp_path):
 def test_links_get_the_owner_mode_0777_and_their_missing_parents(tmp_path):
     tree(tmp_path)
     entries = add_symlinks(
-        planned(tmp_path, uid=7, gid=8), "/app",
-        {"bin/python": "/usr/bin/python3", "lib/py/site": "../../../venv/site-packages"}, uid=1000, gid=2000,
+        planned(tmp_path, uid=7, gid=8),
+        "/app",
+        {"bin/python": "/usr/bin/python3", "lib/py/site": "../../../venv/site-packages"},
+        uid=1000,
+        gid=2000,
     )
     assert [(e.path, e.kind, e.mode, e.uid, e.gid, e.linkname) for e in entries] == [
         ("app", "dir", 0o755, 7, 8, ""),
@@ -57,7 +60,10 @@ def test_a_layer_of_links_only_adds_nothing_above_the_destination(tmp_path):
         LayerEntry("opt/app/current", "symlink", 0o777, 5, 6, 0, None, "releases/v2"),
     ]
     assert [e.path for e in add_symlinks([], "/", {"usr/bin/python": "python3"})] == [
-        "usr", "usr/bin", "usr/bin/python"]
+        "usr",
+        "usr/bin",
+        "usr/bin/python",
+    ]
     # Without the planned entries, the destination itself is a missing parent too.
     assert [e.path for e in add_symlinks([], "/opt/app", {"x": "y"})] == ["opt/app", "opt/app/x"]
 
@@ -113,9 +119,7 @@ def test_a_link_above_an_entry_it_was_not_planned_with_is_refused():
         add_symlinks(files, "/app", {"lib": "y"})
 
 
-@pytest.mark.parametrize(
-    "link", ["", "/abs", "trailing/", "a//b", "./a", "a/.", "a/../b", "..", "a\0b", "\ud800"]
-)
+@pytest.mark.parametrize("link", ["", "/abs", "trailing/", "a//b", "./a", "a/.", "a/../b", "..", "a\0b", "\ud800"])
 def test_bad_link_paths_are_refused_naming_them(link):
     with pytest.raises(LayerError, match="invalid symlink path") as info:
         add_symlinks([], "/app", {link: "target"})
@@ -145,9 +149,7 @@ def test_bad_arguments_are_layer_errors(kwargs, word):
         add_symlinks(**args)
 
 
-@pytest.mark.skipif(
-    shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root"
-)
+@pytest.mark.skipif(shutil.which("umoci") is None or os.geteuid() != 0, reason="needs umoci, run as root")
 def test_umoci_unpacks_the_declared_links(tmp_path):
     tree(tmp_path)
     links = {"bin/python": "/usr/bin/python3", "lib/py/site": "../../bin", "current": "README"}
@@ -157,7 +159,9 @@ def test_umoci_unpacks_the_declared_links(tmp_path):
     oci_layout(tmp_path / "layout", [(out.getvalue(), result)])
     subprocess.run(
         ["umoci", "unpack", "--image", f"{tmp_path / 'layout'}:tag", str(tmp_path / "bundle")],
-        check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     app = tmp_path / "bundle" / "rootfs" / "opt" / "app"
     for link, target in links.items():

@@ -27,12 +27,14 @@ LAYER = b"not really a tar, but a blob all the same"
 
 
 def manifest_bytes() -> bytes:
-    return canonical_json({
-        "schemaVersion": 2,
-        "mediaType": media_types.OCI_MANIFEST,
-        "config": {"mediaType": media_types.OCI_CONFIG, "digest": sha256_digest(CONFIG), "size": len(CONFIG)},
-        "layers": [{"mediaType": media_types.OCI_LAYER_GZIP, "digest": sha256_digest(LAYER), "size": len(LAYER)}],
-    })
+    return canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": media_types.OCI_MANIFEST,
+            "config": {"mediaType": media_types.OCI_CONFIG, "digest": sha256_digest(CONFIG), "size": len(CONFIG)},
+            "layers": [{"mediaType": media_types.OCI_LAYER_GZIP, "digest": sha256_digest(LAYER), "size": len(LAYER)}],
+        }
+    )
 
 
 def write_image(layout: LayoutWriter) -> dict:
@@ -42,8 +44,12 @@ def write_image(layout: LayoutWriter) -> dict:
     layout.write_blob(sha256_digest(CONFIG), CONFIG)
     with open(layout.blob_file(sha256_digest(LAYER)), "wb") as f:
         f.write(LAYER)
-    return {"mediaType": media_types.OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest),
-            "platform": {"architecture": "amd64", "os": "linux"}}
+    return {
+        "mediaType": media_types.OCI_MANIFEST,
+        "digest": sha256_digest(manifest),
+        "size": len(manifest),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }
 
 
 def test_blob_path_and_oci_layout_bytes():
@@ -57,8 +63,9 @@ def test_layout_index_bytes_are_pinned():
     top = Descriptor(media_types.OCI_MANIFEST, sha256_digest(b"m"), 1)
     assert layout_index(top, ["1.0"], "team/app") == (
         b'{"manifests":[{"annotations":{"io.containerd.image.name":"team/app:1.0",'
-        b'"org.opencontainers.image.ref.name":"1.0"},"digest":"' + top.digest.encode() +
-        b'","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1}],'
+        b'"org.opencontainers.image.ref.name":"1.0"},"digest":"'
+        + top.digest.encode()
+        + b'","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1}],'
         b'"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}'
     )
     assert layout_index(top, [], None) == index_json([top.to_json()])

@@ -25,7 +25,9 @@ A, B, C = ("sha256:" + c * 64 for c in "abc")
 COMMAND = "pants generate-lockfiles --resolve=oci-base-images"
 
 INDEX_ENTRY = LockEntry(
-    "registry.example.com/base/debian:12", A, media_types.OCI_INDEX,
+    "registry.example.com/base/debian:12",
+    A,
+    media_types.OCI_INDEX,
     (("linux/arm64/v8", C), ("linux/amd64", B)),
 )
 MANIFEST_ENTRY = LockEntry("docker.io/library/busybox:1.36", C, media_types.DOCKER_MANIFEST, (("linux/amd64", C),))
@@ -95,31 +97,64 @@ def _replace(old: str, new: str) -> str:
 
 # (lockfile text, line, what the message must also say)
 BAD = {
-    "unknown key": (_replace("    mediaType: \"application/vnd.docker", "    mediatype: \"application/vnd.docker"),
-                    9, "images['docker.io/library/busybox:1.36']: unknown key 'mediatype'"),
-    "missing key": (_replace(f'    digest: "{A}"\n', ""), 12,
-                    "images['registry.example.com/base/debian:12']: missing key 'digest'"),
-    "bad digest": (_replace(f'digest: "{A}"', 'digest: "sha256:1234"'), 13,
-                   "images['registry.example.com/base/debian:12'].digest: 'sha256:1234' is not a digest"),
+    "unknown key": (
+        _replace('    mediaType: "application/vnd.docker', '    mediatype: "application/vnd.docker'),
+        9,
+        "images['docker.io/library/busybox:1.36']: unknown key 'mediatype'",
+    ),
+    "missing key": (
+        _replace(f'    digest: "{A}"\n', ""),
+        12,
+        "images['registry.example.com/base/debian:12']: missing key 'digest'",
+    ),
+    "bad digest": (
+        _replace(f'digest: "{A}"', 'digest: "sha256:1234"'),
+        13,
+        "images['registry.example.com/base/debian:12'].digest: 'sha256:1234' is not a digest",
+    ),
     "digest of another type": (_replace(f'digest: "{A}"', "digest: 12"), 13, ".digest: expected a digest"),
-    "media type": (_replace('"application/vnd.oci.image.index.v1+json"', '"text/plain"'), 14,
-                   ".mediaType: 'text/plain' is not one of"),
+    "media type": (
+        _replace('"application/vnd.oci.image.index.v1+json"', '"text/plain"'),
+        14,
+        ".mediaType: 'text/plain' is not one of",
+    ),
     "platform": (_replace('"linux/arm64/v8":', '"linux":'), 17, ".platforms['linux']: invalid platform 'linux'"),
-    "platform digest": (_replace(f'"linux/arm64/v8": "{C}"', '"linux/arm64/v8": "sha256:zz"'), 17,
-                        ".platforms['linux/arm64/v8']: 'sha256:zz' is not a digest"),
-    "single manifest platform": (_replace(f'"linux/amd64": "{C}"', f'"linux/amd64": "{A}"'), 11,
-                                 "a single manifest's platform must name the manifest itself"),
-    "same key twice": (GOLDEN + GOLDEN[GOLDEN.index('  "registry'):], 18,
-                       "the key 'registry.example.com/base/debian:12' is given twice (first on line 12)"),
-    "two spellings of one image": (_replace('"docker.io/library/busybox:1.36":', '"busybox:1.36":') +
-                                   GOLDEN[GOLDEN.index('  "docker'):GOLDEN.index('  "registry')], 18,
-                                   "names the same image as line 7 (docker.io/library/busybox:1.36)"),
-    "tag missing": (_replace('"docker.io/library/busybox:1.36":', '"docker.io/library/busybox":'), 7,
-                    "not an image reference with a tag"),
-    "digest in key": (_replace('"docker.io/library/busybox:1.36":', f'"docker.io/library/busybox:1.36@{A}":'), 7,
-                      "a tracked reference has a tag and no digest"),
-    "not a reference": (_replace('"docker.io/library/busybox:1.36":', '"Not A/Reference:1":'), 7,
-                        "not an image reference with a tag"),
+    "platform digest": (
+        _replace(f'"linux/arm64/v8": "{C}"', '"linux/arm64/v8": "sha256:zz"'),
+        17,
+        ".platforms['linux/arm64/v8']: 'sha256:zz' is not a digest",
+    ),
+    "single manifest platform": (
+        _replace(f'"linux/amd64": "{C}"', f'"linux/amd64": "{A}"'),
+        11,
+        "a single manifest's platform must name the manifest itself",
+    ),
+    "same key twice": (
+        GOLDEN + GOLDEN[GOLDEN.index('  "registry') :],
+        18,
+        "the key 'registry.example.com/base/debian:12' is given twice (first on line 12)",
+    ),
+    "two spellings of one image": (
+        _replace('"docker.io/library/busybox:1.36":', '"busybox:1.36":')
+        + GOLDEN[GOLDEN.index('  "docker') : GOLDEN.index('  "registry')],
+        18,
+        "names the same image as line 7 (docker.io/library/busybox:1.36)",
+    ),
+    "tag missing": (
+        _replace('"docker.io/library/busybox:1.36":', '"docker.io/library/busybox":'),
+        7,
+        "not an image reference with a tag",
+    ),
+    "digest in key": (
+        _replace('"docker.io/library/busybox:1.36":', f'"docker.io/library/busybox:1.36@{A}":'),
+        7,
+        "a tracked reference has a tag and no digest",
+    ),
+    "not a reference": (
+        _replace('"docker.io/library/busybox:1.36":', '"Not A/Reference:1":'),
+        7,
+        "not an image reference with a tag",
+    ),
     "version": (_replace("version: 1", "version: 2"), 5, "version: expected 1, got '2'"),
     "version as a string": (_replace("version: 1", 'version: "1"'), 5, "version: expected 1"),
     "unknown top-level key": (GOLDEN + "extra: true\n", 18, "unknown key 'extra'; expected exactly version, images"),

@@ -77,9 +77,15 @@ def test_bad_references_name_the_value_and_the_rule(text, fragment):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("localhost:5000", "localhost:5000"), ("r.io", "r.io"), ("docker.io", "docker.io"),
-     ("index.docker.io", "docker.io"), ("[::1]:5000", "[::1]:5000"), ("10.0.0.1:443", "10.0.0.1:443"),
-     ("r.io/", "r.io")],
+    [
+        ("localhost:5000", "localhost:5000"),
+        ("r.io", "r.io"),
+        ("docker.io", "docker.io"),
+        ("index.docker.io", "docker.io"),
+        ("[::1]:5000", "[::1]:5000"),
+        ("10.0.0.1:443", "10.0.0.1:443"),
+        ("r.io/", "r.io"),
+    ],
 )
 def test_registry_addresses(text, expected):
     assert parse_registry(text) == expected
@@ -87,9 +93,13 @@ def test_registry_addresses(text, expected):
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("https://r.io", "without a scheme such as 'https://' (e.g. 'r.io')"),
-     ("r.io/v2/x", "without a path (e.g. 'r.io')"),
-     ("r.io:port", "port 'port'"), ("::1", "brackets"), ("", "expected HOST[:PORT]")],
+    [
+        ("https://r.io", "without a scheme such as 'https://' (e.g. 'r.io')"),
+        ("r.io/v2/x", "without a path (e.g. 'r.io')"),
+        ("r.io:port", "port 'port'"),
+        ("::1", "brackets"),
+        ("", "expected HOST[:PORT]"),
+    ],
 )
 def test_bad_registry_addresses(text, fragment):
     with pytest.raises(InvalidReference) as info:

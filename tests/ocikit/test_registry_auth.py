@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from registry_fixtures import helper_calls, write_credential_helper as write_helper
+from registry_fixtures import helper_calls
+from registry_fixtures import write_credential_helper as write_helper
 
 from ocikit.registry.auth import ANONYMOUS, Credential, CredentialError, DefaultKeychain, basic_authorization
 
@@ -20,8 +20,11 @@ def b64(text: str) -> str:
 
 @pytest.fixture
 def env(tmp_path):
-    return {"DOCKER_CONFIG": str(tmp_path / "docker"), "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-            "HOME": str(tmp_path / "home")}
+    return {
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+    }
 
 
 def write_config(env: dict, config: dict, name: str = "config.json") -> Path:
@@ -62,7 +65,9 @@ def test_credential_helper_per_registry(env, tmp_path):
 
 
 def test_creds_store_with_identity_token_and_hub_server_url(env, tmp_path):
-    write_helper(tmp_path / "bin", "store", {"https://index.docker.io/v1/": {"Username": "<token>", "Secret": "refresh-1"}})
+    write_helper(
+        tmp_path / "bin", "store", {"https://index.docker.io/v1/": {"Username": "<token>", "Secret": "refresh-1"}}
+    )
     write_config(env, {"credsStore": "store"})
     credential = DefaultKeychain(env).resolve("index.docker.io")
     assert credential.identity_token == "refresh-1" and not credential.password

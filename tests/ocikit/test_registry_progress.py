@@ -34,4 +34,10 @@ def test_short_transfers_stay_quiet():
 
 
 def test_format_bytes():
-    assert [format_bytes(n) for n in (0, 1023, 1024, 5 << 20, 3 << 30)] == ["0 B", "1023 B", "1.0 KiB", "5.0 MiB", "3.0 GiB"]
+    assert [format_bytes(n) for n in (0, 1023, 1024, 5 << 20, 3 << 30)] == [
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
+    ]

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from ocikit.registry.auth import Credential, StaticKeychain
+from ocikit.registry.challenge import parse_challenges
 from ocikit.registry.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -22,7 +23,6 @@ from ocikit.registry.errors import (
     register_secret,
     scrub,
 )
-from ocikit.registry.challenge import parse_challenges
 from ocikit.registry.transport import RetryPolicy, Transport
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02)
@@ -113,9 +113,14 @@ def test_retries_are_bounded_and_end_in_a_typed_error(script):
     assert "slow down" in str(info.value) and f"GET http://{server.host}/v2/r/manifests/t" in str(info.value)
 
 
-@pytest.mark.parametrize("status, code, cls", [(401, "UNAUTHORIZED", AuthenticationError),
-                                               (403, "DENIED", AccessDeniedError),
-                                               (404, "MANIFEST_UNKNOWN", NotFoundError)])
+@pytest.mark.parametrize(
+    "status, code, cls",
+    [
+        (401, "UNAUTHORIZED", AuthenticationError),
+        (403, "DENIED", AccessDeniedError),
+        (404, "MANIFEST_UNKNOWN", NotFoundError),
+    ],
+)
 def test_auth_and_not_found_answers_are_never_retried(script, status, code, cls):
     server = script({"/v2/": [OK], "/v2/r/manifests/t": [_err(status, code, "nope")]})
     transport = Transport(server.host, retry=FAST)
@@ -152,14 +157,21 @@ def test_bearer_token_scopes_caching_and_refresh_on_401(script):
     server = script({"/token": [(200, {}, token_body)], "*": [OK]})
     challenge = f'Bearer realm="http://{server.host}/token",service="svc"'
     server.routes["/v2/"] = [(401, {"WWW-Authenticate": challenge}, b"")]
-    server.routes["/v2/a/manifests/t"] = [OK, OK, (401, {"WWW-Authenticate": challenge + ',error="invalid_token"'}, b""), OK]
+    server.routes["/v2/a/manifests/t"] = [
+        OK,
+        OK,
+        (401, {"WWW-Authenticate": challenge + ',error="invalid_token"'}, b""),
+        OK,
+    ]
     transport = Transport(server.host, keychain=StaticKeychain({}), retry=FAST)
     scopes = ["repository:a:pull,push", "repository:b:pull"]
     for _ in range(2):
         transport.request("GET", "/v2/a/manifests/t", scopes=scopes)
     token_requests = [p for m, p, _ in server.seen if p.startswith("/token")]
     assert len(token_requests) == 1
-    assert "scope=repository%3Aa%3Apull%2Cpush" in token_requests[0] and "scope=repository%3Ab%3Apull" in token_requests[0]
+    assert (
+        "scope=repository%3Aa%3Apull%2Cpush" in token_requests[0] and "scope=repository%3Ab%3Apull" in token_requests[0]
+    )
     assert "service=svc" in token_requests[0]
     transport.request("GET", "/v2/a/manifests/t", scopes=scopes)  # 401 -> one new token -> OK
     assert len([p for m, p, _ in server.seen if p.startswith("/token")]) == 2
@@ -173,9 +185,15 @@ def test_non_loopback_registries_use_https_only():
 
 
 def test_challenge_parsing():
-    [bearer] = parse_challenges('Bearer realm="https://auth.io/token",service="registry.io",scope="repository:a/b:pull,push"')
+    [bearer] = parse_challenges(
+        'Bearer realm="https://auth.io/token",service="registry.io",scope="repository:a/b:pull,push"'
+    )
     assert bearer.scheme == "bearer"
-    assert bearer.params == {"realm": "https://auth.io/token", "service": "registry.io", "scope": "repository:a/b:pull,push"}
+    assert bearer.params == {
+        "realm": "https://auth.io/token",
+        "service": "registry.io",
+        "scope": "repository:a/b:pull,push",
+    }
     basic, bearer2 = parse_challenges('Basic realm="x y", Bearer realm="https://a/t"')
     assert (basic.scheme, basic.params["realm"], bearer2.params["realm"]) == ("basic", "x y", "https://a/t")
 
@@ -183,8 +201,9 @@ def test_challenge_parsing():
 def test_error_from_response_and_url_redaction():
     response = requests.Response()
     response.status_code = 400
-    response._content = json.dumps({"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid",
-                                                "detail": {"reason": "bad layer"}}]}).encode()
+    response._content = json.dumps(
+        {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid", "detail": {"reason": "bad layer"}}]}
+    ).encode()
     url = "http://user:pw@r.io/v2/a/blobs/uploads/x?_state=SECRETSTATE&digest=sha256:00&X-Amz-Signature=sig"
     error = error_from_response(response, method="PUT", url=url)
     text = str(error)
@@ -214,8 +233,16 @@ def test_a_plain_http_loopback_registry_is_pinged_without_an_https_request(scrip
         return real(self, method, url, *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", spy)
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-                 "NO_PROXY", "no_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     for insecure in (False, True):
         urls.clear()

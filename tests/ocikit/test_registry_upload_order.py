@@ -13,8 +13,9 @@ MiB = 1 << 20
 def test_upload_order_largest_first_configs_alongside_layers(tmp_path):
     """Several jobs: one batch, largest first, so the longest upload starts at once and the
     config does not wait for every layer; one job: layers, then configs. Each digest once."""
-    image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), extra_layer_size=MiB,
-                        seed=7, runnable=False)
+    image = write_image(
+        tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), extra_layer_size=MiB, seed=7, runnable=False
+    )
     layout = read_layout_image(str(tmp_path / "layout"))
     (batch,) = _upload_batches(layout, 4)
     assert [b.size for b in batch] == sorted((b.size for b in batch), reverse=True)

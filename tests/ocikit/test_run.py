@@ -43,7 +43,14 @@ def test_the_layout_tar_is_the_same_bytes_each_time(tmp_path: Path) -> None:
 
 def test_run_argv_and_runtime_kind() -> None:
     assert run_argv("/usr/bin/podman", "sha256:1", ["-p", "80:80"], ["--x"], tty=False) == [
-        "/usr/bin/podman", "run", "--rm", "-i", "-p", "80:80", "sha256:1", "--x",
+        "/usr/bin/podman",
+        "run",
+        "--rm",
+        "-i",
+        "-p",
+        "80:80",
+        "sha256:1",
+        "--x",
     ]
     assert run_argv("docker", "img", [], [], tty=True) == ["docker", "run", "--rm", "-i", "-t", "img"]
     assert runtime_kind("/opt/bin/podman-remote") == "podman"

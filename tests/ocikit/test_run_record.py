@@ -14,8 +14,13 @@ from ocikit.registry.run_record import RunRecord, prune
 
 
 def entry(tmp_path: Path, name: str, status: str = TO_PUSH) -> RunEntry:
-    return RunEntry(f"apps:{name}", "sha256:" + "a" * 64, (f"r/{name}:1",), status,
-                    record=str(tmp_path / "dist" / f"{name}.publish.json"))
+    return RunEntry(
+        f"apps:{name}",
+        "sha256:" + "a" * 64,
+        (f"r/{name}:1",),
+        status,
+        record=str(tmp_path / "dist" / f"{name}.publish.json"),
+    )
 
 
 def record(tmp_path: Path) -> dict:
@@ -30,10 +35,19 @@ def test_the_record_lists_exactly_the_registered_images_sorted(tmp_path: Path) -
     current = run(tmp_path)
     current.register(entry(tmp_path, "web"))
     current.register(entry(tmp_path, "api", ALREADY_PUBLISHED), {"digest": "sha256:" + "a" * 64})
-    assert record(tmp_path) == {"run_id": "run-x", "interrupted": False, "images": [
-        {"key": "apps:api", "digest": "sha256:" + "a" * 64, "destinations": ["r/api:1"], "status": ALREADY_PUBLISHED},
-        {"key": "apps:web", "digest": "sha256:" + "a" * 64, "destinations": ["r/web:1"], "status": TO_PUSH},
-    ]}
+    assert record(tmp_path) == {
+        "run_id": "run-x",
+        "interrupted": False,
+        "images": [
+            {
+                "key": "apps:api",
+                "digest": "sha256:" + "a" * 64,
+                "destinations": ["r/api:1"],
+                "status": ALREADY_PUBLISHED,
+            },
+            {"key": "apps:web", "digest": "sha256:" + "a" * 64, "destinations": ["r/web:1"], "status": TO_PUSH},
+        ],
+    }
     assert json.loads((tmp_path / "dist" / "api.publish.json").read_text()) == {"digest": "sha256:" + "a" * 64}
     assert sorted(current.entries()) == ["apps:api", "apps:web"]
 
@@ -50,8 +64,16 @@ def test_an_image_to_push_loses_its_earlier_record_and_gets_one_only_when_pushed
     assert record(tmp_path)["interrupted"] is True
     current.update([(web.with_outcome(PUSHED, seconds=1.5, push={"digest": "d"}), {"digest": "d"})], seconds=2.0)
     shown = record(tmp_path)
-    assert shown["images"] == [{"key": "apps:web", "digest": "sha256:" + "a" * 64, "destinations": ["r/web:1"],
-                                "status": PUSHED, "seconds": 1.5, "push": {"digest": "d"}}]
+    assert shown["images"] == [
+        {
+            "key": "apps:web",
+            "digest": "sha256:" + "a" * 64,
+            "destinations": ["r/web:1"],
+            "status": PUSHED,
+            "seconds": 1.5,
+            "push": {"digest": "d"},
+        }
+    ]
     assert shown["seconds"] == 2.0
     assert json.loads((tmp_path / "dist" / "web.publish.json").read_text()) == {"digest": "d"}
 

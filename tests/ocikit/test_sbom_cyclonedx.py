@@ -12,8 +12,20 @@ import pytest
 from cyclonedx_tool import cyclonedx_errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sbom_spdx import (AMD64, ARM64, BASE_AMD64, IMAGE, _file, _files, _packages, _ref, _segment, _sha,
-                            _shuffled, multiarch_facts)
+from test_sbom_spdx import (
+    AMD64,
+    ARM64,
+    BASE_AMD64,
+    IMAGE,
+    _file,
+    _files,
+    _packages,
+    _ref,
+    _segment,
+    _sha,
+    _shuffled,
+    multiarch_facts,
+)
 
 from ocikit.sbom.cyclonedx import cyclonedx_json
 from ocikit.sbom.model import ImageSbomFacts, PlatformFacts
@@ -27,9 +39,15 @@ def test_a_multi_platform_image_is_its_index_with_a_container_per_platform() -> 
     bom = document(multiarch_facts())
     assert (bom["bomFormat"], bom["specVersion"], bom["version"]) == ("CycloneDX", "1.5", 1)
     top = bom["metadata"]["component"]
-    assert (top["type"], top["version"], top["hashes"]) == ("container", IMAGE, [{"alg": "SHA-256", "content": "1" * 64}])
+    assert (top["type"], top["version"], top["hashes"]) == (
+        "container",
+        IMAGE,
+        [{"alg": "SHA-256", "content": "1" * 64}],
+    )
     assert bom["metadata"]["timestamp"] == "2023-11-14T22:13:20Z"
-    assert bom["metadata"]["tools"] == {"components": [{"type": "application", "name": "pants-oci", "version": "0.1.0"}]}
+    assert bom["metadata"]["tools"] == {
+        "components": [{"type": "application", "name": "pants-oci", "version": "0.1.0"}]
+    }
     components = {c["bom-ref"]: c for c in bom["components"]}
     amd64 = components[f"image:web@{AMD64}"]
     (ancestor,) = amd64["pedigree"]["ancestors"]
@@ -47,8 +65,9 @@ def test_a_multi_platform_image_is_its_index_with_a_container_per_platform() -> 
     assert f"image:web@{ARM64}" in graph[f"image:web@{IMAGE}"]
     assert graph[f"image:web@{AMD64}"] == [f"base:debian@{BASE_AMD64}"]
     assert len(graph[f"base:debian@{BASE_AMD64}"]) == 2
-    refs = [c["bom-ref"] for c in bom["components"]] + [c["bom-ref"] for b in bom["components"]
-                                                         for c in b.get("components", [])]
+    refs = [c["bom-ref"] for c in bom["components"]] + [
+        c["bom-ref"] for b in bom["components"] for c in b.get("components", [])
+    ]
     assert len(refs) == len(set(refs)), "every bom-ref is unique (tzdata sits in both bases)"
 
 
@@ -85,8 +104,13 @@ def test_documents_with_odd_names_validate(tmp_path: Path) -> None:
         from test_sbom_spdx import _deb
 
         deb_packages = tuple(_deb(n, v, "amd64") for n, v in debs)
-        documents.append(cyclonedx_json(ImageSbomFacts(ref, (PlatformFacts(ref, base, deb_packages),),
-                                                       packages=tuple(packages), files=tuple(files))))
+        documents.append(
+            cyclonedx_json(
+                ImageSbomFacts(
+                    ref, (PlatformFacts(ref, base, deb_packages),), packages=tuple(packages), files=tuple(files)
+                )
+            )
+        )
 
     generate()
     paths = []

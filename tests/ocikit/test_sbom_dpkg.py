@@ -18,7 +18,7 @@ import zstandard
 from ocikit import media_types
 from ocikit.cli import main as cli_main
 from ocikit.contracts.sbom import DebPackage, DpkgLayerScan, DpkgScanRequest, FileSha1s
-from ocikit.sbom.dpkg import installed_packages, merge_layers, scan_layer, sbom_packages
+from ocikit.sbom.dpkg import installed_packages, merge_layers, sbom_packages, scan_layer
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -106,7 +106,13 @@ def test_distroless_status_d_files_and_whiteouts_across_layers(tmp_path: Path) -
             "usr/lib/os-release": b"ID=ubuntu\n",
         },
     )
-    upper = scan(tmp_path, {"var/lib/dpkg/status.d/.wh.libssl3": b"", "var/lib/dpkg/status.d/tzdata": b"Package: tzdata\nVersion: 2024a\nArchitecture: all\n"})
+    upper = scan(
+        tmp_path,
+        {
+            "var/lib/dpkg/status.d/.wh.libssl3": b"",
+            "var/lib/dpkg/status.d/tzdata": b"Package: tzdata\nVersion: 2024a\nArchitecture: all\n",
+        },
+    )
     view = merge_layers([lower, upper])
     assert [(p.name, p.architecture) for p in view.packages] == [("base-files", "amd64"), ("tzdata", "all")]
     assert sbom_packages(view, "x")[0].purl == "pkg:deb/ubuntu/base-files@12.4%2Bdeb12u5?arch=amd64"

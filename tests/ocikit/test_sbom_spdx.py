@@ -9,17 +9,15 @@ import hashlib
 import json
 import random
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
+from spdx_tools.spdx.validation import document_validator as spdx_validator
 
 from ocikit.sbom.licenses import declared_license
 from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomFile, SbomPackage
 from ocikit.sbom.purl import deb_purl, oci_purl, pypi_purl
 from ocikit.sbom.spdx import spdx_document, spdx_json
-
-spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
-spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
 
 IMAGE = "sha256:" + "1" * 64
 AMD64 = "sha256:" + "2" * 64
@@ -53,10 +51,16 @@ def _file(path: str, owner: str = "app:files") -> SbomFile:
 
 def multiarch_facts() -> ImageSbomFacts:
     platforms = (
-        PlatformFacts(_ref("web", AMD64, "linux/amd64"), _ref("debian", BASE_AMD64, "linux/amd64"),
-                      (_deb("libc6", "2.36-9+deb12u4", "amd64"), _deb("tzdata", "2024a-0+deb12u1", "all"))),
-        PlatformFacts(_ref("web", ARM64, "linux/arm64"), _ref("debian", BASE_ARM64, "linux/arm64"),
-                      (_deb("libc6", "2.36-9+deb12u4", "arm64"), _deb("tzdata", "2024a-0+deb12u1", "all"))),
+        PlatformFacts(
+            _ref("web", AMD64, "linux/amd64"),
+            _ref("debian", BASE_AMD64, "linux/amd64"),
+            (_deb("libc6", "2.36-9+deb12u4", "amd64"), _deb("tzdata", "2024a-0+deb12u1", "all")),
+        ),
+        PlatformFacts(
+            _ref("web", ARM64, "linux/arm64"),
+            _ref("debian", BASE_ARM64, "linux/arm64"),
+            (_deb("libc6", "2.36-9+deb12u4", "arm64"), _deb("tzdata", "2024a-0+deb12u1", "all")),
+        ),
     )
     return ImageSbomFacts(
         top=_ref("web", IMAGE),
@@ -145,7 +149,10 @@ def _shuffled(facts: ImageSbomFacts, seed: int) -> ImageSbomFacts:
 
     platforms = tuple(dataclasses.replace(p, base_packages=shuffle(p.base_packages)) for p in facts.platforms)
     return dataclasses.replace(
-        facts, platforms=shuffle(platforms), packages=shuffle(facts.packages), files=shuffle(facts.files),
+        facts,
+        platforms=shuffle(platforms),
+        packages=shuffle(facts.packages),
+        files=shuffle(facts.files),
         notes=shuffle(facts.notes + facts.notes),
     )
 
@@ -181,12 +188,15 @@ _path = st.one_of(
 _hex = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 _files = st.lists(
     st.builds(SbomFile, path=_path, sha256=_hex, sha1=_hex.map(lambda h: h[:40]), contributor=_segment),
-    max_size=8, unique_by=lambda f: f.path,
+    max_size=8,
+    unique_by=lambda f: f.path,
 )
 _packages = st.lists(
     st.builds(
         lambda name, version, license_text: _pypi(name, version, license_text),
-        _segment, _segment, st.sampled_from(["MIT", "BSD", "", "Apache 2.0", "mit OR gpl-2.0-only", "(("]),
+        _segment,
+        _segment,
+        st.sampled_from(["MIT", "BSD", "", "Apache 2.0", "mit OR gpl-2.0-only", "(("]),
     ),
     max_size=5,
 )
@@ -198,8 +208,11 @@ def test_every_generated_document_validates(files, packages, name, debs) -> None
     ref = _ref(name, AMD64, "linux/amd64")
     base = _ref("base " + name, BASE_AMD64, "linux/amd64")
     facts = ImageSbomFacts(
-        ref, (PlatformFacts(ref, base, tuple(_deb(n, v, "amd64") for n, v in debs)),),
-        tuple(packages), tuple(files), notes=(name,),
+        ref,
+        (PlatformFacts(ref, base, tuple(_deb(n, v, "amd64") for n, v in debs)),),
+        tuple(packages),
+        tuple(files),
+        notes=(name,),
     )
     document = spdx_json(facts)
     assert validation_errors(document) == []

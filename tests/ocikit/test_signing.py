@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from real_parts import needs
 
 from ocikit.digest import sha256_digest
 from ocikit.signing.cosign import (
@@ -30,14 +31,14 @@ from ocikit.signing.keys import (
     load_signing_key,
     load_verify_keys,
 )
-from real_parts import needs
 
 DIGEST = "sha256:" + "ab" * 32
 
 
 def pkcs8(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def p256() -> ec.EllipticCurvePrivateKey:
@@ -71,15 +72,20 @@ def test_cosign_encrypted_keys_round_trip_and_refuse_a_wrong_password() -> None:
         load_signing_key(pem, None, "[oci].signing_key (k)")
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"not a key", "holds 0 PEM blocks"),
-    (pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=2048)), "only ECDSA P-256"),
-    (pkcs8(ec.generate_private_key(ec.SECP384R1())), "is a secp384r1 key; only ECDSA P-256"),
-    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "holds a 'CERTIFICATE' PEM block"),
-    (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a readable private key"),
-    (b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\ne30=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
-     "is not a cosign encrypted key"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"not a key", "holds 0 PEM blocks"),
+        (pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=2048)), "only ECDSA P-256"),
+        (pkcs8(ec.generate_private_key(ec.SECP384R1())), "is a secp384r1 key; only ECDSA P-256"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "holds a 'CERTIFICATE' PEM block"),
+        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a readable private key"),
+        (
+            b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\ne30=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+            "is not a cosign encrypted key",
+        ),
+    ],
+)
 def test_unusable_keys_are_named_errors(data: bytes, message: str) -> None:
     with pytest.raises(SigningKeyError, match="^the key") as e:
         load_signing_key(data, b"pw", "the key")
@@ -88,9 +94,11 @@ def test_unusable_keys_are_named_errors(data: bytes, message: str) -> None:
 
 def test_the_payload_is_cosigns_and_names_repository_and_digest() -> None:
     payload = simple_signing_payload("127.0.0.1:5000/team/web", DIGEST)
-    assert payload == (b'{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/team/web"},'
-                       b'"image":{"docker-manifest-digest":"' + DIGEST.encode() + b'"},'
-                       b'"type":"cosign container image signature"},"optional":null}')
+    assert payload == (
+        b'{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/team/web"},'
+        b'"image":{"docker-manifest-digest":"' + DIGEST.encode() + b'"},'
+        b'"type":"cosign container image signature"},"optional":null}'
+    )
     assert payload_claims(payload) == ("127.0.0.1:5000/team/web", DIGEST)
     assert payload_claims(b"{}") is None and payload_claims(b"\xff") is None
     assert signature_tag(DIGEST) == "sha256-" + "ab" * 32 + ".sig"
@@ -113,8 +121,10 @@ def test_the_signature_image_keeps_other_signers_and_finds_ours() -> None:
     found = find_valid_signature(signature_layers(manifest), DIGEST, ours.public_key().verify, blobs.__getitem__)
     assert found is not None and found.signature == layers[1].signature
     other_digest = "sha256:" + "cd" * 32
-    assert find_valid_signature(signature_layers(manifest), other_digest, ours.public_key().verify,
-                                blobs.__getitem__) is None
+    assert (
+        find_valid_signature(signature_layers(manifest), other_digest, ours.public_key().verify, blobs.__getitem__)
+        is None
+    )
 
 
 @needs("openssl")
@@ -124,10 +134,15 @@ def test_openssl_verifies_our_signatures(tmp_path: Path) -> None:
     layer = new_signature_layer(payload, key.sign(payload))
     (tmp_path / "pub.pem").write_bytes(key.public_key().pem())
     (tmp_path / "payload").write_bytes(payload)
-    (tmp_path / "sig.der").write_bytes(base64.b64decode(json.loads(signature_image([layer])[0])["layers"][0]
-                                                        ["annotations"][SIGNATURE_ANNOTATION]))
-    verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der",
-                               "payload"], cwd=tmp_path, capture_output=True, text=True)
+    (tmp_path / "sig.der").write_bytes(
+        base64.b64decode(json.loads(signature_image([layer])[0])["layers"][0]["annotations"][SIGNATURE_ANNOTATION])
+    )
+    verified = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "payload"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert verified.returncode == 0 and "Verified OK" in verified.stdout, verified.stderr
 
 
@@ -148,6 +163,10 @@ def test_dsse_envelopes_verify_with_openssl_over_the_pae_bytes(tmp_path: Path) -
     assert (tmp_path / "pae").read_bytes().startswith(b"DSSEv1 28 application/vnd.in-toto+json ")
     (tmp_path / "sig.der").write_bytes(base64.b64decode(value["signatures"][0]["sig"]))
     (tmp_path / "pub.pem").write_bytes(key.public_key().pem())
-    verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "pae"],
-                              cwd=tmp_path, capture_output=True, text=True)
+    verified = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "pae"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert verified.returncode == 0, verified.stderr

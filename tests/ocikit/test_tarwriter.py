@@ -102,9 +102,7 @@ _short_ascii = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_s
     mtime=st.integers(0, 8**11 - 1),
     linkname=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=100),
 )
-def test_common_case_takes_the_fast_path_and_matches_tarfile(
-    name, kind, mode, uid, gid, size, mtime, linkname
-):
+def test_common_case_takes_the_fast_path_and_matches_tarfile(name, kind, mode, uid, gid, size, mtime, linkname):
     full = name + ("/" if kind == "dir" else "")
     fast = tarwriter.fast_header(full, KINDS[kind], mode, uid, gid, size, mtime, linkname)
     assert fast is not None
@@ -125,9 +123,7 @@ def test_common_case_takes_the_fast_path_and_matches_tarfile(
     ],
 )
 def test_fast_path_declines_whenever_tarfile_needs_a_pax_record(name, linkname, uid, size, mtime):
-    assert (
-        tarwriter.fast_header(name, tarfile.REGTYPE, 0o644, uid, 0, size, mtime, linkname) is None
-    )
+    assert tarwriter.fast_header(name, tarfile.REGTYPE, 0o644, uid, 0, size, mtime, linkname) is None
     hdr = tarwriter.header(name, "file", 0o644, uid, 0, size, mtime, linkname)
     assert hdr == tarfile_header(name, "file", 0o644, uid, 0, size, mtime, linkname)
     assert hdr[156:157] == tarfile.XHDTYPE  # a PAX extended header comes first

@@ -16,8 +16,14 @@ LOCATION = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/6b1e?_state=abc"
 
 
 def _record(**changes) -> UploadRecord:
-    values = dict(registry="127.0.0.1:5000", repository="team/app", digest=DIGEST, size=100 << 20,
-                  location=LOCATION, confirmed=32 << 20)
+    values = dict(
+        registry="127.0.0.1:5000",
+        repository="team/app",
+        digest=DIGEST,
+        size=100 << 20,
+        location=LOCATION,
+        confirmed=32 << 20,
+    )
     values.update(changes)
     return UploadRecord(**values)
 
@@ -55,8 +61,11 @@ def test_a_record_of_another_blob_under_this_blobs_name_is_ignored_and_dropped(t
 def test_a_damaged_or_foreign_file_is_ignored(tmp_path):
     journal = UploadJournal(str(tmp_path))
     path = journal.path("127.0.0.1:5000", "team/app", DIGEST)
-    for content in ("{not json", json.dumps({"kind": "other", "version": 1}),
-                    json.dumps({**_record().to_json(), "confirmed": (100 << 20) + 1})):
+    for content in (
+        "{not json",
+        json.dumps({"kind": "other", "version": 1}),
+        json.dumps({**_record().to_json(), "confirmed": (100 << 20) + 1}),
+    ):
         with open(path, "w") as f:
             f.write(content)
         assert journal.take("127.0.0.1:5000", "team/app", DIGEST, 100 << 20) is None
@@ -67,8 +76,17 @@ def test_the_record_holds_no_header_and_no_credential(tmp_path):
     journal.save(_record())
     [name] = [n for n in os.listdir(tmp_path) if n.endswith(".json")]
     saved = json.loads((tmp_path / name).read_text())
-    assert set(saved) == {"kind", "version", "registry", "repository", "digest", "size", "location", "confirmed",
-                          "updated"}
+    assert set(saved) == {
+        "kind",
+        "version",
+        "registry",
+        "repository",
+        "digest",
+        "size",
+        "location",
+        "confirmed",
+        "updated",
+    }
 
 
 def test_drop_forgets_only_its_own_session(tmp_path):
@@ -98,8 +116,9 @@ def test_prune_removes_stale_records_and_what_killed_processes_left(tmp_path):
     assert journal.prune() == 2
     assert journal.holds("127.0.0.1:5000", "team/app", DIGEST)
     assert not journal.holds("127.0.0.1:5000", "team/app", OTHER)
-    assert sorted(os.listdir(tmp_path)) == sorted([".lock", os.path.basename(journal.path("127.0.0.1:5000", "team/app",
-                                                                                         DIGEST))])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [".lock", os.path.basename(journal.path("127.0.0.1:5000", "team/app", DIGEST))]
+    )
 
 
 def _writer(directory: str, n: int) -> None:

@@ -74,26 +74,46 @@ class Layout:
         (self.path / "blobs" / "sha256" / digest(data)[7:]).write_bytes(data)
         return digest(data)
 
-    def manifest(self, layers: Sequence[Tuple[bytes, str]], *, platform: str = "linux/amd64",
-                 env: Sequence[str] = (), annotations: Optional[dict] = None) -> Tuple[str, int]:
+    def manifest(
+        self,
+        layers: Sequence[Tuple[bytes, str]],
+        *,
+        platform: str = "linux/amd64",
+        env: Sequence[str] = (),
+        annotations: Optional[dict] = None,
+    ) -> Tuple[str, int]:
         os_, arch = platform.split("/")[:2]
         diff_ids = [digest(_plain(blob)) for blob, _ in layers]
-        config = canonical_json({"os": os_, "architecture": arch, "config": {"Env": list(env)},
-                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}})
-        manifest = {"schemaVersion": 2, "mediaType": media_types.OCI_MANIFEST,
-                    "config": {"mediaType": media_types.OCI_CONFIG, "digest": self.put(config), "size": len(config)},
-                    "layers": [{"mediaType": t, "digest": self.put(b), "size": len(b)} for b, t in layers]}
+        config = canonical_json(
+            {
+                "os": os_,
+                "architecture": arch,
+                "config": {"Env": list(env)},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            }
+        )
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": media_types.OCI_MANIFEST,
+            "config": {"mediaType": media_types.OCI_CONFIG, "digest": self.put(config), "size": len(config)},
+            "layers": [{"mediaType": t, "digest": self.put(b), "size": len(b)} for b, t in layers],
+        }
         if annotations:
             manifest["annotations"] = annotations
         data = canonical_json(manifest)
         return self.put(data), len(data)
 
     def index(self, manifests: Dict[str, Tuple[str, int]]) -> str:
-        entries = [{"mediaType": media_types.OCI_MANIFEST, "digest": d, "size": size,
-                    "platform": {"os": p.split("/")[0], "architecture": p.split("/")[1]}}
-                   for p, (d, size) in manifests.items()]
-        return self.put(canonical_json({"schemaVersion": 2, "mediaType": media_types.OCI_INDEX,
-                                        "manifests": entries}))
+        entries = [
+            {
+                "mediaType": media_types.OCI_MANIFEST,
+                "digest": d,
+                "size": size,
+                "platform": {"os": p.split("/")[0], "architecture": p.split("/")[1]},
+            }
+            for p, (d, size) in manifests.items()
+        ]
+        return self.put(canonical_json({"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": entries}))
 
 
 def _plain(blob: bytes) -> bytes:
@@ -113,8 +133,14 @@ def file(path: str, content: bytes = b"x", mode: int = 0o644, uid: int = 0) -> T
 
 
 def compare(tmp_path: Path, here: Layout, here_digest: str, there: Layout, there_digest: str, max_paths: int = 20):
-    return compare_images(LayoutSource(str(here.path)), here_digest, LayoutSource(str(there.path)), there_digest,
-                          listings=ListingCache(), max_paths=max_paths)
+    return compare_images(
+        LayoutSource(str(here.path)),
+        here_digest,
+        LayoutSource(str(there.path)),
+        there_digest,
+        listings=ListingCache(),
+        max_paths=max_paths,
+    )
 
 
 # -- listing layers ---------------------------------------------------------------------------
@@ -127,14 +153,16 @@ def test_layers_we_build_list_the_same_in_every_compression(tmp_path: Path, comp
     (tree / "bin" / "run.sh").write_bytes(b"#!/bin/sh\necho hi\n")
     (tree / "bin" / "run.sh").chmod(0o755)
     (tree / "data.txt").write_bytes(b"data" * 100_000)
-    entries = add_symlinks(plan_layer(str(tree), "/app", uid=1000, gid=1000), "/app", {"bin/sh": "/bin/busybox"},
-                           uid=1000, gid=1000)
+    entries = add_symlinks(
+        plan_layer(str(tree), "/app", uid=1000, gid=1000), "/app", {"bin/sh": "/bin/busybox"}, uid=1000, gid=1000
+    )
     blob = tmp_path / f"layer.{compression}"
     with open(blob, "wb") as out:
         build_layer(entries, out, compression=compression, threads=2)
     listed = list_layer(str(blob))
-    assert listed["/app/bin/run.sh"] == TarEntry("/app/bin/run.sh", "file", 0o755, 1000, 1000, 18,
-                                                 digest(b"#!/bin/sh\necho hi\n"))
+    assert listed["/app/bin/run.sh"] == TarEntry(
+        "/app/bin/run.sh", "file", 0o755, 1000, 1000, 18, digest(b"#!/bin/sh\necho hi\n")
+    )
     assert listed["/app/data.txt"].sha256 == digest(b"data" * 100_000)
     assert listed["/app/bin/sh"] == TarEntry("/app/bin/sh", "symlink", 0o777, 1000, 1000, linkname="/bin/busybox")
     assert listed["/app"].kind == "dir"
@@ -159,7 +187,9 @@ def test_paths_from_other_tools_are_normalised_and_the_last_entry_of_a_path_wins
     assert listed["/etc/passwd-link"].linkname == "/etc/passwd"
 
 
-@pytest.mark.parametrize("content", [b"not a layer at all, just text " * 40, b"\x1f\x8bbroken gzip", b"\x28\xb5\x2f\xfdnope"])
+@pytest.mark.parametrize(
+    "content", [b"not a layer at all, just text " * 40, b"\x1f\x8bbroken gzip", b"\x28\xb5\x2f\xfdnope"]
+)
 def test_a_blob_that_is_not_a_tar_layer_is_a_layer_read_error(tmp_path: Path, content: bytes):
     (tmp_path / "blob").write_bytes(content)
     with pytest.raises(LayerReadError, match="not a readable tar layer"):
@@ -170,10 +200,20 @@ def test_a_blob_that_is_not_a_tar_layer_is_a_layer_read_error(tmp_path: Path, co
 
 
 def test_diff_listings_names_each_added_removed_and_changed_path_in_order():
-    registry = listing(file("/a", b"old"), file("/gone"), file("/same"), file("/mode"),
-                       TarEntry("/link", "symlink", 0o777, 0, 0, linkname="/a"))
-    here = listing(file("/a", b"newer"), file("/new", b"12"), file("/same"), file("/mode", mode=0o755),
-                   TarEntry("/link", "symlink", 0o777, 0, 0, linkname="/b"))
+    registry = listing(
+        file("/a", b"old"),
+        file("/gone"),
+        file("/same"),
+        file("/mode"),
+        TarEntry("/link", "symlink", 0o777, 0, 0, linkname="/a"),
+    )
+    here = listing(
+        file("/a", b"newer"),
+        file("/new", b"12"),
+        file("/same"),
+        file("/mode", mode=0o755),
+        TarEntry("/link", "symlink", 0o777, 0, 0, linkname="/b"),
+    )
     assert diff_listings(registry, here) == [
         PathDifference("/a", CHANGED, "content (3 -> 5 bytes)"),
         PathDifference("/gone", REMOVED, "file, 1 bytes, mode 0644, owner 0:0"),
@@ -187,30 +227,43 @@ def test_diff_listings_names_each_added_removed_and_changed_path_in_order():
 def test_entry_changes_lists_every_change_and_a_type_change_alone():
     old = file("/f", b"abc", mode=0o644, uid=0)
     assert entry_changes(old, file("/f", b"abd", mode=0o600, uid=1000)) == [
-        "content (same size, 3 bytes)", "mode 0644 -> 0600", "owner 0:0 -> 1000:1000"]
+        "content (same size, 3 bytes)",
+        "mode 0644 -> 0600",
+        "owner 0:0 -> 1000:1000",
+    ]
     assert entry_changes(old, TarEntry("/f", "dir", 0o755, 0, 0)) == ["type file -> dir"]
 
 
 def test_describe_entry_says_what_a_whiteout_deletes():
     assert describe_entry(file("/etc/.wh.motd", b"")) == "file, 0 bytes, mode 0644, owner 0:0, whiteout of motd"
-    assert describe_entry(TarEntry("/bin/sh", "symlink", 0o777, 0, 0, linkname="busybox")) == \
-        "symlink -> busybox, mode 0777, owner 0:0"
+    assert (
+        describe_entry(TarEntry("/bin/sh", "symlink", 0o777, 0, 0, linkname="busybox"))
+        == "symlink -> busybox, mode 0777, owner 0:0"
+    )
 
 
 # -- comparing manifests ----------------------------------------------------------------------
 
 
 def _manifest(platform: str, *layers: str) -> PlatformManifest:
-    return PlatformManifest(platform, digest(platform.encode() + "".join(layers).encode()),
-                            tuple(LayerRef(d, media_types.OCI_LAYER_GZIP, 1, "sha256:" + d[-1] * 64) for d in layers),
-                            {"os": platform.split("/")[0], "architecture": platform.split("/")[1]})
+    return PlatformManifest(
+        platform,
+        digest(platform.encode() + "".join(layers).encode()),
+        tuple(LayerRef(d, media_types.OCI_LAYER_GZIP, 1, "sha256:" + d[-1] * 64) for d in layers),
+        {"os": platform.split("/")[0], "architecture": platform.split("/")[1]},
+    )
 
 
 def test_layers_pair_by_position_and_equal_digests_are_left_out():
     here, there = _manifest("linux/amd64", "a", "b", "c"), _manifest("linux/amd64", "a", "x")
-    assert [(i, h and h.digest, t and t.digest) for i, h, t in pair_layers(here, there)] == [(1, "b", "x"), (2, "c", None)]
-    assert [(i, h, t and t.digest) for i, h, t in pair_layers(_manifest("linux/amd64"), there)] == \
-        [(0, None, "a"), (1, None, "x")]
+    assert [(i, h and h.digest, t and t.digest) for i, h, t in pair_layers(here, there)] == [
+        (1, "b", "x"),
+        (2, "c", None),
+    ]
+    assert [(i, h, t and t.digest) for i, h, t in pair_layers(_manifest("linux/amd64"), there)] == [
+        (0, None, "a"),
+        (1, None, "x"),
+    ]
 
 
 def test_platforms_pair_by_name_and_two_single_images_always_pair():
@@ -225,8 +278,12 @@ def test_platforms_pair_by_name_and_two_single_images_always_pair():
 
 def test_config_changes_name_the_keys_that_differ_but_not_the_layers_record():
     ours = {"os": "linux", "created": "1970", "rootfs": {"diff_ids": ["a"]}, "config": {"Env": ["A=1"], "User": "1"}}
-    theirs = {"os": "linux", "created": "2024", "rootfs": {"diff_ids": ["b"]}, "config": {"Env": ["A=2"], "User": "1",
-                                                                                        "Cmd": ["sh"]}}
+    theirs = {
+        "os": "linux",
+        "created": "2024",
+        "rootfs": {"diff_ids": ["b"]},
+        "config": {"Env": ["A=2"], "User": "1", "Cmd": ["sh"]},
+    }
     assert config_changes(ours, theirs) == ["created", "config.Cmd", "config.Env"]
     assert config_changes(ours, ours) == []
 
@@ -236,8 +293,12 @@ def test_config_changes_name_the_keys_that_differ_but_not_the_layers_record():
 
 def test_two_images_compare_layer_by_layer_with_paths_capped(tmp_path: Path):
     base = compressed(tar_of([("bin/tool", b"tool", 0o755, 0)]), "gzip")
-    old_app = compressed(tar_of([("app/a", b"1", 0o644, 0), ("app/b", b"2", 0o644, 0), ("app/c", b"3", 0o644, 0)]), "gzip")
-    new_app = compressed(tar_of([("app/a", b"1!", 0o644, 0), ("app/b", b"2", 0o600, 0), ("app/d", b"4", 0o644, 0)]), "gzip")
+    old_app = compressed(
+        tar_of([("app/a", b"1", 0o644, 0), ("app/b", b"2", 0o644, 0), ("app/c", b"3", 0o644, 0)]), "gzip"
+    )
+    new_app = compressed(
+        tar_of([("app/a", b"1!", 0o644, 0), ("app/b", b"2", 0o600, 0), ("app/d", b"4", 0o644, 0)]), "gzip"
+    )
     extra = compressed(tar_of([("etc/extra", b"e", 0o644, 0)]), "none")
     there, here = Layout(tmp_path / "there"), Layout(tmp_path / "here")
     there_digest, _ = there.manifest([base, old_app], env=["MODE=old"])
@@ -249,8 +310,10 @@ def test_two_images_compare_layer_by_layer_with_paths_capped(tmp_path: Path):
     assert (app.registry_digest, app.here_digest) == (digest(old_app[0]), digest(new_app[0]))
     assert app.here_diff_id == digest(_plain(new_app[0]))
     assert [(p.path, p.change, p.detail) for p in app.paths] == [
-        ("/app/a", CHANGED, "content (1 -> 2 bytes)"), ("/app/b", CHANGED, "mode 0644 -> 0600"),
-        ("/app/c", REMOVED, "file, 1 bytes, mode 0644, owner 0:0")]
+        ("/app/a", CHANGED, "content (1 -> 2 bytes)"),
+        ("/app/b", CHANGED, "mode 0644 -> 0600"),
+        ("/app/c", REMOVED, "file, 1 bytes, mode 0644, owner 0:0"),
+    ]
     assert (added.index, added.summary, added.registry_digest) == (2, "only here", None)
     assert [(p.path, p.change) for p in added.paths] == [("/etc/extra", ADDED)]
 
@@ -268,13 +331,23 @@ def test_the_same_tar_compressed_another_way_is_not_listed(tmp_path: Path):
 def test_an_index_compares_platform_by_platform(tmp_path: Path):
     shared = compressed(tar_of([("app/same", b"s", 0o644, 0)]), "gzip")
     there, here = Layout(tmp_path / "there"), Layout(tmp_path / "here")
-    there_digest = there.index({"linux/amd64": there.manifest([shared], platform="linux/amd64"),
-                                "linux/arm64": there.manifest([compressed(tar_of([("app/arm", b"1", 0o644, 0)]), "gzip")],
-                                                              platform="linux/arm64")})
-    here_digest = here.index({"linux/amd64": here.manifest([shared], platform="linux/amd64"),
-                              "linux/arm64": here.manifest([compressed(tar_of([("app/arm", b"2", 0o644, 0)]), "gzip")],
-                                                           platform="linux/arm64"),
-                              "linux/s390x": here.manifest([shared], platform="linux/s390x")})
+    there_digest = there.index(
+        {
+            "linux/amd64": there.manifest([shared], platform="linux/amd64"),
+            "linux/arm64": there.manifest(
+                [compressed(tar_of([("app/arm", b"1", 0o644, 0)]), "gzip")], platform="linux/arm64"
+            ),
+        }
+    )
+    here_digest = here.index(
+        {
+            "linux/amd64": here.manifest([shared], platform="linux/amd64"),
+            "linux/arm64": here.manifest(
+                [compressed(tar_of([("app/arm", b"2", 0o644, 0)]), "gzip")], platform="linux/arm64"
+            ),
+            "linux/s390x": here.manifest([shared], platform="linux/s390x"),
+        }
+    )
     result = compare(tmp_path, here, here_digest, there, there_digest)
     assert result.notes == ("platform linux/s390x only here",)
     (arm,) = result.layers
@@ -283,7 +356,7 @@ def test_an_index_compares_platform_by_platform(tmp_path: Path):
 
 def test_an_unreadable_layer_is_reported_and_the_others_still_compared(tmp_path: Path):
     there, here = Layout(tmp_path / "there"), Layout(tmp_path / "here")
-    junk = (b"{\"not\": \"a tar\"}" * 64, "application/vnd.example.artifact")
+    junk = (b'{"not": "a tar"}' * 64, "application/vnd.example.artifact")
     there_digest, _ = there.manifest([compressed(tar_of([("a", b"1", 0o644, 0)]), "gzip"), junk])
     here_digest, _ = here.manifest([compressed(tar_of([("a", b"2", 0o644, 0)]), "gzip"), (junk[0] + b" ", junk[1])])
     first, second = compare(tmp_path, here, here_digest, there, there_digest).layers
@@ -298,8 +371,9 @@ def test_images_with_the_same_layers_and_config_say_the_manifests_differ(tmp_pat
     here_digest, _ = here.manifest([layer], annotations={"org.opencontainers.image.revision": "abc"})
     result = compare(tmp_path, here, here_digest, there, there_digest)
     assert result.layers == ()
-    assert result.notes == ("layers and config are the same: the manifests differ (annotations, media types or "
-                            "encoding)",)
+    assert result.notes == (
+        "layers and config are the same: the manifests differ (annotations, media types or encoding)",
+    )
 
 
 def test_each_layer_is_listed_once_per_run(tmp_path: Path, monkeypatch):

@@ -23,11 +23,29 @@ C = "sha256:" + "c" * 64
 
 def test_a_table_row_per_tag_with_what_differs_below_it():
     differs = TagVerdict(
-        "app:web", "r.example.com/web:1.0", DIFFERS, A, "the tag names another image (1 layer differs)", B,
+        "app:web",
+        "r.example.com/web:1.0",
+        DIFFERS,
+        A,
+        "the tag names another image (1 layer differs)",
+        B,
         notes=("linux/amd64: config differs: config.Env",),
-        layers=(LayerDifference(1, "linux/amd64", "3 paths differ", A, B, C, C,
-                                (PathDifference("/app/a", "changed", "content (1 -> 2 bytes)"),
-                                 PathDifference("/app/b", "added", "file, 1 bytes, mode 0644, owner 0:0")), 1),),
+        layers=(
+            LayerDifference(
+                1,
+                "linux/amd64",
+                "3 paths differ",
+                A,
+                B,
+                C,
+                C,
+                (
+                    PathDifference("/app/a", "changed", "content (1 -> 2 bytes)"),
+                    PathDifference("/app/b", "added", "file, 1 bytes, mode 0644, owner 0:0"),
+                ),
+                1,
+            ),
+        ),
     )
     signed = TagVerdict("app:web", "r.example.com/web:latest", MATCHES_SIGNED, A, "signed with keys/cosign.pub", A)
     assert format_report([signed, differs]).splitlines() == [

@@ -43,8 +43,13 @@ def test_an_intact_copy_passes_and_each_kind_of_damage_is_named(tmp_path):
 
 def test_the_manifest_itself_and_what_it_should_list(tmp_path):
     deps = make_deps(tmp_path)
-    assert worker_cache.check(str(deps), {"pkg/__init__.py": worker_cache.hash_file(str(deps / "pkg/__init__.py"))[1]}) is None
-    assert worker_cache.check(str(deps), {"pkg/other.py": "0" * 64}) == "its manifest does not list pkg/other.py as copied"
+    assert (
+        worker_cache.check(str(deps), {"pkg/__init__.py": worker_cache.hash_file(str(deps / "pkg/__init__.py"))[1]})
+        is None
+    )
+    assert (
+        worker_cache.check(str(deps), {"pkg/other.py": "0" * 64}) == "its manifest does not list pkg/other.py as copied"
+    )
     manifest = deps / worker_cache.MANIFEST
     manifest.write_text(json.dumps({"version": 99, "files": {}}))
     assert worker_cache.check(str(deps)) == f"its manifest {worker_cache.MANIFEST} is unreadable"

@@ -109,7 +109,10 @@ services:
     assert out == text.replace("image: &web team/web", f"image: &web {NEW}")
     services = yaml.safe_load(out)["services"]
     assert (services["web"]["image"], services["worker"]["image"], services["db"]["image"]) == (
-        NEW, NEW, "docker.io/library/postgres:15")
+        NEW,
+        NEW,
+        "docker.io/library/postgres:15",
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,8 +129,11 @@ services:
     ],
 )
 def test_each_scalar_style_is_replaced_in_place(value: str, written: str) -> None:
-    out = replace_image_values(f"spec:\n  image: {value}  next: 1\n", "x.yaml",
-                               lambda v: NEW if v.value.replace(" ", "").strip() == "team/web" else None)
+    out = replace_image_values(
+        f"spec:\n  image: {value}  next: 1\n",
+        "x.yaml",
+        lambda v: NEW if v.value.replace(" ", "").strip() == "team/web" else None,
+    )
     assert out == f"spec:\n  image: {written}  next: 1\n"
     assert yaml.safe_load(out)["spec"] == {"image": NEW, "next": 1}
 
@@ -174,7 +180,10 @@ def _merge_bomb(levels: int) -> str:
 def test_yaml_bombs_are_refused_before_anything_expands_them() -> None:
     # 9**9 (387 million) nodes, and a merge-key bomb that PyYAML's safe_load itself takes
     # exponential time to flatten: both are refused from the node graph, which is their size.
-    with pytest.raises(ManifestYamlError, match=rf"^bomb.yaml:1: document 1 expands through its aliases to more than {MAX_EXPANDED_NODES} nodes"):
+    with pytest.raises(
+        ManifestYamlError,
+        match=rf"^bomb.yaml:1: document 1 expands through its aliases to more than {MAX_EXPANDED_NODES} nodes",
+    ):
         find_image_values(_billion_laughs(9), "bomb.yaml")
     with pytest.raises(ManifestYamlError, match=r"^bomb.yaml:4: document 2 expands through its aliases"):
         replace_image_values(_merge_bomb(8), "bomb.yaml", lambda v: NEW)
@@ -184,7 +193,9 @@ def test_yaml_bombs_are_refused_before_anything_expands_them() -> None:
 
 
 def test_oversized_and_undecodable_files_are_refused() -> None:
-    with pytest.raises(ManifestYamlError, match=rf"^big.yaml: {MAX_FILE_BYTES + 1} bytes is more than a deploy manifest may have"):
+    with pytest.raises(
+        ManifestYamlError, match=rf"^big.yaml: {MAX_FILE_BYTES + 1} bytes is more than a deploy manifest may have"
+    ):
         find_image_values(b"#" * (MAX_FILE_BYTES + 1), "big.yaml")
     with pytest.raises(ManifestYamlError, match=r"^latin.yaml: not UTF-8"):
         find_image_values("image: caf\u00e9\n".encode("latin-1"), "latin.yaml")

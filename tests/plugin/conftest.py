@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from pants_oci import register
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.goals.publish import PublishOciImageRequest
-from pants_oci.util_rules.settings import OciBuildSettings
+from pants.core.goals import package as package_goal
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishProcesses
 from pants.core.target_types import (
     FilesGeneratorTarget,
     FileTarget,
@@ -17,15 +15,18 @@ from pants.core.target_types import (
     hydrate_file_source,
     relocate_files,
 )
-from pants.core.goals import package as package_goal
-from pants.core.goals.publish import PublishProcesses
 from pants.core.util_rules import adhoc_binaries, source_files
 from pants.engine.fs import Digest, DigestContents
-from pants.source import source_root
 from pants.engine.rules import QueryRule
 from pants.engine.target import GenerateSourcesRequest
 from pants.engine.unions import UnionRule
+from pants.source import source_root
 from pants.testutil.rule_runner import RuleRunner
+
+from pants_oci import register
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.publish import PublishOciImageRequest
+from pants_oci.util_rules.settings import OciBuildSettings
 
 
 @pytest.fixture
@@ -48,8 +49,12 @@ def rule_runner() -> RuleRunner:
         ],
         # Pants core registers `_lockfile(s)`; the base-image lockfile is one (synthetic).
         target_types=[
-            *register.target_types(), FileTarget, FilesGeneratorTarget, RelocatedFiles,
-            LockfilesGeneratorTarget, LockfileTarget,
+            *register.target_types(),
+            FileTarget,
+            FilesGeneratorTarget,
+            RelocatedFiles,
+            LockfilesGeneratorTarget,
+            LockfileTarget,
         ],
     )
     runner.set_options([], env_inherit={"PATH", "HOME"})

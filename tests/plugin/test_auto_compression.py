@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from pants_oci.goals.package import OciImageFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
+from pants_oci.goals.package import OciImageFieldSet
 
 REGISTRIES = (
     "{'local': {'address': '127.0.0.1:5000', 'default': True},"

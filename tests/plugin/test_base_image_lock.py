@@ -4,11 +4,6 @@ what `generate-lockfiles` tracks, and the errors for a missing entry or a broken
 from __future__ import annotations
 
 import pytest
-from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
-from pants_oci.field_validation import FieldName
-from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.pull_fields import OciPullDependenciesField
 from pants.core.goals.generate_lockfiles import UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
@@ -22,6 +17,11 @@ from ocikit import media_types
 from ocikit.contracts.lock import TrackedImage
 from ocikit.lockfile import BaseImageLock, LockEntry, format_lockfile, new_lock
 from ocikit.reference import parse_reference
+from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
+from pants_oci.field_validation import FieldName
+from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.pull_fields import OciPullDependenciesField
 
 A, B = ("sha256:" + c * 64 for c in "ab")
 FIELD = FieldName("image", Address("base", target_name="debian"))
@@ -40,8 +40,12 @@ def test_a_tag_takes_the_lockfile_digest_and_an_inline_digest_wins() -> None:
 
 def test_a_tag_the_lockfile_lacks_names_the_target_field_lockfile_and_goal() -> None:
     with pytest.raises(InvalidFieldException) as raised:
-        pin_pull_reference(FIELD, parse_reference("registry.example.com/base/debian:13"),
-                           BaseImageLock(LOCK.entries, LOCKFILE), "pants generate-lockfiles --resolve=oci-base-images")
+        pin_pull_reference(
+            FIELD,
+            parse_reference("registry.example.com/base/debian:13"),
+            BaseImageLock(LOCK.entries, LOCKFILE),
+            "pants generate-lockfiles --resolve=oci-base-images",
+        )
     assert str(raised.value) == (
         "The `image` field in target base:debian has the value 'registry.example.com/base/debian:13', a tag "
         f"without a digest, and the base-image lockfile {LOCKFILE} has no entry for "
@@ -62,8 +66,9 @@ def test_tracked_images_are_the_tag_only_pulls_with_the_platforms_built_directly
     bases = [(debian, ("linux/amd64",)), (again, ("linux/arm64/v8", "linux/amd64")), (pinned, ("linux/s390x",))]
     assert tracked_images(pulls, bases) == (
         TrackedImage("docker.io/library/busybox:1.36", (), ("base:busybox",)),
-        TrackedImage("registry.example.com/base/debian:12", ("linux/amd64", "linux/arm64/v8"),
-                     ("base:debian", "other:debian")),
+        TrackedImage(
+            "registry.example.com/base/debian:12", ("linux/amd64", "linux/arm64/v8"), ("base:debian", "other:debian")
+        ),
     )
 
 
@@ -82,7 +87,9 @@ def test_generate_lockfiles_tracks_tag_only_pulls_and_their_images_platforms(loc
         {
             "base/BUILD": """
 oci_pull(name="debian", image="registry.example.com/base/debian:12")
-oci_pull(name="pinned", image="registry.example.com/base/debian:11@sha256:""" + "a" * 64 + """")
+oci_pull(name="pinned", image="registry.example.com/base/debian:11@sha256:"""
+            + "a" * 64
+            + """")
 """,
             "app/BUILD": """
 oci_image(name="web", base="//base:debian", platforms=["linux/amd64", "linux/arm64"])
@@ -127,8 +134,7 @@ oci_image(name="scratch")
     with pytest.raises(ExecutionError) as raised:
         _package(rule_runner, "app", "on_tag")
     assert (
-        f"{LOCKFILE}:11: images['registry.example.com/base/debian:12'].platforms['linux']: invalid platform "
-        "'linux'"
+        f"{LOCKFILE}:11: images['registry.example.com/base/debian:12'].platforms['linux']: invalid platform 'linux'"
     ) in str(raised.value)
     assert "Fix it, or delete it and run `pants generate-lockfiles --resolve=oci-base-images`." in str(raised.value)
     assert _package(rule_runner, "app", "scratch").artifacts[0].digest.startswith("sha256:")
@@ -172,7 +178,9 @@ oci_pull(name="pinned", image="registry.example.com/base/debian:12@{A}")
 
     assert dependencies("tag") == [], "no lockfile yet: building says which goal writes it"
     runner.write_files({LOCKFILE: format_lockfile(LOCK, "CMD").decode()})
-    lockfile = Address("3rdparty/oci", target_name="_oci-base-images_lockfile", relative_file_path="base-images.lock.yaml")
+    lockfile = Address(
+        "3rdparty/oci", target_name="_oci-base-images_lockfile", relative_file_path="base-images.lock.yaml"
+    )
     assert dependencies("tag") == [lockfile]
     assert dependencies("pinned") == []
     assert runner.get_target(lockfile).alias == "_lockfile"
@@ -180,6 +188,9 @@ oci_pull(name="pinned", image="registry.example.com/base/debian:12@{A}")
 
 def test_refresh_base_images_entries_must_be_references_with_a_tag() -> None:
     assert refresh_only_references(["busybox:1.36"]) == ["docker.io/library/busybox:1.36"]
-    with pytest.raises(OptionsError, match=r"\[oci\].refresh_base_images has an invalid entry 'registry.example.com/base' "
-                                           r"\(.*has no tag.*\): expected references with a tag"):
+    with pytest.raises(
+        OptionsError,
+        match=r"\[oci\].refresh_base_images has an invalid entry 'registry.example.com/base' "
+        r"\(.*has no tag.*\): expected references with a tag",
+    ):
         refresh_only_references(["registry.example.com/base"])

@@ -7,20 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pants_oci.base_image_lock import tracked_images
-from pants_oci.goals.lockfile import lock_command
-from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.goals.run import run_arguments
-from pants_oci.python.trees import BytecodeRequest, compile_bytecode
-from pants_oci.registries import OciRegistries
-from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
-from pants_oci.sbom.files import FileSha1Request, hash_files
-from pants_oci.subsystem import Compression, ContainerRuntimeKind
-from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
-from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
-from pants_oci.util_rules.pull import PullImageRequest, pull_command
-from pants_oci.util_rules.runtime import ContainerRuntime
-from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.engine.addresses import Address
@@ -54,13 +40,29 @@ from ocikit.image import Descriptor, Layer, Platform
 from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
+from pants_oci.base_image_lock import tracked_images
+from pants_oci.goals.lockfile import lock_command
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.run import run_arguments
+from pants_oci.python.trees import BytecodeRequest, compile_bytecode
+from pants_oci.registries import OciRegistries
+from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
+from pants_oci.sbom.files import FileSha1Request, hash_files
+from pants_oci.subsystem import Compression, ContainerRuntimeKind
+from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
+from pants_oci.util_rules.pull import PullImageRequest, pull_command
+from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 
 DIGEST = "sha256:" + "ab" * 32
-REGISTRIES = OciRegistries.from_dict({
-    "a": {"address": "a.example.com", "insecure": True},
-    "b": {"address": "b.example.com"},
-    "c": {"address": "127.0.0.1:5000", "insecure": True},
-})
+REGISTRIES = OciRegistries.from_dict(
+    {
+        "a": {"address": "a.example.com", "insecure": True},
+        "b": {"address": "b.example.com"},
+        "c": {"address": "127.0.0.1:5000", "insecure": True},
+    }
+)
 
 
 def _keys(raw: bytes) -> set:
@@ -68,8 +70,15 @@ def _keys(raw: bytes) -> set:
 
 
 def test_the_layer_spec_is_the_contract():
-    part = LayerPart(EMPTY_DIGEST, "/app", 1, 2, "oci_layer //a:b", LayerCompression(Compression.zstd, 5),
-                     FrozenDict({"bin/py": "/usr/bin/python3"}))
+    part = LayerPart(
+        EMPTY_DIGEST,
+        "/app",
+        1,
+        2,
+        "oci_layer //a:b",
+        LayerCompression(Compression.zstd, 5),
+        FrozenDict({"bin/py": "/usr/bin/python3"}),
+    )
     spec = layer_spec(part, 1700000000)
     assert _keys(spec.dumps()) == {"kind", "version", *field_names(LayerSpec)}
     assert LayerSpec.loads(spec.dumps()) == LayerSpec(
@@ -87,9 +96,18 @@ def test_the_pull_command_is_the_contract_and_the_worker_reads_it():
     )
     command = pull_command(request, REGISTRIES)
     assert command.to_argv() == (
-        "pull", f"r.example.com/base:1@{DIGEST}", "--out", "pulled",
-        "--platform", "linux/amd64", "--platform", "linux/arm64/v8",
-        "--insecure-registry", "a.example.com", "--insecure-registry", "127.0.0.1:5000",
+        "pull",
+        f"r.example.com/base:1@{DIGEST}",
+        "--out",
+        "pulled",
+        "--platform",
+        "linux/amd64",
+        "--platform",
+        "linux/arm64/v8",
+        "--insecure-registry",
+        "a.example.com",
+        "--insecure-registry",
+        "127.0.0.1:5000",
     )
     assert PullCommand.from_args(registry_cli._parser("pull").parse_args(list(command.to_argv()[1:]))) == command
 
@@ -102,13 +120,27 @@ def test_the_lock_command_and_its_tracked_file_are_the_contracts():
     raw = TrackedImages(tracked).dumps()
     assert _keys(raw) == {"kind", "version", *field_names(TrackedImages)}
     assert {k for image in json.loads(raw)["images"] for k in image} == {"kind", "version", *field_names(TrackedImage)}
-    assert TrackedImages.loads(raw).images == (TrackedImage("docker.io/library/debian:12", ("linux/amd64",), ("base:debian",)),)
+    assert TrackedImages.loads(raw).images == (
+        TrackedImage("docker.io/library/debian:12", ("linux/amd64",), ("base:debian",)),
+    )
 
     command = lock_command("base.lock", "pants generate-lockfiles", ["docker.io/library/debian:12"], REGISTRIES)
     assert command.to_argv() == (
-        "lock", "--tracked", "__oci_tracked.json", "--out", "__oci_lock_out/base.lock", "--lockfile", "base.lock",
-        "--regenerate-command", "pants generate-lockfiles", "--only", "docker.io/library/debian:12",
-        "--insecure-registry", "a.example.com", "--insecure-registry", "127.0.0.1:5000",
+        "lock",
+        "--tracked",
+        "__oci_tracked.json",
+        "--out",
+        "__oci_lock_out/base.lock",
+        "--lockfile",
+        "base.lock",
+        "--regenerate-command",
+        "pants generate-lockfiles",
+        "--only",
+        "docker.io/library/debian:12",
+        "--insecure-registry",
+        "a.example.com",
+        "--insecure-registry",
+        "127.0.0.1:5000",
     )
     assert LockCommand.from_args(registry_cli._parser("lock").parse_args(list(command.to_argv()[1:]))) == command
 
@@ -117,11 +149,21 @@ def test_the_run_command_is_the_contract_and_the_worker_reads_it():
     """The run goal's command line (tests/plugin/test_run_goal.py spells it out), read back by
     the worker's own parser."""
     artifact = BuiltOciImageArtifact(relpath="app/img", repository="team/app", tags=("1.0",))
-    argv = run_arguments(ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"), artifact,
-                         "oci_image app:img", ["--ulimit", "nofile=1024:1024"], load_only=True)
+    argv = run_arguments(
+        ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"),
+        artifact,
+        "oci_image app:img",
+        ["--ulimit", "nofile=1024:1024"],
+        load_only=True,
+    )
     assert RunCommand.from_args(run_worker._parser().parse_args(list(argv[1:]))) == RunCommand(
-        "/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img",
-        ("--ulimit", "nofile=1024:1024"), True, (),
+        "/usr/bin/podman",
+        "{chroot}/app/img",
+        "team/app:1.0",
+        "oci_image app:img",
+        ("--ulimit", "nofile=1024:1024"),
+        True,
+        (),
     )
 
 
@@ -141,7 +183,9 @@ def test_the_bytecode_command_is_the_contract_and_the_worker_reads_it():
             compile_bytecode,
             rule_args=[request, runner],
             mock_gets=[
-                MockGet(PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")),
+                MockGet(
+                    PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")
+                ),
                 MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
                 MockGet(ProcessResult, (Process,), _stop_at),
                 MockGet(Digest, (RemovePrefix,), lambda _: EMPTY_DIGEST),  # never reached
@@ -165,8 +209,11 @@ def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             build_layer_part,
-            rule_args=[part, OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST),
-                       OciBuildSettings(Compression.gzip, 1, 0)],
+            rule_args=[
+                part,
+                OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST),
+                OciBuildSettings(Compression.gzip, 1, 0),
+            ],
             mock_gets=[
                 MockGet(Digest, (AddPrefix,), lambda _: EMPTY_DIGEST),
                 MockGet(Digest, (CreateDigest,), create),
@@ -177,7 +224,7 @@ def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
             ],
         )
     argv = ran.value.args[0].argv
-    command = LayerCommand.from_args(layer_worker._parser().parse_args(list(argv[argv.index("layer") + 1:])))
+    command = LayerCommand.from_args(layer_worker._parser().parse_args(list(argv[argv.index("layer") + 1 :])))
     (tmp_path / "spec.json").write_bytes(written[command.spec])
     assert layer_worker.load_spec(str(tmp_path / "spec.json")) == layer_spec(part, 0)
 
@@ -193,7 +240,10 @@ def test_the_sbom_layer_read_writes_the_request_and_command_the_worker_reads(tmp
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             scan_base_layer,
-            rule_args=[BaseLayerScanRequest(layer, EMPTY_DIGEST), OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST)],
+            rule_args=[
+                BaseLayerScanRequest(layer, EMPTY_DIGEST),
+                OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST),
+            ],
             mock_gets=[
                 MockGet(Digest, (DigestSubset,), lambda _: EMPTY_DIGEST),
                 MockGet(Digest, (CreateDigest,), create),
@@ -204,16 +254,21 @@ def test_the_sbom_layer_read_writes_the_request_and_command_the_worker_reads(tmp
         )
     argv = list(ran.value.args[0].argv)
     at = argv.index(SbomDpkgCommand.COMMAND)
-    command = SbomDpkgCommand.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1:]))
+    command = SbomDpkgCommand.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1 :]))
     (tmp_path / "request.json").write_bytes(written[command.request])
-    assert DpkgScanRequest.read(str(tmp_path / "request.json")) == DpkgScanRequest(f"blobs/sha256/{'ab' * 32}", layer.descriptor.media_type)
+    assert DpkgScanRequest.read(str(tmp_path / "request.json")) == DpkgScanRequest(
+        f"blobs/sha256/{'ab' * 32}", layer.descriptor.media_type
+    )
 
 
 def test_the_sbom_hash_command_is_the_contract_and_the_worker_reads_it():
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             hash_files,
-            rule_args=[FileSha1Request(EMPTY_DIGEST, "oci_layer //a:b"), OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST)],
+            rule_args=[
+                FileSha1Request(EMPTY_DIGEST, "oci_layer //a:b"),
+                OcikitRunner(cache_name="c", deps_directory="deps-1", core=EMPTY_DIGEST),
+            ],
             mock_gets=[
                 MockGet(ProcessResult, (Process,), _stop_at),
                 MockGet(DigestContents, (Digest,), lambda _: DigestContents([])),  # never reached
@@ -221,5 +276,5 @@ def test_the_sbom_hash_command_is_the_contract_and_the_worker_reads_it():
         )
     argv = list(ran.value.args[0].argv)
     at = argv.index(SbomSha1Command.COMMAND)
-    command = SbomSha1Command.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1:]))
+    command = SbomSha1Command.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1 :]))
     assert command == SbomSha1Command("files", "sha1s.json")

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pants_oci.deploy_fields import OciDeployDependenciesField
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.goals.package_deploy import OciDeployManifestsFieldSet
-from pants_oci.util_rules.deploy_images import InferOciDeployDependencies, OciDeployInferenceFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import DigestContents
@@ -18,6 +14,10 @@ from pants.engine.target import DependenciesRequest, InferredDependencies
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.yaml_images import MAX_EXPANDED_NODES
+from pants_oci.deploy_fields import OciDeployDependenciesField
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.package_deploy import OciDeployManifestsFieldSet
+from pants_oci.util_rules.deploy_images import InferOciDeployDependencies, OciDeployInferenceFieldSet
 
 REGISTRIES = "{'prod': {'address': 'registry.example.com', 'default': True}, 'local': {'address': '127.0.0.1:5000'}}"
 
@@ -46,12 +46,16 @@ spec:
     image: docker.io/library/postgres:15
 """
 
-COMPOSE = """\
+COMPOSE = (
+    """\
 services:
   web: {image: team/web}
   cache:
-    image: registry.example.com/infra/cache@sha256:""" + "c" * 64 + """
+    image: registry.example.com/infra/cache@sha256:"""
+    + "c" * 64
+    + """
 """
+)
 
 
 @pytest.fixture
@@ -69,8 +73,14 @@ def deploy_runner(rule_runner: RuleRunner) -> RuleRunner:
     return runner
 
 
-def write(runner: RuleRunner, files: dict, deploy: str = 'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml", "compose.yml"])') -> None:
-    runner.write_files({"app/hello.txt": "hi", "app/BUILD": IMAGES + deploy + "\n", **{f"app/{k}": v for k, v in files.items()}})
+def write(
+    runner: RuleRunner,
+    files: dict,
+    deploy: str = 'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml", "compose.yml"])',
+) -> None:
+    runner.write_files(
+        {"app/hello.txt": "hi", "app/BUILD": IMAGES + deploy + "\n", **{f"app/{k}": v for k, v in files.items()}}
+    )
 
 
 def package_deploy(runner: RuleRunner, name: str = "deploy") -> tuple[BuiltPackage, dict[str, str]]:
@@ -99,15 +109,21 @@ def test_package_resolves_our_images_and_keeps_everything_else(deploy_runner: Ru
     assert files["app/deploy/compose.yml"] == COMPOSE.replace("{image: team/web}", f"{{image: {web}}}")
     assert built.artifacts[0].relpath == "app/deploy"
     assert built.artifacts[0].extra_log_lines == (
-        f"    //app:web -> {web}", f"    :worker -> {worker}", f"    team/web -> {web}", f"    team/web:1.0 -> {web}",
+        f"    //app:web -> {web}",
+        f"    :worker -> {worker}",
+        f"    team/web -> {web}",
+        f"    team/web:1.0 -> {web}",
     )
     pod = yaml.safe_load(files["app/deploy/k8s/pod.yaml"])
     assert [c["image"] for c in pod["spec"]["containers"]] == [web, worker, web, "docker.io/library/postgres:15"]
 
 
 def test_the_registry_field_chooses_where_the_references_point(deploy_runner: RuleRunner) -> None:
-    write(deploy_runner, {"k8s/w.yaml": "image: //app:worker\n"},
-          'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"], registry="@local")')
+    write(
+        deploy_runner,
+        {"k8s/w.yaml": "image: //app:worker\n"},
+        'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"], registry="@local")',
+    )
     _, files = package_deploy(deploy_runner)
     assert files["app/deploy/k8s/w.yaml"] == f"image: 127.0.0.1:5000/worker@{image_digest(deploy_runner, 'worker')}\n"
 
@@ -126,36 +142,61 @@ def test_inference_links_the_named_images_so_dependents_see_the_manifests(deploy
 @pytest.mark.parametrize(
     "manifest, message",
     [
-        ("image: team/wbe\n",
-         r"The image value 'team/wbe' at app/k8s/m.yaml:1 \(document 1, image\) of app:deploy: it names no known "
-         r"image: 'team/wbe' is the repository of no `oci_image` \(known: .*team/web.*\)\. .*'docker.io/team/wbe'"),
-        ("a: 1\n---\nspec: {image: postgres}\n",
-         r"at app/k8s/m.yaml:3 \(document 2, spec.image\) of app:deploy: it names no known image: 'postgres'.*"
-         r"'docker.io/library/postgres'"),
-        ("image: //app:f\n", r"The image value '//app:f' at app/k8s/m.yaml:1 .* names app:f, a `files` target: an "
-                             r"image value may name only `oci_image` targets"),
+        (
+            "image: team/wbe\n",
+            r"The image value 'team/wbe' at app/k8s/m.yaml:1 \(document 1, image\) of app:deploy: it names no known "
+            r"image: 'team/wbe' is the repository of no `oci_image` \(known: .*team/web.*\)\. .*'docker.io/team/wbe'",
+        ),
+        (
+            "a: 1\n---\nspec: {image: postgres}\n",
+            r"at app/k8s/m.yaml:3 \(document 2, spec.image\) of app:deploy: it names no known image: 'postgres'.*"
+            r"'docker.io/library/postgres'",
+        ),
+        (
+            "image: //app:f\n",
+            r"The image value '//app:f' at app/k8s/m.yaml:1 .* names app:f, a `files` target: an "
+            r"image value may name only `oci_image` targets",
+        ),
         ("image: //app:nope\n", r"The image value '//app:nope' at app/k8s/m.yaml:1 .* names no target"),
         ("image: //no/such/dir:x\n", r"The image value '//no/such/dir:x' .* names no target"),
         ("image: team/web:2.0\n", r"app:web is tagged 1.0, latest, not '2.0'"),
         ("image: Team/Web\n", r"it is neither an `oci_image` address .* nor an image reference"),
-        ("image: //app:local_only\n", r"app:deploy points its images at @prod \(registry.example.com\), but "
-                                      r"app:local_only is not published there \(it is published to: @local\)"),
+        (
+            "image: //app:local_only\n",
+            r"app:deploy points its images at @prod \(registry.example.com\), but "
+            r"app:local_only is not published there \(it is published to: @local\)",
+        ),
         ("image: //app:unpublished\n", r"but app:unpublished is not published there \(it is published to: none\)"),
-        ("spec:\n  containers: [\n    {image: a}\n", r"app/k8s/m.yaml:4: not valid YAML .* \(in the `sources` of app:deploy\)"),
-        ("\n".join(["l0: &l0 {image: team/web}"] + [f"l{i}: &l{i} [" + ", ".join([f"*l{i-1}"] * 9) + "]" for i in range(1, 10)]),
-         rf"app/k8s/m.yaml:1: document 1 expands through its aliases to more than {MAX_EXPANDED_NODES} nodes"),
+        (
+            "spec:\n  containers: [\n    {image: a}\n",
+            r"app/k8s/m.yaml:4: not valid YAML .* \(in the `sources` of app:deploy\)",
+        ),
+        (
+            "\n".join(
+                ["l0: &l0 {image: team/web}"]
+                + [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 10)]
+            ),
+            rf"app/k8s/m.yaml:1: document 1 expands through its aliases to more than {MAX_EXPANDED_NODES} nodes",
+        ),
     ],
 )
-def test_each_bad_value_names_the_target_file_line_and_value(deploy_runner: RuleRunner, manifest: str, message: str) -> None:
+def test_each_bad_value_names_the_target_file_line_and_value(
+    deploy_runner: RuleRunner, manifest: str, message: str
+) -> None:
     write(deploy_runner, {"k8s/m.yaml": manifest}, 'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"])')
     with pytest.raises(ExecutionError, match=message):
         package_deploy(deploy_runner)
 
 
 def test_two_images_with_one_repository_must_be_named_by_address(deploy_runner: RuleRunner) -> None:
-    write(deploy_runner, {"k8s/m.yaml": "image: team/web\n"},
-          'oci_image(name="web2", repository="team/web")\noci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"])')
-    with pytest.raises(ExecutionError, match=r"'team/web' is the repository of 2 images \(app:web, app:web2\): name one by address"):
+    write(
+        deploy_runner,
+        {"k8s/m.yaml": "image: team/web\n"},
+        'oci_image(name="web2", repository="team/web")\noci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"])',
+    )
+    with pytest.raises(
+        ExecutionError, match=r"'team/web' is the repository of 2 images \(app:web, app:web2\): name one by address"
+    ):
         package_deploy(deploy_runner)
 
 
@@ -163,24 +204,40 @@ def test_two_images_with_one_repository_must_be_named_by_address(deploy_runner: 
     "registries, field, message",
     [
         ("{'a': {'address': 'a.example.com'}}", "", r"no default registry in \[oci\].registries: choose"),
-        ("{'a': {'address': 'a.example.com', 'default': True}, 'b': {'address': 'b.example.com', 'default': True}}",
-         "", r"several default registries \(@a, @b\)"),
-        (REGISTRIES, ', registry="@nope"', r"unknown registry alias '@nope'; configured in \[oci\].registries: @local, @prod"),
+        (
+            "{'a': {'address': 'a.example.com', 'default': True}, 'b': {'address': 'b.example.com', 'default': True}}",
+            "",
+            r"several default registries \(@a, @b\)",
+        ),
+        (
+            REGISTRIES,
+            ', registry="@nope"',
+            r"unknown registry alias '@nope'; configured in \[oci\].registries: @local, @prod",
+        ),
     ],
 )
 def test_the_registry_must_be_one_configured_registry(
     deploy_runner: RuleRunner, registries: str, field: str, message: str
 ) -> None:
     deploy_runner.set_options([f"--oci-registries={registries}"], env_inherit={"PATH", "HOME"})
-    write(deploy_runner, {"k8s/m.yaml": "image: //app:web\n"},
-          f'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"]{field})')
+    write(
+        deploy_runner,
+        {"k8s/m.yaml": "image: //app:web\n"},
+        f'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"]{field})',
+    )
     with pytest.raises(ExecutionError, match=message):
         package_deploy(deploy_runner)
 
 
 def test_a_registry_that_is_not_an_alias_is_refused_when_the_build_file_is_read(deploy_runner: RuleRunner) -> None:
-    write(deploy_runner, {"k8s/m.yaml": "image: //app:web\n"},
-          'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"], registry="registry.example.com")')
-    with pytest.raises(ExecutionError, match=r"The `registry` field in target app:deploy has an invalid value "
-                                             r"'registry.example.com': expected a registry alias"):
+    write(
+        deploy_runner,
+        {"k8s/m.yaml": "image: //app:web\n"},
+        'oci_deploy_manifests(name="deploy", sources=["k8s/*.yaml"], registry="registry.example.com")',
+    )
+    with pytest.raises(
+        ExecutionError,
+        match=r"The `registry` field in target app:deploy has an invalid value "
+        r"'registry.example.com': expected a registry alias",
+    ):
         deploy_runner.get_target(Address("app", target_name="deploy"))

@@ -9,11 +9,6 @@ import json
 import tarfile
 
 import pytest
-from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.layer_fields import OciLayerDependenciesField
-from pants_oci.util_rules.layer_inputs import OciLayerRequest
-from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import FileTarget
 from pants.engine.addresses import Address
@@ -24,6 +19,12 @@ from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import RuleRunner
 from pants.util.frozendict import FrozenDict
+
+from pants_oci.extensions import OciImageExtension, OciImageExtensionRequest, OciLayers, OciLayersRequest
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 
 
 class FilesAsLayer(OciLayersRequest):
@@ -37,8 +38,15 @@ async def files_as_layer(request: FilesAsLayer) -> OciLayers:
     dependencies = OciLayerDependenciesField([f"{request.target.address}"], request.target.address)
     layer = await Get(
         BuiltOciLayer,
-        OciLayerRequest(request.target.address, dependencies, "/from-files", 0, 0,
-                        f"files {request.target.address}", request.compression),
+        OciLayerRequest(
+            request.target.address,
+            dependencies,
+            "/from-files",
+            0,
+            0,
+            f"files {request.target.address}",
+            request.compression,
+        ),
     )
     assert request.base_images == ()  # these images are on scratch
     return OciLayers((layer,), entrypoint=("/from-files/run",), env=FrozenDict({"FROM": "files"}))
@@ -128,7 +136,9 @@ def test_a_registered_target_type_is_accepted_in_layers_and_an_extension_adds_to
 
 
 def test_an_extension_may_not_override_the_targets_annotation(ext_runner: RuleRunner) -> None:
-    with pytest.raises(ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"):
+    with pytest.raises(
+        ExecutionError, match="'example.stamp' is set by the `annotations` field and by the extension Stamp"
+    ):
         manifest_of(ext_runner, "clash")
 
 
@@ -139,4 +149,7 @@ def test_a_layer_part_of_placed_files_is_the_layer_an_oci_layer_of_those_files_m
     from_oci_layer, from_extension = manifest["layers"]
     assert from_oci_layer == from_extension
     config = json.loads(files[f"ext/same/blobs/sha256/{manifest['config']['digest'][7:]}"])
-    assert [h["created_by"] for h in config["history"]] == ["pants: oci_layer ext:stamp_layer", "pants: stamp of ext:same"]
+    assert [h["created_by"] for h in config["history"]] == [
+        "pants: oci_layer ext:stamp_layer",
+        "pants: stamp of ext:same",
+    ]

@@ -5,6 +5,12 @@ sets, and a layer's path conflicts and source-root stripping."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+from pants.engine.target import InvalidFieldException
+
+from ocikit import media_types
+from ocikit.digest import sha256_digest
+from ocikit.image import ConfigMutations, Descriptor, Layer, Platform, build_platform_image
 from pants_oci.bases import (
     BaseKind,
     BasePlatformError,
@@ -22,12 +28,6 @@ from pants_oci.composition import (
 )
 from pants_oci.field_validation import FieldName
 from pants_oci.layer_paths import LayerInputError, check_layer_paths, strip_source_root
-from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException
-
-from ocikit import media_types
-from ocikit.digest import sha256_digest
-from ocikit.image import ConfigMutations, Descriptor, Layer, Platform, build_platform_image
 
 FIELD = FieldName("base", Address("app", target_name="img"))
 PINNED = "registry.example.com/base/debian:12@sha256:" + "a" * 64
@@ -53,9 +53,7 @@ def test_parse_base_tells_scratch_addresses_and_references_apart(value, kind) ->
     assert base_address(value) == (spec.value if kind is BaseKind.address else None)
 
 
-@pytest.mark.parametrize(
-    "value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"]
-)
+@pytest.mark.parametrize("value", ["registry.example.com/repo:tag", "localhost/app", "127.0.0.1:5000/busybox:1.36"])
 def test_a_registry_reference_without_digest_says_pin_it(value) -> None:
     with pytest.raises(InvalidFieldException) as raised:
         parse_base(FIELD, value)

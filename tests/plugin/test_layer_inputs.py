@@ -5,10 +5,6 @@ at their build-root path, resources and Python sources below their source root."
 from __future__ import annotations
 
 import pytest
-from pants_oci.layer_fields import OciLayerDependenciesField
-from pants_oci.subsystem import Compression
-from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
-from pants_oci.util_rules.settings import LayerCompression
 from pants.backend.python.dependency_inference.subsystem import PythonInferSubsystem
 from pants.backend.python.target_types import (
     PythonFilesGeneratorSettingsRequest,
@@ -16,14 +12,19 @@ from pants.backend.python.target_types import (
     PythonSourcesGeneratorTarget,
     PythonSourceTarget,
 )
+from pants.backend.python.target_types_rules import python_files_generator_settings
 from pants.core.target_types import GenericTarget, ResourcesGeneratorTarget, ResourceTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
-from pants.backend.python.target_types_rules import python_files_generator_settings
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import TargetFilesGeneratorSettingsRequest
 from pants.engine.unions import UnionRule
 from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.subsystem import Compression
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.settings import LayerCompression
 
 
 @pytest.fixture
@@ -221,9 +222,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_inputs_name_the_layer_the_target_and_what_would_work(
-    inputs_runner: RuleRunner, case: str
-) -> None:
+def test_bad_inputs_name_the_layer_the_target_and_what_would_work(inputs_runner: RuleRunner, case: str) -> None:
     options, files, expected = BAD_INPUTS[case]
     inputs_runner.set_options(options)
     inputs_runner.write_files(files)

@@ -10,18 +10,19 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from pants_oci.layer_fields import OciLayerDependenciesField
-from pants_oci.layer_paths import LayerInputError
-from pants_oci.subsystem import Compression
-from pants_oci.util_rules.layer_inputs import OciLayerRequest
-from pants_oci.util_rules.layer_shards import check_declared_symlinks
-from pants_oci.util_rules.settings import LayerCompression
 from pants.engine.addresses import Address
 from pants.engine.fs import Directory, SymlinkEntry
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 from pants.util.frozendict import FrozenDict
 from test_package import blob, layer_members, package
+
+from pants_oci.layer_fields import OciLayerDependenciesField
+from pants_oci.layer_paths import LayerInputError
+from pants_oci.subsystem import Compression
+from pants_oci.util_rules.layer_inputs import OciLayerRequest
+from pants_oci.util_rules.layer_shards import check_declared_symlinks
+from pants_oci.util_rules.settings import LayerCompression
 
 BUILD = """
 files(name="data", sources=["data/**/*"])
@@ -36,9 +37,7 @@ oci_image(name="whole_img", layers=[":whole"])
 
 def tree(seed: int = 0, files: int = 40) -> dict[str, bytes]:
     rng = random.Random(seed)
-    return {
-        f"sh/data/d{i % 3}/e{i % 2}/f{i:03d}.bin": rng.randbytes(rng.randint(1000, 30000)) for i in range(files)
-    }
+    return {f"sh/data/d{i % 3}/e{i % 2}/f{i:03d}.bin": rng.randbytes(rng.randint(1000, 30000)) for i in range(files)}
 
 
 def write(rule_runner: RuleRunner, files: dict[str, bytes], build: str = BUILD) -> None:
@@ -55,8 +54,17 @@ def image(rule_runner: RuleRunner, name: str) -> tuple[dict, dict, dict[str, byt
 
 
 def header(member: tarfile.TarInfo) -> tuple:
-    return (member.type, member.mode, member.uid, member.gid, member.uname, member.gname, member.mtime,
-            member.linkname, member.size)
+    return (
+        member.type,
+        member.mode,
+        member.uid,
+        member.gid,
+        member.uname,
+        member.gname,
+        member.mtime,
+        member.linkname,
+        member.size,
+    )
 
 
 def test_a_large_layer_becomes_shards_holding_the_entries_of_one_layer(rule_runner: RuleRunner) -> None:
@@ -76,7 +84,9 @@ def test_a_large_layer_becomes_shards_holding_the_entries_of_one_layer(rule_runn
             for member in tar.getmembers():
                 seen.setdefault(member.name, []).append(member)
                 if member.isfile():
-                    assert tar.extractfile(member).read() == rule_runner.read_file(member.name[len("srv/app/"):], mode="rb")
+                    assert tar.extractfile(member).read() == rule_runner.read_file(
+                        member.name[len("srv/app/") :], mode="rb"
+                    )
     assert sorted(seen) == sorted(expected), "the same paths, and nothing above the destination"
     for name, members in seen.items():
         assert all(header(m) == header(expected[name]) for m in members), name
@@ -122,9 +132,13 @@ def test_the_option_sets_the_default_and_the_field_overrides_it(rule_runner: Rul
 def test_too_many_files_of_the_shard_size_get_coarser_shards(rule_runner: RuleRunner) -> None:
     rng = random.Random(3)
     many = {f"sh/data/f{i:03d}.bin": rng.randbytes(9 * 1024) for i in range(66)}  # each ends a 64KiB shard
-    write(rule_runner, many, 'files(name="data", sources=["data/**/*"])\n'
-          'oci_layer(name="l", dependencies=[":data"], shard_size="64KiB")\n'
-          'oci_image(name="img", layers=[":l"])\n')
+    write(
+        rule_runner,
+        many,
+        'files(name="data", sources=["data/**/*"])\n'
+        'oci_layer(name="l", dependencies=[":data"], shard_size="64KiB")\n'
+        'oci_image(name="img", layers=[":l"])\n',
+    )
     manifest, config, _ = image(rule_runner, "img")
     assert 1 < len(manifest["layers"]) <= 64
     assert config["history"][0]["created_by"].startswith("pants: oci_layer sh:l (shard 1 of ")
@@ -134,9 +148,13 @@ def test_too_many_files_of_the_shard_size_get_coarser_shards(rule_runner: RuleRu
 def test_a_bad_shard_size_names_the_target_field_value_and_what_is_accepted(
     rule_runner: RuleRunner, value: str
 ) -> None:
-    write(rule_runner, tree(files=2), f'files(name="data", sources=["data/**/*"])\n'
-          f'oci_layer(name="l", dependencies=[":data"], shard_size="{value}")\n'
-          'oci_image(name="img", layers=[":l"])\n')
+    write(
+        rule_runner,
+        tree(files=2),
+        f'files(name="data", sources=["data/**/*"])\n'
+        f'oci_layer(name="l", dependencies=[":data"], shard_size="{value}")\n'
+        'oci_image(name="img", layers=[":l"])\n',
+    )
     with pytest.raises(ExecutionError) as raised:
         image(rule_runner, "img")
     assert (
@@ -155,8 +173,16 @@ def test_a_bad_shard_size_option_names_the_option(rule_runner: RuleRunner) -> No
 
 def layer_with_links(links: dict[str, str]) -> OciLayerRequest:
     address = Address("sh", target_name="l")
-    return OciLayerRequest(address, OciLayerDependenciesField([], address), "/", 0, 0, "oci_layer sh:l",
-                           LayerCompression(Compression.gzip, 1), symlinks=FrozenDict(links))
+    return OciLayerRequest(
+        address,
+        OciLayerDependenciesField([], address),
+        "/",
+        0,
+        0,
+        "oci_layer sh:l",
+        LayerCompression(Compression.gzip, 1),
+        symlinks=FrozenDict(links),
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,7 +190,11 @@ def layer_with_links(links: dict[str, str]) -> OciLayerRequest:
     [
         (Directory("a"), {"a": "x"}, "symlink /a -> 'x' is on a path the layer's files already have: the directory /a"),
         (Directory("a/b"), {"a": "x"}, "symlink /a -> 'x' would be the parent of the directory /a/b"),
-        (SymlinkEntry("a", "elsewhere"), {"a/b": "x"}, "symlink /a/b -> 'x' would be below the symlink /a -> 'elsewhere'"),
+        (
+            SymlinkEntry("a", "elsewhere"),
+            {"a/b": "x"},
+            "symlink /a/b -> 'x' would be below the symlink /a -> 'elsewhere'",
+        ),
     ],
 )
 def test_a_split_layer_checks_its_links_against_entries_files_targets_never_have(entry, links, message) -> None:

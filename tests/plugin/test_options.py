@@ -11,20 +11,20 @@ option, the bad value and what is accepted.
 from __future__ import annotations
 
 import json
-
 import re
 from typing import Sequence
 
 import pytest
-from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.goals.publish import PublishOciImageFieldSet
-from pants_oci.util_rules.settings import OciBuildSettings
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
+
+from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.goals.publish import PublishOciImageFieldSet
+from pants_oci.util_rules.settings import OciBuildSettings
 
 PLACEHOLDERS = "available placeholders: {name}, {directory}, {parent_directory}, {full_directory}"
 ADDRESS_ACCEPTED = (
@@ -112,7 +112,13 @@ def int_error(value: str) -> str:
         (["--oci-publish-jobs=many"], None, None, "publish-jobs", int_error("many")),
         ([], "publish_jobs = 2.5", None, "publish-jobs", int_error("2.5")),
         (["--oci-registries=notadict"], None, None, "registries", "Invalid dict value: notadict"),
-        ([], 'registries = ["registry.example.com"]', None, "registries", "Invalid dict value: ['registry.example.com']"),
+        (
+            [],
+            'registries = ["registry.example.com"]',
+            None,
+            "registries",
+            "Invalid dict value: ['registry.example.com']",
+        ),
         (
             ["--oci-registries={'prod': "],
             None,
@@ -222,9 +228,7 @@ def test_source_date_epoch_env_var_with_unicode_digits(rule_runner: RuleRunner) 
 
 def test_source_date_epoch_env_var_out_of_range_names_the_variable(rule_runner: RuleRunner) -> None:
     set_options(rule_runner, env={"SOURCE_DATE_EPOCH": str(8**11)})
-    assert "SOURCE_DATE_EPOCH=8589934592 is out of range: expected 0 to 8589934591" in error_of(
-        settings, rule_runner
-    )
+    assert "SOURCE_DATE_EPOCH=8589934592 is out of range: expected 0 to 8589934591" in error_of(settings, rule_runner)
 
 
 @pytest.mark.parametrize(
@@ -235,9 +239,7 @@ def test_source_date_epoch_env_var_out_of_range_names_the_variable(rule_runner: 
         (["--oci-source-date-epoch=5"], {"SOURCE_DATE_EPOCH": "yesterday"}, 5),  # the option wins
     ],
 )
-def test_source_date_epoch_sources(
-    rule_runner: RuleRunner, args: list[str], env: dict[str, str], epoch: int
-) -> None:
+def test_source_date_epoch_sources(rule_runner: RuleRunner, args: list[str], env: dict[str, str], epoch: int) -> None:
     set_options(rule_runner, args, env=env)
     assert settings(rule_runner).epoch == epoch
 
@@ -337,7 +339,9 @@ def registry_case(entry: str, message: str):
 @pytest.mark.parametrize(
     "registries, message",
     [
-        registry_case("'registry.example.com'", "expected a dict such as {'address': 'host:port'}, got 'registry.example.com'"),
+        registry_case(
+            "'registry.example.com'", "expected a dict such as {'address': 'host:port'}, got 'registry.example.com'"
+        ),
         registry_case("None", "expected a dict such as {'address': 'host:port'}, got None"),
         registry_case(
             "{'address': 'registry.example.com', 'defualt': True}",
@@ -349,7 +353,9 @@ def registry_case(entry: str, message: str):
         ),
         registry_case("{'address': 'r.example.com', 'default': 'yes'}", "`default` must be True or False, got 'yes'"),
         registry_case("{'address': 'r.example.com', 'insecure': 1}", "`insecure` must be True or False, got 1"),
-        registry_case("{'address': 'r.example.com', 'skip_push': 'false'}", "`skip_push` must be True or False, got 'false'"),
+        registry_case(
+            "{'address': 'r.example.com', 'skip_push': 'false'}", "`skip_push` must be True or False, got 'false'"
+        ),
         registry_case("{'address': 5000}", f"invalid registry address 5000: {ADDRESS_ACCEPTED}"),
         registry_case("{'address': ''}", f"invalid registry address '': {ADDRESS_ACCEPTED}"),
         registry_case(
@@ -365,7 +371,10 @@ def registry_case(entry: str, message: str):
             f"invalid registry address 'registry.example.com:99999': {ADDRESS_ACCEPTED}",
         ),
         registry_case("{'address': '127.0.0.1:0'}", f"invalid registry address '127.0.0.1:0': {ADDRESS_ACCEPTED}"),
-        registry_case("{'address': 'registry example.com'}", f"invalid registry address 'registry example.com': {ADDRESS_ACCEPTED}"),
+        registry_case(
+            "{'address': 'registry example.com'}",
+            f"invalid registry address 'registry example.com': {ADDRESS_ACCEPTED}",
+        ),
         registry_case("{'address': '::1:5000'}", f"invalid registry address '::1:5000': {ADDRESS_ACCEPTED}"),
         pytest.param(
             "{'my prod': {'address': 'r.example.com'}}",
@@ -373,7 +382,9 @@ def registry_case(entry: str, message: str):
             "(not first), e.g. 'prod'; an image's `registries` field names it as '@prod'",
             id="alias with a space",
         ),
-        pytest.param("{'@prod': {'address': 'r.example.com'}}", "[oci].registries: invalid alias '@prod':", id="alias with @"),
+        pytest.param(
+            "{'@prod': {'address': 'r.example.com'}}", "[oci].registries: invalid alias '@prod':", id="alias with @"
+        ),
         pytest.param("{'': {'address': 'r.example.com'}}", "[oci].registries: invalid alias '':", id="empty alias"),
         pytest.param("{1: {'address': 'r.example.com'}}", "[oci].registries: invalid alias 1:", id="int alias"),
     ],
@@ -396,7 +407,8 @@ def test_bad_registries_flag(rule_runner: RuleRunner, registries: str, message: 
         ),
         (
             'registries = {prod = {address = "https://registry.example.com:5000"}}',
-            f"[oci].registries['prod']: invalid registry address 'https://registry.example.com:5000': {ADDRESS_ACCEPTED}",
+            "[oci].registries['prod']: invalid registry address 'https://registry.example.com:5000': "
+            f"{ADDRESS_ACCEPTED}",
         ),
     ],
 )
@@ -406,7 +418,9 @@ def test_bad_registries_in_pants_toml(rule_runner: RuleRunner, toml: str, messag
 
 
 def test_unknown_registry_alias_lists_the_configured_ones(rule_runner: RuleRunner) -> None:
-    set_options(rule_runner, ["--oci-registries={'prod': {'address': 'r.example.com'}, 'dev': {'address': 'd.example.com'}}"])
+    set_options(
+        rule_runner, ["--oci-registries={'prod': {'address': 'r.example.com'}, 'dev': {'address': 'd.example.com'}}"]
+    )
     assert (
         "the `registries` field of apps/web:nope: unknown registry alias '@nope'; "
         "configured in [oci].registries: @dev, @prod"
@@ -435,7 +449,10 @@ def test_bad_registries_fail_package_with_auto_compression(rule_runner: RuleRunn
         ),
         (["--oci-publish-jobs=-2"], "[oci].publish_jobs = -2 is out of range: expected 1 or more"),
         (["--oci-env-vars=['1BAD']"], f"[oci].env_vars has an invalid entry '1BAD': {ENV_VARS_ACCEPTED}"),
-        (["--oci-env-vars=['DOCKER-CONFIG']"], f"[oci].env_vars has an invalid entry 'DOCKER-CONFIG': {ENV_VARS_ACCEPTED}"),
+        (
+            ["--oci-env-vars=['DOCKER-CONFIG']"],
+            f"[oci].env_vars has an invalid entry 'DOCKER-CONFIG': {ENV_VARS_ACCEPTED}",
+        ),
         (["--oci-env-vars=['A B=x']"], f"[oci].env_vars has an invalid entry 'A B=x': {ENV_VARS_ACCEPTED}"),
         (["--oci-env-vars=['=x']"], f"[oci].env_vars has an invalid entry '=x': {ENV_VARS_ACCEPTED}"),
         (["--oci-env-vars=['']"], f"[oci].env_vars has an invalid entry '': {ENV_VARS_ACCEPTED}"),

@@ -7,7 +7,6 @@ import json
 import tarfile
 
 import pytest
-from pants_oci.goals.package import OciImageFieldSet
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
@@ -15,6 +14,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
+from pants_oci.goals.package import OciImageFieldSet
 
 
 def package(rule_runner: RuleRunner, spec_path: str, name: str) -> tuple[BuiltPackage, dict[str, bytes]]:
@@ -137,7 +137,9 @@ oci_image(name="child", base=":base", platforms=["linux/arm64"])
 """,
         }
     )
-    with pytest.raises(ExecutionError, match=r"asks for linux/arm64, but its base p:base is built for linux/amd64 only"):
+    with pytest.raises(
+        ExecutionError, match=r"asks for linux/arm64, but its base p:base is built for linux/amd64 only"
+    ):
         package(rule_runner, "p", "child")
 
 
@@ -193,8 +195,14 @@ oci_image(name="img", base=":p")
             'oci_layer(name="l", dependencies=[":f"], destination="/a/../b")\noci_image(name="img", layers=[":l"])',
             r"The `destination` field in target bad:l has an invalid value '/a/../b'",
         ),
-        ('oci_image(name="img", exposed_ports=["80/icmp"])', r"`exposed_ports` field in target bad:img has an invalid value '80/icmp'"),
-        ('oci_image(name="img", platforms=["linux"])', r"`platforms` field in target bad:img has an invalid value 'linux'"),
+        (
+            'oci_image(name="img", exposed_ports=["80/icmp"])',
+            r"`exposed_ports` field in target bad:img has an invalid value '80/icmp'",
+        ),
+        (
+            'oci_image(name="img", platforms=["linux"])',
+            r"`platforms` field in target bad:img has an invalid value 'linux'",
+        ),
         ('oci_image(name="img", env={"A=B": "x"})', r"`env` field in target bad:img has an invalid value 'A=B'"),
         (
             'oci_image(name="img", base="registry.example.com/repo:tag")',
@@ -211,21 +219,37 @@ oci_image(name="img", base=":p")
             'oci_image(name="img", registries=["@nope"])',
             r"the `registries` field of bad:img: unknown registry alias '@nope'",
         ),
-        ('oci_image(name="img", base=":f")', r"bad:f is a `files` target, but a base must be 'scratch', an `oci_image` or `oci_pull` target"),
+        (
+            'oci_image(name="img", base=":f")',
+            r"bad:f is a `files` target, but a base must be 'scratch', an `oci_image` or `oci_pull` target",
+        ),
         (
             'oci_image(name="img", base=":other")\noci_image(name="other", base=":img")',
             r"makes a cycle of images: bad:img -> bad:other -> bad:img",
         ),
         ('oci_layer(name="l")\noci_image(name="img", layers=[":l"])', r"oci_layer bad:l has no inputs"),
-        ('oci_image(name="img", layers=[":f"])', r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers"),
-        ('oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])', r"`owner` field in target bad:l has an invalid value 'root': expected numeric 'uid:gid'"),
+        (
+            'oci_image(name="img", layers=[":f"])',
+            r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers",
+        ),
+        (
+            'oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])',
+            r"`owner` field in target bad:l has an invalid value 'root': expected numeric 'uid:gid'",
+        ),
         ('oci_image(name="img", volumes=["data"])', r"`volumes` field in target bad:img has an invalid value 'data'"),
         (
             'oci_image(name="img", platforms=["linux/amd64", "linux/amd64"])',
-            r"`platforms` field in target bad:img has an invalid value 'linux/amd64': each platform may appear only once",
+            r"`platforms` field in target bad:img has an invalid value 'linux/amd64': "
+            r"each platform may appear only once",
         ),
-        ('oci_image(name="img", image_tags=["bad tag"])', r"`image_tags` field in target bad:img has an invalid value 'bad tag'"),
-        ('oci_image(name="img", repository="Team/App")', r"`repository` field in target bad:img has an invalid value 'Team/App'"),
+        (
+            'oci_image(name="img", image_tags=["bad tag"])',
+            r"`image_tags` field in target bad:img has an invalid value 'bad tag'",
+        ),
+        (
+            'oci_image(name="img", repository="Team/App")',
+            r"`repository` field in target bad:img has an invalid value 'Team/App'",
+        ),
         (
             'relocated_files(name="r1", files_targets=[":f"], src="bad", dest="x")\n'
             'relocated_files(name="r2", files_targets=[":g"], src="bad/sub", dest="x")\n'
@@ -281,7 +305,10 @@ oci_image(name="img", layers=[":files_and_links", ":links_only"])
         ('{"a/../b": "x"}', r"invalid symlink path 'a/../b'"),
         ('{"a": ""}', r"invalid target '' for symlink 'a'"),
         ('{"a": "x", "a/b": "y"}', r"symlink /a -> 'x' would be the parent of symlink /a/b"),
-        ('{"sb/tool": "elsewhere"}', r"Two inputs of oci_layer sb:l land on the same path /sb/tool: sb/tool:f and the `symlinks` field of sb:l"),
+        (
+            '{"sb/tool": "elsewhere"}',
+            r"Two inputs of oci_layer sb:l land on the same path /sb/tool: sb/tool:f and the `symlinks` field of sb:l",
+        ),
     ],
 )
 def test_bad_symlinks_name_the_field_or_the_conflict(rule_runner: RuleRunner, symlinks: str, message: str) -> None:

@@ -22,6 +22,8 @@ print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in {names!r})))
 def test_no_plugin_module_imports_what_only_the_workers_need() -> None:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(names=set(WORKER_ONLY))],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == [], f"plugin modules import worker-only packages: {out.stdout}"

@@ -7,11 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from pants_oci.goals.promote import OciPromotionFieldSet
-from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan
-from pants_oci.promotion_fields import OciPromotionDependenciesField
-from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts
-from pants_oci.registries import OciRegistry
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import DigestContents
@@ -21,6 +16,11 @@ from pants.engine.target import DependenciesRequest
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.publish import PublishImage
+from pants_oci.goals.promote import OciPromotionFieldSet
+from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan
+from pants_oci.promotion_fields import OciPromotionDependenciesField
+from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts
+from pants_oci.registries import OciRegistry
 
 DIGEST = "sha256:" + "ab" * 32
 SOURCE = f"registry.example.com/staging/web@{DIGEST}"
@@ -36,8 +36,12 @@ oci_promotion(name="by_reference", source="{SOURCE}", image_tags=["1.4-ref"])
 @pytest.fixture
 def promo_runner(rule_runner: RuleRunner) -> RuleRunner:
     runner = RuleRunner(
-        rules=[*rule_runner.rules, QueryRule(BuiltPackage, [OciPromotionFieldSet]),
-               QueryRule(OciTagClaims, [OciTagClaimsRequest]), QueryRule(Addresses, [DependenciesRequest])],
+        rules=[
+            *rule_runner.rules,
+            QueryRule(BuiltPackage, [OciPromotionFieldSet]),
+            QueryRule(OciTagClaims, [OciTagClaimsRequest]),
+            QueryRule(Addresses, [DependenciesRequest]),
+        ],
         target_types=rule_runner.target_types,
     )
     runner.set_options([f"--oci-registries={REGISTRIES}"], env_inherit={"PATH", "HOME"})
@@ -54,8 +58,13 @@ def package(runner: RuleRunner, name: str) -> tuple[BuiltPackage, dict]:
 def test_the_package_pins_the_source_of_an_oci_pull_or_a_reference(promo_runner: RuleRunner) -> None:
     promo_runner.write_files({"promo/BUILD": BUILD})
     built, written = package(promo_runner, "by_address")
-    assert written == {"path": "promo/by_address.promotion.json", "source": SOURCE, "digest": DIGEST,
-                       "repository": "web", "tags": ["1.4"]}
+    assert written == {
+        "path": "promo/by_address.promotion.json",
+        "source": SOURCE,
+        "digest": DIGEST,
+        "repository": "web",
+        "tags": ["1.4"],
+    }
     artifact = built.artifacts[0]
     assert (artifact.relpath, artifact.source, artifact.digest) == ("promo/by_address.promotion.json", SOURCE, DIGEST)
     _, by_reference = package(promo_runner, "by_reference")
@@ -83,17 +92,22 @@ def test_the_same_fields_give_the_same_bytes(promo_runner: RuleRunner) -> None:
 @pytest.mark.parametrize(
     "source, expected",
     [
-        ("registry.example.com/staging/web:1.4",
-         "The `source` field in target promo:bad has an invalid value 'registry.example.com/staging/web:1.4': "
-         "expected the address of an `oci_pull` target (e.g. ':pulled') or a registry image pinned by digest"),
-        ("registry.example.com/staging/web@sha256:abc",
-         "The `source` field in target promo:bad has an invalid value 'registry.example.com/staging/web@sha256:abc': "
-         "expected the address of an `oci_pull` target"),
+        (
+            "registry.example.com/staging/web:1.4",
+            "The `source` field in target promo:bad has an invalid value 'registry.example.com/staging/web:1.4': "
+            "expected the address of an `oci_pull` target (e.g. ':pulled') or a registry image pinned by digest",
+        ),
+        (
+            "registry.example.com/staging/web@sha256:abc",
+            "The `source` field in target promo:bad has an invalid value "
+            "'registry.example.com/staging/web@sha256:abc': expected the address of an `oci_pull` target",
+        ),
     ],
     ids=["tag-only", "short-digest"],
 )
-def test_a_source_not_pinned_by_digest_is_refused_naming_the_field(promo_runner: RuleRunner, source: str,
-                                                                   expected: str) -> None:
+def test_a_source_not_pinned_by_digest_is_refused_naming_the_field(
+    promo_runner: RuleRunner, source: str, expected: str
+) -> None:
     promo_runner.write_files({"promo/BUILD": f'oci_promotion(name="bad", source="{source}")\n'})
     with pytest.raises(ExecutionError) as raised:
         promo_runner.get_target(Address("promo", target_name="bad"))
@@ -104,8 +118,10 @@ def test_a_source_naming_another_kind_of_target_is_refused(promo_runner: RuleRun
     promo_runner.write_files({"promo/BUILD": 'oci_image(name="img")\noci_promotion(name="bad", source=":img")\n'})
     with pytest.raises(ExecutionError) as raised:
         package(promo_runner, "bad")
-    assert ("The `source` field in target promo:bad has an invalid value ':img': promo:img is a `oci_image` "
-            "target, but expected the address of an `oci_pull` target") in str(raised.value)
+    assert (
+        "The `source` field in target promo:bad has an invalid value ':img': promo:img is a `oci_image` "
+        "target, but expected the address of an `oci_pull` target"
+    ) in str(raised.value)
 
 
 def test_its_tags_are_claimed_with_the_images_and_a_conflict_names_both(promo_runner: RuleRunner) -> None:
@@ -114,16 +130,21 @@ def test_its_tags_are_claimed_with_the_images_and_a_conflict_names_both(promo_ru
     both = (Address("promo", target_name="by_address"), Address("promo", target_name="img"))
     assert claims["prod.example.com/web:1.4"] == both
     assert claims["prod.example.com/by_reference:1.4-ref"] == (Address("promo", target_name="by_reference"),)
-    with pytest.raises(OciPublishConflictError, match="promo:by_address and promo:img would both be pushed to "
-                                                      "prod.example.com/web:1.4"):
+    with pytest.raises(
+        OciPublishConflictError, match="promo:by_address and promo:img would both be pushed to prod.example.com/web:1.4"
+    ):
         refuse_conflicts(both[0], ("prod.example.com/web:1.4",), claims)
 
 
 def test_the_publish_plan_carries_the_source_and_no_layout(promo_runner: RuleRunner) -> None:
     promo_runner.write_files({"promo/BUILD": BUILD})
     built, _ = package(promo_runner, "by_address")
-    plan = promotion_plan(Address("promo", target_name="by_address"), built.artifacts[0],
-                          (OciRegistry("prod", "prod.example.com", default=True),), "/dist")
+    plan = promotion_plan(
+        Address("promo", target_name="by_address"),
+        built.artifacts[0],
+        (OciRegistry("prod", "prod.example.com", default=True),),
+        "/dist",
+    )
     contract = plan.contract()
     assert contract == PublishImage("promo:by_address", "", DIGEST, ("prod.example.com/web:1.4",), source=SOURCE)
     assert plan.record == "/dist/promo/by_address.publish.json"

@@ -4,6 +4,10 @@ conflicts between targets, and the plans the core reads."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+
+from ocikit.contract import ContractError
+from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan
 from pants_oci.publish_plan import (
     ImagePlan,
     OciPublishConflictError,
@@ -16,26 +20,34 @@ from pants_oci.publish_plan import (
     tag_claims,
 )
 from pants_oci.registries import OciRegistry
-from pants.engine.addresses import Address
-
-from ocikit.contract import ContractError
-from ocikit.contracts.publish import CheckPlan, CheckResult, PublishImage, PushPlan
 
 
 def plan(name: str, *destinations: str) -> ImagePlan:
-    return ImagePlan(Address("apps", target_name=name), f"apps/{name}", "sha256:" + "a" * 64, destinations, (),
-                     f"/dist/apps/{name}.publish.json")
+    return ImagePlan(
+        Address("apps", target_name=name),
+        f"apps/{name}",
+        "sha256:" + "a" * 64,
+        destinations,
+        (),
+        f"/dist/apps/{name}.publish.json",
+    )
 
 
 def test_destinations_one_per_tag_or_by_digest_without_tags() -> None:
-    assert push_destinations("r:5000", "team/web", ("1.0", "latest")) == ("r:5000/team/web:1.0", "r:5000/team/web:latest")
+    assert push_destinations("r:5000", "team/web", ("1.0", "latest")) == (
+        "r:5000/team/web:1.0",
+        "r:5000/team/web:latest",
+    )
     assert push_destinations("r:5000", "team/web", ()) == ("r:5000/team/web",)
 
 
 def test_mount_sources_pulled_bases_then_our_bases_on_each_registry_without_repeats() -> None:
     registries = (OciRegistry("a", "a.example"), OciRegistry("b", "b.example:5000"))
     assert mount_sources(("a.example/library/busybox",), ("base/runtime",), registries) == (
-        "a.example/library/busybox", "a.example/base/runtime", "b.example:5000/base/runtime")
+        "a.example/library/busybox",
+        "a.example/base/runtime",
+        "b.example:5000/base/runtime",
+    )
     assert mount_sources(("a.example/base/runtime",), ("base/runtime",), registries[:1]) == ("a.example/base/runtime",)
 
 
@@ -75,10 +87,14 @@ def test_plans_are_the_cores_contracts_and_the_check_answer_is_read_back() -> No
     assert checked.jobs == 3 and checked.insecure_registries == ("r",)
     assert checked.images[0] == PublishImage("apps:web", "apps/web", "sha256:" + "a" * 64, ("r/web:1",), ())
     assert [i.key for i in checked.images] == ["apps:web", "apps:api"]
-    pushed = PushPlan.loads(push_plan(images[:1], "batch-7", "/dist/.oci-publish/run-1", "/dist/oci-publish.json",
-                                      [], 4))
+    pushed = PushPlan.loads(
+        push_plan(images[:1], "batch-7", "/dist/.oci-publish/run-1", "/dist/oci-publish.json", [], 4)
+    )
     assert (pushed.batch_id, pushed.run_dir, pushed.run_record) == (
-        "batch-7", "/dist/.oci-publish/run-1", "/dist/oci-publish.json")
+        "batch-7",
+        "/dist/.oci-publish/run-1",
+        "/dist/oci-publish.json",
+    )
     assert [i.key for i in pushed.images] == ["apps:web"]
     answer = CheckResult("x", ("apps:api",), {"r/api:1": "sha256:" + "a" * 64}, {"apps:api": {"digest": "d"}})
     assert read_check_result(answer.dumps()) == answer
@@ -89,8 +105,12 @@ def test_plans_are_the_cores_contracts_and_the_check_answer_is_read_back() -> No
 def test_run_entries_start_as_found_by_the_check() -> None:
     web = plan("web", "r/web:1")
     assert web.run_entry(True).status == "already published"
-    assert web.run_entry(False).for_record() == {"key": "apps:web", "digest": "sha256:" + "a" * 64,
-                                                 "destinations": ["r/web:1"], "status": "to push"}
+    assert web.run_entry(False).for_record() == {
+        "key": "apps:web",
+        "digest": "sha256:" + "a" * 64,
+        "destinations": ["r/web:1"],
+        "status": "to push",
+    }
 
 
 def test_each_later_process_answers_from_the_first_ones_files_without_python(tmp_path) -> None:
@@ -99,8 +119,12 @@ def test_each_later_process_answers_from_the_first_ones_files_without_python(tmp
     from pants_oci.goals.publish_run import _ANSWER_OR_PUSH
 
     def run(prefix, *command):
-        return subprocess.run(["/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", str(prefix), *command],
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            ["/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", str(prefix), *command],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     leader = run(tmp_path / "run.0", "/bin/sh", "-c", "echo pushing all; exit 3")
     assert (leader.returncode, leader.stdout) == (3, "pushing all\n"), "no answer yet: the command runs"

@@ -4,24 +4,33 @@ internal options. These fail loudly when a Pants upgrade moves what it reads."""
 from __future__ import annotations
 
 import pytest
+from pants.engine.addresses import Address
+from pants.engine.rules import QueryRule
+from pants.testutil.rule_runner import RuleRunner
+
 from pants_oci.goals.publish_roots import (
     OciPublishBatch,
     OciPublishBatchRequest,
     working_directory_guess,
 )
-from pants.engine.addresses import Address
-from pants.engine.rules import QueryRule
-from pants.testutil.rule_runner import RuleRunner
 
 BUILD = 'oci_image(name="img", repository="apps/{name}")\n'
 
 
 @pytest.fixture
 def runner(rule_runner: RuleRunner) -> RuleRunner:
-    runner = RuleRunner(rules=[*rule_runner.rules, QueryRule(OciPublishBatch, [OciPublishBatchRequest])],
-                        target_types=rule_runner.target_types)
-    runner.write_files({"apps/a/BUILD": BUILD.format(name="a"), "apps/b/BUILD": BUILD.format(name="b"),
-                        "apps/b/c/BUILD": BUILD.format(name="c"), "other/BUILD": BUILD.format(name="other")})
+    runner = RuleRunner(
+        rules=[*rule_runner.rules, QueryRule(OciPublishBatch, [OciPublishBatchRequest])],
+        target_types=rule_runner.target_types,
+    )
+    runner.write_files(
+        {
+            "apps/a/BUILD": BUILD.format(name="a"),
+            "apps/b/BUILD": BUILD.format(name="b"),
+            "apps/b/c/BUILD": BUILD.format(name="c"),
+            "other/BUILD": BUILD.format(name="other"),
+        }
+    )
     return runner
 
 
@@ -65,8 +74,10 @@ def test_runs_of_two_schedulers_never_share_a_run_directory(rule_runner: RuleRun
     from pants_oci.goals.publish_run import OciPublishSession, OciPublishSessionRequest
 
     def session_dirs() -> list[str]:
-        runner = RuleRunner(rules=[*rule_runner.rules, QueryRule(OciPublishSession, [OciPublishSessionRequest])],
-                            target_types=rule_runner.target_types)
+        runner = RuleRunner(
+            rules=[*rule_runner.rules, QueryRule(OciPublishSession, [OciPublishSessionRequest])],
+            target_types=rule_runner.target_types,
+        )
         first = runner.request(OciPublishSession, [OciPublishSessionRequest()]).run_dir
         runner.set_options([], env_inherit={"PATH", "HOME"})  # a new session: the next RunId
         return [first, runner.request(OciPublishSession, [OciPublishSessionRequest()]).run_dir]

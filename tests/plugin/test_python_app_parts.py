@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.engine.addresses import Address
+from pants.engine.target import InvalidFieldException
+
+from ocikit.image import Blob, Platform, PlatformImage
 from pants_oci.python.app import check_base_python, check_platforms, python_versions
 from pants_oci.python.launcher import PythonVersions, launcher_script
 from pants_oci.python.requirement_layers import (
@@ -20,11 +25,6 @@ from pants_oci.python.requirement_layers import (
     recorded_paths,
     split_requirements,
 )
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.engine.addresses import Address
-from pants.engine.target import InvalidFieldException
-
-from ocikit.image import Blob, Platform, PlatformImage
 
 APP = Address("images", target_name="app")
 BIN = Address("src/python/greeter", target_name="bin")
@@ -39,7 +39,7 @@ RECORDS = {
     "numpy.libs/libopenblas.so,,\nnumpy-1.26.4.dist-info/RECORD,,\n../../bin/f2py,,\n",
     "six-1.16.0.dist-info/RECORD": "six.py,,\nsix-1.16.0.dist-info/RECORD,,\n",
     # Two distributions of one namespace package share its top-level directory.
-    "google_auth-2.0.dist-info/RECORD": "google/auth/__init__.py,,\n\"google/auth/odd,name.py\",,\n",
+    "google_auth-2.0.dist-info/RECORD": 'google/auth/__init__.py,,\n"google/auth/odd,name.py",,\n',
     "google_api-1.0.dist-info/RECORD": "google/api/__init__.py,,\nbin/api-tool,,\n",
 }
 SIZES = {
@@ -80,8 +80,12 @@ def test_distributions_name_their_top_level_entries() -> None:
 def test_large_distributions_get_a_layer_each_and_the_rest_share_one() -> None:
     layers = split_requirements(distributions(RECORDS), SIZES, own_layer_bytes=1000)
     numpy_globs = (
-        "numpy", "numpy/**", "numpy-1.26.4.dist-info", "numpy-1.26.4.dist-info/**",
-        "numpy.libs", "numpy.libs/**",
+        "numpy",
+        "numpy/**",
+        "numpy-1.26.4.dist-info",
+        "numpy-1.26.4.dist-info/**",
+        "numpy.libs",
+        "numpy.libs/**",
     )
     assert layers == [
         RequirementLayer("numpy-1.26.4", numpy_globs, (), 25200),
@@ -100,7 +104,7 @@ def test_threshold_zero_gives_every_distribution_its_own_layer() -> None:
 def test_nothing_left_over_means_no_shared_layer() -> None:
     only_six = {p: s for p, s in SIZES.items() if p.startswith("six")}
     records = {"six-1.16.0.dist-info/RECORD": RECORDS["six-1.16.0.dist-info/RECORD"]}
-    assert [l.name for l in split_requirements(distributions(records), only_six, 1)] == ["six-1.16.0"]
+    assert [part.name for part in split_requirements(distributions(records), only_six, 1)] == ["six-1.16.0"]
 
 
 # -- the launcher ---------------------------------------------------------------------------
@@ -136,7 +140,7 @@ def test_the_launcher_runs_a_function_entry_point_with_the_app_first_on_sys_path
     probe = app_tree(
         tmp_path / "probe",
         launcher_script("x:bin", "json.tool", None, HERE, None).replace(
-            b'if __name__ == "__main__":', b'print(sys.path)\nif False:'
+            b'if __name__ == "__main__":', b"print(sys.path)\nif False:"
         ),
     )
     path = eval(run_launcher(probe).stdout)
@@ -153,7 +157,8 @@ def test_the_launcher_runs_a_module_entry_point_as_main(tmp_path: Path) -> None:
 @pytest.mark.parametrize("inherit_path, first", [("prefer", "site"), ("fallback", "app")])
 def test_inherit_path_adds_the_interpreters_site_packages(tmp_path: Path, inherit_path: str, first: str) -> None:
     launcher = launcher_script("x:bin", "json.tool", None, HERE, inherit_path).replace(
-        b'if __name__ == "__main__":', b"import site\nprint(sys.path.index(site.getsitepackages()[0]) < sys.path.index(_app[0]))\nif False:"
+        b'if __name__ == "__main__":',
+        b"import site\nprint(sys.path.index(site.getsitepackages()[0]) < sys.path.index(_app[0]))\nif False:",
     )
     run = run_launcher(app_tree(tmp_path, launcher))
     assert run.stdout.strip() == str(first == "site"), run.stderr

@@ -4,20 +4,22 @@ runtime is looked for, what a missing one says, and the `ocikit run` command lin
 from __future__ import annotations
 
 import pytest
+from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.target import InvalidFieldException
+
+from ocikit.image import Platform
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import check_platform, run_arguments
 from pants_oci.subsystem import ContainerRuntimeKind
 from pants_oci.util_rules.core import OcikitRunner
 from pants_oci.util_rules.runtime import ContainerRuntime, runtime_not_found, search_path
-from pants.engine.fs import EMPTY_DIGEST
-from pants.engine.target import InvalidFieldException
-
-from ocikit.image import Platform
 
 
 def test_the_platform_that_runs_here() -> None:
     assert check_platform("app:img", "linux/amd64", ["linux/amd64"]) == Platform.parse("linux/amd64")
-    assert check_platform("app:img", "linux/arm64", ["linux/amd64", "linux/arm64/v8"]) == Platform.parse("linux/arm64/v8")
+    assert check_platform("app:img", "linux/arm64", ["linux/amd64", "linux/arm64/v8"]) == Platform.parse(
+        "linux/arm64/v8"
+    )
     with pytest.raises(
         InvalidFieldException,
         match=r"the `platforms` field in target app:img builds it for linux/arm64, and this machine "
@@ -40,12 +42,26 @@ def test_a_missing_runtime_says_what_to_install_and_the_other_choice() -> None:
 
 def test_run_arguments_end_with_a_separator_for_the_containers_arguments() -> None:
     artifact = BuiltOciImageArtifact(relpath="app/img", repository="team/app", tags=("1.0", "latest"))
-    args = run_arguments(ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"), artifact,
-                         "oci_image app:img", ["--ulimit", "nofile=1024:1024"], load_only=False)
+    args = run_arguments(
+        ContainerRuntime(ContainerRuntimeKind.podman, "/usr/bin/podman"),
+        artifact,
+        "oci_image app:img",
+        ["--ulimit", "nofile=1024:1024"],
+        load_only=False,
+    )
     assert args == (
-        "run", "--runtime", "/usr/bin/podman",
-        "--layout", "{chroot}/app/img", "--name", "team/app:1.0", "--what", "oci_image app:img",
-        "--run-arg=--ulimit", "--run-arg=nofile=1024:1024", "--",
+        "run",
+        "--runtime",
+        "/usr/bin/podman",
+        "--layout",
+        "{chroot}/app/img",
+        "--name",
+        "team/app:1.0",
+        "--what",
+        "oci_image app:img",
+        "--run-arg=--ulimit",
+        "--run-arg=nofile=1024:1024",
+        "--",
     )
     untagged = BuiltOciImageArtifact(relpath="x", repository="r", tags=())
     assert "r:latest" in run_arguments(ContainerRuntime(ContainerRuntimeKind.docker, "docker"), untagged, "w", [], True)

@@ -12,11 +12,11 @@ from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents
 from pants.testutil.rule_runner import RuleRunner
+from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
+from spdx_tools.spdx.validation import document_validator as spdx_validator
+
 from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.sbom.files import bucket_count, bucket_of
-
-spdx_parser = pytest.importorskip("spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser")
-spdx_validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -48,7 +48,11 @@ def described(document: dict) -> dict:
 
 
 def related(document: dict, element: str, kind: str) -> list[dict]:
-    ids = {r["relatedSpdxElement"] for r in document["relationships"] if (r["spdxElementId"], r["relationshipType"]) == (element, kind)}
+    ids = {
+        r["relatedSpdxElement"]
+        for r in document["relationships"]
+        if (r["spdxElementId"], r["relationshipType"]) == (element, kind)
+    }
     return [e for e in document["packages"] + document["files"] if e["SPDXID"] in ids]
 
 
@@ -133,9 +137,8 @@ def test_files_are_hashed_in_buckets_by_path() -> None:
 
 
 def test_every_format_the_option_accepts_has_a_writer() -> None:
-    from pants_oci.subsystem import SbomFormat
-
     from ocikit.sbom.formats import FORMATS
+    from pants_oci.subsystem import SbomFormat
 
     assert sorted(f.value for f in SbomFormat) == sorted(FORMATS)
 
@@ -148,4 +151,7 @@ def test_cyclonedx_is_written_beside_spdx_and_changes_no_digest(images: RuleRunn
     assert both.artifacts[0].digest == spdx_only.artifacts[0].digest
     bom = json.loads(files["app/app.cdx.json"])
     assert bom["metadata"]["component"]["version"] == both.artifacts[0].digest
-    assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == ["/app/conf/é.toml", "/srv/app/a b.txt"]
+    assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == [
+        "/app/conf/é.toml",
+        "/srv/app/a b.txt",
+    ]

@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pants_oci.shards import (
     RUNTIME_LAYER_LIMIT,
     SHARD_SIZE_ACCEPTED,

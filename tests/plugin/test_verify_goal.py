@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
-from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.goals.publish_run import OciImagePublishTarget
-from pants_oci.goals.verify import OciVerify, in_image_order, verify_destinations
-from pants_oci.registries import OciRegistry
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.verify import SKIPPED, TagVerdict
+from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.publish_run import OciImagePublishTarget
+from pants_oci.goals.verify import OciVerify, in_image_order, verify_destinations
+from pants_oci.registries import OciRegistry
 
 DIGEST = "sha256:" + "d" * 64
 ADDRESS = Address("apps", target_name="web")
@@ -24,8 +24,10 @@ ARTIFACT = BuiltOciImageArtifact(relpath="apps/web", digest=DIGEST, repository="
 
 
 def registries(pushed=(), skipped=()) -> OciImagePublishTarget:
-    return OciImagePublishTarget(tuple(OciRegistry(a, f"{a}.example") for a in pushed),
-                                 tuple(OciRegistry(a, f"{a}.example", skip_push=True) for a in skipped))
+    return OciImagePublishTarget(
+        tuple(OciRegistry(a, f"{a}.example") for a in pushed),
+        tuple(OciRegistry(a, f"{a}.example", skip_push=True) for a in skipped),
+    )
 
 
 def test_destinations_are_publishs_and_what_publish_skips_is_reported_skipped() -> None:
@@ -54,10 +56,14 @@ def test_verdicts_are_listed_image_by_image() -> None:
 
 
 def _image(rule_runner: RuleRunner, fields: str) -> None:
-    rule_runner.write_files({
-        "apps/hello.txt": "hello",
-        "apps/BUILD": f'files(name="f", sources=["hello.txt"])\noci_image(name="web", dependencies=[":f"], {fields})\n',
-    })
+    rule_runner.write_files(
+        {
+            "apps/hello.txt": "hello",
+            "apps/BUILD": (
+                f'files(name="f", sources=["hello.txt"])\noci_image(name="web", dependencies=[":f"], {fields})\n'
+            ),
+        }
+    )
 
 
 def _report(rule_runner: RuleRunner) -> dict:
@@ -78,8 +84,9 @@ def test_an_image_not_published_anywhere_passes_as_skipped(rule_runner: RuleRunn
 def test_a_registry_that_cannot_be_reached_is_an_error_row_and_fails(rule_runner: RuleRunner) -> None:
     _image(rule_runner, 'repository="team/web", image_tags=["1.0"]')
     registries = "{'dead': {'address': '127.0.0.1:9', 'default': True}}"  # port 9 (discard): closed here
-    result = rule_runner.run_goal_rule(OciVerify, args=[f"--oci-registries={registries}", "apps:web"],
-                                       env_inherit={"PATH", "HOME"})
+    result = rule_runner.run_goal_rule(
+        OciVerify, args=[f"--oci-registries={registries}", "apps:web"], env_inherit={"PATH", "HOME"}
+    )
     assert result.exit_code == 1
     assert "apps:web  127.0.0.1:9/team/web:1.0  error" in result.stdout
     (verdict,) = _report(rule_runner)["verdicts"]
@@ -93,17 +100,21 @@ def test_no_images_among_the_targets_verifies_nothing(rule_runner: RuleRunner) -
     assert not (Path(rule_runner.build_root) / "dist" / "oci-verify.json").exists()
 
 
-@pytest.mark.parametrize("flag, message", [
-    ("--oci-verify-keys=['/etc/cosign.pub']", "[oci-verify].keys has '/etc/cosign.pub': expected a path relative"),
-    ("--oci-verify-keys=['keys/missing.pub']", "Unmatched glob from the option `[oci-verify].keys`"),
-    ("--oci-verify-max-paths=-1", "[oci-verify].max_paths = -1: expected 0 or more."),
-])
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--oci-verify-keys=['/etc/cosign.pub']", "[oci-verify].keys has '/etc/cosign.pub': expected a path relative"),
+        ("--oci-verify-keys=['keys/missing.pub']", "Unmatched glob from the option `[oci-verify].keys`"),
+        ("--oci-verify-max-paths=-1", "[oci-verify].max_paths = -1: expected 0 or more."),
+    ],
+)
 def test_bad_option_values_are_named(rule_runner: RuleRunner, flag: str, message: str) -> None:
     _image(rule_runner, 'repository="team/web"')
     registries = "{'r': {'address': '127.0.0.1:9', 'default': True}}"
     with pytest.raises(Exception) as raised:
-        rule_runner.run_goal_rule(OciVerify, args=[f"--oci-registries={registries}", flag, "apps:web"],
-                                  env_inherit={"PATH", "HOME"})
+        rule_runner.run_goal_rule(
+            OciVerify, args=[f"--oci-registries={registries}", flag, "apps:web"], env_inherit={"PATH", "HOME"}
+        )
     assert message in str(raised.value)
 
 
@@ -112,6 +123,9 @@ def test_a_key_file_that_holds_no_public_key_fails_naming_it(rule_runner: RuleRu
     rule_runner.write_files({"keys/cosign.pub": "not a key\n"})
     registries = "{'r': {'address': '127.0.0.1:9', 'default': True}}"
     with pytest.raises(Exception) as raised:
-        rule_runner.run_goal_rule(OciVerify, args=[f"--oci-registries={registries}", "--oci-verify-keys=['keys/cosign.pub']",
-                                                   "apps:web"], env_inherit={"PATH", "HOME"})
+        rule_runner.run_goal_rule(
+            OciVerify,
+            args=[f"--oci-registries={registries}", "--oci-verify-keys=['keys/cosign.pub']", "apps:web"],
+            env_inherit={"PATH", "HOME"},
+        )
     assert "[oci-verify].keys (keys/cosign.pub) holds no PEM block" in str(raised.value)

@@ -15,7 +15,6 @@ from real_parts import require
 from registry_fixtures import MODES, Registry, launch_registry, unique_repository
 
 
-
 @pytest.fixture(scope="session")
 def registry_pool(tmp_path_factory):
     require("docker-registry")

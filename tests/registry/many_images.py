@@ -35,8 +35,9 @@ def shared_layer(directory: Path, size: int, seed: int = 7) -> Path:
     return path
 
 
-def write_small_images(root: Path, count: int, shared: Path, *, tags: Sequence[str] = ("latest",),
-                       own_layer: bool = False, label: str = "") -> List[SmallImage]:
+def write_small_images(
+    root: Path, count: int, shared: Path, *, tags: Sequence[str] = ("latest",), own_layer: bool = False, label: str = ""
+) -> List[SmallImage]:
     shared_bytes_digest = _digest(shared.read_bytes())
     images = []
     for i in range(count):
@@ -53,27 +54,52 @@ def write_small_images(root: Path, count: int, shared: Path, *, tags: Sequence[s
             (blobs_dir / d.split(":")[1]).write_bytes(data)
             layers.append({"mediaType": OCI_LAYER_TAR, "digest": d, "size": len(data)})
             blobs.append(d)
-        config = _json({"architecture": "amd64", "os": "linux",
-                        "config": {"Labels": {"image": str(i), "label": label}},
-                        "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}})
+        config = _json(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Labels": {"image": str(i), "label": label}},
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+            }
+        )
         config_digest = _digest(config)
         (blobs_dir / config_digest.split(":")[1]).write_bytes(config)
         blobs.append(config_digest)
-        manifest = _json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                          "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-                          "layers": layers})
+        manifest = _json(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+                "layers": layers,
+            }
+        )
         digest = _digest(manifest)
         (blobs_dir / digest.split(":")[1]).write_bytes(manifest)
-        entries = [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
-                    "annotations": {"org.opencontainers.image.ref.name": t}} for t in tags]
-        (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                        "manifests": entries}))
+        entries = [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": t},
+            }
+            for t in tags
+        ]
+        (layout / "index.json").write_text(
+            json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        )
         images.append(SmallImage(layout, digest, shared_bytes_digest, blobs))
     return images
 
 
-def write_publish_batch(directory: Path, images: Sequence[SmallImage], destinations: Sequence[Sequence[str]], *,
-                        batch_id: str = "run-1", register=None, layouts_root: Path = None):
+def write_publish_batch(
+    directory: Path,
+    images: Sequence[SmallImage],
+    destinations: Sequence[Sequence[str]],
+    *,
+    batch_id: str = "run-1",
+    register=None,
+    layouts_root: Path = None,
+):
     """What the plugin writes for one batch of a publish run: the check plan, the push plan
     (returned as paths) and the run's registrations, under `directory/dist` as in a build root.
     Every image is registered, unless `register` names the indexes of those the run asked for."""
@@ -81,14 +107,17 @@ def write_publish_batch(directory: Path, images: Sequence[SmallImage], destinati
     from ocikit.registry.run_record import RunRecord
 
     root = layouts_root or directory
-    contracts = tuple(PublishImage(f"t:{i}", os.path.relpath(im.layout, root), im.digest, tuple(d))
-                      for i, (im, d) in enumerate(zip(images, destinations)))
+    contracts = tuple(
+        PublishImage(f"t:{i}", os.path.relpath(im.layout, root), im.digest, tuple(d))
+        for i, (im, d) in enumerate(zip(images, destinations))
+    )
     dist = directory / "dist"
     run = RunRecord(str(dist / ".oci-publish" / "run-a"), str(dist / "oci-publish.json"))
     for i, image in enumerate(contracts):
         if register is None or i in register:
-            run.register(RunEntry(image.key, image.digest, image.destinations, TO_PUSH,
-                                  record=str(dist / f"{i}.publish.json")))
+            run.register(
+                RunEntry(image.key, image.digest, image.destinations, TO_PUSH, record=str(dist / f"{i}.publish.json"))
+            )
     check = directory / f"check-{batch_id}.json"
     check.write_bytes(CheckPlan(contracts, (), 4).dumps())
     push = directory / f"plan-{batch_id}.json"

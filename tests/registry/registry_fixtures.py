@@ -51,10 +51,14 @@ def have_registry() -> bool:
     return shutil.which("docker-registry") is not None
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, reserved while the block runs: a socket is bound
+    to it but never listens, so a connection is refused and no other process can take the port
+    meanwhile (a port merely found free could be taken by anyone before it is used)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 # -- token server ---------------------------------------------------------------------------
@@ -93,8 +97,9 @@ class TokenServer:
     number to announce another lifetime than the real one, or to False to leave the field out
     (clients then assume 60 s, as the token spec says)."""
 
-    def __init__(self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None,
-                 expires_in=None) -> None:
+    def __init__(
+        self, directory: Path, users: Optional[dict] = None, *, ttl: Optional[float] = None, expires_in=None
+    ) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -112,9 +117,13 @@ class TokenServer:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test token signer")])
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self._key, hashes.SHA256())
         )
@@ -208,8 +217,11 @@ class TokenServer:
         for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            granted = [a for a in actions.split(",") if a and not self.deny(account, f"{kind}:{name}:{a}")
-                       and (a == "pull" or not anonymous)]
+            granted = [
+                a
+                for a in actions.split(",")
+                if a and not self.deny(account, f"{kind}:{name}:{a}") and (a == "pull" or not anonymous)
+            ]
             access.append({"type": kind, "name": name, "actions": granted})
         issued_at = time.time()
         now = int(issued_at)
@@ -224,8 +236,16 @@ class TokenServer:
             # and `iat` stay honest (`nbf` only has to be before now + leeway).
             exp = int(math.ceil(issued_at + self.ttl)) - DISTRIBUTION_LEEWAY
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._cert_der).decode()]}
-        claims = {"iss": ISSUER, "sub": account, "aud": SERVICE, "exp": exp, "nbf": now - 10,
-                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": account,
+            "aud": SERVICE,
+            "exp": exp,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         token = f"{signing_input}.{_b64url(signature)}"
@@ -246,6 +266,11 @@ class TokenServer:
 
 # The access log's combined format: 127.0.0.1 - - [date] "HEAD /v2/... HTTP/1.1" 404 157 "" "ua"
 _ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]*\] "([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ', re.M)
+
+
+# The path of the test's own "settle" requests (see Registry.requests); a 404 for the registry.
+_SETTLE_PATH = "/v2/_ocikit_test_settle/"
+_settle_counter = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -289,20 +314,30 @@ class Registry:
     def requests(self) -> List[RegistryRequest]:
         """Every request the registry answered, in order, from its access log (401s included).
 
-        Waits until the log stops growing for a moment: the registry writes a line just after
-        it answers, so the client can be a little ahead of the log."""
-        previous, stable_since = None, time.monotonic()
-        while True:
-            text = self.log_text()
-            if text != previous:
-                previous, stable_since = text, time.monotonic()
-            elif time.monotonic() - stable_since >= 0.05:
-                break
+        The registry writes a request's log line after its handler returns, so a client can
+        hold the answer before the line is written. To read a settled log, this sends a request
+        of its own (a "settle" request, left out of the result) and waits, bounded, until its
+        line is in the log: the registry answers a small response only after logging it (Go
+        flushes the buffered answer when the logging handler returns), so every answer a client
+        received before this call is logged by then."""
+        marker = f"{_SETTLE_PATH}{next(_settle_counter)}"
+        context = ssl._create_unverified_context() if self.tls_cert else None
+        try:
+            urllib.request.urlopen(f"{self.url}{marker}", timeout=10, context=context).close()
+        except urllib.error.HTTPError:
+            pass  # 404 (or 401 with auth): answered, and logged
+        deadline = time.monotonic() + 10
+        text = self.log_text()
+        while f" {marker} " not in text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the registry's log {self.log_path} never showed the request {marker}")
             time.sleep(0.01)
-        out = []
-        for match in _ACCESS_LINE.finditer(previous):
-            out.append(RegistryRequest(match.group(1), match.group(2), int(match.group(3))))
-        return out
+            text = self.log_text()
+        return [
+            RegistryRequest(match.group(1), match.group(2), int(match.group(3)))
+            for match in _ACCESS_LINE.finditer(text)
+            if not match.group(2).startswith(_SETTLE_PATH)
+        ]
 
     def mark(self) -> int:
         """A position in the request log; `requests_since(mark)` gives what came after."""
@@ -328,13 +363,24 @@ class Registry:
 
     def restart(self) -> None:
         """Start the registry again (after `kill`) on the same port, storage and HTTP secret: the
-        upload sessions it was given before stay valid if their bytes are on disk."""
+        upload sessions it was given before stay valid if their bytes are on disk. (The first
+        start bound port 0; this one binds the port it got, which nothing else took meanwhile
+        unless the test let go of it for long.)"""
         if self.process.poll() is None:
             self.kill()
+        config = json.loads((self.root / "config.yml").read_text())
+        config["http"]["addr"] = self.host
+        config_path = self.root / "config-restart.yml"
+        config_path.write_text(json.dumps(config, indent=2))
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(["docker-registry", "serve", str(self.root / "config.yml")], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        _wait_until_serving(self, 15)
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        if not _answers(self.url, self.tls_cert is not None, time.monotonic() + 15):
+            raise RuntimeError(f"the registry did not start again on {self.host}:\n{self.log_text()[-2000:]}")
 
     def stop(self) -> None:
         if self._stopped:
@@ -353,29 +399,36 @@ class Registry:
 
 def write_tls_certificate(directory: Path) -> tuple:
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocikit test registry")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -383,8 +436,11 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
     config: dict = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "json", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True},
-                    "maintenance": {"uploadpurging": {"enabled": False}}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "data")},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "ocikit-test-http-secret"},
     }
     if tls:
@@ -392,61 +448,89 @@ def _config(mode: str, root: Path, port: int, token_server: Optional[TokenServer
         config["http"]["tls"] = {"certificate": str(cert_path), "key": str(key_path)}
     if mode == "basic":
         require("htpasswd")
-        htpasswd = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True,
-                                  capture_output=True, text=True).stdout
+        htpasswd = subprocess.run(
+            ["htpasswd", "-Bbn", USERNAME, PASSWORD], check=True, capture_output=True, text=True
+        ).stdout
         (root / "htpasswd").write_text(htpasswd)
         config["auth"] = {"htpasswd": {"realm": "ocikit-test", "path": str(root / "htpasswd")}}
     elif mode == "token":
         assert token_server is not None
-        config["auth"] = {"token": {"realm": token_server.realm, "service": SERVICE, "issuer": ISSUER,
-                                    "rootcertbundle": str(token_server.cert_path)}}
+        config["auth"] = {
+            "token": {
+                "realm": token_server.realm,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(token_server.cert_path),
+            }
+        }
     elif mode != "none":
         raise ValueError(f"unknown registry mode {mode!r}; expected one of {MODES}")
     return config
 
 
+# The registry's own line naming the address it bound ("listening on 127.0.0.1:PORT", plus
+# ", tls" with TLS): it is given port 0 and reports the port the kernel chose.
+_LISTENING = re.compile(r'"msg":"listening on (127\.0\.0\.1:\d+)')
+
+
+def _bound_address(process: subprocess.Popen, log_path: Path, deadline: float) -> Optional[str]:
+    while time.monotonic() < deadline and process.poll() is None:
+        found = _LISTENING.search(log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        time.sleep(0.02)
+    return None
+
+
+def _answers(url: str, tls: bool, deadline: float) -> bool:
+    context = ssl._create_unverified_context() if tls else None
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/v2/", timeout=1, context=context).close()
+            return True
+        except urllib.error.HTTPError as e:
+            return e.code == 401
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def launch_registry(root: Path, mode: str = "none", *, tls: bool = False) -> Registry:
     """Start a registry in `root` (created); the caller must call .stop(). With `tls`, it
     serves HTTPS with a self-signed certificate (`registry.tls_cert`). Skips the test, naming
-    the package, when docker-registry is missing."""
+    the package, when docker-registry is missing. The registry binds port 0 itself and its log
+    names the port it got, so no other process can take the port between choice and bind."""
     require("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     token_server = TokenServer(root) if mode == "token" else None
-    last_error = ""
-    for _ in range(3):  # the free port may be taken between choosing and binding it
-        port = free_port()
-        config_path = root / "config.yml"
-        config_path.write_text(json.dumps(_config(mode, root, port, token_server, tls), indent=2))
-        log_path = root / f"registry-{port}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(["docker-registry", "serve", str(config_path)], stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        registry = Registry(f"127.0.0.1:{port}", mode, root, log_path, process, token_server,
-                            tls_cert=root / "tls-cert.pem" if tls else None)
-        if _wait_until_serving(registry, 15):
-            return registry
-        last_error = log_path.read_text(errors="replace")[-2000:]
-        registry.token_server = None
-        registry.stop()
-    if token_server is not None:
-        token_server.stop()
-    raise RuntimeError(f"the registry did not start in {root}:\n{last_error}")
+    config_path = root / "config.yml"
+    config_path.write_text(json.dumps(_config(mode, root, 0, token_server, tls), indent=2))
+    log_path = root / f"registry-{next(_registry_counter)}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 30
+    host = _bound_address(process, log_path, deadline)
+    registry = Registry(
+        host or "127.0.0.1:0",
+        mode,
+        root,
+        log_path,
+        process,
+        token_server,
+        tls_cert=root / "tls-cert.pem" if tls else None,
+    )
+    if host is not None and _answers(registry.url, tls, deadline):
+        return registry
+    registry.stop()
+    raise RuntimeError(f"the registry did not start in {root}:\n{log_path.read_text(errors='replace')[-2000:]}")
 
 
-def _wait_until_serving(registry: Registry, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    context = ssl._create_unverified_context() if registry.tls_cert else None
-    while time.monotonic() < deadline and registry.process.poll() is None:
-        try:
-            urllib.request.urlopen(f"{registry.url}/v2/", timeout=1, context=context).close()
-            return True
-        except urllib.error.HTTPError as e:
-            if e.code == 401:
-                return True
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return False
+_registry_counter = itertools.count()
 
 
 @contextlib.contextmanager
@@ -485,7 +569,9 @@ def helper_calls(bin_dir: Path, name: str) -> list:
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
-def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: bool = True) -> subprocess.CompletedProcess:
+def skopeo(
+    *args: str, check: bool = True, env: Optional[dict] = None, text: bool = True
+) -> subprocess.CompletedProcess:
     """Run skopeo with an isolated config (no user auth files, no policy surprises).
     `text=False` keeps its output as bytes."""
     require("skopeo")
@@ -493,8 +579,9 @@ def skopeo(*args: str, check: bool = True, env: Optional[dict] = None, text: boo
     if not policy.exists():
         policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(["skopeo", "--policy", str(policy), *args], capture_output=True, text=text,
-                            env=full_env, timeout=120)
+    result = subprocess.run(
+        ["skopeo", "--policy", str(policy), *args], capture_output=True, text=text, env=full_env, timeout=120
+    )
     if check and result.returncode != 0:
         stderr = result.stderr if text else result.stderr.decode(errors="replace")
         raise AssertionError(f"skopeo {' '.join(args)} failed ({result.returncode}):\n{stderr}")
@@ -505,8 +592,9 @@ def served_manifest(registry: "Registry", reference: str) -> bytes:
     """The exact bytes of the manifest (or index) the registry serves for `repo:tag` or
     `repo@digest`, unparsed, as skopeo reads them (`inspect --raw`)."""
     creds = ["--creds", registry.creds] if registry.creds else []
-    return skopeo("inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}",
-                  text=False).stdout
+    return skopeo(
+        "inspect", "--tls-verify=false", *creds, "--raw", f"docker://{registry.host}/{reference}", text=False
+    ).stdout
 
 
 _repository_counter = itertools.count()

@@ -120,7 +120,8 @@ def write_image(
     writer = _Writer(layout)
     layer_blob, layer_diff = busybox_layer() if runnable else _base_layer(False)
     layer_type, config_type, manifest_type = (
-        (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST) if docker_types else (OCI_LAYER_GZIP, OCI_CONFIG, OCI_MANIFEST))
+        (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST) if docker_types else (OCI_LAYER_GZIP, OCI_CONFIG, OCI_MANIFEST)
+    )
     base_digest = writer.blob(layer_blob)
     extra: Optional[Tuple[str, str, int]] = None
     if extra_layer_size:
@@ -134,8 +135,9 @@ def write_image(
         layers = [{"mediaType": layer_type, "digest": base_digest, "size": len(layer_blob)}]
         diff_ids = [layer_diff]
         if extra:
-            layers.append({"mediaType": OCI_LAYER_TAR if not docker_types else DOCKER_LAYER,
-                           "digest": extra[0], "size": extra[2]})
+            layers.append(
+                {"mediaType": OCI_LAYER_TAR if not docker_types else DOCKER_LAYER, "digest": extra[0], "size": extra[2]}
+            )
             diff_ids.append(extra[1])
         if len(platforms) > 1:
             tar = _tar({"etc/platform": (f"{platform} {label}\n".encode(), 0o644)})
@@ -144,38 +146,69 @@ def write_image(
             diff_ids.append(sha256(tar))
             blobs.append(layers[-1]["digest"])
         config = {
-            "architecture": arch, "os": os_name, **({"variant": variant[0]} if variant else {}),
-            "config": {"Entrypoint": ["/bin/busybox"], "Cmd": ["echo", f"hello from {platform}"],
-                       "Labels": {"test.label": label, "test.seed": str(seed)}},
+            "architecture": arch,
+            "os": os_name,
+            **({"variant": variant[0]} if variant else {}),
+            "config": {
+                "Entrypoint": ["/bin/busybox"],
+                "Cmd": ["echo", f"hello from {platform}"],
+                "Labels": {"test.label": label, "test.seed": str(seed)},
+            },
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": [{"created_by": "test", "created": "1970-01-01T00:00:00Z"}],
         }
         config_bytes = _json(config)
         config_digest = writer.blob(config_bytes)
         blobs.append(config_digest)
-        manifest = {"schemaVersion": 2, "mediaType": manifest_type,
-                    "config": {"mediaType": config_type, "digest": config_digest, "size": len(config_bytes)},
-                    "layers": layers}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": config_digest, "size": len(config_bytes)},
+            "layers": layers,
+        }
         manifest_bytes = _json(manifest)
         manifests[platform] = (writer.blob(manifest_bytes), len(manifest_bytes))
     if len(platforms) == 1:
         top_digest, top_size = manifests[platforms[0]]
         top_type = manifest_type
     else:
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            {"mediaType": manifest_type, "digest": d, "size": s,
-             "platform": {"os": p.split("/")[0], "architecture": p.split("/")[1],
-                          **({"variant": p.split("/")[2]} if p.count("/") == 2 else {})}}
-            for p, (d, s) in manifests.items()]}
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": manifest_type,
+                    "digest": d,
+                    "size": s,
+                    "platform": {
+                        "os": p.split("/")[0],
+                        "architecture": p.split("/")[1],
+                        **({"variant": p.split("/")[2]} if p.count("/") == 2 else {}),
+                    },
+                }
+                for p, (d, s) in manifests.items()
+            ],
+        }
         index_bytes = _json(index)
         top_digest, top_size, top_type = writer.blob(index_bytes), len(index_bytes), OCI_INDEX
-    entries = [{"mediaType": top_type, "digest": top_digest, "size": top_size,
-                "annotations": {"org.opencontainers.image.ref.name": tag}} for tag in tags] or [
-        {"mediaType": top_type, "digest": top_digest, "size": top_size}]
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                    "manifests": entries}))
-    return TestImage(layout, top_digest, top_type, {p: d for p, (d, _) in manifests.items()},
-                     list(dict.fromkeys(blobs)), writer.sizes)
+    entries = [
+        {
+            "mediaType": top_type,
+            "digest": top_digest,
+            "size": top_size,
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }
+        for tag in tags
+    ] or [{"mediaType": top_type, "digest": top_digest, "size": top_size}]
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+    return TestImage(
+        layout,
+        top_digest,
+        top_type,
+        {p: d for p, (d, _) in manifests.items()},
+        list(dict.fromkeys(blobs)),
+        writer.sizes,
+    )
 
 
 def attach(host: str, repository: str, digest: str, suffix: str) -> bytes:
@@ -190,14 +223,21 @@ def attach(host: str, repository: str, digest: str, suffix: str) -> bytes:
     config = _json({"architecture": "", "os": "", "rootfs": {"type": "layers", "diff_ids": []}})
     for blob in (payload, config):
         client.put_small_blob(blob)
-    manifest = _json({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": sha256(payload),
-                    "size": len(payload)}],
-    })
+    manifest = _json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                    "digest": sha256(payload),
+                    "size": len(payload),
+                }
+            ],
+        }
+    )
     algorithm, _, hex_ = digest.partition(":")
     client.put_manifest(f"{algorithm}-{hex_}.{suffix}", manifest, OCI_MANIFEST)
     client.transport.close()
     return manifest
-

@@ -29,14 +29,19 @@ def _raw(reference: str, *extra: str) -> bytes:
     return skopeo("inspect", "--tls-verify=false", *extra, "--raw", f"docker://{reference}", text=False).stdout
 
 
-def openssl_verified(directory: Path, registry_host: str, repository: str, digest: str,
-                     public_key: Path) -> list[dict]:
+def openssl_verified(directory: Path, registry_host: str, repository: str, digest: str, public_key: Path) -> list[dict]:
     """The payloads (parsed) of the signatures of `repository@digest` that openssl verifies with
     `public_key` and that name `digest`."""
     directory.mkdir(parents=True, exist_ok=True)
     tag = digest.replace(":", "-") + ".sig"
-    listed = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry_host}/{repository}:{tag}",
-                    check=False, text=False)
+    listed = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        f"docker://{registry_host}/{repository}:{tag}",
+        check=False,
+        text=False,
+    )
     if listed.returncode != 0:
         return []
     verified = []
@@ -46,8 +51,11 @@ def openssl_verified(directory: Path, registry_host: str, repository: str, diges
         signature.write_bytes(base64.b64decode(layer["annotations"][SIG_ANNOTATION]))
         data = directory / f"payload{n}"
         data.write_bytes(payload)
-        check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(public_key), "-signature",
-                                str(signature), str(data)], capture_output=True, text=True)
+        check = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-verify", str(public_key), "-signature", str(signature), str(data)],
+            capture_output=True,
+            text=True,
+        )
         claims = json.loads(payload)
         if check.returncode == 0 and claims["critical"]["image"]["docker-manifest-digest"] == digest:
             verified.append(claims)
@@ -64,54 +72,98 @@ def _blob(directory: Path, registry_host: str, repository: str, digest: str) -> 
 
 def write_policy(directory: Path, registry_host: str, public_keys: Sequence[Path]) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    requirements = [{"type": "sigstoreSigned", "keyPath": str(key), "signedIdentity": {"type": "matchRepository"}}
-                    for key in public_keys]
+    requirements = [
+        {"type": "sigstoreSigned", "keyPath": str(key), "signedIdentity": {"type": "matchRepository"}}
+        for key in public_keys
+    ]
     policy = directory / "policy.json"
-    policy.write_text(json.dumps({
-        "default": [{"type": "reject"}],
-        "transports": {"docker": {registry_host: requirements},
-                       "dir": {"": [{"type": "insecureAcceptAnything"}]},
-                       "oci": {"": [{"type": "insecureAcceptAnything"}]}},
-    }))
+    policy.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "reject"}],
+                "transports": {
+                    "docker": {registry_host: requirements},
+                    "dir": {"": [{"type": "insecureAcceptAnything"}]},
+                    "oci": {"": [{"type": "insecureAcceptAnything"}]},
+                },
+            }
+        )
+    )
     registries_d = directory / "registries.d"
     registries_d.mkdir(exist_ok=True)
-    (registries_d / "loopback.yaml").write_text(
-        f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
+    (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
     return policy, registries_d
 
 
-def policy_admits(directory: Path, registry_host: str, public_key: Path, reference: str
-                  ) -> subprocess.CompletedProcess:
+def policy_admits(directory: Path, registry_host: str, public_key: Path, reference: str) -> subprocess.CompletedProcess:
     """containers/image's verdict on `reference` under a policy admitting only images signed
     by `public_key` (skopeo copies it out only if the policy admits it)."""
     policy, registries_d = write_policy(directory, registry_host, [public_key])
-    return subprocess.run([sigstore_skopeo(), "--policy", str(policy), "--registries.d", str(registries_d), "copy",
-                           "--src-tls-verify=false", f"docker://{reference}", f"dir:{directory / 'copied'}"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sigstore_skopeo(),
+            "--policy",
+            str(policy),
+            "--registries.d",
+            str(registries_d),
+            "copy",
+            "--src-tls-verify=false",
+            f"docker://{reference}",
+            f"dir:{directory / 'copied'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def sigstore_sign(directory: Path, registry_host: str, key: Path, passphrase: Path, source: str, reference: str,
-                  *options: str) -> subprocess.CompletedProcess:
+def sigstore_sign(
+    directory: Path, registry_host: str, key: Path, passphrase: Path, source: str, reference: str, *options: str
+) -> subprocess.CompletedProcess:
     """skopeo copies `source` to `reference`, signing it the sigstore way with a cosign key."""
     registries_d = directory / "registries.d"
     registries_d.mkdir(parents=True, exist_ok=True)
     (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
     policy = directory / "accept-anything.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    return subprocess.run([sigstore_skopeo(), "--policy", str(policy), "--registries.d", str(registries_d), "copy",
-                           "--dest-tls-verify=false", "--sign-by-sigstore-private-key", str(key),
-                           "--sign-passphrase-file", str(passphrase), *options, source, f"docker://{reference}"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sigstore_skopeo(),
+            "--policy",
+            str(policy),
+            "--registries.d",
+            str(registries_d),
+            "copy",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+            str(key),
+            "--sign-passphrase-file",
+            str(passphrase),
+            *options,
+            source,
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def openssl_verified_attestations(directory: Path, registry_host: str, repository: str, digest: str,
-                                  public_key: Path) -> list[dict]:
+def openssl_verified_attestations(
+    directory: Path, registry_host: str, repository: str, digest: str, public_key: Path
+) -> list[dict]:
     """The in-toto statements attached to `repository@digest` (the `.att` tag) whose DSSE
     signature openssl verifies over the envelope's PAE bytes, and whose subject is `digest`."""
     directory.mkdir(parents=True, exist_ok=True)
     tag = digest.replace(":", "-") + ".att"
-    listed = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry_host}/{repository}:{tag}",
-                    check=False, text=False)
+    listed = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        f"docker://{registry_host}/{repository}:{tag}",
+        check=False,
+        text=False,
+    )
     if listed.returncode != 0:
         return []
     statements = []
@@ -122,9 +174,20 @@ def openssl_verified_attestations(directory: Path, registry_host: str, repositor
         (directory / f"pae{n}").write_bytes(b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body))
         for m, signature in enumerate(envelope["signatures"]):
             (directory / f"sig{n}-{m}.der").write_bytes(base64.b64decode(signature["sig"]))
-            check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(public_key), "-signature",
-                                    str(directory / f"sig{n}-{m}.der"), str(directory / f"pae{n}")],
-                                   capture_output=True, text=True)
+            check = subprocess.run(
+                [
+                    "openssl",
+                    "dgst",
+                    "-sha256",
+                    "-verify",
+                    str(public_key),
+                    "-signature",
+                    str(directory / f"sig{n}-{m}.der"),
+                    str(directory / f"pae{n}"),
+                ],
+                capture_output=True,
+                text=True,
+            )
             statement = json.loads(body)
             if check.returncode == 0 and statement["subject"][0]["digest"] == {"sha256": digest.split(":")[1]}:
                 statement["_annotations"] = layer.get("annotations", {})

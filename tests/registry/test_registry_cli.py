@@ -14,8 +14,13 @@ from registry_images import write_image
 
 
 def ocikit(*args, env=None, check=None):
-    result = subprocess.run([sys.executable, "-m", "ocikit", *args], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ocikit", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
     if check is not None:
         assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
@@ -25,8 +30,21 @@ def test_push_pull_inspect_outputs(registry, docker_config, repo, tmp_path):
     image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), label="cli " + registry.mode)
     host = registry.host
     record = tmp_path / "push.json"
-    result = ocikit("push", str(tmp_path / "layout"), "--dest", f"{host}/{repo}:1.0", "--dest", f"{host}/{repo}:latest",
-                    "--dest", f"{host}/{repo}/mirror", "--record", str(record), "--jobs", "2", check=0)
+    result = ocikit(
+        "push",
+        str(tmp_path / "layout"),
+        "--dest",
+        f"{host}/{repo}:1.0",
+        "--dest",
+        f"{host}/{repo}:latest",
+        "--dest",
+        f"{host}/{repo}/mirror",
+        "--record",
+        str(record),
+        "--jobs",
+        "2",
+        check=0,
+    )
     lines = result.stdout.splitlines()
     assert lines[0] == f"pushed {host}/{repo}@{image.digest} (tags: 1.0, latest)"
     assert lines[1] == f"pushed {host}/{repo}/mirror@{image.digest}"
@@ -37,10 +55,22 @@ def test_push_pull_inspect_outputs(registry, docker_config, repo, tmp_path):
         {"ref": f"{host}/{repo}@{image.digest}", "digest": image.digest, "tags": ["1.0", "latest"]},
         {"ref": f"{host}/{repo}/mirror@{image.digest}", "digest": image.digest, "tags": []},
     ]
-    assert set(pushed["stats"]) == {"blobs_uploaded", "blobs_mounted", "blobs_present", "bytes_uploaded",
-                                    "manifests_pushed", "manifests_present", "tags_pushed", "signatures_pushed",
-                                    "signatures_present", "attestations_pushed", "attestations_present",
-                                    "attachments_copied", "attachments_present", "seconds"}
+    assert set(pushed["stats"]) == {
+        "blobs_uploaded",
+        "blobs_mounted",
+        "blobs_present",
+        "bytes_uploaded",
+        "manifests_pushed",
+        "manifests_present",
+        "tags_pushed",
+        "signatures_pushed",
+        "signatures_present",
+        "attestations_pushed",
+        "attestations_present",
+        "attachments_copied",
+        "attachments_present",
+        "seconds",
+    }
     assert "Traceback" not in result.stderr
 
     raw = ocikit("inspect", f"{host}/{repo}:1.0", "--raw", check=0).stdout
@@ -53,8 +83,17 @@ def test_push_pull_inspect_outputs(registry, docker_config, repo, tmp_path):
     assert arm["config"]["architecture"] == "arm64" and arm["config"]["Entrypoint"] == ["/bin/busybox"]
 
     out, pull_record = tmp_path / "pulled", tmp_path / "pull.json"
-    result = ocikit("pull", f"{host}/{repo}@{image.digest}", "--platform", "linux/arm64", "--out", str(out),
-                    "--record", str(pull_record), check=0)
+    result = ocikit(
+        "pull",
+        f"{host}/{repo}@{image.digest}",
+        "--platform",
+        "linux/arm64",
+        "--out",
+        str(out),
+        "--record",
+        str(pull_record),
+        check=0,
+    )
     assert result.stdout.splitlines()[0] == f"pulled {host}/{repo}@{image.digest} into {out}"
     pulled = json.loads(pull_record.read_text())
     assert pulled["digest"] == image.digest
@@ -67,16 +106,24 @@ def test_errors_are_one_line_without_traceback(plain_registry, repo, tmp_path, a
     host = plain_registry.host
     ocikit("push", str(tmp_path / "layout"), "--dest", f"{host}/{repo}:t", "--quiet", check=0)
     cases = [
-        (("push", str(tmp_path / "layout"), "--dest", f"{host}/Bad"),
-         "ocikit push: error: invalid repository 'Bad' in image reference"),
-        (("push", str(tmp_path / "nope"), "--dest", f"{host}/{repo}"),
-         f"ocikit push: error: {tmp_path / 'nope'} is not a directory"),
-        (("pull", f"{host}/{repo}:t", "--platform", "linux/amd64", "--out", str(tmp_path / "o")),
-         f"ocikit pull: error: {host}/{repo}:t names a tag, which can move; pull by digest instead: "
-         f"{host}/{repo}:t@{image.digest}"),
+        (
+            ("push", str(tmp_path / "layout"), "--dest", f"{host}/Bad"),
+            "ocikit push: error: invalid repository 'Bad' in image reference",
+        ),
+        (
+            ("push", str(tmp_path / "nope"), "--dest", f"{host}/{repo}"),
+            f"ocikit push: error: {tmp_path / 'nope'} is not a directory",
+        ),
+        (
+            ("pull", f"{host}/{repo}:t", "--platform", "linux/amd64", "--out", str(tmp_path / "o")),
+            f"ocikit pull: error: {host}/{repo}:t names a tag, which can move; pull by digest instead: "
+            f"{host}/{repo}:t@{image.digest}",
+        ),
         (("inspect", f"{host}/{repo}:missing"), "ocikit inspect: error: fetching manifest missing from"),
-        (("push", str(tmp_path / "layout"), "--dest", f"{host}/{repo}", "--insecure-registry", "https://x.io"),
-         "ocikit push: error: invalid registry 'https://x.io': give HOST[:PORT] without a scheme"),
+        (
+            ("push", str(tmp_path / "layout"), "--dest", f"{host}/{repo}", "--insecure-registry", "https://x.io"),
+            "ocikit push: error: invalid registry 'https://x.io': give HOST[:PORT] without a scheme",
+        ),
     ]
     for args, expected in cases:
         result = ocikit(*args)
@@ -97,15 +144,34 @@ def test_credentials_never_appear_in_output_or_debug_logs(registry_pool, mode, r
     issued_before = len(registry.token_server.issued) if registry.token_server else 0
     log_file = tmp_path / "debug.log"
     runs = [
-        ocikit("push", str(tmp_path / "layout"), "--dest", f"{registry.host}/{repo}:s", "--dest",
-               f"{registry.host}/{repo}/two:s", "--log-level", "debug", "--log-file", str(log_file), env=env,
-               check=0),
+        ocikit(
+            "push",
+            str(tmp_path / "layout"),
+            "--dest",
+            f"{registry.host}/{repo}:s",
+            "--dest",
+            f"{registry.host}/{repo}/two:s",
+            "--log-level",
+            "debug",
+            "--log-file",
+            str(log_file),
+            env=env,
+            check=0,
+        ),
         ocikit("push", str(tmp_path / "layout"), "--dest", f"{registry.host}/{repo}:s", env=env, check=0),
     ]
     wrong = "wrong-secret-Zq8x-7781"
     registry.docker_config(tmp_path / "bad", secret=wrong)
-    runs.append(ocikit("push", str(tmp_path / "layout"), "--dest", f"{registry.host}/{repo}:s",
-                       env={**env, "DOCKER_CONFIG": str(tmp_path / "bad")}, check=1))
+    runs.append(
+        ocikit(
+            "push",
+            str(tmp_path / "layout"),
+            "--dest",
+            f"{registry.host}/{repo}:s",
+            env={**env, "DOCKER_CONFIG": str(tmp_path / "bad")},
+            check=1,
+        )
+    )
     secrets = [registry.password, wrong]
     secrets += [base64.b64encode(f"{registry.username}:{s}".encode()).decode() for s in secrets]
     if registry.token_server:
@@ -127,7 +193,18 @@ def test_mount_from_and_insecure_flags(plain_registry, repo, tmp_path, auth_env)
     ocikit("push", str(tmp_path / "base"), "--dest", f"{host}/{repo}/base:1", "--quiet", check=0)
     app = write_image(tmp_path / "app", label="cli app")
     record = tmp_path / "r.json"
-    ocikit("push", str(tmp_path / "app"), "--dest", f"{host}/{repo}/app:1", "--mount-from", f"{host}/{repo}/base",
-           "--insecure-registry", host, "--record", str(record), check=0)
+    ocikit(
+        "push",
+        str(tmp_path / "app"),
+        "--dest",
+        f"{host}/{repo}/app:1",
+        "--mount-from",
+        f"{host}/{repo}/base",
+        "--insecure-registry",
+        host,
+        "--record",
+        str(record),
+        check=0,
+    )
     stats = json.loads(record.read_text())["stats"]
     assert (stats["blobs_mounted"], stats["blobs_uploaded"]) == (1, len(app.blobs) - 1)

@@ -45,10 +45,18 @@ def test_tags_manifests_and_blob_checks(client, plain_registry, repo, tmp_path):
         client.get_manifest("missing")
     assert info.value.code == "MANIFEST_UNKNOWN" and "no manifest with that tag or digest" in str(info.value)
     # A manifest whose blobs the registry does not hold is refused with the spec's code.
-    bogus = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                   "digest": "sha256:" + "1" * 64, "size": 2},
-                        "layers": []}).encode()
+    bogus = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + "1" * 64,
+                "size": 2,
+            },
+            "layers": [],
+        }
+    ).encode()
     with pytest.raises(RegistryError) as info:
         client.put_manifest("bogus", bogus, OCI_MANIFEST)
     assert info.value.code == "MANIFEST_BLOB_UNKNOWN" and info.value.status == 400

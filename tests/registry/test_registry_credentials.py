@@ -22,8 +22,9 @@ def write_docker_config(directory, config) -> str:
 def test_credential_helper_on_path(registry_pool, mode, repo, tmp_path, auth_env):
     registry = registry_pool(mode)
     bin_dir = tmp_path / "bin"
-    write_credential_helper(bin_dir, "testhelper",
-                            {registry.host: {"Username": registry.username, "Secret": registry.password}})
+    write_credential_helper(
+        bin_dir, "testhelper", {registry.host: {"Username": registry.username, "Secret": registry.password}}
+    )
     auth_env.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     write_docker_config(tmp_path / "cfg", {"credHelpers": {registry.host: "testhelper"}})
     auth_env.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
@@ -95,8 +96,9 @@ def test_tokens_are_fetched_once_per_repository_with_exact_scopes(token_registry
     image = write_image(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), label="tokens")
     server = token_registry.token_server
     before = server.count
-    summary = push_layout(str(tmp_path / "layout"), [f"{token_registry.host}/{repo}/a:1",
-                                                      f"{token_registry.host}/{repo}/b:1"])
+    summary = push_layout(
+        str(tmp_path / "layout"), [f"{token_registry.host}/{repo}/a:1", f"{token_registry.host}/{repo}/b:1"]
+    )
     assert summary.stats.blobs_mounted == len(image.blobs)
     grants = server.requests[before:]
     assert [sorted(g.scopes) for g in grants] == [

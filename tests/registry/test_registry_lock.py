@@ -51,8 +51,10 @@ def test_a_tag_is_added_then_unchanged_then_moved(registry, docker_config, repo,
     added = refresh(BaseImageLock(), tracked)
     [entry] = added.lock.entries
     assert (entry.reference, entry.digest, entry.media_type) == (ref, first.digest, media_types.OCI_INDEX)
-    assert entry.platforms == (("linux/amd64", first.manifests["linux/amd64"]),
-                               ("linux/arm64/v8", first.manifests["linux/arm64/v8"]))
+    assert entry.platforms == (
+        ("linux/amd64", first.manifests["linux/amd64"]),
+        ("linux/arm64/v8", first.manifests["linux/arm64/v8"]),
+    )
     assert lines(added) == [f"added     {ref}  (none) -> {first.digest}"]
     text = format_lockfile(added.lock, "CMD")
 
@@ -77,8 +79,11 @@ def test_only_the_named_entries_are_refreshed(plain_registry, repo, tmp_path, au
     push(plain_registry, f"{repo}/b", "v", tmp_path, "b2")
     fresh = push(plain_registry, f"{repo}/new", "v", tmp_path, "n1")
 
-    result = refresh(lock, [TrackedImage(a, ("linux/amd64",)), TrackedImage(b, ("linux/amd64",)),
-                            TrackedImage(new, ("linux/amd64",))], only=[a])
+    result = refresh(
+        lock,
+        [TrackedImage(a, ("linux/amd64",)), TrackedImage(b, ("linux/amd64",)), TrackedImage(new, ("linux/amd64",))],
+        only=[a],
+    )
     assert lines(result) == [
         f"updated   {a}  {old_a.digest} -> {new_a.digest}",
         f"unchanged {b}  {old_b.digest} (not refreshed)",
@@ -87,7 +92,9 @@ def test_only_the_named_entries_are_refreshed(plain_registry, repo, tmp_path, au
     ]
     assert [e.digest for e in result.lock.entries] == [new_a.digest, old_b.digest, fresh.digest]
 
-    with pytest.raises(RefreshError, match=rf"asked to refresh {plain_registry.host}/{repo}/c:v, which no oci_pull tracks"):
+    with pytest.raises(
+        RefreshError, match=rf"asked to refresh {plain_registry.host}/{repo}/c:v, which no oci_pull tracks"
+    ):
         refresh(lock, [TrackedImage(a)], only=[f"{plain_registry.host}/{repo}/c:v"])
 
 
@@ -112,8 +119,9 @@ def test_a_single_manifest_records_its_own_platform_and_warns_for_missing_ones(
     result = refresh(BaseImageLock(), [TrackedImage(ref, ("linux/amd64", "linux/arm64"))])
     [entry] = result.lock.entries
     assert (entry.media_type, entry.platforms) == (media_types.OCI_MANIFEST, (("linux/amd64", image.digest),))
-    assert result.warnings == (f"{ref}: {plain_registry.host}/{repo}@{image.digest} is a single linux/amd64 image, "
-                               "not linux/arm64",)
+    assert result.warnings == (
+        f"{ref}: {plain_registry.host}/{repo}@{image.digest} is a single linux/amd64 image, not linux/arm64",
+    )
 
 
 def _delete_manifest(registry, repo: str, digest: str) -> None:
@@ -128,7 +136,10 @@ def test_a_tag_the_registry_lost_keeps_its_entry_and_says_whether_the_digest_is_
     kept_ref, lost_ref = f"{registry.host}/{repo}/kept:v", f"{registry.host}/{repo}/lost:v"
     kept = push(registry, f"{repo}/kept", "v", tmp_path, "kept")
     lost = push(registry, f"{repo}/lost", "v", tmp_path, "lost")
-    tracked = [TrackedImage(kept_ref, ("linux/amd64",), ("//k:k",)), TrackedImage(lost_ref, ("linux/amd64",), ("//l:l",))]
+    tracked = [
+        TrackedImage(kept_ref, ("linux/amd64",), ("//k:k",)),
+        TrackedImage(lost_ref, ("linux/amd64",), ("//l:l",)),
+    ]
     lock = refresh(BaseImageLock(), tracked).lock
     # Distribution's API deletes a tag only with its manifest; some registries delete tags
     # alone. Remove the tag from the registry's storage to get there.
@@ -146,14 +157,22 @@ def test_a_tag_the_registry_lost_keeps_its_entry_and_says_whether_the_digest_is_
     assert result.warnings[1].startswith(f"{lost_ref} (used by //l:l): the registry has neither")
     assert result.warnings[1].endswith("; keeping the old entry")
 
-    with pytest.raises(RefreshError, match=rf"{registry.host}/{repo}/lost:v \(used by //l:l\): the registry has no such tag"):
+    with pytest.raises(
+        RefreshError, match=rf"{registry.host}/{repo}/lost:v \(used by //l:l\): the registry has no such tag"
+    ):
         refresh(BaseImageLock(), tracked[1:])
 
 
 def _ocikit_lock(tmp_path: Path, command: LockCommand) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, "-m", "ocikit", *command.to_argv()], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ocikit", *command.to_argv()],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 def test_the_lock_command_writes_the_lockfile_or_nothing(plain_registry, repo, tmp_path, auth_env) -> None:
@@ -163,7 +182,9 @@ def test_the_lock_command_writes_the_lockfile_or_nothing(plain_registry, repo, t
     tracked.write_bytes(TrackedImages((TrackedImage(ref, ("linux/amd64",), ("//a:b",)),)).dumps())
     lockfile = tmp_path / "base.lock.yaml"
     command = LockCommand(str(tracked), out=str(lockfile), lockfile=str(lockfile))
-    run = _ocikit_lock(tmp_path, replace(command, regenerate_command="pants generate-lockfiles --resolve=oci-base-images"))
+    run = _ocikit_lock(
+        tmp_path, replace(command, regenerate_command="pants generate-lockfiles --resolve=oci-base-images")
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"added     {ref}  (none) -> {image.digest}\n"
     text = lockfile.read_bytes()
@@ -173,8 +194,9 @@ def test_the_lock_command_writes_the_lockfile_or_nothing(plain_registry, repo, t
     tracked.write_bytes(TrackedImages((TrackedImage(f"{ref}x", (), ("//a:b",)),)).dumps())
     failed = _ocikit_lock(tmp_path, command)
     assert failed.returncode == 1
-    assert failed.stderr == (f"ocikit lock: error: {ref}x (used by //a:b): the registry has no such tag; "
-                             "check the reference\n")
+    assert failed.stderr == (
+        f"ocikit lock: error: {ref}x (used by //a:b): the registry has no such tag; check the reference\n"
+    )
     assert lockfile.read_bytes() == text, "a failed refresh leaves the lockfile as it was"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("base.lock")) == ["base.lock.yaml"]
 

@@ -28,23 +28,27 @@ def source(plain_registry, repo, tmp_path, auth_env):
     push_layout(str(image.layout), [f"{plain_registry.host}/{repo}/src:staging"])
     attachments = {
         signature_tag(image.digest, "sig"): attach(plain_registry.host, f"{repo}/src", image.digest, "sig"),
-        signature_tag(image.manifests["linux/arm64"], "att"):
-            attach(plain_registry.host, f"{repo}/src", image.manifests["linux/arm64"], "att"),
+        signature_tag(image.manifests["linux/arm64"], "att"): attach(
+            plain_registry.host, f"{repo}/src", image.manifests["linux/arm64"], "att"
+        ),
     }
     return image, attachments
 
 
-def test_promotion_copies_the_index_its_manifests_and_attachments_unchanged(plain_registry, new_registry, source,
-                                                                            repo):
+def test_promotion_copies_the_index_its_manifests_and_attachments_unchanged(plain_registry, new_registry, source, repo):
     image, attachments = source
     other = new_registry("none")
     src = f"{plain_registry.host}/{repo}/src@{image.digest}"
     with PushSession() as session:
-        summary = promote_image(session, src, [f"{plain_registry.host}/{repo}/prod:1.0", f"{other.host}/{repo}/prod:1.0"])
+        summary = promote_image(
+            session, src, [f"{plain_registry.host}/{repo}/prod:1.0", f"{other.host}/{repo}/prod:1.0"]
+        )
     assert summary.digest == image.digest
     same, streamed = summary.pushed
-    assert (same.ref, streamed.ref) == (f"{plain_registry.host}/{repo}/prod@{image.digest}",
-                                        f"{other.host}/{repo}/prod@{image.digest}")
+    assert (same.ref, streamed.ref) == (
+        f"{plain_registry.host}/{repo}/prod@{image.digest}",
+        f"{other.host}/{repo}/prod@{image.digest}",
+    )
     stats = summary.stats
     blobs = len(set(image.blobs)) + len(attachments) + 1  # a payload each, and the config they share
     assert stats.blobs_mounted + stats.blobs_present + stats.blobs_uploaded == 2 * blobs
@@ -60,8 +64,15 @@ def test_promotion_copies_the_index_its_manifests_and_attachments_unchanged(plai
             assert served_manifest(registry, f"{repo}/prod:{tag}") == manifest
     # skopeo reads every platform's image, blobs included, from the streamed copy.
     for arch in ("amd64", "arm64"):
-        skopeo("copy", "--src-tls-verify=false", "--override-arch", arch, "--preserve-digests",
-               f"docker://{other.host}/{repo}/prod:1.0", f"dir:{other.root / arch}")
+        skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            "--override-arch",
+            arch,
+            "--preserve-digests",
+            f"docker://{other.host}/{repo}/prod:1.0",
+            f"dir:{other.root / arch}",
+        )
 
 
 def test_promoting_again_sends_nothing(plain_registry, source, repo):
@@ -78,8 +89,10 @@ def test_a_digest_the_source_lacks_is_refused_naming_it(plain_registry, source, 
     missing = "sha256:" + "0" * 64
     with PushSession() as session, pytest.raises(PromotionError) as raised:
         promote_image(session, f"{plain_registry.host}/{repo}/src@{missing}", [f"{plain_registry.host}/{repo}/x:1"])
-    assert str(raised.value) == (f"{plain_registry.host}/{repo}/src has no manifest {missing}: the digest to "
-                                 "promote must be one the source serves")
+    assert str(raised.value) == (
+        f"{plain_registry.host}/{repo}/src has no manifest {missing}: the digest to "
+        "promote must be one the source serves"
+    )
     listed = skopeo("list-tags", "--tls-verify=false", f"docker://{plain_registry.host}/{repo}/x", check=False)
     assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] in (None, [])  # nothing was written
 
@@ -91,8 +104,9 @@ def test_a_source_not_pinned_by_digest_is_refused(plain_registry, source, repo):
     assert f"{plain_registry.host}/{repo}/src@sha256:<64 hex digits>" in str(raised.value)
 
 
-def test_a_signing_promotion_keeps_the_sources_signature_and_adds_ours(plain_registry, new_registry, repo, tmp_path,
-                                                                        auth_env):
+def test_a_signing_promotion_keeps_the_sources_signature_and_adds_ours(
+    plain_registry, new_registry, repo, tmp_path, auth_env
+):
     """The source's cosign signature (another key's) travels with the image; a session with our
     signer adds our signature beside it; openssl verifies both at the destination."""
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -110,16 +124,20 @@ def test_a_signing_promotion_keeps_the_sources_signature_and_adds_ours(plain_reg
         session.push(str(image.layout), [f"{plain_registry.host}/{repo}/src:staging"])
     other = new_registry("none")
     with PushSession(signer=Signer(keys["ours"])) as session:
-        summary = promote_image(session, f"{plain_registry.host}/{repo}/src@{image.digest}",
-                                [f"{other.host}/{repo}/prod:1.0"])
+        summary = promote_image(
+            session, f"{plain_registry.host}/{repo}/src@{image.digest}", [f"{other.host}/{repo}/prod:1.0"]
+        )
     assert (summary.stats.attachments_copied, summary.stats.signatures_pushed) == (1, 1)
     for name in ("theirs", "ours"):
-        assert len(openssl_verified(tmp_path / name, other.host, f"{repo}/prod", image.digest,
-                                    tmp_path / f"{name}.pub")) == 1, name
+        assert (
+            len(openssl_verified(tmp_path / name, other.host, f"{repo}/prod", image.digest, tmp_path / f"{name}.pub"))
+            == 1
+        ), name
 
 
-def test_the_promote_command_copies_and_reports_and_a_bad_source_is_one_line(plain_registry, new_registry, source,
-                                                                             repo, tmp_path):
+def test_the_promote_command_copies_and_reports_and_a_bad_source_is_one_line(
+    plain_registry, new_registry, source, repo, tmp_path
+):
     import os
     import subprocess
     import sys
@@ -128,11 +146,22 @@ def test_the_promote_command_copies_and_reports_and_a_bad_source_is_one_line(pla
     other = new_registry("none")
 
     def ocikit(*args):
-        return subprocess.run([sys.executable, "-m", "ocikit", "promote", *args], capture_output=True, text=True,
-                              env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-config")}, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "ocikit", "promote", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-config")},
+            timeout=120,
+        )
 
-    done = ocikit(f"{plain_registry.host}/{repo}/src@{image.digest}", "--dest", f"{other.host}/{repo}/cli:1",
-                  "--record", str(tmp_path / "promoted.json"), "--quiet")
+    done = ocikit(
+        f"{plain_registry.host}/{repo}/src@{image.digest}",
+        "--dest",
+        f"{other.host}/{repo}/cli:1",
+        "--record",
+        str(tmp_path / "promoted.json"),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert f"pushed {other.host}/{repo}/cli@{image.digest} (tags: 1)" in done.stdout
     assert json.loads((tmp_path / "promoted.json").read_text())["digest"] == image.digest
@@ -140,6 +169,7 @@ def test_the_promote_command_copies_and_reports_and_a_bad_source_is_one_line(pla
 
     bad = ocikit(f"{plain_registry.host}/{repo}/src:staging", "--dest", f"{other.host}/{repo}/cli:2", "--quiet")
     assert bad.returncode == 1
-    assert bad.stderr.startswith(f"ocikit promote: error: the source {plain_registry.host}/{repo}/src:staging is "
-                                 "not pinned by digest")
+    assert bad.stderr.startswith(
+        f"ocikit promote: error: the source {plain_registry.host}/{repo}/src:staging is not pinned by digest"
+    )
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

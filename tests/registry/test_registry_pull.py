@@ -56,10 +56,21 @@ def test_pull_platforms_of_an_index_by_digest(registry, docker_config, repo, tmp
     single = tmp_path / "single"
     pull_image(f"{registry.host}/{repo}:v1@{image.digest}", ["linux/amd64"], str(single))
     creds = ["--dest-creds", registry.creds] if registry.creds else []
-    skopeo("copy", "--dest-tls-verify=false", *creds, "--preserve-digests", f"oci:{single}",
-           f"docker://{registry.host}/{repo}/copy:c")
-    raw = skopeo("inspect", "--tls-verify=false", *(["--creds", registry.creds] if registry.creds else []),
-                 "--raw", f"docker://{registry.host}/{repo}/copy:c").stdout
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        *creds,
+        "--preserve-digests",
+        f"oci:{single}",
+        f"docker://{registry.host}/{repo}/copy:c",
+    )
+    raw = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        *(["--creds", registry.creds] if registry.creds else []),
+        "--raw",
+        f"docker://{registry.host}/{repo}/copy:c",
+    ).stdout
     assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == image.manifests["linux/amd64"]
 
 
@@ -93,8 +104,9 @@ def test_docker_v2_manifests_are_kept_as_served(plain_registry, repo, tmp_path, 
     [entry] = check_layout(out)["manifests"]
     assert (entry["digest"], entry["mediaType"]) == (image.digest, DOCKER_MANIFEST)
     assert entry["platform"] == {"os": "linux", "architecture": "amd64"}
-    assert (out / "blobs" / "sha256" / image.digest.split(":")[1]).read_bytes() == \
-        (tmp_path / "src" / "blobs" / "sha256" / image.digest.split(":")[1]).read_bytes()
+    assert (out / "blobs" / "sha256" / image.digest.split(":")[1]).read_bytes() == (
+        tmp_path / "src" / "blobs" / "sha256" / image.digest.split(":")[1]
+    ).read_bytes()
     assert result.media_type == DOCKER_MANIFEST
     with pytest.raises(PlatformError, match="is a single linux/amd64 image, not linux/arm64"):
         pull_image(f"{plain_registry.host}/{repo}@{image.digest}", ["linux/arm64"], str(tmp_path / "o2"))
@@ -105,8 +117,9 @@ def test_a_corrupted_blob_is_named_and_nothing_is_kept(new_registry, repo, tmp_p
     image = write_image(tmp_path / "src", label="corrupt")
     push_layout(str(tmp_path / "src"), [f"{registry.host}/{repo}:c"])
     layer = max(image.blobs, key=lambda b: image.sizes[b])
-    stored = (registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / layer[7:9]
-              / layer[7:] / "data")
+    stored = (
+        registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / layer[7:9] / layer[7:] / "data"
+    )
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, different bytes
     stored.write_bytes(bytes(data))

@@ -6,11 +6,11 @@ import hashlib
 import json
 
 import pytest
+from registry_fixtures import skopeo
 from registry_images import write_image
 
 from ocikit.layout import LayoutError
 from ocikit.registry import push_layout
-from registry_fixtures import skopeo
 
 
 def creds(registry):
@@ -28,21 +28,27 @@ def blob_uploads(registry, requests, repo):
     return [r for r in requests if r.uri.startswith(prefix)]
 
 
-def test_push_is_what_skopeo_sees_and_a_second_push_sends_nothing(registry, docker_config, repo, tmp_path,
-                                                                  need_skopeo):
+def test_push_is_what_skopeo_sees_and_a_second_push_sends_nothing(registry, docker_config, repo, tmp_path, need_skopeo):
     image = write_image(tmp_path / "layout", label=registry.mode)
     summary = push_layout(str(tmp_path / "layout"), [f"{registry.host}/{repo}:v1", f"{registry.host}/{repo}:v2"])
     assert summary.digest == image.digest
     assert [p.to_json() for p in summary.pushed] == [
-        {"ref": f"{registry.host}/{repo}@{image.digest}", "digest": image.digest, "tags": ["v1", "v2"]}]
+        {"ref": f"{registry.host}/{repo}@{image.digest}", "digest": image.digest, "tags": ["v1", "v2"]}
+    ]
     assert (summary.stats.blobs_uploaded, summary.stats.blobs_present) == (len(image.blobs), 0)
     assert summary.stats.bytes_uploaded == sum(image.sizes[b] for b in image.blobs)
     for ref in (f"{repo}:v1", f"{repo}:v2", f"{repo}@{image.digest}"):
         assert served_digest(registry, f"{registry.host}/{ref}") == image.digest
 
     copied = tmp_path / "copied"
-    skopeo("copy", "--src-tls-verify=false", *(["--src-creds", registry.creds] if registry.creds else []),
-           "--preserve-digests", f"docker://{registry.host}/{repo}:v1", f"oci:{copied}:v1")
+    skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        *(["--src-creds", registry.creds] if registry.creds else []),
+        "--preserve-digests",
+        f"docker://{registry.host}/{repo}:v1",
+        f"oci:{copied}:v1",
+    )
     assert json.loads((copied / "index.json").read_text())["manifests"][0]["digest"] == image.digest
 
     again = push_layout(str(tmp_path / "layout"), [f"{registry.host}/{repo}:v1"])
@@ -56,8 +62,10 @@ def test_second_repository_on_a_registry_gets_mounts(registry, docker_config, re
     image = write_image(tmp_path / "layout", label="mount " + registry.mode)
     first, second = f"{repo}/first", f"{repo}/second"
     mark = registry.mark()
-    summary = push_layout(str(tmp_path / "layout"),
-                          [f"{registry.host}/{first}:a", f"{registry.host}/{second}:b", f"{registry.host}/{second}"])
+    summary = push_layout(
+        str(tmp_path / "layout"),
+        [f"{registry.host}/{first}:a", f"{registry.host}/{second}:b", f"{registry.host}/{second}"],
+    )
     stats = summary.stats
     assert (stats.blobs_uploaded, stats.blobs_mounted, stats.blobs_present) == (len(image.blobs), len(image.blobs), 0)
     assert summary.stats.bytes_uploaded == sum(image.sizes[b] for b in image.blobs)
@@ -80,8 +88,16 @@ def test_two_platform_index(registry, docker_config, repo, tmp_path):
     assert served_digest(registry, f"{registry.host}/{repo}:multi") == image.digest
     for child in image.manifests.values():
         assert served_digest(registry, f"{registry.host}/{repo}@{child}") == child
-    arm = skopeo("inspect", "--tls-verify=false", *creds(registry), "--override-arch", "arm64",
-                 "--override-variant", "v8", f"docker://{registry.host}/{repo}:multi").stdout
+    arm = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        *creds(registry),
+        "--override-arch",
+        "arm64",
+        "--override-variant",
+        "v8",
+        f"docker://{registry.host}/{repo}:multi",
+    ).stdout
     assert json.loads(arm)["Architecture"] == "arm64"
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from many_images import shared_layer, write_publish_batch, write_small_images
 from registry_fixtures import skopeo
 
-from ocikit.registry.push import PushSession
 from ocikit.contracts.publish import CheckResult
+from ocikit.registry.push import PushSession
 from ocikit.registry.push_many import FAILED, PUSHED, ImagePush, push_images
 from ocikit.registry.run_cli import answer_paths
 
@@ -23,17 +23,21 @@ MiB = 1 << 20
 
 def _ocikit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, "-m", "ocikit", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ocikit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_layer_shared_by_50_images_in_50_repositories_is_uploaded_once_and_mounted_49_times(
-        plain_registry, auth_env, repo, tmp_path, need_skopeo):
+    plain_registry, auth_env, repo, tmp_path, need_skopeo
+):
     registry = plain_registry
     shared = shared_layer(tmp_path / "shared", 20 * MiB)
     images = write_small_images(tmp_path / "layouts", 50, shared, label=repo)
-    jobs = [ImagePush(f"img{i}", str(image.layout), (f"{registry.host}/{repo}/r{i:02d}:v1",))
-            for i, image in enumerate(images)]
+    jobs = [
+        ImagePush(f"img{i}", str(image.layout), (f"{registry.host}/{repo}/r{i:02d}:v1",))
+        for i, image in enumerate(images)
+    ]
     mark = registry.mark()
     with PushSession(jobs=4) as session:
         result = push_images(jobs, session)
@@ -51,8 +55,9 @@ def test_a_layer_shared_by_50_images_in_50_repositories_is_uploaded_once_and_mou
     assert sum(s.bytes_uploaded for s in stats) < 21 * MiB
     for i in (0, 17, 49):
         raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/{repo}/r{i:02d}:v1").stdout
-        assert json.loads(raw) == json.loads((images[i].layout / "blobs" / "sha256" /
-                                              images[i].digest.split(":")[1]).read_bytes())
+        assert json.loads(raw) == json.loads(
+            (images[i].layout / "blobs" / "sha256" / images[i].digest.split(":")[1]).read_bytes()
+        )
 
 
 def test_images_sharing_a_layer_in_one_repository_upload_it_once(plain_registry, auth_env, repo, tmp_path):
@@ -61,24 +66,29 @@ def test_images_sharing_a_layer_in_one_repository_upload_it_once(plain_registry,
     images = write_small_images(tmp_path / "layouts", 6, shared, own_layer=True, label=repo)
     mark = registry.mark()
     with PushSession(jobs=4) as session:
-        result = push_images([ImagePush(f"k{i}", str(im.layout), (f"{registry.host}/{repo}:t{i}",))
-                              for i, im in enumerate(images)], session)
+        result = push_images(
+            [ImagePush(f"k{i}", str(im.layout), (f"{registry.host}/{repo}:t{i}",)) for i, im in enumerate(images)],
+            session,
+        )
     assert all(o.ok for o in result.outcomes), [o.error for o in result.outcomes]
     commits = [r for r in registry.requests_since(mark) if r.method == "PUT" and images[0].shared in r.uri]
     assert len(commits) == 1
     assert sum(o.summary.stats.blobs_present for o in result.outcomes) == 5
 
 
-def test_one_registry_refusing_credentials_fails_its_images_only(new_registry, plain_registry, auth_env, repo,
-                                                                  tmp_path):
+def test_one_registry_refusing_credentials_fails_its_images_only(
+    new_registry, plain_registry, auth_env, repo, tmp_path
+):
     guarded = new_registry("basic")
     config = guarded.docker_config(tmp_path / "docker-config", secret="not-the-password")
     auth_env.setenv("DOCKER_CONFIG", str(config))
     shared = shared_layer(tmp_path / "shared", 64 * 1024)
     images = write_small_images(tmp_path / "layouts", 5, shared, label=repo)
     hosts = [plain_registry.host, guarded.host, plain_registry.host, guarded.host, plain_registry.host]
-    jobs = [ImagePush(f"k{i}", str(im.layout), (f"{host}/{repo}/i{i}:v",))
-            for i, (im, host) in enumerate(zip(images, hosts))]
+    jobs = [
+        ImagePush(f"k{i}", str(im.layout), (f"{host}/{repo}/i{i}:v",))
+        for i, (im, host) in enumerate(zip(images, hosts))
+    ]
     with PushSession(jobs=2) as session:
         result = push_images(jobs, session)
     assert [o.status for o in result.outcomes] == [PUSHED, FAILED, PUSHED, FAILED, PUSHED]
@@ -107,8 +117,7 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
     assert {e["status"] for e in run_record["images"]} == {"to push"}
 
     state = tmp_path / "state"
-    first = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:2", "--quiet",
-                    cwd=tmp_path)
+    first = _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", "t:2", "--quiet", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "4 of 4 images pushed" in first.stdout and destinations[3] in first.stdout
 
@@ -116,8 +125,10 @@ def test_published_then_push_run_then_published_again(plain_registry, auth_env, 
     assert [Path(e).read_text() for e, _ in answers] == ["0\n"] * 4
     assert [Path(m).read_text() for _, m in answers] == [""] * 4
     mark = registry.mark()
-    others = [_ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", f"t:{i}", cwd=tmp_path)
-              for i in (0, 1, 3)]
+    others = [
+        _ocikit("push-run", "--plan", str(plan), "--state", str(state), "--image", f"t:{i}", cwd=tmp_path)
+        for i in (0, 1, 3)
+    ]
     assert [p.returncode for p in others] == [0, 0, 0] and all(p.stdout == "" for p in others)
     assert registry.requests_since(mark) == [], "the later processes only read the run's outcome"
     for i in range(4):
@@ -145,8 +156,9 @@ def test_push_run_pushes_only_the_images_the_run_registered(plain_registry, auth
     assert run.returncode == 0, run.stderr
     assert "1 of 1 images pushed" in run.stdout
     assert not [r for r in registry.requests() if f"/{repo}/only0/" in r.uri or f"/{repo}/only2/" in r.uri]
-    manifest = json.loads(skopeo("inspect", "--tls-verify=false", "--raw",
-                                 f"docker://{registry.host}/{repo}/only1:v").stdout)
+    manifest = json.loads(
+        skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/{repo}/only1:v").stdout
+    )
     assert manifest["config"]
     for i in (0, 2):
         listed = skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/{repo}/only{i}", check=False)

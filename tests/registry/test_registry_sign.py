@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from real_parts import needs
+from registry_fixtures import skopeo
 from registry_images import write_image
 from sigstore_policy import openssl_verified, policy_admits, sigstore_sign
 
@@ -19,8 +20,6 @@ from ocikit.registry.sign import Signer, existing_signatures, is_signed
 from ocikit.registry.transport import Transport
 from ocikit.signing.cosign import signature_image, signature_layers, signature_tag
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key
-from real_parts import needs
-from registry_fixtures import skopeo
 
 pytestmark = needs("docker-registry", "skopeo", "openssl")
 
@@ -58,8 +57,7 @@ def test_a_signed_push_is_admitted_and_a_repush_signs_nothing(plain_registry, au
     again = push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(ours))
     assert (again.stats.signatures_pushed, again.stats.signatures_present) == (0, 1)
     assert again.stats.bytes_uploaded == 0
-    sig_writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")
-                  and ".sig" in r.uri]
+    sig_writes = [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH") and ".sig" in r.uri]
     assert sig_writes == [], "an unchanged re-push signs nothing again"
 
 
@@ -121,21 +119,30 @@ def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_regis
     (tmp_path / "cosign.key").write_bytes(encrypt_cosign_key(key, b"pass phrase"))
     (tmp_path / "passphrase").write_text("pass phrase")
     image = write_image(tmp_path / "layout", label=repo)
-    signed = sigstore_sign(tmp_path / "skopeo", registry.host, tmp_path / "cosign.key", tmp_path / "passphrase",
-                           f"oci:{tmp_path / 'layout'}:latest", f"{registry.host}/{repo}:v1")
+    signed = sigstore_sign(
+        tmp_path / "skopeo",
+        registry.host,
+        tmp_path / "cosign.key",
+        tmp_path / "passphrase",
+        f"oci:{tmp_path / 'layout'}:latest",
+        f"{registry.host}/{repo}:v1",
+    )
     assert signed.returncode == 0, signed.stderr
     repository = client(registry, repo)
     digest = image.digest
     assert len(existing_signatures(repository, digest)) == 1, "skopeo stored one cosign signature"
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
     # Ours added beside skopeo's keeps skopeo's.
-    push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1()))))
+    push(
+        tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(SigningKey(ec.generate_private_key(ec.SECP256R1())))
+    )
     assert len(signature_layers(repository.get_manifest(signature_tag(digest)).data)) == 2
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
 
 
-def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it(plain_registry, auth_env, repo,
-                                                                                 tmp_path):
+def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it(
+    plain_registry, auth_env, repo, tmp_path
+):
     """`ocikit published` with signing: a signature another key made (of the very payload we
     would sign: after a key rotation), an unsigned platform manifest, a missing attestation, or
     no public key to check with: each leaves the image to the push."""
@@ -150,8 +157,11 @@ def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it
     push(tmp_path / "multi", [destination], Signer(old, platform_manifests=True))
 
     def check(key, platform_manifests=False, predicates=()):
-        state = check_destinations([(destination, image.digest)], signature=SignatureCheck(key, platform_manifests),
-                                   predicates={destination: predicates})[destination]
+        state = check_destinations(
+            [(destination, image.digest)],
+            signature=SignatureCheck(key, platform_manifests),
+            predicates={destination: predicates},
+        )[destination]
         return state.published, state.detail
 
     assert check(old.public_key(), True) == (True, image.digest)

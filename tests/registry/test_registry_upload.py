@@ -54,8 +54,7 @@ def test_resume_from_the_registry_offset_after_a_dropped_patch(plain_registry, r
     # Drop the fourth PATCH half way, before the registry saw any of it.
     proxy = DroppingProxy(plain_registry.host, lambda method, path, n: method == "PATCH" and n == 3)
     try:
-        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=MiB, jobs=1,
-                              retry=FAST)
+        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=MiB, jobs=1, retry=FAST)
     finally:
         proxy.stop()
     assert summary.digest == image.digest
@@ -63,7 +62,7 @@ def test_resume_from_the_registry_offset_after_a_dropped_patch(plain_registry, r
     dropped = next(i for i, r in enumerate(log) if r.dropped)
     offset = log[dropped].content_range.split("-")[0]
     # Then: GET the upload status, and PATCH on from exactly where the dropped one started.
-    after = log[dropped + 1:]
+    after = log[dropped + 1 :]
     assert after[0].method == "GET" and "/blobs/uploads/" in after[0].path
     assert after[1].method == "PATCH" and after[1].content_range.startswith(f"{offset}-")
     starts = [r for r in log if r.method == "POST" and r.path.endswith("/blobs/uploads/")]
@@ -83,11 +82,13 @@ def test_restart_when_the_registry_cannot_resume(plain_registry, repo, tmp_path,
     (BLOB_UPLOAD_INVALID): the upload then starts over, and the blob still arrives intact."""
     image = write_image(tmp_path / "layout", extra_layer_size=4 * MiB, seed=seed)
     big = big_blob(image)
-    proxy = DroppingProxy(plain_registry.host, lambda method, path, n: method == "PATCH" and n == 1,
-                          forward_partial=True)
+    proxy = DroppingProxy(
+        plain_registry.host, lambda method, path, n: method == "PATCH" and n == 1, forward_partial=True
+    )
     try:
-        summary = push_layout(str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=chunk_size,
-                              jobs=1, retry=FAST)
+        summary = push_layout(
+            str(tmp_path / "layout"), [f"{proxy.host}/{repo}:r"], chunk_size=chunk_size, jobs=1, retry=FAST
+        )
     finally:
         proxy.stop()
     assert summary.digest == image.digest
@@ -117,8 +118,9 @@ def test_by_default_each_large_blob_goes_in_one_patch_with_flat_memory(plain_reg
         tracemalloc.stop()
     assert peak < 4 * MiB, f"push held {peak} bytes at its peak"
     assert summary.stats.bytes_uploaded == sum(image.sizes[b] for b in image.blobs)
-    patches = [r for r in plain_registry.requests_since(mark)
-               if r.method == "PATCH" and r.uri.startswith(f"/v2/{repo}/")]
+    patches = [
+        r for r in plain_registry.requests_since(mark) if r.method == "PATCH" and r.uri.startswith(f"/v2/{repo}/")
+    ]
     assert len(large_blobs(image)) == 2 and len(patches) == 2  # busybox and the 8 MiB layer
     for blob in image.blobs:
         assert registry_holds(plain_registry.host, repo, blob, image.sizes[blob])
@@ -138,7 +140,7 @@ def test_a_dropped_whole_blob_patch_resumes_from_the_registry_offset(plain_regis
     log = proxy.requests
     dropped = next(i for i, r in enumerate(log) if r.dropped)
     assert log[dropped].content_range == f"0-{size - 1}" and log[dropped].content_length == size
-    after = log[dropped + 1:]
+    after = log[dropped + 1 :]
     assert after[0].method == "GET" and "/blobs/uploads/" in after[0].path
     # The registry holds none of it: the rest of the blob (all of it) again, in one PATCH.
     assert after[1].method == "PATCH" and after[1].content_range == f"0-{size - 1}"

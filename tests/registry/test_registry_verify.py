@@ -11,6 +11,8 @@ from typing import Dict
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from real_parts import needs
+from registry_fixtures import skopeo
 from registry_images import write_image
 
 from ocikit.canonical_json import canonical_json
@@ -35,8 +37,6 @@ from ocikit.registry.sign import sign_digest
 from ocikit.registry.transport import Transport
 from ocikit.registry.verify import verify_plan
 from ocikit.signing.keys import SigningKey
-from real_parts import needs
-from registry_fixtures import skopeo
 
 pytestmark = needs("docker-registry")
 
@@ -56,12 +56,20 @@ def test_each_state_of_a_tag_in_every_auth_mode(registry, docker_config, repo: s
     other = write_image(tmp_path / "other", label=repo + "-other", extra_layer_size=3000, runnable=False)
     host = registry.host
     push_layout(str(image.layout), [f"{host}/{repo}:v1"])
-    sign_digest(RepositoryClient(Transport(host, keychain=DefaultKeychain()), repo, push=True), f"{host}/{repo}", image.digest, ours)
+    sign_digest(
+        RepositoryClient(Transport(host, keychain=DefaultKeychain()), repo, push=True),
+        f"{host}/{repo}",
+        image.digest,
+        ours,
+    )
     push_layout(str(other.layout), [f"{host}/{repo}:moved"])
     destinations = (f"{host}/{repo}:v1", f"{host}/{repo}:moved", f"{host}/{repo}:absent", f"{host}/{repo}-none:v1")
     mark = registry.mark()
-    result = verify_plan(VerifyPlan((VerifyImage("t:image", str(image.layout), image.digest, destinations),),
-                                    (ours_public,), max_paths=5))
+    result = verify_plan(
+        VerifyPlan(
+            (VerifyImage("t:image", str(image.layout), image.digest, destinations),), (ours_public,), max_paths=5
+        )
+    )
     assert writes(registry, mark) == [], "verifying reads only"
     signed, moved, absent, no_repository = result.verdicts
     assert (signed.status, signed.detail[:29]) == (MATCHES_SIGNED, "signed with keys/ours.pub (sh")
@@ -84,15 +92,22 @@ def test_an_unsigned_match_says_what_it_found(plain_registry, auth_env, repo: st
     by_them = write_image(tmp_path / "theirs", label=repo + "t", runnable=False)
     push_layout(str(unsigned.layout), [f"{host}/{repo}/unsigned:v1"])
     push_layout(str(by_them.layout), [f"{host}/{repo}/theirs:v1"])
-    sign_digest(RepositoryClient(Transport(host), f"{repo}/theirs", push=True), f"{host}/{repo}/theirs",
-                by_them.digest, theirs)
-    images = (VerifyImage("t:u", str(unsigned.layout), unsigned.digest, (f"{host}/{repo}/unsigned:v1",)),
-              VerifyImage("t:t", str(by_them.layout), by_them.digest, (f"{host}/{repo}/theirs:v1",)))
+    sign_digest(
+        RepositoryClient(Transport(host), f"{repo}/theirs", push=True), f"{host}/{repo}/theirs", by_them.digest, theirs
+    )
+    images = (
+        VerifyImage("t:u", str(unsigned.layout), unsigned.digest, (f"{host}/{repo}/unsigned:v1",)),
+        VerifyImage("t:t", str(by_them.layout), by_them.digest, (f"{host}/{repo}/theirs:v1",)),
+    )
     first, second = verify_plan(VerifyPlan(images, (ours_public,))).verdicts
     assert (first.status, first.detail) == (
-        MATCHES_UNSIGNED, f"no signature: no {unsigned.digest.replace(':', '-')}.sig in {host}/{repo}/unsigned")
+        MATCHES_UNSIGNED,
+        f"no signature: no {unsigned.digest.replace(':', '-')}.sig in {host}/{repo}/unsigned",
+    )
     assert (second.status, second.detail) == (
-        MATCHES_UNSIGNED, f"1 signature in {host}/{repo}/theirs, none verifies with a key of [oci-verify].keys")
+        MATCHES_UNSIGNED,
+        f"1 signature in {host}/{repo}/theirs, none verifies with a key of [oci-verify].keys",
+    )
     without_keys = verify_plan(VerifyPlan(images))
     assert [v.status for v in without_keys.verdicts] == [MATCHES_NO_KEYS, MATCHES_NO_KEYS]
     assert without_keys.ok
@@ -114,16 +129,40 @@ def _tree_layout(path: Path, files: Dict[str, bytes], compression: str) -> str:
         (path / blob_path(sha256_digest(data))).write_bytes(data)
         return sha256_digest(data)
 
-    config = canonical_json({"os": "linux", "architecture": "amd64", "config": {},
-                             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}})
-    manifest = canonical_json({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": put(config), "size": len(config)},
-        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}]})
+    config = canonical_json(
+        {
+            "os": "linux",
+            "architecture": "amd64",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        }
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": put(config), "size": len(config)},
+            "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}],
+        }
+    )
     digest = put(manifest)
     (path / "oci-layout").write_bytes(OCI_LAYOUT_BYTES)
-    (path / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "annotations": {REF_NAME: "latest"}}]}))
+    (path / "index.json").write_bytes(
+        canonical_json(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    {
+                        "mediaType": OCI_MANIFEST,
+                        "digest": digest,
+                        "size": len(manifest),
+                        "annotations": {REF_NAME: "latest"},
+                    }
+                ],
+            }
+        )
+    )
     return digest
 
 
@@ -135,21 +174,32 @@ def test_docker_media_types_and_zstd_layers_are_read(plain_registry, auth_env, r
     edited = _tree_layout(tmp_path / "edited", {**files, "app/main.py": b"print('hello, world')\n"}, "gzip")
     zstd = _tree_layout(tmp_path / "zstd", files, "zstd")
     for layout, tag in (("here", "docker"), ("edited", "edited")):
-        skopeo("copy", "--dest-tls-verify=false", "--format", "v2s2", f"oci:{tmp_path / layout}:latest",
-               f"docker://{host}/{repo}:{tag}")
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            "v2s2",
+            f"oci:{tmp_path / layout}:latest",
+            f"docker://{host}/{repo}:{tag}",
+        )
     push_layout(str(tmp_path / "zstd"), [f"{host}/{repo}:zstd"])
     destinations = tuple(f"{host}/{repo}:{tag}" for tag in ("docker", "edited", "zstd"))
     converted, moved, recompressed = verify_plan(
-        VerifyPlan((VerifyImage("t:here", str(tmp_path / "here"), here, destinations),))).verdicts
+        VerifyPlan((VerifyImage("t:here", str(tmp_path / "here"), here, destinations),))
+    ).verdicts
     served = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{host}/{repo}:edited").stdout)
     assert served["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert converted.status == DIFFERS and converted.layers == ()
-    assert converted.notes == ("layers and config are the same: the manifests differ (annotations, media types or "
-                               "encoding)",)
+    assert converted.notes == (
+        "layers and config are the same: the manifests differ (annotations, media types or encoding)",
+    )
     (layer,) = moved.layers
     assert [(p.path, p.change, p.detail) for p in layer.paths] == [
-        ("/srv/app/main.py", "changed", "content (22 -> 15 bytes)")]
+        ("/srv/app/main.py", "changed", "content (22 -> 15 bytes)")
+    ]
     assert moved.registry_digest != edited, "skopeo wrote Docker media types: another digest"
     (layer,) = recompressed.layers
     assert (recompressed.registry_digest, layer.summary) == (
-        zstd, "same diff_id, compressed differently (zstd in the registry, gzip here)")
+        zstd,
+        "same diff_id, compressed differently (zstd in the registry, gzip here)",
+    )

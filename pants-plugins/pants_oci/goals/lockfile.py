@@ -12,14 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command, tracked_images
-from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
-from pants_oci.bases import base_address
-from pants_oci.pull_fields import OciPullImageField
-from pants_oci.registries import OciRegistries
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageTarget, OciPullTarget
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.core.goals.generate_lockfiles import (
     GenerateLockfile,
     GenerateLockfileResult,
@@ -52,6 +44,14 @@ from pants.util.logging import LogLevel
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.lockfile import lock_key
 from ocikit.reference import InvalidReference, parse_reference
+from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command, tracked_images
+from pants_oci.bases import base_address
+from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
+from pants_oci.pull_fields import OciPullImageField
+from pants_oci.registries import OciRegistries
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageTarget, OciPullTarget
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ async def base_image_lockfile_request(
         if isinstance(t, OciImageTarget) and (base := _base_of(t)) is not None
     ]
     tracked = tracked_images(pulls, bases)
-    existing = await Get(Snapshot, PathGlobs([oci.base_image_lockfile], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
+    existing = await Get(
+        Snapshot, PathGlobs([oci.base_image_lockfile], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)
+    )
     if not tracked and not existing.files:
         logger.info(f"{BASE_IMAGE_RESOLVE}: no `oci_pull` names a tag without a digest: no lockfile to write")
         return UserGenerateLockfiles()

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.addresses import Address
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership, UnionRule
+
+from ocikit.layout import OCI_LAYOUT_BYTES, layout_index
 from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import (
     OciImageOutputPathField,
@@ -15,14 +23,6 @@ from pants_oci.image_fields import (
 from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
-from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
-from pants.engine.addresses import Address
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionMembership, UnionRule
-
-from ocikit.layout import OCI_LAYOUT_BYTES, layout_index
 
 
 @dataclass(frozen=True)

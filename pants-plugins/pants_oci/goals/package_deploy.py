@@ -10,14 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pants_oci.deploy_fields import OciDeployOutputPathField, OciDeployRegistryField, OciDeploySourcesField
-from pants_oci.deploy_images import DeployImageError, deploy_registry, replacement_for, resolved_reference
-from pants_oci.image_fields import OciImageRepositoryField
-from pants_oci.registries import OciRegistry, image_repository
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.deploy_images import DeployImages, DeployImagesRequest
-from pants_oci.util_rules.image import push_registries
-from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, FileContent
@@ -26,6 +18,14 @@ from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 
 from ocikit.yaml_images import replace_image_values
+from pants_oci.deploy_fields import OciDeployOutputPathField, OciDeployRegistryField, OciDeploySourcesField
+from pants_oci.deploy_images import DeployImageError, deploy_registry, replacement_for, resolved_reference
+from pants_oci.image_fields import OciImageRepositoryField
+from pants_oci.registries import OciRegistry, image_repository
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.deploy_images import DeployImages, DeployImagesRequest
+from pants_oci.util_rules.image import push_registries
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from pants.build_graph.address import ResolveError
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.goals.publish import PublishFieldSet, PublishOutputData, PublishRequest
+from pants.engine.addresses import Address, AddressInput
+from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.internals.native_engine import AddressParseException
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
+
+from ocikit.reference import Reference
 from pants_oci.field_validation import FieldName, invalid_value
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.promotion_fields import (
@@ -27,17 +38,6 @@ from pants_oci.pull_fields import OciPullImageField
 from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.base import pull_target_reference
-from pants.build_graph.address import ResolveError
-from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
-from pants.core.goals.publish import PublishFieldSet, PublishOutputData, PublishRequest
-from pants.engine.addresses import Address, AddressInput
-from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.internals.native_engine import AddressParseException
-from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionRule
-
-from ocikit.reference import Reference
 
 PROMOTION_SUFFIX = ".promotion.json"
 
@@ -103,22 +103,32 @@ async def resolve_promotion_source(request: OciPromotionSourceRequest) -> OciPro
         return OciPromotionSource(parse_pinned_source(field, request.value))
     origin = f"the `source` field of {request.address}"
     try:
-        address = await Get(Address, AddressInput,
-                            AddressInput.parse(spec, relative_to=request.address.spec_path, description_of_origin=origin))
+        address = await Get(
+            Address,
+            AddressInput,
+            AddressInput.parse(spec, relative_to=request.address.spec_path, description_of_origin=origin),
+        )
         wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
     except (ResolveError, AddressParseException) as e:
         raise invalid_value(field, request.value, f"it names no target ({e}); {SOURCE_ACCEPTED}") from e
     if not wrapped.target.has_field(OciPullImageField):
-        raise invalid_value(field, request.value,
-                            f"{wrapped.target.address} is a `{wrapped.target.alias}` target, but {SOURCE_ACCEPTED}")
+        raise invalid_value(
+            field,
+            request.value,
+            f"{wrapped.target.address} is a `{wrapped.target.alias}` target, but {SOURCE_ACCEPTED}",
+        )
     reference, _ = await pull_target_reference(wrapped.target)
     return OciPromotionSource(reference)
 
 
 def promotion_file(source: Reference, repository: str, tags: tuple[str, ...]) -> bytes:
     """The packaged description: the same source, repository and tags give the same bytes."""
-    value = {"source": f"{source.name}@{source.digest}", "digest": source.digest, "repository": repository,
-             "tags": list(tags)}
+    value = {
+        "source": f"{source.name}@{source.digest}",
+        "digest": source.digest,
+        "repository": repository,
+        "tags": list(tags),
+    }
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -128,11 +138,16 @@ async def package_oci_promotion(field_set: OciPromotionFieldSet, oci: OciSubsyst
     relpath = field_set.output_path.value_or_default(file_ending=None)
     repository, tags = field_set.repository_name(oci), tuple(field_set.tags.value or ())
     ref = source.reference
-    digest = await Get(Digest, CreateDigest([FileContent(relpath + PROMOTION_SUFFIX,
-                                                         promotion_file(ref, repository, tags))]))
+    digest = await Get(
+        Digest, CreateDigest([FileContent(relpath + PROMOTION_SUFFIX, promotion_file(ref, repository, tags))])
+    )
     artifact = BuiltOciPromotionArtifact(
-        relpath=relpath + PROMOTION_SUFFIX, digest=ref.digest or "", source=f"{ref.name}@{ref.digest}",
-        repository=repository, tags=tags, record_relpath=relpath,
+        relpath=relpath + PROMOTION_SUFFIX,
+        digest=ref.digest or "",
+        source=f"{ref.name}@{ref.digest}",
+        repository=repository,
+        tags=tags,
+        record_relpath=relpath,
     )
     return BuiltPackage(digest, (artifact,))
 

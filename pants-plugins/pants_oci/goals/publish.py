@@ -14,6 +14,17 @@ import logging
 from dataclasses import dataclass
 from typing import Optional, cast
 
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.addresses import Address
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.promote import (
     BuiltOciPromotionArtifact,
@@ -35,21 +46,10 @@ from pants_oci.goals.publish_run import (
     push_destinations,
     push_run_argv,
 )
-from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
-from pants.core.goals.publish import (
-    PublishFieldSet,
-    PublishOutputData,
-    PublishPackages,
-    PublishProcesses,
-    PublishRequest,
-)
-from pants.engine.addresses import Address
-from pants.engine.process import InteractiveProcess
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +97,21 @@ class Publishable:
     digest: str
 
     @classmethod
-    def of(cls, field_set: PublishOciImageFieldSet | PublishOciPromotionFieldSet, kind: str,
-           artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> Publishable:
-        return cls(field_set.address, kind, field_set.registries.value, bool(field_set.skip_push.value),
-                   artifact.repository, artifact.tags, artifact.digest)
+    def of(
+        cls,
+        field_set: PublishOciImageFieldSet | PublishOciPromotionFieldSet,
+        kind: str,
+        artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact,
+    ) -> Publishable:
+        return cls(
+            field_set.address,
+            kind,
+            field_set.registries.value,
+            bool(field_set.skip_push.value),
+            artifact.repository,
+            artifact.tags,
+            artifact.digest,
+        )
 
 
 async def publish_processes(item: Publishable, oci: OciSubsystem, runner: OcikitRunner) -> PublishProcesses:
@@ -109,45 +120,56 @@ async def publish_processes(item: Publishable, oci: OciSubsystem, runner: Ocikit
     target = publish_registries(oci, address, item.registries)
     repository, tags, digest = item.repository, item.tags, item.digest
     if item.skip_push:
-        names = tuple(d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags))
+        names = tuple(
+            d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
+        )
         return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
     jobs = [
-        PublishPackages(names=push_destinations(r.address, repository, tags),
-                        description=f"(by `skip_push` on registry @{r.alias})")
+        PublishPackages(
+            names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
+        )
         for r in target.skipped
     ]
     if not target.pushed:
         if not target.skipped:
-            jobs.append(PublishPackages(
-                names=(f"{repository}@{digest}",),
-                description=(
-                    "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
-                ),
-            ))
+            jobs.append(
+                PublishPackages(
+                    names=(f"{repository}@{digest}",),
+                    description=(
+                        "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
+                    ),
+                )
+            )
         return PublishProcesses(jobs)
-    claims, batch = await MultiGet(Get(OciTagClaims, OciTagClaimsRequest()),
-                                   Get(OciPublishBatch, OciPublishBatchRequest()))
-    refuse_conflicts(address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)),
-                     claims.claims)
+    claims, batch = await MultiGet(
+        Get(OciTagClaims, OciTagClaimsRequest()), Get(OciPublishBatch, OciPublishBatchRequest())
+    )
+    refuse_conflicts(
+        address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)), claims.claims
+    )
     run = await _plan_batch(batch.batch_of(address), address)
     session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]
     await Get(OciPublishRegistered, OciPublishRegistration(session, plan, run.published.get(address)))
     if address in run.published:
-        jobs.insert(0, PublishPackages(names=plan.destinations,
-                                       description=f"(already published: {repository}@{digest})"))
+        jobs.insert(
+            0, PublishPackages(names=plan.destinations, description=f"(already published: {repository}@{digest})")
+        )
         return PublishProcesses(jobs)
-    jobs.insert(0, PublishPackages(
-        names=plan.destinations,
-        process=InteractiveProcess(
-            argv=push_run_argv(runner, run, session, plan),
-            env=dict(run.env),
-            input_digest=run.push_input,
-            immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
-            append_only_caches=runner.append_only_caches,
+    jobs.insert(
+        0,
+        PublishPackages(
+            names=plan.destinations,
+            process=InteractiveProcess(
+                argv=push_run_argv(runner, run, session, plan),
+                env=dict(run.env),
+                input_digest=run.push_input,
+                immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
+                append_only_caches=runner.append_only_caches,
+            ),
+            description=f"{repository}@{digest} ({kind} {address})",
         ),
-        description=f"{repository}@{digest} ({kind} {address})",
-    ))
+    )
     return PublishProcesses(jobs)
 
 

@@ -7,11 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants_oci.provenance import ProvenanceFacts, layer_facts, provenance_predicate
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
-from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
-from pants_oci.util_rules.settings import OciBuildSettings
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents, DigestEntries, DigestSubset, FileEntry, PathGlobs
 from pants.engine.rules import Get, collect_rules, rule
@@ -21,6 +16,11 @@ from pants.version import VERSION as PANTS_VERSION
 
 from ocikit.sbom.formats import FORMATS
 from ocikit.signing.dsse import SLSA_PROVENANCE_V1
+from pants_oci.provenance import ProvenanceFacts, layer_facts, provenance_predicate
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.settings import OciBuildSettings
 
 
 @dataclass(frozen=True)

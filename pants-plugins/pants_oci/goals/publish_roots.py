@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from pants_oci.image_fields import OciImageRegistriesField
 from pants.base.build_root import BuildRoot
 from pants.base.specs import Specs
 from pants.base.specs_parser import SpecsParser
@@ -27,6 +26,8 @@ from pants.engine.target import NoApplicableTargetsBehavior, TargetRootsToFieldS
 from pants.option.global_options import GlobalOptions
 from pants.util.logging import LogLevel
 from pants.vcs.changed import ChangedOptions
+
+from pants_oci.image_fields import OciImageRegistriesField
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +74,18 @@ async def guess_publish_batch(
         return OciPublishBatch(None)
     pwd = (await Get(EnvironmentVars, EnvironmentVarsRequest(["PWD"]))).get("PWD")
     try:
-        specs = SpecsParser(root_dir=build_root.path, working_dir=working_directory_guess(pwd, build_root.path)
-                            ).parse_specs(spec_args, description_of_origin="CLI arguments",
-                                          unmatched_glob_behavior=global_options.unmatched_cli_globs)
+        specs = SpecsParser(
+            root_dir=build_root.path, working_dir=working_directory_guess(pwd, build_root.path)
+        ).parse_specs(
+            spec_args, description_of_origin="CLI arguments", unmatched_glob_behavior=global_options.unmatched_cli_globs
+        )
         roots = await Get(
             TargetRootsToFieldSets,
             {
                 TargetRootsToFieldSetsRequest(
-                    PublishFieldSet, goal_description="", no_applicable_targets_behavior=NoApplicableTargetsBehavior.ignore
+                    PublishFieldSet,
+                    goal_description="",
+                    no_applicable_targets_behavior=NoApplicableTargetsBehavior.ignore,
                 ): TargetRootsToFieldSetsRequest,
                 specs: Specs,
             },

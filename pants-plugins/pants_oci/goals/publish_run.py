@@ -20,24 +20,6 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Optional, cast
 
-from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.promote import BuiltOciPromotionArtifact, OciPromotionFieldSet
-from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
-from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
-from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
-from pants_oci.publish_plan import (
-    ImagePlan,
-    check_plan,
-    mount_sources,
-    push_destinations,
-    push_plan,
-    read_check_result,
-    tag_claims,
-)
-from pants_oci.registries import OciRegistry
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.util_rules.distdir import DistDir
@@ -54,6 +36,23 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
+from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.promote import BuiltOciPromotionArtifact, OciPromotionFieldSet
+from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
+from pants_oci.publish_plan import (
+    ImagePlan,
+    check_plan,
+    mount_sources,
+    push_destinations,
+    push_plan,
+    read_check_result,
+    tag_claims,
+)
+from pants_oci.registries import OciRegistry
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"
@@ -64,7 +63,6 @@ STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each bat
 # next push goes on with (ocikit.registry.upload_journal). Never under dist/: it is the
 # machine's, not the run's, and outlives `rm -rf dist`.
 UPLOADS_DIR = f"{CACHE_DIR}/uploads"
-
 
 
 class SecretValue(str):
@@ -132,15 +130,18 @@ class OciImagePublishTarget:
     skipped: tuple[OciRegistry, ...]
 
 
-def publish_registries(oci: OciSubsystem, address: Address, requested: Optional[tuple[str, ...]]
-                       ) -> OciImagePublishTarget:
+def publish_registries(
+    oci: OciSubsystem, address: Address, requested: Optional[tuple[str, ...]]
+) -> OciImagePublishTarget:
     registries = oci.registries().select(requested, f"the `registries` field of {address}")
-    return OciImagePublishTarget(tuple(r for r in registries if not r.skip_push),
-                                 tuple(r for r in registries if r.skip_push))
+    return OciImagePublishTarget(
+        tuple(r for r in registries if not r.skip_push), tuple(r for r in registries if r.skip_push)
+    )
 
 
-def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...],
-               dist: str) -> ImagePlan:
+def image_plan(
+    address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...], dist: str
+) -> ImagePlan:
     destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
     return ImagePlan(
         address=address,
@@ -152,8 +153,9 @@ def image_plan(address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[
     )
 
 
-def promotion_plan(address: Address, artifact: BuiltOciPromotionArtifact, pushed: tuple[OciRegistry, ...],
-                   dist: str) -> ImagePlan:
+def promotion_plan(
+    address: Address, artifact: BuiltOciPromotionArtifact, pushed: tuple[OciRegistry, ...], dist: str
+) -> ImagePlan:
     destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
     return ImagePlan(
         address=address,
@@ -210,8 +212,9 @@ async def start_publish_session(
 ) -> OciPublishSession:
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
     state_dir = os.path.join(dist, STATE_DIR)
-    return OciPublishSession(os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"),
-                             os.path.join(dist, RUN_RECORD), state_dir)
+    return OciPublishSession(
+        os.path.join(state_dir, f"run-{token.value}-{int(run_id)}"), os.path.join(dist, RUN_RECORD), state_dir
+    )
 
 
 @dataclass(frozen=True)
@@ -251,21 +254,29 @@ async def check_published_images(
         ),
     )
     result = read_check_result(checked.stdout)
-    return OciPublishCheck(result.batch_id, FrozenDict(
-        (key, json.dumps(result.records[key], sort_keys=True)) for key in result.published))
+    return OciPublishCheck(
+        result.batch_id, FrozenDict((key, json.dumps(result.records[key], sort_keys=True)) for key in result.published)
+    )
 
 
 @rule(desc="Plan the publish of OCI images")
 async def plan_publish_run(
-    request: OciPublishRunRequest, oci: OciSubsystem, runner: OcikitRunner, build_root: BuildRoot,
+    request: OciPublishRunRequest,
+    oci: OciSubsystem,
+    runner: OcikitRunner,
+    build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> OciPublishRun:
     settings = oci.publish_settings()
     dist = os.path.join(build_root.path, str(dist_dir.relpath))
-    targets, session = await MultiGet(Get(Targets, Addresses(request.addresses)),
-                                      Get(OciPublishSession, OciPublishSessionRequest()))
-    pushing = [(t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
-               for t in targets if not t[OciImageSkipPushField].value]
+    targets, session = await MultiGet(
+        Get(Targets, Addresses(request.addresses)), Get(OciPublishSession, OciPublishSessionRequest())
+    )
+    pushing = [
+        (t, publish_registries(oci, t.address, t[OciImageRegistriesField].value).pushed)
+        for t in targets
+        if not t[OciImageSkipPushField].value
+    ]
     pushing = [(t, pushed) for t, pushed in pushing if pushed]
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(_package_field_set(t))) for t, _ in pushing
@@ -277,14 +288,21 @@ async def plan_publish_run(
         for t, p in (images if signing else ())
     )
     predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
-    plans = [replace(_plan(t, p, pushed, dist), attestations=predicates.get(t.address, ()))
-             for (t, pushed), p in zip(pushing, packages)]
+    plans = [
+        replace(_plan(t, p, pushed, dist), attestations=predicates.get(t.address, ()))
+        for (t, pushed), p in zip(pushing, packages)
+    ]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
     check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signer))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
     push_plan_file = push_plan(
-        [plan for plan, _ in to_push], check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs,
+        [plan for plan, _ in to_push],
+        check.batch_id,
+        session.run_dir,
+        session.run_record,
+        insecure,
+        settings.jobs,
         signer,
     )
     # The key's password reaches the push process's environment only (never a file or a key).
@@ -296,8 +314,9 @@ async def plan_publish_run(
     )
     return OciPublishRun(
         plans=FrozenDict((plan.address, plan) for plan in plans),
-        published=FrozenDict((plan.address, check.published[plan.key]) for plan in plans
-                             if plan.key in check.published),
+        published=FrozenDict(
+            (plan.address, check.published[plan.key]) for plan in plans if plan.key in check.published
+        ),
         push_order=tuple(plan.address for plan, _ in to_push),
         batch_id=check.batch_id,
         push_input=plan_digest,
@@ -337,12 +356,30 @@ async def register_publish_image(request: OciPublishRegistration) -> OciPublishR
 _ANSWER_OR_PUSH = 'if [ -f "$1.exit" ]; then cat "$1.err" >&2; exit "$(cat "$1.exit")"; fi; shift; exec "$@"'
 
 
-def push_run_argv(runner: OcikitRunner, run: OciPublishRun, session: OciPublishSession,
-                  plan: ImagePlan) -> tuple[str, ...]:
+def push_run_argv(
+    runner: OcikitRunner, run: OciPublishRun, session: OciPublishSession, plan: ImagePlan
+) -> tuple[str, ...]:
     answer = os.path.join(session.state_dir, f"{run.batch_id}.{run.push_order.index(plan.address)}")
-    return ("/bin/sh", "-c", _ANSWER_OR_PUSH, "ocikit-push-run", answer,
-            *runner.argv("push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key,
-                         "--layouts", LAYOUTS_DIR, "--resume-dir", UPLOADS_DIR))
+    return (
+        "/bin/sh",
+        "-c",
+        _ANSWER_OR_PUSH,
+        "ocikit-push-run",
+        answer,
+        *runner.argv(
+            "push-run",
+            "--plan",
+            PUSH_PLAN,
+            "--state",
+            session.state_dir,
+            "--image",
+            plan.key,
+            "--layouts",
+            LAYOUTS_DIR,
+            "--resume-dir",
+            UPLOADS_DIR,
+        ),
+    )
 
 
 def _is_promotion(target: Target) -> bool:

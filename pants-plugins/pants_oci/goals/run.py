@@ -45,7 +45,10 @@ def check_platform(address: str, host: str, platforms: Sequence[str]) -> Platfor
 
 
 def run_arguments(
-    runtime: ContainerRuntime, artifact: BuiltOciImageArtifact, what: str, run_args: Sequence[str],
+    runtime: ContainerRuntime,
+    artifact: BuiltOciImageArtifact,
+    what: str,
+    run_args: Sequence[str],
     load_only: bool,
 ) -> tuple[str, ...]:
     """The arguments of `python -m ocikit run`, ending with `--` so the run goal's arguments
@@ -63,7 +66,10 @@ def run_arguments(
 
 @rule(desc="Run an OCI image")
 async def run_oci_image(
-    field_set: OciImageRunFieldSet, runtime: ContainerRuntime, oci: OciSubsystem, runner: OcikitRunner,
+    field_set: OciImageRunFieldSet,
+    runtime: ContainerRuntime,
+    oci: OciSubsystem,
+    runner: OcikitRunner,
     host: HostPlatform,
 ) -> RunRequest:
     check_platform(str(field_set.address), str(container_platform(host)), field_set.platforms.value or ())

@@ -17,12 +17,6 @@ import os
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple, cast
 
-from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries
-from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
-from pants_oci.publish_plan import push_destinations
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
@@ -40,6 +34,12 @@ from pants.util.strutil import softwrap
 
 from ocikit.contracts.verify import SKIPPED, PublicKey, TagVerdict, VerifyCommand, VerifyImage, VerifyPlan, VerifyResult
 from ocikit.verify_report import format_report
+from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries
+from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
+from pants_oci.publish_plan import push_destinations
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ class OciVerifySubsystem(GoalSubsystem):
     )
     max_paths = IntOption(
         default=20,
-        help="How many differing paths to list per layer; the others are counted. Example: `--oci-verify-max-paths=100`.",
+        help=(
+            "How many differing paths to list per layer; the others are counted. Example: `--oci-verify-max-paths=100`."
+        ),
     )
 
     def key_paths(self) -> Tuple[str, ...]:
@@ -114,8 +116,9 @@ class OciVerifyOutcome:
     result: VerifyResult
 
 
-def verify_destinations(address: Address, artifact: BuiltOciImageArtifact, skip_push: bool,
-                        registries: OciImagePublishTarget) -> Tuple[Tuple[str, ...], Tuple[TagVerdict, ...]]:
+def verify_destinations(
+    address: Address, artifact: BuiltOciImageArtifact, skip_push: bool, registries: OciImagePublishTarget
+) -> Tuple[Tuple[str, ...], Tuple[TagVerdict, ...]]:
     """The destinations `publish` would push the image to, and a SKIPPED verdict for each one
     it would not (and for an image with no registries at all)."""
     repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
@@ -124,19 +127,27 @@ def verify_destinations(address: Address, artifact: BuiltOciImageArtifact, skip_
         return [TagVerdict(address.spec, reference, SKIPPED, digest, why) for reference in references]
 
     if skip_push:
-        every = [d for r in (*registries.pushed, *registries.skipped) for d in push_destinations(r.address, repository, tags)]
+        every = [
+            d for r in (*registries.pushed, *registries.skipped) for d in push_destinations(r.address, repository, tags)
+        ]
         return (), tuple(skipped(every or [f"{repository}@{digest}"], "not published: `skip_push` on the target"))
-    verdicts = [v for r in registries.skipped
-                for v in skipped(push_destinations(r.address, repository, tags), f"`skip_push` on registry @{r.alias}")]
+    verdicts = [
+        v
+        for r in registries.skipped
+        for v in skipped(push_destinations(r.address, repository, tags), f"`skip_push` on registry @{r.alias}")
+    ]
     if not registries.pushed and not registries.skipped:
-        verdicts += skipped([f"{repository}@{digest}"], "not published: no registries (set `registries` on the "
-                            "target or a `default` registry in [oci].registries)")
+        verdicts += skipped(
+            [f"{repository}@{digest}"],
+            "not published: no registries (set `registries` on the target or a `default` registry in [oci].registries)",
+        )
     destinations = tuple(d for r in registries.pushed for d in push_destinations(r.address, repository, tags))
     return destinations, tuple(verdicts)
 
 
-def in_image_order(images: Sequence[Address], skipped: Sequence[TagVerdict], checked: Sequence[TagVerdict]
-                   ) -> Tuple[TagVerdict, ...]:
+def in_image_order(
+    images: Sequence[Address], skipped: Sequence[TagVerdict], checked: Sequence[TagVerdict]
+) -> Tuple[TagVerdict, ...]:
     """Every verdict, image by image (the images' order), each image's checked tags first."""
     by_key: dict = {}
     for verdict in (*checked, *skipped):
@@ -147,14 +158,20 @@ def in_image_order(images: Sequence[Address], skipped: Sequence[TagVerdict], che
 async def _public_keys(paths: Tuple[str, ...]) -> Tuple[PublicKey, ...]:
     if not paths:
         return ()
-    contents = await Get(DigestContents, PathGlobs(
-        paths, glob_match_error_behavior=GlobMatchErrorBehavior.error,
-        description_of_origin="the option `[oci-verify].keys`"))
+    contents = await Get(
+        DigestContents,
+        PathGlobs(
+            paths,
+            glob_match_error_behavior=GlobMatchErrorBehavior.error,
+            description_of_origin="the option `[oci-verify].keys`",
+        ),
+    )
     return tuple(PublicKey(c.path, c.content.decode("ascii", "replace")) for c in contents)
 
 
-async def _run_verify(runner: OcikitRunner, plan: VerifyPlan, input_digest: Digest, env: EnvironmentVars
-                      ) -> VerifyResult:
+async def _run_verify(
+    runner: OcikitRunner, plan: VerifyPlan, input_digest: Digest, env: EnvironmentVars
+) -> VerifyResult:
     count = sum(len(image.destinations) for image in plan.images)
     result = await Get(
         FallibleProcessResult,
@@ -185,8 +202,9 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
     for target, package in zip(targets, packages):
         artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
         registries = publish_registries(oci, target.address, target[OciImageRegistriesField].value)
-        destinations, not_checked = verify_destinations(target.address, artifact,
-                                                        bool(target[OciImageSkipPushField].value), registries)
+        destinations, not_checked = verify_destinations(
+            target.address, artifact, bool(target[OciImageSkipPushField].value), registries
+        )
         skipped.extend(not_checked)
         if destinations:
             images.append(VerifyImage(target.address.spec, artifact.relpath, artifact.digest, destinations))
@@ -194,8 +212,9 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
             layouts.append(package.digest)
     if not images:
         return OciVerifyOutcome(VerifyResult.of(in_image_order(request.addresses, skipped, ())))
-    plan = VerifyPlan(tuple(images), await _public_keys(request.keys), tuple(sorted(insecure)), settings.jobs,
-                      request.max_paths)
+    plan = VerifyPlan(
+        tuple(images), await _public_keys(request.keys), tuple(sorted(insecure)), settings.jobs, request.max_paths
+    )
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(VERIFY_PLAN, plan.dumps())])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -205,8 +224,9 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
 
 
 @goal_rule
-async def oci_verify(console: Console, targets: FilteredTargets, subsystem: OciVerifySubsystem,
-                     workspace: Workspace, dist_dir: DistDir) -> OciVerify:
+async def oci_verify(
+    console: Console, targets: FilteredTargets, subsystem: OciVerifySubsystem, workspace: Workspace, dist_dir: DistDir
+) -> OciVerify:
     images = tuple(sorted(t.address for t in targets if OciImageFieldSet.is_applicable(t)))
     if not images:
         logger.warning("No `oci_image` targets matched the arguments: nothing to verify.")
@@ -214,8 +234,9 @@ async def oci_verify(console: Console, targets: FilteredTargets, subsystem: OciV
     outcome = await Get(OciVerifyOutcome, OciVerifyRequest(images, subsystem.key_paths(), subsystem.max_paths))
     console.print_stdout(format_report(outcome.result.verdicts))
     report = json.dumps(outcome.result.to_json(), indent=2, sort_keys=True) + "\n"
-    workspace.write_digest(await Get(Digest, CreateDigest([FileContent(REPORT, report.encode())])),
-                           path_prefix=str(dist_dir.relpath))
+    workspace.write_digest(
+        await Get(Digest, CreateDigest([FileContent(REPORT, report.encode())])), path_prefix=str(dist_dir.relpath)
+    )
     console.print_stderr(f"Wrote {dist_dir.relpath / REPORT}")
     return OciVerify(exit_code=0 if outcome.result.ok else 1)
 

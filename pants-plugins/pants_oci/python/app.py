@@ -66,13 +66,13 @@ from pants_oci.python.target_types import (
     OciPythonAppTarget,
 )
 from pants_oci.python.trees import (
-    no_source_root,
     AppCode,
     AppCodeRequest,
     Bytecode,
     BytecodeRequest,
     InstalledRequirements,
     InstalledRequirementsRequest,
+    no_source_root,
 )
 from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants_oci.util_rules.settings import LayerCompression
@@ -122,7 +122,9 @@ async def _binary_target(app: Target) -> Target:
     origin = f"the `binary` field of {app.address}"
     try:
         address = await Get(
-            Address, AddressInput, AddressInput.parse(value, relative_to=app.address.spec_path, description_of_origin=origin)
+            Address,
+            AddressInput,
+            AddressInput.parse(value, relative_to=app.address.spec_path, description_of_origin=origin),
         )
         wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
     except (ResolveError, AddressParseException) as e:
@@ -139,9 +141,8 @@ async def _binary_target(app: Target) -> Target:
 
 
 _UNSUPPORTED = {
-    PexScriptField: "run the console script's module instead, as `entry_point=\"pkg.module:function\"`",
-    PexPlatformsField: "the requirements are installed for a local interpreter of the "
-    "constraints' Python version",
+    PexScriptField: 'run the console script\'s module instead, as `entry_point="pkg.module:function"`',
+    PexPlatformsField: "the requirements are installed for a local interpreter of the constraints' Python version",
     PexCompletePlatformsField: "the requirements are installed for a local interpreter of the "
     "constraints' Python version",
 }
@@ -157,7 +158,9 @@ def _refuse_unsupported(app: Address, binary: Target) -> None:
             )
 
 
-def python_versions(app: Address, binary: Address, ics: InterpreterConstraints, universe: tuple[str, ...]) -> PythonVersions:
+def python_versions(
+    app: Address, binary: Address, ics: InterpreterConstraints, universe: tuple[str, ...]
+) -> PythonVersions:
     """The one Python minor version an image's app can be built for, from its constraints."""
     minors = ics.partition_into_major_minor_versions(universe)
     if len(minors) != 1:
@@ -165,7 +168,7 @@ def python_versions(app: Address, binary: Address, ics: InterpreterConstraints, 
             f"oci_python_app {app}: the `interpreter_constraints` of {binary} ({ics}) allow "
             f"Python {', '.join(minors) or 'no version'} (of [python].interpreter_versions_universe), "
             "but an image runs one Python and its requirements and bytecode are built for it. "
-            "Narrow them to the base image's version, e.g. `interpreter_constraints=[\"CPython==3.11.*\"]`."
+            'Narrow them to the base image\'s version, e.g. `interpreter_constraints=["CPython==3.11.*"]`.'
         )
     implementations = tuple(sorted({r.project_name.lower() for r in ics}))
     return PythonVersions(implementations, minors, str(ics))
@@ -216,7 +219,10 @@ async def plan_python_app(request: PythonAppPlanRequest, python_setup: PythonSet
         compile_bytecode=app[OciPythonAppCompileBytecodeField].value,
         own_layer_bytes=app[OciPythonAppLargeRequirementField].value * MiB,
         launcher=launcher_script(
-            str(binary.address), entry_point.val.module, entry_point.val.function, versions,
+            str(binary.address),
+            entry_point.val.module,
+            entry_point.val.function,
+            versions,
             binary[PexInheritPathField].value,
         ),
         args=tuple(binary[PexArgsField].value or ()),
@@ -260,9 +266,7 @@ async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str
 
 
 def _part(plan: PythonAppPlan, digest: Digest, part: str, compression: LayerCompression) -> LayerPart:
-    return LayerPart(
-        digest, plan.destination, plan.uid, plan.gid, f"oci_python_app {plan.app} ({part})", compression
-    )
+    return LayerPart(digest, plan.destination, plan.uid, plan.gid, f"oci_python_app {plan.app} ({part})", compression)
 
 
 @rule(desc="Split the requirements of a Python app into layers")
@@ -283,8 +287,7 @@ async def requirement_layers(request: RequirementLayersRequest) -> AppLayerParts
     dists = distributions({path: t for path, t in text.items() if path.endswith("/RECORD")})
     parts = split_requirements(dists, sizes, plan.own_layer_bytes)
     subsets = await MultiGet(
-        Get(Digest, DigestSubset(tree, PathGlobs([*p.include, *(f"!{e}" for e in p.exclude)])))
-        for p in parts
+        Get(Digest, DigestSubset(tree, PathGlobs([*p.include, *(f"!{e}" for e in p.exclude)]))) for p in parts
     )
     placed = await MultiGet(Get(Digest, AddPrefix(d, REQUIREMENTS_DIR)) for d in subsets)
     return AppLayerParts(
@@ -309,7 +312,9 @@ async def code_layer(request: CodeLayerRequest) -> AppLayerParts:
     return AppLayerParts((_part(plan, digest, "code", request.compression),))
 
 
-def check_platforms(app: Address, platform_specific: Sequence[str], platforms: Sequence[Platform], here: Platform) -> None:
+def check_platforms(
+    app: Address, platform_specific: Sequence[str], platforms: Sequence[Platform], here: Platform
+) -> None:
     """Requirements are installed for the containers this machine runs: an image for other
     platforms can hold them only when none is built for one platform."""
     others = [p for p in platforms if select_platform(p, [here]) is None]

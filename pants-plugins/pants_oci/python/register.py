@@ -1,6 +1,6 @@
 """Python apps as images: `oci_python_app`. Enable with `pants.backend.python` and `pants_oci`:
 
-    backend_packages = ["pants.backend.python", "pants_oci", "pants_oci.python"]
+backend_packages = ["pants.backend.python", "pants_oci", "pants_oci.python"]
 """
 
 from __future__ import annotations

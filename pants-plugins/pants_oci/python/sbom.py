@@ -54,9 +54,7 @@ async def _lockfile_text(binary: Target, python_setup: PythonSetup) -> str:
     path = python_setup.resolves.get(binary[PythonResolveField].normalized_value(python_setup))
     if not path:
         return ""
-    contents = await Get(
-        DigestContents, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)
-    )
+    contents = await Get(DigestContents, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
     return contents[0].content.decode("utf-8", "replace") if contents else ""
 
 

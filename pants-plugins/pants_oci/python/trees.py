@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pants.backend.python.target_types import PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import Pex
+from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
-from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.python_sources import (
     PythonSourceFiles,
     PythonSourceFilesRequest,
@@ -28,9 +28,8 @@ from pants.engine.target import InvalidFieldException, TransitiveTargets, Transi
 from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
 
-from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
-
 from ocikit.contracts.bytecode import BytecodeCommand
+from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
 logger = logging.getLogger(__name__)
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.util_rules.core import OcikitRunner
 from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from ocikit.contracts.sbom import DpkgLayerScan, DpkgScanRequest, SbomDpkgCommand
 from ocikit.image import Layer, PlatformImage
 from ocikit.layout import blob_path
-from ocikit.contracts.sbom import DpkgLayerScan, DpkgScanRequest, SbomDpkgCommand
 from ocikit.sbom.dpkg import merge_layers, sbom_packages
 from ocikit.sbom.model import SbomPackage
+from pants_oci.util_rules.core import OcikitRunner
 
 _REQUEST = "scan-request.json"
 _OUT = "scan.json"

@@ -11,15 +11,6 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from pants_oci.extensions import OciSbomContents, OciSbomContentsRequest
-from pants_oci.image_fields import OciImageDependenciesField, OciImageLayersField, OciImagePlatformsField
-from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciLayerTarget
-from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
-from pants_oci.util_rules.image import dependencies_layer_request, image_compression, oci_layer_request
-from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
-from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import AddPrefix, Digest
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -29,6 +20,15 @@ from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Platform
 from ocikit.sbom.model import SbomFile, SbomPackage
+from pants_oci.extensions import OciSbomContents, OciSbomContentsRequest
+from pants_oci.image_fields import OciImageDependenciesField, OciImageLayersField, OciImagePlatformsField
+from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciLayerTarget
+from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
+from pants_oci.util_rules.image import dependencies_layer_request, image_compression, oci_layer_request
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.settings import OciBuildSettings
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,9 @@ async def image_contents(
         what = f"{t.alias} {t.address}"
         request_type = None if isinstance(t, OciLayerTarget) else _sbom_request_type(t, union_membership)
         if isinstance(t, OciLayerTarget):
-            gets.append((t.address, what, Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(t, compression)))))
+            gets.append(
+                (t.address, what, Get(OciSbomContents, _LayerContentsRequest(oci_layer_request(t, compression))))
+            )
         elif request_type is not None:
             gets.append((t.address, what, Get(OciSbomContents, OciSbomContentsRequest, request_type(t))))
         else:

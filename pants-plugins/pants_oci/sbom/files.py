@@ -14,15 +14,15 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
-from pants_oci.util_rules.core import OcikitRunner
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from ocikit.sbom.model import SbomFile
 from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
+from ocikit.sbom.model import SbomFile
+from pants_oci.util_rules.core import OcikitRunner
 
 _ROOT = "files"
 _OUT = "sha1s.json"

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
+
 import pants_oci
+from ocikit.image import Platform, PlatformImage
+from ocikit.sbom.formats import FORMATS
+from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomPackage
+from ocikit.sbom.purl import oci_purl
 from pants_oci.bases import BasePlatformError, base_image_per_platform
 from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import OciImagePlatformsField, OciImageRepositoryField
@@ -23,15 +32,6 @@ from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import push_registries
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.settings import OciBuildSettings
-from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionRule
-
-from ocikit.image import Platform, PlatformImage
-from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomPackage
-from ocikit.sbom.purl import oci_purl
-from ocikit.sbom.formats import FORMATS
 
 # Said once in every document, so a reader knows what an absent element means.
 _SCOPE_NOTE = (

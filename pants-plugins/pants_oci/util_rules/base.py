@@ -4,21 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.field_validation import FieldName
-from pants_oci.base_image_lock import pin_pull_reference
-from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
-from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
-from pants_oci.pull_fields import OciPullImageField
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageTarget, OciPullTarget
-from pants_oci.registries import image_repository
-from pants_oci.util_rules.base_lockfile import (
-    BaseImageLockfile,
-    BaseImageLockfileRequest,
-    check_locked_platforms,
-)
-from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
-from pants_oci.util_rules.pull import PulledImage, PullImageRequest
 from pants.build_graph.address import ResolveError
 from pants.engine.addresses import Address, AddressInput
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
@@ -29,6 +14,21 @@ from pants.engine.target import InvalidFieldException, Target, WrappedTarget, Wr
 from ocikit.image import Platform, PlatformImage
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
+from pants_oci.base_image_lock import pin_pull_reference
+from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
+from pants_oci.field_validation import FieldName
+from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
+from pants_oci.pull_fields import OciPullImageField
+from pants_oci.registries import image_repository
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageTarget, OciPullTarget
+from pants_oci.util_rules.base_lockfile import (
+    BaseImageLockfile,
+    BaseImageLockfileRequest,
+    check_locked_platforms,
+)
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.pull import PulledImage, PullImageRequest
 
 _BASE_ACCEPTED = (
     "a base must be 'scratch', an `oci_image` or `oci_pull` target, or an image reference "
@@ -122,12 +122,12 @@ async def pull_target_reference(target: Target) -> tuple[Reference, BaseImageLoc
 
 
 async def _pulled_base(
-    reference: Reference, request: ImageBaseRequest, target: Address | None,
+    reference: Reference,
+    request: ImageBaseRequest,
+    target: Address | None,
     lockfile: BaseImageLockfile | None = None,
 ) -> ImageBase:
-    pulled = await Get(
-        PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}")
-    )
+    pulled = await Get(PulledImage, PullImageRequest(reference, request.platforms, f"oci_image {request.image}"))
     if lockfile is not None:
         check_locked_platforms(
             lockfile, reference, {str(image.platform): image.manifest.descriptor.digest for image in pulled.images}

@@ -13,9 +13,6 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command
-from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
-from pants_oci.subsystem import OciSubsystem
 from pants.core.goals.generate_lockfiles import GenerateLockfilesSubsystem
 from pants.engine.addresses import Address
 from pants.engine.fs import DigestContents, GlobMatchErrorBehavior, PathGlobs, Snapshot
@@ -27,6 +24,9 @@ from pants.engine.unions import UnionRule
 
 from ocikit.lockfile import BaseImageLock, LockfileError, check_platform_manifests, lock_key, parse_lockfile
 from ocikit.reference import Reference
+from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command
+from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
+from pants_oci.subsystem import OciSubsystem
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ class BaseImageLockfileTargetRequest(SyntheticTargetsRequest):
 
 
 @rule(desc="Make the base-image lockfile a target")
-async def base_image_lockfile_target(request: BaseImageLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
+async def base_image_lockfile_target(
+    request: BaseImageLockfileTargetRequest, oci: OciSubsystem
+) -> SyntheticAddressMaps:
     directory, name = os.path.split(oci.base_image_lockfile)
     adaptor = TargetAdaptor(
         "_lockfiles",

@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import ocikit
-from pants_oci.util_rules import worker_setup
-from pants_oci.util_rules.worker_dependencies import WorkerDependencies, worker_dependencies
 from pants.core.goals.run import RunRequest
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -30,6 +27,10 @@ from pants.engine.process import FallibleProcessResult, Process, ProcessCacheSco
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.option.global_options import NamedCachesDirOption
 from pants.util.logging import LogLevel
+
+import ocikit
+from pants_oci.util_rules import worker_setup
+from pants_oci.util_rules.worker_dependencies import WorkerDependencies, worker_dependencies
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +131,7 @@ class OcikitRunner:
             **kwargs,
         )
 
-    def run_request(
-        self, args: Iterable[str], *, digest: Digest, env: Mapping[str, str] | None = None
-    ) -> RunRequest:
+    def run_request(self, args: Iterable[str], *, digest: Digest, env: Mapping[str, str] | None = None) -> RunRequest:
         """`python -m ocikit ARGS` for the `run` goal, which starts it in the workspace, not in
         the sandbox holding the core and the named cache: its paths start at `{chroot}`."""
         return RunRequest(

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.bases import base_address
-from pants_oci.image_fields import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
-from pants_oci.promotion_fields import OciPromotionDependenciesField, OciPromotionSourceField, source_address
 from pants.build_graph.address import ResolveError
-from pants.engine.addresses import Address, AddressInput, Addresses, UnparsedAddressInputs
+from pants.engine.addresses import Address, Addresses, AddressInput, UnparsedAddressInputs
 from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
+
+from pants_oci.bases import base_address
+from pants_oci.image_fields import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
+from pants_oci.promotion_fields import OciPromotionDependenciesField, OciPromotionSourceField, source_address
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.deploy_fields import OciDeployDependenciesField, OciDeploySourcesField
-from pants_oci.deploy_images import (
-    DeployImageError,
-    ImageValueKind,
-    KnownImage,
-    classify_image_value,
-    describe_value,
-    image_of_repository,
-)
-from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
-from pants_oci.registries import image_repository
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageTarget
 from pants.build_graph.address import ResolveError
 from pants.engine.addresses import Address, AddressInput
 from pants.engine.fs import Digest, DigestContents
@@ -41,6 +28,19 @@ from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 
 from ocikit.yaml_images import ImageValue, ManifestYamlError, find_image_values
+from pants_oci.deploy_fields import OciDeployDependenciesField, OciDeploySourcesField
+from pants_oci.deploy_images import (
+    DeployImageError,
+    ImageValueKind,
+    KnownImage,
+    classify_image_value,
+    describe_value,
+    image_of_repository,
+)
+from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
+from pants_oci.registries import image_repository
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.target_types import OciImageTarget
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership
+from pants.util.frozendict import FrozenDict
+
+from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
+from ocikit.layout import blob_path
 from pants_oci.bases import BasePlatformError
 from pants_oci.composition import (
     AnnotationConflict,
@@ -43,15 +52,6 @@ from pants_oci.util_rules.layer_inputs import OciLayerRequest
 from pants_oci.util_rules.layer_shards import ImageLayers, ImageLayersRequest, ShardedLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants.engine.addresses import UnparsedAddressInputs
-from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import InvalidFieldException, Target, Targets, WrappedTarget, WrappedTargetRequest
-from pants.engine.unions import UnionMembership
-from pants.util.frozendict import FrozenDict
-
-from ocikit.image import Blob, ConfigMutations, Platform, PlatformImage
-from ocikit.layout import blob_path
 
 __all__ = [
     "BuiltOciImage",
@@ -100,8 +100,13 @@ def oci_layer_request(target: Target, compression: LayerCompression) -> OciLayer
 
 
 def _layer_slot(
-    image: Target, layer: Target, base: ImageBase, platforms: tuple[Platform, ...],
-    compression: LayerCompression, union_membership: UnionMembership, oci: OciSubsystem,
+    image: Target,
+    layer: Target,
+    base: ImageBase,
+    platforms: tuple[Platform, ...],
+    compression: LayerCompression,
+    union_membership: UnionMembership,
+    oci: OciSubsystem,
 ) -> _LayerSlot:
     if isinstance(layer, OciLayerTarget):
         shard_size = layer[OciLayerShardSizeField].bytes_or(oci.shard_size())
@@ -117,7 +122,9 @@ def _layer_slot(
     )
 
 
-def dependencies_layer_request(image: Target, base: ImageBase, layers: Targets, compression: LayerCompression) -> OciLayerRequest:
+def dependencies_layer_request(
+    image: Target, base: ImageBase, layers: Targets, compression: LayerCompression
+) -> OciLayerRequest:
     inferred = [t.address for t in layers] + ([base.target] if base.target else [])
     return OciLayerRequest(
         address=image.address,
@@ -132,8 +139,13 @@ def dependencies_layer_request(image: Target, base: ImageBase, layers: Targets, 
 
 
 async def _own_layers(
-    image: Target, base: ImageBase, platforms: tuple[Platform, ...], compression: LayerCompression,
-    union_membership: UnionMembership, oci: OciSubsystem, extension_layers: int,
+    image: Target,
+    base: ImageBase,
+    platforms: tuple[Platform, ...],
+    compression: LayerCompression,
+    union_membership: UnionMembership,
+    oci: OciSubsystem,
+    extension_layers: int,
 ) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
     """The `layers` in order (each one or more image layers), then the `dependencies` layer;
     and what each target another backend turned into layers proposes for the config. Layers
@@ -183,23 +195,22 @@ async def _extensions(
 
 def _config_changes(image: Target, layer_sets: list[tuple[str, OciLayers]]) -> ConfigMutations:
     try:
-        return with_layer_defaults(
-            config_mutations(image), [(name, s.entrypoint, s.env) for name, s in layer_sets]
-        )
+        return with_layer_defaults(config_mutations(image), [(name, s.entrypoint, s.env) for name, s in layer_sets])
     except EntrypointConflict as e:
-        raise InvalidFieldException(
-            f"The image {image.address} needs an `entrypoint` field: {e}."
-        ) from e
+        raise InvalidFieldException(f"The image {image.address} needs an `entrypoint` field: {e}.") from e
 
 
 def _compose(
-    image: Target, platforms: tuple[Platform, ...], base: ImageBase, layers: list[BuiltOciLayer],
-    annotations: dict[str, str], created: str, changes: ConfigMutations,
+    image: Target,
+    platforms: tuple[Platform, ...],
+    base: ImageBase,
+    layers: list[BuiltOciLayer],
+    annotations: dict[str, str],
+    created: str,
+    changes: ConfigMutations,
 ) -> tuple[tuple[PlatformImage, ...], Blob | None]:
     try:
-        return compose_images(
-            platforms, base.images, [b.layer for b in layers], changes, created, annotations
-        )
+        return compose_images(platforms, base.images, [b.layer for b in layers], changes, created, annotations)
     except BasePlatformError as e:
         available = ", ".join(map(str, e.available))
         raise InvalidFieldException(
@@ -214,9 +225,7 @@ async def _image_blobs(
 ) -> Digest:
     small = [b for image in images for b in (image.config, image.manifest)] + ([index] if index else [])
     unique = {b.descriptor.digest: b for b in small}.values()
-    small_digest = await Get(
-        Digest, CreateDigest(FileContent(blob_path(b.descriptor.digest), b.data) for b in unique)
-    )
+    small_digest = await Get(Digest, CreateDigest(FileContent(blob_path(b.descriptor.digest), b.data) for b in unique))
     return await Get(Digest, MergeDigests([small_digest, base.layer_blobs, *(b.blob for b in layers)]))
 
 

@@ -12,17 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from pants_oci.layer_paths import (
-    LayerInputError,
-    check_layer_paths,
-    describe_stripped,
-    no_source_root_error,
-    strip_source_root,
-    unused_dependencies,
-    unused_dependency_error,
-)
-from pants_oci.target_types import OciLayerTarget
-from pants_oci.util_rules.settings import LayerCompression
 from pants.backend.python.target_types import PythonRequirementsField, PythonSourceField
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
@@ -57,6 +46,18 @@ from pants.engine.target import (
 )
 from pants.source.source_root import OptionalSourceRootsResult, SourceRootsRequest
 from pants.util.frozendict import FrozenDict
+
+from pants_oci.layer_paths import (
+    LayerInputError,
+    check_layer_paths,
+    describe_stripped,
+    no_source_root_error,
+    strip_source_root,
+    unused_dependencies,
+    unused_dependency_error,
+)
+from pants_oci.target_types import OciLayerTarget
+from pants_oci.util_rules.settings import LayerCompression
 
 __all__ = ["LayerInputError", "LayerInputs", "OciLayerRequest"]
 
@@ -131,9 +132,7 @@ async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> d
     dependencies of its own (what a `files` generator makes, thousands at a time) is a leaf: no
     walk, since per-target rule work dominates a layer of many small files."""
     walk = [t for t in unpackaged if not _is_leaf(t)]
-    walked = await MultiGet(
-        Get(TransitiveTargets, TransitiveTargetsRequest([t.address])) for t in walk
-    )
+    walked = await MultiGet(Get(TransitiveTargets, TransitiveTargetsRequest([t.address])) for t in walk)
     closures = {t.address: (t,) for t in unpackaged if _is_leaf(t)}
     for root, transitive in zip(walk, walked):
         for tgt in transitive.closure:
@@ -212,14 +211,10 @@ async def _stripped(sources: Sequence[_Sources], roots: dict[str, str]) -> Diges
     if not by_root:
         return EMPTY_DIGEST
     merged = await Get(Digest, MergeDigests(_unique(s.digest for s in sources if s.rooted)))
-    subsets = await MultiGet(
-        Get(Digest, DigestSubset(merged, PathGlobs(sorted(files)))) for files in by_root.values()
-    )
+    subsets = await MultiGet(Get(Digest, DigestSubset(merged, PathGlobs(sorted(files)))) for files in by_root.values())
     at_build_root = [subset for subset, root in zip(subsets, by_root) if root in ("", ".")]
     moved = await MultiGet(
-        Get(Digest, RemovePrefix(subset, root))
-        for subset, root in zip(subsets, by_root)
-        if root not in ("", ".")
+        Get(Digest, RemovePrefix(subset, root)) for subset, root in zip(subsets, by_root) if root not in ("", ".")
     )
     return await Get(Digest, MergeDigests([*at_build_root, *moved]))
 
@@ -228,9 +223,7 @@ def _unique(digests: Iterable[Digest]) -> list[Digest]:
     return list(dict.fromkeys(digests))
 
 
-async def _package_snapshots(
-    packaged: dict[Address, tuple[FieldSet, ...]]
-) -> list[tuple[Address, Snapshot]]:
+async def _package_snapshots(packaged: dict[Address, tuple[FieldSet, ...]]) -> list[tuple[Address, Snapshot]]:
     owners = [address for address, field_sets in packaged.items() for _ in field_sets]
     built = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(field_set))
@@ -284,9 +277,7 @@ def _check_every_dependency_contributes(
     unused = unused_dependencies([(t.address, t.alias) for t in direct], contributed)
     if unused:
         raise unused_dependency_error(request.what, unused)
-    requirements = sorted(
-        {t.address for c in closures.values() for t in c if t.has_field(PythonRequirementsField)}
-    )
+    requirements = sorted({t.address for c in closures.values() for t in c if t.has_field(PythonRequirementsField)})
     if requirements:
         logger.warning(
             f"{request.what} reaches third-party requirements through its `dependencies`, and "

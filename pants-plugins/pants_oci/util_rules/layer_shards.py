@@ -7,16 +7,16 @@ import logging
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
-from pants_oci.layer_paths import LayerInputError
-from pants_oci.shards import ImageShards, ShardableLayer, ShardItem, plan_image_shards
-from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
-from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, Directory, FileEntry, SymlinkEntry
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 
 from ocikit.layer import LayerEntry, LayerError, add_symlinks
+from pants_oci.layer_paths import LayerInputError
+from pants_oci.shards import ImageShards, ShardableLayer, ShardItem, plan_image_shards
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,7 @@ async def _parts(
         check_declared_symlinks(layers[i].layer, entries[i].by_path)
     digests = iter(
         await MultiGet(
-            Get(Digest, CreateDigest(e for item in shard for e in entries[i].by_path[item.path]))
-            for i, shard in split
+            Get(Digest, CreateDigest(e for item in shard for e in entries[i].by_path[item.path])) for i, shard in split
         )
     )
     parts: list[list[tuple[LayerPart, int]]] = []

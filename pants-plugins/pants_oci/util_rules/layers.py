@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants_oci.util_rules.core import OcikitRunner
-from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
-from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants.engine.fs import (
     EMPTY_DIGEST,
     AddPrefix,
@@ -32,6 +29,9 @@ from pants.util.logging import LogLevel
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.image import Descriptor, Layer
 from ocikit.layout import blob_path
+from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 
 _BLOB = "layer.blob"
 _DESCRIPTOR = "layer.json"
@@ -102,9 +102,7 @@ async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciL
     descriptor = Descriptor(built.media_type, built.digest, built.size)
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
-    blob = await Get(
-        Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)])
-    )
+    blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
     return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {part.what}"), blob)
 
 

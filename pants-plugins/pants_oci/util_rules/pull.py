@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants_oci.registries import OciRegistries
-from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
@@ -18,6 +15,9 @@ from ocikit.contracts.pull import PullCommand
 from ocikit.image import Descriptor, Platform, PlatformImage, pulled_platform_image
 from ocikit.layout import blob_path
 from ocikit.reference import Reference
+from pants_oci.registries import OciRegistries
+from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.core import PULL_ENV, OcikitRunner
 
 _OUT = "pulled"
 
@@ -55,9 +55,7 @@ async def _platform_images(layout: Digest) -> tuple[PlatformImage, ...]:
     index = json.loads((await _json_files(layout, ["index.json"]))["index.json"])
     descriptors = [Descriptor.from_json(m) for m in index["manifests"]]
     manifests = await _json_files(layout, [blob_path(d.digest) for d in descriptors])
-    config_paths = [
-        blob_path(json.loads(manifests[blob_path(d.digest)])["config"]["digest"]) for d in descriptors
-    ]
+    config_paths = [blob_path(json.loads(manifests[blob_path(d.digest)])["config"]["digest"]) for d in descriptors]
     configs = await _json_files(layout, config_paths)
     return tuple(
         pulled_platform_image(d, manifests[blob_path(d.digest)], configs[path])
@@ -66,9 +64,7 @@ async def _platform_images(layout: Digest) -> tuple[PlatformImage, ...]:
 
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(
-    request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem
-) -> PulledImage:
+async def pull_base_image(request: PullImageRequest, runner: OcikitRunner, oci: OciSubsystem) -> PulledImage:
     ref = request.reference
     # Only what the user set enters the cache key: no HOME, PATH or runtime dir.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest([*PULL_ENV, *oci.env_vars]))

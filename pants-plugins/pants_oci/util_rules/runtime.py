@@ -40,7 +40,7 @@ def runtime_not_found(kind: ContainerRuntimeKind, searched: SearchPath) -> Optio
     return OptionsError(
         f"`pants run` runs an oci_image with {kind.value} (`[oci].runtime`), but no working "
         f"`{kind.value}` is on `[oci].runtime_search_path` ({':'.join(searched) or 'empty'}). "
-        f"Install it ({INSTALL[kind]}), or set `[oci].runtime = \"{other.value}\"`."
+        f'Install it ({INSTALL[kind]}), or set `[oci].runtime = "{other.value}"`.'
     )
 
 
@@ -50,9 +50,7 @@ async def find_container_runtime(oci: OciSubsystem) -> ContainerRuntime:
     searched = search_path(oci.runtime_search_path, env.get("PATH"))
     paths = await Get(
         BinaryPaths,
-        BinaryPathRequest(
-            binary_name=oci.runtime.value, search_path=searched, test=BinaryPathTest(args=["--version"])
-        ),
+        BinaryPathRequest(binary_name=oci.runtime.value, search_path=searched, test=BinaryPathTest(args=["--version"])),
     )
     if paths.first_path is None:
         raise runtime_not_found(oci.runtime, searched)

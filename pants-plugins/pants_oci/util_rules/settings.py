@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from pants_oci.subsystem import Compression, OciSubsystem
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.rules import Get, collect_rules, rule
 from pants.option.errors import OptionsError
 
 from ocikit.image import epoch_to_rfc3339
 from ocikit.reference import is_loopback
+from pants_oci.subsystem import Compression, OciSubsystem
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def read_requirements(path: Path = REQUIREMENTS_FILE) -> tuple[Requirement, ...]
 def _how_to_add(requirement: str) -> str:
     return (
         f"Pants installs it with the plugin when the plugin comes through `[GLOBAL].plugins` "
-        f"(pants.toml: plugins = [\"pants-oci==<version>\"]); in an environment made by hand, "
+        f'(pants.toml: plugins = ["pants-oci==<version>"]); in an environment made by hand, '
         f"install it into the Python that runs Pants ({sys.executable}): "
         f"`{sys.executable} -m pip install '{requirement}'`."
     )
@@ -116,16 +116,16 @@ def resolve_distributions(
             except importlib.metadata.PackageNotFoundError:
                 raise WorkerDependencyError(
                     f"pants-oci's worker processes need the distribution `{req}` (required by "
-                    f"{wanted_by}), and the Python environment Pants runs in does not have it. "
-                    + _how_to_add(str(req))
+                    f"{wanted_by}), and the Python environment Pants runs in does not have it. " + _how_to_add(str(req))
                 ) from None
             found[key] = dist
-            pending.extend((parse_requirement(r), f"{dist.metadata['Name']} {dist.version}") for r in dist.requires or ())
+            pending.extend(
+                (parse_requirement(r), f"{dist.metadata['Name']} {dist.version}") for r in dist.requires or ()
+            )
         if req.specifier and not req.specifier.contains(dist.version, prereleases=True):
             raise WorkerDependencyError(
                 f"pants-oci's worker processes need `{req}` (required by {wanted_by}), and the "
-                f"Python environment Pants runs in has {dist.metadata['Name']} {dist.version}. "
-                + _how_to_add(str(req))
+                f"Python environment Pants runs in has {dist.metadata['Name']} {dist.version}. " + _how_to_add(str(req))
             )
     return [found[k] for k in sorted(found)]
 

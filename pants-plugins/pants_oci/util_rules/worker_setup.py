@@ -76,7 +76,7 @@ def locked(cache):
                     raise SetupError(
                         f"another setup has held {os.path.realpath(os.path.join(cache, LOCK))} "
                         f"for {LOCK_WAIT_SECONDS} s: is a Pants run hanging?"
-                    )
+                    ) from None
                 time.sleep(0.05)
             except OSError:
                 held = False
@@ -156,7 +156,11 @@ def import_problem(python, directory, modules):
     try:
         proc = subprocess.run(
             [python, "-S", "-c", _IMPORT_CHECK, *modules],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     except (OSError, subprocess.SubprocessError) as e:
         return f"{python} did not run: {e}"

@@ -56,7 +56,7 @@ def compile_tree(root: str, out: str, jobs: int = 1) -> Tuple[int, List[str]]:
             skipped.append(relpath)
         else:
             todo.append(relpath)
-    batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
+    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         failed = [r for f in pool.map(lambda batch: _run_worker(root, out, batch), batches) for r in f]
     return len(todo) - len(failed), sorted([*skipped, *failed])
@@ -99,8 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     running = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
     if command.python and command.python != running:
         print(
-            f"{PROG}: error: asked for bytecode of {command.python}, but this is {running} "
-            f"({sys.executable})",
+            f"{PROG}: error: asked for bytecode of {command.python}, but this is {running} ({sys.executable})",
             file=sys.stderr,
         )
         return 1

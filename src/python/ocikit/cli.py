@@ -1,16 +1,16 @@
 """`python -m ocikit COMMAND ...`: the only entry point Pants runs as a process.
 
-  layer    build one deterministic layer blob from a directory tree (ocikit.layer_cli)
-  push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
-  promote  copy a registry image by digest, with its attachments  (ocikit.registry.cli)
-  pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
-  inspect  print a registry image's manifest and config            (ocikit.registry.cli)
-  bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
-  run      load a layout into podman or docker and run it          (ocikit.run)
-  lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
-  verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
-  published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
-  sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
+layer    build one deterministic layer blob from a directory tree (ocikit.layer_cli)
+push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
+promote  copy a registry image by digest, with its attachments  (ocikit.registry.cli)
+pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
+inspect  print a registry image's manifest and config            (ocikit.registry.cli)
+bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
+run      load a layout into podman or docker and run it          (ocikit.run)
+lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
+verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
+published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
+sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
 """
 
 from __future__ import annotations

@@ -149,4 +149,9 @@ def _option_kwargs(field: dataclasses.Field, flag: _Flag, hint: Any) -> Dict[str
         return {"action": "store_true"}
     if _origin(hint) in (tuple, Tuple):
         return {"action": "append", "default": None, "metavar": flag.metavar, "required": required}
-    return {"default": None if required else field.default, "metavar": flag.metavar, "required": required, **_type(hint)}
+    return {
+        "default": None if required else field.default,
+        "metavar": flag.metavar,
+        "required": required,
+        **_type(hint),
+    }

@@ -90,18 +90,14 @@ class CompressResult:
 def resolve_level(compression: str, level: Optional[int]) -> Optional[int]:
     """The level to use: the default when None; ignored (None) for "none"; else range-checked."""
     if compression not in COMPRESSIONS:
-        raise ValueError(
-            f"unknown compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}"
-        )
+        raise ValueError(f"unknown compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
     if compression == "none":
         return None
     if level is None:
         return DEFAULT_LEVEL[compression]
     low, high = LEVEL_RANGE[compression]
     if isinstance(level, bool) or not isinstance(level, int) or not low <= level <= high:
-        raise ValueError(
-            f"invalid {compression} level {level!r}: expected an integer from {low} to {high}"
-        )
+        raise ValueError(f"invalid {compression} level {level!r}: expected an integer from {low} to {high}")
     return level
 
 
@@ -128,6 +124,7 @@ def compress_to(
         digest = "sha256:" + raw.sha256.hexdigest()
         return CompressResult(digest, size, digest, raw.size)
 
+    assert level is not None  # resolve_level gives gzip and zstd a level
     if compression == "gzip":
         pieces = gzip_stream(raw, level, threads)
     else:
@@ -138,9 +135,7 @@ def compress_to(
         out.write(piece)
         h.update(piece)
         size += len(piece)
-    return CompressResult(
-        "sha256:" + h.hexdigest(), size, "sha256:" + raw.sha256.hexdigest(), raw.size
-    )
+    return CompressResult("sha256:" + h.hexdigest(), size, "sha256:" + raw.sha256.hexdigest(), raw.size)
 
 
 class _Hashed:
@@ -198,9 +193,7 @@ def deflate_chunk(data: bytes, zdict: Optional[bytes], level: int, last: bool) -
     return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def gzip_stream(
-    chunks: Iterable[bytes], level: int, threads: int, chunk_size: int = GZIP_CHUNK
-) -> Iterator[bytes]:
+def gzip_stream(chunks: Iterable[bytes], level: int, threads: int, chunk_size: int = GZIP_CHUNK) -> Iterator[bytes]:
     """One gzip member of the stream `chunks`, compressed chunk-parallel (see module doc)."""
     yield GZIP_HEADER
     crc = 0

@@ -15,7 +15,6 @@ and nested contracts. Write annotations that Python 3.9 can evaluate (`Optional[
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import typing
 from typing import Any, ClassVar, Dict, Mapping, Tuple, Type, TypeVar, Union
@@ -111,10 +110,15 @@ def _decode_contract(cls: Type[_C], data: Mapping[str, Any], where: str) -> _C:
     return cls(**values)
 
 
-@functools.lru_cache(maxsize=None)
+_HINTS: Dict[type, Dict[str, Any]] = {}
+
+
 def _type_hints(cls: type) -> Dict[str, Any]:
     # Evaluating string annotations compiles each one: once per class, not per value read.
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 _SCALARS = (str, int, float, bool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+
 from ocikit.errors import OcikitError
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -16,9 +17,7 @@ class InvalidDigest(OcikitError, ValueError):
 def validate_digest(value: str) -> str:
     """Return `value` if it is a well-formed sha256 digest, else raise InvalidDigest."""
     if not isinstance(value, str) or not _DIGEST_RE.match(value):
-        raise InvalidDigest(
-            f"invalid digest {value!r}: expected 'sha256:' followed by 64 lowercase hex characters"
-        )
+        raise InvalidDigest(f"invalid digest {value!r}: expected 'sha256:' followed by 64 lowercase hex characters")
     return value
 
 
@@ -32,4 +31,3 @@ def sha256_digest(data: bytes) -> str:
 
 def hex_of(digest: str) -> str:
     return validate_digest(digest).split(":", 1)[1]
-

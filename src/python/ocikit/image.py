@@ -96,8 +96,7 @@ def select_platform(wanted: Platform, offered: Sequence[Platform]) -> int | None
     return next((i for i, platform in enumerate(offered) if wanted.matches(platform)), None)
 
 
-def select_index_entry(index: Mapping[str, Any], wanted: Platform,
-                       what: str) -> tuple[Mapping[str, Any], Platform]:
+def select_index_entry(index: Mapping[str, Any], wanted: Platform, what: str) -> tuple[Mapping[str, Any], Platform]:
     """The entry of `index` (an image index's JSON) that `select_platform` picks for `wanted`,
     with its platform; a PlatformError naming `what` and listing the platforms it has if none."""
     entries = index_platforms(index)
@@ -238,7 +237,7 @@ def _merge_env(base: Sequence[str], updates: Sequence[tuple[str, str]]) -> list[
 
 
 def _merge_set(base: Mapping[str, Any] | None, keys: Sequence[str]) -> dict[str, dict]:
-    merged = {k: {} for k in (base or {})}
+    merged: dict[str, dict] = {k: {} for k in (base or {})}
     merged.update({k: {} for k in keys})
     return merged
 
@@ -290,7 +289,7 @@ def compose_config(
         "os": platform.os,
         "created": created,
         "config": apply_mutations(base.get("config") or {}, mutations),
-        "rootfs": {"type": "layers", "diff_ids": base_layers + [l.diff_id for l in layers]},
+        "rootfs": {"type": "layers", "diff_ids": base_layers + [layer.diff_id for layer in layers]},
         "history": history,
     }
     if platform.variant:
@@ -321,10 +320,12 @@ def pulled_platform_image(manifest: Descriptor, manifest_data: bytes, config_dat
     diff_ids = json.loads(config_data)["rootfs"]["diff_ids"]
     layers = tuple(
         Layer(
-            Descriptor(_OCI_LAYER_TYPE.get(l["mediaType"], l["mediaType"]), l["digest"], int(l["size"])),
+            Descriptor(
+                _OCI_LAYER_TYPE.get(entry["mediaType"], entry["mediaType"]), entry["digest"], int(entry["size"])
+            ),
             diff_id,
         )
-        for l, diff_id in zip(manifest_json["layers"], diff_ids)
+        for entry, diff_id in zip(manifest_json["layers"], diff_ids)
     )
     return PlatformImage(
         platform=manifest.platform or Platform("linux", "amd64"),
@@ -350,7 +351,7 @@ def build_platform_image(
         "schemaVersion": 2,
         "mediaType": media_types.OCI_MANIFEST,
         "config": config.descriptor.to_json(),
-        "layers": [l.descriptor.to_json() for l in all_layers],
+        "layers": [layer.descriptor.to_json() for layer in all_layers],
     }
     if annotations:
         manifest_json["annotations"] = dict(annotations)

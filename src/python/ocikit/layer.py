@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Dict, List, Mapping, Optional
 
 from ocikit import compress, tarwriter
-from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
 from ocikit.errors import OcikitError
+from ocikit.media_types import LAYER_MEDIA_TYPE_BY_COMPRESSION
 
 MODE_POLICIES = ("normalize", "preserve")
 COMPRESSIONS = compress.COMPRESSIONS
@@ -64,19 +64,18 @@ def _encoded(path: str) -> bytes:
 
 def validate_destination(destination: object) -> str:
     """`destination` if absolute and normalised ("/", "/app", "/opt/my app"), else LayerError."""
-    ok = isinstance(destination, str) and destination.startswith("/") and "\0" not in destination
-    if ok:
-        assert isinstance(destination, str)
-        ok = _encodable(destination)
-    if ok and destination != "/":
-        parts = destination[1:].split("/")
-        ok = all(p not in ("", ".", "..") for p in parts)
-    if not ok:
+    if not isinstance(destination, str) or not _is_normalised_destination(destination):
         raise LayerError(
             f"invalid layer destination {destination!r}: expected an absolute, normalised path "
             "such as '/' or '/app' (no '.', '..', '//' or trailing '/')"
         )
-    return destination  # type: ignore[return-value]
+    return destination
+
+
+def _is_normalised_destination(destination: str) -> bool:
+    if not destination.startswith("/") or "\0" in destination or not _encodable(destination):
+        return False
+    return destination == "/" or all(p not in ("", ".", "..") for p in destination[1:].split("/"))
 
 
 def _check_id(name: str, value: object) -> int:
@@ -106,9 +105,7 @@ def plan_layer(
     uid = _check_id("uid", uid)
     gid = _check_id("gid", gid)
     if mode_policy not in MODE_POLICIES:
-        raise LayerError(
-            f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}"
-        )
+        raise LayerError(f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}")
     preserve = mode_policy == "preserve"
     root_b = os.fsencode(root)
     try:
@@ -151,25 +148,17 @@ def plan_layer(
             try:
                 st = os.lstat(path_b)
             except OSError as e:
-                raise LayerError(
-                    f"cannot stat {os.fsdecode(path_b)!r}: {e.strerror or e}"
-                ) from None
+                raise LayerError(f"cannot stat {os.fsdecode(path_b)!r}: {e.strerror or e}") from None
             if stat.S_ISDIR(st.st_mode):
                 entries.append(LayerEntry(image_path, "dir", dir_mode(st), uid, gid, 0, None))
                 stack.append((path_b, rel_b))
             elif stat.S_ISREG(st.st_mode):
-                entries.append(
-                    LayerEntry(
-                        image_path, "file", file_mode(st), uid, gid, st.st_size, os.fsdecode(path_b)
-                    )
-                )
+                entries.append(LayerEntry(image_path, "file", file_mode(st), uid, gid, st.st_size, os.fsdecode(path_b)))
             elif stat.S_ISLNK(st.st_mode):
                 target_b = os.readlink(path_b)
                 _check_symlink(path_b, rel_b, target_b, real_root)
                 target = target_b.decode("utf-8", "surrogateescape")
-                entries.append(
-                    LayerEntry(image_path, "symlink", 0o777, uid, gid, 0, None, linkname=target)
-                )
+                entries.append(LayerEntry(image_path, "symlink", 0o777, uid, gid, 0, None, linkname=target))
             else:
                 raise LayerError(
                     f"{os.fsdecode(path_b)!r} is a {_kind_name(st.st_mode)}: only regular files, "
@@ -218,10 +207,7 @@ def add_symlinks(
     uid = _check_id("uid", uid)
     gid = _check_id("gid", gid)
     if not isinstance(symlinks, Mapping):
-        raise LayerError(
-            f"invalid symlinks {symlinks!r}: expected an object mapping each link's path to "
-            "its target"
-        )
+        raise LayerError(f"invalid symlinks {symlinks!r}: expected an object mapping each link's path to its target")
     if not symlinks:
         return list(entries)
     base = destination.strip("/")
@@ -239,9 +225,7 @@ def add_symlinks(
     for path, target in sorted(declared.items(), key=lambda item: _encoded(item[0])):
         link = f"symlink /{path} -> {target!r}"
         if path in existing:
-            raise LayerError(
-                f"{link} is on a path the layer's files already have: {_show(existing[path])}"
-            )
+            raise LayerError(f"{link} is on a path the layer's files already have: {_show(existing[path])}")
         if path in tree_parents:
             raise LayerError(f"{link} would be the parent of {_show(existing[tree_parents[path]])}")
         parts = path.split("/")
@@ -249,9 +233,7 @@ def add_symlinks(
         for i in range(first_parent, len(parts)):
             parent = "/".join(parts[:i])
             if parent in declared:
-                raise LayerError(
-                    f"symlink /{parent} -> {declared[parent]!r} would be the parent of {link}"
-                )
+                raise LayerError(f"symlink /{parent} -> {declared[parent]!r} would be the parent of {link}")
             if parent in existing and existing[parent].kind != "dir":
                 raise LayerError(f"{link} would be below {_show(existing[parent])}")
             if parent not in existing:
@@ -322,9 +304,7 @@ def build_layer(
     every core. The bytes never depend on `threads`.
     """
     if compression not in COMPRESSIONS:
-        raise LayerError(
-            f"invalid compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}"
-        )
+        raise LayerError(f"invalid compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
     try:
         level = compress.resolve_level(compression, level)
     except ValueError as e:

@@ -26,12 +26,12 @@ PROG = "ocikit layer"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Build one deterministic OCI layer blob from a directory tree."
-    )
+    p = argparse.ArgumentParser(prog=PROG, description="Build one deterministic OCI layer blob from a directory tree.")
     LayerCommand.add_arguments(p)
     p.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="compression threads, overriding the spec's (the bytes never depend on it)",
     )
     return p
@@ -49,9 +49,7 @@ def load_spec(path: str) -> LayerSpec:
 
 def _write_temp(final: str, write) -> str:
     directory = os.path.dirname(os.path.abspath(final))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(final) + ".", suffix=".tmp"
-    )
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(final) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o644)

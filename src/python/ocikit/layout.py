@@ -41,9 +41,7 @@ def blob_path(digest: str) -> str:
 
 def index_json(entries: Sequence[Mapping[str, Any]]) -> bytes:
     """A layout's index.json listing `entries` (descriptors as JSON objects) in order."""
-    return canonical_json(
-        {"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": list(entries)}
-    )
+    return canonical_json({"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": list(entries)})
 
 
 def layout_index(top: Descriptor, tags: Sequence[str], repository: str | None) -> bytes:
@@ -152,7 +150,9 @@ class _Reader:
         if sha256_digest(data) != digest:
             raise LayoutError(f"{self.layout_dir}: blob {digest} does not match its digest (corrupted layout?)")
         if size >= 0 and size != len(data):
-            raise LayoutError(f"{self.layout_dir}: {referrer} says manifest {digest} has {size} bytes, it has {len(data)}")
+            raise LayoutError(
+                f"{self.layout_dir}: {referrer} says manifest {digest} has {size} bytes, it has {len(data)}"
+            )
         try:
             value = json.loads(data)
         except ValueError:
@@ -165,8 +165,9 @@ class _Reader:
             )
         if media_type in media_types.INDEX_TYPES:
             for child in value.get("manifests") or []:
-                self.visit(str(child.get("digest")), child.get("mediaType"), int(child.get("size", -1)),
-                           f"index {digest}")
+                self.visit(
+                    str(child.get("digest")), child.get("mediaType"), int(child.get("size", -1)), f"index {digest}"
+                )
         elif media_type in media_types.MANIFEST_TYPES:
             config = value.get("config") or {}
             self.add_blob(self.configs, config, f"config of manifest {digest}")
@@ -247,8 +248,9 @@ class LayoutWriter:
     def write_blob(self, digest: str, data: bytes) -> None:
         """Store `data`, exactly these bytes, as the blob `digest` (which they must hash to)."""
         if sha256_digest(data) != digest:
-            raise LayoutError(f"blob {digest} cannot be written to {self.target}: its bytes hash to "
-                              f"{sha256_digest(data)}")
+            raise LayoutError(
+                f"blob {digest} cannot be written to {self.target}: its bytes hash to {sha256_digest(data)}"
+            )
         with open(self.blob_file(digest), "wb") as f:
             f.write(data)
 
@@ -266,8 +268,7 @@ class LayoutWriter:
 
 def _check_replaceable(target: str) -> None:
     if os.path.lexists(target) and (
-        not os.path.isdir(target)
-        or (os.listdir(target) and not os.path.exists(os.path.join(target, "oci-layout")))
+        not os.path.isdir(target) or (os.listdir(target) and not os.path.exists(os.path.join(target, "oci-layout")))
     ):
         raise FileExistsError(f"{target} exists and is not an OCI image layout; refusing to replace it")
 

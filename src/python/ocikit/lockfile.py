@@ -25,9 +25,9 @@ import yaml
 
 from ocikit import media_types
 from ocikit.digest import is_digest
+from ocikit.errors import OcikitError
 from ocikit.image import Platform, PlatformError
 from ocikit.reference import InvalidReference, Reference, parse_reference
-from ocikit.errors import OcikitError
 
 LOCKFILE_VERSION = 1
 # A lockfile is a few lines per base image; anything near this is not one.
@@ -85,9 +85,7 @@ def lock_key(reference: Reference) -> str:
 
 def new_lock(entries: Iterable[LockEntry]) -> BaseImageLock:
     """A lock of `entries` in the lockfile's order (by reference, platforms sorted)."""
-    normalised = [
-        LockEntry(e.reference, e.digest, e.media_type, tuple(sorted(e.platforms))) for e in entries
-    ]
+    normalised = [LockEntry(e.reference, e.digest, e.media_type, tuple(sorted(e.platforms))) for e in entries]
     return BaseImageLock(tuple(sorted(normalised, key=lambda e: e.reference)))
 
 
@@ -147,7 +145,8 @@ class _Reader:
         """The (key, key node, value node) pairs of a mapping with string keys, no key twice."""
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, where, f"expected {what}")
-        pairs, keys = [], {}
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
+        keys: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
                 raise self.fail(key_node, where, f"expected string keys in {what}")
@@ -164,8 +163,9 @@ class _Reader:
             raise self.fail(node, where, f"expected {what}")
         return node.value
 
-    def exact_keys(self, pairs: Sequence[tuple[str, Any, Any]], node: Optional[yaml.Node], where: str,
-                   expected: Sequence[str]) -> dict:
+    def exact_keys(
+        self, pairs: Sequence[tuple[str, Any, Any]], node: Optional[yaml.Node], where: str, expected: Sequence[str]
+    ) -> dict:
         """The values of a mapping that has exactly the `expected` keys; a missing key is
         reported on `node`'s line (the mapping's own key, where it has one)."""
         found = {key: value for key, _, value in pairs}
@@ -201,8 +201,12 @@ def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLoc
         raise reader.fail(None, "", "the file is empty; expected `version` and `images`")
     top = reader.exact_keys(reader.mapping(root, "", "a mapping"), root, "", ("version", "images"))
     version = top["version"]
-    if not (isinstance(version, yaml.ScalarNode) and version.tag == _INT_TAG and version.value == str(LOCKFILE_VERSION)):
-        raise reader.fail(version, "version", f"expected {LOCKFILE_VERSION}, got {getattr(version, 'value', version)!r}")
+    if not (
+        isinstance(version, yaml.ScalarNode) and version.tag == _INT_TAG and version.value == str(LOCKFILE_VERSION)
+    ):
+        raise reader.fail(
+            version, "version", f"expected {LOCKFILE_VERSION}, got {getattr(version, 'value', version)!r}"
+        )
     entries = []
     by_key: dict[str, int] = {}
     for key, key_node, value in reader.mapping(top["images"], "images", "a mapping of image references"):
@@ -227,11 +231,13 @@ def _entry(reader: _Reader, reference: str, key_node: yaml.Node, node: yaml.Node
         raise reader.fail(fields["digest"], f"{where}.digest", f"{digest!r} is not a digest 'sha256:<64 hex>'")
     media_type = reader.string(fields["mediaType"], f"{where}.mediaType", "a media type")
     if media_type not in _TOP_TYPES:
-        raise reader.fail(fields["mediaType"], f"{where}.mediaType",
-                          f"{media_type!r} is not one of {', '.join(_TOP_TYPES)}")
+        raise reader.fail(
+            fields["mediaType"], f"{where}.mediaType", f"{media_type!r} is not one of {', '.join(_TOP_TYPES)}"
+        )
     platforms = []
-    for platform, key_node, value in reader.mapping(fields["platforms"], f"{where}.platforms",
-                                                    "a mapping of platform to manifest digest"):
+    for platform, key_node, value in reader.mapping(
+        fields["platforms"], f"{where}.platforms", "a mapping of platform to manifest digest"
+    ):
         place = f"{where}.platforms[{platform!r}]"
         try:
             Platform.parse(platform)
@@ -251,6 +257,9 @@ def check_platform_manifests(entry: LockEntry, pulled: Mapping[str, str]) -> Opt
     else what differs (the entry was edited by hand: the pull, keyed by the entry's digest, is
     the truth)."""
     recorded = dict(entry.platforms)
-    wrong = [f"{platform}: the lockfile says {recorded[platform]}, {entry.digest} holds {digest}"
-             for platform, digest in sorted(pulled.items()) if platform in recorded and recorded[platform] != digest]
+    wrong = [
+        f"{platform}: the lockfile says {recorded[platform]}, {entry.digest} holds {digest}"
+        for platform, digest in sorted(pulled.items())
+        if platform in recorded and recorded[platform] != digest
+    ]
     return "; ".join(wrong) or None

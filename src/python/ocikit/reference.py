@@ -145,8 +145,7 @@ def parse_registry(value: str) -> str:
         )
     if "/" in value.rstrip("/"):
         raise InvalidReference(
-            f"invalid registry {value!r}: give HOST[:PORT] without a path "
-            f"(e.g. {value.split('/', 1)[0]!r})"
+            f"invalid registry {value!r}: give HOST[:PORT] without a path (e.g. {value.split('/', 1)[0]!r})"
         )
     return _parse_registry_host(value.rstrip("/"), context=f"registry {value!r}")
 
@@ -181,9 +180,7 @@ def is_valid_tag(tag: str) -> bool:
 def is_valid_repository(repository: str) -> bool:
     """A repository path without registry: lowercase components joined by '/'."""
     return (
-        isinstance(repository, str)
-        and bool(repository)
-        and all(_COMPONENT_RE.match(c) for c in repository.split("/"))
+        isinstance(repository, str) and bool(repository) and all(_COMPONENT_RE.match(c) for c in repository.split("/"))
     )
 
 
@@ -213,9 +210,7 @@ def _parse_registry_host(value: str, *, context: str) -> str:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise InvalidReference(
-                f"invalid registry host in {context}: {host!r} is not an IPv6 address"
-            ) from None
+            raise InvalidReference(f"invalid registry host in {context}: {host!r} is not an IPv6 address") from None
         if rest:
             if not rest.startswith(":"):
                 raise InvalidReference(f"invalid registry {value!r} in {context}: expected [IPV6]:PORT")
@@ -235,9 +230,7 @@ def _parse_registry_host(value: str, *, context: str) -> str:
             )
     if port is not None:
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidReference(
-                f"invalid registry port {port!r} in {context}: expected a number in 1-65535"
-            )
+            raise InvalidReference(f"invalid registry port {port!r} in {context}: expected a number in 1-65535")
         port = str(int(port))
     canonical = f"{host}:{port}" if port is not None else host
     if port is None and host.lower() in _DOCKER_HUB_ALIASES:
@@ -261,6 +254,5 @@ def _check_repository(repository: str, original: str) -> None:
                 else f"expected {_REPOSITORY_RULE}"
             )
             raise InvalidReference(
-                f"invalid repository {repository!r} in image reference {original!r} "
-                f"(component {component!r}): {reason}"
+                f"invalid repository {repository!r} in image reference {original!r} (component {component!r}): {reason}"
             )

@@ -5,7 +5,8 @@ its repository:tag, then run it there, streaming its output and ending with its 
         --what //app:web [--run-arg=--ulimit --run-arg=nofile=1024:1024 ...] [--load-only] \\
         [--] [ARGS...]
 
-(What Pants passes: ocikit.contracts.run.RunCommand.) ARGS go to the container (after its entrypoint, replacing its cmd). The layout goes to
+(What Pants passes: ocikit.contracts.run.RunCommand.) ARGS go to the container (after its
+entrypoint, replacing its cmd). The layout goes to
 `RUNTIME load` as a tar stream (an oci-archive: podman, and docker 25+, read it and pick this
 machine's platform from an index), then is tagged `--name` (`podman pull oci:DIR`, or `podman
 load` of the directory, would name it after the directory). The container runs with `--rm`,
@@ -29,8 +30,8 @@ import tempfile
 from typing import List, Optional, Sequence
 
 from ocikit.contracts.run import RunCommand
-from ocikit.media_types import REF_NAME
 from ocikit.errors import OcikitError
+from ocikit.media_types import REF_NAME
 
 PROG = "ocikit run"
 
@@ -162,7 +163,7 @@ def main(argv: List[str]) -> int:
             f"{PROG}: {kind} exited with status {status} running {options.what} ({options.name}), which "
             f"it uses when {START_FAILURES[status]}: see its message above. Arguments for "
             f"`{kind} run` go in [oci].run_args (now: {list(options.run_args) or 'none'}); where {kind}'s "
-            "defaults are refused, e.g. [\"--runtime\", \"runc\", \"--ulimit\", \"nofile=1024:1024\"].",
+            'defaults are refused, e.g. ["--runtime", "runc", "--ulimit", "nofile=1024:1024"].',
             file=sys.stderr,
         )
     return status

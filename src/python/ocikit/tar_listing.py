@@ -15,7 +15,7 @@ import hashlib
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Dict
+from typing import BinaryIO, Dict, cast
 
 from ocikit.errors import OcikitError
 
@@ -24,9 +24,16 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
 
 _KINDS = {
-    tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file", tarfile.GNUTYPE_SPARSE: "file",
-    tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char device", tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "fifo",
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.GNUTYPE_SPARSE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "char device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "fifo",
 }
 
 
@@ -56,11 +63,11 @@ def uncompressed(raw: BinaryIO) -> BinaryIO:
     head = raw.read(4)
     raw.seek(0)
     if head[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))  # typeshed: a BufferedIOBase only
     if head == _ZSTD_MAGIC:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw
 
 

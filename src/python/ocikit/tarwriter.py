@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tarfile
 from typing import Iterable, Iterator, Optional
+
 from ocikit.errors import OcikitError
 
 BLOCKSIZE = tarfile.BLOCKSIZE  # 512
@@ -42,9 +43,7 @@ class TarWriteError(OcikitError):
     """A source file could not be read as planned (vanished, changed size, unreadable)."""
 
 
-def header(
-    name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: int, linkname: str = ""
-) -> bytes:
+def header(name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: int, linkname: str = "") -> bytes:
     """The header block(s) of one member, byte-identical to tarfile's PAX_FORMAT output.
 
     `name` is the member path without a trailing slash; directories get one, as tarfile does.
@@ -123,9 +122,7 @@ def end_of_archive(offset: int) -> bytes:
     return _NUL * (2 * BLOCKSIZE + (-end % RECORDSIZE))
 
 
-def iter_tar_chunks(
-    entries: Iterable, mtime: int, chunk_size: int = READ_SIZE
-) -> Iterator[bytearray]:
+def iter_tar_chunks(entries: Iterable, mtime: int, chunk_size: int = READ_SIZE) -> Iterator[bytearray]:
     """The archive of `entries` as consecutive chunks of exactly `chunk_size` bytes (the last
     one shorter or equal). The chunking never changes the bytes, only how they are cut.
 
@@ -200,8 +197,6 @@ class _Chunk:
                     if self.fill == self.size:
                         yield self._take()
                 if f.read(1):
-                    raise TarWriteError(
-                        f"{source!r} grew while the layer was written: planned {size} bytes"
-                    )
+                    raise TarWriteError(f"{source!r} grew while the layer was written: planned {size} bytes")
         except OSError as e:
             raise TarWriteError(f"cannot read {source!r}: {e.strerror or e}") from None

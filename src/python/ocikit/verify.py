@@ -121,18 +121,24 @@ def platform_manifests(source: ImageSource, digest: str) -> List[PlatformManifes
         if entry.get("mediaType") in media_types.INDEX_TYPES:
             continue  # a nested index: not an image of a platform
         child = str(entry["digest"])
-        found.append(_platform_manifest(source, child, json.loads(source.manifest(child)),
-                                        Platform.of_index_entry(entry)))
+        found.append(
+            _platform_manifest(source, child, json.loads(source.manifest(child)), Platform.of_index_entry(entry))
+        )
     return found
 
 
-def _platform_manifest(source: ImageSource, digest: str, manifest: Mapping[str, Any],
-                       platform: Optional[Platform]) -> PlatformManifest:
+def _platform_manifest(
+    source: ImageSource, digest: str, manifest: Mapping[str, Any], platform: Optional[Platform]
+) -> PlatformManifest:
     config = json.loads(source.blob(str(manifest["config"]["digest"])))
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     layers = tuple(
-        LayerRef(str(layer["digest"]), str(layer.get("mediaType") or ""), int(layer.get("size") or 0),
-                 str(diff_ids[i]) if i < len(diff_ids) else None)
+        LayerRef(
+            str(layer["digest"]),
+            str(layer.get("mediaType") or ""),
+            int(layer.get("size") or 0),
+            str(diff_ids[i]) if i < len(diff_ids) else None,
+        )
         for i, layer in enumerate(manifest.get("layers") or [])
     )
     name = str(platform or Platform.from_json(config)) or "unknown"
@@ -142,8 +148,9 @@ def _platform_manifest(source: ImageSource, digest: str, manifest: Mapping[str, 
 # -- pure comparisons -----------------------------------------------------------------------
 
 
-def match_platforms(here: Sequence[PlatformManifest], registry: Sequence[PlatformManifest]
-                    ) -> Tuple[List[Tuple[PlatformManifest, PlatformManifest]], List[str]]:
+def match_platforms(
+    here: Sequence[PlatformManifest], registry: Sequence[PlatformManifest]
+) -> Tuple[List[Tuple[PlatformManifest, PlatformManifest]], List[str]]:
     """Pairs of manifests to compare, and notes on the platforms only one side has. Two
     single-platform images are compared whatever their platforms (a note says when those differ)."""
     if len(here) == 1 and len(registry) == 1:
@@ -159,8 +166,9 @@ def match_platforms(here: Sequence[PlatformManifest], registry: Sequence[Platfor
     return pairs, notes
 
 
-def pair_layers(here: PlatformManifest, registry: PlatformManifest
-                ) -> List[Tuple[int, Optional[LayerRef], Optional[LayerRef]]]:
+def pair_layers(
+    here: PlatformManifest, registry: PlatformManifest
+) -> List[Tuple[int, Optional[LayerRef], Optional[LayerRef]]]:
     """(index, here's layer, the registry's layer) for each position whose layers differ; a side
     with fewer layers has None there."""
     count = max(len(here.layers), len(registry.layers))
@@ -209,8 +217,11 @@ def entry_changes(old: TarEntry, new: TarEntry) -> List[str]:
         return [f"type {old.kind} -> {new.kind}"]
     changes = []
     if old.sha256 != new.sha256 or old.size != new.size:
-        changes.append(f"content ({old.size} -> {new.size} bytes)" if old.size != new.size
-                       else f"content (same size, {old.size} bytes)")
+        changes.append(
+            f"content ({old.size} -> {new.size} bytes)"
+            if old.size != new.size
+            else f"content (same size, {old.size} bytes)"
+        )
     if old.linkname != new.linkname:
         changes.append(f"link {old.linkname} -> {new.linkname}")
     if old.mode != new.mode:
@@ -227,7 +238,7 @@ def describe_entry(entry: TarEntry) -> str:
     elif entry.linkname:
         what += f" -> {entry.linkname}"
     name = os.path.basename(entry.path)
-    whiteout = f", whiteout of {name[len('.wh.'):]}" if name.startswith(".wh.") and name != ".wh..wh..opq" else ""
+    whiteout = f", whiteout of {name[len('.wh.') :]}" if name.startswith(".wh.") and name != ".wh..wh..opq" else ""
     return f"{what}, mode {entry.mode:04o}, owner {entry.uid}:{entry.gid}{whiteout}"
 
 
@@ -240,9 +251,16 @@ class ImageComparison:
     layers: Tuple[LayerDifference, ...]
 
 
-def compare_images(here: ImageSource, here_digest: str, registry: ImageSource, registry_digest: str, *,
-                   listings: ListingCache, max_paths: int = 20,
-                   describe: Callable[[BaseException], str] = str) -> ImageComparison:
+def compare_images(
+    here: ImageSource,
+    here_digest: str,
+    registry: ImageSource,
+    registry_digest: str,
+    *,
+    listings: ListingCache,
+    max_paths: int = 20,
+    describe: Callable[[BaseException], str] = str,
+) -> ImageComparison:
     """What differs between the two images, platform by platform. A layer that cannot be
     listed (not a tar, or its fetch failed) is reported with `describe(error)` and no paths."""
     pairs, notes = match_platforms(platform_manifests(here, here_digest), platform_manifests(registry, registry_digest))
@@ -252,28 +270,43 @@ def compare_images(here: ImageSource, here_digest: str, registry: ImageSource, r
         if changed:
             notes.append(f"{ours.platform}: config differs: {', '.join(changed)}")
         for index, our_layer, their_layer in pair_layers(ours, theirs):
-            layers.append(_layer_difference(ours.platform, index, (here, our_layer), (registry, their_layer),
-                                            listings, max_paths, describe))
+            layers.append(
+                _layer_difference(
+                    ours.platform, index, (here, our_layer), (registry, their_layer), listings, max_paths, describe
+                )
+            )
     if not layers and not notes:
         notes.append("layers and config are the same: the manifests differ (annotations, media types or encoding)")
     return ImageComparison(tuple(notes), tuple(layers))
 
 
-def _layer_difference(platform: str, index: int, ours: Tuple[ImageSource, Optional[LayerRef]],
-                      theirs: Tuple[ImageSource, Optional[LayerRef]], listings: ListingCache, max_paths: int,
-                      describe: Callable[[BaseException], str]) -> LayerDifference:
+def _layer_difference(
+    platform: str,
+    index: int,
+    ours: Tuple[ImageSource, Optional[LayerRef]],
+    theirs: Tuple[ImageSource, Optional[LayerRef]],
+    listings: ListingCache,
+    max_paths: int,
+    describe: Callable[[BaseException], str],
+) -> LayerDifference:
     (here, our_layer), (registry, their_layer) = ours, theirs
     base = LayerDifference(
-        index, platform, "",
-        here_digest=our_layer.digest if our_layer else None, here_diff_id=our_layer.diff_id if our_layer else None,
+        index,
+        platform,
+        "",
+        here_digest=our_layer.digest if our_layer else None,
+        here_diff_id=our_layer.diff_id if our_layer else None,
         registry_digest=their_layer.digest if their_layer else None,
         registry_diff_id=their_layer.diff_id if their_layer else None,
     )
     # The registry config's diff_id is its claim, not checked here: the verdict is "differs"
     # either way, and checking it would mean fetching a layer only to explain the difference.
     if our_layer and their_layer and our_layer.diff_id and our_layer.diff_id == their_layer.diff_id:
-        return replace(base, summary=f"same diff_id, compressed differently ({_kind(their_layer)} in the "
-                                     f"registry, {_kind(our_layer)} here)")
+        return replace(
+            base,
+            summary=f"same diff_id, compressed differently ({_kind(their_layer)} in the "
+            f"registry, {_kind(our_layer)} here)",
+        )
     try:
         old = listings.listing(registry, their_layer) if their_layer else {}
         new = listings.listing(here, our_layer) if our_layer else {}

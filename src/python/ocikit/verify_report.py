@@ -44,8 +44,10 @@ def difference_lines(verdict: TagVerdict) -> List[str]:
 
 def layer_lines(layer: LayerDifference) -> List[str]:
     lines = [f"{layer.platform} layer {layer.index}: {layer.summary}"]
-    for side, digest, diff_id in (("registry", layer.registry_digest, layer.registry_diff_id),
-                                  ("here", layer.here_digest, layer.here_diff_id)):
+    for side, digest, diff_id in (
+        ("registry", layer.registry_digest, layer.registry_diff_id),
+        ("here", layer.here_digest, layer.here_diff_id),
+    ):
         if digest:
             lines.append(f"  {side:<8} {short(digest)} (diff_id {short(diff_id)})")
     width = max((len(p.change) for p in layer.paths), default=0)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Optional
 
 import yaml
+
 from ocikit.errors import OcikitError
 
 MAX_FILE_BYTES = 1 << 20
@@ -148,7 +149,9 @@ def find_image_values(data: str | bytes, filename: str) -> tuple[ImageValue, ...
 
 def _scalar_span(text: str, node: yaml.ScalarNode) -> tuple[int, int]:
     """Where the scalar itself is in `text`: after its anchor and tag, before trailing space."""
-    start = _PROPERTIES_RE.match(text, node.start_mark.index).end()
+    properties = _PROPERTIES_RE.match(text, node.start_mark.index)
+    assert properties is not None  # `(...)*` matches the empty string
+    start = properties.end()
     end = node.end_mark.index
     while end > start and text[end - 1] in " \t\r\n":
         end -= 1
@@ -185,8 +188,9 @@ def replace_image_values(data: str | bytes, filename: str, replacement: Callable
     return out
 
 
-def _check_same_but_images(before: list[yaml.Node], after: list[yaml.Node], new_values: Mapping[int, str],
-                           filename: str) -> None:
+def _check_same_but_images(
+    before: list[yaml.Node], after: list[yaml.Node], new_values: Mapping[int, str], filename: str
+) -> None:
     """The rewritten documents are the originals with only the replaced values changed (same
     tags, keys, structure and sharing), compared once per pair of nodes."""
     if len(before) != len(after):
@@ -199,8 +203,14 @@ def _check_same_but_images(before: list[yaml.Node], after: list[yaml.Node], new_
             continue
         seen.add((id(old), id(new)))
         expected = new_values.get(id(old), old.value) if isinstance(old, yaml.ScalarNode) else None
-        same = type(old) is type(new) and old.tag == new.tag and (
-            expected == new.value if isinstance(old, yaml.ScalarNode) else len(_children(old)) == len(_children(new))
+        same = (
+            type(old) is type(new)
+            and old.tag == new.tag
+            and (
+                expected == new.value
+                if isinstance(old, yaml.ScalarNode)
+                else len(_children(old)) == len(_children(new))
+            )
         )
         if not same:
             raise ManifestYamlError(

@@ -18,6 +18,8 @@ class BytecodeCommand(CommandLine):
     root: str = option("--root", "the tree of sources", metavar="DIR")
     out: str = option("--out", "where the __pycache__ tree goes", metavar="DIR")
     python: Optional[str] = option(
-        "--python", "refuse to run on another Python than this one, e.g. cpython3.11 (the bytecode "
-        "is for that version; the name is what the caller's cache key holds)", default=None,
+        "--python",
+        "refuse to run on another Python than this one, e.g. cpython3.11 (the bytecode "
+        "is for that version; the name is what the caller's cache key holds)",
+        default=None,
     )

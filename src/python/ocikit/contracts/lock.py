@@ -21,16 +21,23 @@ class LockCommand(CommandLine):
         "--lockfile", "the current lockfile (absent: start empty)", metavar="FILE", default=None
     )
     regenerate_command: str = option(
-        "--regenerate-command", "the command the lockfile's header names", metavar="CMD",
+        "--regenerate-command",
+        "the command the lockfile's header names",
+        metavar="CMD",
         default="python -m ocikit lock ...",
     )
     only: Tuple[str, ...] = option(
-        "--only", "refresh only these entries (repeatable); new references are always added",
-        metavar="REF", default=(),
+        "--only",
+        "refresh only these entries (repeatable); new references are always added",
+        metavar="REF",
+        default=(),
     )
     insecure_registries: Tuple[str, ...] = option(
-        "--insecure-registry", "allow plain HTTP and unverified TLS for this registry (repeatable); "
-        "loopback registries always allow plain HTTP", metavar="HOST[:PORT]", default=(),
+        "--insecure-registry",
+        "allow plain HTTP and unverified TLS for this registry (repeatable); "
+        "loopback registries always allow plain HTTP",
+        metavar="HOST[:PORT]",
+        default=(),
     )
 
 

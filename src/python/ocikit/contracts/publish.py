@@ -118,14 +118,14 @@ class RunEntry(Contract):
     seconds: Optional[float] = None
     push: Optional[dict] = None  # the push's summary (ocikit.registry.push.PushSummary)
 
-    def with_outcome(self, status: str, error: Optional[str] = None, seconds: Optional[float] = None,
-                     push: Optional[dict] = None) -> "RunEntry":
+    def with_outcome(
+        self, status: str, error: Optional[str] = None, seconds: Optional[float] = None, push: Optional[dict] = None
+    ) -> "RunEntry":
         return replace(self, status=status, error=error, seconds=seconds, push=push)
 
     def for_record(self) -> dict:
         """The entry as dist/oci-publish.json shows it (no unset keys, no path of ours)."""
-        shown = {"key": self.key, "digest": self.digest, "destinations": list(self.destinations),
-                 "status": self.status}
+        shown = {"key": self.key, "digest": self.digest, "destinations": list(self.destinations), "status": self.status}
         for name in ("error", "seconds", "push"):
             value = getattr(self, name)
             if value is not None:

@@ -20,6 +20,9 @@ class PullCommand(CommandLine):
         "--platform", "platform to fetch from an index (repeatable)", metavar="OS/ARCH[/VARIANT]", default=()
     )
     insecure_registries: Tuple[str, ...] = option(
-        "--insecure-registry", "allow plain HTTP and unverified TLS for this registry (repeatable); "
-        "loopback registries always allow plain HTTP", metavar="HOST[:PORT]", default=(),
+        "--insecure-registry",
+        "allow plain HTTP and unverified TLS for this registry (repeatable); "
+        "loopback registries always allow plain HTTP",
+        metavar="HOST[:PORT]",
+        default=(),
     )

@@ -20,10 +20,23 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ocikit.image": ("PlatformError",),
     "ocikit.layout": ("LayoutError",),
-    "ocikit.registry.auth": ("ANONYMOUS", "Credential", "CredentialError", "DefaultKeychain", "Keychain",
-                             "StaticKeychain"),
-    "ocikit.registry.errors": ("AccessDeniedError", "AuthenticationError", "DigestMismatchError", "NotFoundError",
-                               "RateLimitedError", "RegistryConnectionError", "RegistryError"),
+    "ocikit.registry.auth": (
+        "ANONYMOUS",
+        "Credential",
+        "CredentialError",
+        "DefaultKeychain",
+        "Keychain",
+        "StaticKeychain",
+    ),
+    "ocikit.registry.errors": (
+        "AccessDeniedError",
+        "AuthenticationError",
+        "DigestMismatchError",
+        "NotFoundError",
+        "RateLimitedError",
+        "RegistryConnectionError",
+        "RegistryError",
+    ),
     "ocikit.registry.inspect": ("inspect_image",),
     "ocikit.registry.progress": ("Progress", "StderrProgress"),
     "ocikit.registry.pull": ("PullResult", "PulledManifest", "TagNotPinnedError", "pull_image"),
@@ -33,12 +46,34 @@ _EXPORTS = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "ANONYMOUS", "AccessDeniedError", "AuthenticationError", "Credential", "CredentialError",
-    "DefaultKeychain", "DigestMismatchError", "Keychain", "LayoutError", "NotFoundError",
-    "PlatformError", "Progress", "PullResult", "PulledManifest", "PushStats", "PushSummary",
-    "PushedImage", "RateLimitedError", "RegistryConnectionError", "RegistryError", "RetryPolicy",
-    "StaticKeychain", "StderrProgress", "TagNotPinnedError", "Transport", "inspect_image",
-    "pull_image", "push_layout",
+    "ANONYMOUS",
+    "AccessDeniedError",
+    "AuthenticationError",
+    "Credential",
+    "CredentialError",
+    "DefaultKeychain",
+    "DigestMismatchError",
+    "Keychain",
+    "LayoutError",
+    "NotFoundError",
+    "PlatformError",
+    "Progress",
+    "PullResult",
+    "PulledManifest",
+    "PushStats",
+    "PushSummary",
+    "PushedImage",
+    "RateLimitedError",
+    "RegistryConnectionError",
+    "RegistryError",
+    "RetryPolicy",
+    "StaticKeychain",
+    "StderrProgress",
+    "TagNotPinnedError",
+    "Transport",
+    "inspect_image",
+    "pull_image",
+    "push_layout",
 ]
 
 
@@ -77,6 +112,6 @@ if TYPE_CHECKING:
     )
     from ocikit.registry.inspect import inspect_image
     from ocikit.registry.progress import Progress, StderrProgress
-    from ocikit.registry.pull import PullResult, PulledManifest, TagNotPinnedError, pull_image
+    from ocikit.registry.pull import PulledManifest, PullResult, TagNotPinnedError, pull_image
     from ocikit.registry.push import PushedImage, PushStats, PushSummary, push_layout
     from ocikit.registry.transport import RetryPolicy, Transport

@@ -17,7 +17,7 @@ from ocikit.digest import sha256_digest
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.sign import attachment_manifest
 from ocikit.signing.cosign import OCI_MANIFEST, SIGNATURE_ANNOTATION, attachment_image, signature_tag
-from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, envelope_body, open_envelope, statement
+from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, open_envelope, statement
 from ocikit.signing.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,9 @@ def attestation_layers(client: RepositoryClient, digest: str) -> list[dict[str, 
     return [layer for layer in layers if layer.get("mediaType") == DSSE_ENVELOPE]
 
 
-def verified_statements(client: RepositoryClient, digest: str, keys: Sequence[VerifyKey],
-                        layers: Optional[list[dict[str, Any]]] = None) -> list[tuple[str, bytes]]:
+def verified_statements(
+    client: RepositoryClient, digest: str, keys: Sequence[VerifyKey], layers: Optional[list[dict[str, Any]]] = None
+) -> list[tuple[str, bytes]]:
     """(predicate type, statement bytes) of every attestation of `digest` one of `keys` signed
     (`layers`: its `.att` layers, when the caller has read them already)."""
     found = []
@@ -51,8 +52,9 @@ def verified_statements(client: RepositoryClient, digest: str, keys: Sequence[Ve
     return found
 
 
-def attest_digest(client: RepositoryClient, reference: str, digest: str, predicates: Sequence[Predicate],
-                  key: SigningKey) -> tuple[int, int]:
+def attest_digest(
+    client: RepositoryClient, reference: str, digest: str, predicates: Sequence[Predicate], key: SigningKey
+) -> tuple[int, int]:
     """Attach each predicate about `reference@digest`; (attached, already there)."""
     layers = attestation_layers(client, digest)
     present = {body for _, body in verified_statements(client, digest, [key.public_key()], layers)}
@@ -63,8 +65,14 @@ def attest_digest(client: RepositoryClient, reference: str, digest: str, predica
             continue
         data = envelope(body, key.sign)
         client.put_small_blob(data)
-        layers.append({"mediaType": DSSE_ENVELOPE, "digest": sha256_digest(data), "size": len(data),
-                       "annotations": {SIGNATURE_ANNOTATION: "", PREDICATE_ANNOTATION: predicate.type}})
+        layers.append(
+            {
+                "mediaType": DSSE_ENVELOPE,
+                "digest": sha256_digest(data),
+                "size": len(data),
+                "annotations": {SIGNATURE_ANNOTATION: "", PREDICATE_ANNOTATION: predicate.type},
+            }
+        )
         added += 1
     if added:
         manifest, config = attachment_image(layers)

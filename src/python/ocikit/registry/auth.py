@@ -102,8 +102,9 @@ class StaticKeychain(Keychain):
 class DefaultKeychain(Keychain):
     """docker / podman config files and credential helpers (see the module doc)."""
 
-    def __init__(self, env: Optional[Mapping[str, str]] = None, *,
-                 helper_timeout: float = DEFAULT_HELPER_TIMEOUT) -> None:
+    def __init__(
+        self, env: Optional[Mapping[str, str]] = None, *, helper_timeout: float = DEFAULT_HELPER_TIMEOUT
+    ) -> None:
         self._env = dict(os.environ if env is None else env)
         self._helper_timeout = helper_timeout
         self._cache: dict[str, Credential] = {}
@@ -178,8 +179,11 @@ class DefaultKeychain(Keychain):
         server = _HUB_SERVER_URL if key == DOCKER_HUB_API_HOST else key
         try:
             proc = subprocess.run(
-                [executable, "get"], input=server.encode("utf-8"), capture_output=True,
-                timeout=self._helper_timeout, env={**self._env, "HOME": self._home(), "PATH": path},
+                [executable, "get"],
+                input=server.encode("utf-8"),
+                capture_output=True,
+                timeout=self._helper_timeout,
+                env={**self._env, "HOME": self._home(), "PATH": path},
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -202,7 +206,7 @@ class DefaultKeychain(Keychain):
         except (ValueError, KeyError, AttributeError, TypeError):
             raise CredentialError(
                 f"credential helper {program} (from {origin}) answered for {key} with something "
-                "that is not the JSON object {\"Username\": ..., \"Secret\": ...}"
+                'that is not the JSON object {"Username": ..., "Secret": ...}'
             ) from None
         source = f"credential helper {program}"
         if username == "<token>":
@@ -216,7 +220,7 @@ def _load_config(path: str) -> dict[str, Any]:
             config = json.loads(f.read().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         # The decoder's message quotes no content, only a position.
-        where = f" (line {e.lineno}, column {e.colno})" if hasattr(e, "lineno") else ""
+        where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
         raise CredentialError(f"{path} is not valid JSON{where}; fix or remove it") from None
     except OSError as e:
         raise CredentialError(f"{path} could not be read: {e.strerror}") from None
@@ -236,9 +240,7 @@ def _entry_credential(path: str, key: str, entry: dict[str, Any]) -> Optional[Cr
         try:
             decoded = base64.b64decode(str(encoded), validate=True).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise CredentialError(
-                f"{path}: the 'auth' value for {key} is not base64 of 'username:password'"
-            ) from None
+            raise CredentialError(f"{path}: the 'auth' value for {key} is not base64 of 'username:password'") from None
         if ":" not in decoded:
             raise CredentialError(f"{path}: the 'auth' value for {key} decodes to no 'username:password' pair")
         username, password = decoded.split(":", 1)

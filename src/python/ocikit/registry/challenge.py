@@ -26,17 +26,17 @@ def parse_challenges(header: str) -> list[Challenge]:
         match = re.match(r"([A-Za-z][A-Za-z0-9_-]*)\s*", rest)
         if not match:
             break
-        scheme, rest = match.group(1).lower(), rest[match.end():]
+        scheme, rest = match.group(1).lower(), rest[match.end() :]
         params: dict[str, str] = {}
         while True:
             pm = _PARAM_RE.match(rest)
-            if not pm or (not pm.group(2) and not rest[pm.end(1):].lstrip().startswith("=")):
+            if not pm or (not pm.group(2) and not rest[pm.end(1) :].lstrip().startswith("=")):
                 break
             value = pm.group(2)
             if value.startswith('"'):
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             params[pm.group(1).lower()] = value
-            rest = rest[pm.end():]
+            rest = rest[pm.end() :]
         challenges.append(Challenge(scheme, params))
         rest = rest.lstrip(", ")
     return challenges
@@ -50,5 +50,7 @@ def pick_challenge(header: str) -> Challenge:
                 return challenge
     raise RegistryError(
         f"the registry asked for authentication with an unsupported scheme ({scrub(header)[:100]!r}); "
-        "only Basic and Bearer are supported", code="UNAUTHORIZED", status=401,
+        "only Basic and Bearer are supported",
+        code="UNAUTHORIZED",
+        status=401,
     )

@@ -56,17 +56,26 @@ def _common(parser: argparse.ArgumentParser, insecure: bool = True) -> None:
     """The options every registry command takes; `insecure` False where the command's contract
     (ocikit.contracts) declares --insecure-registry itself."""
     if insecure:
-        parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
-                            help="allow plain HTTP and unverified TLS for this registry (repeatable); "
-                                 "loopback registries always allow plain HTTP")
+        parser.add_argument(
+            "--insecure-registry",
+            action="append",
+            default=[],
+            metavar="HOST[:PORT]",
+            help="allow plain HTTP and unverified TLS for this registry (repeatable); "
+            "loopback registries always allow plain HTTP",
+        )
     parser.add_argument("--jobs", type=int, default=4, metavar="N", help="concurrent blob transfers (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _logging_arguments(parser)
 
 
 def _logging_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", choices=sorted(_LEVELS), default=os.environ.get("OCIKIT_LOG_LEVEL", "warning"),
-                        help="log level of the stderr (or --log-file) log (default warning, or $OCIKIT_LOG_LEVEL)")
+    parser.add_argument(
+        "--log-level",
+        choices=sorted(_LEVELS),
+        default=os.environ.get("OCIKIT_LOG_LEVEL", "warning"),
+        help="log level of the stderr (or --log-file) log (default warning, or $OCIKIT_LOG_LEVEL)",
+    )
     parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
 
 
@@ -75,25 +84,48 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "push":
         p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
         p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
-        p.add_argument("--dest", action="append", required=True, metavar="REF",
-                       help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)")
+        p.add_argument(
+            "--dest",
+            action="append",
+            required=True,
+            metavar="REF",
+            help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
+        )
         p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
-        p.add_argument("--mount-from", action="append", default=[], metavar="REF",
-                       help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)")
-        p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
-                       help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
-                            "PATCH; for registries or proxies that cap request bodies)")
+        p.add_argument(
+            "--mount-from",
+            action="append",
+            default=[],
+            metavar="REF",
+            help="REGISTRY/REPOSITORY whose blobs may be mounted (repeatable)",
+        )
+        p.add_argument(
+            "--chunk-size",
+            type=int,
+            default=None,
+            metavar="BYTES",
+            help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
+            "PATCH; for registries or proxies that cap request bodies)",
+        )
         from ocikit.registry.upload_journal import RESUME_DIR_HELP
 
         p.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
     elif command == "promote":
         from ocikit.registry.upload_journal import RESUME_DIR_HELP
 
-        p = _Parser(prog=prog, description="Copy an image a registry holds to other repositories and registries, "
-                                           "by digest, with its cosign attachments.")
+        p = _Parser(
+            prog=prog,
+            description="Copy an image a registry holds to other repositories and registries, "
+            "by digest, with its cosign attachments.",
+        )
         p.add_argument("source", metavar="REF@DIGEST", help="REGISTRY/REPOSITORY[:TAG]@sha256:... to copy")
-        p.add_argument("--dest", action="append", required=True, metavar="REF",
-                       help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)")
+        p.add_argument(
+            "--dest",
+            action="append",
+            required=True,
+            metavar="REF",
+            help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
+        )
         p.add_argument("--record", metavar="FILE", help="write what was copied as JSON to FILE")
         p.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
     elif command in _RUN_COMMANDS:
@@ -115,16 +147,20 @@ def _parser(command: str) -> argparse.ArgumentParser:
     elif command == "verify":
         from ocikit.contracts.verify import VerifyCommand
 
-        p = _Parser(prog=prog, description="Compare what registry tags name with packaged layouts; print a "
-                    "VerifyResult.")
+        p = _Parser(
+            prog=prog, description="Compare what registry tags name with packaged layouts; print a VerifyResult."
+        )
         VerifyCommand.add_arguments(p)
         _logging_arguments(p)
         return p
     elif command == "lock":
         from ocikit.contracts.lock import LockCommand
 
-        p = _Parser(prog=prog, description="Refresh a base-image lockfile from the registries: "
-                    "print each entry's old -> new digest, warnings on stderr.")
+        p = _Parser(
+            prog=prog,
+            description="Refresh a base-image lockfile from the registries: "
+            "print each entry's old -> new digest, warnings on stderr.",
+        )
         LockCommand.add_arguments(p)
         _common(p, insecure=False)
         return p
@@ -132,8 +168,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p = _Parser(prog=prog, description="Print an image's manifest (and config) from a registry.")
         p.add_argument("reference", metavar="REF")
         p.add_argument("--raw", action="store_true", help="print the manifest bytes exactly as served")
-        p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
-                       help="for an index, describe the image of this platform")
+        p.add_argument(
+            "--platform", metavar="OS/ARCH[/VARIANT]", help="for an index, describe the image of this platform"
+        )
     _common(p)
     return p
 
@@ -179,7 +216,11 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _setup_logging(level: str, log_file: Optional[str]) -> Optional[logging.Handler]:
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if log_file:
+        handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ocikit %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_ScrubFilter())
     root = logging.getLogger()
@@ -202,8 +243,12 @@ def _push(args: argparse.Namespace) -> int:
     from ocikit.registry.upload_journal import UploadJournal
 
     summary = push_layout(
-        args.layout, args.dest, insecure_registries=args.insecure_registry, jobs=max(1, args.jobs),
-        progress=_progress(args), mounts_from=args.mount_from,
+        args.layout,
+        args.dest,
+        insecure_registries=args.insecure_registry,
+        jobs=max(1, args.jobs),
+        progress=_progress(args),
+        mounts_from=args.mount_from,
         chunk_size=args.chunk_size if args.chunk_size and args.chunk_size > 0 else DEFAULT_CHUNK_SIZE,
         journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     )
@@ -217,8 +262,12 @@ def _promote(args: argparse.Namespace) -> int:
     from ocikit.registry.push import PushSession
     from ocikit.registry.upload_journal import UploadJournal
 
-    with PushSession(insecure_registries=args.insecure_registry, jobs=max(1, args.jobs), progress=_progress(args),
-                     journal=UploadJournal(args.resume_dir) if args.resume_dir else None) as session:
+    with PushSession(
+        insecure_registries=args.insecure_registry,
+        jobs=max(1, args.jobs),
+        progress=_progress(args),
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
+    ) as session:
         summary = promote_image(session, args.source, args.dest)
     write_record(args.record, summary.to_json())
     print(summary.format_text())
@@ -230,8 +279,14 @@ def _pull(args: argparse.Namespace) -> int:
     from ocikit.registry.pull import pull_image
 
     pull = PullCommand.from_args(args)
-    result = pull_image(pull.reference, list(pull.platforms), pull.out, insecure_registries=pull.insecure_registries,
-                        jobs=max(1, args.jobs), progress=_progress(args))
+    result = pull_image(
+        pull.reference,
+        list(pull.platforms),
+        pull.out,
+        insecure_registries=pull.insecure_registries,
+        jobs=max(1, args.jobs),
+        progress=_progress(args),
+    )
     write_record(args.record, result.to_json())
     print(result.format_text())
     return 0
@@ -240,8 +295,7 @@ def _pull(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from ocikit.registry.inspect import inspect_image
 
-    raw, description = inspect_image(args.reference, platform=args.platform,
-                                     insecure_registries=args.insecure_registry)
+    raw, description = inspect_image(args.reference, platform=args.platform, insecure_registries=args.insecure_registry)
     if args.raw:
         sys.stdout.flush()
         sys.stdout.buffer.write(raw)

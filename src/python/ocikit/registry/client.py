@@ -31,8 +31,7 @@ from ocikit.registry.transport import Transport
 log = logging.getLogger(__name__)
 
 MANIFEST_ACCEPT = ", ".join(
-    [media_types.OCI_MANIFEST, media_types.OCI_INDEX, media_types.DOCKER_MANIFEST,
-     media_types.DOCKER_MANIFEST_LIST]
+    [media_types.OCI_MANIFEST, media_types.OCI_INDEX, media_types.DOCKER_MANIFEST, media_types.DOCKER_MANIFEST_LIST]
 )
 _STREAM_CHUNK = 1 << 20
 _MAX_MANIFEST_BYTES = 4 << 20
@@ -71,13 +70,15 @@ class RepositoryClient:
     """One repository on one registry. `push=True` asks for push access; `mount_sources` adds
     pull access to the repositories blobs may be mounted from (one token covers all)."""
 
-    def __init__(self, transport: Transport, repository: str, *, push: bool = False,
-                 mount_sources: Iterable[str] = ()) -> None:
+    def __init__(
+        self, transport: Transport, repository: str, *, push: bool = False, mount_sources: Iterable[str] = ()
+    ) -> None:
         self.transport = transport
         self.repository = repository
         sources = sorted({s for s in mount_sources if s != repository})
-        self.scopes = tuple([push_scope(repository) if push else pull_scope(repository)]
-                            + [pull_scope(s) for s in sources])
+        self.scopes = tuple(
+            [push_scope(repository) if push else pull_scope(repository)] + [pull_scope(s) for s in sources]
+        )
 
     @property
     def name(self) -> str:
@@ -92,7 +93,10 @@ class RepositoryClient:
         """HEAD a blob: its size if the repository (default: this one) holds it, else None."""
         repo = repository or self.repository
         response = self.transport.request(
-            "HEAD", f"/v2/{repo}/blobs/{digest}", scopes=self.scopes, ok=(200, 404),
+            "HEAD",
+            f"/v2/{repo}/blobs/{digest}",
+            scopes=self.scopes,
+            ok=(200, 404),
             what=f"checking for blob {digest} in {self.transport.registry}/{repo}",
         )
         response.close()
@@ -100,8 +104,14 @@ class RepositoryClient:
             return None
         return int(response.headers.get("Content-Length") or 0)
 
-    def fetch_blob(self, digest: str, dest_path: str, *, expected_size: Optional[int] = None,
-                   on_bytes: Optional[Callable[[int], None]] = None) -> int:
+    def fetch_blob(
+        self,
+        digest: str,
+        dest_path: str,
+        *,
+        expected_size: Optional[int] = None,
+        on_bytes: Optional[Callable[[int], None]] = None,
+    ) -> int:
         """Stream a blob into `dest_path`, verifying its sha256 (and size) before it is kept.
 
         Nothing of a blob whose bytes do not match stays on disk. Returns the size.
@@ -116,10 +126,16 @@ class RepositoryClient:
                 log.info("download of %s broke off (%s); starting it again", digest, e)
         raise AssertionError("unreachable")
 
-    def _fetch_blob_once(self, digest: str, dest_path: str, expected_size: Optional[int],
-                         on_bytes: Optional[Callable[[int], None]]) -> int:
-        response = self.transport.request("GET", self._path("blobs", digest), scopes=self.scopes,
-                                          stream=True, what=f"fetching blob {digest} from {self.name}")
+    def _fetch_blob_once(
+        self, digest: str, dest_path: str, expected_size: Optional[int], on_bytes: Optional[Callable[[int], None]]
+    ) -> int:
+        response = self.transport.request(
+            "GET",
+            self._path("blobs", digest),
+            scopes=self.scopes,
+            stream=True,
+            what=f"fetching blob {digest} from {self.name}",
+        )
         directory = os.path.dirname(os.path.abspath(dest_path))
         fd, partial = tempfile.mkstemp(prefix=".blob-", suffix=".partial", dir=directory)
         hasher, size = hashlib.sha256(), 0
@@ -134,11 +150,15 @@ class RepositoryClient:
                         out.write(chunk)
                         if on_bytes:
                             on_bytes(len(chunk))
-                except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.Timeout) as e:
+                except (
+                    requests.exceptions.ConnectionError,
+                    requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.Timeout,
+                ) as e:
                     raise _BrokenOff(
-                        f"fetching blob {digest} from {self.name} broke off after {size} bytes: "
-                        f"{type(e).__name__}", method="GET", url=response.url,
+                        f"fetching blob {digest} from {self.name} broke off after {size} bytes: {type(e).__name__}",
+                        method="GET",
+                        url=response.url,
                     ) from None
             actual = "sha256:" + hasher.hexdigest()
             if actual != digest:
@@ -155,8 +175,9 @@ class RepositoryClient:
 
     def fetch_blob_bytes(self, digest: str, *, max_size: int = _MAX_MANIFEST_BYTES) -> bytes:
         """A small blob (a config) in memory, verified."""
-        response = self.transport.request("GET", self._path("blobs", digest), scopes=self.scopes,
-                                          what=f"fetching blob {digest} from {self.name}")
+        response = self.transport.request(
+            "GET", self._path("blobs", digest), scopes=self.scopes, what=f"fetching blob {digest} from {self.name}"
+        )
         data = response.content
         if len(data) > max_size:
             raise self._mismatch(digest, f"it is larger than {max_size} bytes")
@@ -175,8 +196,12 @@ class RepositoryClient:
     def head_manifest(self, identifier: str) -> Optional[ManifestInfo]:
         """HEAD a manifest by tag or digest; None if the registry does not know it."""
         response = self.transport.request(
-            "HEAD", self._path("manifests", identifier), scopes=self.scopes, ok=(200, 404),
-            headers={"Accept": MANIFEST_ACCEPT}, what=f"checking for manifest {identifier} in {self.name}",
+            "HEAD",
+            self._path("manifests", identifier),
+            scopes=self.scopes,
+            ok=(200, 404),
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=f"checking for manifest {identifier} in {self.name}",
         )
         response.close()
         if response.status_code == 404:
@@ -190,21 +215,24 @@ class RepositoryClient:
     def get_manifest(self, identifier: str) -> ManifestInfo:
         """GET a manifest or index with its exact bytes; a digest identifier is verified."""
         response = self.transport.request(
-            "GET", self._path("manifests", identifier), scopes=self.scopes,
-            headers={"Accept": MANIFEST_ACCEPT}, what=f"fetching manifest {identifier} from {self.name}",
+            "GET",
+            self._path("manifests", identifier),
+            scopes=self.scopes,
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=f"fetching manifest {identifier} from {self.name}",
         )
         data = response.content
         actual = sha256_digest(data)
         if is_digest(identifier) and actual != identifier:
             raise DigestMismatchError(
-                f"manifest {identifier} from {self.name} does not match its digest: its bytes hash "
-                f"to {actual}", code="DIGEST_INVALID",
+                f"manifest {identifier} from {self.name} does not match its digest: its bytes hash to {actual}",
+                code="DIGEST_INVALID",
             )
         served = response.headers.get("Docker-Content-Digest")
         if served and is_digest(served) and served != actual:
             raise DigestMismatchError(
-                f"manifest {identifier} from {self.name}: the registry says {served} but its bytes "
-                f"hash to {actual}", code="DIGEST_INVALID",
+                f"manifest {identifier} from {self.name}: the registry says {served} but its bytes hash to {actual}",
+                code="DIGEST_INVALID",
             )
         media_type = _media_type(response)
         if not media_type or media_type in ("application/json", "text/plain"):
@@ -223,8 +251,12 @@ class RepositoryClient:
         for attempt in range(MANIFEST_DIGEST_INVALID_RETRIES + 1):
             try:
                 response = self.transport.request(
-                    "PUT", self._path("manifests", identifier), scopes=self.scopes, data=data,
-                    headers={"Content-Type": media_type}, ok=(200, 201, 202),
+                    "PUT",
+                    self._path("manifests", identifier),
+                    scopes=self.scopes,
+                    data=data,
+                    headers={"Content-Type": media_type},
+                    ok=(200, 201, 202),
                     what=f"pushing manifest {expected} to {self.name} as {identifier}",
                 )
                 break
@@ -265,8 +297,11 @@ class RepositoryClient:
         answers with a plain upload instead of the mount."""
         scopes = self.scopes if pull_scope(source) in self.scopes else (*self.scopes, pull_scope(source))
         response = self.transport.request(
-            "POST", f"/v2/{self.repository}/blobs/uploads/?mount={digest}&from={quote(source, safe='/')}",
-            scopes=scopes, ok=(201, 202), what=f"mounting blob {digest} from {source} into {self.name}",
+            "POST",
+            f"/v2/{self.repository}/blobs/uploads/?mount={digest}&from={quote(source, safe='/')}",
+            scopes=scopes,
+            ok=(201, 202),
+            what=f"mounting blob {digest} from {source} into {self.name}",
         )
         response.close()
         if response.status_code == 201:
@@ -274,27 +309,40 @@ class RepositoryClient:
         return self._location(response)
 
     def start_upload(self) -> str:
-        response = self.transport.request("POST", f"/v2/{self.repository}/blobs/uploads/",
-                                          scopes=self.scopes, ok=(202,),
-                                          what=f"starting a blob upload to {self.name}")
+        response = self.transport.request(
+            "POST",
+            f"/v2/{self.repository}/blobs/uploads/",
+            scopes=self.scopes,
+            ok=(202,),
+            what=f"starting a blob upload to {self.name}",
+        )
         response.close()
         return self._location(response)
 
     def upload_status(self, location: str) -> tuple[int, str]:
         """How many bytes the registry holds for an upload (its Range), and where to go on."""
-        response = self.transport.request("GET", location, scopes=self.scopes, ok=(204, 200),
-                                          what=f"asking {self.name} how much of an upload arrived")
+        response = self.transport.request(
+            "GET", location, scopes=self.scopes, ok=(204, 200), what=f"asking {self.name} how much of an upload arrived"
+        )
         response.close()
         return _range_end(response.headers.get("Range")), self._location(response, default=location)
 
-    def upload_chunk(self, location: str, body: object, offset: int, length: int) -> tuple[int, str]:
+    def upload_chunk(self, location: str, body: Iterable[bytes], offset: int, length: int) -> tuple[int, str]:
         """PATCH one chunk; returns the registry's new offset and the next location.
 
         Never retried here: after a broken PATCH the caller asks `upload_status`."""
         response = self.transport.request(
-            "PATCH", location, scopes=self.scopes, data=body, retry=False, ok=(202, 204),
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(length),
-                     "Content-Range": f"{offset}-{offset + length - 1}"},
+            "PATCH",
+            location,
+            scopes=self.scopes,
+            data=body,
+            retry=False,
+            ok=(202, 204),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(length),
+                "Content-Range": f"{offset}-{offset + length - 1}",
+            },
             what=f"uploading bytes {offset}-{offset + length - 1} to {self.name}",
         )
         response.close()
@@ -307,8 +355,13 @@ class RepositoryClient:
         sep = "&" if "?" in location else "?"
         headers = {"Content-Type": "application/octet-stream"}
         response = self.transport.request(
-            "PUT", f"{location}{sep}digest={digest}", scopes=self.scopes, data=data or b"",
-            headers=headers, ok=(201, 204), what=f"committing blob {digest} to {self.name}",
+            "PUT",
+            f"{location}{sep}digest={digest}",
+            scopes=self.scopes,
+            data=data or b"",
+            headers=headers,
+            ok=(201, 204),
+            what=f"committing blob {digest} to {self.name}",
         )
         response.close()
         served = response.headers.get("Docker-Content-Digest")
@@ -319,8 +372,8 @@ class RepositoryClient:
         location = response.headers.get("Location") or default
         if not location:
             raise RegistryError(
-                f"{self.name} answered {response.request.method} {redact_url(response.url)} "
-                f"without a Location header", status=response.status_code,
+                f"{self.name} answered {response.request.method} {redact_url(response.url)} without a Location header",
+                status=response.status_code,
             )
         return self.transport.url(location)
 

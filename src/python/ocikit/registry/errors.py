@@ -22,8 +22,7 @@ _SHOWN_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "service"
 _HINTS = {
     "UNAUTHORIZED": "check the credentials for {host} (docker/podman config.json `auths`, "
     "`credHelpers` or `credsStore`)",
-    "DENIED": "the credentials for {host} are not allowed to do this on the repository; "
-    "check its permissions",
+    "DENIED": "the credentials for {host} are not allowed to do this on the repository; check its permissions",
     "NAME_UNKNOWN": "the repository does not exist on {host} (check the name)",
     "MANIFEST_UNKNOWN": "no manifest with that tag or digest exists on {host}",
     "BLOB_UNKNOWN": "the blob does not exist in this repository on {host}",
@@ -93,8 +92,14 @@ class DigestMismatchError(RegistryError):
 _CLASS_BY_STATUS = {401: AuthenticationError, 403: AccessDeniedError, 404: NotFoundError, 429: RateLimitedError}
 
 
-def error_from_response(response: Any, *, method: Optional[str] = None, url: Optional[str] = None,
-                        what: Optional[str] = None, hint: Optional[str] = None) -> RegistryError:
+def error_from_response(
+    response: Any,
+    *,
+    method: Optional[str] = None,
+    url: Optional[str] = None,
+    what: Optional[str] = None,
+    hint: Optional[str] = None,
+) -> RegistryError:
     """The typed error for a registry response that was not a success.
 
     `what` says what the client was doing ("pushing manifest sha256:…"), shown first; `hint`

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from ocikit import media_types
-from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
 from ocikit.contracts.lock import TrackedImage
+from ocikit.errors import OcikitError
+from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
 from ocikit.lockfile import BaseImageLock, LockEntry, lock_key, new_lock
 from ocikit.reference import Reference, parse_reference
 from ocikit.registry.auth import Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.errors import NotFoundError
 from ocikit.registry.pull import open_repository
-from ocikit.errors import OcikitError
 
 
 class RefreshError(OcikitError, ValueError):
@@ -79,8 +79,9 @@ class RegistryImages:
             client.transport.close()
 
 
-def lock_entry(images: RegistryImages, ref: Reference, top: ManifestInfo,
-               platforms: Sequence[str]) -> tuple[LockEntry, list[str]]:
+def lock_entry(
+    images: RegistryImages, ref: Reference, top: ManifestInfo, platforms: Sequence[str]
+) -> tuple[LockEntry, list[str]]:
     """The entry for `top` (what `ref` names): the manifest each of `platforms` would build on,
     and warnings for the platforms it lacks (builds for those fail, naming what it has)."""
     chosen: dict[str, str] = {}
@@ -113,8 +114,9 @@ def _records_platforms(entry: LockEntry, platforms: Sequence[str]) -> bool:
     return None not in picked and picked == set(range(len(recorded)))
 
 
-def refresh_lock(old: BaseImageLock, tracked: Sequence[TrackedImage], images: RegistryImages,
-                 only: Optional[Sequence[str]] = None) -> RefreshResult:
+def refresh_lock(
+    old: BaseImageLock, tracked: Sequence[TrackedImage], images: RegistryImages, only: Optional[Sequence[str]] = None
+) -> RefreshResult:
     """The new lock: every tracked reference resolved (with `only`, just those and new ones;
     the others keep their digest), untracked entries removed."""
     wanted = {t.reference: t for t in tracked}
@@ -150,13 +152,15 @@ def _keep(images: RegistryImages, previous: LockEntry, request: TrackedImage) ->
     ref = parse_reference(previous.reference)
     top = images.manifest(ref, previous.digest)
     if top is None:
-        return previous, [f"{previous.reference}: the registry no longer has {previous.digest}; "
-                          "its platforms could not be updated"]
+        return previous, [
+            f"{previous.reference}: the registry no longer has {previous.digest}; its platforms could not be updated"
+        ]
     return lock_entry(images, ref, top, request.platforms)
 
 
-def _resolve(images: RegistryImages, previous: Optional[LockEntry],
-             request: TrackedImage) -> tuple[LockEntry, EntryChange, list[str]]:
+def _resolve(
+    images: RegistryImages, previous: Optional[LockEntry], request: TrackedImage
+) -> tuple[LockEntry, EntryChange, list[str]]:
     ref = parse_reference(request.reference)
     assert ref.tag
     top = images.manifest(ref, ref.tag)
@@ -167,8 +171,10 @@ def _resolve(images: RegistryImages, previous: Optional[LockEntry],
         if images.manifest(ref, previous.digest) is not None:
             note = f"the registry no longer has the tag; it still has {previous.digest}"
         else:
-            note = (f"the registry has neither the tag nor {previous.digest}: builds that are not "
-                    "cached will fail to pull it; point the oci_pull at a tag that exists")
+            note = (
+                f"the registry has neither the tag nor {previous.digest}: builds that are not "
+                "cached will fail to pull it; point the oci_pull at a tag that exists"
+            )
         warning = f"{request.reference}{users}: {note}; keeping the old entry"
         return previous, EntryChange(request.reference, "kept", previous.digest, previous.digest, note), [warning]
     entry, warnings = lock_entry(images, ref, top, request.platforms)

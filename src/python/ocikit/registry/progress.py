@@ -65,15 +65,18 @@ class StderrProgress(Progress):
             state = self._blobs.pop(digest, None)
             if state is not None and state[5]:
                 elapsed = max(now - state[2], 1e-6)
-                self._write(f"{_short(digest)}  {outcome}  {format_bytes(state[1])} in {elapsed:.1f} s "
-                            f"({format_bytes(state[1] / elapsed)}/s)")
+                self._write(
+                    f"{_short(digest)}  {outcome}  {format_bytes(state[1])} in {elapsed:.1f} s "
+                    f"({format_bytes(state[1] / elapsed)}/s)"
+                )
 
     def _print(self, digest: str, state: list, now: float) -> None:
         size, done, started, _, verb, _ = state
         rate = done / max(now - started, 1e-6)
         percent = f" {100 * done / size:.0f}%" if size else ""
-        self._write(f"{_short(digest)}  {verb} {format_bytes(done)} / {format_bytes(size)}{percent}  "
-                    f"{format_bytes(rate)}/s")
+        self._write(
+            f"{_short(digest)}  {verb} {format_bytes(done)} / {format_bytes(size)}{percent}  {format_bytes(rate)}/s"
+        )
 
     def _write(self, line: str) -> None:
         try:

@@ -14,6 +14,7 @@ index), attachments, our own signature when the session signs, then the tags.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -69,8 +70,10 @@ class SourceImage:
 def pinned_source(source: Union[str, Reference]) -> Reference:
     ref = source if isinstance(source, Reference) else parse_reference(source)
     if not ref.digest:
-        raise PromotionError(f"the source {ref} is not pinned by digest: promote "
-                             f"{ref.name}@sha256:<64 hex digits> (a tag can move between test and release)")
+        raise PromotionError(
+            f"the source {ref} is not pinned by digest: promote "
+            f"{ref.name}@sha256:<64 hex digits> (a tag can move between test and release)"
+        )
     return ref
 
 
@@ -78,8 +81,9 @@ def read_source(client: RepositoryClient, ref: Reference) -> SourceImage:
     """Read the manifests and attachments to copy; a digest the source lacks is an error."""
     assert ref.digest
     if client.head_manifest(ref.digest) is None:
-        raise PromotionError(f"{client.name} has no manifest {ref.digest}: the digest to promote must be one "
-                             "the source serves")
+        raise PromotionError(
+            f"{client.name} has no manifest {ref.digest}: the digest to promote must be one the source serves"
+        )
     manifests = _manifest_tree(client, client.get_manifest(ref.digest), 0)
     attachments = []
     for manifest in manifests:
@@ -100,8 +104,10 @@ def _manifest_tree(client: RepositoryClient, manifest: ManifestInfo, depth: int)
     for entry in json.loads(manifest.data or b"{}").get("manifests") or []:
         digest = str(entry["digest"])
         if client.head_manifest(digest) is None:
-            raise PromotionError(f"{client.name}@{manifest.digest} names {digest}, which {client.name} lacks: "
-                                 "an index is promoted with all of its manifests or not at all")
+            raise PromotionError(
+                f"{client.name}@{manifest.digest} names {digest}, which {client.name} lacks: "
+                "an index is promoted with all of its manifests or not at all"
+            )
         child = client.get_manifest(digest)
         if child.media_type in media_types.INDEX_TYPES and depth >= _MAX_DEPTH:
             raise PromotionError(f"{client.name}@{manifest.digest} nests indexes deeper than {_MAX_DEPTH}")
@@ -123,8 +129,9 @@ def _blobs_of(manifest: ManifestInfo) -> dict[str, int]:
     return found
 
 
-def promote_image(session: PushSession, source: Union[str, Reference],
-                  destinations: Sequence[Union[str, Reference]]) -> PushSummary:
+def promote_image(
+    session: PushSession, source: Union[str, Reference], destinations: Sequence[Union[str, Reference]]
+) -> PushSummary:
     """Copy the image `source` names by digest to every destination (`registry/repo[:tag]`)."""
     started = time.monotonic()
     ref = pinned_source(source)
@@ -139,15 +146,16 @@ def promote_image(session: PushSession, source: Union[str, Reference],
             run = session.registry(registry)
             for repository, tags in repositories.items():
                 same = registry == ref.registry
-                client = RepositoryClient(run.transport, repository, push=True,
-                                          mount_sources=[ref.repository] if same else [])
-                run_concurrently([lambda d=d, s=s: copier.copy(client, d, s, same) for d, s in image.blobs],
-                                 session.jobs)
+                client = RepositoryClient(
+                    run.transport, repository, push=True, mount_sources=[ref.repository] if same else []
+                )
+                tasks = [functools.partial(copier.copy, client, d, s, same) for d, s in image.blobs]
+                run_concurrently(tasks, session.jobs)
                 _put_manifests(session, client, image, tags, counters)
-                pushed.append(PushedImage(f"{registry}/{repository}@{image.top.digest}", image.top.digest,
-                                          tuple(tags)))
-    return PushSummary(image.top.digest, tuple(pushed),
-                       PushStats(**counters.values, seconds=time.monotonic() - started))
+                pushed.append(PushedImage(f"{registry}/{repository}@{image.top.digest}", image.top.digest, tuple(tags)))
+    return PushSummary(
+        image.top.digest, tuple(pushed), PushStats(**counters.values, seconds=time.monotonic() - started)
+    )
 
 
 class _BlobCopier:
@@ -169,9 +177,15 @@ class _BlobCopier:
                 self.counters.add("blobs_mounted")
             else:
                 with session.slots:
-                    sent = upload_blob(client, self._fetched(digest, size), digest, size,
-                                       chunk_size=session.chunk_size, monolithic_max=session.monolithic_max,
-                                       journal=session.journal)
+                    sent = upload_blob(
+                        client,
+                        self._fetched(digest, size),
+                        digest,
+                        size,
+                        chunk_size=session.chunk_size,
+                        monolithic_max=session.monolithic_max,
+                        journal=session.journal,
+                    )
                 self.counters.add("blobs_uploaded")
                 self.counters.add("bytes_uploaded", sent)
             run.note(digest, client.repository)
@@ -195,8 +209,9 @@ class _BlobCopier:
         return path
 
 
-def _put_manifests(session: PushSession, client: RepositoryClient, image: SourceImage, tags: Sequence[str],
-                   counters: Counters) -> None:
+def _put_manifests(
+    session: PushSession, client: RepositoryClient, image: SourceImage, tags: Sequence[str], counters: Counters
+) -> None:
     session.checkpoint()
     put_manifests_by_digest(client, image.manifests, counters)
     for tag, attachment in image.attachments:
@@ -207,8 +222,9 @@ def _put_manifests(session: PushSession, client: RepositoryClient, image: Source
         try:
             client.put_manifest(tag, attachment.data or b"", attachment.media_type)
         except RegistryError as e:
-            raise PromotionError(f"{client.name} refused the attachment tag {tag} of {image.reference.name}: "
-                                 f"{describe_error(e)}") from e
+            raise PromotionError(
+                f"{client.name} refused the attachment tag {tag} of {image.reference.name}: {describe_error(e)}"
+            ) from e
         counters.add("attachments_copied")
     if session.signer is not None:  # what a push of a layout signs: the index, and by option its children
         sign_manifests(session.signer, client, client.name, image.manifests, counters)
@@ -218,5 +234,4 @@ def _put_manifests(session: PushSession, client: RepositoryClient, image: Source
         counters.add("tags_pushed")
 
 
-__all__ = ["ATTACHMENT_SUFFIXES", "PromotionError", "SourceImage", "pinned_source", "promote_image",
-           "read_source"]
+__all__ = ["ATTACHMENT_SUFFIXES", "PromotionError", "SourceImage", "pinned_source", "promote_image", "read_source"]

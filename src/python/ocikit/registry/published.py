@@ -60,8 +60,13 @@ def check_destinations(
         if ref.registry not in transports:
             api_host = ref.api_host
             transports[ref.registry] = Transport(
-                api_host, keychain=keychain, retry=retry, timeout=timeout, pool_size=jobs,
-                insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure))
+                api_host,
+                keychain=keychain,
+                retry=retry,
+                timeout=timeout,
+                pool_size=jobs,
+                insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure),
+            )
 
     def check(destination: str) -> DestinationState:
         ref, digest = refs[destination], wanted[destination]
@@ -73,15 +78,17 @@ def check_destinations(
         if info is None:
             return DestinationState(destination, False, "absent")
         if info.digest == digest and signature is not None:
-            gap = signature.gap(client, f"{ref.registry}/{ref.repository}", digest,
-                                (predicates or {}).get(destination, ()))
+            gap = signature.gap(
+                client, f"{ref.registry}/{ref.repository}", digest, (predicates or {}).get(destination, ())
+            )
             if gap:
                 return DestinationState(destination, False, f"{info.digest}, {gap}")
         return DestinationState(destination, info.digest == digest, info.digest)
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(wanted) or 1)),
-                                thread_name_prefix="ocikit-check") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(jobs, len(wanted) or 1)), thread_name_prefix="ocikit-check"
+        ) as pool:
             states = list(pool.map(check, list(wanted)))
     finally:
         for transport in transports.values():
@@ -99,8 +106,9 @@ class SignatureCheck:
     key: Optional[VerifyKey]
     platform_manifests: bool = False
 
-    def gap(self, client: RepositoryClient, reference: str, digest: str,
-            predicates: Sequence["Predicate"]) -> Optional[str]:
+    def gap(
+        self, client: RepositoryClient, reference: str, digest: str, predicates: Sequence["Predicate"]
+    ) -> Optional[str]:
         """What is missing ("unsigned", "not attested", ...), or None."""
         from ocikit.registry.attest import verified_statements
         from ocikit.registry.sign import is_signed
@@ -125,11 +133,9 @@ class SignatureCheck:
         return [m["digest"] for m in manifest.get("manifests") or ()]
 
 
-def published_keys(images: Sequence[tuple[str, str, Sequence[str]]],
-                   states: dict[str, DestinationState]) -> list[str]:
+def published_keys(images: Sequence[tuple[str, str, Sequence[str]]], states: dict[str, DestinationState]) -> list[str]:
     """The keys of the images (key, digest, destinations) whose every destination is published."""
-    return [key for key, _, destinations in images
-            if destinations and all(states[d].published for d in destinations)]
+    return [key for key, _, destinations in images if destinations and all(states[d].published for d in destinations)]
 
 
 def published_summary(digest: str, destinations: Sequence[str]) -> dict:

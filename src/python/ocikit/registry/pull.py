@@ -9,6 +9,7 @@ in place whole at the end, or leaves nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ocikit import media_types
+from ocikit.errors import OcikitError
 from ocikit.image import (
     Platform,
     PlatformError,
@@ -32,7 +34,6 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import ManifestInfo, RepositoryClient
 from ocikit.registry.progress import Progress
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
-from ocikit.errors import OcikitError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,13 @@ class PulledManifest:
     config: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"platform": self.platform, "digest": self.digest, "mediaType": self.media_type,
-                "size": self.size, "config": self.config}
+        return {
+            "platform": self.platform,
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "size": self.size,
+            "config": self.config,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,18 @@ class PullResult:
     seconds: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"reference": self.reference, "digest": self.digest, "mediaType": self.media_type,
-                "out": self.out_dir, "manifests": [m.to_json() for m in self.manifests],
-                "stats": {"blobs_fetched": self.blobs_fetched, "bytes_fetched": self.bytes_fetched,
-                          "seconds": round(self.seconds, 3)}}
+        return {
+            "reference": self.reference,
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "out": self.out_dir,
+            "manifests": [m.to_json() for m in self.manifests],
+            "stats": {
+                "blobs_fetched": self.blobs_fetched,
+                "bytes_fetched": self.bytes_fetched,
+                "seconds": round(self.seconds, 3),
+            },
+        }
 
     def format_text(self) -> str:
         lines = [f"pulled {self.reference} into {self.out_dir}"]
@@ -82,14 +96,25 @@ class PullResult:
         return "\n".join(lines)
 
 
-def open_repository(ref: Reference, *, insecure_registries: Iterable[str] = (), keychain: Optional[Keychain] = None,
-                    retry: RetryPolicy = RetryPolicy(), timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                    jobs: int = 4) -> RepositoryClient:
+def open_repository(
+    ref: Reference,
+    *,
+    insecure_registries: Iterable[str] = (),
+    keychain: Optional[Keychain] = None,
+    retry: RetryPolicy = RetryPolicy(),
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    jobs: int = 4,
+) -> RepositoryClient:
     """A pull-only client for the reference's repository."""
     insecure = {parse_registry(r) for r in insecure_registries}
-    transport = Transport(ref.api_host, keychain=keychain if keychain is not None else DefaultKeychain(),
-                          insecure=is_listed(ref.registry, insecure) or is_listed(ref.api_host, insecure),
-                          retry=retry, timeout=timeout, pool_size=jobs)
+    transport = Transport(
+        ref.api_host,
+        keychain=keychain if keychain is not None else DefaultKeychain(),
+        insecure=is_listed(ref.registry, insecure) or is_listed(ref.api_host, insecure),
+        retry=retry,
+        timeout=timeout,
+        pool_size=jobs,
+    )
     return RepositoryClient(transport, ref.repository)
 
 
@@ -117,14 +142,16 @@ def pull_image(
     ref = reference if isinstance(reference, Reference) else parse_reference(reference)
     wanted = list(dict.fromkeys(Platform.parse(p) for p in platforms))
     progress = progress or Progress()
-    client = open_repository(ref, insecure_registries=insecure_registries, keychain=keychain,
-                             retry=retry, timeout=timeout, jobs=jobs)
+    client = open_repository(
+        ref, insecure_registries=insecure_registries, keychain=keychain, retry=retry, timeout=timeout, jobs=jobs
+    )
     try:
         if not ref.digest:
             shown = ref if ref.tag else ref.with_tag("latest")
             pinned = shown.with_digest(resolve_digest(client, shown))
             raise TagNotPinnedError(
-                f"{shown} names a tag, which can move; pull by digest instead: {pinned}", str(pinned))
+                f"{shown} names a tag, which can move; pull by digest instead: {pinned}", str(pinned)
+            )
         top = client.get_manifest(ref.digest)
         chosen = _choose(client, ref, top, wanted)
         return _write_layout(client, ref, top, chosen, out_dir, progress, jobs, started)
@@ -132,15 +159,18 @@ def pull_image(
         client.transport.close()
 
 
-def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
-            wanted: Sequence[Platform]) -> list[tuple[Platform, ManifestInfo, dict[str, Any]]]:
+def _choose(
+    client: RepositoryClient, ref: Reference, top: ManifestInfo, wanted: Sequence[Platform]
+) -> list[tuple[Platform, ManifestInfo, dict[str, Any]]]:
     """(platform, manifest, platform JSON for index.json) per requested platform."""
     what = f"{ref.name}@{ref.digest}"
     if top.media_type in media_types.INDEX_TYPES:
+        assert top.data is not None  # a GET (get_manifest) keeps the bytes
         index = json.loads(top.data)
         if not wanted:
-            raise PlatformError(f"{what} is a multi-platform index: choose platforms among "
-                                f"{describe_platforms(index_platforms(index))}")
+            raise PlatformError(
+                f"{what} is a multi-platform index: choose platforms among {describe_platforms(index_platforms(index))}"
+            )
         chosen: list[tuple[Platform, ManifestInfo, dict[str, Any]]] = []
         for platform in wanted:
             entry, have = select_index_entry(index, platform, what)
@@ -158,9 +188,16 @@ def _choose(client: RepositoryClient, ref: Reference, top: ManifestInfo,
     return [(have, top, have.to_json())]
 
 
-def _write_layout(client: RepositoryClient, ref: Reference, top: ManifestInfo,
-                  chosen: Sequence[tuple[Platform, ManifestInfo, dict[str, Any]]], out_dir: str,
-                  progress: Progress, jobs: int, started: float) -> PullResult:
+def _write_layout(
+    client: RepositoryClient,
+    ref: Reference,
+    top: ManifestInfo,
+    chosen: Sequence[tuple[Platform, ManifestInfo, dict[str, Any]]],
+    out_dir: str,
+    progress: Progress,
+    jobs: int,
+    started: float,
+) -> PullResult:
     wanted_blobs: dict[str, int] = {}
     for _, manifest, _ in chosen:
         value = json.loads(manifest.data or b"{}")
@@ -176,20 +213,31 @@ def _write_layout(client: RepositoryClient, ref: Reference, top: ManifestInfo,
 
         def fetch(digest: str, size: int) -> None:
             progress.started(digest, size, "downloading")
-            n = client.fetch_blob(digest, layout.blob_file(digest), expected_size=size,
-                                  on_bytes=lambda k: progress.advanced(digest, k))
+            n = client.fetch_blob(
+                digest, layout.blob_file(digest), expected_size=size, on_bytes=lambda k: progress.advanced(digest, k)
+            )
             progress.finished(digest, "downloaded")
             with lock:
                 fetched[0] += n
 
-        run_concurrently([lambda d=d, s=s: fetch(d, s) for d, s in wanted_blobs.items()], max(1, jobs))
-        layout.commit([{"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
-                       for _, m, platform_json in chosen])
+        run_concurrently([functools.partial(fetch, d, s) for d, s in wanted_blobs.items()], max(1, jobs))
+        layout.commit(
+            [
+                {"mediaType": m.media_type, "digest": m.digest, "size": m.size, "platform": platform_json}
+                for _, m, platform_json in chosen
+            ]
+        )
     return PullResult(
-        reference=f"{ref.name}@{top.digest}", digest=top.digest, media_type=top.media_type, out_dir=layout.target,
-        manifests=tuple(PulledManifest(str(p), m.digest, m.media_type, m.size, _config_of(m)["digest"])
-                        for p, m, _ in chosen),
-        blobs_fetched=len(wanted_blobs), bytes_fetched=fetched[0], seconds=time.monotonic() - started,
+        reference=f"{ref.name}@{top.digest}",
+        digest=top.digest,
+        media_type=top.media_type,
+        out_dir=layout.target,
+        manifests=tuple(
+            PulledManifest(str(p), m.digest, m.media_type, m.size, _config_of(m)["digest"]) for p, m, _ in chosen
+        ),
+        blobs_fetched=len(wanted_blobs),
+        bytes_fetched=fetched[0],
+        seconds=time.monotonic() - started,
     )
 
 
@@ -198,4 +246,3 @@ def _config_of(manifest: ManifestInfo) -> dict[str, Any]:
     if not isinstance(config, dict) or "digest" not in config:
         raise ValueError(f"manifest {manifest.digest} has no config descriptor")
     return config
-

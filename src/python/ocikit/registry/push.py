@@ -18,22 +18,23 @@ uploaded once and mounted everywhere else.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Protocol, Sequence, Tuple, Union
 
 from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.reference import Reference, parse_reference, parse_registry
 from ocikit.registry._common import is_listed, run_concurrently
+from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import RegistryConnectionError
 from ocikit.registry.progress import Progress, format_bytes
+from ocikit.registry.push_blobs import ASK, BlobSteps, PushCancelled, RegistryRun
 from ocikit.registry.push_stats import Counters, PushStats
-from ocikit.registry.push_blobs import ASK, PushCancelled, BlobSteps, RegistryRun
-from ocikit.registry.attest import Predicate, attest_digest
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
@@ -61,8 +62,7 @@ class PushSummary:
     stats: PushStats
 
     def to_json(self) -> dict[str, Any]:
-        return {"digest": self.digest, "pushed": [p.to_json() for p in self.pushed],
-                "stats": self.stats.to_json()}
+        return {"digest": self.digest, "pushed": [p.to_json() for p in self.pushed], "stats": self.stats.to_json()}
 
     def format_text(self) -> str:
         lines = []
@@ -142,13 +142,24 @@ class PushSession:
                 insecure = is_listed(registry, self._insecure) or is_listed(api_host, self._insecure)
                 # Connections for the blob transfers and for the manifest and tag requests of
                 # the images pushed alongside them.
-                transport = Transport(api_host, keychain=self._keychain, insecure=insecure,
-                                      timeout=self._timeout, retry=self._retry, pool_size=2 * self.jobs)
+                transport = Transport(
+                    api_host,
+                    keychain=self._keychain,
+                    insecure=insecure,
+                    timeout=self._timeout,
+                    retry=self._retry,
+                    pool_size=2 * self.jobs,
+                )
                 run = self._runs[registry] = RegistryRun(transport)
             return run
 
-    def push(self, layout_dir: str, destinations: Sequence[Union[str, Reference]],
-             mounts_from: Iterable[MountSource] = (), predicates: Sequence[Predicate] = ()) -> PushSummary:
+    def push(
+        self,
+        layout_dir: str,
+        destinations: Sequence[Union[str, Reference]],
+        mounts_from: Iterable[MountSource] = (),
+        predicates: Sequence[Predicate] = (),
+    ) -> PushSummary:
         """Push the image of one layout to every destination (see `push_layout`); with a signer,
         sign it and attach `predicates` as signed attestations."""
         started = time.monotonic()
@@ -160,26 +171,28 @@ class PushSession:
         for registry, repositories in plan.items():
             run = self.registry(registry)
             if run.broken is not None:
-                raise RegistryConnectionError(f"not tried: {registry} could not be reached earlier in this run "
-                                              f"({run.broken})")
+                raise RegistryConnectionError(
+                    f"not tried: {registry} could not be reached earlier in this run ({run.broken})"
+                )
             try:
                 for repository, tags in repositories.items():
                     client = self._push_repository(run, repository, image, sources.get(registry, ()), counters)
                     self._sign_and_tag(client, f"{registry}/{repository}", tags, image, predicates, counters)
-                    pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest,
-                                              tuple(tags)))
+                    pushed.append(PushedImage(f"{registry}/{repository}@{image.digest}", image.digest, tuple(tags)))
             except RegistryConnectionError as e:
                 run.broken = run.broken or str(e)
                 raise
         stats = PushStats(**counters.values, seconds=time.monotonic() - started)
         return PushSummary(image.digest, tuple(pushed), stats)
 
-    def _push_repository(self, run: RegistryRun, repository: str, image: LayoutImage,
-                         extra_sources: Sequence[str], counters: Counters) -> RepositoryClient:
+    def _push_repository(
+        self, run: RegistryRun, repository: str, image: LayoutImage, extra_sources: Sequence[str], counters: Counters
+    ) -> RepositoryClient:
         extra = [s for s in extra_sources if s != repository]
         digests = [b.digest for b in (*image.layers, *image.configs)]
-        client = RepositoryClient(run.transport, repository, push=True,
-                                  mount_sources=[*run.holders(digests, repository), *extra])
+        client = RepositoryClient(
+            run.transport, repository, push=True, mount_sources=[*run.holders(digests, repository), *extra]
+        )
         steps = BlobSteps(self, run, client, extra, counters)
         batches = _upload_batches(image, self.jobs)
         first = next((b for batch in batches for b in batch), None)
@@ -192,7 +205,7 @@ class PushSession:
         try:
             for blobs in batches:
                 run_concurrently(
-                    [lambda b=b: steps.push(b, first_where if b is first else ASK) for b in blobs],
+                    [functools.partial(steps.push, b, first_where if b is first else ASK) for b in blobs],
                     self.jobs,
                 )
         finally:
@@ -201,8 +214,15 @@ class PushSession:
         put_manifests_by_digest(client, image.manifests, counters)
         return client
 
-    def _sign_and_tag(self, client: RepositoryClient, reference: str, tags: Sequence[str], image: LayoutImage,
-                      predicates: Sequence[Predicate], counters: Counters) -> None:
+    def _sign_and_tag(
+        self,
+        client: RepositoryClient,
+        reference: str,
+        tags: Sequence[str],
+        image: LayoutImage,
+        predicates: Sequence[Predicate],
+        counters: Counters,
+    ) -> None:
         """Sign and attest (before any tag names the image: a cluster admitting only signed
         images never sees it tagged and unsigned), then tag."""
         self.checkpoint()
@@ -219,9 +239,16 @@ class PushSession:
 
 
 class _Manifest(Protocol):
-    digest: str
-    data: Optional[bytes]
-    media_type: str
+    """A manifest's digest, bytes and media type (a layout's, or one a registry served)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def data(self) -> Optional[bytes]: ...
+
+    @property
+    def media_type(self) -> str: ...
 
 
 def put_manifests_by_digest(client: RepositoryClient, manifests: Sequence[_Manifest], counters: Counters) -> None:
@@ -236,8 +263,9 @@ def put_manifests_by_digest(client: RepositoryClient, manifests: Sequence[_Manif
         log.info("pushed manifest %s to %s", manifest.digest, client.name)
 
 
-def sign_manifests(signer: Signer, client: RepositoryClient, reference: str, manifests: Sequence[_Manifest],
-                   counters: Counters) -> None:
+def sign_manifests(
+    signer: Signer, client: RepositoryClient, reference: str, manifests: Sequence[_Manifest], counters: Counters
+) -> None:
     """Sign the top manifest (the last) and, as `signer` says, the platform manifests before it."""
     children = [m.digest for m in manifests[:-1]]
     for digest in signer.digests(manifests[-1].digest, children):
@@ -267,9 +295,17 @@ def push_layout(
     `chunk_size` None sends each large blob in one PATCH; a size splits it into PATCHes.
     With a `journal`, a broken upload is recorded there and resumed by a later push.
     """
-    with PushSession(insecure_registries=insecure_registries, jobs=jobs, progress=progress, keychain=keychain,
-                     chunk_size=chunk_size, monolithic_max=monolithic_max, retry=retry,
-                     timeout=timeout, journal=journal) as session:
+    with PushSession(
+        insecure_registries=insecure_registries,
+        jobs=jobs,
+        progress=progress,
+        keychain=keychain,
+        chunk_size=chunk_size,
+        monolithic_max=monolithic_max,
+        retry=retry,
+        timeout=timeout,
+        journal=journal,
+    ) as session:
         return session.push(layout_dir, destinations, mounts_from)
 
 
@@ -277,8 +313,9 @@ def _plan(image: LayoutImage, destinations: Sequence[Union[str, Reference]]) -> 
     return plan_destinations(image.digest, destinations, "the layout holds")
 
 
-def plan_destinations(digest: str, destinations: Iterable[Union[str, Reference]],
-                      holding: str) -> dict[str, dict[str, list[str]]]:
+def plan_destinations(
+    digest: str, destinations: Iterable[Union[str, Reference]], holding: str
+) -> dict[str, dict[str, list[str]]]:
     """registry -> repository -> tags, from `registry/repo[:tag][@digest]` destinations; a digest
     there must be `digest` (`holding` says whose, in the error)."""
     plan: dict[str, dict[str, list[str]]] = {}

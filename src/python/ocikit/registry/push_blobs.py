@@ -8,15 +8,14 @@ import logging
 import threading
 from typing import Any, Iterable, Optional, Protocol, Sequence
 
+from ocikit.errors import OcikitError
 from ocikit.layout import LayoutBlob
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import AccessDeniedError, AuthenticationError
+from ocikit.registry.push_stats import Counters
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import upload_blob
 from ocikit.registry.upload_journal import UploadJournal
-
-from ocikit.registry.push_stats import Counters
-from ocikit.errors import OcikitError
 
 log = logging.getLogger("ocikit.registry.push")
 
@@ -90,8 +89,14 @@ class BlobSteps:
     blob on this registry, check it (HEAD), mount it from a repository known to hold it, or
     upload it."""
 
-    def __init__(self, session: BlobSession, run: RegistryRun, client: RepositoryClient,
-                 extra_sources: Sequence[str], counters: Counters) -> None:
+    def __init__(
+        self,
+        session: BlobSession,
+        run: RegistryRun,
+        client: RepositoryClient,
+        extra_sources: Sequence[str],
+        counters: Counters,
+    ) -> None:
         self.session, self.run, self.client = session, run, client
         self.extra_sources, self.counters = extra_sources, counters
         self._opened: Optional[str] = None  # the claim open_first took, until push takes it over
@@ -119,8 +124,11 @@ class BlobSteps:
     def _recorded(self, blob: LayoutBlob) -> bool:
         """Does the journal hold an earlier run's session of this blob (then resumed, not opened)?"""
         journal = self.session.journal
-        return journal is not None and blob.size > self.session.monolithic_max and journal.holds(
-            self.client.transport.registry, self.client.repository, blob.digest)
+        return (
+            journal is not None
+            and blob.size > self.session.monolithic_max
+            and journal.holds(self.client.transport.registry, self.client.repository, blob.digest)
+        )
 
     def push(self, blob: LayoutBlob, where: Any = ASK) -> None:
         """Push one blob; `where` is what `open_first` answered for it, when it did (this thread
@@ -181,10 +189,17 @@ class BlobSteps:
 
         progress.started(blob.digest, blob.size, "uploading")
         try:
-            sent = upload_blob(self.client, blob.path, blob.digest, blob.size,
-                               location=None if where is _NEW else where, chunk_size=session.chunk_size,
-                               monolithic_max=session.monolithic_max, on_bytes=advanced,
-                               journal=session.journal)
+            sent = upload_blob(
+                self.client,
+                blob.path,
+                blob.digest,
+                blob.size,
+                location=None if where is _NEW else where,
+                chunk_size=session.chunk_size,
+                monolithic_max=session.monolithic_max,
+                on_bytes=advanced,
+                journal=session.journal,
+            )
         except BaseException:
             progress.finished(blob.digest, "failed")
             raise

@@ -16,10 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ocikit.registry.errors import describe_error
-from ocikit.registry.progress import format_bytes
 from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.attest import Predicate
+from ocikit.registry.errors import describe_error
+from ocikit.registry.progress import format_bytes
 from ocikit.registry.promote import promote_image
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
@@ -53,8 +53,12 @@ class ImageOutcome:
         return self.status == PUSHED
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "status": self.status, "destinations": list(self.destinations),
-                               "seconds": round(self.seconds, 3)}
+        out: dict[str, Any] = {
+            "key": self.key,
+            "status": self.status,
+            "destinations": list(self.destinations),
+            "seconds": round(self.seconds, 3),
+        }
         if self.summary is not None:
             out["push"] = self.summary.to_json()
         if self.error is not None:
@@ -75,8 +79,7 @@ def push_images(images: Sequence[ImagePush], session: PushSession) -> RunResult:
     Ctrl-C while waiting is raised."""
     outcomes: dict[str, ImageOutcome] = {}
     interrupted = False
-    executor = ThreadPoolExecutor(max_workers=max(1, min(session.jobs, len(images))),
-                                  thread_name_prefix="ocikit-image")
+    executor = ThreadPoolExecutor(max_workers=max(1, min(session.jobs, len(images))), thread_name_prefix="ocikit-image")
     finished = False
     try:
         futures: dict[Future, ImagePush] = {executor.submit(_push_one, image, session): image for image in images}
@@ -110,12 +113,18 @@ def _push_one(image: ImagePush, session: PushSession) -> ImageOutcome:
         else:
             summary = session.push(image.layout, image.destinations, image.mounts_from, image.predicates)
     except PushCancelled:
-        return ImageOutcome(image.key, INTERRUPTED, image.destinations, error="interrupted before it was tagged",
-                            seconds=time.monotonic() - started)
+        return ImageOutcome(
+            image.key,
+            INTERRUPTED,
+            image.destinations,
+            error="interrupted before it was tagged",
+            seconds=time.monotonic() - started,
+        )
     except Exception as e:  # noqa: BLE001 - one image's failure is its outcome, not the run's
         log.debug("pushing %s failed: %s", image.key, type(e).__name__)
-        return ImageOutcome(image.key, FAILED, image.destinations, error=describe_error(e),
-                            seconds=time.monotonic() - started)
+        return ImageOutcome(
+            image.key, FAILED, image.destinations, error=describe_error(e), seconds=time.monotonic() - started
+        )
     return ImageOutcome(image.key, PUSHED, image.destinations, summary=summary, seconds=time.monotonic() - started)
 
 
@@ -142,5 +151,14 @@ def outcome_rows(outcome: ImageOutcome, digest: str) -> list[tuple[str, str, str
     return [(d, short, sent, f"{outcome.seconds:.2f}", status) for d in outcome.destinations]
 
 
-__all__ = ["FAILED", "INTERRUPTED", "ImageOutcome", "ImagePush", "PUSHED", "RunResult", "format_table",
-           "outcome_rows", "push_images"]
+__all__ = [
+    "FAILED",
+    "INTERRUPTED",
+    "ImageOutcome",
+    "ImagePush",
+    "PUSHED",
+    "RunResult",
+    "format_table",
+    "outcome_rows",
+    "push_images",
+]

@@ -31,7 +31,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: Optional[float] = None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
         return backoff / 2 + random.uniform(0, backoff / 2)
 
 

@@ -27,9 +27,6 @@ import time
 import uuid
 from typing import Any, Optional, Sequence
 
-from ocikit.errors import OcikitError
-from ocikit.registry._common import write_record
-from ocikit.registry.errors import describe_error
 from ocikit.contracts.publish import (
     FAILED,
     INTERRUPTED,
@@ -39,6 +36,9 @@ from ocikit.contracts.publish import (
     PublishImage,
     PushPlan,
 )
+from ocikit.errors import OcikitError
+from ocikit.registry._common import write_record
+from ocikit.registry.errors import describe_error
 from ocikit.registry.run_record import RunRecord, prune
 
 
@@ -47,18 +47,25 @@ def published_main(args: argparse.Namespace) -> int:
     from ocikit.signing.key_memo import remembered_public_key
 
     plan = CheckPlan.read(args.plan)
-    signature = None if plan.signing is None else SignatureCheck(
-        remembered_public_key(plan.signing.key), plan.signing.platform_manifests)
+    signature = (
+        None
+        if plan.signing is None
+        else SignatureCheck(remembered_public_key(plan.signing.key), plan.signing.platform_manifests)
+    )
     states = check_destinations(
         [(d, image.digest) for image in plan.images for d in image.destinations],
-        insecure_registries=plan.insecure_registries, jobs=max(8, plan.jobs), signature=signature,
+        insecure_registries=plan.insecure_registries,
+        jobs=max(8, plan.jobs),
+        signature=signature,
         predicates={d: _predicates(image) for image in plan.images for d in image.destinations},
     )
     found = published_keys([(i.key, i.digest, list(i.destinations)) for i in plan.images], states)
-    result = CheckResult(batch_id=uuid.uuid4().hex, published=tuple(sorted(found)),
-                         checked={d: s.detail for d, s in sorted(states.items())},
-                         records={i.key: published_summary(i.digest, i.destinations)
-                                  for i in plan.images if i.key in found})
+    result = CheckResult(
+        batch_id=uuid.uuid4().hex,
+        published=tuple(sorted(found)),
+        checked={d: s.detail for d, s in sorted(states.items())},
+        records={i.key: published_summary(i.digest, i.destinations) for i in plan.images if i.key in found},
+    )
     sys.stdout.write(result.dumps().decode() + "\n")
     return 0
 
@@ -120,8 +127,10 @@ def _lead(plan: PushPlan, args: argparse.Namespace, state_path: str) -> None:
 
     print(format_table(rows))
     pushed = sum(o["status"] == PUSHED for o in outcomes.values())
-    print(f"{pushed} of {len(images)} images pushed in {time.monotonic() - started:.1f} s"
-          + (" (interrupted)" if interrupted else ""))
+    print(
+        f"{pushed} of {len(images)} images pushed in {time.monotonic() - started:.1f} s"
+        + (" (interrupted)" if interrupted else "")
+    )
     sys.stdout.flush()
 
 
@@ -142,11 +151,17 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
     from ocikit.registry.push_many import ImagePush, push_images
     from ocikit.registry.upload_journal import UploadJournal
 
-    pushes = [ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from,
-                        _predicates(i), i.source) for i in images]
-    with PushSession(insecure_registries=plan.insecure_registries, jobs=plan.jobs, signer=signer,
-                     progress=Progress() if args.quiet else StderrProgress(),
-                     journal=UploadJournal(args.resume_dir) if args.resume_dir else None) as session:
+    pushes = [
+        ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from, _predicates(i), i.source)
+        for i in images
+    ]
+    with PushSession(
+        insecure_registries=plan.insecure_registries,
+        jobs=plan.jobs,
+        signer=signer,
+        progress=Progress() if args.quiet else StderrProgress(),
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
+    ) as session:
         return push_images(pushes, session)
 
 
@@ -163,8 +178,14 @@ def _rows(outcome: Any, plan: PushPlan) -> list:
     return outcome_rows(outcome, digest)
 
 
-def _finish(record: RunRecord, images: Sequence[PublishImage], outcomes: dict[str, dict[str, Any]],
-            interrupted: bool, seconds: float, state_path: str) -> None:
+def _finish(
+    record: RunRecord,
+    images: Sequence[PublishImage],
+    outcomes: dict[str, dict[str, Any]],
+    interrupted: bool,
+    seconds: float,
+    state_path: str,
+) -> None:
     """Record the outcome of every image of the push (an image with none was interrupted before
     it started), then the answers the run's later processes read."""
     registered = record.entries()
@@ -176,9 +197,14 @@ def _finish(record: RunRecord, images: Sequence[PublishImage], outcomes: dict[st
         if entry is None:
             continue
         outcome = outcomes[image.key]
-        updates.append((entry.with_outcome(outcome["status"], outcome.get("error"), outcome.get("seconds"),
-                                           outcome.get("push")),
-                        outcome.get("push") if outcome["status"] == PUSHED else None))
+        updates.append(
+            (
+                entry.with_outcome(
+                    outcome["status"], outcome.get("error"), outcome.get("seconds"), outcome.get("push")
+                ),
+                outcome.get("push") if outcome["status"] == PUSHED else None,
+            )
+        )
     record.update(updates, interrupted=interrupted, seconds=seconds)
     write_record(state_path, {"interrupted": interrupted, "outcomes": outcomes})
     prefix = state_path[: -len(".json")]
@@ -212,8 +238,12 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     if command == "push-run":
         parser.add_argument("--state", required=True, metavar="DIR", help="where the run's outcomes are kept")
         parser.add_argument("--image", required=True, metavar="KEY", help="the image this process answers for")
-        parser.add_argument("--layouts", default=".", metavar="DIR",
-                            help="the directory the plan's layout paths are relative to (default: .)")
+        parser.add_argument(
+            "--layouts",
+            default=".",
+            metavar="DIR",
+            help="the directory the plan's layout paths are relative to (default: .)",
+        )
         from ocikit.registry.upload_journal import RESUME_DIR_HELP
 
         parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)

@@ -23,8 +23,8 @@ import shutil
 import time
 from typing import Any, Iterable, Iterator, Optional
 
-from ocikit.registry._common import write_file, write_record
 from ocikit.contracts.publish import INTERRUPTED, RunEntry
+from ocikit.registry._common import write_file, write_record
 
 _ENTRIES = "images"
 _META = "run.json"  # {"interrupted": bool, "seconds": float}: what the pushes of the run wrote
@@ -63,8 +63,13 @@ class RunRecord:
                 found[entry.key] = entry
         return found
 
-    def update(self, outcomes: Iterable[tuple[RunEntry, Optional[dict[str, Any]]]], *,
-               interrupted: bool = False, seconds: Optional[float] = None) -> None:
+    def update(
+        self,
+        outcomes: Iterable[tuple[RunEntry, Optional[dict[str, Any]]]],
+        *,
+        interrupted: bool = False,
+        seconds: Optional[float] = None,
+    ) -> None:
         """Record what a push did: each (entry with its outcome, the image's record if pushed)."""
         with self._locked():
             for entry, image_record in outcomes:

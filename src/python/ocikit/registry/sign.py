@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from ocikit.contracts.publish import Signing
 from ocikit.registry.client import RepositoryClient
 from ocikit.signing.cosign import (
     OCI_MANIFEST,
@@ -23,7 +24,6 @@ from ocikit.signing.cosign import (
     signature_tag,
     simple_signing_payload,
 )
-from ocikit.contracts.publish import Signing
 from ocikit.signing.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "ocikit/0.1 (+python-requests)"
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds for every request
 TLS_UNTRUSTED = "TLS_UNTRUSTED"  # RegistryConnectionError.code: the certificate did not verify
-Body = Union[None, bytes, Callable[[], Any]]
+Body = Union[None, bytes, Iterable[bytes], Callable[[], Any]]
 
 
 def _scope_parts(scope: str) -> tuple[str, frozenset]:
@@ -148,8 +148,9 @@ class Transport:
             all_headers = dict(headers or {})
             if auth:
                 all_headers["Authorization"] = auth
-            response = self._send(method, url, headers=all_headers, data=data, stream=stream,
-                                  retry=retry, timeout=timeout)
+            response = self._send(
+                method, url, headers=all_headers, data=data, stream=stream, retry=retry, timeout=timeout
+            )
             if response.status_code in ok:
                 return response
             if response.status_code == 401 and not refreshed:
@@ -171,9 +172,18 @@ class Transport:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, *, headers: Mapping[str, str], data: Body = None,
-              stream: bool = False, retry: bool = True, verify: Optional[bool] = None,
-              timeout: Optional[tuple[float, float]] = None) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        data: Body = None,
+        stream: bool = False,
+        retry: bool = True,
+        verify: Optional[bool] = None,
+        timeout: Optional[tuple[float, float]] = None,
+    ) -> requests.Response:
         attempts = self.retry.attempts if retry else 1
         if verify is None:
             verify = not self.insecure
@@ -183,19 +193,34 @@ class Transport:
             try:
                 log.debug("%s %s", method, redact_url(url))
                 response = self._session.request(
-                    method, url, headers=headers, data=body, stream=stream, auth=_NoNetrc(),
-                    timeout=timeout or self.timeout, verify=verify, allow_redirects=True,
+                    method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    stream=stream,
+                    auth=_NoNetrc(),
+                    timeout=timeout or self.timeout,
+                    verify=verify,
+                    allow_redirects=True,
                 )
             except requests.exceptions.SSLError as e:
                 untrusted = "certificate" in str(e).lower()
-                hint = (" (trust its CA with REQUESTS_CA_BUNDLE=FILE, or pass it as an insecure registry)"
-                        if untrusted else "")
+                hint = (
+                    " (trust its CA with REQUESTS_CA_BUNDLE=FILE, or pass it as an insecure registry)"
+                    if untrusted
+                    else ""
+                )
                 raise RegistryConnectionError(
                     f"TLS with {urlsplit(url).netloc} failed on {method} {redact_url(url)}: {reason(e)}{hint}",
-                    code=TLS_UNTRUSTED if untrusted else None, method=method, url=url,
+                    code=TLS_UNTRUSTED if untrusted else None,
+                    method=method,
+                    url=url,
                 ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as e:
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as e:
                 last_exc = e
                 if is_name_resolution_failure(e):
                     attempts = attempt + 1  # a host name that does not resolve will not start to
@@ -209,16 +234,16 @@ class Transport:
             log.debug("%s %s -> %d", method, redact_url(url), response.status_code)
             if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
                 pause = self.retry.delay(attempt, retry_after(response))
-                log.info("%s %s answered %d; retrying in %.1f s", method, redact_url(url),
-                         response.status_code, pause)
+                log.info("%s %s answered %d; retrying in %.1f s", method, redact_url(url), response.status_code, pause)
                 response.close()
                 time.sleep(pause)
                 continue
             return response
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         raise RegistryConnectionError(
-            f"cannot reach {urlsplit(url).netloc}: {method} {redact_url(url)} failed{tries}: "
-            f"{reason(last_exc)}", method=method, url=url,
+            f"cannot reach {urlsplit(url).netloc}: {method} {redact_url(url)} failed{tries}: {reason(last_exc)}",
+            method=method,
+            url=url,
         )
 
     # -- ping and auth --------------------------------------------------------------------
@@ -306,8 +331,9 @@ class Transport:
             self._tokens[key] = (token, time.monotonic() + max(expires_in - 10, expires_in / 2))
             return token
 
-    def _refresh_scopes(self, scopes: Sequence[str], response: requests.Response,
-                        used: Optional[str]) -> tuple[str, ...]:
+    def _refresh_scopes(
+        self, scopes: Sequence[str], response: requests.Response, used: Optional[str]
+    ) -> tuple[str, ...]:
         """Forget the token that was refused (unless another thread already replaced it) and
         widen the scopes by what the 401's challenge asks for beyond what they already grant.
 
@@ -336,32 +362,44 @@ class Transport:
         if realm_parts.scheme not in ("http", "https") or not realm_parts.netloc:
             raise AuthenticationError(
                 f"{self.registry} asked for a bearer token but gave no usable realm URL ({realm!r})",
-                code="UNAUTHORIZED", status=401,
+                code="UNAUTHORIZED",
+                status=401,
             )
-        if realm_parts.scheme == "http" and not (self.http_allowed and (
-                is_loopback(realm_parts.netloc) or realm_parts.netloc == self.registry or self.insecure)):
+        if realm_parts.scheme == "http" and not (
+            self.http_allowed
+            and (is_loopback(realm_parts.netloc) or realm_parts.netloc == self.registry or self.insecure)
+        ):
             raise AuthenticationError(
                 f"{self.registry} sends clients for tokens to plain-HTTP {redact_url(realm)}; refusing "
                 "to send credentials there (pass the registry as insecure if that is intended)",
-                code="UNAUTHORIZED", status=401,
+                code="UNAUTHORIZED",
+                status=401,
             )
         verify = not (self.insecure and realm_parts.netloc == self.registry)
         service = self._challenge.params.get("service")
         if credential.identity_token:
-            form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
-                    "client_id": "ocikit", "scope": " ".join(scopes)}
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": credential.identity_token,
+                "client_id": "ocikit",
+                "scope": " ".join(scopes),
+            }
             if service:
                 form["service"] = service
-            response = self._send("POST", realm, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                                  data=urlencode(form).encode("ascii"), verify=verify)
+            response = self._send(
+                "POST",
+                realm,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                data=urlencode(form).encode("ascii"),
+                verify=verify,
+            )
             if response.status_code in (404, 405):
                 response.close()
                 response = self._token_get(realm, service, scopes, credential, verify)
         else:
             response = self._token_get(realm, service, scopes, credential, verify)
         if response.status_code != 200:
-            raise self._error(response, response.request.method or "GET", realm,
-                              f"getting a token for {self.registry}")
+            raise self._error(response, response.request.method or "GET", realm, f"getting a token for {self.registry}")
         try:
             body = response.json()
             token = body.get("token") or body.get("access_token")
@@ -371,14 +409,17 @@ class Transport:
         if not token or not isinstance(token, str):
             raise AuthenticationError(
                 f"the token server {redact_url(realm)} for {self.registry} answered without a "
-                "'token' or 'access_token'", code="UNAUTHORIZED", status=response.status_code,
+                "'token' or 'access_token'",
+                code="UNAUTHORIZED",
+                status=response.status_code,
             )
         register_secret(token)
         log.debug("got a token for %s (scopes %s)", self.registry, " ".join(scopes))
         return token, expires_in
 
-    def _token_get(self, realm: str, service: Optional[str], scopes: Sequence[str],
-                   credential: Credential, verify: bool) -> requests.Response:
+    def _token_get(
+        self, realm: str, service: Optional[str], scopes: Sequence[str], credential: Credential, verify: bool
+    ) -> requests.Response:
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))

@@ -98,11 +98,11 @@ def upload_blob(
         if on_bytes:
             on_bytes(n)
 
-    journaled = journal is not None and size > monolithic_max
+    journaled = journal if size > monolithic_max else None  # small blobs go in one request
     offset = 0
-    if journaled and location is None:
-        location, offset = _recorded_session(client, journal, digest, size)  # type: ignore[arg-type]
-    if journaled and not chunk_size:
+    if journaled is not None and location is None:
+        location, offset = _recorded_session(client, journaled, digest, size)
+    if journaled is not None and not chunk_size:
         chunk_size = RESUMABLE_CHUNK_SIZE
     for restart in range(_MAX_RESTARTS + 1):
         try:
@@ -116,15 +116,18 @@ def upload_blob(
                 client.commit_upload(location, digest, data)
                 count(len(data))
             else:
-                confirmed = _Recorder(journal, client, digest, size) if journaled else None
+                confirmed = _Recorder(journaled, client, digest, size) if journaled is not None else None
                 location = _upload_chunks(client, location, path, size, chunk_size, count, offset, confirmed)
                 client.commit_upload(location, digest)
                 if confirmed is not None:
                     confirmed.committed()
             return sent[0]
         except RegistryError as e:  # RegistryConnectionError included
-            restartable = isinstance(e, RegistryConnectionError) or e.code in _RESTARTABLE_CODES or (
-                e.status is not None and e.status >= 500)
+            restartable = (
+                isinstance(e, RegistryConnectionError)
+                or e.code in _RESTARTABLE_CODES
+                or (e.status is not None and e.status >= 500)
+            )
             if not restartable or restart == _MAX_RESTARTS:
                 raise
             if client.blob_size(digest) == size:
@@ -144,16 +147,20 @@ class _Recorder:
     def __call__(self, location: str, confirmed: int) -> None:
         if same_host(location, self.client.transport.base_url):
             self.recorded = location
-            self.journal.save(UploadRecord(self.client.transport.registry, self.client.repository, self.digest,
-                                           self.size, location, confirmed))
+            self.journal.save(
+                UploadRecord(
+                    self.client.transport.registry, self.client.repository, self.digest, self.size, location, confirmed
+                )
+            )
 
     def committed(self) -> None:
         if self.recorded is not None:
             self.journal.drop(self.client.transport.registry, self.client.repository, self.digest, self.recorded)
 
 
-def _recorded_session(client: RepositoryClient, journal: UploadJournal, digest: str,
-                      size: int) -> tuple[Optional[str], int]:
+def _recorded_session(
+    client: RepositoryClient, journal: UploadJournal, digest: str, size: int
+) -> tuple[Optional[str], int]:
     """The recorded session of this blob and how much of it the registry holds, or (None, 0)
     when there is none to go on from (never recorded, lost by the registry, not this blob's)."""
     record = journal.take(client.transport.registry, client.repository, digest, size)
@@ -168,20 +175,37 @@ def _recorded_session(client: RepositoryClient, journal: UploadJournal, digest: 
         journal.save(record)  # not the session's fault: keep it for the next run
         raise
     except RegistryError as e:
-        log.info("%s no longer holds the upload of %s recorded %d bytes in (%s); uploading it from the start",
-                 client.name, digest, record.confirmed, e)
+        log.info(
+            "%s no longer holds the upload of %s recorded %d bytes in (%s); uploading it from the start",
+            client.name,
+            digest,
+            record.confirmed,
+            e,
+        )
         return None, 0
     if offset > size:
-        log.info("%s holds %d bytes of a %d-byte upload of %s; uploading it from the start",
-                 client.name, offset, size, digest)
+        log.info(
+            "%s holds %d bytes of a %d-byte upload of %s; uploading it from the start",
+            client.name,
+            offset,
+            size,
+            digest,
+        )
         return None, 0
     log.info("resuming the upload of %s to %s at byte %d of %d", digest, client.name, offset, size)
     return location, offset
 
 
-def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int, chunk_size: Optional[int],
-                   count: Callable[[int], None], offset: int = 0,
-                   confirmed: Optional[Callable[[str, int], None]] = None) -> str:
+def _upload_chunks(
+    client: RepositoryClient,
+    location: str,
+    path: str,
+    size: int,
+    chunk_size: Optional[int],
+    count: Callable[[int], None],
+    offset: int = 0,
+    confirmed: Optional[Callable[[str, int], None]] = None,
+) -> str:
     if os.path.getsize(path) != size:
         raise OSError(f"{path} has {os.path.getsize(path)} bytes, not the {size} its descriptor says")
     resumes = 0
@@ -190,8 +214,7 @@ def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int
             confirmed(location, offset)
         length = size - offset if not chunk_size or chunk_size <= 0 else min(chunk_size, size - offset)
         try:
-            new_offset, location = client.upload_chunk(
-                location, FileSlice(path, offset, length, count), offset, length)
+            new_offset, location = client.upload_chunk(location, FileSlice(path, offset, length, count), offset, length)
         except RegistryError as e:
             if not isinstance(e, RegistryConnectionError) and (e.status is None or e.status < 500):
                 raise
@@ -201,10 +224,12 @@ def _upload_chunks(client: RepositoryClient, location: str, path: str, size: int
             # Raises BLOB_UPLOAD_INVALID/UNKNOWN when the registry cannot resume: upload_blob
             # then starts over.
             new_offset, location = client.upload_status(location)
-            log.info("PATCH at offset %d broke off (%s); the registry holds %d bytes, resuming there",
-                     offset, e, new_offset)
+            log.info(
+                "PATCH at offset %d broke off (%s); the registry holds %d bytes, resuming there", offset, e, new_offset
+            )
         if new_offset > size:
-            raise RegistryError(f"{client.name} reports {new_offset} bytes received for a {size}-byte blob",
-                                code="BLOB_UPLOAD_INVALID")
+            raise RegistryError(
+                f"{client.name} reports {new_offset} bytes received for a {size}-byte blob", code="BLOB_UPLOAD_INVALID"
+            )
         offset = new_offset
     return location

@@ -38,8 +38,10 @@ log = logging.getLogger(__name__)
 
 _VERSION = 1
 _KIND = "ocikit-upload-session"
-RESUME_DIR_HELP = ("record broken blob uploads in DIR, and go on with a recorded upload where the "
-                   "registry left it instead of sending the whole blob again")
+RESUME_DIR_HELP = (
+    "record broken blob uploads in DIR, and go on with a recorded upload where the "
+    "registry left it instead of sending the whole blob again"
+)
 # A session the registry has surely purged by now (Distribution purges after 7 days by default).
 STALE_SECONDS = 7 * 24 * 3600
 # A record a killed process had taken (renamed) but not yet read: nobody will.
@@ -68,8 +70,15 @@ class UploadRecord:
         if not isinstance(data, dict) or data.get("kind") != _KIND or data.get("version") != _VERSION:
             return None
         try:
-            record = cls(str(data["registry"]), str(data["repository"]), str(data["digest"]), int(data["size"]),
-                         str(data["location"]), int(data["confirmed"]), float(data.get("updated", 0.0)))
+            record = cls(
+                str(data["registry"]),
+                str(data["repository"]),
+                str(data["digest"]),
+                int(data["size"]),
+                str(data["location"]),
+                int(data["confirmed"]),
+                float(data.get("updated", 0.0)),
+            )
         except (KeyError, TypeError, ValueError):
             return None
         return record if 0 <= record.confirmed <= record.size else None
@@ -100,8 +109,10 @@ class UploadJournal:
         record = replace(record, updated=time.time())
         try:
             with self._locked():
-                write_file(self.path(record.registry, record.repository, record.digest),
-                           json.dumps(record.to_json(), sort_keys=True).encode())
+                write_file(
+                    self.path(record.registry, record.repository, record.digest),
+                    json.dumps(record.to_json(), sort_keys=True).encode(),
+                )
         except OSError as e:  # the journal only saves time: a push never fails for it
             log.warning("could not record the upload of %s in %s: %s", record.digest, self.directory, e)
 
@@ -124,8 +135,9 @@ class UploadJournal:
             with contextlib.suppress(OSError):
                 os.unlink(taken)
         if record is None or not record.same_blob(registry, repository, digest, size):
-            log.info("ignored a recorded upload session for %s in %s/%s: it is not this blob's", digest,
-                     registry, repository)
+            log.info(
+                "ignored a recorded upload session for %s in %s/%s: it is not this blob's", digest, registry, repository
+            )
             return None
         if time.time() - record.updated > STALE_SECONDS:
             return None

@@ -82,8 +82,11 @@ def load_keys(keys: Sequence[PublicKey]) -> List[NamedKey]:
     an error naming the option and the file."""
     from ocikit.signing.keys import load_verify_keys
 
-    return [(key.name, loaded) for key in keys
-            for loaded in load_verify_keys(key.pem.encode(), f"[oci-verify].keys ({key.name})")]
+    return [
+        (key.name, loaded)
+        for key in keys
+        for loaded in load_verify_keys(key.pem.encode(), f"[oci-verify].keys ({key.name})")
+    ]
 
 
 @dataclass
@@ -99,9 +102,13 @@ class _Run:
         return RepositoryClient(self.transports[ref.registry], ref.repository)
 
 
-def verify_plan(plan: VerifyPlan, *, keychain: Optional[Keychain] = None,
-                retry: RetryPolicy = RetryPolicy(attempts=3),
-                timeout: Tuple[float, float] = DEFAULT_TIMEOUT) -> VerifyResult:
+def verify_plan(
+    plan: VerifyPlan,
+    *,
+    keychain: Optional[Keychain] = None,
+    retry: RetryPolicy = RetryPolicy(attempts=3),
+    timeout: Tuple[float, float] = DEFAULT_TIMEOUT,
+) -> VerifyResult:
     """The verdict of every destination of every image of `plan`, in the plan's order."""
     keys = load_keys(plan.keys)
     checks = [(image, destination) for image in plan.images for destination in image.destinations]
@@ -113,12 +120,19 @@ def verify_plan(plan: VerifyPlan, *, keychain: Optional[Keychain] = None,
         ref = parse_reference(destination)
         if ref.registry not in transports:
             transports[ref.registry] = Transport(
-                ref.api_host, keychain=keychain, retry=retry, timeout=timeout, pool_size=jobs,
-                insecure=is_listed(ref.registry, insecure) or is_listed(ref.api_host, insecure))
+                ref.api_host,
+                keychain=keychain,
+                retry=retry,
+                timeout=timeout,
+                pool_size=jobs,
+                insecure=is_listed(ref.registry, insecure) or is_listed(ref.api_host, insecure),
+            )
     try:
         with tempfile.TemporaryDirectory(prefix="ocikit-verify-") as directory:
             run = _Run(transports, keys, directory, plan.max_paths, ListingCache(), OncePerKey())
-            with ThreadPoolExecutor(max_workers=min(jobs, len(checks) or 1), thread_name_prefix="ocikit-verify") as pool:
+            with ThreadPoolExecutor(
+                max_workers=min(jobs, len(checks) or 1), thread_name_prefix="ocikit-verify"
+            ) as pool:
                 verdicts = list(pool.map(lambda check: verify_destination(run, *check), checks))
     finally:
         for transport in transports.values():
@@ -141,11 +155,19 @@ def verify_destination(run: _Run, image: VerifyImage, destination: str) -> TagVe
             return verdict(status, detail, registry_digest=info.digest)
         comparison: ImageComparison = run.comparisons.get(
             (image.layout, ref.name, info.digest),
-            lambda: compare_images(LayoutSource(image.layout), image.digest, RegistrySource(client, run.directory),
-                                   info.digest, listings=run.listings, max_paths=run.max_paths,
-                                   describe=describe_error))
-        return verdict(DIFFERS, _differs(comparison), registry_digest=info.digest, notes=comparison.notes,
-                       layers=comparison.layers)
+            lambda: compare_images(
+                LayoutSource(image.layout),
+                image.digest,
+                RegistrySource(client, run.directory),
+                info.digest,
+                listings=run.listings,
+                max_paths=run.max_paths,
+                describe=describe_error,
+            ),
+        )
+        return verdict(
+            DIFFERS, _differs(comparison), registry_digest=info.digest, notes=comparison.notes, layers=comparison.layers
+        )
     except Exception as e:  # noqa: BLE001 - one destination failing must not hide the others
         log.debug("verifying %s failed: %s", destination, type(e).__name__)
         return verdict(ERROR, describe_error(e))
@@ -188,8 +210,12 @@ def _missing(client: RepositoryClient, ref: Reference) -> str:
     what = f"tag {ref.tag}" if ref.tag else "the image's digest"
     try:
         response = client.transport.request(
-            "GET", f"/v2/{ref.repository}/tags/list", scopes=client.scopes, ok=(200, 404),
-            what=f"listing the tags of {client.name}")
+            "GET",
+            f"/v2/{ref.repository}/tags/list",
+            scopes=client.scopes,
+            ok=(200, 404),
+            what=f"listing the tags of {client.name}",
+        )
         response.close()
     except Exception:  # noqa: BLE001 - only the wording depends on it
         return f"no {what} in {client.name}"

@@ -86,7 +86,7 @@ def _metadata(facts: ImageSbomFacts, top: Component) -> Dict[str, Any]:
 
 
 def _tool(tool: str) -> Tuple[str, str]:
-    """"pants-oci-0.1.0" -> ("pants-oci", "0.1.0")."""
+    """ "pants-oci-0.1.0" -> ("pants-oci", "0.1.0")."""
     name, _, version = tool.rpartition("-")
     return (name, version) if name and version[:1].isdigit() else (tool, "")
 
@@ -140,8 +140,9 @@ def _package(package: SbomPackage, owner: str) -> Component:
         component["licenses"] = [{"expression": package.license_declared}]
     if package.download_location and package.download_location != NOASSERTION:
         component["externalReferences"] = [{"type": "distribution", "url": package.download_location}]
-    _properties(component, [("pants-oci:license-comment", package.license_comment),
-                            ("pants-oci:comment", package.comment)])
+    _properties(
+        component, [("pants-oci:license-comment", package.license_comment), ("pants-oci:comment", package.comment)]
+    )
     return component
 
 

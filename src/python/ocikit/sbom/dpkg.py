@@ -13,7 +13,7 @@ import gzip
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Dict, Iterator, List, Sequence, Tuple
+from typing import IO, Dict, Iterator, List, Sequence, Tuple, cast
 
 from ocikit import media_types
 from ocikit.contracts.sbom import DebPackage, DpkgLayerScan, DpkgScanRequest
@@ -90,10 +90,12 @@ def _decompressed(raw: IO[bytes], media_type: str) -> IO[bytes]:
     if media_type.endswith("+zstd") or media_type.endswith(".zstd"):
         import zstandard  # a worker dependency; only zstd layers need it
 
-        return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(raw)
     if media_type == media_types.OCI_LAYER_TAR or media_type.endswith(".tar"):
         return raw
-    return gzip.GzipFile(fileobj=raw, mode="rb")  # OCI and Docker gzip layers
+    return cast(
+        IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")
+    )  # OCI and Docker gzip layers (typeshed: BufferedIOBase)
 
 
 def _members(stream: IO[bytes]) -> Iterator[Tuple[tarfile.TarInfo, tarfile.TarFile]]:
@@ -114,7 +116,7 @@ def scan_layer(request: DpkgScanRequest) -> DpkgLayerScan:
             if base == _OPAQUE:
                 opaque.append(parent)
             elif base.startswith(_WHITEOUT):
-                deleted.append(posixpath.join(parent, base[len(_WHITEOUT):]))
+                deleted.append(posixpath.join(parent, base[len(_WHITEOUT) :]))
             elif member.isfile() and member.size <= _MAX_FILE and (_is_status_file(path) or path in OS_RELEASE):
                 extracted = tar.extractfile(member)
                 text = extracted.read().decode("utf-8", "replace") if extracted else ""

@@ -39,6 +39,4 @@ def oci_purl(repository: str, digest: str, repository_url: str = "", arch: str =
     """`pkg:oci/<name>@sha256%3A<hex>`: the name is the repository's last segment, and the
     repository itself (with its registry) goes in `repository_url`."""
     name = repository.rstrip("/").rsplit("/", 1)[-1].lower()
-    return f"pkg:oci/{_encode(name)}@{_encode(digest)}" + _qualifiers(
-        {"arch": arch, "repository_url": repository_url}
-    )
+    return f"pkg:oci/{_encode(name)}@{_encode(digest)}" + _qualifiers({"arch": arch, "repository_url": repository_url})

@@ -50,9 +50,7 @@ def wheel_tags(filename: str) -> FrozenSet[str]:
 
 
 def installed_tags(wheel_text: str) -> FrozenSet[str]:
-    return frozenset(
-        line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")
-    )
+    return frozenset(line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:"))
 
 
 def locked_artifacts(lockfile_text: str) -> Dict[Tuple[str, str], Tuple[LockedArtifact, ...]]:
@@ -97,7 +95,9 @@ def python_package(
     installed: InstalledDistribution, locked: Mapping[Tuple[str, str], Iterable[LockedArtifact]], comment: str
 ) -> SbomPackage:
     message = HeaderParser().parsestr(installed.metadata)
-    stem = installed.dist_info[: -len(".dist-info")] if installed.dist_info.endswith(".dist-info") else installed.dist_info
+    stem = (
+        installed.dist_info[: -len(".dist-info")] if installed.dist_info.endswith(".dist-info") else installed.dist_info
+    )
     name = _header(message, "Name") or stem.rsplit("-", 1)[0]
     version = _header(message, "Version") or (stem.rsplit("-", 1)[1] if "-" in stem else "")
     license_id, license_comment = declared_license(

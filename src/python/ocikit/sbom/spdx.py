@@ -155,8 +155,12 @@ def _image_package(ref: ImageRef, kind: str, files_analyzed: bool) -> Element:
 def _package(package: SbomPackage) -> Element:
     element: Element = {
         "SPDXID": spdx_id(
-            f"Package-{package.ecosystem}", package.name, package.purl, package.license_declared,
-            package.sha256, package.download_location,
+            f"Package-{package.ecosystem}",
+            package.name,
+            package.purl,
+            package.license_declared,
+            package.sha256,
+            package.download_location,
         ),
         "name": package.name,
         "versionInfo": package.version,

@@ -35,14 +35,17 @@ def simple_signing_payload(docker_reference: str, digest: str) -> bytes:
     """The bytes cosign signs: the repository (no tag, as `cosign sign` writes it) and the
     manifest digest, in cosign's field order. The same inputs always give the same bytes, so a
     signature already made for them can be recognised by the payload's digest."""
-    return json.dumps({
-        "critical": {
-            "identity": {"docker-reference": docker_reference},
-            "image": {"docker-manifest-digest": digest},
-            "type": PAYLOAD_TYPE,
+    return json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": docker_reference},
+                "image": {"docker-manifest-digest": digest},
+                "type": PAYLOAD_TYPE,
+            },
+            "optional": None,
         },
-        "optional": None,
-    }, separators=(",", ":")).encode()
+        separators=(",", ":"),
+    ).encode()
 
 
 def payload_claims(payload: bytes) -> Optional[tuple[str, str]]:
@@ -67,8 +70,12 @@ class SignatureLayer:
     def descriptor(self) -> dict[str, Any]:
         annotations = dict(self.annotations)
         annotations[SIGNATURE_ANNOTATION] = self.signature
-        return {"mediaType": SIMPLE_SIGNING, "digest": self.payload_digest, "size": self.size,
-                "annotations": annotations}
+        return {
+            "mediaType": SIMPLE_SIGNING,
+            "digest": self.payload_digest,
+            "size": self.size,
+            "annotations": annotations,
+        }
 
     def signature_bytes(self) -> bytes:
         try:
@@ -91,8 +98,14 @@ def signature_layers(manifest: bytes) -> list[SignatureLayer]:
     for layer in layers:
         annotations = layer.get("annotations") or {}
         if layer.get("mediaType") == SIMPLE_SIGNING and SIGNATURE_ANNOTATION in annotations:
-            found.append(SignatureLayer(layer["digest"], int(layer["size"]), annotations[SIGNATURE_ANNOTATION],
-                                        tuple(sorted(annotations.items()))))
+            found.append(
+                SignatureLayer(
+                    layer["digest"],
+                    int(layer["size"]),
+                    annotations[SIGNATURE_ANNOTATION],
+                    tuple(sorted(annotations.items())),
+                )
+            )
     return found
 
 
@@ -105,21 +118,30 @@ def attachment_image(layers: Sequence[dict[str, Any]]) -> tuple[bytes, bytes]:
     """(manifest, config) bytes of a cosign attachment (`.sig`, `.att`) whose layers are these
     descriptors. The config is the empty image config cosign writes, its rootfs naming each
     layer's blob (they are not tars: nothing unpacks them)."""
-    config = canonical_json({
-        "architecture": "", "created": "0001-01-01T00:00:00Z", "history": [{"created": "0001-01-01T00:00:00Z"}],
-        "os": "", "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
-        "config": {},
-    })
-    manifest = canonical_json({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-        "layers": list(layers),
-    })
+    config = canonical_json(
+        {
+            "architecture": "",
+            "created": "0001-01-01T00:00:00Z",
+            "history": [{"created": "0001-01-01T00:00:00Z"}],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+            "config": {},
+        }
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+            "layers": list(layers),
+        }
+    )
     return manifest, config
 
 
-def find_valid_signature(layers: Sequence[SignatureLayer], digest: str, verify: Callable[[bytes, bytes], bool],
-                         fetch: Callable[[str], bytes]) -> Optional[SignatureLayer]:
+def find_valid_signature(
+    layers: Sequence[SignatureLayer], digest: str, verify: Callable[[bytes, bytes], bool], fetch: Callable[[str], bytes]
+) -> Optional[SignatureLayer]:
     """The first layer whose payload names `digest` and whose signature `verify` accepts."""
     for layer in layers:
         payload = fetch(layer.payload_digest)

@@ -28,22 +28,27 @@ def statement(subject_name: str, digest: str, predicate_type: str, predicate: An
     """An in-toto v1 statement about the image `subject_name@digest`, as canonical JSON: the
     same inputs give the same bytes, so an attestation already there is recognised."""
     algorithm, _, hex_ = digest.partition(":")
-    return canonical_json({
-        "_type": STATEMENT_V1,
-        "subject": [{"name": subject_name, "digest": {algorithm: hex_}}],
-        "predicateType": predicate_type,
-        "predicate": predicate,
-    })
+    return canonical_json(
+        {
+            "_type": STATEMENT_V1,
+            "subject": [{"name": subject_name, "digest": {algorithm: hex_}}],
+            "predicateType": predicate_type,
+            "predicate": predicate,
+        }
+    )
 
 
 def envelope(body: bytes, sign: Callable[[bytes], bytes], payload_type: str = IN_TOTO) -> bytes:
     """A DSSE envelope of `body`, signed by `sign` (over the PAE bytes), as cosign writes it."""
     signature = sign(pae(payload_type, body))
-    return json.dumps({
-        "payloadType": payload_type,
-        "payload": base64.b64encode(body).decode(),
-        "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}],
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "payloadType": payload_type,
+            "payload": base64.b64encode(body).decode(),
+            "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _read(data: bytes) -> Optional[tuple[str, bytes, list]]:

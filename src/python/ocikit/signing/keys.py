@@ -66,7 +66,8 @@ class VerifyKey:
         from cryptography.hazmat.primitives import serialization
 
         return self._key.public_bytes(  # type: ignore[attr-defined]
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     @property
     def key_id(self) -> str:
@@ -74,7 +75,8 @@ class VerifyKey:
         from cryptography.hazmat.primitives import serialization
 
         der = self._key.public_bytes(  # type: ignore[attr-defined]
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
@@ -95,8 +97,9 @@ def load_signing_key(data: bytes, password: Optional[bytes], where: str) -> Sign
             raise SigningKeyError(f"{where}: the decrypted key is not a PKCS#8 private key") from None
     elif pem_type in ("PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"):
         try:
-            key = serialization.load_pem_private_key(data, password=password if pem_type.startswith("ENCRYPTED")
-                                                     else None)
+            key = serialization.load_pem_private_key(
+                data, password=password if pem_type.startswith("ENCRYPTED") else None
+            )
         except (ValueError, TypeError) as e:
             wrong = "wrong password" if pem_type.startswith("ENCRYPTED") else "not a readable private key"
             raise SigningKeyError(f"{where}: {wrong} ({type(e).__name__})") from None
@@ -107,8 +110,9 @@ def load_signing_key(data: bytes, password: Optional[bytes], where: str) -> Sign
         )
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         kind = getattr(getattr(key, "curve", None), "name", None) or type(key).__name__
-        raise SigningKeyError(f"{where} is a {kind} key; only ECDSA P-256 (secp256r1) keys are supported, "
-                              "as cosign generates them")
+        raise SigningKeyError(
+            f"{where} is a {kind} key; only ECDSA P-256 (secp256r1) keys are supported, as cosign generates them"
+        )
     return SigningKey(key)
 
 
@@ -142,15 +146,18 @@ def encrypt_cosign_key(signing_key: SigningKey, password: bytes, *, n: int = 327
     from cryptography.hazmat.primitives import serialization
 
     der = signing_key._key.private_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     salt, nonce = os.urandom(32), os.urandom(24)
-    box = nacl.secret.SecretBox(hashlib.scrypt(password, salt=salt, n=n, r=8, p=1, dklen=32, maxmem=2 ** 27))
+    box = nacl.secret.SecretBox(hashlib.scrypt(password, salt=salt, n=n, r=8, p=1, dklen=32, maxmem=2**27))
     sealed = box.encrypt(der, nonce).ciphertext
-    body = json.dumps({
-        "kdf": {"name": "scrypt", "params": {"N": n, "r": 8, "p": 1}, "salt": base64.b64encode(salt).decode()},
-        "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
-        "ciphertext": base64.b64encode(sealed).decode(),
-    }).encode()
+    body = json.dumps(
+        {
+            "kdf": {"name": "scrypt", "params": {"N": n, "r": 8, "p": 1}, "salt": base64.b64encode(salt).decode()},
+            "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+            "ciphertext": base64.b64encode(sealed).decode(),
+        }
+    ).encode()
     return _pem(SIGSTORE_PEM, body)
 
 
@@ -170,7 +177,7 @@ def _decrypt_cosign(body: bytes, password: bytes, where: str) -> bytes:
         n, r, p = int(params["N"]), int(params["r"]), int(params["p"])
     except (ValueError, KeyError, TypeError) as e:
         raise SigningKeyError(f"{where} is not a cosign encrypted key ({e})") from None
-    key = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=32, maxmem=max(2 ** 27, 256 * n * r))
+    key = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=32, maxmem=max(2**27, 256 * n * r))
     try:
         return bytes(nacl.secret.SecretBox(key).decrypt(sealed, nonce))
     except nacl.exceptions.CryptoError:
@@ -182,7 +189,7 @@ def _pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     for line in data.decode("ascii", "replace").splitlines():
         line = line.strip()
         if line.startswith("-----BEGIN ") and line.endswith("-----"):
-            kind, current = line[len("-----BEGIN "):-5], [line]
+            kind, current = line[len("-----BEGIN ") : -5], [line]
         elif kind is not None:
             current.append(line)
             if line == f"-----END {kind}-----":
@@ -199,7 +206,7 @@ def _pem_type(data: bytes, where: str) -> str:
 
 
 def _pem_body(data: bytes) -> bytes:
-    (_, block), = _pem_blocks(data)
+    ((_, block),) = _pem_blocks(data)
     inner = [line for line in block.decode().splitlines() if not line.startswith("-----")]
     try:
         return base64.b64decode("".join(inner), validate=True)
@@ -209,5 +216,5 @@ def _pem_body(data: bytes) -> bytes:
 
 def _pem(kind: str, body: bytes) -> bytes:
     encoded = base64.b64encode(body).decode()
-    lines = [encoded[i:i + 64] for i in range(0, len(encoded), 64)]
+    lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
     return ("\n".join([f"-----BEGIN {kind}-----", *lines, f"-----END {kind}-----"]) + "\n").encode()

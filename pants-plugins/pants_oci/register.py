@@ -10,6 +10,7 @@ from pants_oci.pants_version import check_pants_version
 check_pants_version(str(PANTS_SEMVER))
 
 from pants_oci.goals import (  # noqa: E402
+    image_test,  # noqa: E402
     lockfile,
     package,
     package_deploy,
@@ -21,6 +22,7 @@ from pants_oci.goals import (  # noqa: E402
     run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.image_test_fields import OciImageTestTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -46,11 +48,20 @@ from pants_oci.util_rules import (  # noqa: E402
     pull,
     runtime,
     settings,
+    stamp,
+    stamp_annotations,
 )
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciPromotionTarget, OciDeployManifestsTarget]
+    return [
+        OciLayerTarget,
+        OciImageTarget,
+        OciPullTarget,
+        OciPromotionTarget,
+        OciDeployManifestsTarget,
+        OciImageTestTarget,
+    ]
 
 
 def rules():
@@ -60,6 +71,9 @@ def rules():
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),
+        *stamp.rules(),
+        *stamp_annotations.rules(),
+        *image_test.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),

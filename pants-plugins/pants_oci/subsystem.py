@@ -20,12 +20,14 @@ from pants.option.option_types import (
     StrOption,
 )
 from pants.option.subsystem import Subsystem
+from pants.util.frozendict import FrozenDict
 from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
 
 from ocikit.compress import DEFAULT_LEVEL, LEVEL_RANGE
 from pants_oci.registries import OciRegistries
 from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
+from pants_oci.stamping import parse_stamp_env_vars
 
 # What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
 # `--test-extra-env-var` for '1A'.
@@ -220,6 +222,18 @@ class OciSubsystem(Subsystem):
         advanced=True,
     )
 
+    stamp_env_vars = StrListOption(
+        default=[],
+        help=softwrap(
+            """
+            The environment variables `image_tags` and `repository` may stamp with, as
+            `{env.NAME}` (`NAME`, or `NAME=default` for the value used when NAME is unset), e.g.
+            `stamp_env_vars = ["CI_PIPELINE_ID", "RELEASE_CHANNEL=dev"]` and
+            `image_tags=["{env.RELEASE_CHANNEL}-{git.commit_short}"]`. Read when publishing only.
+            """
+        ),
+    )
+
     sbom_formats = EnumListOption(
         default=[SbomFormat.spdx],
         help=softwrap(
@@ -363,6 +377,17 @@ class OciSubsystem(Subsystem):
                     "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
                 )
         return tuple(self.env_vars)
+
+    @memoized_method
+    def stamp_env_vars_defaults(self) -> FrozenDict[str, Optional[str]]:
+        """`[oci].stamp_env_vars`, validated: NAME -> its default (None when it has none)."""
+        try:
+            return parse_stamp_env_vars(self.stamp_env_vars)
+        except ValueError as e:
+            raise OptionsError(
+                f"[oci].stamp_env_vars has an invalid entry {str(e)!r}: expected NAME or NAME=default, where "
+                "NAME is letters, digits and '_' and does not start with a digit, e.g. 'CI_PIPELINE_ID'."
+            ) from e
 
     def _signing(self) -> Optional[SigningSettings]:
         if not self.signing_key:

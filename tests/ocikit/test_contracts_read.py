@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from ocikit import bytecode, layer_cli, run
+from ocikit import bytecode, image_test, layer_cli, run
 from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.image_test import CommandCheck, ConfigCheck, FileCheck, ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.publish import (
@@ -109,6 +110,24 @@ CONTRACTS = [
     DpkgLayerScan({}, {}),
     DebPackage("tzdata", "2024a-0+deb12u1", "all"),
     FileSha1s({"app/a b.txt": "0" * 40}),
+    FileCheck("/app/main.py", True, "file", 0o644, 0, 0, "^import"),
+    FileCheck("/root/.cache", False),
+    ConfigCheck(("/app/run",), ("--serve",), {"LANG": "C.UTF-8"}, {"team": "web"}, "1000", "/app"),
+    ConfigCheck(),
+    CommandCheck(("--version",), ("/app/run",), 0, "^web 1\\.", ""),
+    ImageTestPlan(
+        "oci_image_test app:t",
+        "oci_image app:img",
+        "app/img",
+        "linux/amd64",
+        (FileCheck("/app"),),
+        ConfigCheck(user="1000"),
+        (CommandCheck(("true",)),),
+        "/usr/bin/podman",
+        "",
+        ("--runtime", "runc"),
+    ),
+    ImageTestPlan("oci_image_test app:t", "oci_image app:img", "app/img", "linux/amd64", runtime_missing="no podman"),
 ]
 
 
@@ -154,6 +173,7 @@ COMMANDS = [
     ),
     (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (ImageTestCommand("plan.json"), image_test.parser),
     (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
     (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),

@@ -27,10 +27,12 @@ from pants.testutil.rule_runner import MockGet, run_rule_with_mocks
 from pants.util.frozendict import FrozenDict
 
 from ocikit import bytecode as bytecode_worker
+from ocikit import image_test as image_test_worker
 from ocikit import layer_cli as layer_worker
 from ocikit import run as run_worker
 from ocikit.contract import field_names
 from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.image_test import ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
@@ -41,9 +43,11 @@ from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
 from pants_oci.base_image_lock import tracked_images
+from pants_oci.goals.image_test import PLAN, OciImageTestFieldSet, image_test_plan
 from pants_oci.goals.lockfile import lock_command
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import run_arguments
+from pants_oci.image_test_fields import OciImageTestTarget
 from pants_oci.python.trees import BytecodeRequest, compile_bytecode
 from pants_oci.registries import OciRegistries
 from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
@@ -52,7 +56,7 @@ from pants_oci.subsystem import Compression, ContainerRuntimeKind
 from pants_oci.util_rules.core import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
 from pants_oci.util_rules.pull import PullImageRequest, pull_command
-from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.runtime import ContainerRuntime, MaybeContainerRuntime
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 
 DIGEST = "sha256:" + "ab" * 32
@@ -165,6 +169,37 @@ def test_the_run_command_is_the_contract_and_the_worker_reads_it():
         True,
         (),
     )
+
+
+def test_the_image_test_plan_and_command_are_the_contracts_and_the_worker_reads_them():
+    address = Address("app", target_name="t")
+    field_set = OciImageTestFieldSet.create(
+        OciImageTestTarget(
+            {
+                "image": ":img",
+                "file_checks": [{"path": "/app", "type": "dir"}],
+                "config_checks": {"env": {"A": "b"}, "user": "1"},
+                "command_checks": [{"args": ["true"], "stdout": "x"}],
+            },
+            address,
+        )
+    )
+    runtime = MaybeContainerRuntime(
+        ContainerRuntimeKind.podman, ContainerRuntime(ContainerRuntimeKind.podman, "/p"), ()
+    )
+    plan = image_test_plan(
+        field_set,
+        Address("app", target_name="img"),
+        BuiltOciImageArtifact(relpath="app/img"),
+        "linux/amd64",
+        runtime,
+        ("--runtime", "runc"),
+    )
+    assert _keys(plan.dumps()) == {"kind", "version", *field_names(ImageTestPlan)}
+    assert ImageTestPlan.loads(plan.dumps()) == plan
+    assert (plan.layout, plan.runtime, plan.config.env, plan.commands[0].stdout) == ("app/img", "/p", {"A": "b"}, "x")
+    argv = ImageTestCommand(PLAN).to_argv()
+    assert ImageTestCommand.from_args(image_test_worker.parser().parse_args(list(argv[1:]))).plan == PLAN
 
 
 class _Ran(Exception):

@@ -17,10 +17,11 @@ from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.publish import PublishImage
 from pants_oci.goals.promote import OciPromotionFieldSet
-from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan
+from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan, stamp_request
 from pants_oci.promotion_fields import OciPromotionDependenciesField
 from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts
 from pants_oci.registries import OciRegistry
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 
 DIGEST = "sha256:" + "ab" * 32
 SOURCE = f"registry.example.com/staging/web@{DIGEST}"
@@ -41,6 +42,7 @@ def promo_runner(rule_runner: RuleRunner) -> RuleRunner:
             QueryRule(BuiltPackage, [OciPromotionFieldSet]),
             QueryRule(OciTagClaims, [OciTagClaimsRequest]),
             QueryRule(Addresses, [DependenciesRequest]),
+            QueryRule(OciStampedNames, [OciStampRequest]),
         ],
         target_types=rule_runner.target_types,
     )
@@ -80,6 +82,17 @@ def test_a_promotion_depends_on_the_oci_pull_it_names_and_on_nothing_for_a_refer
 
     assert dependencies("by_address") == [Address("promo", target_name="pulled")]
     assert dependencies("by_reference") == []
+
+
+def test_its_tags_are_stamped_with_the_sources_digest(promo_runner: RuleRunner) -> None:
+    promo_runner.write_files(
+        {"promo/BUILD": f'oci_promotion(name="stamped", source="{SOURCE}", image_tags=["d-{{image.digest_short}}"])\n'}
+    )
+    built, written = package(promo_runner, "stamped")
+    assert written["tags"] == ["d-{image.digest_short}"]  # the package keeps the template
+    address = Address("promo", target_name="stamped")
+    names = promo_runner.request(OciStampedNames, [stamp_request(address, built.artifacts[0])])
+    assert names.tags == ("d-" + "ab" * 6,)
 
 
 def test_the_same_fields_give_the_same_bytes(promo_runner: RuleRunner) -> None:
@@ -128,8 +141,8 @@ def test_its_tags_are_claimed_with_the_images_and_a_conflict_names_both(promo_ru
     promo_runner.write_files({"promo/BUILD": BUILD + 'oci_image(name="img", repository="web", image_tags=["1.4"])\n'})
     claims = promo_runner.request(OciTagClaims, [OciTagClaimsRequest()]).claims
     both = (Address("promo", target_name="by_address"), Address("promo", target_name="img"))
-    assert claims["prod.example.com/web:1.4"] == both
-    assert claims["prod.example.com/by_reference:1.4-ref"] == (Address("promo", target_name="by_reference"),)
+    assert claims.exact["prod.example.com/web:1.4"] == both
+    assert claims.exact["prod.example.com/by_reference:1.4-ref"] == (Address("promo", target_name="by_reference"),)
     with pytest.raises(
         OciPublishConflictError, match="promo:by_address and promo:img would both be pushed to prod.example.com/web:1.4"
     ):
@@ -139,11 +152,10 @@ def test_its_tags_are_claimed_with_the_images_and_a_conflict_names_both(promo_ru
 def test_the_publish_plan_carries_the_source_and_no_layout(promo_runner: RuleRunner) -> None:
     promo_runner.write_files({"promo/BUILD": BUILD})
     built, _ = package(promo_runner, "by_address")
+    address = Address("promo", target_name="by_address")
+    names = promo_runner.request(OciStampedNames, [stamp_request(address, built.artifacts[0])])
     plan = promotion_plan(
-        Address("promo", target_name="by_address"),
-        built.artifacts[0],
-        (OciRegistry("prod", "prod.example.com", default=True),),
-        "/dist",
+        address, built.artifacts[0], names, (OciRegistry("prod", "prod.example.com", default=True),), "/dist"
     )
     contract = plan.contract()
     assert contract == PublishImage("promo:by_address", "", DIGEST, ("prod.example.com/web:1.4",), source=SOURCE)

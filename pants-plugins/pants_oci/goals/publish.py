@@ -50,6 +50,7 @@ from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushFiel
 from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import OcikitRunner
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +119,14 @@ async def publish_processes(item: Publishable, oci: OciSubsystem, runner: Ocikit
     oci.publish_settings()  # validated on every publish, whether anything is pushed or not
     address, kind = item.address, item.kind
     target = publish_registries(oci, address, item.registries)
-    repository, tags, digest = item.repository, item.tags, item.digest
+    stamp = OciStampRequest(address, item.repository, item.tags, item.digest)
+    names = await Get(OciStampedNames, OciStampRequest, stamp)
+    repository, tags, digest = names.repository, names.tags, item.digest
     if item.skip_push:
-        names = tuple(
+        skipped = tuple(
             d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
         )
-        return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
+        return PublishProcesses([PublishPackages(names=skipped, description=f"(by `skip_push` on {address})")])
     jobs = [
         PublishPackages(
             names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
@@ -144,9 +147,10 @@ async def publish_processes(item: Publishable, oci: OciSubsystem, runner: Ocikit
     claims, batch = await MultiGet(
         Get(OciTagClaims, OciTagClaimsRequest()), Get(OciPublishBatch, OciPublishBatchRequest())
     )
-    refuse_conflicts(
-        address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)), claims.claims
-    )
+    for warning in refuse_conflicts(
+        address, tuple(d for r in target.pushed for d in names.destinations(r.address)), claims.claims
+    ):
+        logger.warning(warning)
     run = await _plan_batch(batch.batch_of(address), address)
     session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]

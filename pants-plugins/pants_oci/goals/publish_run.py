@@ -43,6 +43,7 @@ from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushFiel
 from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
+    TagClaims,
     check_plan,
     mount_sources,
     push_destinations,
@@ -51,8 +52,15 @@ from pants_oci.publish_plan import (
     tag_claims,
 )
 from pants_oci.registries import OciRegistry
+from pants_oci.stamping import StampValues, has_placeholders
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.stamp import (
+    OciStampedNames,
+    OciStampRequest,
+    OciStampValuesRequest,
+    needs_git,
+)
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"
@@ -101,7 +109,7 @@ class OciTagClaims:
     """Every tagged destination of every `oci_image` and `oci_promotion` of the repository, with
     its targets."""
 
-    claims: FrozenDict[str, tuple[Address, ...]]
+    claims: TagClaims
 
 
 @dataclass(frozen=True)
@@ -140,9 +148,13 @@ def publish_registries(
 
 
 def image_plan(
-    address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...], dist: str
+    address: Address,
+    artifact: BuiltOciImageArtifact,
+    names: OciStampedNames,
+    pushed: tuple[OciRegistry, ...],
+    dist: str,
 ) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -154,9 +166,13 @@ def image_plan(
 
 
 def promotion_plan(
-    address: Address, artifact: BuiltOciPromotionArtifact, pushed: tuple[OciRegistry, ...], dist: str
+    address: Address,
+    artifact: BuiltOciPromotionArtifact,
+    names: OciStampedNames,
+    pushed: tuple[OciRegistry, ...],
+    dist: str,
 ) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
     return ImagePlan(
         address=address,
         layout="",
@@ -189,7 +205,12 @@ def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
 async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciSubsystem) -> OciTagClaims:
     images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
-    return OciTagClaims(tag_claims(images))
+    templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
+    if not templates:
+        return OciTagClaims(tag_claims(images))
+    # The values this run stamps with: the same for every image (only digests differ).
+    values = await Get(StampValues, OciStampValuesRequest(needs_git(templates)))
+    return OciTagClaims(tag_claims(images, values))
 
 
 @dataclass(frozen=True)
@@ -281,6 +302,10 @@ async def plan_publish_run(
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(_package_field_set(t))) for t, _ in pushing
     )
+    names = await MultiGet(
+        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _stampable(p)))
+        for (t, _), p in zip(pushing, packages)
+    )
     signing = settings.signing
     images = [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)]
     attestations = await MultiGet(
@@ -289,8 +314,8 @@ async def plan_publish_run(
     )
     predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
     plans = [
-        replace(_plan(t, p, pushed, dist), attestations=predicates.get(t.address, ()))
-        for (t, pushed), p in zip(pushing, packages)
+        replace(_plan(t, p, names[n], pushed, dist), attestations=predicates.get(t.address, ()))
+        for n, ((t, pushed), p) in enumerate(zip(pushing, packages))
     ]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
     signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
@@ -390,11 +415,23 @@ def _package_field_set(target: Target) -> PackageFieldSet:
     return OciPromotionFieldSet.create(target) if _is_promotion(target) else OciImageFieldSet.create(target)
 
 
-def _plan(target: Target, package: BuiltPackage, pushed: tuple[OciRegistry, ...], dist: str) -> ImagePlan:
+def _plan(
+    target: Target, package: BuiltPackage, names: OciStampedNames, pushed: tuple[OciRegistry, ...], dist: str
+) -> ImagePlan:
     if _is_promotion(target):
         promoted = cast(BuiltOciPromotionArtifact, package.artifacts[0])
-        return promotion_plan(target.address, promoted, pushed, dist)
-    return image_plan(target.address, _artifact(package), pushed, dist)
+        return promotion_plan(target.address, promoted, names, pushed, dist)
+    return image_plan(target.address, _artifact(package), names, pushed, dist)
+
+
+def stamp_request(address: Address, artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> OciStampRequest:
+    """What a publish stamps: an image's or a promotion's repository and tags (placeholders
+    filled from the commit, the environment, the digest)."""
+    return OciStampRequest(address, artifact.repository, artifact.tags, artifact.digest)
+
+
+def _stampable(package: BuiltPackage) -> BuiltOciImageArtifact | BuiltOciPromotionArtifact:
+    return cast("BuiltOciImageArtifact | BuiltOciPromotionArtifact", package.artifacts[0])
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

@@ -20,6 +20,7 @@ from pants_oci.field_validation import FieldName
 from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
 from pants_oci.pull_fields import OciPullImageField
 from pants_oci.registries import image_repository
+from pants_oci.stamping import has_placeholders
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
 from pants_oci.util_rules.base_lockfile import (
@@ -149,7 +150,8 @@ async def _built_base(target: Target, oci: OciSubsystem) -> ImageBase:
         images=built.images,
         layer_blobs=await _layer_blobs(built.blobs, built.images),
         mount_sources=built.mount_sources,
-        repositories=(own, *built.base_repositories),
+        # A stamped repository is known at publish only: no mount source then.
+        repositories=(*(() if has_placeholders(own) else (own,)), *built.base_repositories),
         target=target.address,
     )
 

@@ -7,6 +7,7 @@ pull     fetch an image by digest into an OCI image layout       (ocikit.registr
 inspect  print a registry image's manifest and config            (ocikit.registry.cli)
 bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
 run      load a layout into podman or docker and run it          (ocikit.run)
+image-test  check an image's files, config and commands           (ocikit.image_test)
 lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
 verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
 published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
@@ -49,6 +50,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit import run
 
         return run.main(rest)
+    if command == "image-test":
+        from ocikit import image_test
+
+        return image_test.main(rest)
     if command == "bytecode":
         from ocikit import bytecode
 

@@ -79,19 +79,27 @@ def _logging_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
 
 
+def _destination_arguments(parser: argparse.ArgumentParser, done: str) -> None:
+    """What push and promote take alike: where to, the record, the upload journal."""
+    from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+    parser.add_argument(
+        "--dest",
+        action="append",
+        required=True,
+        metavar="REF",
+        help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
+    )
+    parser.add_argument("--record", metavar="FILE", help=f"write what was {done} as JSON to FILE")
+    parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
     prog = f"ocikit {command}"
     if command == "push":
         p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
         p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
-        p.add_argument(
-            "--dest",
-            action="append",
-            required=True,
-            metavar="REF",
-            help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
-        )
-        p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
+        _destination_arguments(p, "pushed")
         p.add_argument(
             "--mount-from",
             action="append",
@@ -107,27 +115,14 @@ def _parser(command: str) -> argparse.ArgumentParser:
             help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
             "PATCH; for registries or proxies that cap request bodies)",
         )
-        from ocikit.registry.upload_journal import RESUME_DIR_HELP
-
-        p.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
     elif command == "promote":
-        from ocikit.registry.upload_journal import RESUME_DIR_HELP
-
         p = _Parser(
             prog=prog,
             description="Copy an image a registry holds to other repositories and registries, "
             "by digest, with its cosign attachments.",
         )
         p.add_argument("source", metavar="REF@DIGEST", help="REGISTRY/REPOSITORY[:TAG]@sha256:... to copy")
-        p.add_argument(
-            "--dest",
-            action="append",
-            required=True,
-            metavar="REF",
-            help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
-        )
-        p.add_argument("--record", metavar="FILE", help="write what was copied as JSON to FILE")
-        p.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
+        _destination_arguments(p, "copied")
     elif command in _RUN_COMMANDS:
         from ocikit.registry import run_cli
 

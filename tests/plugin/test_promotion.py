@@ -17,7 +17,7 @@ from pants.testutil.rule_runner import RuleRunner
 
 from ocikit.contracts.publish import PublishImage
 from pants_oci.goals.promote import OciPromotionFieldSet
-from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, promotion_plan, stamp_request
+from pants_oci.goals.publish_run import OciTagClaims, OciTagClaimsRequest, image_plan, stamp_request
 from pants_oci.promotion_fields import OciPromotionDependenciesField
 from pants_oci.publish_plan import OciPublishConflictError, refuse_conflicts
 from pants_oci.registries import OciRegistry
@@ -154,7 +154,7 @@ def test_the_publish_plan_carries_the_source_and_no_layout(promo_runner: RuleRun
     built, _ = package(promo_runner, "by_address")
     address = Address("promo", target_name="by_address")
     names = promo_runner.request(OciStampedNames, [stamp_request(address, built.artifacts[0])])
-    plan = promotion_plan(
+    plan = image_plan(
         address, built.artifacts[0], names, (OciRegistry("prod", "prod.example.com", default=True),), "/dist"
     )
     contract = plan.contract()

@@ -149,12 +149,16 @@ def publish_registries(
 
 def image_plan(
     address: Address,
-    artifact: BuiltOciImageArtifact,
+    artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact,
     names: OciStampedNames,
     pushed: tuple[OciRegistry, ...],
     dist: str,
 ) -> ImagePlan:
+    """Where an image's layout (or a promotion's source) goes, and its record under `dist`."""
     destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
+    if isinstance(artifact, BuiltOciPromotionArtifact):
+        record = os.path.join(dist, f"{artifact.record_relpath}.publish.json")
+        return ImagePlan(address, "", artifact.digest, destinations, (), record, source=artifact.source)
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -162,25 +166,6 @@ def image_plan(
         destinations=destinations,
         mounts_from=mount_sources(artifact.mount_sources, artifact.base_repositories, pushed),
         record=os.path.join(dist, f"{artifact.relpath}.publish.json"),
-    )
-
-
-def promotion_plan(
-    address: Address,
-    artifact: BuiltOciPromotionArtifact,
-    names: OciStampedNames,
-    pushed: tuple[OciRegistry, ...],
-    dist: str,
-) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
-    return ImagePlan(
-        address=address,
-        layout="",
-        digest=artifact.digest,
-        destinations=destinations,
-        mounts_from=(),
-        record=os.path.join(dist, f"{artifact.record_relpath}.publish.json"),
-        source=artifact.source,
     )
 
 
@@ -314,7 +299,9 @@ async def plan_publish_run(
     )
     predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
     plans = [
-        replace(_plan(t, p, names[n], pushed, dist), attestations=predicates.get(t.address, ()))
+        replace(
+            image_plan(t.address, _stampable(p), names[n], pushed, dist), attestations=predicates.get(t.address, ())
+        )
         for n, ((t, pushed), p) in enumerate(zip(pushing, packages))
     ]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
@@ -413,15 +400,6 @@ def _is_promotion(target: Target) -> bool:
 
 def _package_field_set(target: Target) -> PackageFieldSet:
     return OciPromotionFieldSet.create(target) if _is_promotion(target) else OciImageFieldSet.create(target)
-
-
-def _plan(
-    target: Target, package: BuiltPackage, names: OciStampedNames, pushed: tuple[OciRegistry, ...], dist: str
-) -> ImagePlan:
-    if _is_promotion(target):
-        promoted = cast(BuiltOciPromotionArtifact, package.artifacts[0])
-        return promotion_plan(target.address, promoted, names, pushed, dist)
-    return image_plan(target.address, _artifact(package), names, pushed, dist)
 
 
 def stamp_request(address: Address, artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> OciStampRequest:

@@ -1,5 +1,5 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion` and
+`oci_deploy_manifests` targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
 
 from pants.version import PANTS_SEMVER
 
@@ -14,6 +14,7 @@ from pants_oci.goals import (  # noqa: E402
     lockfile,
     package,
     package_deploy,
+    promote,
     publish,
     publish_attestations,
     publish_roots,
@@ -31,6 +32,7 @@ from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
     OciImageTarget,
     OciLayerTarget,
+    OciPromotionTarget,
     OciPullTarget,
 )
 from pants_oci.util_rules import (  # noqa: E402
@@ -52,7 +54,14 @@ from pants_oci.util_rules import (  # noqa: E402
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget, OciImageTestTarget]
+    return [
+        OciLayerTarget,
+        OciImageTarget,
+        OciPullTarget,
+        OciPromotionTarget,
+        OciDeployManifestsTarget,
+        OciImageTestTarget,
+    ]
 
 
 def rules():
@@ -74,6 +83,7 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *promote.rules(),
         *package_deploy.rules(),
         *lockfile.rules(),
         *publish_run.rules(),

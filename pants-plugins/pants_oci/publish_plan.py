@@ -45,6 +45,7 @@ class ImagePlan:
     mounts_from: tuple[str, ...]
     record: str  # where its publish record goes (an absolute path under dist/)
     attestations: tuple[tuple[str, str], ...] = ()  # (predicate type, JSON): attested when signing
+    source: Optional[str] = None  # an `oci_promotion`'s `registry/repository@digest` (no layout)
 
     @property
     def key(self) -> str:
@@ -58,6 +59,7 @@ class ImagePlan:
             self.destinations,
             self.mounts_from,
             tuple(Attestation(kind, json.loads(body)) for kind, body in self.attestations),
+            self.source,
         )
 
     def run_entry(self, published: bool) -> RunEntry:

@@ -1,6 +1,6 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_deploy_manifests` and
-`oci_debian_packages` targets, `package`, `publish`, `run`, `oci-verify` and the
-`oci-base-images` and `oci-debian-packages` lockfiles."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion`,
+`oci_deploy_manifests` and `oci_debian_packages` targets, `package`, `publish`, `run`,
+`oci-verify` and the `oci-base-images` and `oci-debian-packages` lockfiles."""
 
 from pants.version import PANTS_SEMVER
 
@@ -19,6 +19,7 @@ from pants_oci.goals import (  # noqa: E402
     lockfile,
     package,
     package_deploy,
+    promote,
     publish,
     publish_attestations,
     publish_roots,
@@ -36,6 +37,7 @@ from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
     OciImageTarget,
     OciLayerTarget,
+    OciPromotionTarget,
     OciPullTarget,
 )
 from pants_oci.util_rules import (  # noqa: E402
@@ -61,6 +63,7 @@ def target_types():
         OciLayerTarget,
         OciImageTarget,
         OciPullTarget,
+        OciPromotionTarget,
         OciDeployManifestsTarget,
         OciImageTestTarget,
         OciDebianPackagesTarget,
@@ -86,6 +89,7 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *promote.rules(),
         *package_deploy.rules(),
         *lockfile.rules(),
         *publish_run.rules(),

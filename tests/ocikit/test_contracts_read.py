@@ -76,6 +76,7 @@ CONTRACTS = [
     ),
     Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
     CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, Signing("/k/cosign.key", "PW")),
+    PublishImage("apps:prod", "", DIGEST, ("r/web:1.0",), source=f"r.example.com/staging/web@{DIGEST}"),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
     PushPlan(
         "batch",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 from pants.base.build_root import BuildRoot
-from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -37,8 +37,10 @@ from pants.util.logging import LogLevel
 from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.promote import BuiltOciPromotionArtifact, OciPromotionFieldSet
 from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
     TagClaims,
@@ -52,7 +54,7 @@ from pants_oci.publish_plan import (
 from pants_oci.registries import OciRegistry
 from pants_oci.stamping import StampValues, has_placeholders
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.core import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.core import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 from pants_oci.util_rules.stamp import (
     OciStampedNames,
     OciStampRequest,
@@ -65,6 +67,10 @@ PUSH_PLAN = "__oci_push_plan.json"
 LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
+# In the workers' named cache: the sessions of blob uploads a push left unfinished, which the
+# next push goes on with (ocikit.registry.upload_journal). Never under dist/: it is the
+# machine's, not the run's, and outlives `rm -rf dist`.
+UPLOADS_DIR = f"{CACHE_DIR}/uploads"
 
 
 class SecretValue(str):
@@ -100,7 +106,8 @@ class OciTagClaimsRequest:
 
 @dataclass(frozen=True)
 class OciTagClaims:
-    """Every tagged destination of every `oci_image` of the repository, with its targets."""
+    """Every tagged destination of every `oci_image` and `oci_promotion` of the repository, with
+    its targets."""
 
     claims: TagClaims
 
@@ -142,12 +149,16 @@ def publish_registries(
 
 def image_plan(
     address: Address,
-    artifact: BuiltOciImageArtifact,
+    artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact,
     names: OciStampedNames,
     pushed: tuple[OciRegistry, ...],
     dist: str,
 ) -> ImagePlan:
+    """Where an image's layout (or a promotion's source) goes, and its record under `dist`."""
     destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
+    if isinstance(artifact, BuiltOciPromotionArtifact):
+        record = os.path.join(dist, f"{artifact.record_relpath}.publish.json")
+        return ImagePlan(address, "", artifact.digest, destinations, (), record, source=artifact.source)
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -159,15 +170,20 @@ def image_plan(
 
 
 def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
-    """The destinations an `oci_image` pushes to, from its fields alone (no packaging)."""
+    """The destinations an `oci_image` or `oci_promotion` pushes to, from its fields alone (no
+    packaging)."""
     if target[OciImageSkipPushField].value:
         return ()
     try:
         pushed = publish_registries(oci, target.address, target[OciImageRegistriesField].value).pushed
     except OptionsError:
         return ()  # a bad `registries` field fails that image's own publish, naming it
-    repository = OciImageFieldSet.create(target).repository_name(oci)
-    tags = tuple(target[OciImageTagsField].value or ())
+    if _is_promotion(target):
+        repository = OciPromotionFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciPromotionTagsField].value or ())
+    else:
+        repository = OciImageFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciImageTagsField].value or ())
     return tuple(d for r in pushed for d in push_destinations(r.address, repository, tags))
 
 
@@ -269,21 +285,22 @@ async def plan_publish_run(
     ]
     pushing = [(t, pushed) for t, pushed in pushing if pushed]
     packages = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(_package_field_set(t))) for t, _ in pushing
     )
     names = await MultiGet(
-        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _artifact(p)))
+        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _stampable(p)))
         for (t, _), p in zip(pushing, packages)
     )
     signing = settings.signing
+    images = [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)]
     attestations = await MultiGet(
         Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
-        for (t, _), p in (zip(pushing, packages) if signing else ())
+        for t, p in (images if signing else ())
     )
+    predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
     plans = [
         replace(
-            image_plan(t.address, _artifact(p), names[n], pushed, dist),
-            attestations=attestations[n].predicates if signing else (),
+            image_plan(t.address, _stampable(p), names[n], pushed, dist), attestations=predicates.get(t.address, ())
         )
         for n, ((t, pushed), p) in enumerate(zip(pushing, packages))
     ]
@@ -304,7 +321,7 @@ async def plan_publish_run(
     secret_env = (signing.password_env,) if signing else ()
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
-        Get(Digest, MergeDigests(package.digest for _, package in to_push)),
+        Get(Digest, MergeDigests(package.digest for plan, package in to_push if plan.source is None)),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars, *secret_env])),
     )
     return OciPublishRun(
@@ -362,13 +379,37 @@ def push_run_argv(
         "ocikit-push-run",
         answer,
         *runner.argv(
-            "push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key, "--layouts", LAYOUTS_DIR
+            "push-run",
+            "--plan",
+            PUSH_PLAN,
+            "--state",
+            session.state_dir,
+            "--image",
+            plan.key,
+            "--layouts",
+            LAYOUTS_DIR,
+            "--resume-dir",
+            UPLOADS_DIR,
         ),
     )
 
 
-def stamp_request(address: Address, artifact: BuiltOciImageArtifact) -> OciStampRequest:
+def _is_promotion(target: Target) -> bool:
+    return target.has_field(OciPromotionSourceField)
+
+
+def _package_field_set(target: Target) -> PackageFieldSet:
+    return OciPromotionFieldSet.create(target) if _is_promotion(target) else OciImageFieldSet.create(target)
+
+
+def stamp_request(address: Address, artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> OciStampRequest:
+    """What a publish stamps: an image's or a promotion's repository and tags (placeholders
+    filled from the commit, the environment, the digest)."""
     return OciStampRequest(address, artifact.repository, artifact.tags, artifact.digest)
+
+
+def _stampable(package: BuiltPackage) -> BuiltOciImageArtifact | BuiltOciPromotionArtifact:
+    return cast("BuiltOciImageArtifact | BuiltOciPromotionArtifact", package.artifacts[0])
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

@@ -110,7 +110,7 @@ async def _base_target_of_acyclic_chain(image: Target, value: str) -> Target:
     return first
 
 
-async def _pull_target_reference(target: Target) -> tuple[Reference, BaseImageLockfile | None]:
+async def pull_target_reference(target: Target) -> tuple[Reference, BaseImageLockfile | None]:
     """The reference an `oci_pull` is built from: its digest, or the lockfile's for its tag
     (with the lockfile it came from)."""
     reference = target[OciPullImageField].reference
@@ -172,7 +172,7 @@ async def resolve_image_base(request: ImageBaseRequest, oci: OciSubsystem) -> Im
         return await _pulled_base(spec.reference, request, None)
     target = await _base_target_of_acyclic_chain(image, spec.value)
     if isinstance(target, OciPullTarget):
-        reference, lockfile = await _pull_target_reference(target)
+        reference, lockfile = await pull_target_reference(target)
         return await _pulled_base(reference, request, target.address, lockfile)
     return await _built_base(target, oci)
 

@@ -2,6 +2,7 @@
 
 layer    build one deterministic layer blob from a directory tree (ocikit.layer_cli)
 push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
+promote  copy a registry image by digest, with its attachments  (ocikit.registry.cli)
 pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
 inspect  print a registry image's manifest and config            (ocikit.registry.cli)
 bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
@@ -66,7 +67,7 @@ def _command(command: str, rest: list) -> int:
         from ocikit.debian import worker as debian_worker
 
         return debian_worker.main(command, rest)
-    if command in ("push", "pull", "inspect", "lock", "verify", "published", "push-run"):
+    if command in ("push", "promote", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

@@ -34,17 +34,19 @@ class Attestation(Contract):
 
 @dataclass(frozen=True)
 class PublishImage(Contract):
-    """One image of a batch: its layout, digest, where it goes and where its layers may be
-    mounted from."""
+    """One image of a batch: its layout (or, promoted, the registry image it is copied from),
+    digest, where it goes and where its layers may be mounted from."""
 
     KIND = "publish-image"
 
     key: str  # the target's address
-    layout: str  # the layout directory, relative to the push's --layouts directory
+    layout: str  # the layout directory, relative to the push's --layouts directory ("" for a promotion)
     digest: str
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...] = ()
     attestations: tuple[Attestation, ...] = ()  # attached when the push signs
+    # An `oci_promotion`: `registry/repository@digest` to copy from, instead of a layout.
+    source: Optional[str] = None
 
 
 @dataclass(frozen=True)

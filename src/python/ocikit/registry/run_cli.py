@@ -149,9 +149,10 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
+    from ocikit.registry.upload_journal import UploadJournal
 
     pushes = [
-        ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from, _predicates(i))
+        ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from, _predicates(i), i.source)
         for i in images
     ]
     with PushSession(
@@ -159,6 +160,7 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
         jobs=plan.jobs,
         signer=signer,
         progress=Progress() if args.quiet else StderrProgress(),
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     ) as session:
         return push_images(pushes, session)
 
@@ -242,6 +244,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
             metavar="DIR",
             help="the directory the plan's layout paths are relative to (default: .)",
         )
+        from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+        parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
 
 
 def main(command: str, args: argparse.Namespace) -> int:

@@ -54,7 +54,8 @@ class OciImageLayersField(SpecialCasedDependencies):
     help = help_text(
         """
         The `oci_layer` targets of this image, in order: one image layer each, on top of the
-        base image's layers. Where two layers put something on the same path, the later one
+        base image's layers (`oci_debian_packages` targets add their packages' layers, and
+        `oci_python_app` targets their app's). Where two layers put something on the same path, the later one
         wins, as in `docker build`: a directory replaces a file (and a file replaces a
         directory with everything under it). Within one layer, two inputs on one path are an
         error.

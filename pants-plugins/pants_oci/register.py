@@ -1,5 +1,6 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion` and
-`oci_deploy_manifests` targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion`,
+`oci_deploy_manifests` and `oci_debian_packages` targets, `package`, `publish`, `run`,
+`oci-verify` and the `oci-base-images` and `oci-debian-packages` lockfiles."""
 
 from pants.version import PANTS_SEMVER
 
@@ -9,6 +10,10 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
+from pants_oci.debian import layers as debian_layers  # noqa: E402
+from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
+from pants_oci.debian import sbom as debian_sbom  # noqa: E402
+from pants_oci.debian.target_types import OciDebianPackagesTarget  # noqa: E402
 from pants_oci.goals import (  # noqa: E402
     image_test,  # noqa: E402
     lockfile,
@@ -61,6 +66,7 @@ def target_types():
         OciPromotionTarget,
         OciDeployManifestsTarget,
         OciImageTestTarget,
+        OciDebianPackagesTarget,
     ]
 
 
@@ -96,4 +102,7 @@ def rules():
         *sbom_base_packages.rules(),
         *sbom_contents.rules(),
         *sbom_rules.rules(),
+        *debian_lockfile.rules(),
+        *debian_layers.rules(),
+        *debian_sbom.rules(),
     ]

@@ -198,6 +198,31 @@ class OciSubsystem(Subsystem):
         ),
         advanced=True,
     )
+    debian_archive = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            The Debian archive `oci_debian_packages` targets resolve against and fetch from:
+            its root URL, holding `dists/` and `pool/`. A mirror
+            (`http://deb.debian.org/debian`) or, for builds that resolve the same way next
+            year, a snapshot (`http://snapshot.debian.org/archive/debian/20250520T000000Z`).
+            Needed by `pants generate-lockfiles --resolve=oci-debian-packages` and to fetch
+            the .debs the lockfile pins (each checked against its SHA-256).
+            """
+        ),
+    )
+    debian_packages_lockfile = StrOption(
+        default="3rdparty/oci/debian-packages.lock.yaml",
+        help=softwrap(
+            """
+            The Debian package lockfile, from the build root: for each `oci_debian_packages`
+            target, every package of its closure pinned to one .deb (version, path, size,
+            SHA-256). Builds read only this file; `pants generate-lockfiles
+            --resolve=oci-debian-packages` resolves the targets again and rewrites it.
+            Example: `3rdparty/oci/debian-packages.lock.yaml`.
+            """
+        ),
+    )
     publish_jobs = IntOption(
         default=4,
         help=softwrap(

@@ -313,3 +313,39 @@ def test_the_sbom_hash_command_is_the_contract_and_the_worker_reads_it():
     at = argv.index(SbomSha1Command.COMMAND)
     command = SbomSha1Command.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1 :]))
     assert command == SbomSha1Command("files", "sha1s.json")
+
+
+def test_the_debian_commands_and_files_are_the_contracts():
+    from pants.engine.fs import EMPTY_DIGEST
+
+    from ocikit.contracts.debian import DebFetchCommand, DebInput, DebLayerSpec
+    from ocikit.debian import worker as debian_worker
+    from ocikit.debian.lockfile import LockedDeb
+    from pants_oci.debian.layers import DebLayerRequest, FetchDeb, FetchedDeb, deb_layer_spec, fetch_command
+    from pants_oci.util_rules.settings import LayerCompression
+
+    deb = LockedDeb("libc6", "2.36-9", "amd64", "pool/main/g/glibc/libc6_2.36-9_amd64.deb", 10, "ab" * 32)
+    command = fetch_command(FetchDeb(deb, "http://127.0.0.1:1/debian/"))
+    assert command.to_argv() == (
+        "deb-fetch",
+        "--url",
+        "http://127.0.0.1:1/debian/pool/main/g/glibc/libc6_2.36-9_amd64.deb",
+        "--sha256",
+        "ab" * 32,
+        "--size",
+        "10",
+        "--out",
+        f"debs/{'ab' * 32}.deb",
+        "--package",
+        "libc6 2.36-9 (amd64)",
+    )
+    assert (
+        DebFetchCommand.from_args(debian_worker.parser("deb-fetch").parse_args(list(command.to_argv()[1:]))) == command
+    )
+    request = DebLayerRequest("x", (FetchedDeb(deb, EMPTY_DIGEST),), LayerCompression(Compression.zstd, 3))
+    raw = deb_layer_spec(request, 1700000000).dumps()
+    assert _keys(raw) == {"kind", "version", *field_names(DebLayerSpec)}
+    assert {k for d in json.loads(raw)["debs"] for k in d} == {"kind", "version", *field_names(DebInput)}
+    assert DebLayerSpec.loads(raw) == DebLayerSpec(
+        (DebInput("libc6", f"debs/{'ab' * 32}.deb", "ab" * 32, 10),), "zstd", 3, 1700000000
+    )

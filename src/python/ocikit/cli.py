@@ -12,6 +12,7 @@ lock     refresh a base-image lockfile from the registries       (ocikit.registr
 verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
 published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
+deb-lock, deb-fetch, deb-layer  Debian packages: lockfile, .debs, layers (ocikit.debian.worker)
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit.sbom import worker as sbom_worker
 
         return sbom_worker.main(command, rest)
+    if command in ("deb-lock", "deb-fetch", "deb-layer"):
+        from ocikit.debian import worker as debian_worker
+
+        return debian_worker.main(command, rest)
     if command in ("push", "promote", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 

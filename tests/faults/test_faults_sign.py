@@ -21,8 +21,7 @@ from ocikit.signing.keys import SigningKey
 DENIED = json.dumps({"errors": [{"code": "DENIED", "message": "tags matching sha256-* are immutable here"}]})
 
 
-def test_a_refused_signature_tag_fails_the_push_naming_it_and_tags_nothing(plain_registry, proxy_for, repo,
-                                                                           tmp_path):
+def test_a_refused_signature_tag_fails_the_push_naming_it_and_tags_nothing(plain_registry, proxy_for, repo, tmp_path):
     image = write_image(tmp_path / "layout", label=repo, runnable=False)
     sig_tag = signature_tag(image.digest)
 

@@ -21,10 +21,23 @@ missing_test_packages() {
   echo "${missing[*]}"
 }
 
-# ensure_test_packages WHO: returns 0 when every package is present. Otherwise installs the
-# missing ones, quietly, when running as root with apt-get; else prints one line naming them
-# and the command that installs them, and returns 1.
+# ensure_test_packages WHO: returns 0 when every package is present, and the skopeo with
+# sigstore that .ci/sigstore-skopeo.sh unpacks beside them. Otherwise installs what is missing,
+# quietly, when running as root with apt-get; else prints one line naming them and the command
+# that installs them, and returns 1.
 ensure_test_packages() {
+  _ensure_debian_packages "$1" && _ensure_sigstore_skopeo "$1"
+}
+
+_ensure_sigstore_skopeo() {
+  local who=$1 script
+  script="$(dirname "$_test_packages_file")/../.ci/sigstore-skopeo.sh"
+  "$script" >/dev/null && return 0
+  echo "$who: could not unpack Debian trixie's skopeo (sigstore) with $script" >&2
+  return 1
+}
+
+_ensure_debian_packages() {
   local who=$1 missing
   missing=$(missing_test_packages)
   [[ -z $missing ]] && return 0

@@ -91,3 +91,19 @@ def require(*tools: str, root: bool = False) -> None:
     reason = missing_reason(*tools, root=root)
     if reason is not None:
         pytest.skip(reason)
+
+
+SIGSTORE_SKOPEO = (
+    Path(os.environ.get("PANTS_OCI_CACHE") or Path.home() / ".cache" / "pants-oci") / "skopeo-sigstore" / "skopeo"
+)
+
+
+def sigstore_skopeo() -> str:
+    """A skopeo whose containers/image reads and writes sigstore signatures: Debian trixie's,
+    which .ci/sigstore-skopeo.sh unpacks (bookworm's is built with sigstore disabled)."""
+    if not os.access(SIGSTORE_SKOPEO, os.X_OK):
+        pytest.skip(
+            f"needs a skopeo with sigstore at {SIGSTORE_SKOPEO} (bookworm's has it disabled): "
+            "run .ci/sigstore-skopeo.sh"
+        )
+    return str(SIGSTORE_SKOPEO)

@@ -97,13 +97,16 @@ def merge_annotations(own: Mapping[str, str], contributed: Sequence[tuple[str, M
 def compose_images(
     platforms: Sequence[Platform],
     base_images: Sequence[PlatformImage],
-    layers: Sequence[Layer],
+    layers: Sequence[Layer] | Mapping[Platform, Sequence[Layer]],
     mutations: ConfigMutations,
     created: str,
     annotations: Mapping[str, str],
 ) -> tuple[tuple[PlatformImage, ...], Blob | None]:
     """One image per platform on the base's image for that platform (none for scratch), and an
-    index when there are several. BasePlatformError when the base lacks a platform."""
+    index when there are several. BasePlatformError when the base lacks a platform. `layers`
+    are the same for every platform, or given per platform (Debian packages differ by
+    architecture)."""
+    per_platform = layers if isinstance(layers, Mapping) else {p: layers for p in platforms}
     bases: Sequence[PlatformImage | None] = (
         base_image_per_platform(platforms, base_images) if base_images else [None] * len(platforms)
     )
@@ -112,7 +115,7 @@ def compose_images(
             platform,
             base,
             json.loads(base.config.data) if base else None,
-            layers,
+            per_platform[platform],
             mutations,
             created,
             annotations,

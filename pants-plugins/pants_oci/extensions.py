@@ -56,11 +56,22 @@ class OciLayersRequest:
 class OciLayers:
     """The layers, and config defaults the image takes where it sets none itself: the
     `entrypoint` when the image has no `entrypoint` field (two different ones are an error),
-    and `env` entries under the image's own `env`."""
+    and `env` entries under the image's own `env`. Layers that differ by platform (Debian
+    packages of each architecture) go in `platform_layers` instead, one entry for each of the
+    request's `platforms`."""
 
     layers: tuple[BuiltOciLayer, ...]
     entrypoint: tuple[str, ...] | None = None
     env: FrozenDict[str, str] = FrozenDict()
+    platform_layers: FrozenDict[Platform, tuple[BuiltOciLayer, ...]] = FrozenDict()
+
+    def for_platform(self, platform: Platform) -> tuple[BuiltOciLayer, ...]:
+        return self.platform_layers[platform] if self.platform_layers else self.layers
+
+    @property
+    def most_layers(self) -> int:
+        """The layer count of the platform with the most (for the image's layer budget)."""
+        return max((len(v) for v in self.platform_layers.values()), default=len(self.layers))
 
 
 @union(in_scope_types=[EnvironmentName])

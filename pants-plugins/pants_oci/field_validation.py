@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
 from ocikit.reference import InvalidReference, Reference, is_valid_repository, is_valid_tag, parse_reference
+from pants_oci.stamping import StampError, check_template, has_placeholders
 
 TAG_ACCEPTED = "tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 REPOSITORY_ACCEPTED = (
@@ -73,6 +74,20 @@ def validate_tag(field: Any, value: str) -> str:
 def validate_repository(field: Any, value: str) -> str:
     if not is_valid_repository(value):
         raise invalid_value(field, value, REPOSITORY_ACCEPTED)
+    return value
+
+
+def validate_stamped(
+    field: Any, value: str, validate: Callable[[Any, str], str], valid: Callable[[str], bool], accepted: str
+) -> str:
+    """A value that may hold stamp placeholders (pants_oci.stamping): their names and the text
+    around them are checked now, the stamped value when the image is published."""
+    if not has_placeholders(value):
+        return validate(field, value)
+    try:
+        check_template(value, valid, accepted)
+    except StampError as e:
+        raise invalid_value(field, value, str(e)) from e
     return value
 
 

@@ -19,12 +19,16 @@ from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text
 
 from ocikit.image import ImageError, Platform, normalize_port, validate_env_name
+from ocikit.reference import is_valid_repository, is_valid_tag
 from pants_oci.bases import SCRATCH
 from pants_oci.field_validation import (
+    REPOSITORY_ACCEPTED,
+    TAG_ACCEPTED,
     FieldName,
     invalid_value,
     validate_image_path,
     validate_repository,
+    validate_stamped,
     validate_tag,
 )
 
@@ -50,7 +54,8 @@ class OciImageLayersField(SpecialCasedDependencies):
     help = help_text(
         """
         The `oci_layer` targets of this image, in order: one image layer each, on top of the
-        base image's layers. Where two layers put something on the same path, the later one
+        base image's layers (`oci_debian_packages` targets add their packages' layers, and
+        `oci_python_app` targets their app's). Where two layers put something on the same path, the later one
         wins, as in `docker build`: a directory replaces a file (and a file replaces a
         directory with everything under it). Within one layer, two inputs on one path are an
         error.
@@ -295,15 +300,16 @@ class OciImageRepositoryField(_CheckedStringField):
         """
         The repository name of this image (without registry or tag), recorded in the layout's
         `index.json` and used by `publish`. Defaults to `[oci].default_repository`
-        (the target's name unless configured).
+        (the target's name unless configured). May hold the placeholders of `image_tags`,
+        stamped by `publish` and `oci-verify` only (the layout then records no repository).
 
-        Example: `repository="team/web-server"`
+        Example: `repository="team/web-server"` or `repository="team/{env.CHANNEL}/web"`
         """
     )
 
     @classmethod
     def check(cls, field: FieldName, value: str) -> str:
-        return validate_repository(field, value)
+        return validate_stamped(field, value, validate_repository, is_valid_repository, REPOSITORY_ACCEPTED)
 
 
 class OciImageTagsField(_CheckedStringSequenceField):
@@ -316,13 +322,19 @@ class OciImageTagsField(_CheckedStringSequenceField):
         `skopeo copy oci:DIR:TAG ...` finds it) and pushed by `publish`. Tags match
         `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 
-        Example: `image_tags=["1.2.3", "latest"]`
+        A tag may hold placeholders, stamped by `publish` (and `oci-verify`) and never part of
+        the image, its digest or the layout: `{git.commit}` and `{git.commit_short}` (HEAD's
+        hash, 40 or 12 hex digits, with `-dirty` appended when tracked files differ from it),
+        `{env.NAME}` (a variable listed in `[oci].stamp_env_vars`), `{image.digest}` and
+        `{image.digest_short}` (the hex of the image's digest, 64 or 12 digits).
+
+        Example: `image_tags=["1.2.3", "latest"]` or `image_tags=["sha-{git.commit_short}"]`
         """
     )
 
     @classmethod
     def check_item(cls, field: FieldName, item: str) -> None:
-        validate_tag(field, item)
+        validate_stamped(field, item, validate_tag, is_valid_tag, TAG_ACCEPTED)
 
 
 class OciImageOutputPathField(OutputPathField):

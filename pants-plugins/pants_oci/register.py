@@ -1,5 +1,6 @@
-"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests`
-targets, `package`, `publish`, `run`, `oci-verify` and the `oci-base-images` lockfile."""
+"""The OCI image backend: `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion`,
+`oci_deploy_manifests` and `oci_debian_packages` targets, `package`, `publish`, `run`,
+`oci-verify` and the `oci-base-images` and `oci-debian-packages` lockfiles."""
 
 from pants.version import PANTS_SEMVER
 
@@ -9,10 +10,16 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
+from pants_oci.debian import layers as debian_layers  # noqa: E402
+from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
+from pants_oci.debian import sbom as debian_sbom  # noqa: E402
+from pants_oci.debian.target_types import OciDebianPackagesTarget  # noqa: E402
 from pants_oci.goals import (  # noqa: E402
+    image_test,  # noqa: E402
     lockfile,
     package,
     package_deploy,
+    promote,
     publish,
     publish_attestations,
     publish_roots,
@@ -20,6 +27,7 @@ from pants_oci.goals import (  # noqa: E402
     run,
 )
 from pants_oci.goals import verify as verify_goal  # noqa: E402
+from pants_oci.image_test_fields import OciImageTestTarget  # noqa: E402
 from pants_oci.sbom import base_packages as sbom_base_packages  # noqa: E402
 from pants_oci.sbom import contents as sbom_contents  # noqa: E402
 from pants_oci.sbom import files as sbom_files  # noqa: E402
@@ -29,6 +37,7 @@ from pants_oci.target_types import (  # noqa: E402
     OciDeployManifestsTarget,
     OciImageTarget,
     OciLayerTarget,
+    OciPromotionTarget,
     OciPullTarget,
 )
 from pants_oci.util_rules import (  # noqa: E402
@@ -43,12 +52,22 @@ from pants_oci.util_rules import (  # noqa: E402
     pull,
     runtime,
     settings,
+    stamp,
+    stamp_annotations,
     worker_runner,
 )
 
 
 def target_types():
-    return [OciLayerTarget, OciImageTarget, OciPullTarget, OciDeployManifestsTarget]
+    return [
+        OciLayerTarget,
+        OciImageTarget,
+        OciPullTarget,
+        OciPromotionTarget,
+        OciDeployManifestsTarget,
+        OciImageTestTarget,
+        OciDebianPackagesTarget,
+    ]
 
 
 def rules():
@@ -58,6 +77,9 @@ def rules():
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),
+        *stamp.rules(),
+        *stamp_annotations.rules(),
+        *image_test.rules(),
         *layer_inputs.rules(),
         *layers.rules(),
         *layer_shards.rules(),
@@ -67,6 +89,7 @@ def rules():
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *promote.rules(),
         *package_deploy.rules(),
         *lockfile.rules(),
         *publish_run.rules(),
@@ -79,4 +102,7 @@ def rules():
         *sbom_base_packages.rules(),
         *sbom_contents.rules(),
         *sbom_rules.rules(),
+        *debian_lockfile.rules(),
+        *debian_layers.rules(),
+        *debian_sbom.rules(),
     ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 # Docker and containers/storage (podman, CRI-O) refuse to run an image of more layers ("max
 # depth exceeded"): one overlay mount names every layer, in one page of mount options.
@@ -54,13 +54,18 @@ class LayerBudgetError(ValueError):
     pass
 
 
+def parse_size(value: str) -> Optional[int]:
+    """Bytes of a size such as '512', '64KiB', '16MiB' or '1GiB'; None when it is not one."""
+    match = _SIZE_RE.fullmatch(value)
+    return int(match.group(1)) * _UNITS[match.group(2) or ""] if match else None
+
+
 def parse_shard_size(value: str) -> int:
     """The shard size in bytes of a `shard_size` value; 0 for 'off'. ShardSizeError says what
     is accepted."""
     if value == "off":
         return 0
-    match = _SIZE_RE.fullmatch(value)
-    size = int(match.group(1)) * _UNITS[match.group(2) or ""] if match else 0
+    size = parse_size(value) or 0
     if size < MIN_SHARD_SIZE:
         raise ShardSizeError(SHARD_SIZE_ACCEPTED)
     return size

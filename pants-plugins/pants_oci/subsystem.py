@@ -20,12 +20,14 @@ from pants.option.option_types import (
     StrOption,
 )
 from pants.option.subsystem import Subsystem
+from pants.util.frozendict import FrozenDict
 from pants.util.memo import memoized_method
 from pants.util.strutil import softwrap
 
 from ocikit.compress import DEFAULT_LEVEL, LEVEL_RANGE
 from pants_oci.registries import OciRegistries
 from pants_oci.shards import DEFAULT_SHARD_SIZE, ShardSizeError, parse_shard_size
+from pants_oci.stamping import parse_stamp_env_vars
 
 # What Pants' EnvironmentVarsRequest understands; it would silently drop 'A-B' and blame
 # `--test-extra-env-var` for '1A'.
@@ -54,6 +56,7 @@ def _level_table_key(compression: Compression) -> str:
 
 class SbomFormat(Enum):
     spdx = "spdx"
+    cyclonedx = "cyclonedx"
 
 
 class ContainerRuntimeKind(Enum):
@@ -195,6 +198,31 @@ class OciSubsystem(Subsystem):
         ),
         advanced=True,
     )
+    debian_archive = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            The Debian archive `oci_debian_packages` targets resolve against and fetch from:
+            its root URL, holding `dists/` and `pool/`. A mirror
+            (`http://deb.debian.org/debian`) or, for builds that resolve the same way next
+            year, a snapshot (`http://snapshot.debian.org/archive/debian/20250520T000000Z`).
+            Needed by `pants generate-lockfiles --resolve=oci-debian-packages` and to fetch
+            the .debs the lockfile pins (each checked against its SHA-256).
+            """
+        ),
+    )
+    debian_packages_lockfile = StrOption(
+        default="3rdparty/oci/debian-packages.lock.yaml",
+        help=softwrap(
+            """
+            The Debian package lockfile, from the build root: for each `oci_debian_packages`
+            target, every package of its closure pinned to one .deb (version, path, size,
+            SHA-256). Builds read only this file; `pants generate-lockfiles
+            --resolve=oci-debian-packages` resolves the targets again and rewrites it.
+            Example: `3rdparty/oci/debian-packages.lock.yaml`.
+            """
+        ),
+    )
     publish_jobs = IntOption(
         default=4,
         help=softwrap(
@@ -219,6 +247,18 @@ class OciSubsystem(Subsystem):
         advanced=True,
     )
 
+    stamp_env_vars = StrListOption(
+        default=[],
+        help=softwrap(
+            """
+            The environment variables `image_tags` and `repository` may stamp with, as
+            `{env.NAME}` (`NAME`, or `NAME=default` for the value used when NAME is unset), e.g.
+            `stamp_env_vars = ["CI_PIPELINE_ID", "RELEASE_CHANNEL=dev"]` and
+            `image_tags=["{env.RELEASE_CHANNEL}-{git.commit_short}"]`. Read when publishing only.
+            """
+        ),
+    )
+
     sbom_formats = EnumListOption(
         default=[SbomFormat.spdx],
         help=softwrap(
@@ -227,8 +267,11 @@ class OciSubsystem(Subsystem):
             layout: `spdx` writes `dist/<output_path>.spdx.json`, an SPDX 2.3 JSON document of
             the image (by digest), its base, the Debian packages the base records, the Python
             distributions of its `oci_python_app`s and its first-party files with the Pants
-            targets they come from. It changes no layer or image digest. An empty list writes
-            none: `sbom_formats = []`, or `--oci-sbom-formats="[]"` on the command line.
+            targets they come from; `cyclonedx` writes the same facts as
+            `dist/<output_path>.cdx.json`, a CycloneDX 1.5 JSON document. With a signing key,
+            `publish` attaches each as a signed attestation. It changes no layer or image
+            digest. An empty list writes none: `sbom_formats = []`, or
+            `--oci-sbom-formats="[]"` on the command line.
             """
         ),
     )
@@ -361,6 +404,17 @@ class OciSubsystem(Subsystem):
                     "'DOCKER_CONFIG' or 'OCIKIT_LOG_LEVEL=DEBUG'."
                 )
         return tuple(self.env_vars)
+
+    @memoized_method
+    def stamp_env_vars_defaults(self) -> FrozenDict[str, Optional[str]]:
+        """`[oci].stamp_env_vars`, validated: NAME -> its default (None when it has none)."""
+        try:
+            return parse_stamp_env_vars(self.stamp_env_vars)
+        except ValueError as e:
+            raise OptionsError(
+                f"[oci].stamp_env_vars has an invalid entry {str(e)!r}: expected NAME or NAME=default, where "
+                "NAME is letters, digits and '_' and does not start with a digit, e.g. 'CI_PIPELINE_ID'."
+            ) from e
 
     def _signing(self) -> Optional[SigningSettings]:
         if not self.signing_key:

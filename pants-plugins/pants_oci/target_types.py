@@ -1,5 +1,6 @@
-"""The `oci_layer`, `oci_pull`, `oci_image` and `oci_deploy_manifests` targets; their fields
-live in `layer_fields`, `pull_fields`, `image_fields` and `deploy_fields`."""
+"""The `oci_layer`, `oci_pull`, `oci_image`, `oci_promotion` and `oci_deploy_manifests` targets;
+their fields live in `layer_fields`, `pull_fields`, `image_fields`, `promotion_fields` and
+`deploy_fields`."""
 
 from __future__ import annotations
 
@@ -39,6 +40,13 @@ from pants_oci.layer_fields import (
     OciLayerOwnerField,
     OciLayerShardSizeField,
     OciLayerSymlinksField,
+)
+from pants_oci.promotion_fields import (
+    OciPromotionDependenciesField,
+    OciPromotionOutputPathField,
+    OciPromotionRepositoryField,
+    OciPromotionSourceField,
+    OciPromotionTagsField,
 )
 from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
 
@@ -188,6 +196,48 @@ class OciDeployManifestsTarget(Target):
                 name="k8s",
                 sources=["k8s/*.yaml"],   # image: //services/web:web, or image: team/web
                 registry="@prod",
+            )
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# oci_promotion
+# ---------------------------------------------------------------------------------------------
+
+
+class OciPromotionTarget(Target):
+    alias = "oci_promotion"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OciPromotionSourceField,
+        OciPromotionDependenciesField,
+        OciImageRegistriesField,
+        OciPromotionRepositoryField,
+        OciPromotionTagsField,
+        OciImageSkipPushField,
+        OciPromotionOutputPathField,
+    )
+    help = help_text(
+        """
+        An image that a registry already holds (the one staging tested), published to our
+        registries unchanged, by digest: no rebuild. `pants publish` copies the image `source`
+        names (an index with every platform's manifest) with its cosign attachments
+        (`sha256-<hex>.sig`, `.att`, `.sbom`) to `REGISTRY/repository:TAG` for each of
+        `registries` and `image_tags`; the digest there is the source's. Blobs are mounted
+        when the source is on the same registry, copied otherwise. It is reported like an
+        `oci_image` (`dist/<output_path>.publish.json`, `dist/oci-publish.json`), and its tags
+        count in the check that no two targets push the same tag.
+
+        Example:
+
+            oci_pull(name="staging_web", image="registry.example.com/staging/web@sha256:...")
+            oci_promotion(
+                name="prod_web",
+                source=":staging_web",
+                registries=["@prod"],
+                repository="web",
+                image_tags=["1.4.2"],
             )
         """
     )

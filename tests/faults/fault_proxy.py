@@ -11,6 +11,9 @@ back at the proxy. `decide(request)` is called for each request and may return a
     Fault(rewrite=lambda body: body[:-1])      forward, then send a rewritten response body
     Fault(truncate=100)                        forward, send the upstream headers but only
                                                100 body bytes, then hang up
+    Fault(cut_request=100)                     forward the request's headers and its first 100
+                                               body bytes, then hang up on both sides (a
+                                               connection cut mid-upload)
 
 Every request is recorded (`requests`): its number, method, path, time, the fault applied,
 the status and headers of the answer.
@@ -38,6 +41,7 @@ class Fault:
     delay: float = 0.0
     rewrite: Optional[Callable[[bytes], bytes]] = None
     truncate: Optional[int] = None
+    cut_request: Optional[int] = None
 
 
 @dataclass
@@ -182,12 +186,17 @@ class FaultProxy:
                 upstream.send(b"0\r\n\r\n")
             else:
                 left = int(handler.headers.get("Content-Length") or 0)
+                cut = fault.cut_request if fault is not None else None
                 while left > 0:
                     chunk = handler.rfile.read(min(left, _CHUNK))
                     if not chunk:
                         return
+                    if cut is not None and len(chunk) >= cut:
+                        upstream.send(chunk[:cut])
+                        return  # both connections close: the registry got part of the body
                     upstream.send(chunk)
                     left -= len(chunk)
+                    cut = cut - len(chunk) if cut is not None else None
             response = upstream.getresponse()
             request.response_headers = dict(response.getheaders())
             request.status = response.status  # set before the client can see the answer

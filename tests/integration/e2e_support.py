@@ -39,6 +39,21 @@ LAYER_PROCESS_PREFIX = "Build layer of "
 SBOM_PROCESS_PREFIXES = ("Hash the files of ", "Read the Debian packages of layer ")
 WORKER_SETUP_DESCRIPTION = "Prepare the Python for ocikit processes"
 
+BUSYBOX = Path("/bin/busybox")  # static (busybox-static): runs in a scratch image
+# podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
+PODMAN_RUN_ARGS = "--oci-run-args=['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']"
+
+
+def busybox_layer_build(directory: str) -> str:
+    """BUILD lines of an `oci_layer` named `bin`: `directory`'s `bin/busybox` at /bin/busybox,
+    with /bin/sh linked to it."""
+    return (
+        'files(name="busybox", sources=["bin/busybox"])\n'
+        f'relocated_files(name="bb", files_targets=[":busybox"], src="{directory}/bin", dest="")\n'
+        'oci_layer(name="bin", dependencies=[":bb"], destination="/bin", symlinks={"sh": "busybox"})\n'
+    )
+
+
 _COUNTER_RE = re.compile(r"^\s+([a-z_0-9]+): (\d+)\s*$")
 _WROTE_RE = re.compile(r"Wrote dist/(\S+)\n\s+(\S+)@(sha256:[0-9a-f]{64})\n")
 

@@ -154,7 +154,7 @@ CASES = {
         "img",
         (
             f"The `layers` field in target {_d('layers_not_a_layer')}:img names",
-            "only `oci_layer` targets can be layers",
+            "only `oci_layer` and `oci_debian_packages` targets can be layers",
         ),
         files={"a.txt": "a\n"},
     ),

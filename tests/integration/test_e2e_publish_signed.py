@@ -1,5 +1,6 @@
 """`pants publish` with `[oci].signing_key`, through the real ./pants against the real
-registry: the signature each image gets verifies with openssl, an unchanged re-publish signs
+registry: the signature each image gets verifies with openssl and is admitted by a
+`sigstoreSigned` policy (containers/image, through skopeo), an unchanged re-publish signs
 nothing and sends nothing, and neither the key nor its password appears anywhere Pants writes
 (the output at -ldebug, .pants.d, the run record); bad keys fail before anything is pushed."""
 
@@ -19,7 +20,7 @@ from real_parts import needs
 from registry_fixtures import start_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from sigstore_policy import openssl_verified, openssl_verified_attestations  # noqa: E402
+from sigstore_policy import openssl_verified, openssl_verified_attestations, policy_admits  # noqa: E402
 
 from ocikit.signing.keys import SigningKey, encrypt_cosign_key  # noqa: E402
 
@@ -67,7 +68,7 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
         first = build_root.run(
             "-ldebug",
             "publish",
-            *flags(registry, key, "--oci-sign-platform-manifests"),
+            *flags(registry, key, "--oci-sign-platform-manifests", "--oci-sbom-formats=['spdx', 'cyclonedx']"),
             *IMAGES,
             env={"COSIGN_PASSWORD": PASSWORD},
         )
@@ -77,13 +78,22 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
             digest = layout.top()["digest"]
             (claims,) = openssl_verified(tmp_path / relpath, registry.host, repository, digest, public)
             assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repository}"
+            admitted = policy_admits(
+                tmp_path / f"{relpath}.policy", registry.host, public, f"{registry.host}/{repository}:latest"
+            )
+            assert admitted.returncode == 0, admitted.stderr
             record = json.loads(build_root.dist(f"{relpath}.publish.json").read_text())
             assert record["stats"]["signatures_pushed"] >= 1
             statements = openssl_verified_attestations(
                 tmp_path / f"{relpath}.att", registry.host, repository, digest, public
             )
             by_type = {st["predicateType"]: st for st in statements}
-            assert sorted(by_type) == ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"]
+            assert sorted(by_type) == [
+                "https://cyclonedx.org/bom",
+                "https://slsa.dev/provenance/v1",
+                "https://spdx.dev/Document",
+            ]
+            assert by_type["https://cyclonedx.org/bom"]["predicate"]["metadata"]["component"]["version"] == digest
             sbom = json.loads(build_root.dist(f"{relpath}.spdx.json").read_text())
             attested = by_type["https://spdx.dev/Document"]["predicate"]
             # The SBOM of the publish's own package (its registries are in the image's purl).
@@ -113,7 +123,7 @@ def test_published_images_are_signed_and_nothing_secret_leaks(build_root: BuildR
         mark = registry.mark()
         again = build_root.run(
             "publish",
-            *flags(registry, key, "--oci-sign-platform-manifests"),
+            *flags(registry, key, "--oci-sign-platform-manifests", "--oci-sbom-formats=['spdx', 'cyclonedx']"),
             *IMAGES,
             env={"COSIGN_PASSWORD": PASSWORD},
         )
@@ -139,6 +149,31 @@ def test_an_unsigned_image_is_signed_on_the_next_publish_with_a_key(build_root: 
             len(openssl_verified(tmp_path / "b", registry.host, "examples/hello", digest, keys["dir"] / "cosign.pub"))
             == 1
         )
+
+
+def test_after_a_key_rotation_the_next_publish_signs_with_the_new_key(
+    build_root: BuildRoot, keys: dict, tmp_path: Path
+):
+    build_root.package("examples/hello:hello")
+    new = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "new.pem").write_bytes(
+        new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (tmp_path / "new.pub").write_bytes(SigningKey(new).public_key().pem())
+    digest = Layout(build_root.dist("examples.hello/hello")).top()["digest"]
+    with start_registry(tmp_path / "registry", "none") as registry:
+        old = build_root.run("publish", *flags(registry, keys["dir"] / "plain.pem"), "examples/hello:hello")
+        assert old.returncode == 0, old.describe()
+        rotated = build_root.run("publish", *flags(registry, tmp_path / "new.pem"), "examples/hello:hello")
+        assert rotated.returncode == 0, rotated.describe()
+        assert "already published" not in rotated.output, "the old key's signature is not ours any more"
+        for n, public in enumerate([tmp_path / "new.pub", keys["dir"] / "cosign.pub"]):
+            assert len(openssl_verified(tmp_path / f"v{n}", registry.host, "examples/hello", digest, public)) == 1
+        mark = registry.mark()
+        again = build_root.run("publish", *flags(registry, tmp_path / "new.pem"), "examples/hello:hello")
+        assert again.returncode == 0, again.describe()
+        assert "skipped (already published" in again.output, again.describe()
+        assert not [r for r in registry.requests_since(mark) if r.method in ("PUT", "POST", "PATCH")]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """examples/python end to end, through the real `../../pants` in a copy of its build root: a
-small service with locked PyPI requirements (one with a native extension), as an image on a
-Python base built from Debian packages and pinned by digest from a loopback registry, run by podman and by runc.
+small service with locked PyPI requirements (one with a native extension), as an image on its
+Python base (`images:python-base`), which Pants builds from the Debian packages its lockfile
+pins (fetched from a loopback mirror of exactly those files), run by podman and by runc.
 
 What it proves: the image runs the app on the base's python3 (podman, runc, and `pants run`
 with arguments after `--` and the app's exit status); an edit to the app re-runs its
@@ -9,8 +10,9 @@ config and manifest only; the requirements layer is the same bytes from another 
 another path with its own caches; and the bad inputs of a Python app fail at package time
 naming the target and field.
 
-Needs podman, runc, umoci, skopeo, docker-registry and debootstrap (Debian packages), root (to
-build the base once per machine, ~2 min, cached in ~/.cache/pants-oci) and PyPI.
+Needs podman, runc, umoci, skopeo and docker-registry (Debian packages), root (umoci unpacks
+with owners), PyPI, and the Debian archive apt uses (the locked .debs, once per machine, cached
+in ~/.cache/pants-oci).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from sbom_checks import Sbom, validate
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "registry"))
-from python_tools import pex_cli_config, push_python_base  # noqa: E402
+from debian_archive import mirrored_lockfile, served  # noqa: E402
+from python_tools import pex_cli_config  # noqa: E402
 from real_parts import require  # noqa: E402
 from registry_fixtures import launch_registry  # noqa: E402
 
@@ -80,14 +83,15 @@ class PythonRoot:
 def app_layers(layout: Layout) -> dict[str, str]:
     """`{history created_by: layer digest}` of the layers the app added to the base."""
     manifest, config = layout.manifest(), layout.config()
-    ours = [h["created_by"] for h in config["history"] if h.get("created_by", "").startswith("pants:")]
+    # The base is built by Pants too: its layers' history starts with "pants: oci_debian_packages".
+    ours = [h["created_by"] for h in config["history"] if h.get("created_by", "").startswith("pants: oci_python_app")]
     return dict(zip(ours, manifest["layers"][-len(ours) :])) if ours else {}
 
 
 @pytest.fixture(scope="module")
 def machine() -> None:
-    # Root: debootstrap builds the base once per machine, and umoci unpacks with owners.
-    require("podman", "runc", "umoci", "skopeo", "docker-registry", "debootstrap", root=True)
+    # Root: umoci unpacks with owners.
+    require("podman", "runc", "umoci", "skopeo", "docker-registry", root=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +101,13 @@ def registry(machine, tmp_path_factory: pytest.TempPathFactory):
     registry.stop()
 
 
+DEBIAN_LOCKFILE = REPO / "examples/python/3rdparty/oci/debian-packages.lock.yaml"
+
+
 @pytest.fixture(scope="module")
-def python_env(registry) -> dict:
-    return {
-        "PANTS_CONFIG_FILES": f"+['{pex_cli_config()}']",
-        "OCI_PYTHON_BASE": push_python_base(registry.host),
-    }
+def python_env(registry, tmp_path_factory: pytest.TempPathFactory):
+    with served(mirrored_lockfile(DEBIAN_LOCKFILE, tmp_path_factory.mktemp("debian-mirror"))) as archive:
+        yield {"PANTS_CONFIG_FILES": f"+['{pex_cli_config()}']", "PANTS_OCI_DEBIAN_ARCHIVE": archive}
 
 
 def make_root(tmp: Path, python_env: dict) -> PythonRoot:
@@ -264,18 +269,16 @@ def test_the_sbom_names_the_requirements_layer_distributions_and_the_bases_debia
     assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(source).hexdigest()} in greeting["checksums"]
     assert files["./app/__main__.py"]["comment"] == "Put in the image by the Pants target images:app."
     assert "./app/src/greeter/greeting.json" in files
-    # The base: by digest, and the Debian packages its dpkg status records.
+    # The base: by digest, and the Debian packages its status.d records.
     (base,) = sbom.related(image, "DESCENDANT_OF")
     arch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
-    pinned = python_env["OCI_PYTHON_BASE"]  # registry/repository:tag@sha256:... (a manifest)
-    assert base["versionInfo"] == pinned.split("@", 1)[1]
-    assert base["comment"] == f"Platform linux/{arch}. Pulled as {pinned}."
-    repository = pinned.split("@")[0].rsplit(":", 1)[0]
-    assert sbom.purls(base) == [
-        f"pkg:oci/debian-python@{base['versionInfo'].replace(':', '%3A')}?arch={arch}&repository_url={repository}"
-    ]
+    packaged = built.run("package", "images:python-base")
+    assert packaged.returncode == 0, packaged.describe()
+    base_layout = Layout(built.root.dist("images/python-base"))
+    assert base["versionInfo"] == base_layout.top()["digest"]
+    assert base["comment"] == f"Platform linux/{arch}. The oci_image images:python-base."
     debs = {p["name"]: p for p in sbom.related(base, "CONTAINS")}
-    assert {"python3.11", "libc6", "base-files", "dpkg"} <= set(debs), sorted(debs)
+    assert {"python3.11", "libc6", "ca-certificates", "tzdata", "dpkg"} <= set(debs), sorted(debs)
     assert sbom.purls(debs["libc6"])[0].startswith("pkg:deb/debian/libc6@2.36-")
     assert sbom.purls(debs["libc6"])[0].endswith(f"?arch={arch}")
 
@@ -286,7 +289,7 @@ def test_compile_bytecode_all_compiles_the_code_too(first) -> None:
         "all/BUILD",
         """
 oci_python_app(name="app", binary="//src/python/greeter:bin", compile_bytecode="all")
-oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
+oci_image(name="img", base="//images:python-base", layers=[":app"])
 """,
     )
     try:
@@ -346,7 +349,7 @@ def test_bad_python_apps_fail_at_package_naming_the_target_and_field(first, case
     build = f"""
 {binary}
 oci_python_app(name="app", binary=":bin")
-oci_image(name="img", base=env("OCI_PYTHON_BASE"), layers=[":app"])
+oci_image(name="img", base="//images:python-base", layers=[":app"])
 """
     built.root.write("bad/BUILD", build)
     built.root.write("bad/x.py", "")

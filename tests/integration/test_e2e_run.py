@@ -13,21 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import BuildRoot, scratch_dir
+from e2e_support import BUSYBOX, PODMAN_RUN_ARGS, BuildRoot, busybox_layer_build, scratch_dir
 from real_parts import require
 
 pytestmark = pytest.mark.integration
 
-BUSYBOX = Path("/bin/busybox")
 DIR = "e2e_podman_run"
 REPOSITORY = "e2e/podman-run"
-# podman on these machines: crun fails on hybrid cgroups, and the default ulimits are refused.
-RUN_ARGS = "--oci-run-args=['--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']"
+RUN_ARGS = PODMAN_RUN_ARGS
 
-BUILD = f"""\
-files(name="busybox", sources=["bin/busybox"])
-relocated_files(name="bb", files_targets=[":busybox"], src="{DIR}/bin", dest="")
-oci_layer(name="bin", dependencies=[":bb"], destination="/bin", symlinks={{"sh": "busybox"}})
+BUILD = (
+    busybox_layer_build(DIR)
+    + f"""
 
 oci_image(
     name="img",
@@ -39,6 +36,7 @@ oci_image(
 )
 oci_image(name="foreign", layers=[":bin"], platforms=["linux/s390x", "linux/ppc64le"])
 """
+)
 
 
 @pytest.fixture(scope="module")

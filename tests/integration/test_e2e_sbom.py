@@ -1,13 +1,16 @@
 """The SBOMs `./pants package examples::` writes beside the layouts: valid for spdx-tools'
-`pyspdxtools -i`, naming the digests `package` printed, and absent with `[oci].sbom_formats = []`.
+`pyspdxtools -i`, naming the digests `package` printed, and absent with `[oci].sbom_formats = []`;
+with `cyclonedx` also a CycloneDX 1.5 document that CycloneDX's validator accepts.
 (Their bytes across checkouts: test_e2e_rebuilds; an app's distributions and a Debian base's
 packages: test_e2e_python_app.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from cyclonedx_tool import cyclonedx_errors
 from e2e_support import EXAMPLES, BuildRoot, ExamplesBuild, scratch_dir
 from sbom_checks import Sbom, validate
 
@@ -69,6 +72,31 @@ def test_the_option_turns_the_sbom_off(build_root: BuildRoot, examples_build: Ex
     assert off.packaged[EXAMPLES["hello"][0]][1] == examples_build.printed_digest("hello")
     build_root.package("examples/hello:hello")
     assert sbom.read_bytes() == examples_build.dist.joinpath(f"{EXAMPLES['hello'][0]}.spdx.json").read_bytes()
+
+
+def test_cyclonedx_is_written_beside_spdx_with_the_same_facts(
+    build_root: BuildRoot, examples_build: ExamplesBuild
+) -> None:
+    relpath = EXAMPLES["multiarch"][0]
+    both = build_root.run("package", "--oci-sbom-formats=['spdx', 'cyclonedx']", "examples/multiarch:multiarch")
+    assert both.returncode == 0, both.describe()
+    cdx = build_root.dist(f"{relpath}.cdx.json")
+    assert cyclonedx_errors(cdx) == ""
+    first = cdx.read_bytes()
+    bom = json.loads(first)
+    top = bom["metadata"]["component"]
+    assert top["version"] == examples_build.printed_digest("multiarch")
+    spdx = Sbom(build_root.dist(f"{relpath}.spdx.json"))
+    spdx_files = sorted(f["fileName"][1:] for f in spdx.document["files"])
+    assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == spdx_files
+    platforms = sorted(c["version"] for c in bom["components"] if c["type"] == "container")
+    assert platforms == sorted(
+        p["versionInfo"] for p in spdx.related(spdx.described(), "CONTAINS") if "versionInfo" in p
+    )
+    again = build_root.run("package", "--oci-sbom-formats=['cyclonedx', 'spdx']", "examples/multiarch:multiarch")
+    assert again.returncode == 0, again.describe()
+    assert cdx.read_bytes() == first
+    cdx.unlink()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """`pants oci-verify` through the real ./pants against the real registry: an image published
 with a signing key is "matches, signed" with its public key and "matches, unsigned" (failing)
-with another; after an edit of one of its files, or after its tag is moved to another image in
+with another; an image skopeo signed with a cosign key (containers/image's own sigstore code)
+is "matches, signed" too; after an edit of one of its files, or after its tag is moved to another image in
 the registry, it "differs", naming the layer and the path; a tag that was never pushed is
 "missing". The table goes to stdout, the whole result to dist/oci-verify.json."""
 
@@ -15,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from e2e_support import BuildRoot, PantsRun, scratch_dir
 from real_parts import needs
 from registry_fixtures import skopeo, start_registry
+from sigstore_policy import sigstore_sign
 
-from ocikit.signing.keys import SigningKey
+from ocikit.signing.keys import SigningKey, encrypt_cosign_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry, needs("docker-registry", "skopeo")]
 
@@ -88,6 +90,34 @@ def test_a_signed_publish_verifies_with_its_public_key_only(build_root: BuildRoo
         assert row(unchecked, HELLO, reference).startswith("matches (no verify keys configured)")
         asked = registry.requests_since(mark)
         assert asked and all(r.method in ("GET", "HEAD") for r in asked), "verifying reads only"
+
+
+def test_a_signature_skopeo_made_with_a_cosign_key_verifies(build_root: BuildRoot, tmp_path: Path):
+    key = SigningKey(ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "cosign.key").write_bytes(encrypt_cosign_key(key, b"skopeo pass"))
+    (tmp_path / "passphrase").write_text("skopeo pass")
+    with (
+        start_registry(tmp_path / "registry", "none") as registry,
+        scratch_dir(build_root, "skopeo_keys", {"cosign.pub": key.public_key().pem()}),
+    ):
+        published = build_root.run("publish", registries(registry), HELLO)
+        assert published.returncode == 0, published.describe()
+        reference = f"{registry.host}/examples/hello:latest"
+        signed = sigstore_sign(
+            tmp_path / "skopeo",
+            registry.host,
+            tmp_path / "cosign.key",
+            tmp_path / "passphrase",
+            f"docker://{reference}",
+            reference,
+            "--src-tls-verify=false",
+            "--preserve-digests",
+        )
+        assert signed.returncode == 0, signed.stderr
+
+        verified = verify(build_root, registry, "--oci-verify-keys=['skopeo_keys/cosign.pub']", HELLO)
+        assert verified.returncode == 0, verified.describe()
+        assert row(verified, HELLO, reference).startswith("matches, signed signed with skopeo_keys/cosign.pub")
 
 
 APP_BUILD = """\

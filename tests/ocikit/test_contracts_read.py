@@ -9,9 +9,19 @@ import json
 
 import pytest
 
-from ocikit import bytecode, layer_cli, run
+from ocikit import bytecode, image_test, layer_cli, run
 from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.debian import (
+    DebFetchCommand,
+    DebInput,
+    DebLayerCommand,
+    DebLayerSpec,
+    DebLockCommand,
+    DebLockRequest,
+    DebTargetRequest,
+)
+from ocikit.contracts.image_test import CommandCheck, ConfigCheck, FileCheck, ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.publish import (
@@ -43,6 +53,7 @@ from ocikit.contracts.verify import (
     VerifyPlan,
     VerifyResult,
 )
+from ocikit.debian import worker as debian_worker
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
 
@@ -64,7 +75,8 @@ CONTRACTS = [
         (Attestation("https://slsa.dev/provenance/v1", {"buildDefinition": {"n": [1, 2]}}),),
     ),
     Attestation("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3"}),
-    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, True),
+    CheckPlan((PublishImage("apps:web", "apps/web", DIGEST, ("r/web:1",)),), ("r",), 8, Signing("/k/cosign.key", "PW")),
+    PublishImage("apps:prod", "", DIGEST, ("r/web:1.0",), source=f"r.example.com/staging/web@{DIGEST}"),
     CheckResult("batch", ("apps:web",), {"r/web:1": DIGEST}, {"apps:web": {"digest": DIGEST}}),
     PushPlan(
         "batch",
@@ -108,6 +120,30 @@ CONTRACTS = [
     DpkgLayerScan({}, {}),
     DebPackage("tzdata", "2024a-0+deb12u1", "all"),
     FileSha1s({"app/a b.txt": "0" * 40}),
+    FileCheck("/app/main.py", True, "file", 0o644, 0, 0, "^import"),
+    FileCheck("/root/.cache", False),
+    ConfigCheck(("/app/run",), ("--serve",), {"LANG": "C.UTF-8"}, {"team": "web"}, "1000", "/app"),
+    ConfigCheck(),
+    CommandCheck(("--version",), ("/app/run",), 0, "^web 1\\.", ""),
+    ImageTestPlan(
+        "oci_image_test app:t",
+        "oci_image app:img",
+        "app/img",
+        "linux/amd64",
+        (FileCheck("/app"),),
+        ConfigCheck(user="1000"),
+        (CommandCheck(("true",)),),
+        "/usr/bin/podman",
+        "",
+        ("--runtime", "runc"),
+    ),
+    ImageTestPlan("oci_image_test app:t", "oci_image app:img", "app/img", "linux/amd64", runtime_missing="no podman"),
+    DebTargetRequest("base:runtime", "bookworm", ("python3", "tzdata"), ("amd64", "arm64")),
+    DebLockRequest("http://127.0.0.1:8080/debian", (DebTargetRequest("a:b", "bookworm", ("tzdata",), ("amd64",)),)),
+    DebLockRequest("http://snapshot.debian.org/archive/debian/20250520T000000Z", ()),
+    DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),
+    DebLayerSpec((DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),), "zstd", 3, 1700000000, 2),
+    DebLayerSpec(()),
 ]
 
 
@@ -153,8 +189,18 @@ COMMANDS = [
     ),
     (VerifyCommand("plan.json"), lambda: registry_cli._parser("verify")),
     (BytecodeCommand("tree", "pyc"), bytecode._parser),
+    (ImageTestCommand("plan.json"), image_test.parser),
     (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
     (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
+    (
+        DebLockCommand("request.json", "out/lock.yaml", "pants generate-lockfiles"),
+        lambda: debian_worker.parser("deb-lock"),
+    ),
+    (
+        DebFetchCommand("http://h/pool/a.deb", "ab" * 32, 10, "debs/a.deb", "a 1.0"),
+        lambda: debian_worker.parser("deb-fetch"),
+    ),
+    (DebLayerCommand("spec.json", "layer.blob", "layer.json"), lambda: debian_worker.parser("deb-layer")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
     (

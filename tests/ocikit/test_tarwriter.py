@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ocikit import tarwriter
 from ocikit.layer import LayerEntry, plan_layer
 
-KINDS = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
+KINDS = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
 
 
 def tarfile_header(name, kind, mode, uid, gid, size, mtime, linkname=""):
@@ -81,7 +81,7 @@ _mtimes = st.one_of(st.just(0), st.integers(0, 2**34), st.just(8**11 - 1), st.ju
 )
 def test_header_is_byte_identical_to_tarfile(name, kind, mode, uid, gid, size, mtime, linkname):
     name = name.rstrip("/") or "x"
-    linkname = linkname if kind == "symlink" else ""
+    linkname = linkname if kind in ("symlink", "hardlink") else ""
     size = size if kind == "file" else 0
     full = name + "/" if kind == "dir" else name  # tarfile adds the slash to directories too
     expected = tarfile_header(full, kind, mode, uid, gid, size, mtime, linkname)

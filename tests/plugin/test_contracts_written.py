@@ -27,10 +27,12 @@ from pants.testutil.rule_runner import MockGet, run_rule_with_mocks
 from pants.util.frozendict import FrozenDict
 
 from ocikit import bytecode as bytecode_worker
+from ocikit import image_test as image_test_worker
 from ocikit import layer_cli as layer_worker
 from ocikit import run as run_worker
 from ocikit.contract import field_names
 from ocikit.contracts.bytecode import BytecodeCommand
+from ocikit.contracts.image_test import ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerSpec
 from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
@@ -41,9 +43,11 @@ from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
 from pants_oci.base_image_lock import tracked_images
+from pants_oci.goals.image_test import PLAN, OciImageTestFieldSet, image_test_plan
 from pants_oci.goals.lockfile import lock_command
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import run_arguments
+from pants_oci.image_test_fields import OciImageTestTarget
 from pants_oci.python.trees import BytecodeRequest, compile_bytecode
 from pants_oci.registries import OciRegistries
 from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
@@ -51,7 +55,7 @@ from pants_oci.sbom.files import FileSha1Request, hash_files
 from pants_oci.subsystem import Compression, ContainerRuntimeKind
 from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
 from pants_oci.util_rules.pull import PullImageRequest, pull_command
-from pants_oci.util_rules.runtime import ContainerRuntime
+from pants_oci.util_rules.runtime import ContainerRuntime, MaybeContainerRuntime
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
 
@@ -167,6 +171,37 @@ def test_the_run_command_is_the_contract_and_the_worker_reads_it():
     )
 
 
+def test_the_image_test_plan_and_command_are_the_contracts_and_the_worker_reads_them():
+    address = Address("app", target_name="t")
+    field_set = OciImageTestFieldSet.create(
+        OciImageTestTarget(
+            {
+                "image": ":img",
+                "file_checks": [{"path": "/app", "type": "dir"}],
+                "config_checks": {"env": {"A": "b"}, "user": "1"},
+                "command_checks": [{"args": ["true"], "stdout": "x"}],
+            },
+            address,
+        )
+    )
+    runtime = MaybeContainerRuntime(
+        ContainerRuntimeKind.podman, ContainerRuntime(ContainerRuntimeKind.podman, "/p"), ()
+    )
+    plan = image_test_plan(
+        field_set,
+        Address("app", target_name="img"),
+        BuiltOciImageArtifact(relpath="app/img"),
+        "linux/amd64",
+        runtime,
+        ("--runtime", "runc"),
+    )
+    assert _keys(plan.dumps()) == {"kind", "version", *field_names(ImageTestPlan)}
+    assert ImageTestPlan.loads(plan.dumps()) == plan
+    assert (plan.layout, plan.runtime, plan.config.env, plan.commands[0].stdout) == ("app/img", "/p", {"A": "b"}, "x")
+    argv = ImageTestCommand(PLAN).to_argv()
+    assert ImageTestCommand.from_args(image_test_worker.parser().parse_args(list(argv[1:]))).plan == PLAN
+
+
 class _Ran(Exception):
     """Stops a rule at the process it asks for: the process is what the test checks."""
 
@@ -278,3 +313,39 @@ def test_the_sbom_hash_command_is_the_contract_and_the_worker_reads_it():
     at = argv.index(SbomSha1Command.COMMAND)
     command = SbomSha1Command.from_args(sbom_worker.parser(argv[at]).parse_args(argv[at + 1 :]))
     assert command == SbomSha1Command("files", "sha1s.json")
+
+
+def test_the_debian_commands_and_files_are_the_contracts():
+    from pants.engine.fs import EMPTY_DIGEST
+
+    from ocikit.contracts.debian import DebFetchCommand, DebInput, DebLayerSpec
+    from ocikit.debian import worker as debian_worker
+    from ocikit.debian.lockfile import LockedDeb
+    from pants_oci.debian.layers import DebLayerRequest, FetchDeb, FetchedDeb, deb_layer_spec, fetch_command
+    from pants_oci.util_rules.settings import LayerCompression
+
+    deb = LockedDeb("libc6", "2.36-9", "amd64", "pool/main/g/glibc/libc6_2.36-9_amd64.deb", 10, "ab" * 32)
+    command = fetch_command(FetchDeb(deb, "http://127.0.0.1:1/debian/"))
+    assert command.to_argv() == (
+        "deb-fetch",
+        "--url",
+        "http://127.0.0.1:1/debian/pool/main/g/glibc/libc6_2.36-9_amd64.deb",
+        "--sha256",
+        "ab" * 32,
+        "--size",
+        "10",
+        "--out",
+        f"debs/{'ab' * 32}.deb",
+        "--package",
+        "libc6 2.36-9 (amd64)",
+    )
+    assert (
+        DebFetchCommand.from_args(debian_worker.parser("deb-fetch").parse_args(list(command.to_argv()[1:]))) == command
+    )
+    request = DebLayerRequest("x", (FetchedDeb(deb, EMPTY_DIGEST),), LayerCompression(Compression.zstd, 3))
+    raw = deb_layer_spec(request, 1700000000).dumps()
+    assert _keys(raw) == {"kind", "version", *field_names(DebLayerSpec)}
+    assert {k for d in json.loads(raw)["debs"] for k in d} == {"kind", "version", *field_names(DebInput)}
+    assert DebLayerSpec.loads(raw) == DebLayerSpec(
+        (DebInput("libc6", f"debs/{'ab' * 32}.deb", "ab" * 32, 10),), "zstd", 3, 1700000000
+    )

@@ -109,6 +109,15 @@ def test_compose_images_one_manifest_or_an_index() -> None:
         compose_images([arm64], base_images, [layer(1)], ConfigMutations(), "t", {})
 
 
+def test_compose_images_with_layers_per_platform() -> None:
+    amd64, arm64 = Platform.parse("linux/amd64"), Platform.parse("linux/arm64/v8")
+    images, index = compose_images(
+        [amd64, arm64], [], {amd64: [layer(1), layer(3)], arm64: [layer(2), layer(3)]}, ConfigMutations(), "t", {}
+    )
+    assert index is not None
+    assert [[layer.descriptor.size for layer in i.layers] for i in images] == [[1, 3], [2, 3]]
+
+
 A, B = Address("x", target_name="a"), Address("x", target_name="b")
 
 

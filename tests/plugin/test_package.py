@@ -230,7 +230,7 @@ oci_image(name="img", base=":p")
         ('oci_layer(name="l")\noci_image(name="img", layers=[":l"])', r"oci_layer bad:l has no inputs"),
         (
             'oci_image(name="img", layers=[":f"])',
-            r"names bad/a.txt:f, a `file` target: only `oci_layer` targets can be layers",
+            r"names bad/a.txt:f, a `file` target: only `oci_layer` and `oci_debian_packages` targets can be layers",
         ),
         (
             'oci_layer(name="l", dependencies=[":f"], owner="root")\noci_image(name="img", layers=[":l"])',

@@ -134,3 +134,24 @@ def test_files_are_hashed_in_buckets_by_path() -> None:
     assert spread == {0, 1, 2, 3}
     # Doubling the buckets splits each one: a file's bucket in 8 is its bucket in 4, or it + 4.
     assert all(bucket_of(p, 8) % 4 == bucket_of(p, 4) for p in paths)
+
+
+def test_every_format_the_option_accepts_has_a_writer() -> None:
+    from ocikit.sbom.formats import FORMATS
+    from pants_oci.subsystem import SbomFormat
+
+    assert sorted(f.value for f in SbomFormat) == sorted(FORMATS)
+
+
+def test_cyclonedx_is_written_beside_spdx_and_changes_no_digest(images: RuleRunner) -> None:
+    spdx_only, _ = package(images, "app", "app")
+    images.set_options(["--oci-sbom-formats=['cyclonedx', 'spdx']"], env_inherit={"PATH", "HOME"})
+    both, files = package(images, "app", "app")
+    assert [a.relpath for a in both.artifacts] == ["app/app", "app/app.cdx.json", "app/app.spdx.json"]
+    assert both.artifacts[0].digest == spdx_only.artifacts[0].digest
+    bom = json.loads(files["app/app.cdx.json"])
+    assert bom["metadata"]["component"]["version"] == both.artifacts[0].digest
+    assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == [
+        "/app/conf/é.toml",
+        "/srv/app/a b.txt",
+    ]

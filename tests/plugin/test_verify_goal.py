@@ -11,16 +11,20 @@ from pathlib import Path
 import pytest
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import RuleRunner
+from pants.util.frozendict import FrozenDict
 
 from ocikit.contracts.verify import SKIPPED, TagVerdict
 from pants_oci.goals.package import BuiltOciImageArtifact
-from pants_oci.goals.publish_run import OciImagePublishTarget
+from pants_oci.goals.publish_run import OciImagePublishTarget, stamp_request
 from pants_oci.goals.verify import OciVerify, in_image_order, verify_destinations
 from pants_oci.registries import OciRegistry
+from pants_oci.stamping import StampValues
+from pants_oci.util_rules.stamp import stamp_names
 
 DIGEST = "sha256:" + "d" * 64
 ADDRESS = Address("apps", target_name="web")
 ARTIFACT = BuiltOciImageArtifact(relpath="apps/web", digest=DIGEST, repository="team/web", tags=("1.0", "latest"))
+NAMES = stamp_names(stamp_request(ADDRESS, ARTIFACT), StampValues((), FrozenDict()))
 
 
 def registries(pushed=(), skipped=()) -> OciImagePublishTarget:
@@ -31,16 +35,16 @@ def registries(pushed=(), skipped=()) -> OciImagePublishTarget:
 
 
 def test_destinations_are_publishs_and_what_publish_skips_is_reported_skipped() -> None:
-    destinations, skipped = verify_destinations(ADDRESS, ARTIFACT, False, registries(["a"], ["b"]))
+    destinations, skipped = verify_destinations(ADDRESS, ARTIFACT, NAMES, False, registries(["a"], ["b"]))
     assert destinations == ("a.example/team/web:1.0", "a.example/team/web:latest")
     assert [(v.reference, v.status, v.detail) for v in skipped] == [
         ("b.example/team/web:1.0", SKIPPED, "`skip_push` on registry @b"),
         ("b.example/team/web:latest", SKIPPED, "`skip_push` on registry @b"),
     ]
-    destinations, skipped = verify_destinations(ADDRESS, ARTIFACT, True, registries(["a"]))
+    destinations, skipped = verify_destinations(ADDRESS, ARTIFACT, NAMES, True, registries(["a"]))
     assert destinations == ()
     assert {v.detail for v in skipped} == {"not published: `skip_push` on the target"}
-    destinations, (nowhere,) = verify_destinations(ADDRESS, ARTIFACT, False, registries())
+    destinations, (nowhere,) = verify_destinations(ADDRESS, ARTIFACT, NAMES, False, registries())
     assert (destinations, nowhere.reference) == ((), f"team/web@{DIGEST}")
     assert nowhere.detail.startswith("not published: no registries")
 

@@ -356,6 +356,32 @@ class Registry:
         (directory / "config.json").write_text(json.dumps({"auths": auths}))
         return directory
 
+    def kill(self) -> None:
+        """SIGKILL the registry, as a crash would: no shutdown, no flushing of its own."""
+        self.process.kill()
+        self.process.wait(5)
+
+    def restart(self) -> None:
+        """Start the registry again (after `kill`) on the same port, storage and HTTP secret: the
+        upload sessions it was given before stay valid if their bytes are on disk. (The first
+        start bound port 0; this one binds the port it got, which nothing else took meanwhile
+        unless the test let go of it for long.)"""
+        if self.process.poll() is None:
+            self.kill()
+        config = json.loads((self.root / "config.yml").read_text())
+        config["http"]["addr"] = self.host
+        config_path = self.root / "config-restart.yml"
+        config_path.write_text(json.dumps(config, indent=2))
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        if not _answers(self.url, self.tls_cert is not None, time.monotonic() + 15):
+            raise RuntimeError(f"the registry did not start again on {self.host}:\n{self.log_text()[-2000:]}")
+
     def stop(self) -> None:
         if self._stopped:
             return

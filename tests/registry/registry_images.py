@@ -209,3 +209,35 @@ def write_image(
         list(dict.fromkeys(blobs)),
         writer.sizes,
     )
+
+
+def attach(host: str, repository: str, digest: str, suffix: str) -> bytes:
+    """A cosign-style attachment manifest under `sha256-HEX.<suffix>` beside `digest` (one
+    config, one payload layer), pushed with ocikit's client. Returns the manifest's bytes."""
+    from ocikit.registry.auth import DefaultKeychain
+    from ocikit.registry.client import RepositoryClient
+    from ocikit.registry.transport import Transport
+
+    client = RepositoryClient(Transport(host, keychain=DefaultKeychain()), repository, push=True)
+    payload = _json({"critical": {"image": {"docker-manifest-digest": digest}}, "kind": suffix})
+    config = _json({"architecture": "", "os": "", "rootfs": {"type": "layers", "diff_ids": []}})
+    for blob in (payload, config):
+        client.put_small_blob(blob)
+    manifest = _json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                    "digest": sha256(payload),
+                    "size": len(payload),
+                }
+            ],
+        }
+    )
+    algorithm, _, hex_ = digest.partition(":")
+    client.put_manifest(f"{algorithm}-{hex_}.{suffix}", manifest, OCI_MANIFEST)
+    client.transport.close()
+    return manifest

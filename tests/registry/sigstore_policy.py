@@ -5,9 +5,10 @@ signature with `openssl dgst -verify`: the signature is a valid ECDSA P-256 sign
 payload by that key, and the payload (cosign's simple-signing JSON) names the digest.
 
 `policy_admits` is the check a cluster running podman or CRI-O makes (a `sigstoreSigned`
-policy with `use-sigstore-attachments`). Debian bookworm builds containers/image with sigstore
-disabled (skopeo, podman and buildah answer "Debian-local change: sigstore disabled"), so where
-that is the case the tests using it skip, saying so (`sigstore_policy_supported`).
+policy with `use-sigstore-attachments`), made by containers/image itself through skopeo.
+Debian bookworm builds containers/image with sigstore disabled (skopeo, podman and buildah
+answer "Debian-local change: sigstore disabled"), so these checks run Debian trixie's skopeo,
+which .ci/sigstore-skopeo.sh unpacks beside the machine's own (`sigstore_skopeo`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import base64
 import json
 import subprocess
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
+from real_parts import sigstore_skopeo
 from registry_fixtures import skopeo
 
 SIG_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -94,10 +96,12 @@ def write_policy(directory: Path, registry_host: str, public_keys: Sequence[Path
 
 
 def policy_admits(directory: Path, registry_host: str, public_key: Path, reference: str) -> subprocess.CompletedProcess:
+    """containers/image's verdict on `reference` under a policy admitting only images signed
+    by `public_key` (skopeo copies it out only if the policy admits it)."""
     policy, registries_d = write_policy(directory, registry_host, [public_key])
     return subprocess.run(
         [
-            "skopeo",
+            sigstore_skopeo(),
             "--policy",
             str(policy),
             "--registries.d",
@@ -113,16 +117,36 @@ def policy_admits(directory: Path, registry_host: str, public_key: Path, referen
     )
 
 
-_SUPPORTED: Optional[bool] = None
-
-
-def sigstore_policy_supported(directory: Path, registry_host: str, public_key: Path, reference: str) -> bool:
-    """Does this machine's containers/image read sigstore signatures at all?"""
-    global _SUPPORTED
-    if _SUPPORTED is None:
-        probe = policy_admits(directory, registry_host, public_key, reference)
-        _SUPPORTED = "sigstore disabled" not in probe.stderr
-    return _SUPPORTED
+def sigstore_sign(
+    directory: Path, registry_host: str, key: Path, passphrase: Path, source: str, reference: str, *options: str
+) -> subprocess.CompletedProcess:
+    """skopeo copies `source` to `reference`, signing it the sigstore way with a cosign key."""
+    registries_d = directory / "registries.d"
+    registries_d.mkdir(parents=True, exist_ok=True)
+    (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
+    policy = directory / "accept-anything.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    return subprocess.run(
+        [
+            sigstore_skopeo(),
+            "--policy",
+            str(policy),
+            "--registries.d",
+            str(registries_d),
+            "copy",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+            str(key),
+            "--sign-passphrase-file",
+            str(passphrase),
+            *options,
+            source,
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def openssl_verified_attestations(

@@ -67,6 +67,8 @@ def test_push_pull_inspect_outputs(registry, docker_config, repo, tmp_path):
         "signatures_present",
         "attestations_pushed",
         "attestations_present",
+        "attachments_copied",
+        "attachments_present",
         "seconds",
     }
     assert "Traceback" not in result.stderr

@@ -1,20 +1,18 @@
 """Signing on push (ocikit.registry.sign) against the real Distribution registry. What the
-registry holds is fetched with skopeo and each signature checked with openssl; where this
-machine's containers/image reads sigstore signatures, skopeo under a `sigstoreSigned` policy
-(what podman and CRI-O enforce) must admit and refuse the same images (tests/registry/
-sigstore_policy.py says why that is not the case on Debian bookworm)."""
+registry holds is fetched with skopeo and each signature checked with openssl, and skopeo under
+a `sigstoreSigned` policy (containers/image's check, what podman and CRI-O enforce) admits and
+refuses the same images (tests/registry/sigstore_policy.py says which skopeo)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from real_parts import needs
 from registry_fixtures import skopeo
 from registry_images import write_image
-from sigstore_policy import openssl_verified, policy_admits, sigstore_policy_supported
+from sigstore_policy import openssl_verified, policy_admits, sigstore_sign
 
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.push import PushSession
@@ -52,6 +50,8 @@ def test_a_signed_push_is_admitted_and_a_repush_signs_nothing(plain_registry, au
     assert claims["critical"]["identity"]["docker-reference"] == f"{registry.host}/{repo}"
     assert claims["critical"]["type"] == "cosign container image signature"
     assert is_signed(client(registry, repo), image.digest, [ours.public_key()]) == ours.public_key()
+    admitted = policy_admits(tmp_path / "policy", registry.host, ours_pub, f"{registry.host}/{repo}:v1")
+    assert admitted.returncode == 0, admitted.stderr
 
     mark = registry.mark()
     again = push(tmp_path / "layout", [f"{registry.host}/{repo}:v1"], Signer(ours))
@@ -69,11 +69,13 @@ def test_unsigned_other_key_and_tampered_signatures_are_refused(plain_registry, 
     push(tmp_path / "unsigned", [f"{registry.host}/{repo}/unsigned:v1"])
     assert openssl_verified(tmp_path / "p1", registry.host, f"{repo}/unsigned", unsigned.digest, ours_pub) == []
     assert is_signed(client(registry, f"{repo}/unsigned"), unsigned.digest, [ours.public_key()]) is None
+    assert_refused(tmp_path / "policy-unsigned", registry.host, ours_pub, f"{registry.host}/{repo}/unsigned:v1")
 
     other = write_image(tmp_path / "other", label=repo + "o")
     push(tmp_path / "other", [f"{registry.host}/{repo}/other:v1"], Signer(theirs))
     assert openssl_verified(tmp_path / "p2", registry.host, f"{repo}/other", other.digest, ours_pub) == []
     assert is_signed(client(registry, f"{repo}/other"), other.digest, [ours.public_key()]) is None
+    assert_refused(tmp_path / "policy-other", registry.host, ours_pub, f"{registry.host}/{repo}/other:v1")
 
     image = write_image(tmp_path / "tampered", label=repo + "t")
     push(tmp_path / "tampered", [f"{registry.host}/{repo}/tampered:v1"], Signer(ours))
@@ -89,6 +91,13 @@ def test_unsigned_other_key_and_tampered_signatures_are_refused(plain_registry, 
     repository.put_manifest(signature_tag(image.digest), manifest, "application/vnd.oci.image.manifest.v1+json")
     assert openssl_verified(tmp_path / "p3", registry.host, f"{repo}/tampered", image.digest, ours_pub) == []
     assert is_signed(repository, image.digest, [ours.public_key()]) is None
+    assert_refused(tmp_path / "policy-tampered", registry.host, ours_pub, f"{registry.host}/{repo}/tampered:v1")
+
+
+def assert_refused(directory: Path, host: str, public_key: Path, reference: str) -> None:
+    refused = policy_admits(directory, host, public_key, reference)
+    assert refused.returncode != 0, f"the policy admitted {reference}"
+    assert "signature" in refused.stderr.lower(), refused.stderr
 
 
 def test_an_index_is_signed_and_its_platform_manifests_by_option(plain_registry, auth_env, repo, tmp_path):
@@ -104,51 +113,20 @@ def test_an_index_is_signed_and_its_platform_manifests_by_option(plain_registry,
         assert len(openssl_verified(tmp_path / f"check{n}", registry.host, repo, digest, ours_pub)) == 1
 
 
-@pytest.mark.skip_allowed("Debian bookworm's containers/image is built with sigstore disabled")
-def test_a_sigstore_signed_policy_admits_ours_and_refuses_the_rest(plain_registry, auth_env, repo, tmp_path):
-    registry = plain_registry
-    ours, ours_pub = new_key(tmp_path, "ours")
-    theirs, _ = new_key(tmp_path, "theirs")
-    write_image(tmp_path / "signed", label=repo + "s")
-    push(tmp_path / "signed", [f"{registry.host}/{repo}/signed:v1"], Signer(ours))
-    if not sigstore_policy_supported(tmp_path / "probe", registry.host, ours_pub, f"{registry.host}/{repo}/signed:v1"):
-        pytest.skip("this skopeo is built with sigstore disabled (Debian-local change): no policy check here")
-    admitted = policy_admits(tmp_path / "p0", registry.host, ours_pub, f"{registry.host}/{repo}/signed:v1")
-    assert admitted.returncode == 0, admitted.stderr
-    write_image(tmp_path / "unsigned", label=repo + "u")
-    push(tmp_path / "unsigned", [f"{registry.host}/{repo}/unsigned:v1"])
-    write_image(tmp_path / "other", label=repo + "o")
-    push(tmp_path / "other", [f"{registry.host}/{repo}/other:v1"], Signer(theirs))
-    for name in ("unsigned", "other"):
-        refused = policy_admits(tmp_path / f"p-{name}", registry.host, ours_pub, f"{registry.host}/{repo}/{name}:v1")
-        assert refused.returncode != 0, refused.stderr
-
-
-@pytest.mark.skip_allowed("Debian bookworm's containers/image is built with sigstore disabled")
 def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_registry, auth_env, repo, tmp_path):
     registry = plain_registry
     key, public = new_key(tmp_path, "cosign")
     (tmp_path / "cosign.key").write_bytes(encrypt_cosign_key(key, b"pass phrase"))
     (tmp_path / "passphrase").write_text("pass phrase")
     image = write_image(tmp_path / "layout", label=repo)
-    registries_d = tmp_path / "registries.d"
-    registries_d.mkdir()
-    (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry.host}:\n    use-sigstore-attachments: true\n")
-    signed = skopeo(
-        "--registries.d",
-        str(registries_d),
-        "copy",
-        "--dest-tls-verify=false",
-        "--sign-by-sigstore-private-key",
-        str(tmp_path / "cosign.key"),
-        "--sign-passphrase-file",
-        str(tmp_path / "passphrase"),
+    signed = sigstore_sign(
+        tmp_path / "skopeo",
+        registry.host,
+        tmp_path / "cosign.key",
+        tmp_path / "passphrase",
         f"oci:{tmp_path / 'layout'}:latest",
-        f"docker://{registry.host}/{repo}:v1",
-        check=False,
+        f"{registry.host}/{repo}:v1",
     )
-    if "sigstore disabled" in signed.stderr:
-        pytest.skip("this skopeo is built with sigstore disabled (Debian-local change): it cannot sign")
     assert signed.returncode == 0, signed.stderr
     repository = client(registry, repo)
     digest = image.digest
@@ -160,3 +138,48 @@ def test_skopeo_signatures_made_with_a_cosign_key_are_ones_we_accept(plain_regis
     )
     assert len(signature_layers(repository.get_manifest(signature_tag(digest)).data)) == 2
     assert is_signed(repository, digest, [key.public_key()]) == key.public_key()
+
+
+def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it(
+    plain_registry, auth_env, repo, tmp_path
+):
+    """`ocikit published` with signing: a signature another key made (of the very payload we
+    would sign: after a key rotation), an unsigned platform manifest, a missing attestation, or
+    no public key to check with: each leaves the image to the push."""
+    from ocikit.registry.attest import Predicate
+    from ocikit.registry.published import SignatureCheck, check_destinations
+
+    registry = plain_registry
+    ours, _ = new_key(tmp_path, "ours")
+    old, _ = new_key(tmp_path, "old")
+    destination = f"{registry.host}/{repo}:v1"
+    image = write_image(tmp_path / "multi", platforms=("linux/amd64", "linux/arm64"), label=repo)
+    push(tmp_path / "multi", [destination], Signer(old, platform_manifests=True))
+
+    def check(key, platform_manifests=False, predicates=()):
+        state = check_destinations(
+            [(destination, image.digest)],
+            signature=SignatureCheck(key, platform_manifests),
+            predicates={destination: predicates},
+        )[destination]
+        return state.published, state.detail
+
+    assert check(old.public_key(), True) == (True, image.digest)
+    assert check(ours.public_key()) == (False, f"{image.digest}, unsigned")
+    assert check(None)[0] is False and "signature not checked" in check(None)[1]
+
+    push(tmp_path / "multi", [destination], Signer(ours))
+    assert check(ours.public_key()) == (True, image.digest)
+    published, detail = check(ours.public_key(), platform_manifests=True)
+    assert not published and detail.startswith(f"{image.digest}, platform manifest sha256:")
+    push(tmp_path / "multi", [destination], Signer(ours, platform_manifests=True))
+    assert check(ours.public_key(), platform_manifests=True) == (True, image.digest)
+
+    provenance = (Predicate("https://slsa.dev/provenance/v1", {"builder": "test"}),)
+    assert check(ours.public_key(), predicates=provenance) == (False, f"{image.digest}, not attested")
+    with PushSession(signer=Signer(old)) as session:  # attested, but by the old key
+        session.push(str(tmp_path / "multi"), [destination], predicates=provenance)
+    assert check(ours.public_key(), predicates=provenance) == (False, f"{image.digest}, not attested")
+    with PushSession(signer=Signer(ours)) as session:
+        session.push(str(tmp_path / "multi"), [destination], predicates=provenance)
+    assert check(ours.public_key(), predicates=provenance) == (True, image.digest)

@@ -21,6 +21,7 @@ from pants_oci.image_fields import (
     OciImageTagsField,
 )
 from pants_oci.registries import image_repository
+from pants_oci.stamping import has_placeholders
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 
@@ -31,8 +32,8 @@ class BuiltOciImageArtifact(BuiltPackageArtifact):
 
     digest: str = ""
     media_type: str = ""
-    repository: str = ""
-    tags: tuple[str, ...] = ()
+    repository: str = ""  # as the field holds it: it may hold stamp placeholders
+    tags: tuple[str, ...] = ()  # likewise; publish stamps both (util_rules/stamp.py)
     mount_sources: tuple[str, ...] = ()  # registry/repository the base layers came from
     base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases, in any registry
 
@@ -77,12 +78,15 @@ async def package_oci_image(
     top = image.top
     repository = field_set.repository_name(oci)
     tags = tuple(field_set.tags.value or ())
+    # Stamped names exist at publish only: the layout records the literal ones.
+    literal_tags = tuple(t for t in tags if not has_placeholders(t))
+    literal_repository = None if has_placeholders(repository) else repository
     metadata = await Get(
         Digest,
         CreateDigest(
             [
                 FileContent("oci-layout", OCI_LAYOUT_BYTES),
-                FileContent("index.json", layout_index(top, tags, repository)),
+                FileContent("index.json", layout_index(top, literal_tags, literal_repository)),
             ]
         ),
     )

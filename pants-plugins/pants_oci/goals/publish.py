@@ -1,4 +1,5 @@
-"""`pants publish` for `oci_image`: push the packaged layouts with ocikit's registry client.
+"""`pants publish` for `oci_image` (push the packaged layouts with ocikit's registry client) and
+`oci_promotion` (copy the source image by digest), alike.
 
 Each image is refused when another `oci_image` of the repository would push one of its tags,
 then planned with its batch (goals/publish_run.py) and registered in the run: images whose
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
+from typing import Optional, cast
 
 from pants.core.goals.publish import (
     PublishFieldSet,
@@ -25,10 +26,14 @@ from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 
 from pants_oci.goals.package import BuiltOciImageArtifact
+from pants_oci.goals.promote import (
+    BuiltOciPromotionArtifact,
+    PublishOciPromotionFieldSet,
+    PublishOciPromotionRequest,
+)
 from pants_oci.goals.publish_roots import OciPublishBatch, OciPublishBatchRequest
 from pants_oci.goals.publish_run import (
     LAYOUTS_DIR,
-    OciImagePublishTarget,
     OciPublishRegistered,
     OciPublishRegistration,
     OciPublishRun,
@@ -44,6 +49,7 @@ from pants_oci.goals.publish_run import (
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.publish_plan import refuse_conflicts
 from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -79,53 +85,72 @@ async def _plan_batch(batch: tuple[Address, ...], address: Address) -> OciPublis
         return await Get(OciPublishRun, OciPublishRunRequest((address,)))
 
 
-def _unpushed_jobs(
-    target: OciImagePublishTarget, repository: str, tags: tuple[str, ...], digest: str
-) -> list[PublishPackages]:
-    """A line for each registry whose `skip_push` skips the image; and, when it goes to no
-    registry at all, one saying how to give it one."""
+@dataclass(frozen=True)
+class Publishable:
+    """What the publish of an `oci_image` or an `oci_promotion` needs of its target and package."""
+
+    address: Address
+    kind: str  # the target's alias
+    registries: Optional[tuple[str, ...]]
+    skip_push: bool
+    repository: str
+    tags: tuple[str, ...]
+    digest: str
+
+    @classmethod
+    def of(
+        cls,
+        field_set: PublishOciImageFieldSet | PublishOciPromotionFieldSet,
+        kind: str,
+        artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact,
+    ) -> Publishable:
+        return cls(
+            field_set.address,
+            kind,
+            field_set.registries.value,
+            bool(field_set.skip_push.value),
+            artifact.repository,
+            artifact.tags,
+            artifact.digest,
+        )
+
+
+async def publish_processes(item: Publishable, oci: OciSubsystem, runner: OcikitRunner) -> PublishProcesses:
+    oci.publish_settings()  # validated on every publish, whether anything is pushed or not
+    address, kind = item.address, item.kind
+    target = publish_registries(oci, address, item.registries)
+    stamp = OciStampRequest(address, item.repository, item.tags, item.digest)
+    names = await Get(OciStampedNames, OciStampRequest, stamp)
+    repository, tags, digest = names.repository, names.tags, item.digest
+    if item.skip_push:
+        skipped = tuple(
+            d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
+        )
+        return PublishProcesses([PublishPackages(names=skipped, description=f"(by `skip_push` on {address})")])
     jobs = [
         PublishPackages(
             names=push_destinations(r.address, repository, tags), description=f"(by `skip_push` on registry @{r.alias})"
         )
         for r in target.skipped
     ]
-    if not target.pushed and not target.skipped:
-        jobs.append(
-            PublishPackages(
-                names=(f"{repository}@{digest}",),
-                description=(
-                    "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
-                ),
-            )
-        )
-    return jobs
-
-
-@rule(desc="Publish an OCI image")
-async def publish_oci_image(
-    request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
-) -> PublishProcesses:
-    oci.publish_settings()  # validated on every publish, whether anything is pushed or not
-    field_set = request.field_set
-    address = field_set.address
-    target = publish_registries(oci, address, field_set.registries.value)
-    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
-    if field_set.skip_push.value:
-        names = tuple(
-            d for r in (*target.pushed, *target.skipped) for d in push_destinations(r.address, repository, tags)
-        )
-        return PublishProcesses([PublishPackages(names=names, description=f"(by `skip_push` on {address})")])
-    jobs = _unpushed_jobs(target, repository, tags, digest)
     if not target.pushed:
+        if not target.skipped:
+            jobs.append(
+                PublishPackages(
+                    names=(f"{repository}@{digest}",),
+                    description=(
+                        "(no registries: set `registries` on the target or a `default` registry in [oci].registries)"
+                    ),
+                )
+            )
         return PublishProcesses(jobs)
     claims, batch = await MultiGet(
         Get(OciTagClaims, OciTagClaimsRequest()), Get(OciPublishBatch, OciPublishBatchRequest())
     )
-    refuse_conflicts(
-        address, tuple(d for r in target.pushed for d in push_destinations(r.address, repository, tags)), claims.claims
-    )
+    for warning in refuse_conflicts(
+        address, tuple(d for r in target.pushed for d in names.destinations(r.address)), claims.claims
+    ):
+        logger.warning(warning)
     run = await _plan_batch(batch.batch_of(address), address)
     session = await Get(OciPublishSession, OciPublishSessionRequest())
     plan = run.plans[address]
@@ -146,10 +171,28 @@ async def publish_oci_image(
                 immutable_input_digests={LAYOUTS_DIR: run.layouts, **runner.immutable_input_digests},
                 append_only_caches=runner.append_only_caches,
             ),
-            description=f"{repository}@{digest} (oci_image {address})",
+            description=f"{repository}@{digest} ({kind} {address})",
         ),
     )
     return PublishProcesses(jobs)
+
+
+@rule(desc="Publish an OCI image")
+async def publish_oci_image(
+    request: PublishOciImageRequest, oci: OciSubsystem, runner: OcikitRunner
+) -> PublishProcesses:
+    field_set = cast(PublishOciImageFieldSet, request.field_set)
+    artifact = cast(BuiltOciImageArtifact, request.packages[0].artifacts[0])
+    return await publish_processes(Publishable.of(field_set, "oci_image", artifact), oci, runner)
+
+
+@rule(desc="Publish an OCI promotion")
+async def publish_oci_promotion(
+    request: PublishOciPromotionRequest, oci: OciSubsystem, runner: OcikitRunner
+) -> PublishProcesses:
+    field_set = cast(PublishOciPromotionFieldSet, request.field_set)
+    artifact = cast(BuiltOciPromotionArtifact, request.packages[0].artifacts[0])
+    return await publish_processes(Publishable.of(field_set, "oci_promotion", artifact), oci, runner)
 
 
 def rules():

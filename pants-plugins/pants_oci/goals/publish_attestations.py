@@ -1,5 +1,5 @@
 """What `publish` attests about an image when it signs: SLSA provenance from the build graph
-(pants_oci/provenance.py) and the SBOM `package` wrote beside the layout (SPDX), as predicates
+(pants_oci/provenance.py) and the SBOMs `package` wrote beside the layout, as predicates
 the push wraps in signed in-toto statements."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pants.option.global_options import GlobMatchErrorBehavior
 from pants.util.logging import LogLevel
 from pants.version import VERSION as PANTS_VERSION
 
-from ocikit.signing.dsse import SLSA_PROVENANCE_V1, SPDX_DOCUMENT
+from ocikit.sbom.formats import FORMATS
+from ocikit.signing.dsse import SLSA_PROVENANCE_V1
 from pants_oci.provenance import ProvenanceFacts, layer_facts, provenance_predicate
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
@@ -62,8 +63,10 @@ async def gather_attestations(
         lockfiles=lockfiles,
     )
     predicates = [(SLSA_PROVENANCE_V1, json.dumps(provenance_predicate(facts), sort_keys=True))]
-    sboms = await Get(DigestContents, DigestSubset(request.package, PathGlobs([f"{request.layout}.spdx.json"])))
-    predicates += [(SPDX_DOCUMENT, sbom.content.decode()) for sbom in sboms]
+    # The SBOMs `package` wrote, in each format `[oci].sbom_formats` names.
+    by_path = {f"{request.layout}{f.suffix}": f.predicate_type for f in FORMATS.values()}
+    sboms = await Get(DigestContents, DigestSubset(request.package, PathGlobs(sorted(by_path))))
+    predicates += [(by_path[sbom.path], sbom.content.decode()) for sbom in sboms]
     return OciAttestations(tuple(predicates))
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, cast
 
 from pants.base.build_root import BuildRoot
-from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.addresses import Address, Addresses
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -37,10 +37,13 @@ from pants.util.logging import LogLevel
 from ocikit.contracts.publish import Signing
 from ocikit.registry.run_record import RunRecord
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
+from pants_oci.goals.promote import BuiltOciPromotionArtifact, OciPromotionFieldSet
 from pants_oci.goals.publish_attestations import OciAttestations, OciAttestationsRequest
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField, OciImageTagsField
+from pants_oci.promotion_fields import OciPromotionSourceField, OciPromotionTagsField
 from pants_oci.publish_plan import (
     ImagePlan,
+    TagClaims,
     check_plan,
     mount_sources,
     push_destinations,
@@ -49,14 +52,25 @@ from pants_oci.publish_plan import (
     tag_claims,
 )
 from pants_oci.registries import OciRegistry
+from pants_oci.stamping import StampValues, has_placeholders
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
+from pants_oci.util_rules.stamp import (
+    OciStampedNames,
+    OciStampRequest,
+    OciStampValuesRequest,
+    needs_git,
+)
+from pants_oci.util_rules.worker_runner import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 
 CHECK_PLAN = "__oci_check_plan.json"
 PUSH_PLAN = "__oci_push_plan.json"
 LAYOUTS_DIR = "__oci_layouts"
 RUN_RECORD = "oci-publish.json"  # under dist/: what the last run published, image by image
 STATE_DIR = ".oci-publish"  # under dist/: each run's registrations and each batch's outcomes
+# In the workers' named cache: the sessions of blob uploads a push left unfinished, which the
+# next push goes on with (ocikit.registry.upload_journal). Never under dist/: it is the
+# machine's, not the run's, and outlives `rm -rf dist`.
+UPLOADS_DIR = f"{CACHE_DIR}/uploads"
 
 
 class SecretValue(str):
@@ -92,9 +106,10 @@ class OciTagClaimsRequest:
 
 @dataclass(frozen=True)
 class OciTagClaims:
-    """Every tagged destination of every `oci_image` of the repository, with its targets."""
+    """Every tagged destination of every `oci_image` and `oci_promotion` of the repository, with
+    its targets."""
 
-    claims: FrozenDict[str, tuple[Address, ...]]
+    claims: TagClaims
 
 
 @dataclass(frozen=True)
@@ -133,9 +148,17 @@ def publish_registries(
 
 
 def image_plan(
-    address: Address, artifact: BuiltOciImageArtifact, pushed: tuple[OciRegistry, ...], dist: str
+    address: Address,
+    artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact,
+    names: OciStampedNames,
+    pushed: tuple[OciRegistry, ...],
+    dist: str,
 ) -> ImagePlan:
-    destinations = tuple(d for r in pushed for d in push_destinations(r.address, artifact.repository, artifact.tags))
+    """Where an image's layout (or a promotion's source) goes, and its record under `dist`."""
+    destinations = tuple(d for r in pushed for d in push_destinations(r.address, names.repository, names.tags))
+    if isinstance(artifact, BuiltOciPromotionArtifact):
+        record = os.path.join(dist, f"{artifact.record_relpath}.publish.json")
+        return ImagePlan(address, "", artifact.digest, destinations, (), record, source=artifact.source)
     return ImagePlan(
         address=address,
         layout=artifact.relpath,
@@ -147,22 +170,32 @@ def image_plan(
 
 
 def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
-    """The destinations an `oci_image` pushes to, from its fields alone (no packaging)."""
+    """The destinations an `oci_image` or `oci_promotion` pushes to, from its fields alone (no
+    packaging)."""
     if target[OciImageSkipPushField].value:
         return ()
     try:
         pushed = publish_registries(oci, target.address, target[OciImageRegistriesField].value).pushed
     except OptionsError:
         return ()  # a bad `registries` field fails that image's own publish, naming it
-    repository = OciImageFieldSet.create(target).repository_name(oci)
-    tags = tuple(target[OciImageTagsField].value or ())
+    if _is_promotion(target):
+        repository = OciPromotionFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciPromotionTagsField].value or ())
+    else:
+        repository = OciImageFieldSet.create(target).repository_name(oci)
+        tags = tuple(target[OciImageTagsField].value or ())
     return tuple(d for r in pushed for d in push_destinations(r.address, repository, tags))
 
 
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
 async def find_tag_claims(_: OciTagClaimsRequest, targets: AllTargets, oci: OciSubsystem) -> OciTagClaims:
     images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
-    return OciTagClaims(tag_claims(images))
+    templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
+    if not templates:
+        return OciTagClaims(tag_claims(images))
+    # The values this run stamps with: the same for every image (only digests differ).
+    values = await Get(StampValues, OciStampValuesRequest(needs_git(templates)))
+    return OciTagClaims(tag_claims(images, values))
 
 
 @dataclass(frozen=True)
@@ -194,7 +227,7 @@ async def start_publish_session(
 class OciPublishCheckRequest:
     plans: tuple[ImagePlan, ...]
     insecure: tuple[str, ...]
-    signed: bool  # our signature must be there too
+    signing: Optional[Signing]  # with it, our signature (and attestations) must be there too
 
 
 @dataclass(frozen=True)
@@ -208,7 +241,7 @@ async def check_published_images(
     request: OciPublishCheckRequest, oci: OciSubsystem, runner: OcikitRunner
 ) -> OciPublishCheck:
     settings = oci.publish_settings()
-    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signed)
+    plan = check_plan(request.plans, request.insecure, settings.jobs, request.signing)
     plan_digest, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(CHECK_PLAN, plan)])),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars])),
@@ -257,22 +290,28 @@ async def plan_publish_run(
     )
     pushing = _pushed_targets(targets, oci)
     packages = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t, _ in pushing
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(_package_field_set(t))) for t, _ in pushing
+    )
+    names = await MultiGet(
+        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, _stampable(p)))
+        for (t, _), p in zip(pushing, packages)
     )
     signing = settings.signing
+    images = [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)]
     attestations = await MultiGet(
         Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
-        for (t, _), p in (zip(pushing, packages) if signing else ())
+        for t, p in (images if signing else ())
     )
+    predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
     plans = [
         replace(
-            image_plan(t.address, _artifact(p), pushed, dist),
-            attestations=attestations[n].predicates if signing else (),
+            image_plan(t.address, _stampable(p), names[n], pushed, dist), attestations=predicates.get(t.address, ())
         )
         for n, ((t, pushed), p) in enumerate(zip(pushing, packages))
     ]
     insecure = tuple(sorted({r.address for _, pushed in pushing for r in pushed if r.insecure}))
-    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signing is not None))
+    signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
+    check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signer))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
     push_plan_file = push_plan(
         [plan for plan, _ in to_push],
@@ -281,13 +320,13 @@ async def plan_publish_run(
         session.run_record,
         insecure,
         settings.jobs,
-        Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None,
+        signer,
     )
     # The key's password reaches the push process's environment only (never a file or a key).
     secret_env = (signing.password_env,) if signing else ()
     plan_digest, layouts, env = await MultiGet(
         Get(Digest, CreateDigest([FileContent(PUSH_PLAN, push_plan_file)])),
-        Get(Digest, MergeDigests(package.digest for _, package in to_push)),
+        Get(Digest, MergeDigests(package.digest for plan, package in to_push if plan.source is None)),
         Get(EnvironmentVars, EnvironmentVarsRequest([*CREDENTIAL_ENV, *settings.env_vars, *secret_env])),
     )
     return OciPublishRun(
@@ -345,9 +384,37 @@ def push_run_argv(
         "ocikit-push-run",
         answer,
         *runner.argv(
-            "push-run", "--plan", PUSH_PLAN, "--state", session.state_dir, "--image", plan.key, "--layouts", LAYOUTS_DIR
+            "push-run",
+            "--plan",
+            PUSH_PLAN,
+            "--state",
+            session.state_dir,
+            "--image",
+            plan.key,
+            "--layouts",
+            LAYOUTS_DIR,
+            "--resume-dir",
+            UPLOADS_DIR,
         ),
     )
+
+
+def _is_promotion(target: Target) -> bool:
+    return target.has_field(OciPromotionSourceField)
+
+
+def _package_field_set(target: Target) -> PackageFieldSet:
+    return OciPromotionFieldSet.create(target) if _is_promotion(target) else OciImageFieldSet.create(target)
+
+
+def stamp_request(address: Address, artifact: BuiltOciImageArtifact | BuiltOciPromotionArtifact) -> OciStampRequest:
+    """What a publish stamps: an image's or a promotion's repository and tags (placeholders
+    filled from the commit, the environment, the digest)."""
+    return OciStampRequest(address, artifact.repository, artifact.tags, artifact.digest)
+
+
+def _stampable(package: BuiltPackage) -> BuiltOciImageArtifact | BuiltOciPromotionArtifact:
+    return cast("BuiltOciImageArtifact | BuiltOciPromotionArtifact", package.artifacts[0])
 
 
 def _artifact(package: BuiltPackage) -> BuiltOciImageArtifact:

@@ -17,6 +17,7 @@ from ocikit.image import Platform, select_platform
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
 from pants_oci.host_platform import container_platform
 from pants_oci.image_fields import OciImagePlatformsField
+from pants_oci.stamping import has_placeholders, unstamped
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.runtime import ContainerRuntime
 from pants_oci.util_rules.worker_runner import OcikitRunner
@@ -53,11 +54,12 @@ def run_arguments(
 ) -> tuple[str, ...]:
     """The arguments of `python -m ocikit run`, ending with `--` so the run goal's arguments
     reach the container."""
-    tag = artifact.tags[0] if artifact.tags else "latest"
+    # `run` stamps nothing: placeholders (stamped by publish only) are left out of the name.
+    tag = next((t for t in artifact.tags if not has_placeholders(t)), "latest")
     return RunCommand(
         runtime=runtime.path,
         layout=f"{{chroot}}/{artifact.relpath}",
-        name=f"{artifact.repository}:{tag}",
+        name=f"{unstamped(artifact.repository)}:{tag}",
         what=what,
         run_args=tuple(run_args),
         load_only=load_only,

@@ -35,10 +35,11 @@ from pants.util.strutil import softwrap
 from ocikit.contracts.verify import SKIPPED, PublicKey, TagVerdict, VerifyCommand, VerifyImage, VerifyPlan, VerifyResult
 from ocikit.verify_report import format_report
 from pants_oci.goals.package import BuiltOciImageArtifact, OciImageFieldSet
-from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries
+from pants_oci.goals.publish_run import OciImagePublishTarget, publish_registries, stamp_request
 from pants_oci.image_fields import OciImageRegistriesField, OciImageSkipPushField
 from pants_oci.publish_plan import push_destinations
 from pants_oci.subsystem import OciSubsystem
+from pants_oci.util_rules.stamp import OciStampedNames, OciStampRequest
 from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -117,11 +118,16 @@ class OciVerifyOutcome:
 
 
 def verify_destinations(
-    address: Address, artifact: BuiltOciImageArtifact, skip_push: bool, registries: OciImagePublishTarget
+    address: Address,
+    artifact: BuiltOciImageArtifact,
+    names: OciStampedNames,
+    skip_push: bool,
+    registries: OciImagePublishTarget,
 ) -> Tuple[Tuple[str, ...], Tuple[TagVerdict, ...]]:
-    """The destinations `publish` would push the image to, and a SKIPPED verdict for each one
-    it would not (and for an image with no registries at all)."""
-    repository, tags, digest = artifact.repository, artifact.tags, artifact.digest
+    """The destinations `publish` would push the image to (its names stamped as `publish`
+    stamps them), and a SKIPPED verdict for each one it would not (and for an image with no
+    registries at all)."""
+    repository, tags, digest = names.repository, names.tags, artifact.digest
 
     def skipped(references: Sequence[str], why: str) -> List[TagVerdict]:
         return [TagVerdict(address.spec, reference, SKIPPED, digest, why) for reference in references]
@@ -198,12 +204,16 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
     packages = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(OciImageFieldSet.create(t))) for t in targets
     )
+    artifacts = [cast(BuiltOciImageArtifact, package.artifacts[0]) for package in packages]
+    names = await MultiGet(
+        Get(OciStampedNames, OciStampRequest, stamp_request(t.address, artifact))
+        for t, artifact in zip(targets, artifacts)
+    )
     images, skipped, insecure, layouts = [], [], set(), []
-    for target, package in zip(targets, packages):
-        artifact = cast(BuiltOciImageArtifact, package.artifacts[0])
+    for target, package, artifact, stamped in zip(targets, packages, artifacts, names):
         registries = publish_registries(oci, target.address, target[OciImageRegistriesField].value)
         destinations, not_checked = verify_destinations(
-            target.address, artifact, bool(target[OciImageSkipPushField].value), registries
+            target.address, artifact, stamped, bool(target[OciImageSkipPushField].value), registries
         )
         skipped.extend(not_checked)
         if destinations:

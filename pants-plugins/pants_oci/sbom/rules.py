@@ -1,8 +1,9 @@
-"""`pants package` writes an SBOM next to each image's layout: `dist/<output_path>.spdx.json`.
+"""`pants package` writes SBOMs next to each image's layout: `dist/<output_path>.spdx.json`
+and, by `[oci].sbom_formats`, `.cdx.json`.
 
 The facts come from the build graph, as the image build found them (memoized): the image and
 its platform manifests by digest, its base by digest and the Debian packages the base records,
-and the contents of its own layers. `ocikit.sbom.spdx` writes the document.
+and the contents of its own layers. `ocikit.sbom.formats` names the writer of each format.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from pants.engine.unions import UnionRule
 
 import pants_oci
 from ocikit.image import Platform, PlatformImage
+from ocikit.sbom.formats import FORMATS
 from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomPackage
 from ocikit.sbom.purl import oci_purl
-from ocikit.sbom.spdx import spdx_json
 from pants_oci.bases import BasePlatformError, base_image_per_platform
 from pants_oci.extensions import OciPackageOutputs, OciPackageOutputsRequest
 from pants_oci.image_fields import OciImagePlatformsField, OciImageRepositoryField
 from pants_oci.registries import image_repository
 from pants_oci.sbom.base_packages import BasePackages, BasePackagesRequest
 from pants_oci.sbom.contents import ImageContents, ImageContentsRequest
-from pants_oci.subsystem import OciSubsystem, SbomFormat
+from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import push_registries
@@ -149,12 +150,13 @@ async def image_sbom_facts(
 
 @rule(desc="Write the SBOM of an OCI image")
 async def write_image_sbom(request: SbomOutputsRequest, oci: OciSubsystem) -> OciPackageOutputs:
-    if SbomFormat.spdx not in oci.sbom_formats:
+    formats = [FORMATS[f.value] for f in sorted(set(oci.sbom_formats), key=lambda f: f.value)]
+    if not formats:
         return OciPackageOutputs()
     facts = await Get(ImageSbomFacts, ImageSbomFactsRequest(request.target))
-    path = f"{request.output_path}.spdx.json"
-    digest = await Get(Digest, CreateDigest([FileContent(path, spdx_json(facts))]))
-    return OciPackageOutputs(digest, (path,))
+    files = [FileContent(f"{request.output_path}{f.suffix}", f.write(facts)) for f in formats]
+    digest = await Get(Digest, CreateDigest(files))
+    return OciPackageOutputs(digest, tuple(f.path for f in files))
 
 
 def rules():

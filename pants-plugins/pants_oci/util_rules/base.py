@@ -21,6 +21,7 @@ from pants_oci.field_validation import FieldName
 from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField
 from pants_oci.pull_fields import OciPullImageField
 from pants_oci.registries import image_repository
+from pants_oci.stamping import has_placeholders
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget, OciPullTarget
 from pants_oci.util_rules.base_lockfile import (
@@ -110,7 +111,7 @@ async def _base_target_of_acyclic_chain(image: Target, value: str) -> Target:
     return first
 
 
-async def _pull_target_reference(target: Target) -> tuple[Reference, BaseImageLockfile | None]:
+async def pull_target_reference(target: Target) -> tuple[Reference, BaseImageLockfile | None]:
     """The reference an `oci_pull` is built from: its digest, or the lockfile's for its tag
     (with the lockfile it came from)."""
     reference = target[OciPullImageField].reference
@@ -151,7 +152,8 @@ async def _built_base(target: Target, oci: OciSubsystem) -> ImageBase:
         images=built.images,
         layer_blobs=await _layer_blobs(built.blobs, built.images),
         mount_sources=built.mount_sources,
-        repositories=(own, *built.base_repositories),
+        # A stamped repository is known at publish only: no mount source then.
+        repositories=(*(() if has_placeholders(own) else (own,)), *built.base_repositories),
         target=target.address,
     )
 
@@ -172,7 +174,7 @@ async def resolve_image_base(request: ImageBaseRequest, oci: OciSubsystem) -> Im
         return await _pulled_base(spec.reference, request, None)
     target = await _base_target_of_acyclic_chain(image, spec.value)
     if isinstance(target, OciPullTarget):
-        reference, lockfile = await _pull_target_reference(target)
+        reference, lockfile = await pull_target_reference(target)
         return await _pulled_base(reference, request, target.address, lockfile)
     return await _built_base(target, oci)
 

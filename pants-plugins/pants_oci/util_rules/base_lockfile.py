@@ -41,19 +41,23 @@ class BaseImageLockfile:
     regenerate_command: str
 
 
+async def read_lockfile_bytes(path: str) -> bytes | None:
+    """A lockfile's bytes as the workspace holds them (Pants watches the file), None when it
+    does not exist. Every lockfile of the plugin is read this way."""
+    contents = await Get(DigestContents, PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore))
+    return contents[0].content if contents else None
+
+
 @rule(desc="Read the base-image lockfile")
 async def read_base_image_lockfile(
     _: BaseImageLockfileRequest, oci: OciSubsystem, generate_lockfiles: GenerateLockfilesSubsystem
 ) -> BaseImageLockfile:
     path = oci.base_image_lockfile
     command = regenerate_command(generate_lockfiles.custom_command)
-    contents = await Get(
-        DigestContents,
-        PathGlobs([path], glob_match_error_behavior=GlobMatchErrorBehavior.ignore),
-    )
-    if not contents:
+    content = await read_lockfile_bytes(path)
+    if content is None:
         return BaseImageLockfile(BaseImageLock(path=path), path, command)
-    lock = parse_lockfile(contents[0].content, path, f"Fix it, or delete it and run `{command}`.")
+    lock = parse_lockfile(content, path, f"Fix it, or delete it and run `{command}`.")
     return BaseImageLockfile(lock, path, command)
 
 

@@ -1,4 +1,5 @@
-"""An image depends on its `base` and `layers`, so `dependents` and `--changed-dependents` see them."""
+"""An image depends on its `base` and `layers`, a promotion on its `source` target, so
+`dependents` and `--changed-dependents` see them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pants.engine.unions import UnionRule
 
 from pants_oci.bases import base_address
 from pants_oci.image_fields import OciImageBaseField, OciImageDependenciesField, OciImageLayersField
+from pants_oci.promotion_fields import OciPromotionDependenciesField, OciPromotionSourceField, source_address
 
 
 @dataclass(frozen=True)
@@ -51,5 +53,28 @@ async def infer_oci_image_dependencies(request: InferOciImageDependencies) -> In
     return InferredDependencies([*layers, *([base] if base else [])])
 
 
+@dataclass(frozen=True)
+class OciPromotionInferenceFieldSet(FieldSet):
+    required_fields = (OciPromotionSourceField, OciPromotionDependenciesField)
+
+    source: OciPromotionSourceField
+    dependencies: OciPromotionDependenciesField
+
+
+class InferOciPromotionDependencies(InferDependenciesRequest):
+    infer_from = OciPromotionInferenceFieldSet
+
+
+@rule(desc="Infer the source of an OCI promotion")
+async def infer_oci_promotion_dependencies(request: InferOciPromotionDependencies) -> InferredDependencies:
+    spec = source_address(request.field_set.source.value or "")
+    source = await address_in_field(spec, request.field_set.address, "source") if spec is not None else None
+    return InferredDependencies([source] if source else [])
+
+
 def rules():
-    return [*collect_rules(), UnionRule(InferDependenciesRequest, InferOciImageDependencies)]
+    return [
+        *collect_rules(),
+        UnionRule(InferDependenciesRequest, InferOciImageDependencies),
+        UnionRule(InferDependenciesRequest, InferOciPromotionDependencies),
+    ]

@@ -119,8 +119,8 @@ def _layer_slot(context: _ImageContext, layer: Target) -> _LayerSlot:
             )
     raise InvalidFieldException(
         f"The `layers` field in target {context.image.address} names {layer.address}, a "
-        f"`{layer.alias}` target: only `oci_layer` targets can be layers (and `oci_python_app` "
-        "with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
+        f"`{layer.alias}` target: only `oci_layer` and `oci_debian_packages` targets can be layers "
+        "(and `oci_python_app` with the `pants_oci.python` backend). Put files in an `oci_layer` (or in this image's "
         "`dependencies`)."
     )
 
@@ -143,12 +143,12 @@ def dependencies_layer_request(
 
 async def _own_layers(
     context: _ImageContext, extension_layers: int
-) -> tuple[list[BuiltOciLayer], list[tuple[str, OciLayers]]]:
-    """The `layers` in order (each one or more image layers), then the `dependencies` layer;
-    and what each target another backend turned into layers proposes for the config. Layers
-    other backends build come first: with the base's and the extensions', they decide how many
-    layers shards may use."""
-    image, base = context.image, context.base
+) -> tuple[dict[Platform, list[BuiltOciLayer]], list[tuple[str, OciLayers]]]:
+    """Per platform, the `layers` in order (each one or more image layers), then the
+    `dependencies` layer; and what each target another backend turned into layers proposes for
+    the config. Layers other backends build come first: with the base's and the extensions',
+    they decide how many layers shards may use."""
+    image, base, platforms = context.image, context.base, context.platforms
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
     slots = [_layer_slot(context, t) for t in targets]
     if image[OciImageDependenciesField].value:
@@ -157,15 +157,22 @@ async def _own_layers(
     from_others = await MultiGet(Get(OciLayers, OciLayersRequest, s.extension) for s in slots if s.extension)
     others = (
         (f"its base {base.name}", max((len(i.layers) for i in base.images), default=0)),
-        ("other target types in its `layers`", sum(len(o.layers) for o in from_others)),
+        ("other target types in its `layers`", sum(o.most_layers for o in from_others)),
         ("extensions", extension_layers),
     )
     requests = tuple(s.request for s in slots if s.request is not None)
     built = await Get(ImageLayers, ImageLayersRequest(image.address, requests, others))
     own, from_extensions = iter(built.per_layer), iter(from_others)
-    layers: list[BuiltOciLayer] = []
+    layers: dict[Platform, list[BuiltOciLayer]] = {p: [] for p in platforms}
     for slot in slots:
-        layers.extend(next(own) if slot.request is not None else next(from_extensions).layers)
+        if slot.request is not None:
+            shared = next(own)
+            for platform in platforms:
+                layers[platform].extend(shared)
+        else:
+            built_by_other = next(from_extensions)
+            for platform in platforms:
+                layers[platform].extend(built_by_other.for_platform(platform))
     proposers = [str(s.extension.target.address) for s in slots if s.extension]
     return layers, list(zip(proposers, from_others))
 
@@ -202,13 +209,20 @@ def _compose(
     image: Target,
     platforms: tuple[Platform, ...],
     base: ImageBase,
-    layers: list[BuiltOciLayer],
+    layers: dict[Platform, list[BuiltOciLayer]],
     annotations: dict[str, str],
     created: str,
     changes: ConfigMutations,
 ) -> tuple[tuple[PlatformImage, ...], Blob | None]:
     try:
-        return compose_images(platforms, base.images, [b.layer for b in layers], changes, created, annotations)
+        return compose_images(
+            platforms,
+            base.images,
+            {p: [b.layer for b in built] for p, built in layers.items()},
+            changes,
+            created,
+            annotations,
+        )
     except BasePlatformError as e:
         available = ", ".join(map(str, e.available))
         raise InvalidFieldException(
@@ -227,6 +241,15 @@ async def _image_blobs(
     return await Get(Digest, MergeDigests([small_digest, base.layer_blobs, *(b.blob for b in layers)]))
 
 
+def _unique_layers(layers: dict[Platform, list[BuiltOciLayer]]) -> list[BuiltOciLayer]:
+    """Each layer once, in the order the platforms first use it (two platforms often share one)."""
+    unique: dict[str, BuiltOciLayer] = {}
+    for built in layers.values():
+        for b in built:
+            unique.setdefault(b.layer.descriptor.digest, b)
+    return list(unique.values())
+
+
 @rule(desc="Build an OCI image")
 async def build_oci_image(
     request: OciImageRequest, settings: OciBuildSettings, union_membership: UnionMembership
@@ -239,10 +262,10 @@ async def build_oci_image(
     context = _ImageContext(image, base, platforms, compression, settings, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
     own_layers, layer_sets = await _own_layers(context, len(extra_layers))
-    layers = [*own_layers, *extra_layers]
+    layers = {platform: [*own_layers[platform], *extra_layers] for platform in platforms}
     changes = _config_changes(image, layer_sets)
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)
-    blobs = await _image_blobs(images, index, base, layers)
+    blobs = await _image_blobs(images, index, base, _unique_layers(layers))
     return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories)
 
 

@@ -35,6 +35,8 @@ from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _BLOB = "layer.blob"
 _DESCRIPTOR = "layer.json"
+# Where every layer process writes its blob and descriptor (`read_built_layer` reads them).
+LAYER_OUTPUTS = (_BLOB, _DESCRIPTOR)
 _SPEC = "layer-spec.json"
 _FILES = "files"
 
@@ -93,17 +95,19 @@ async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
     return await Get(Digest, MergeDigests([files, spec]))
 
 
-async def _read_built_layer(result: ProcessResult, part: LayerPart) -> BuiltOciLayer:
+async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:
+    """The layer a process wrote as `layer.blob` and `layer.json` (`layer_outputs`), placed
+    at its blob path; `what` names it in errors and the image's history."""
     descriptor_contents, entries = await MultiGet(
         Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
         Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
     )
-    built = LayerDescriptor.loads(descriptor_contents[0].content, f"the layer descriptor of {part.what}")
+    built = LayerDescriptor.loads(descriptor_contents[0].content, f"the layer descriptor of {what}")
     descriptor = Descriptor(built.media_type, built.digest, built.size)
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
     blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
-    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {part.what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)
@@ -122,7 +126,7 @@ async def build_layer_part(part: LayerPart, runner: OcikitRunner, settings: OciB
             level=LogLevel.DEBUG,
         ),
     )
-    return await _read_built_layer(result, part)
+    return await read_built_layer(result, part.what)
 
 
 @rule(desc="Build an OCI layer, whole", level=LogLevel.DEBUG)

@@ -4,7 +4,7 @@ Pants' own `docker_binary.py` finds docker."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest, SearchPath
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -44,17 +44,40 @@ def runtime_not_found(kind: ContainerRuntimeKind, searched: SearchPath) -> Optio
     )
 
 
+@dataclass(frozen=True)
+class MaybeContainerRuntime:
+    """The runtime, or None where it is missing: image tests run their other checks then."""
+
+    kind: ContainerRuntimeKind
+    runtime: Optional[ContainerRuntime]
+    searched: tuple[str, ...]
+
+    def missing(self, what: str) -> str:
+        """Why `what` cannot run: the runtime and where it was looked for, and how to get it."""
+        return (
+            f"{what} needs {self.kind.value} (`[oci].runtime`), and no working `{self.kind.value}` is on "
+            f"`[oci].runtime_search_path` ({':'.join(self.searched) or 'empty'}): install it "
+            f"({INSTALL[self.kind]})"
+        )
+
+
 @rule(desc="Find the container runtime", level=LogLevel.DEBUG)
-async def find_container_runtime(oci: OciSubsystem) -> ContainerRuntime:
+async def find_maybe_container_runtime(oci: OciSubsystem) -> MaybeContainerRuntime:
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["PATH"]))
     searched = search_path(oci.runtime_search_path, env.get("PATH"))
     paths = await Get(
         BinaryPaths,
         BinaryPathRequest(binary_name=oci.runtime.value, search_path=searched, test=BinaryPathTest(args=["--version"])),
     )
-    if paths.first_path is None:
-        raise runtime_not_found(oci.runtime, searched)
-    return ContainerRuntime(oci.runtime, paths.first_path.path)
+    found = None if paths.first_path is None else ContainerRuntime(oci.runtime, paths.first_path.path)
+    return MaybeContainerRuntime(oci.runtime, found, tuple(searched))
+
+
+@rule(desc="Find the container runtime", level=LogLevel.DEBUG)
+async def find_container_runtime(maybe: MaybeContainerRuntime) -> ContainerRuntime:
+    if maybe.runtime is None:
+        raise runtime_not_found(maybe.kind, SearchPath(maybe.searched))
+    return maybe.runtime
 
 
 def rules():

@@ -2,14 +2,17 @@
 
 layer    build one deterministic layer blob from a directory tree (ocikit.layer_cli)
 push     push an OCI image layout to one or more registries    (ocikit.registry.cli)
+promote  copy a registry image by digest, with its attachments  (ocikit.registry.cli)
 pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
 inspect  print a registry image's manifest and config            (ocikit.registry.cli)
 bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
 run      load a layout into podman or docker and run it          (ocikit.run)
+image-test  check an image's files, config and commands           (ocikit.image_test)
 lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
 verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
 published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
 sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
+deb-lock, deb-fetch, deb-layer  Debian packages: lockfile, .debs, layers (ocikit.debian.worker)
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit import run
 
         return run.main(rest)
+    if command == "image-test":
+        from ocikit import image_test
+
+        return image_test.main(rest)
     if command == "bytecode":
         from ocikit import bytecode
 
@@ -56,7 +63,11 @@ def _command(command: str, rest: list) -> int:
         from ocikit.sbom import worker as sbom_worker
 
         return sbom_worker.main(command, rest)
-    if command in ("push", "pull", "inspect", "lock", "verify", "published", "push-run"):
+    if command in ("deb-lock", "deb-fetch", "deb-layer"):
+        from ocikit.debian import worker as debian_worker
+
+        return debian_worker.main(command, rest)
+    if command in ("push", "promote", "pull", "inspect", "lock", "verify", "published", "push-run"):
         from ocikit.registry import cli as registry_cli
 
         return registry_cli.main([command, *rest])

@@ -40,13 +40,13 @@ class LayerError(OcikitError):
 @dataclass(frozen=True)
 class LayerEntry:
     path: str  # in the image, relative, POSIX, no leading or trailing "/": "app/bin/tool"
-    kind: str  # "file", "dir" or "symlink"
+    kind: str  # "file", "dir", "symlink" or "hardlink" (to an earlier entry's path)
     mode: int  # permission bits (& 0o7777)
     uid: int
     gid: int
     size: int  # bytes of content; 0 for dirs and symlinks
     source: Optional[str]  # the file on disk to read (files only), else None
-    linkname: str = ""  # the symlink's target, verbatim; "" for files and dirs
+    linkname: str = ""  # a symlink's target, verbatim; a hard link's path; "" for files and dirs
 
 
 @dataclass(frozen=True)

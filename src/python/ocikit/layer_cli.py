@@ -20,7 +20,7 @@ from typing import Any, List, Optional
 
 from ocikit.contract import ContractError
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
-from ocikit.layer import LayerError, add_symlinks, build_layer, plan_layer
+from ocikit.layer import LayerEntry, LayerError, add_symlinks, build_layer, plan_layer
 
 PROG = "ocikit layer"
 
@@ -72,11 +72,19 @@ def run(command: LayerCommand, threads: Optional[int] = None) -> LayerDescriptor
     spec = load_spec(command.spec)
     entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy)
     entries = add_symlinks(entries, spec.destination, spec.symlinks, spec.uid, spec.gid)
+    return build_and_write(entries, spec, command.out, command.descriptor, threads)
+
+
+def build_and_write(
+    entries: List[LayerEntry], spec: LayerSpec, out: str, descriptor: str, threads: Optional[int] = None
+) -> LayerDescriptor:
+    """Write the blob of `entries` (compressed as `spec` says) to `out` and its descriptor to
+    `descriptor`, both or neither (also for `ocikit deb-layer`)."""
     holder: List[Any] = []
     blob_tmp = desc_tmp = None
     try:
         blob_tmp = _write_temp(
-            command.out,
+            out,
             lambda f: holder.append(
                 build_layer(
                     entries,
@@ -97,10 +105,10 @@ def run(command: LayerCommand, threads: Optional[int] = None) -> LayerDescriptor
             uncompressed_size=result.uncompressed_size,
             entries=len(entries),
         )
-        desc_tmp = _write_temp(command.descriptor, lambda f: f.write(desc.dumps()))
-        os.replace(blob_tmp, command.out)
+        desc_tmp = _write_temp(descriptor, lambda f: f.write(desc.dumps()))
+        os.replace(blob_tmp, out)
         blob_tmp = None
-        os.replace(desc_tmp, command.descriptor)
+        os.replace(desc_tmp, descriptor)
         desc_tmp = None
     except BaseException:
         _remove(blob_tmp)

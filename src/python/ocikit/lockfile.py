@@ -132,7 +132,10 @@ def format_lockfile(lock: BaseImageLock, regenerate_command: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Reader:
+class LockReader:
+    """Reads a lockfile's YAML nodes, failing with the file, line and key at fault (shared by
+    every lockfile: base images here, Debian packages in `ocikit.debian.lockfile`)."""
+
     path: str
     hint: str  # what to do about a broken lockfile
 
@@ -179,10 +182,10 @@ class _Reader:
         return found
 
 
-def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLock:
-    """Read a lockfile `format_lockfile` wrote. A LockfileError names `path`, the line and the
-    key at fault, then `hint` (how to regenerate it)."""
-    reader = _Reader(path, hint or "Regenerate the lockfile.")
+def load_document(text: str | bytes, path: str, hint: str, items: str) -> tuple[LockReader, dict]:
+    """The top-level values of a lockfile holding exactly `version` (LOCKFILE_VERSION) and
+    `items`, and the reader that reports its faults."""
+    reader = LockReader(path, hint or "Regenerate the lockfile.")
     if len(text) > MAX_LOCKFILE_BYTES:
         raise reader.fail(None, "", f"{len(text)} bytes is larger than a lockfile can be ({MAX_LOCKFILE_BYTES})")
     if isinstance(text, bytes):
@@ -198,8 +201,8 @@ def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLoc
         problem = " ".join(str(getattr(e, "problem", None) or e).split())
         raise LockfileError(f"{path}{line}: not valid YAML ({problem}). {reader.hint}") from None
     if root is None:
-        raise reader.fail(None, "", "the file is empty; expected `version` and `images`")
-    top = reader.exact_keys(reader.mapping(root, "", "a mapping"), root, "", ("version", "images"))
+        raise reader.fail(None, "", f"the file is empty; expected `version` and `{items}`")
+    top = reader.exact_keys(reader.mapping(root, "", "a mapping"), root, "", ("version", items))
     version = top["version"]
     if not (
         isinstance(version, yaml.ScalarNode) and version.tag == _INT_TAG and version.value == str(LOCKFILE_VERSION)
@@ -207,6 +210,13 @@ def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLoc
         raise reader.fail(
             version, "version", f"expected {LOCKFILE_VERSION}, got {getattr(version, 'value', version)!r}"
         )
+    return reader, top
+
+
+def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLock:
+    """Read a lockfile `format_lockfile` wrote. A LockfileError names `path`, the line and the
+    key at fault, then `hint` (how to regenerate it)."""
+    reader, top = load_document(text, path, hint, "images")
     entries = []
     by_key: dict[str, int] = {}
     for key, key_node, value in reader.mapping(top["images"], "images", "a mapping of image references"):
@@ -224,7 +234,7 @@ def parse_lockfile(text: str | bytes, path: str, hint: str = "") -> BaseImageLoc
     return BaseImageLock(tuple(sorted(entries, key=lambda e: e.reference)), path)
 
 
-def _entry(reader: _Reader, reference: str, key_node: yaml.Node, node: yaml.Node, where: str) -> LockEntry:
+def _entry(reader: LockReader, reference: str, key_node: yaml.Node, node: yaml.Node, where: str) -> LockEntry:
     fields = reader.exact_keys(reader.mapping(node, where, "a mapping"), key_node, where, _ENTRY_KEYS)
     digest = reader.string(fields["digest"], f"{where}.digest", "a digest 'sha256:<64 hex>'")
     if not is_digest(digest):

@@ -34,7 +34,13 @@ _MAGIC = tarfile.POSIX_MAGIC
 _TAIL = _NUL * (32 + 32 + 8 + 8 + 155 + 12)
 _CHKSUM_BLANK = b"        "
 
-_TYPE_BY_KIND = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
+_TYPE_BY_KIND = {
+    "file": tarfile.REGTYPE,
+    "dir": tarfile.DIRTYPE,
+    "symlink": tarfile.SYMTYPE,
+    # A hard link names an earlier member of the same archive (Debian packages ship them).
+    "hardlink": tarfile.LNKTYPE,
+}
 _MAX_ID = 8**7  # uid/gid: 7 octal digits
 _MAX_NUM = 8**11  # size/mtime: 11 octal digits
 

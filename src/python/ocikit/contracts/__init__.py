@@ -7,6 +7,8 @@ once and imported by both sides: one module per command.
   bytecode  BytecodeCommand
   run       RunCommand
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
+  debian    DebLockCommand, DebLockRequest (its --request file), DebFetchCommand,
+            DebLayerCommand, DebLayerSpec (its --spec file; it writes a LayerDescriptor)
   sbom      SbomDpkgCommand, DpkgScanRequest, DpkgLayerScan; SbomSha1Command, FileSha1s
 
 JSON files are `ocikit.contract.Contract`s, command lines `ocikit.command_line.CommandLine`s.

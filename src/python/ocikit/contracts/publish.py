@@ -34,29 +34,19 @@ class Attestation(Contract):
 
 @dataclass(frozen=True)
 class PublishImage(Contract):
-    """One image of a batch: its layout, digest, where it goes and where its layers may be
-    mounted from."""
+    """One image of a batch: its layout (or, promoted, the registry image it is copied from),
+    digest, where it goes and where its layers may be mounted from."""
 
     KIND = "publish-image"
 
     key: str  # the target's address
-    layout: str  # the layout directory, relative to the push's --layouts directory
+    layout: str  # the layout directory, relative to the push's --layouts directory ("" for a promotion)
     digest: str
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...] = ()
     attestations: tuple[Attestation, ...] = ()  # attached when the push signs
-
-
-@dataclass(frozen=True)
-class CheckPlan(Contract):
-    """`ocikit published --plan`: the images whose destinations to look up."""
-
-    KIND = "publish-check-plan"
-
-    images: tuple[PublishImage, ...]
-    insecure_registries: tuple[str, ...] = ()
-    jobs: int = 4
-    signed: bool = False  # an image counts as published only with our signature (and attestations)
+    # An `oci_promotion`: `registry/repository@digest` to copy from, instead of a layout.
+    source: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +59,20 @@ class Signing(Contract):
     key: str
     password_env: str
     platform_manifests: bool = False
+
+
+@dataclass(frozen=True)
+class CheckPlan(Contract):
+    """`ocikit published --plan`: the images whose destinations to look up."""
+
+    KIND = "publish-check-plan"
+
+    images: tuple[PublishImage, ...]
+    insecure_registries: tuple[str, ...] = ()
+    jobs: int = 4
+    # With signing, an image counts as published only signed by our key (and attested). The
+    # check only stats the key's file: its public half comes from ocikit.signing.key_memo.
+    signing: Optional[Signing] = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ocikit.digest import sha256_digest
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.sign import attachment_manifest
 from ocikit.signing.cosign import OCI_MANIFEST, SIGNATURE_ANNOTATION, attachment_image, signature_tag
-from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, envelope_body, open_envelope, statement
+from ocikit.signing.dsse import DSSE_ENVELOPE, envelope, open_envelope, statement
 from ocikit.signing.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
@@ -80,20 +80,3 @@ def attest_digest(
         client.put_manifest(signature_tag(digest, "att"), manifest, OCI_MANIFEST)
         log.info("attested %s@%s (%d)", reference, digest, added)
     return added, len(predicates) - added
-
-
-def expected_statements_present(
-    client: RepositoryClient, reference: str, digest: str, predicates: Sequence[Predicate]
-) -> bool:
-    """Does the `.att` manifest hold an envelope of each statement we would attach? (Whose
-    signature it is, the push checks before it skips.)"""
-    wanted = {statement(reference, digest, p.type, p.body) for p in predicates}
-    if not wanted:
-        return True
-    bodies = set()
-    for layer in attestation_layers(client, digest):
-        data = client.fetch_blob_bytes(layer["digest"], max_size=64 << 20)
-        body = envelope_body(data)
-        if body is not None:
-            bodies.add(body)
-    return wanted <= bodies

@@ -2,6 +2,8 @@
 
   push LAYOUT --dest REF [--dest REF ...] [--insecure-registry HOST[:PORT] ...] [--jobs N]
        [--record FILE] [--mount-from REF ...]
+  promote REF@DIGEST --dest REF [--dest REF ...] [--insecure-registry HOST[:PORT] ...] [--jobs N]
+       [--record FILE] [--resume-dir DIR]
   pull REF@DIGEST --platform OS/ARCH[/VARIANT] [--platform ...] --out DIR [--record FILE]
   inspect REF [--raw] [--platform OS/ARCH[/VARIANT]]
   lock --tracked FILE --out FILE [--lockfile FILE] [--only REF ...] [--regenerate-command CMD]
@@ -78,12 +80,28 @@ def _logging_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE instead of stderr")
 
 
+def _destination_arguments(parser: argparse.ArgumentParser, done: str) -> None:
+    """What push and promote take alike: where to, the record, the upload journal."""
+    from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+    parser.add_argument(
+        "--dest",
+        action="append",
+        required=True,
+        metavar="REF",
+        help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
+    )
+    parser.add_argument("--record", metavar="FILE", help=f"write what was {done} as JSON to FILE")
+    parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
     prog = f"ocikit {command}"
     if command in _RUN_COMMANDS:
         return _run_parser(prog, command)
     return {
         "push": _push_parser,
+        "promote": _promote_parser,
         "pull": _pull_parser,
         "verify": _verify_parser,
         "lock": _lock_parser,
@@ -93,14 +111,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def _push_parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Push an OCI image layout to registries.")
     p.add_argument("layout", metavar="LAYOUT", help="OCI image layout directory")
-    p.add_argument(
-        "--dest",
-        action="append",
-        required=True,
-        metavar="REF",
-        help="REGISTRY/REPOSITORY[:TAG] (repeatable; no tag = by digest only)",
-    )
-    p.add_argument("--record", metavar="FILE", help="write what was pushed as JSON to FILE")
+    _destination_arguments(p, "pushed")
     p.add_argument(
         "--mount-from",
         action="append",
@@ -116,6 +127,18 @@ def _push_parser(prog: str) -> argparse.ArgumentParser:
         help="send large blobs in PATCHes of at most BYTES (default: each blob in one "
         "PATCH; for registries or proxies that cap request bodies)",
     )
+    _common(p)
+    return p
+
+
+def _promote_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Copy an image a registry holds to other repositories and registries, "
+        "by digest, with its cosign attachments.",
+    )
+    p.add_argument("source", metavar="REF@DIGEST", help="REGISTRY/REPOSITORY[:TAG]@sha256:... to copy")
+    _destination_arguments(p, "copied")
     _common(p)
     return p
 
@@ -172,8 +195,8 @@ def _inspect_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("push", "pull", "inspect", "lock", "verify", *_RUN_COMMANDS):
-        sys.stderr.write("ocikit: expected push, pull, inspect, lock, verify, published or push-run\n")
+    if not argv or argv[0] not in ("push", "promote", "pull", "inspect", "lock", "verify", *_RUN_COMMANDS):
+        sys.stderr.write("ocikit: expected push, promote, pull, inspect, lock, verify, published or push-run\n")
         return 2
     command = argv[0]
     args = _parser(command).parse_args(list(argv[1:]))
@@ -181,6 +204,8 @@ def main(argv: Sequence[str]) -> int:
     try:
         if command == "push":
             return _push(args)
+        if command == "promote":
+            return _promote(args)
         if command == "pull":
             return _pull(args)
         if command == "lock":
@@ -234,6 +259,7 @@ def _progress(args: argparse.Namespace) -> Any:
 def _push(args: argparse.Namespace) -> int:
     from ocikit.registry.push import push_layout
     from ocikit.registry.upload import DEFAULT_CHUNK_SIZE
+    from ocikit.registry.upload_journal import UploadJournal
 
     summary = push_layout(
         args.layout,
@@ -243,7 +269,25 @@ def _push(args: argparse.Namespace) -> int:
         progress=_progress(args),
         mounts_from=args.mount_from,
         chunk_size=args.chunk_size if args.chunk_size and args.chunk_size > 0 else DEFAULT_CHUNK_SIZE,
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     )
+    write_record(args.record, summary.to_json())
+    print(summary.format_text())
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from ocikit.registry.promote import promote_image
+    from ocikit.registry.push import PushSession
+    from ocikit.registry.upload_journal import UploadJournal
+
+    with PushSession(
+        insecure_registries=args.insecure_registry,
+        jobs=max(1, args.jobs),
+        progress=_progress(args),
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
+    ) as session:
+        summary = promote_image(session, args.source, args.dest)
     write_record(args.record, summary.to_json())
     print(summary.format_text())
     return 0

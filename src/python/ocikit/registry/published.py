@@ -4,11 +4,13 @@
 names its digest costs one HEAD instead of a push. A destination counts as published only
 when the registry answers its tag (or, without a tag, the digest) with exactly the image's
 digest; anything else, a failure included, leaves the image to the push, which then checks
-each blob and reports any error properly.
+each blob and reports any error properly. When `publish` signs, the image must also be signed
+by our key and attested (`SignatureCheck`): a signature is verified, not only found.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +21,9 @@ from ocikit.registry.auth import DefaultKeychain, Keychain
 from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import describe_error
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
+from ocikit.signing.keys import VerifyKey
 
-if TYPE_CHECKING:  # attest needs the signing libraries, which a check without `signed` never loads
+if TYPE_CHECKING:
     from ocikit.registry.attest import Predicate
 
 log = logging.getLogger(__name__)
@@ -41,12 +44,12 @@ def check_destinations(
     jobs: int = 8,
     retry: RetryPolicy = RetryPolicy(attempts=2),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-    signed: bool = False,
-    predicates: Optional[dict[str, Sequence[Predicate]]] = None,
+    signature: Optional[SignatureCheck] = None,
+    predicates: Optional[dict[str, Sequence["Predicate"]]] = None,
 ) -> dict[str, DestinationState]:
-    """For each (destination, digest): does the registry serve that digest there (and, with
-    `signed`, a signature payload of ours for it beside it)? HEADs run on up to `jobs` threads,
-    with one transport per registry."""
+    """For each (destination, digest): does the registry serve that digest there (and, with a
+    `signature` check, signed by our key and attested)? HEADs run on up to `jobs` threads, with
+    one transport per registry."""
     wanted = dict(destinations)
     insecure = {parse_registry(r) for r in insecure_registries}
     keychain = keychain if keychain is not None else DefaultKeychain()
@@ -73,11 +76,12 @@ def check_destinations(
             return DestinationState(destination, False, describe_error(e))
         if info is None:
             return DestinationState(destination, False, "absent")
-        if info.digest == digest and signed and not _our_payload_is_there(client, ref, digest):
-            return DestinationState(destination, False, f"{info.digest}, unsigned")
-        attested = (predicates or {}).get(destination, ())
-        if info.digest == digest and signed and attested and not _statements_are_there(client, ref, digest, attested):
-            return DestinationState(destination, False, f"{info.digest}, not attested")
+        if info.digest == digest and signature is not None:
+            gap = signature.gap(
+                client, f"{ref.registry}/{ref.repository}", digest, (predicates or {}).get(destination, ())
+            )
+            if gap:
+                return DestinationState(destination, False, f"{info.digest}, {gap}")
         return DestinationState(destination, info.digest == digest, info.digest)
 
     try:
@@ -91,28 +95,41 @@ def check_destinations(
     return {s.destination: s for s in states}
 
 
-def _our_payload_is_there(client: RepositoryClient, ref, digest: str) -> bool:
-    """Does the `.sig` manifest of `digest` list the payload we would sign? (Who signed it is
-    the push's to check: it verifies the signature with our key before it skips signing.)"""
-    from ocikit.digest import sha256_digest
-    from ocikit.registry.sign import existing_signatures
-    from ocikit.signing.cosign import simple_signing_payload
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What makes a served image count as published when `publish` signs: a signature of its
+    digest (and, by option, of each platform manifest) that verifies with our public key, and
+    each attestation we would attach, signed by that key. `key` is None where the check has no
+    public key (ocikit.signing.key_memo): then nothing counts, and the push decides."""
 
-    try:
-        layers = existing_signatures(client, digest)
-    except Exception:  # noqa: BLE001 - then the push signs, and reports any error
-        return False
-    payload = sha256_digest(simple_signing_payload(f"{ref.registry}/{ref.repository}", digest))
-    return any(layer.payload_digest == payload for layer in layers)
+    key: Optional[VerifyKey]
+    platform_manifests: bool = False
 
+    def gap(
+        self, client: RepositoryClient, reference: str, digest: str, predicates: Sequence["Predicate"]
+    ) -> Optional[str]:
+        """What is missing ("unsigned", "not attested", ...), or None."""
+        from ocikit.registry.attest import verified_statements
+        from ocikit.registry.sign import is_signed
+        from ocikit.signing.dsse import statement
 
-def _statements_are_there(client: RepositoryClient, ref, digest: str, predicates) -> bool:
-    from ocikit.registry.attest import expected_statements_present
+        if self.key is None:
+            return "signature not checked (the signing key is new here: the push checks it)"
+        try:
+            for signed in [digest, *(self._children(client, digest) if self.platform_manifests else ())]:
+                if is_signed(client, signed, [self.key]) is None:
+                    return "unsigned" if signed == digest else f"platform manifest {signed} unsigned"
+            wanted = {statement(reference, digest, p.type, p.body) for p in predicates}
+            if wanted and not wanted <= {body for _, body in verified_statements(client, digest, [self.key])}:
+                return "not attested"
+        except Exception as e:  # noqa: BLE001 - then the push signs and attests, and reports any error
+            return f"signature not checked: {describe_error(e)}"
+        return None
 
-    try:
-        return expected_statements_present(client, f"{ref.registry}/{ref.repository}", digest, predicates)
-    except Exception:  # noqa: BLE001 - then the push attests, and reports any error
-        return False
+    @staticmethod
+    def _children(client: RepositoryClient, digest: str) -> list[str]:
+        manifest = json.loads(client.get_manifest(digest).data or b"{}")
+        return [m["digest"] for m in manifest.get("manifests") or ()]
 
 
 def published_keys(images: Sequence[tuple[str, str, Sequence[str]]], states: dict[str, DestinationState]) -> list[str]:
@@ -135,4 +152,4 @@ def published_summary(digest: str, destinations: Sequence[str]) -> dict:
     return PushSummary(digest, pushed, PushStats(manifests_present=len(pushed))).to_json()
 
 
-__all__ = ["DestinationState", "check_destinations", "published_keys", "published_summary"]
+__all__ = ["DestinationState", "SignatureCheck", "check_destinations", "published_keys", "published_summary"]

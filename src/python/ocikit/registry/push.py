@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Protocol, Sequence, Tuple, Union
 
 from ocikit.layout import LayoutBlob, LayoutImage, read_layout_image
 from ocikit.reference import Reference, is_listed, parse_reference, parse_registry
@@ -38,6 +38,7 @@ from ocikit.registry.push_stats import Counters, PushStats
 from ocikit.registry.sign import Signer, sign_digest
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.registry.upload import DEFAULT_CHUNK_SIZE, MONOLITHIC_MAX
+from ocikit.registry.upload_journal import UploadJournal
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,12 @@ class PushSession:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cancel: Optional[threading.Event] = None,
         signer: Optional[Signer] = None,
+        journal: Optional[UploadJournal] = None,
     ) -> None:
         self.jobs = max(1, jobs)
+        self.journal = journal  # where broken uploads are recorded, to go on from in a later run
+        if journal is not None:
+            journal.prune()
         self.signer = signer
         self.progress = progress or Progress()
         self.cancel = cancel if cancel is not None else threading.Event()
@@ -206,14 +211,7 @@ class PushSession:
         finally:
             steps.release_unpushed()
         self.checkpoint()
-        for manifest in image.manifests:
-            existing = client.head_manifest(manifest.digest)
-            if existing is not None and existing.digest == manifest.digest:
-                counters.add("manifests_present")
-                continue
-            client.put_manifest(manifest.digest, manifest.data, manifest.media_type)
-            counters.add("manifests_pushed")
-            log.info("pushed manifest %s to %s", manifest.digest, client.name)
+        put_manifests_by_digest(client, image.manifests, counters)
         return client
 
     def _sign_and_tag(
@@ -229,10 +227,7 @@ class PushSession:
         images never sees it tagged and unsigned), then tag."""
         self.checkpoint()
         if self.signer is not None:
-            children = [m.digest for m in image.manifests[:-1]]
-            for digest in self.signer.digests(image.top.digest, children):
-                signed = sign_digest(client, reference, digest, self.signer.key)
-                counters.add("signatures_pushed" if signed else "signatures_present")
+            sign_manifests(self.signer, client, reference, image.manifests, counters)
             attached, present = attest_digest(client, reference, image.top.digest, predicates, self.signer.key)
             counters.add("attestations_pushed", attached)
             counters.add("attestations_present", present)
@@ -241,6 +236,41 @@ class PushSession:
             client.put_manifest(tag, image.top.data, image.top.media_type)
             counters.add("tags_pushed")
             log.info("tagged %s:%s", client.name, tag)
+
+
+class _Manifest(Protocol):
+    """A manifest's digest, bytes and media type (a layout's, or one a registry served)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def data(self) -> Optional[bytes]: ...
+
+    @property
+    def media_type(self) -> str: ...
+
+
+def put_manifests_by_digest(client: RepositoryClient, manifests: Sequence[_Manifest], counters: Counters) -> None:
+    """PUT each manifest by digest (children before their index) unless the repository has it."""
+    for manifest in manifests:
+        existing = client.head_manifest(manifest.digest)
+        if existing is not None and existing.digest == manifest.digest:
+            counters.add("manifests_present")
+            continue
+        client.put_manifest(manifest.digest, manifest.data or b"", manifest.media_type)
+        counters.add("manifests_pushed")
+        log.info("pushed manifest %s to %s", manifest.digest, client.name)
+
+
+def sign_manifests(
+    signer: Signer, client: RepositoryClient, reference: str, manifests: Sequence[_Manifest], counters: Counters
+) -> None:
+    """Sign the top manifest (the last) and, as `signer` says, the platform manifests before it."""
+    children = [m.digest for m in manifests[:-1]]
+    for digest in signer.digests(manifests[-1].digest, children):
+        signed = sign_digest(client, reference, digest, signer.key)
+        counters.add("signatures_pushed" if signed else "signatures_present")
 
 
 def push_layout(
@@ -256,12 +286,14 @@ def push_layout(
     monolithic_max: int = MONOLITHIC_MAX,
     retry: RetryPolicy = RetryPolicy(),
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    journal: Optional[UploadJournal] = None,
 ) -> PushSummary:
     """Push the image of an OCI layout to every destination (`registry/repo[:tag]`).
 
     Several destinations may share a repository (one tag each); a destination without a tag is
     pushed by digest only; a destination with a digest must name the layout's digest.
     `chunk_size` None sends each large blob in one PATCH; a size splits it into PATCHes.
+    With a `journal`, a broken upload is recorded there and resumed by a later push.
     """
     with PushSession(
         insecure_registries=insecure_registries,
@@ -272,21 +304,30 @@ def push_layout(
         monolithic_max=monolithic_max,
         retry=retry,
         timeout=timeout,
+        journal=journal,
     ) as session:
         return session.push(layout_dir, destinations, mounts_from)
 
 
 def _plan(image: LayoutImage, destinations: Sequence[Union[str, Reference]]) -> dict[str, dict[str, list[str]]]:
-    if not destinations:
-        raise ValueError("no destination given: name at least one REGISTRY/REPOSITORY[:TAG]")
+    return plan_destinations(image.digest, destinations, "the layout holds")
+
+
+def plan_destinations(
+    digest: str, destinations: Iterable[Union[str, Reference]], holding: str
+) -> dict[str, dict[str, list[str]]]:
+    """registry -> repository -> tags, from `registry/repo[:tag][@digest]` destinations; a digest
+    there must be `digest` (`holding` says whose, in the error)."""
     plan: dict[str, dict[str, list[str]]] = {}
     for destination in destinations:
         ref = destination if isinstance(destination, Reference) else parse_reference(destination)
-        if ref.digest and ref.digest != image.digest:
-            raise ValueError(f"destination {ref} names digest {ref.digest}, but the layout holds {image.digest}")
+        if ref.digest and ref.digest != digest:
+            raise ValueError(f"destination {ref} names digest {ref.digest}, but {holding} {digest}")
         tags = plan.setdefault(ref.registry, {}).setdefault(ref.repository, [])
         if ref.tag and ref.tag not in tags:
             tags.append(ref.tag)
+    if not plan:
+        raise ValueError("no destination given: name at least one REGISTRY/REPOSITORY[:TAG]")
     return plan
 
 

@@ -15,6 +15,7 @@ from ocikit.registry.errors import AccessDeniedError, AuthenticationError
 from ocikit.registry.push_stats import Counters
 from ocikit.registry.transport import Transport
 from ocikit.registry.upload import upload_blob
+from ocikit.registry.upload_journal import UploadJournal
 
 log = logging.getLogger("ocikit.registry.push")
 
@@ -32,6 +33,7 @@ class BlobSession(Protocol):
 
     cancel: threading.Event
     chunk_size: Optional[int]
+    journal: Optional[UploadJournal]
     monolithic_max: int
     progress: Any
     slots: threading.BoundedSemaphore
@@ -111,12 +113,22 @@ class BlobSteps:
         self.run.acquire(blob.digest, self.session.cancel)
         try:
             where = self._open(blob)
-            where = self.client.start_upload() if where is _NEW else where
+            if where is _NEW and not self._recorded(blob):
+                where = self.client.start_upload()
         except BaseException:
             self.run.release(blob.digest)
             raise
         self._opened = blob.digest
         return where
+
+    def _recorded(self, blob: LayoutBlob) -> bool:
+        """Does the journal hold an earlier run's session of this blob (then resumed, not opened)?"""
+        journal = self.session.journal
+        return (
+            journal is not None
+            and blob.size > self.session.monolithic_max
+            and journal.holds(self.client.transport.registry, self.client.repository, blob.digest)
+        )
 
     def push(self, blob: LayoutBlob, where: Any = ASK) -> None:
         """Push one blob; `where` is what `open_first` answered for it, when it did (this thread
@@ -186,6 +198,7 @@ class BlobSteps:
                 chunk_size=session.chunk_size,
                 monolithic_max=session.monolithic_max,
                 on_bytes=advanced,
+                journal=session.journal,
             )
         except BaseException:
             progress.finished(blob.digest, "failed")

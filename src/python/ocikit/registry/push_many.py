@@ -20,6 +20,7 @@ from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.attest import Predicate
 from ocikit.registry.errors import describe_error
 from ocikit.registry.progress import format_bytes
+from ocikit.registry.promote import promote_image
 from ocikit.registry.push import PushSession, PushSummary
 from ocikit.registry.push_blobs import PushCancelled
 
@@ -35,6 +36,7 @@ class ImagePush:
     destinations: tuple[str, ...]
     mounts_from: tuple[str, ...] = ()
     predicates: tuple[Predicate, ...] = ()  # attested when the session signs
+    source: Optional[str] = None  # promoted: copied from this `registry/repo@digest`, not `layout`
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,10 @@ def _push_one(image: ImagePush, session: PushSession) -> ImageOutcome:
     started = time.monotonic()
     try:
         session.checkpoint()
-        summary = session.push(image.layout, image.destinations, image.mounts_from, image.predicates)
+        if image.source is not None:
+            summary = promote_image(session, image.source, image.destinations)
+        else:
+            summary = session.push(image.layout, image.destinations, image.mounts_from, image.predicates)
     except PushCancelled:
         return ImageOutcome(
             image.key,

@@ -20,6 +20,8 @@ class PushStats:
     signatures_present: int = 0
     attestations_pushed: int = 0
     attestations_present: int = 0
+    attachments_copied: int = 0  # a promotion's cosign attachments (.sig, .att, .sbom tags)
+    attachments_present: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:

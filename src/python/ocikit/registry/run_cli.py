@@ -43,14 +43,20 @@ from ocikit.whole_files import write_record
 
 
 def published_main(args: argparse.Namespace) -> int:
-    from ocikit.registry.published import check_destinations, published_keys, published_summary
+    from ocikit.registry.published import SignatureCheck, check_destinations, published_keys, published_summary
+    from ocikit.signing.key_memo import remembered_public_key
 
     plan = CheckPlan.read(args.plan)
+    signature = (
+        None
+        if plan.signing is None
+        else SignatureCheck(remembered_public_key(plan.signing.key), plan.signing.platform_manifests)
+    )
     states = check_destinations(
         [(d, image.digest) for image in plan.images for d in image.destinations],
         insecure_registries=plan.insecure_registries,
         jobs=max(8, plan.jobs),
-        signed=plan.signed,
+        signature=signature,
         predicates={d: _predicates(image) for image in plan.images for d in image.destinations},
     )
     found = published_keys([(i.key, i.digest, list(i.destinations)) for i in plan.images], states)
@@ -132,17 +138,21 @@ def _signer(plan: PushPlan):
     if plan.signing is None:
         return None
     from ocikit.registry.sign import load_signer
+    from ocikit.signing.key_memo import remember_public_key
 
-    return load_signer(plan.signing)
+    signer = load_signer(plan.signing)
+    remember_public_key(plan.signing.key, signer.key.public_key())  # for the next run's check
+    return signer
 
 
 def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace, signer):
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
+    from ocikit.registry.upload_journal import UploadJournal
 
     pushes = [
-        ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from, _predicates(i))
+        ImagePush(i.key, os.path.join(args.layouts, i.layout), i.destinations, i.mounts_from, _predicates(i), i.source)
         for i in images
     ]
     with PushSession(
@@ -150,6 +160,7 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
         jobs=plan.jobs,
         signer=signer,
         progress=Progress() if args.quiet else StderrProgress(),
+        journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     ) as session:
         return push_images(pushes, session)
 
@@ -233,6 +244,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
             metavar="DIR",
             help="the directory the plan's layout paths are relative to (default: .)",
         )
+        from ocikit.registry.upload_journal import RESUME_DIR_HELP
+
+        parser.add_argument("--resume-dir", metavar="DIR", help=RESUME_DIR_HELP)
 
 
 def main(command: str, args: argparse.Namespace) -> int:

@@ -10,6 +10,14 @@ half-received PATCH), start the upload again, a bounded number of times.
 
 The client does not hash blob bytes: the registry verifies the digest of what it received
 when the upload is committed (PUT `?digest=`), and refuses a mismatch.
+
+With an `UploadJournal`, a large blob's session outlives the process (upload_journal.py): it
+is recorded when opened and after each PATCH the registry confirmed, and the next upload of
+the same blob to the same repository asks the registry how far it got and sends the rest. A
+session the registry lost (404, or refused as invalid) is dropped and the upload starts from
+zero. Such uploads go in PATCHes of `RESUMABLE_CHUNK_SIZE` unless `chunk_size` says otherwise:
+Distribution 2.8 cancels a session whose stored size differs from the offset in its Location's
+state token, so only a Location it handed out after a whole PATCH can be gone on from.
 """
 
 from __future__ import annotations
@@ -19,12 +27,20 @@ import os
 from typing import Callable, Iterator, Optional
 
 from ocikit.registry.client import RepositoryClient
-from ocikit.registry.errors import RegistryConnectionError, RegistryError
+from ocikit.registry.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    RegistryConnectionError,
+    RegistryError,
+)
+from ocikit.registry.upload_journal import UploadJournal, UploadRecord, same_host
 
 log = logging.getLogger(__name__)
 
 MONOLITHIC_MAX = 1 << 20  # blobs up to 1 MiB go in one PUT
 DEFAULT_CHUNK_SIZE: Optional[int] = None  # None: the whole (rest of the) blob in one PATCH
+# A journaled upload's PATCH size: what a break can cost on Distribution 2.8 (see above).
+RESUMABLE_CHUNK_SIZE = 32 << 20
 _READ_SIZE = 256 << 10
 _MAX_RESUMES = 5
 _MAX_RESTARTS = 3
@@ -67,12 +83,14 @@ def upload_blob(
     chunk_size: Optional[int] = DEFAULT_CHUNK_SIZE,
     monolithic_max: int = MONOLITHIC_MAX,
     on_bytes: Optional[Callable[[int], None]] = None,
+    journal: Optional[UploadJournal] = None,
 ) -> int:
-    """Upload the file at `path` as blob `digest`, into `location` if an upload is already open.
+    """Upload the file at `path` as blob `digest`, into `location` if an upload is already open
+    (else into the session `journal` recorded for it, if the registry still holds it).
 
-    `chunk_size` None (or 0) sends a large blob in one PATCH; a positive size, in PATCHes of at
-    most that many bytes. Returns the number of body bytes sent (more than `size` when parts
-    were sent again)."""
+    `chunk_size` None (or 0) sends a large blob in one PATCH (in RESUMABLE_CHUNK_SIZE PATCHes
+    with a journal); a positive size, in PATCHes of at most that many bytes. Returns the number
+    of body bytes sent (more than `size` when parts were sent again, less when resumed)."""
     sent = [0]
 
     def count(n: int) -> None:
@@ -80,10 +98,16 @@ def upload_blob(
         if on_bytes:
             on_bytes(n)
 
+    journaled = journal if size > monolithic_max else None  # small blobs go in one request
+    offset = 0
+    if journaled is not None and location is None:
+        location, offset = _recorded_session(client, journaled, digest, size)
+    if journaled is not None and not chunk_size:
+        chunk_size = RESUMABLE_CHUNK_SIZE
     for restart in range(_MAX_RESTARTS + 1):
         try:
             if location is None:
-                location = client.start_upload()
+                location, offset = client.start_upload(), 0
             if size <= monolithic_max:
                 with open(path, "rb") as f:
                     data = f.read()
@@ -92,8 +116,11 @@ def upload_blob(
                 client.commit_upload(location, digest, data)
                 count(len(data))
             else:
-                location = _upload_chunks(client, location, path, size, chunk_size, count)
+                confirmed = _Recorder(journaled, client, digest, size) if journaled is not None else None
+                location = _upload_chunks(client, location, path, size, chunk_size, count, offset, confirmed)
                 client.commit_upload(location, digest)
+                if confirmed is not None:
+                    confirmed.committed()
             return sent[0]
         except RegistryError as e:  # RegistryConnectionError included
             restartable = (
@@ -110,6 +137,65 @@ def upload_blob(
     raise AssertionError("unreachable")
 
 
+class _Recorder:
+    """Records a journaled upload's session: where it is, how much the registry confirmed."""
+
+    def __init__(self, journal: UploadJournal, client: RepositoryClient, digest: str, size: int) -> None:
+        self.journal, self.client, self.digest, self.size = journal, client, digest, size
+        self.recorded: Optional[str] = None
+
+    def __call__(self, location: str, confirmed: int) -> None:
+        if same_host(location, self.client.transport.base_url):
+            self.recorded = location
+            self.journal.save(
+                UploadRecord(
+                    self.client.transport.registry, self.client.repository, self.digest, self.size, location, confirmed
+                )
+            )
+
+    def committed(self) -> None:
+        if self.recorded is not None:
+            self.journal.drop(self.client.transport.registry, self.client.repository, self.digest, self.recorded)
+
+
+def _recorded_session(
+    client: RepositoryClient, journal: UploadJournal, digest: str, size: int
+) -> tuple[Optional[str], int]:
+    """The recorded session of this blob and how much of it the registry holds, or (None, 0)
+    when there is none to go on from (never recorded, lost by the registry, not this blob's)."""
+    record = journal.take(client.transport.registry, client.repository, digest, size)
+    if record is None:
+        return None, 0
+    if not same_host(record.location, client.transport.base_url):
+        log.info("ignored the recorded upload of %s: its location is not on %s", digest, client.transport.registry)
+        return None, 0
+    try:
+        offset, location = client.upload_status(record.location)
+    except (RegistryConnectionError, AuthenticationError, AccessDeniedError):
+        journal.save(record)  # not the session's fault: keep it for the next run
+        raise
+    except RegistryError as e:
+        log.info(
+            "%s no longer holds the upload of %s recorded %d bytes in (%s); uploading it from the start",
+            client.name,
+            digest,
+            record.confirmed,
+            e,
+        )
+        return None, 0
+    if offset > size:
+        log.info(
+            "%s holds %d bytes of a %d-byte upload of %s; uploading it from the start",
+            client.name,
+            offset,
+            size,
+            digest,
+        )
+        return None, 0
+    log.info("resuming the upload of %s to %s at byte %d of %d", digest, client.name, offset, size)
+    return location, offset
+
+
 def _upload_chunks(
     client: RepositoryClient,
     location: str,
@@ -117,11 +203,15 @@ def _upload_chunks(
     size: int,
     chunk_size: Optional[int],
     count: Callable[[int], None],
+    offset: int = 0,
+    confirmed: Optional[Callable[[str, int], None]] = None,
 ) -> str:
     if os.path.getsize(path) != size:
         raise OSError(f"{path} has {os.path.getsize(path)} bytes, not the {size} its descriptor says")
-    offset, resumes = 0, 0
+    resumes = 0
     while offset < size:
+        if confirmed is not None:
+            confirmed(location, offset)
         length = size - offset if not chunk_size or chunk_size <= 0 else min(chunk_size, size - offset)
         try:
             new_offset, location = client.upload_chunk(location, FileSlice(path, offset, length, count), offset, length)

@@ -16,7 +16,6 @@ from ocikit.canonical_json import canonical_json
 IN_TOTO = "application/vnd.in-toto+json"
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
-SPDX_DOCUMENT = "https://spdx.dev/Document"
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 
 

@@ -100,8 +100,8 @@ class OciSubsystem(Subsystem):
             `auto` skips compression for inner loops against a local registry, as
             go-containerregistry's builders do: an image whose every publish destination is a
             loopback registry (`localhost`, `127.0.0.0/8`, `[::1]`) gets uncompressed layers,
-            any other image gets `gzip`. It saves the compression and sends more bytes; where
-            that pays off depends on how compressible the layers are (docs/benchmarks.md).
+            any other image gets `gzip`. It saves the compression and sends more bytes: a win on
+            loopback, where bytes are cheap and compression is most of a cold build.
             The choice is made when the image is packaged, from its `registries`/`skip_push`
             fields and `[oci].registries`, so the digest `package` prints is the digest
             `publish` pushes. An image with no registries, or with one remote registry among

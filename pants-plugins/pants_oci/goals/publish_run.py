@@ -275,6 +275,17 @@ def _pushed_targets(targets: Targets, oci: OciSubsystem) -> list[tuple[Target, t
     return [(t, pushed) for t, pushed in pushing if pushed]
 
 
+async def _attestations(images: list, signed: bool) -> dict:
+    """With signing, what to attest about each built image, by address (a promotion carries
+    its source's attestations, copied with it)."""
+    if not signed:
+        return {}
+    attestations = await MultiGet(
+        Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath)) for t, p in images
+    )
+    return {t.address: a.predicates for (t, _), a in zip(images, attestations)}
+
+
 @rule(desc="Plan the publish of OCI images")
 async def plan_publish_run(
     request: OciPublishRunRequest,
@@ -297,12 +308,9 @@ async def plan_publish_run(
         for (t, _), p in zip(pushing, packages)
     )
     signing = settings.signing
-    images = [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)]
-    attestations = await MultiGet(
-        Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath))
-        for t, p in (images if signing else ())
+    predicates = await _attestations(
+        [(t, p) for (t, _), p in zip(pushing, packages) if not _is_promotion(t)], signed=signing is not None
     )
-    predicates = {t.address: a.predicates for (t, _), a in zip(images, attestations)}
     plans = [
         replace(
             image_plan(t.address, _stampable(p), names[n], pushed, dist), attestations=predicates.get(t.address, ())
@@ -313,14 +321,9 @@ async def plan_publish_run(
     signer = Signing(signing.key, signing.password_env, signing.platform_manifests) if signing else None
     check = await Get(OciPublishCheck, OciPublishCheckRequest(tuple(plans), insecure, signer))
     to_push = [(plan, package) for plan, package in zip(plans, packages) if plan.key not in check.published]
+    queued = [plan for plan, _ in to_push]
     push_plan_file = push_plan(
-        [plan for plan, _ in to_push],
-        check.batch_id,
-        session.run_dir,
-        session.run_record,
-        insecure,
-        settings.jobs,
-        signer,
+        queued, check.batch_id, session.run_dir, session.run_record, insecure, settings.jobs, signer
     )
     # The key's password reaches the push process's environment only (never a file or a key).
     secret_env = (signing.password_env,) if signing else ()
@@ -334,7 +337,7 @@ async def plan_publish_run(
         published=FrozenDict(
             (plan.address, check.published[plan.key]) for plan in plans if plan.key in check.published
         ),
-        push_order=tuple(plan.address for plan, _ in to_push),
+        push_order=tuple(plan.address for plan in queued),
         batch_id=check.batch_id,
         push_input=plan_digest,
         layouts=layouts,

@@ -79,7 +79,7 @@ class OciPythonAppCompileBytecodeField(StringField):
         container compiles every module it imports without bytecode on each start (what it
         compiles vanishes with it); the requirements are most of that and are compiled once
         per resolve, while compiling the code runs once more on every edit. The `.pyc` files
-        are hash-based and reproducible. docs/benchmarks-python.md measures start-up each way.
+        are hash-based and reproducible, so compiling changes no digest from machine to machine.
 
         Example: `compile_bytecode="all"`
         """

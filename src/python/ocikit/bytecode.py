@@ -63,7 +63,7 @@ def compile_tree(root: str, out: str, jobs: int = 1) -> Tuple[int, List[str]]:
 
 
 # Sources per worker process: fixed, so each file is compiled after the same others on every
-# machine; large enough that a worker's start (~30 ms) is small next to its batch.
+# machine; large enough that a worker's start-up is small next to compiling its batch.
 BATCH = 500
 
 

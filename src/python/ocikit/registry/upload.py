@@ -73,6 +73,25 @@ class FileSlice:
                 yield chunk
 
 
+def _upload_whole(client: RepositoryClient, location: str, path: str, digest: str, size: int) -> int:
+    """A small blob in the request that commits it; the bytes sent."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) != size:
+        raise OSError(f"{path} has {len(data)} bytes, not the {size} its descriptor says")
+    client.commit_upload(location, digest, data)
+    return len(data)
+
+
+def _restartable(e: RegistryError) -> bool:
+    """A failure a new upload session may get past: the connection, the registry's own fault."""
+    return (
+        isinstance(e, RegistryConnectionError)
+        or e.code in _RESTARTABLE_CODES
+        or (e.status is not None and e.status >= 500)
+    )
+
+
 def upload_blob(
     client: RepositoryClient,
     path: str,
@@ -109,12 +128,7 @@ def upload_blob(
             if location is None:
                 location, offset = client.start_upload(), 0
             if size <= monolithic_max:
-                with open(path, "rb") as f:
-                    data = f.read()
-                if len(data) != size:
-                    raise OSError(f"{path} has {len(data)} bytes, not the {size} its descriptor says")
-                client.commit_upload(location, digest, data)
-                count(len(data))
+                count(_upload_whole(client, location, path, digest, size))
             else:
                 confirmed = _Recorder(journaled, client, digest, size) if journaled is not None else None
                 location = _upload_chunks(client, location, path, size, chunk_size, count, offset, confirmed)
@@ -123,12 +137,7 @@ def upload_blob(
                     confirmed.committed()
             return sent[0]
         except RegistryError as e:  # RegistryConnectionError included
-            restartable = (
-                isinstance(e, RegistryConnectionError)
-                or e.code in _RESTARTABLE_CODES
-                or (e.status is not None and e.status >= 500)
-            )
-            if not restartable or restart == _MAX_RESTARTS:
+            if not _restartable(e) or restart == _MAX_RESTARTS:
                 raise
             if client.blob_size(digest) == size:
                 return sent[0]  # the registry committed it after all

@@ -53,8 +53,8 @@ def tracked_images(
     its platforms). An image built on one of those asks only for platforms its base has, so
     direct users give every platform a build needs."""
     platforms_of: dict[Address, set[str]] = defaultdict(set)
-    for base, platforms in bases:
-        platforms_of[base].update(platforms)
+    for base, built_on in bases:
+        platforms_of[base].update(built_on)
     platforms: dict[str, set[str]] = defaultdict(set)
     users: dict[str, list[str]] = defaultdict(list)
     for address, reference in pulls:

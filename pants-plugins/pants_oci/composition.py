@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Mapping, Sequence
 
-from pants.engine.target import Target
+from pants.engine.target import Field, Target
 
 from ocikit.image import (
     Blob,
@@ -42,7 +42,7 @@ class EntrypointConflict(ValueError):
 def config_mutations(target: Target) -> ConfigMutations:
     """What an `oci_image` target changes in its base's config."""
 
-    def argv(field: type) -> tuple[str, ...] | None:
+    def argv(field: type[Field]) -> tuple[str, ...] | None:
         value = target[field].value
         return tuple(value) if value is not None else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Optional, Tuple
+from typing import ClassVar, Dict, Iterable, Optional, Tuple
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -35,6 +35,7 @@ from pants_oci.field_validation import (
 
 class OciImageBaseField(StringField):
     alias = "base"
+    value: str
     default = SCRATCH
     help = help_text(
         """
@@ -260,6 +261,7 @@ class OciImageStopSignalField(_CheckedStringField):
 
 class OciImagePlatformsField(_CheckedStringSequenceField):
     alias = "platforms"
+    value: tuple[str, ...]
     default = ("linux/amd64",)
     help = help_text(
         """
@@ -314,7 +316,7 @@ class OciImageRepositoryField(_CheckedStringField):
 
 class OciImageTagsField(_CheckedStringSequenceField):
     alias = "image_tags"
-    default = ("latest",)
+    default: ClassVar[Optional[Tuple[str, ...]]] = ("latest",)
     help = help_text(
         """
         Tags of the image (`tags` is Pants' own field for selecting targets). Each is

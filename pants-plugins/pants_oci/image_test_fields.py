@@ -6,7 +6,7 @@ field, the check and what is accepted."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from pants.engine.addresses import Address
 from pants.engine.target import COMMON_TARGET_FIELDS, Field, StringField, Target
@@ -135,8 +135,11 @@ def config_check(value: Optional[Mapping[str, Any]]) -> Optional[ConfigCheck]:
 class _ChecksField(Field):
     """A list of checks, each a dict parsed by `parse`."""
 
-    parse: Callable[[Any], Any]
     default = None
+
+    @staticmethod
+    def parse(item: Any) -> Any:
+        raise NotImplementedError
 
     @classmethod
     def compute_value(cls, raw_value: Optional[Iterable[Any]], address: Address) -> tuple:
@@ -148,7 +151,7 @@ class _ChecksField(Field):
         checks = []
         for n, item in enumerate(value):
             try:
-                checks.append(cls.parse(item))  # type: ignore[call-arg]
+                checks.append(cls.parse(item))
             except CheckError as e:
                 raise invalid_value(FieldName(cls.alias, address), item, f"check #{n + 1}: {e}") from e
         return tuple(checks)
@@ -156,13 +159,18 @@ class _ChecksField(Field):
 
 class OciImageTestImageField(StringField):
     alias = "image"
+    value: str
     required = True
     help = help_text('The `oci_image` target to check, e.g. `image=":app"` or `image="//apps/web:image"`.')
 
 
 class OciImageTestFileChecksField(_ChecksField):
     alias = "file_checks"
-    parse = staticmethod(parse_file_check)
+
+    @staticmethod
+    def parse(item: Any) -> FileCheck:
+        return parse_file_check(item)
+
     help = help_text(
         """
         Paths of the image's filesystem (its layers applied in order), read from the built
@@ -203,7 +211,11 @@ class OciImageTestConfigChecksField(Field):
 
 class OciImageTestCommandChecksField(_ChecksField):
     alias = "command_checks"
-    parse = staticmethod(parse_command_check)
+
+    @staticmethod
+    def parse(item: Any) -> CommandCheck:
+        return parse_command_check(item)
+
     help = help_text(
         """
         Commands run in a container of the image, with the runtime and `[oci].run_args` of

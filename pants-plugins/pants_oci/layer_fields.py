@@ -37,6 +37,7 @@ class OciLayerDependenciesField(Dependencies):
 
 class OciLayerDestinationField(StringField):
     alias = "destination"
+    value: str
     default = "/"
     help = help_text(
         """
@@ -57,6 +58,7 @@ class OciLayerDestinationField(StringField):
 
 class OciLayerOwnerField(StringField):
     alias = "owner"
+    value: str
     default = "0:0"
     help = help_text(
         """

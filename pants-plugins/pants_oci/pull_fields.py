@@ -14,6 +14,7 @@ from pants_oci.field_validation import FieldName, parse_pull_reference
 
 class OciPullImageField(StringField):
     alias = "image"
+    value: str
     required = True
     help = help_text(
         """

@@ -19,6 +19,7 @@ _SUITE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 class OciDebianPackagesField(StringSequenceField):
     alias = "packages"
+    value: tuple[str, ...]
     required = True
     help = help_text(
         f"""
@@ -48,6 +49,7 @@ class OciDebianPackagesField(StringSequenceField):
 
 class OciDebianSuiteField(StringField):
     alias = "suite"
+    value: str
     default = "bookworm"
     help = help_text(
         """
@@ -69,6 +71,7 @@ class OciDebianSuiteField(StringField):
 
 class OciDebianArchitecturesField(StringSequenceField):
     alias = "architectures"
+    value: tuple[str, ...]
     default = ("amd64",)
     help = help_text(
         f"""

@@ -98,7 +98,7 @@ def image_test_plan(
     return ImageTestPlan(
         what=f"oci_image_test {field_set.address}",
         image=f"oci_image {image}",
-        layout=artifact.relpath,
+        layout=artifact.layout,
         platform=platform,
         files=tuple(field_set.file_checks.value or ()),
         config=config_check(field_set.config_checks.value),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.addresses import Address
@@ -37,6 +37,12 @@ class BuiltOciImageArtifact(BuiltPackageArtifact):
     mount_sources: tuple[str, ...] = ()  # registry/repository the base layers came from
     base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases, in any registry
 
+    @property
+    def layout(self) -> str:
+        """The layout directory (`relpath`, which an image's artifact always has)."""
+        assert self.relpath is not None
+        return self.relpath
+
 
 @dataclass(frozen=True)
 class OciImageFieldSet(PackageFieldSet):
@@ -69,12 +75,13 @@ async def package_oci_image(
         (t for t in union_membership.get(OciPackageOutputsRequest) if t.is_applicable(wrapped.target)),
         key=lambda t: (t.__module__, t.__name__),
     )
-    image, *outputs = await MultiGet(
-        [
-            Get(BuiltOciImage, OciImageRequest(field_set.address)),
-            *(Get(OciPackageOutputs, OciPackageOutputsRequest, t(wrapped.target, output_dir)) for t in extensions),
-        ]
-    )
+    gets: list[Get[Any]] = [
+        Get(BuiltOciImage, OciImageRequest(field_set.address)),
+        *(Get(OciPackageOutputs, OciPackageOutputsRequest, t(wrapped.target, output_dir)) for t in extensions),
+    ]
+    results = await MultiGet(gets)
+    image = cast(BuiltOciImage, results[0])
+    outputs = cast("list[OciPackageOutputs]", list(results[1:]))
     top = image.top
     repository = field_set.repository_name(oci)
     tags = tuple(field_set.tags.value or ())

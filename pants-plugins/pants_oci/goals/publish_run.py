@@ -161,7 +161,7 @@ def image_plan(
         return ImagePlan(address, "", artifact.digest, destinations, (), record, source=artifact.source)
     return ImagePlan(
         address=address,
-        layout=artifact.relpath,
+        layout=artifact.layout,
         digest=artifact.digest,
         destinations=destinations,
         mounts_from=mount_sources(artifact.mount_sources, artifact.base_repositories, pushed),
@@ -281,7 +281,7 @@ async def _attestations(images: list, signed: bool) -> dict:
     if not signed:
         return {}
     attestations = await MultiGet(
-        Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).relpath)) for t, p in images
+        Get(OciAttestations, OciAttestationsRequest(t.address, p.digest, _artifact(p).layout)) for t, p in images
     )
     return {t.address: a.predicates for (t, _), a in zip(images, attestations)}
 

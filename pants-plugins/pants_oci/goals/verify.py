@@ -209,7 +209,10 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
         Get(OciStampedNames, OciStampRequest, stamp_request(t.address, artifact))
         for t, artifact in zip(targets, artifacts)
     )
-    images, skipped, insecure, layouts = [], [], set(), []
+    images: list[VerifyImage] = []
+    skipped: list[TagVerdict] = []
+    insecure: set[str] = set()
+    layouts: list[Digest] = []
     for target, package, artifact, stamped in zip(targets, packages, artifacts, names):
         registries = publish_registries(oci, target.address, target[OciImageRegistriesField].value)
         destinations, not_checked = verify_destinations(
@@ -217,7 +220,7 @@ async def verify_oci_images(request: OciVerifyRequest, oci: OciSubsystem, runner
         )
         skipped.extend(not_checked)
         if destinations:
-            images.append(VerifyImage(target.address.spec, artifact.relpath, artifact.digest, destinations))
+            images.append(VerifyImage(target.address.spec, artifact.layout, artifact.digest, destinations))
             insecure.update(r.address for r in registries.pushed if r.insecure)
             layouts.append(package.digest)
     if not images:

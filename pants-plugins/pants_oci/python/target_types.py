@@ -14,6 +14,7 @@ from pants_oci.layer_fields import OciLayerOwnerField
 
 class OciPythonAppBinaryField(StringField):
     alias = "binary"
+    value: str
     required = True
     help = help_text(
         """
@@ -29,6 +30,7 @@ class OciPythonAppBinaryField(StringField):
 
 class OciPythonAppDestinationField(StringField):
     alias = "destination"
+    value: str
     default = "/app"
     help = help_text(
         """
@@ -54,6 +56,7 @@ class OciPythonAppDestinationField(StringField):
 
 class OciPythonAppPythonField(StringField):
     alias = "python"
+    value: str
     default = "python3"
     help = help_text(
         """
@@ -70,6 +73,7 @@ class OciPythonAppPythonField(StringField):
 
 class OciPythonAppCompileBytecodeField(StringField):
     alias = "compile_bytecode"
+    value: str
     default = "requirements"
     valid_choices = ("requirements", "all", "none")
     help = help_text(
@@ -88,6 +92,7 @@ class OciPythonAppCompileBytecodeField(StringField):
 
 class OciPythonAppLargeRequirementField(IntField):
     alias = "large_requirement_mib"
+    value: int
     default = 10
     help = help_text(
         """

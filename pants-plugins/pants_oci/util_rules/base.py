@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from pants.build_graph.address import ResolveError
 from pants.engine.addresses import Address, AddressInput
@@ -94,7 +95,8 @@ async def _resolve_base_target(value: str, image: Target) -> Target:
 async def _base_target_of_acyclic_chain(image: Target, value: str) -> Target:
     """The base target named by `value`, after following bases from it never comes back."""
     chain = [image.address]
-    current, spec, first = image, value, None
+    current, first = image, None
+    spec: Optional[str] = value
     while spec is not None:
         base = await _resolve_base_target(spec, current)
         first = first or base

@@ -33,7 +33,6 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     Dependencies,
     DependenciesRequest,
-    FieldSet,
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
     HydratedSources,
@@ -121,10 +120,15 @@ async def _direct_dependencies(request: OciLayerRequest) -> Targets:
     return Targets(t for t in direct if t.address not in request.exclude)
 
 
-async def _package_field_sets(targets: Targets) -> dict[Address, tuple[FieldSet, ...]]:
+async def _package_field_sets(targets: Targets) -> dict[Address, tuple[PackageFieldSet, ...]]:
     """Targets Pants can package: their built output goes into the layer, not their sources."""
     per_target = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
-    return {t.address: tuple(fs) for t, fs in zip(targets, per_target.collection) if fs}
+    # Asked for PackageFieldSet, Pants gives only those (the collection is typed as FieldSet).
+    return {
+        t.address: tuple(fs for fs in field_sets if isinstance(fs, PackageFieldSet))
+        for t, field_sets in zip(targets, per_target.collection)
+        if field_sets
+    }
 
 
 async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> dict[Address, tuple[Target, ...]]:
@@ -133,7 +137,7 @@ async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> d
     walk, since per-target rule work dominates a layer of many small files."""
     walk = [t for t in unpackaged if not _is_leaf(t)]
     walked = await MultiGet(Get(TransitiveTargets, TransitiveTargetsRequest([t.address])) for t in walk)
-    closures = {t.address: (t,) for t in unpackaged if _is_leaf(t)}
+    closures: dict[Address, tuple[Target, ...]] = {t.address: (t,) for t in unpackaged if _is_leaf(t)}
     for root, transitive in zip(walk, walked):
         for tgt in transitive.closure:
             if isinstance(tgt, OciLayerTarget):
@@ -223,7 +227,7 @@ def _unique(digests: Iterable[Digest]) -> list[Digest]:
     return list(dict.fromkeys(digests))
 
 
-async def _package_snapshots(packaged: dict[Address, tuple[FieldSet, ...]]) -> list[tuple[Address, Snapshot]]:
+async def _package_snapshots(packaged: dict[Address, tuple[PackageFieldSet, ...]]) -> list[tuple[Address, Snapshot]]:
     owners = [address for address, field_sets in packaged.items() for _ in field_sets]
     built = await MultiGet(
         Get(BuiltPackage, EnvironmentAwarePackageRequest(field_set))

@@ -52,7 +52,7 @@ class OciBuildSettings:
 async def oci_build_settings(oci: OciSubsystem) -> OciBuildSettings:
     level = oci.level_for(oci.compression)
     levels = oci.compression.level_range
-    if levels is not None and not levels[0] <= level <= levels[1]:
+    if levels is not None and level is not None and not levels[0] <= level <= levels[1]:
         raise OptionsError(
             f"[oci].compression_level = {level} is out of range for {oci.compression.value}"
             f"{' (a gzip level)' if oci.compression is Compression.auto else ''}: "

@@ -89,63 +89,47 @@ def write_policy(directory: Path, registry_host: str, public_keys: Sequence[Path
             }
         )
     )
+    return policy, attachments_config(directory, registry_host)
+
+
+def attachments_config(directory: Path, registry_host: str) -> Path:
+    """A registries.d directory telling containers/image to use cosign's `.sig` tags there."""
     registries_d = directory / "registries.d"
-    registries_d.mkdir(exist_ok=True)
+    registries_d.mkdir(parents=True, exist_ok=True)
     (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
-    return policy, registries_d
+    return registries_d
+
+
+def _sigstore_skopeo(policy: Path, registries_d: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sigstore_skopeo(), "--policy", str(policy), "--registries.d", str(registries_d), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def policy_admits(directory: Path, registry_host: str, public_key: Path, reference: str) -> subprocess.CompletedProcess:
     """containers/image's verdict on `reference` under a policy admitting only images signed
     by `public_key` (skopeo copies it out only if the policy admits it)."""
     policy, registries_d = write_policy(directory, registry_host, [public_key])
-    return subprocess.run(
-        [
-            sigstore_skopeo(),
-            "--policy",
-            str(policy),
-            "--registries.d",
-            str(registries_d),
-            "copy",
-            "--src-tls-verify=false",
-            f"docker://{reference}",
-            f"dir:{directory / 'copied'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    copied = f"dir:{directory / 'copied'}"
+    return _sigstore_skopeo(policy, registries_d, "copy", "--src-tls-verify=false", f"docker://{reference}", copied)
 
 
 def sigstore_sign(
     directory: Path, registry_host: str, key: Path, passphrase: Path, source: str, reference: str, *options: str
 ) -> subprocess.CompletedProcess:
     """skopeo copies `source` to `reference`, signing it the sigstore way with a cosign key."""
-    registries_d = directory / "registries.d"
-    registries_d.mkdir(parents=True, exist_ok=True)
-    (registries_d / "loopback.yaml").write_text(f"docker:\n  {registry_host}:\n    use-sigstore-attachments: true\n")
     policy = directory / "accept-anything.json"
+    directory.mkdir(parents=True, exist_ok=True)
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    return subprocess.run(
-        [
-            sigstore_skopeo(),
-            "--policy",
-            str(policy),
-            "--registries.d",
-            str(registries_d),
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by-sigstore-private-key",
-            str(key),
-            "--sign-passphrase-file",
-            str(passphrase),
-            *options,
-            source,
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    signing = ["--sign-by-sigstore-private-key", str(key), "--sign-passphrase-file", str(passphrase)]
+    return _sigstore_skopeo(
+        policy,
+        attachments_config(directory, registry_host),
+        "copy",
+        "--dest-tls-verify=false",
+        *signing,
+        *options,
+        source,
+        f"docker://{reference}",
     )
 
 

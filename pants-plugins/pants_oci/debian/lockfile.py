@@ -26,7 +26,6 @@ from pants.core.goals.generate_lockfiles import (
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, FileContent, RemovePrefix
 from pants.engine.internals.synthetic_targets import SyntheticAddressMaps, SyntheticTargetsRequest
-from pants.engine.internals.target_adaptor import TargetAdaptor
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import AllTargets, FieldSet, InferDependenciesRequest, InferredDependencies
@@ -46,7 +45,7 @@ from pants_oci.debian.target_types import (
     OciDebianSuiteField,
 )
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.util_rules.base_lockfile import read_lockfile_bytes
+from pants_oci.util_rules.base_lockfile import lockfile_target, lockfile_target_name, read_lockfile_bytes
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -179,7 +178,7 @@ async def read_debian_lockfile(
     return DebianLockfile(parse_lockfile(content, path, f"Fix it, or delete it and run `{command}`."), path, command)
 
 
-LOCKFILE_TARGET_NAME = f"_{DEBIAN_RESOLVE}_lockfile"
+LOCKFILE_TARGET_NAME = lockfile_target_name(DEBIAN_RESOLVE)
 
 
 @dataclass(frozen=True)
@@ -189,16 +188,7 @@ class DebianLockfileTargetRequest(SyntheticTargetsRequest):
 
 @rule(desc="Make the Debian package lockfile a target")
 async def debian_lockfile_target(request: DebianLockfileTargetRequest, oci: OciSubsystem) -> SyntheticAddressMaps:
-    directory, name = os.path.split(oci.debian_packages_lockfile)
-    adaptor = TargetAdaptor(
-        "_lockfiles",
-        name=LOCKFILE_TARGET_NAME,
-        sources=[name],
-        __description_of_origin__="the [oci].debian_packages_lockfile option",
-    )
-    return SyntheticAddressMaps.for_targets_request(
-        request, [(os.path.join(directory, "BUILD.oci-debian-packages-lockfile"), (adaptor,))]
-    )
+    return lockfile_target(request, oci.debian_packages_lockfile, DEBIAN_RESOLVE, "[oci].debian_packages_lockfile")
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,11 @@ def check_locked_platforms(lockfile: BaseImageLockfile, pinned: Reference, pulle
         )
 
 
-LOCKFILE_TARGET_NAME = f"_{BASE_IMAGE_RESOLVE}_lockfile"
+def lockfile_target_name(resolve: str) -> str:
+    return f"_{resolve}_lockfile"
+
+
+LOCKFILE_TARGET_NAME = lockfile_target_name(BASE_IMAGE_RESOLVE)
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,21 @@ class BaseImageLockfileTargetRequest(SyntheticTargetsRequest):
 async def base_image_lockfile_target(
     request: BaseImageLockfileTargetRequest, oci: OciSubsystem
 ) -> SyntheticAddressMaps:
-    directory, name = os.path.split(oci.base_image_lockfile)
+    return lockfile_target(request, oci.base_image_lockfile, BASE_IMAGE_RESOLVE, "[oci].base_image_lockfile")
+
+
+def lockfile_target(request: SyntheticTargetsRequest, path: str, resolve: str, option: str) -> SyntheticAddressMaps:
+    """The lockfile of `resolve` as a `_lockfiles` target beside it (`lockfile_target_name`), so
+    the targets depending on it are changed dependents when it is regenerated."""
+    directory, name = os.path.split(path)
     adaptor = TargetAdaptor(
         "_lockfiles",
-        name=LOCKFILE_TARGET_NAME,
+        name=lockfile_target_name(resolve),
         sources=[name],
-        __description_of_origin__="the [oci].base_image_lockfile option",
+        __description_of_origin__=f"the {option} option",
     )
     return SyntheticAddressMaps.for_targets_request(
-        request, [(os.path.join(directory, "BUILD.oci-base-images-lockfile"), (adaptor,))]
+        request, [(os.path.join(directory, f"BUILD.{resolve}-lockfile"), (adaptor,))]
     )
 
 

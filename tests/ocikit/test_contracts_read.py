@@ -23,7 +23,7 @@ from ocikit.contracts.debian import (
 )
 from ocikit.contracts.image_test import CommandCheck, ConfigCheck, FileCheck, ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
-from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.publish import (
     Attestation,
     CheckPlan,

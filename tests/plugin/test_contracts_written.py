@@ -34,7 +34,7 @@ from ocikit.contract import field_names
 from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.image_test import ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerSpec
-from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.sbom import DpkgScanRequest, SbomDpkgCommand, SbomSha1Command
@@ -42,7 +42,7 @@ from ocikit.image import Descriptor, Layer, Platform
 from ocikit.reference import parse_reference
 from ocikit.registry import cli as registry_cli
 from ocikit.sbom import worker as sbom_worker
-from pants_oci.base_image_lock import tracked_images
+from pants_oci.base_lockfile_pins import tracked_images
 from pants_oci.goals.image_test import PLAN, OciImageTestFieldSet, image_test_plan
 from pants_oci.goals.lockfile import lock_command
 from pants_oci.goals.package import BuiltOciImageArtifact

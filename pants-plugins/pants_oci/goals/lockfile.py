@@ -41,10 +41,10 @@ from pants.engine.unions import UnionRule
 from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
 
-from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.lockfile import lock_key
 from ocikit.reference import InvalidReference, parse_reference
-from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command, tracked_images
+from pants_oci.base_lockfile_pins import BASE_IMAGE_RESOLVE, regenerate_command, tracked_images
 from pants_oci.bases import base_address
 from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
 from pants_oci.pull_fields import OciPullImageField

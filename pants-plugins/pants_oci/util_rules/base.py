@@ -16,7 +16,7 @@ from ocikit.image import Platform, PlatformImage
 from ocikit.layout import blob_path
 from ocikit.lockfile import lock_key
 from ocikit.reference import Reference
-from pants_oci.base_image_lock import pin_pull_reference
+from pants_oci.base_lockfile_pins import pin_pull_reference
 from pants_oci.bases import BaseKind, base_address, describe_cycle, parse_base
 from pants_oci.field_validation import FieldName
 from pants_oci.image_fields import OciImageBaseField, OciImageRepositoryField

@@ -24,7 +24,7 @@ from pants.engine.unions import UnionRule
 
 from ocikit.lockfile import BaseImageLock, LockfileError, check_platform_manifests, lock_key, parse_lockfile
 from ocikit.reference import Reference
-from pants_oci.base_image_lock import BASE_IMAGE_RESOLVE, regenerate_command
+from pants_oci.base_lockfile_pins import BASE_IMAGE_RESOLVE, regenerate_command
 from pants_oci.pull_fields import OciPullDependenciesField, OciPullImageField
 from pants_oci.subsystem import OciSubsystem
 

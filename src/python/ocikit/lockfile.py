@@ -12,7 +12,7 @@
 `format_lockfile` writes stable bytes (entries and platforms sorted, one layout, no
 timestamps); `parse_lockfile` reads them back, and refuses anything else with the file, line
 and key at fault, since a hand edit must never pass silently. Pure: the registry side is in
-`ocikit.registry.lock`.
+`ocikit.registry.lockfile_refresh`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ once and imported by both sides: one module per command.
 
   layer     LayerCommand, LayerSpec (its --spec file), LayerDescriptor (the --descriptor it writes)
   pull      PullCommand
-  lock      LockCommand, TrackedImages (its --tracked file)
+  lockfile  LockCommand, TrackedImages (its --tracked file): `python -m ocikit lock`
   bytecode  BytecodeCommand
   run       RunCommand
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)

@@ -173,7 +173,7 @@ def _verify_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _lock_parser(prog: str) -> argparse.ArgumentParser:
-    from ocikit.contracts.lock import LockCommand
+    from ocikit.contracts.lockfile import LockCommand
 
     p = _Parser(
         prog=prog,
@@ -325,10 +325,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from ocikit.contracts.lock import LockCommand, TrackedImages
+    from ocikit.contracts.lockfile import LockCommand, TrackedImages
     from ocikit.lockfile import BaseImageLock, format_lockfile, lock_key, parse_lockfile
     from ocikit.reference import parse_reference
-    from ocikit.registry.lock import RegistryImages, refresh_lock
+    from ocikit.registry.lockfile_refresh import RegistryImages, refresh_lock
 
     lock = LockCommand.from_args(args)
     hint = f"Fix it, or delete it and run `{lock.regenerate_command}`."

@@ -16,10 +16,10 @@ import pytest
 from registry_images import write_image
 
 from ocikit import media_types
-from ocikit.contracts.lock import LockCommand, TrackedImage, TrackedImages
+from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.lockfile import BaseImageLock, format_lockfile, parse_lockfile
 from ocikit.registry import push_layout
-from ocikit.registry.lock import RefreshError, RegistryImages, refresh_lock
+from ocikit.registry.lockfile_refresh import RefreshError, RegistryImages, refresh_lock
 
 PLATFORMS = ("linux/amd64", "linux/arm64/v8")
 SRC = Path(__file__).resolve().parents[2] / "src" / "python"

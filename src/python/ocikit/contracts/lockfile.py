@@ -11,7 +11,7 @@ from ocikit.contract import Contract
 
 @dataclass(frozen=True)
 class LockCommand(CommandLine):
-    """Refresh a base-image lockfile from the registries (`ocikit.registry.lock`)."""
+    """Refresh a base-image lockfile from the registries (`ocikit.registry.lockfile_refresh`)."""
 
     COMMAND = "lock"
 

@@ -12,7 +12,7 @@ from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 from pants.util.docutil import bin_name
 
-from ocikit.contracts.lock import TrackedImage
+from ocikit.contracts.lockfile import TrackedImage
 from ocikit.lockfile import BaseImageLock, lock_key
 from ocikit.reference import Reference
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from ocikit import media_types
-from ocikit.contracts.lock import TrackedImage
+from ocikit.contracts.lockfile import TrackedImage
 from ocikit.errors import OcikitError
 from ocikit.image import Platform, PlatformError, select_index_entry, select_platform
 from ocikit.lockfile import BaseImageLock, LockEntry, lock_key, new_lock

@@ -14,10 +14,10 @@ from pants.option.errors import OptionsError
 from pants.testutil.rule_runner import RuleRunner
 
 from ocikit import media_types
-from ocikit.contracts.lock import TrackedImage
+from ocikit.contracts.lockfile import TrackedImage
 from ocikit.lockfile import BaseImageLock, LockEntry, format_lockfile, new_lock
 from ocikit.reference import parse_reference
-from pants_oci.base_image_lock import pin_pull_reference, regenerate_command, tracked_images
+from pants_oci.base_lockfile_pins import pin_pull_reference, regenerate_command, tracked_images
 from pants_oci.field_validation import FieldName
 from pants_oci.goals.lockfile import RequestedBaseImageResolveNames, refresh_only_references
 from pants_oci.goals.package import OciImageFieldSet

@@ -183,3 +183,18 @@ def test_the_publish_check_counts_an_image_published_only_when_our_key_signed_it
     with PushSession(signer=Signer(ours)) as session:
         session.push(str(tmp_path / "multi"), [destination], predicates=provenance)
     assert check(ours.public_key(), predicates=provenance) == (True, image.digest)
+
+
+def test_the_publish_check_verifies_an_images_signature_once_for_all_its_tags(plain_registry, auth_env, repo, tmp_path):
+    from ocikit.registry.published import SignatureCheck, check_destinations
+
+    registry = plain_registry
+    ours, _ = new_key(tmp_path, "ours")
+    image = write_image(tmp_path / "layout", label=repo)
+    tags = [f"{registry.host}/{repo}:{tag}" for tag in ("v1", "v1.0", "latest")]
+    push(tmp_path / "layout", tags, Signer(ours))
+    mark = registry.mark()
+    states = check_destinations([(t, image.digest) for t in tags], signature=SignatureCheck(ours.public_key()))
+    assert all(state.published for state in states.values()), states
+    sig_reads = [r for r in registry.requests_since(mark) if r.method == "GET" and r.uri.endswith(".sig")]
+    assert len(sig_reads) == 1, sig_reads

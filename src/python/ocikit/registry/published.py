@@ -22,6 +22,7 @@ from ocikit.registry.client import RepositoryClient
 from ocikit.registry.errors import describe_error
 from ocikit.registry.transport import DEFAULT_TIMEOUT, RetryPolicy, Transport
 from ocikit.signing.keys import VerifyKey
+from ocikit.verify import OncePerKey
 
 if TYPE_CHECKING:
     from ocikit.registry.attest import Predicate
@@ -67,6 +68,8 @@ def check_destinations(
                 insecure=is_listed(ref.registry, insecure) or is_listed(api_host, insecure),
             )
 
+    signature_gaps = OncePerKey()
+
     def check(destination: str) -> DestinationState:
         ref, digest = refs[destination], wanted[destination]
         client = RepositoryClient(transports[ref.registry], ref.repository)
@@ -77,9 +80,11 @@ def check_destinations(
         if info is None:
             return DestinationState(destination, False, "absent")
         if info.digest == digest and signature is not None:
-            gap = signature.gap(
-                client, f"{ref.registry}/{ref.repository}", digest, (predicates or {}).get(destination, ())
-            )
+            repository = f"{ref.registry}/{ref.repository}"
+            attested = (predicates or {}).get(destination, ())
+            # An image's tags in one repository share its signatures: verified once for all.
+            key = (repository, digest, tuple((p.type, json.dumps(p.body, sort_keys=True)) for p in attested))
+            gap = signature_gaps.get(key, lambda: signature.gap(client, repository, digest, attested))
             if gap:
                 return DestinationState(destination, False, f"{info.digest}, {gap}")
         return DestinationState(destination, info.digest == digest, info.digest)

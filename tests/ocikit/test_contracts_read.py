@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ocikit import bytecode, image_test, layer_cli, run
+from ocikit import bytecode, image_test, layer_cli, requirement_layers_cli, run
 from ocikit.contract import Contract, ContractError, field_names
 from ocikit.contracts.bytecode import BytecodeCommand
 from ocikit.contracts.debian import (
@@ -34,6 +34,12 @@ from ocikit.contracts.publish import (
     Signing,
 )
 from ocikit.contracts.pull import PullCommand
+from ocikit.contracts.requirement_layers import (
+    RequirementLayer,
+    RequirementLayersCommand,
+    RequirementLayersResult,
+    RequirementLayersSpec,
+)
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.sbom import (
     DebPackage,
@@ -144,6 +150,11 @@ CONTRACTS = [
     DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),
     DebLayerSpec((DebInput("tzdata", "debs/tzdata.deb", "ab" * 32, 307832),), "zstd", 3, 1700000000, 2),
     DebLayerSpec(()),
+    RequirementLayersSpec("site-packages", "/app", "lib", 10 << 20),
+    RequirementLayersSpec("tree", "/", "lib", 0, ".ocikit/cpython3.11", "cpython3.11", 1000, 1000, "zstd", 3, 1, 2),
+    RequirementLayersResult((RequirementLayer("numpy-1.26.4", "0.blob", "0.json"),), ("numpy-1.26.4",)),
+    RequirementLayersResult(()),
+    RequirementLayer("requirements", "5.blob", "5.json"),
 ]
 
 
@@ -202,6 +213,7 @@ COMMANDS = [
     ),
     (DebLayerCommand("spec.json", "layer.blob", "layer.json"), lambda: debian_worker.parser("deb-layer")),
     (BytecodeCommand("tree", "pyc", "cpython3.11"), bytecode._parser),
+    (RequirementLayersCommand("spec.json", "layers"), requirement_layers_cli._parser),
     (RunCommand("/usr/bin/podman", "{chroot}/app/img", "team/app:1.0", "oci_image app:img"), run._parser),
     (
         RunCommand("docker", "l", "r:latest", "w", ("--ulimit", "nofile=1024:1024"), True, ("-v", "--", "x")),

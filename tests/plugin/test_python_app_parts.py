@@ -14,9 +14,7 @@ from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
 from ocikit.image import Blob, Platform, PlatformImage
-from pants_oci.python.app import check_base_python, check_platforms, python_versions
-from pants_oci.python.launcher import PythonVersions, launcher_script
-from pants_oci.python.requirement_layers import (
+from ocikit.requirement_layers import (
     SHARED,
     Distribution,
     RequirementLayer,
@@ -25,6 +23,8 @@ from pants_oci.python.requirement_layers import (
     recorded_paths,
     split_requirements,
 )
+from pants_oci.python.app import check_base_python, check_platforms, python_versions
+from pants_oci.python.launcher import PythonVersions, launcher_script
 
 APP = Address("images", target_name="app")
 BIN = Address("src/python/greeter", target_name="bin")

@@ -35,13 +35,8 @@ from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
-    DigestContents,
-    DigestEntries,
-    DigestSubset,
     FileContent,
-    FileEntry,
     MergeDigests,
-    PathGlobs,
 )
 from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.platform import Platform as HostPlatform
@@ -55,8 +50,8 @@ from ocikit.image import Platform, PlatformImage, select_platform
 from pants_oci.extensions import OciLayers, OciLayersRequest
 from pants_oci.host_platform import container_platform
 from pants_oci.layer_fields import OciLayerOwnerField
-from pants_oci.python.launcher import CODE_DIR, MAIN, REQUIREMENTS_DIR, PythonVersions, launcher_script
-from pants_oci.python.requirement_layers import SHARED, distributions, platform_specific, split_requirements
+from pants_oci.python.launcher import CODE_DIR, MAIN, PythonVersions, launcher_script
+from pants_oci.python.requirement_layers import RequirementLayers, RequirementLayersRequest
 from pants_oci.python.target_types import (
     OciPythonAppBinaryField,
     OciPythonAppCompileBytecodeField,
@@ -65,15 +60,7 @@ from pants_oci.python.target_types import (
     OciPythonAppPythonField,
     OciPythonAppTarget,
 )
-from pants_oci.python.trees import (
-    AppCode,
-    AppCodeRequest,
-    Bytecode,
-    BytecodeRequest,
-    InstalledRequirements,
-    InstalledRequirementsRequest,
-    no_source_root,
-)
+from pants_oci.python.trees import AppCode, AppCodeRequest, Bytecode, BytecodeRequest, no_source_root
 from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants_oci.util_rules.settings import LayerCompression
 
@@ -240,10 +227,6 @@ class _AppPartRequest:
     compression: LayerCompression
 
 
-class RequirementLayersRequest(_AppPartRequest):
-    pass
-
-
 class CodeLayerRequest(_AppPartRequest):
     pass
 
@@ -251,7 +234,22 @@ class CodeLayerRequest(_AppPartRequest):
 @dataclass(frozen=True)
 class AppLayerParts:
     parts: tuple[LayerPart, ...]  # each built whole, by one layer process
-    platform_specific: tuple[str, ...] = ()  # installed distributions built for this machine only
+
+
+def requirement_layers_request(plan: PythonAppPlan, compression: LayerCompression) -> RequirementLayersRequest:
+    versions = plan.versions
+    compile_bytecode = plan.compile_bytecode in ("requirements", "all")
+    return RequirementLayersRequest(
+        app=plan.app,
+        binary=plan.binary,
+        interpreter_constraints=plan.interpreter_constraints,
+        python_name=f"{versions.implementations[0]}{versions.minor_versions[0]}" if compile_bytecode else None,
+        destination=plan.destination,
+        uid=plan.uid,
+        gid=plan.gid,
+        own_layer_bytes=plan.own_layer_bytes,
+        compression=compression,
+    )
 
 
 async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str) -> Digest:
@@ -267,36 +265,6 @@ async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str
 
 def _part(plan: PythonAppPlan, digest: Digest, part: str, compression: LayerCompression) -> LayerPart:
     return LayerPart(digest, plan.destination, plan.uid, plan.gid, f"oci_python_app {plan.app} ({part})", compression)
-
-
-@rule(desc="Split the requirements of a Python app into layers")
-async def requirement_layers(request: RequirementLayersRequest) -> AppLayerParts:
-    plan = request.plan
-    if not plan.include_requirements:
-        return AppLayerParts(())
-    installed = await Get(
-        InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
-    )
-    tree = await _with_bytecode(plan, installed.digest, f"the requirements of {plan.binary}", "requirements")
-    metadata, entries = await MultiGet(
-        Get(DigestContents, DigestSubset(tree, PathGlobs(["*.dist-info/RECORD", "*.dist-info/WHEEL"]))),
-        Get(DigestEntries, Digest, tree),
-    )
-    sizes = {e.path: e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry)}
-    text = {fc.path: fc.content.decode("utf-8", "replace") for fc in metadata}
-    dists = distributions({path: t for path, t in text.items() if path.endswith("/RECORD")})
-    parts = split_requirements(dists, sizes, plan.own_layer_bytes)
-    subsets = await MultiGet(
-        Get(Digest, DigestSubset(tree, PathGlobs([*p.include, *(f"!{e}" for e in p.exclude)]))) for p in parts
-    )
-    placed = await MultiGet(Get(Digest, AddPrefix(d, REQUIREMENTS_DIR)) for d in subsets)
-    return AppLayerParts(
-        tuple(
-            _part(plan, d, "requirements" if p.name == SHARED else f"requirement {p.name}", request.compression)
-            for p, d in zip(parts, placed)
-        ),
-        tuple(platform_specific({path: t for path, t in text.items() if path.endswith("/WHEEL")})),
-    )
 
 
 @rule(desc="Place the code of a Python app")
@@ -331,14 +299,17 @@ def check_platforms(
 async def python_app_layers(request: OciPythonAppLayersRequest, host: HostPlatform) -> OciLayers:
     plan = await Get(PythonAppPlan, PythonAppPlanRequest(request.target.address))
     check_base_python(plan.app, plan.versions, request.base_images)
-    requirements, code = await MultiGet(
-        Get(AppLayerParts, RequirementLayersRequest(plan, request.compression)),
-        Get(AppLayerParts, CodeLayerRequest(plan, request.compression)),
-    )
+    code_request = CodeLayerRequest(plan, request.compression)
+    if plan.include_requirements:
+        requirements, code = await MultiGet(
+            Get(RequirementLayers, RequirementLayersRequest, requirement_layers_request(plan, request.compression)),
+            Get(AppLayerParts, CodeLayerRequest, code_request),
+        )
+    else:
+        requirements, code = RequirementLayers((), ()), await Get(AppLayerParts, CodeLayerRequest, code_request)
     check_platforms(plan.app, requirements.platform_specific, request.platforms, container_platform(host))
-    parts = [*requirements.parts, *code.parts]
-    built = await MultiGet(Get(BuiltOciLayer, LayerPart, p) for p in parts)
-    return OciLayers(tuple(built), entrypoint=plan.entrypoint, env=plan.env)
+    built = await MultiGet(Get(BuiltOciLayer, LayerPart, p) for p in code.parts)
+    return OciLayers((*requirements.layers, *built), entrypoint=plan.entrypoint, env=plan.env)
 
 
 def rules():

@@ -1,94 +1,142 @@
-"""Installed third-party requirements (one flat site-packages tree) split into layers: pure
-functions, tested directly.
+"""A Python app's installed requirements -> their layers, by one cached process.
 
-Which distribution owns a file comes from its `*.dist-info/RECORD`, as pip reads it. Each
-distribution that installs at least a threshold of bytes gets a layer of its own, so bumping one
-large requirement re-uploads that layer only; the rest share one layer. A layer is named by the
-top-level entries (`numpy`, `numpy.libs`, `numpy-1.26.4.dist-info`) its distributions own alone;
-an entry two distributions share (a namespace package such as `google`, or `bin`) and files no
-RECORD lists stay in the shared layer.
-"""
+The process (`python -m ocikit requirement-layers`) reads the installed tree where Pants links
+it in, compiles its bytecode, splits it by distribution and writes each layer's blob: only the
+blobs come back into the store, not the tree's thousands of files and their bytecode."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Optional
 
-SHARED = "requirements"
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestSubset, FileContent, PathGlobs
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from ocikit.contracts.requirement_layers import (
+    RESULT,
+    RequirementLayersCommand,
+    RequirementLayersResult,
+    RequirementLayersSpec,
+)
+from ocikit.requirement_layers import SHARED
+from pants_oci.python.launcher import REQUIREMENTS_DIR
+from pants_oci.python.trees import InstalledRequirements, InstalledRequirementsRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, read_layer_files
+from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
+from pants_oci.util_rules.worker_runner import (
+    CACHE_DIR,
+    LinkedInterpreter,
+    LinkInterpreterRequest,
+    OcikitRunner,
+)
+
+_SPEC = "requirement-layers.json"
+_TREE = "site-packages"
+_OUT = "layers"
 
 
 @dataclass(frozen=True)
-class Distribution:
-    name: str  # the dist-info directory without its suffix, e.g. "numpy-1.26.4"
-    top_level: tuple[str, ...]  # the first path components of the files it installs
+class RequirementLayersRequest:
+    app: Address  # the oci_python_app, for names
+    binary: Address  # its pex_binary: the requirements of its closure
+    interpreter_constraints: InterpreterConstraints  # one Python minor version
+    python_name: Optional[str]  # compile the bytecode for this Python ("cpython3.11"), or None
+    destination: str
+    uid: int
+    gid: int
+    own_layer_bytes: int
+    compression: LayerCompression
 
 
 @dataclass(frozen=True)
-class RequirementLayer:
-    name: str  # a distribution's name, or SHARED
-    include: tuple[str, ...]  # globs relative to the site-packages root
-    exclude: tuple[str, ...]
-    size: int  # bytes of file content
+class RequirementLayers:
+    layers: tuple[BuiltOciLayer, ...]
+    platform_specific: tuple[str, ...]  # installed distributions built for this machine only
 
 
-def recorded_paths(record: str) -> list[str]:
-    """The paths a RECORD lists (CSV rows of path, hash, size), relative to site-packages."""
-    return [row[0] for row in csv.reader(io.StringIO(record)) if row and row[0]]
+def layer_what(app: Address, name: str) -> str:
+    """How errors and the image's history name a requirement layer."""
+    return f"oci_python_app {app} ({'requirements' if name == SHARED else f'requirement {name}'})"
 
 
-def distributions(records: Mapping[str, str]) -> list[Distribution]:
-    """From `{"x-1.0.dist-info/RECORD": text}`, each distribution and its top-level entries.
-    Paths leaving site-packages (`../../bin/x`, from other install schemes) are not its own."""
-    found = []
-    for record_path, text in sorted(records.items()):
-        dist_info = record_path.split("/", 1)[0]
-        tops = {p.split("/", 1)[0] for p in recorded_paths(text) if not p.startswith("..")}
-        tops.add(dist_info)
-        found.append(Distribution(dist_info[: -len(".dist-info")], tuple(sorted(tops))))
-    return found
+def requirement_layers_spec(
+    request: RequirementLayersRequest, python: Optional[LinkedInterpreter], mtime: int
+) -> RequirementLayersSpec:
+    """What decides the layers' bytes, besides the tree: the bytecode's Python is named by its
+    version and reached through its link in the named cache, never by a machine path."""
+    return RequirementLayersSpec(
+        root=_TREE,
+        destination=request.destination,
+        prefix=REQUIREMENTS_DIR,
+        own_layer_bytes=request.own_layer_bytes,
+        python=f"{CACHE_DIR}/{python.name}" if python else None,
+        python_name=python.name if python else None,
+        uid=request.uid,
+        gid=request.gid,
+        compression=request.compression.compression.value,
+        level=request.compression.level,
+        mtime=mtime,
+    )
 
 
-def _globs(entries: Iterable[str]) -> tuple[str, ...]:
-    return tuple(glob for entry in sorted(entries) for glob in (entry, f"{entry}/**"))
+@dataclass(frozen=True)
+class _LayerFiles:
+    outputs: Digest
+    blob: str
+    descriptor: str
+    what: str
 
 
-def split_requirements(
-    dists: Iterable[Distribution], sizes: Mapping[str, int], own_layer_bytes: int
-) -> list[RequirementLayer]:
-    """The layers for a site-packages tree whose files are the keys of `sizes`: one for each
-    distribution of at least `own_layer_bytes` (sorted by name), then the shared one (omitted
-    when empty). `own_layer_bytes` 0 gives every distribution a layer of its own."""
-    dists = list(dists)
-    claimed_by = defaultdict(set)
-    for dist in dists:
-        for top in dist.top_level:
-            claimed_by[top].add(dist.name)
-    size_of_top: dict[str, int] = defaultdict(int)
-    for path, size in sizes.items():
-        size_of_top[path.split("/", 1)[0]] += size
-    layers = []
-    own_tops: set[str] = set()
-    for dist in sorted(dists, key=lambda d: d.name):
-        alone = [t for t in dist.top_level if claimed_by[t] == {dist.name} and t in size_of_top]
-        size = sum(size_of_top[t] for t in alone)
-        if alone and size >= own_layer_bytes:
-            layers.append(RequirementLayer(dist.name, _globs(alone), (), size))
-            own_tops.update(alone)
-    rest = {top: size for top, size in size_of_top.items() if top not in own_tops}
-    if rest:
-        layers.append(RequirementLayer(SHARED, ("**",), _globs(own_tops), sum(rest.values())))
-    return layers
+@rule(desc="Read a built requirement layer", level=LogLevel.DEBUG)
+async def read_requirement_layer(request: _LayerFiles) -> BuiltOciLayer:
+    return await read_layer_files(request.outputs, request.blob, request.descriptor, request.what)
 
 
-def platform_specific(wheel_files: Mapping[str, str]) -> list[str]:
-    """The distributions built for one platform, from `{"x-1.0.dist-info/WHEEL": text}`: a
-    `Tag:` whose platform part is not `any` (`cp311-cp311-manylinux_2_17_x86_64`)."""
-    found = []
-    for path, text in sorted(wheel_files.items()):
-        tags = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
-        if any(tag.rsplit("-", 1)[-1] != "any" for tag in tags):
-            found.append(path.split("/", 1)[0][: -len(".dist-info")])
-    return found
+@rule(desc="Build the requirement layers of a Python app", level=LogLevel.DEBUG)
+async def build_requirement_layers(
+    request: RequirementLayersRequest, runner: OcikitRunner, settings: OciBuildSettings
+) -> RequirementLayers:
+    installed = await Get(
+        InstalledRequirements, InstalledRequirementsRequest(request.binary, request.interpreter_constraints)
+    )
+    if installed.digest == EMPTY_DIGEST:
+        return RequirementLayers((), ())
+    python = None
+    if request.python_name:
+        found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
+        python = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, found.path))
+    spec = requirement_layers_spec(request, python, settings.epoch)
+    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, spec.dumps())]))
+    result = await Get(
+        ProcessResult,
+        Process,
+        runner.process(
+            RequirementLayersCommand(spec=_SPEC, out=_OUT).to_argv(),
+            input_digest=spec_digest,
+            # Linked, not copied: the tree is read where the store holds it.
+            immutable_input_digests={_TREE: installed.digest},
+            output_directories=(_OUT,),
+            description=f"Build the requirement layers of oci_python_app {request.app}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    contents = await Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/{RESULT}"])))
+    written = RequirementLayersResult.loads(contents[0].content, f"the requirement layers of {request.app}")
+    outputs = result.output_digest
+    layers = await MultiGet(
+        Get(
+            BuiltOciLayer,
+            _LayerFiles(outputs, f"{_OUT}/{w.blob}", f"{_OUT}/{w.descriptor}", layer_what(request.app, w.name)),
+        )
+        for w in written.layers
+    )
+    return RequirementLayers(tuple(layers), written.platform_specific)
+
+
+def rules():
+    return collect_rules()

@@ -4,12 +4,13 @@ roots, as inside a pex) and their bytecode."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 from pants.backend.python.target_types import PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import Pex
+from pants.backend.python.util_rules.pex import Pex, PexRequest
 from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
@@ -76,14 +77,17 @@ class Bytecode:
 
 @rule(desc="Install the requirements of a Python app", level=LogLevel.DEBUG)
 async def install_requirements(request: InstalledRequirementsRequest) -> InstalledRequirements:
-    # The packed layout keeps each wheel a file of its own, which `venv create` installs. The
-    # interpreter to install for is found meanwhile (as Pants' PexVenvRequest, plus
-    # `--python`: `venv create` otherwise takes the one pex runs on, whose wheel tags need not
-    # be the app's). The same interpreter compiles the bytecode. (Its path is in the command
-    # line, as in Pants' own pex processes.)
-    pex, python = await MultiGet(
+    # The interpreter to install for comes first (as Pants' PexVenvRequest finds it): the
+    # resolve then runs for that one interpreter (`--python`) instead of for every one the
+    # constraints allow, which is pip's work once instead of once per interpreter on the
+    # machine. The packed layout keeps each wheel a file of its own, which `venv create`
+    # installs, for the same interpreter (it otherwise takes the one pex runs on, whose wheel
+    # tags need not be the app's). The same interpreter compiles the bytecode. (Its path is in
+    # the command lines, as in Pants' own pex processes.)
+    python, pex_request = await MultiGet(
+        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
         Get(
-            Pex,
+            PexRequest,
             PexFromTargetsRequest(
                 [request.binary],
                 output_filename="requirements.pex",
@@ -94,8 +98,8 @@ async def install_requirements(request: InstalledRequirementsRequest) -> Install
                 description=f"Resolve the requirements of {request.binary}",
             ),
         ),
-        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
     )
+    pex = await Get(Pex, PexRequest, dataclasses.replace(pex_request, python=python))
     result = await Get(
         ProcessResult,
         PexCliProcess(

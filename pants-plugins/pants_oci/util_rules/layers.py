@@ -95,12 +95,12 @@ async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
     return await Get(Digest, MergeDigests([files, spec]))
 
 
-async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:
-    """The layer a process wrote as `layer.blob` and `layer.json` (`layer_outputs`), placed
-    at its blob path; `what` names it in errors and the image's history."""
+async def read_layer_files(outputs: Digest, blob_path_in: str, descriptor_path: str, what: str) -> BuiltOciLayer:
+    """The layer whose blob and descriptor (`LayerDescriptor`) are the files at these paths of
+    `outputs`, its blob placed at its blob path."""
     descriptor_contents, entries = await MultiGet(
-        Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_DESCRIPTOR]))),
-        Get(DigestEntries, DigestSubset(result.output_digest, PathGlobs([_BLOB]))),
+        Get(DigestContents, DigestSubset(outputs, PathGlobs([descriptor_path]))),
+        Get(DigestEntries, DigestSubset(outputs, PathGlobs([blob_path_in]))),
     )
     built = LayerDescriptor.loads(descriptor_contents[0].content, f"the layer descriptor of {what}")
     descriptor = Descriptor(built.media_type, built.digest, built.size)
@@ -108,6 +108,12 @@ async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:
     assert isinstance(blob_entry, FileEntry)
     blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
     return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob)
+
+
+async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:
+    """The layer a process wrote as `layer.blob` and `layer.json` (`layer_outputs`), placed
+    at its blob path; `what` names it in errors and the image's history."""
+    return await read_layer_files(result.output_digest, _BLOB, _DESCRIPTOR, what)
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)

@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from ocikit import bytecode_worker
 from ocikit.bytecode_worker import pyc_path
@@ -45,20 +45,32 @@ def sources(root: str) -> Iterator[str]:
                 yield os.path.relpath(os.path.join(directory, name), root)
 
 
-def compile_tree(root: str, out: str, jobs: int = 1) -> Tuple[int, List[str]]:
+def compile_tree(
+    root: str,
+    out: str,
+    jobs: int = 1,
+    python: Optional[str] = None,
+    env: Optional[Dict[str, str]] = None,
+    cache_tag: Optional[str] = None,
+) -> Tuple[int, List[str]]:
     """Compile every source below `root` into `out`; returns (compiled, skipped relpaths). A
     source whose pyc the tree already holds (some wheels ship them) keeps that one: the two
     could not both go into the layer. Batches of BATCH sorted sources, each compiled by a fresh
-    worker process (bytecode_worker says why), `jobs` of them at a time."""
+    worker process (bytecode_worker says why) of `python` (default: this one, whose
+    `cache_tag` must then be given) in `env` (default: this one's), `jobs` of them at a time."""
     todo, skipped = [], []
     for relpath in sources(root):
-        if os.path.exists(os.path.join(root, pyc_path(relpath))):
+        if os.path.exists(os.path.join(root, pyc_path(relpath, cache_tag))):
             skipped.append(relpath)
         else:
             todo.append(relpath)
     batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        failed = [r for f in pool.map(lambda batch: _run_worker(root, out, batch), batches) for r in f]
+        failed = [
+            r
+            for f in pool.map(lambda batch: _run_worker(root, out, batch, python or sys.executable, env), batches)
+            for r in f
+        ]
     return len(todo) - len(failed), sorted([*skipped, *failed])
 
 
@@ -67,11 +79,11 @@ def compile_tree(root: str, out: str, jobs: int = 1) -> Tuple[int, List[str]]:
 BATCH = 500
 
 
-def _run_worker(root: str, out: str, batch: List[str]) -> List[str]:
+def _run_worker(root: str, out: str, batch: List[str], python: str, env: Optional[Dict[str, str]]) -> List[str]:
     proc = subprocess.run(
-        [sys.executable, "-S", bytecode_worker.__file__, root, out],
+        [python, "-S", bytecode_worker.__file__, root, out],
         input="\0".join(batch).encode("utf-8", "surrogateescape"),
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**(os.environ if env is None else env), "PYTHONHASHSEED": "0"},
         capture_output=True,
     )
     if proc.returncode != 0:
@@ -79,7 +91,7 @@ def _run_worker(root: str, out: str, batch: List[str]) -> List[str]:
     return [r for r in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if r]
 
 
-def _cores() -> int:
+def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -107,6 +119,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: error: {command.root!r} is not a directory", file=sys.stderr)
         return 1
     os.makedirs(command.out, exist_ok=True)
-    compiled, skipped = compile_tree(command.root, command.out, args.jobs or _cores())
+    compiled, skipped = compile_tree(command.root, command.out, args.jobs or cores())
     print(f"{PROG}: {compiled} compiled, {len(skipped)} skipped (shipped a pyc, or do not compile)", file=sys.stderr)
     return 0

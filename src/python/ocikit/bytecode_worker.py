@@ -14,10 +14,11 @@ import py_compile
 import sys
 
 
-def pyc_path(relpath: str) -> str:
-    """`a/b.py` -> `a/__pycache__/b.cpython-311.pyc`: where the running interpreter looks."""
+def pyc_path(relpath, cache_tag=None):
+    """`a/b.py` -> `a/__pycache__/b.cpython-311.pyc`: where the interpreter of `cache_tag`
+    (default: the running one) looks."""
     head, name = os.path.split(relpath)
-    return os.path.join(head, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")
+    return os.path.join(head, "__pycache__", f"{name[:-3]}.{cache_tag or sys.implementation.cache_tag}.pyc")
 
 
 def compile_batch(root: str, out: str, relpaths: list) -> list:

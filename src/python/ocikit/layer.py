@@ -117,6 +117,14 @@ def plan_layer(
     return entries
 
 
+def plan_tree(root: str, uid: int = 0, gid: int = 0) -> List[LayerEntry]:
+    """The entries below `root` (not `root` itself), at their paths relative to it, unsorted,
+    as plan_layer's "normalize" policy gives them: for callers that place parts of several
+    trees in one layer (`ocikit.requirement_layers_cli`)."""
+    root_b, _ = _layer_root(root)
+    return list(_walk(root_b, "", _Owner(_check_id("uid", uid), _check_id("gid", gid), preserve=False)))
+
+
 @dataclass(frozen=True)
 class _Owner:
     """Who owns a planned tree's entries, and whether their permission bits are kept."""

@@ -5,6 +5,8 @@ once and imported by both sides: one module per command.
   pull      PullCommand
   lockfile  LockCommand, TrackedImages (its --tracked file): `python -m ocikit lock`
   bytecode  BytecodeCommand
+  requirement_layers  RequirementLayersCommand, RequirementLayersSpec (its --spec file),
+            RequirementLayersResult (the result.json it writes, beside a LayerDescriptor per layer)
   run       RunCommand
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
   debian    DebLockCommand, DebLockRequest (its --request file), DebFetchCommand,

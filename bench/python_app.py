@@ -159,6 +159,39 @@ def pex_seconds(run: PantsRun) -> float:
     )
 
 
+# The cold split package's steps, by the description of the processes that run them (both this
+# commit's and earlier ones', so the same bench breaks down either).
+COLD_STEPS = (
+    ("find_interpreter", "Find interpreter for constraints"),
+    ("resolve", "Resolve the requirements"),
+    ("install", "Install the requirements"),
+    ("bytecode", "Compile the bytecode"),
+    ("requirement_layers", "Build the requirement layers"),
+    ("layers", "Build layer of"),
+)
+
+
+def _seconds(w: dict) -> float:
+    return w["duration_secs"] + w["duration_nanos"] / 1e9
+
+
+def cold_steps(run: PantsRun) -> Dict[str, float]:
+    """Where a cold split `package` spends its time, from Pants' workunits: per step, the time
+    its processes ran (summed over the processes of a step; steps may overlap) and, of that,
+    how long their sandboxes took to set up (inputs written out)."""
+    sandbox = {w.get("parent_id"): _seconds(w) for w in run.workunits if w.get("name") == "setup_sandbox"}
+    out: Dict[str, float] = {}
+    for step, prefix in COLD_STEPS:
+        ran = [
+            w
+            for w in run.workunits
+            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(prefix)
+        ]
+        out[f"step_{step}"] = sum(_seconds(w) for w in ran)
+        out[f"step_{step}_sandbox"] = sum(sandbox.get(w["span_id"], 0.0) for w in ran)
+    return out
+
+
 def processes(run: PantsRun) -> List[str]:
     return sorted(w.get("description") or "" for w in run.workunits if w.get("name") == "run_local_process")
 
@@ -246,6 +279,8 @@ def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: i
         for route, target in (("split", "images:split"), ("pex", "images:pex")):
             cold = ok(root.run("package", target, env=env))
             res[f"{route}_cold"] = cold.seconds
+            if route == "split":
+                res.update(cold_steps(cold))
             res[f"{route}_publish_cold"] = ok(root.run("publish", flags, target, env=env)).seconds
             edit(root.path, len(res))
             edited = ok(root.run("package", target, env=env))
@@ -325,6 +360,18 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         "| measurement | median |",
         "| --- | --- |",
         *(f"| {label} | {fmt[unit](med[key])} |" for key, label, unit in ROWS if key in med),
+        "",
+        "Where the split's cold `package` spends its time (Pants' workunits; per step, the time its "
+        "processes ran, summed over a step's processes, and of that their sandbox setup; steps "
+        "can overlap, and the rest of the wall time is Pants' own rule work):",
+        "",
+        "| step | processes ran | of which sandbox setup |",
+        "| --- | --- | --- |",
+        *(
+            f"| {step} | {med[f'step_{step}']:.2f} s | {med[f'step_{step}_sandbox']:.2f} s |"
+            for step, _ in COLD_STEPS
+            if f"step_{step}" in med and med[f"step_{step}"] > 0
+        ),
         "",
         "| target (issue 12) | met | value |",
         "| --- | --- | --- |",

@@ -232,8 +232,8 @@ class CodeLayerRequest(_AppPartRequest):
 
 
 @dataclass(frozen=True)
-class AppLayerParts:
-    parts: tuple[LayerPart, ...]  # each built whole, by one layer process
+class CodeLayers:
+    layers: tuple[BuiltOciLayer, ...]
 
 
 def requirement_layers_request(plan: PythonAppPlan, compression: LayerCompression) -> RequirementLayersRequest:
@@ -267,8 +267,8 @@ def _part(plan: PythonAppPlan, digest: Digest, part: str, compression: LayerComp
     return LayerPart(digest, plan.destination, plan.uid, plan.gid, f"oci_python_app {plan.app} ({part})", compression)
 
 
-@rule(desc="Place the code of a Python app")
-async def code_layer(request: CodeLayerRequest) -> AppLayerParts:
+@rule(desc="Build the code layer of a Python app")
+async def code_layer(request: CodeLayerRequest) -> CodeLayers:
     plan = request.plan
     code = await Get(AppCode, AppCodeRequest(plan.binary, plan.app)) if plan.include_sources else AppCode(EMPTY_DIGEST)
     tree = await _with_bytecode(plan, code.digest, f"the code of {plan.binary}", "code")
@@ -277,7 +277,8 @@ async def code_layer(request: CodeLayerRequest) -> AppLayerParts:
         Get(Digest, CreateDigest([FileContent(MAIN, plan.launcher)])),
     )
     digest = await Get(Digest, MergeDigests([placed, launcher]))
-    return AppLayerParts((_part(plan, digest, "code", request.compression),))
+    built = await Get(BuiltOciLayer, LayerPart, _part(plan, digest, "code", request.compression))
+    return CodeLayers((built,))
 
 
 def check_platforms(
@@ -303,13 +304,12 @@ async def python_app_layers(request: OciPythonAppLayersRequest, host: HostPlatfo
     if plan.include_requirements:
         requirements, code = await MultiGet(
             Get(RequirementLayers, RequirementLayersRequest, requirement_layers_request(plan, request.compression)),
-            Get(AppLayerParts, CodeLayerRequest, code_request),
+            Get(CodeLayers, CodeLayerRequest, code_request),
         )
     else:
-        requirements, code = RequirementLayers((), ()), await Get(AppLayerParts, CodeLayerRequest, code_request)
+        requirements, code = RequirementLayers((), ()), await Get(CodeLayers, CodeLayerRequest, code_request)
     check_platforms(plan.app, requirements.platform_specific, request.platforms, container_platform(host))
-    built = await MultiGet(Get(BuiltOciLayer, LayerPart, p) for p in code.parts)
-    return OciLayers((*requirements.layers, *built), entrypoint=plan.entrypoint, env=plan.env)
+    return OciLayers((*requirements.layers, *code.layers), entrypoint=plan.entrypoint, env=plan.env)
 
 
 def rules():

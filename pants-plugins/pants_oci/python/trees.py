@@ -4,13 +4,13 @@ roots, as inside a pex) and their bytecode."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 
+from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import Pex, PexRequest
+from pants.backend.python.util_rules.pex import Pex
 from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
@@ -76,30 +76,32 @@ class Bytecode:
 
 
 @rule(desc="Install the requirements of a Python app", level=LogLevel.DEBUG)
-async def install_requirements(request: InstalledRequirementsRequest) -> InstalledRequirements:
-    # The interpreter to install for comes first (as Pants' PexVenvRequest finds it): the
-    # resolve then runs for that one interpreter (`--python`) instead of for every one the
-    # constraints allow, which is pip's work once instead of once per interpreter on the
-    # machine. The packed layout keeps each wheel a file of its own, which `venv create`
-    # installs, for the same interpreter (it otherwise takes the one pex runs on, whose wheel
-    # tags need not be the app's). The same interpreter compiles the bytecode. (Its path is in
-    # the command lines, as in Pants' own pex processes.)
-    python, pex_request = await MultiGet(
-        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
+async def install_requirements(
+    request: InstalledRequirementsRequest, python_setup: PythonSetup
+) -> InstalledRequirements:
+    # `internal_only`: Pants resolves for the one interpreter it finds for the constraints
+    # (`--python`), the one `venv create` installs for, instead of for every interpreter the
+    # constraints allow on this machine (pip's work once per interpreter). Not with
+    # `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile. The
+    # packed layout keeps each wheel a file of its own, which `venv create` installs, for that
+    # interpreter too (it otherwise takes the one pex runs on, whose wheel tags need not be the
+    # app's). The same interpreter compiles the bytecode. (Its path is in the command lines, as
+    # in Pants' own pex processes.)
+    pex, python = await MultiGet(
         Get(
-            PexRequest,
+            Pex,
             PexFromTargetsRequest(
                 [request.binary],
                 output_filename="requirements.pex",
-                internal_only=False,
+                internal_only=not python_setup.run_against_entire_lockfile,
                 layout=PexLayout.PACKED,
                 include_source_files=False,
                 include_local_dists=False,
                 description=f"Resolve the requirements of {request.binary}",
             ),
         ),
+        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
     )
-    pex = await Get(Pex, PexRequest, dataclasses.replace(pex_request, python=python))
     result = await Get(
         ProcessResult,
         PexCliProcess(

@@ -383,6 +383,7 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         "",
         "| ratio (same runs) | value |",
         "| --- | --- |",
+        f"| split / pex, cold package (issue 23: at most 1) | {med['split_cold'] / med['pex_cold']:.2f} |",
         f"| pex / split, edit then package | {med['pex_edit'] / med['split_edit']:.2f} |",
         "| pex / split, bytes sent after an edit | "
         f"{med['pex_edit_publish_bytes'] / med['split_edit_publish_bytes']:.1f} |",

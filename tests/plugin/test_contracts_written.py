@@ -29,6 +29,7 @@ from pants.util.frozendict import FrozenDict
 from ocikit import bytecode as bytecode_worker
 from ocikit import image_test as image_test_worker
 from ocikit import layer_cli as layer_worker
+from ocikit import requirement_layers_cli
 from ocikit import run as run_worker
 from ocikit.contract import field_names
 from ocikit.contracts.bytecode import BytecodeCommand
@@ -36,6 +37,7 @@ from ocikit.contracts.image_test import ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerSpec
 from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
+from ocikit.contracts.requirement_layers import RequirementLayersCommand, RequirementLayersSpec
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.sbom import DpkgScanRequest, SbomDpkgCommand, SbomSha1Command
 from ocikit.image import Descriptor, Layer, Platform
@@ -48,12 +50,22 @@ from pants_oci.goals.lockfile import lock_command
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import run_arguments
 from pants_oci.image_test_fields import OciImageTestTarget
-from pants_oci.python.trees import BytecodeRequest, compile_bytecode
+from pants_oci.python.requirement_layers import (
+    RequirementLayerFiles,
+    RequirementLayersRequest,
+    build_requirement_layers,
+)
+from pants_oci.python.trees import (
+    BytecodeRequest,
+    InstalledRequirements,
+    InstalledRequirementsRequest,
+    compile_bytecode,
+)
 from pants_oci.registries import OciRegistries
 from pants_oci.sbom.base_packages import BaseLayerScanRequest, scan_base_layer
 from pants_oci.sbom.files import FileSha1Request, hash_files
 from pants_oci.subsystem import Compression, ContainerRuntimeKind
-from pants_oci.util_rules.layers import LayerPart, build_layer_part, layer_spec
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart, build_layer_part, layer_spec
 from pants_oci.util_rules.pull import PullImageRequest, pull_command
 from pants_oci.util_rules.runtime import ContainerRuntime, MaybeContainerRuntime
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
@@ -231,6 +243,62 @@ def test_the_bytecode_command_is_the_contract_and_the_worker_reads_it():
     assert BytecodeCommand.from_args(bytecode_worker._parser().parse_args(list(argv[5:]))) == BytecodeCommand(
         "tree", "pyc", "cpython3.11"
     )
+
+
+def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_reads():
+    request = RequirementLayersRequest(
+        Address("images", target_name="app"),
+        Address("src", target_name="bin"),
+        InterpreterConstraints(["CPython==3.11.*"]),
+        "cpython3.11",
+        "/app",
+        1000,
+        1000,
+        10 << 20,
+        LayerCompression(Compression.zstd, 5),
+    )
+    runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
+    tree = Digest("3" * 64, 1)
+    written = {}
+
+    def create(request: CreateDigest) -> Digest:
+        written.update({fc.path: fc.content for fc in request})
+        return EMPTY_DIGEST
+
+    with pytest.raises(_Ran) as ran:
+        run_rule_with_mocks(
+            build_requirement_layers,
+            rule_args=[request, runner, OciBuildSettings(Compression.gzip, None, 1700000000)],
+            mock_gets=[
+                MockGet(InstalledRequirements, (InstalledRequirementsRequest,), lambda _: InstalledRequirements(tree)),
+                MockGet(
+                    PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")
+                ),
+                MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
+                MockGet(Digest, (CreateDigest,), create),
+                MockGet(ProcessResult, (Process,), _stop_at),
+                MockGet(DigestContents, (DigestSubset,), lambda _: DigestContents([])),  # never reached
+                MockGet(BuiltOciLayer, (RequirementLayerFiles,), lambda _: None),  # never reached
+            ],
+        )
+    process = ran.value.args[0]
+    assert process.argv[:4] == (".ocikit/python", "-S", "-m", "ocikit")
+    command = RequirementLayersCommand.from_args(requirement_layers_cli._parser().parse_args(list(process.argv[5:])))
+    assert process.immutable_input_digests["site-packages"] == tree  # linked in, not copied
+    assert RequirementLayersSpec.loads(written[command.spec]) == RequirementLayersSpec(
+        "site-packages",
+        "/app",
+        "lib",
+        10 << 20,
+        ".ocikit/cpython3.11",
+        "cpython3.11",
+        1000,
+        1000,
+        "zstd",
+        5,
+        1700000000,
+    )
+    assert process.output_directories == (command.out,)
 
 
 def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):

@@ -85,7 +85,7 @@ def requirement_layers_spec(
 
 
 @dataclass(frozen=True)
-class _LayerFiles:
+class RequirementLayerFiles:
     outputs: Digest
     blob: str
     descriptor: str
@@ -93,7 +93,7 @@ class _LayerFiles:
 
 
 @rule(desc="Read a built requirement layer", level=LogLevel.DEBUG)
-async def read_requirement_layer(request: _LayerFiles) -> BuiltOciLayer:
+async def read_requirement_layer(request: RequirementLayerFiles) -> BuiltOciLayer:
     return await read_layer_files(request.outputs, request.blob, request.descriptor, request.what)
 
 
@@ -131,7 +131,9 @@ async def build_requirement_layers(
     layers = await MultiGet(
         Get(
             BuiltOciLayer,
-            _LayerFiles(outputs, f"{_OUT}/{w.blob}", f"{_OUT}/{w.descriptor}", layer_what(request.app, w.name)),
+            RequirementLayerFiles(
+                outputs, f"{_OUT}/{w.blob}", f"{_OUT}/{w.descriptor}", layer_what(request.app, w.name)
+            ),
         )
         for w in written.layers
     )

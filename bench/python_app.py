@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
 from _registry import Registry  # noqa: E402  (bench/ is sys.path[0])
 from e2e_support import BuildRoot, PantsRun, copy_sources  # noqa: E402
+from python_compare import COLD_STEPS, cold_steps, read_runs  # noqa: E402
 from python_tools import pex_cli_config, push_python_base  # noqa: E402
 
 REQUIREMENTS = {
@@ -157,39 +158,6 @@ def pex_seconds(run: PantsRun) -> float:
         for w in run.workunits
         if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(PEX_PROCESS_PREFIXES)
     )
-
-
-# The cold split package's steps, by the description of the processes that run them (both this
-# commit's and earlier ones', so the same bench breaks down either).
-COLD_STEPS = (
-    ("find_interpreter", "Find interpreter for constraints"),
-    ("resolve", "Resolve the requirements"),
-    ("install", "Install the requirements"),
-    ("bytecode", "Compile the bytecode"),
-    ("requirement_layers", "Build the requirement layers"),
-    ("layers", "Build layer of"),
-)
-
-
-def _seconds(w: dict) -> float:
-    return w["duration_secs"] + w["duration_nanos"] / 1e9
-
-
-def cold_steps(run: PantsRun) -> Dict[str, float]:
-    """Where a cold split `package` spends its time, from Pants' workunits: per step, the time
-    its processes ran (summed over the processes of a step; steps may overlap) and, of that,
-    how long their sandboxes took to set up (inputs written out)."""
-    sandbox = {w.get("parent_id"): _seconds(w) for w in run.workunits if w.get("name") == "setup_sandbox"}
-    out: Dict[str, float] = {}
-    for step, prefix in COLD_STEPS:
-        ran = [
-            w
-            for w in run.workunits
-            if w.get("name") == "run_local_process" and (w.get("description") or "").startswith(prefix)
-        ]
-        out[f"step_{step}"] = sum(_seconds(w) for w in ran)
-        out[f"step_{step}_sandbox"] = sum(sandbox.get(w["span_id"], 0.0) for w in ran)
-    return out
 
 
 def processes(run: PantsRun) -> List[str]:
@@ -408,13 +376,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--starts", type=int, default=None)
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-python.md"))
+    parser.add_argument(
+        "--from-runs", nargs="+", metavar="MD", help="render the runs of these bench outputs instead of measuring"
+    )
     args = parser.parse_args()
     args.preset, args.modules = ("small", 20) if args.small else ("full", 200)
     args.runs = args.runs or (1 if args.small else 3)
     args.starts = args.starts or (2 if args.small else 5)
-    runs = []
+    runs = [r for path in args.from_runs or () for r in read_runs(Path(path))]
+    if runs:
+        args.runs = len(runs)
     with tempfile.TemporaryDirectory(prefix="pants-oci-bench-python-") as tmp:
-        for r in range(args.runs):
+        for r in range(0 if runs else args.runs):
             registry = Registry(Path(tmp) / f"registry-{r}")
             try:
                 started = time.monotonic()

@@ -19,6 +19,7 @@ from ocikit.requirement_layers import (
     Distribution,
     RequirementLayer,
     distributions,
+    layer_tops,
     platform_specific,
     recorded_paths,
     split_requirements,
@@ -91,6 +92,14 @@ def test_large_distributions_get_a_layer_each_and_the_rest_share_one() -> None:
         RequirementLayer("numpy-1.26.4", numpy_globs, (), 25200),
         RequirementLayer(SHARED, ("**",), numpy_globs, sum(SIZES.values()) - 25200),
     ]
+
+
+def test_a_layer_holds_the_top_level_entries_its_globs_select() -> None:
+    numpy, shared = split_requirements(distributions(RECORDS), SIZES, own_layer_bytes=1000)
+    tops = {path.split("/", 1)[0] for path in SIZES} | {"__pycache__"}
+    assert layer_tops(numpy, tops) == ["numpy", "numpy-1.26.4.dist-info", "numpy.libs"]
+    assert layer_tops(shared, tops) == sorted(tops - {"numpy", "numpy-1.26.4.dist-info", "numpy.libs"})
+    assert "__pycache__" in layer_tops(shared, tops)  # bytecode of top-level modules stays shared
 
 
 def test_threshold_zero_gives_every_distribution_its_own_layer() -> None:

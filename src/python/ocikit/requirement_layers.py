@@ -83,6 +83,15 @@ def split_requirements(
     return layers
 
 
+def layer_tops(layer: RequirementLayer, tops: Iterable[str]) -> list[str]:
+    """Which of a tree's top-level entries `tops` a layer holds, as its globs select them."""
+    named = {glob for glob in layer.include if "*" not in glob}
+    excluded = {glob for glob in layer.exclude if "*" not in glob}
+    if "**" in layer.include:
+        return sorted(top for top in tops if top not in excluded)
+    return sorted(top for top in tops if top in named)
+
+
 def platform_specific(wheel_files: Mapping[str, str]) -> list[str]:
     """The distributions built for one platform, from `{"x-1.0.dist-info/WHEEL": text}`: a
     `Tag:` whose platform part is not `any` (`cp311-cp311-manylinux_2_17_x86_64`)."""

@@ -41,8 +41,8 @@ from ocikit.contracts.requirement_layers import (
 )
 from ocikit.layer import LayerEntry, LayerError, plan_tree
 from ocikit.layer_cli import build_and_write
-from ocikit.requirement_layers import SHARED, distributions, platform_specific, split_requirements
 from ocikit.requirement_layers import RequirementLayer as Part
+from ocikit.requirement_layers import distributions, layer_tops, platform_specific, split_requirements
 
 PROG = "ocikit requirement-layers"
 
@@ -99,15 +99,11 @@ def merge_trees(trees: List[List[LayerEntry]]) -> Dict[str, List[LayerEntry]]:
     return _by_top(list(merged.values()))
 
 
-def part_entries(
-    part: Part, tops: Dict[str, List[LayerEntry]], own: frozenset, spec: RequirementLayersSpec
-) -> List[LayerEntry]:
+def part_entries(part: Part, tops: Dict[str, List[LayerEntry]], spec: RequirementLayersSpec) -> List[LayerEntry]:
     """The entries of one layer, placed at `destination/prefix`, with the directories leading
     there (the destination itself and the prefix; none above the destination), sorted as
-    plan_layer sorts. The shared layer holds every top-level name no layer of its own took."""
-    chosen = sorted(tops) if part.name == SHARED else sorted({i for i in part.include if "*" not in i})
-    if part.name == SHARED:
-        chosen = [t for t in chosen if t not in own]
+    plan_layer sorts."""
+    chosen = layer_tops(part, tops)
     base = "/".join(p for p in (spec.destination.strip("/"), spec.prefix.strip("/")) if p)
     leading = []
     parts = base.split("/") if base else []
@@ -142,7 +138,6 @@ def plan_parts(spec: RequirementLayersSpec, pyc: str) -> Tuple[List[Part], Dict[
 
 def build_parts(spec: RequirementLayersSpec, out: str, pyc: str) -> RequirementLayersResult:
     parts, tops, platform = plan_parts(spec, pyc)
-    own = frozenset(i for p in parts if p.name != SHARED for i in p.include if "*" not in i)
     layer_spec = LayerSpec(
         root=spec.root,
         destination=spec.destination,
@@ -156,7 +151,7 @@ def build_parts(spec: RequirementLayersSpec, out: str, pyc: str) -> RequirementL
     written = [RequirementLayer(p.name, f"{i}.blob", f"{i}.json") for i, p in enumerate(parts)]
 
     def build(index: int) -> None:
-        entries = part_entries(parts[index], tops, own, spec)
+        entries = part_entries(parts[index], tops, spec)
         layer = written[index]
         build_and_write(entries, layer_spec, os.path.join(out, layer.blob), os.path.join(out, layer.descriptor))
 

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
 from _registry import Registry  # noqa: E402  (bench/ is sys.path[0])
 from e2e_support import BuildRoot, PantsRun, copy_sources  # noqa: E402
-from python_compare import COLD_STEPS, cold_steps, read_runs  # noqa: E402
+from python_compare import COLD_STEPS, cold_steps, pantsd_cpu_seconds, read_runs  # noqa: E402
 from python_tools import pex_cli_config, push_python_base  # noqa: E402
 
 REQUIREMENTS = {
@@ -233,7 +233,9 @@ def warm_downloads(base: Path, preset: str, modules: int, env: Dict[str, str]) -
         root.stop()
 
 
-def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: int) -> Dict[str, float]:
+def one_run(
+    base: Path, preset: str, modules: int, registry: Registry, starts: int, cold_only: bool = False
+) -> Dict[str, float]:
     root = build_root(base, preset, modules)
     env = {"PANTS_CONFIG_FILES": f"+['{pex_cli_config()}']", "OCI_PYTHON_BASE": push_python_base(registry.host)}
     flags = f"--oci-registries={{'bench': {{'address': '{registry.host}', 'default': True}}}}"
@@ -245,10 +247,14 @@ def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: i
             warm.touch()
         ok(root.run("--version", env=env))
         for route, target in (("split", "images:split"), ("pex", "images:pex")):
+            cpu = pantsd_cpu_seconds(root.path)
             cold = ok(root.run("package", target, env=env))
             res[f"{route}_cold"] = cold.seconds
+            res[f"{route}_cold_cpu"] = pantsd_cpu_seconds(root.path) - cpu
             if route == "split":
                 res.update(cold_steps(cold))
+            if cold_only:
+                continue
             res[f"{route}_publish_cold"] = ok(root.run("publish", flags, target, env=env)).seconds
             edit(root.path, len(res))
             edited = ok(root.run("package", target, env=env))
@@ -262,6 +268,8 @@ def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: i
             res[f"{route}_edit_publish"] = published.seconds
             res[f"{route}_edit_publish_bytes"] = stats["bytes_uploaded"]
             res[f"{route}_edit_publish_blobs"] = stats["blobs_uploaded"]
+        if cold_only:
+            return res
         ok(root.run("package", "images:split_all", "images:split_none", env=env))
         layout = json.loads((root.dist("images/split") / "index.json").read_text())
         manifest_digest = layout["manifests"][0]["digest"].split(":")[1]
@@ -284,6 +292,8 @@ def one_run(base: Path, preset: str, modules: int, registry: Registry, starts: i
 ROWS = [
     ("split_cold", "split: `package`, cold (fresh store; PyPI downloads cached)", "s"),
     ("pex_cold", "pex: `package`, cold", "s"),
+    ("split_cold_cpu", "split: `package`, cold, CPU seconds (pantsd and its processes)", "s"),
+    ("pex_cold_cpu", "pex: `package`, cold, CPU seconds", "s"),
     ("split_publish_cold", "split: `publish`, cold (empty registry)", "s"),
     ("pex_publish_cold", "pex: `publish`, cold", "s"),
     ("split_edit", "split: `package` after a one-line edit", "s"),
@@ -377,6 +387,11 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=None)
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-python.md"))
     parser.add_argument(
+        "--cold-only",
+        action="store_true",
+        help="only the cold packages (wall and CPU time, the split's steps); writes the runs only",
+    )
+    parser.add_argument(
         "--from-runs", nargs="+", metavar="MD", help="render the runs of these bench outputs instead of measuring"
     )
     args = parser.parse_args()
@@ -391,11 +406,16 @@ def main() -> None:
             registry = Registry(Path(tmp) / f"registry-{r}")
             try:
                 started = time.monotonic()
-                runs.append(one_run(Path(tmp) / f"run-{r}", args.preset, args.modules, registry, args.starts))
+                runs.append(
+                    one_run(Path(tmp) / f"run-{r}", args.preset, args.modules, registry, args.starts, args.cold_only)
+                )
                 print(f"run {r + 1}/{args.runs}: {time.monotonic() - started:.0f} s {runs[-1]}", file=sys.stderr)
             finally:
                 registry.stop()
-    Path(args.out).write_text(render(runs, args))
+    if args.cold_only:  # for bench/python_compare.py
+        Path(args.out).write_text("Every run:\n\n" + "".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
+    else:
+        Path(args.out).write_text(render(runs, args))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

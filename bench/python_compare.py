@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Dict, List
@@ -50,6 +51,16 @@ def cold_steps(run) -> Dict[str, float]:
     return out
 
 
+def pantsd_cpu_seconds(root: Path) -> float:
+    """CPU seconds (user + system) pantsd and the processes it ran and reaped have used so far:
+    a build's CPU time is the difference around it, which machine load barely changes (unlike
+    its wall time on a shared machine)."""
+    (pid_file,) = root.glob(".pids/*/pantsd/pid")
+    fields = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command's closing parenthesis: state is field 3, utime..cstime are 14..17.
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def read_runs(path: Path) -> List[dict]:
     """The runs a bench/python_app.py output lists (its JSON lines after "Every run:")."""
     text = path.read_text().split("Every run:", 1)[1]
@@ -60,6 +71,8 @@ ROWS = [
     ("split_cold", "split: `package`, cold"),
     ("pex_cold", "pex: `package`, cold"),
     *((f"step_{step}", f"split cold, step `{step}`: processes ran") for step, _ in COLD_STEPS),
+    ("split_cold_cpu", "split: `package`, cold, CPU seconds (pantsd and its processes)"),
+    ("pex_cold_cpu", "pex: `package`, cold, CPU seconds"),
     ("split_edit", "split: `package` after a one-line edit"),
     ("start_split", "start-up, split (ms)"),
 ]
@@ -70,6 +83,8 @@ def comparison(baseline: List[dict], this: List[dict], label: str) -> str:
         return statistics.median(r.get(key, 0.0) for r in runs)
 
     def cell(runs: List[dict], key: str) -> str:
+        if not any(key in r for r in runs):
+            return "not measured"
         value = med(runs, key)
         return f"{value:.0f}" if key.startswith("start_") else f"{value:.2f} s"
 

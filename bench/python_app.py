@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
 from _registry import Registry  # noqa: E402  (bench/ is sys.path[0])
 from e2e_support import BuildRoot, PantsRun, copy_sources  # noqa: E402
-from python_compare import COLD_STEPS, cold_steps, pantsd_cpu_seconds, read_runs  # noqa: E402
+from python_compare import cold_steps, pantsd_cpu_seconds, read_runs, steps_table  # noqa: E402
 from python_tools import pex_cli_config, push_python_base  # noqa: E402
 
 REQUIREMENTS = {
@@ -339,18 +339,7 @@ def render(runs: List[Dict[str, float]], args: argparse.Namespace) -> str:
         "| --- | --- |",
         *(f"| {label} | {fmt[unit](med[key])} |" for key, label, unit in ROWS if key in med),
         "",
-        "Where the split's cold `package` spends its time (Pants' workunits; per step, the time its "
-        "processes ran, summed over a step's processes, and of that their sandbox setup; steps "
-        "can overlap, and the rest of the wall time is Pants' own rule work):",
-        "",
-        "| step | processes ran | of which sandbox setup |",
-        "| --- | --- | --- |",
-        *(
-            f"| {step} | {med[f'step_{step}']:.2f} s | {med[f'step_{step}_sandbox']:.2f} s |"
-            for step, _ in COLD_STEPS
-            if f"step_{step}" in med and med[f"step_{step}"] > 0
-        ),
-        "",
+        *steps_table(med),
         "| target (issue 12) | met | value |",
         "| --- | --- | --- |",
         f"| image work after an app edit < 1 s | {'yes' if med['split_edit_image_work'] < 1 else 'no'} | "

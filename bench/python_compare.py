@@ -61,6 +61,24 @@ def pantsd_cpu_seconds(root: Path) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def steps_table(med: Dict[str, float]) -> List[str]:
+    """The lines of the cold steps' table, from the medians of a run's keys."""
+    return [
+        "Where the split's cold `package` spends its time (Pants' workunits; per step, the time its "
+        "processes ran, summed over a step's processes, and of that their sandbox setup; steps "
+        "can overlap, and the rest of the wall time is Pants' own rule work):",
+        "",
+        "| step | processes ran | of which sandbox setup |",
+        "| --- | --- | --- |",
+        *(
+            f"| {step} | {med[f'step_{step}']:.2f} s | {med[f'step_{step}_sandbox']:.2f} s |"
+            for step, _ in COLD_STEPS
+            if med.get(f"step_{step}", 0) > 0
+        ),
+        "",
+    ]
+
+
 def read_runs(path: Path) -> List[dict]:
     """The runs a bench/python_app.py output lists (its JSON lines after "Every run:")."""
     text = path.read_text().split("Every run:", 1)[1]

@@ -96,7 +96,12 @@ ROWS = [
 ]
 
 
-def comparison(baseline: List[dict], this: List[dict], label: str) -> str:
+def _ratio(runs: List[dict], key: str) -> str:
+    pairs = [r[f"split_{key}"] / r[f"pex_{key}"] for r in runs if f"split_{key}" in r and r.get(f"pex_{key}")]
+    return f"{statistics.median(pairs):.2f}" if pairs else "not measured"
+
+
+def comparison(baseline: List[dict], this: List[dict], label: str, what: str) -> str:
     def med(runs: List[dict], key: str) -> float:
         return statistics.median(r.get(key, 0.0) for r in runs)
 
@@ -111,7 +116,7 @@ def comparison(baseline: List[dict], this: List[dict], label: str) -> str:
 
     lines = [
         "",
-        f"## Before and after: {label} and this commit, back to back",
+        f"## Before and after, {what}: {label} and this commit, back to back",
         "",
         f"The same bench, run alternately at {label} and at this commit ({len(baseline)} and "
         f"{len(this)} run(s); 1-minute load average at each start: {label} "
@@ -121,9 +126,10 @@ def comparison(baseline: List[dict], this: List[dict], label: str) -> str:
         f"| measurement | {label} | this commit |",
         "| --- | --- | --- |",
         *(f"| {name} | {cell(baseline, key)} | {cell(this, key)} |" for key, name in ROWS),
-        f"| split / pex, cold package (medians of each run's ratio) | "
-        f"{statistics.median(r['split_cold'] / r['pex_cold'] for r in baseline):.2f} | "
-        f"{statistics.median(r['split_cold'] / r['pex_cold'] for r in this):.2f} |",
+        f"| split / pex, cold package, wall time (median of each run's ratio) | "
+        f"{_ratio(baseline, 'cold')} | {_ratio(this, 'cold')} |",
+        f"| split / pex, cold package, CPU seconds (median of each run's ratio) | "
+        f"{_ratio(baseline, 'cold_cpu')} | {_ratio(this, 'cold_cpu')} |",
         "",
         f"{label}, every run:",
         "",
@@ -138,13 +144,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--baseline", nargs="+", required=True, metavar="MD")
     parser.add_argument("--baseline-label", required=True)
+    parser.add_argument("--what", default="the whole bench", help="what the runs measured, for the heading")
     parser.add_argument("--this", nargs="+", required=True, metavar="MD")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     baseline = [r for p in args.baseline for r in read_runs(Path(p))]
     this = [r for p in args.this for r in read_runs(Path(p))]
     out = Path(args.out)
-    out.write_text(out.read_text() + comparison(baseline, this, args.baseline_label))
+    out.write_text(out.read_text() + comparison(baseline, this, args.baseline_label, args.what))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pants_oci.sbom.files import (
     bucket_of,
     hash_contributed_files,
 )
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -182,12 +183,20 @@ def test_known_sha1s_are_taken_from_the_layers_and_only_the_rest_is_hashed() -> 
         FrozenDict({"app/one": "//app:one"}),
         "//app:layer",
         "oci_layer //app:layer",
-        FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest() for c, e in known.items()}),
+        Address("app", target_name="img"),
+    )
+    image = BuiltOciImage(
+        Address("app", target_name="img"),
+        (),
+        None,
+        Digest("ef" * 32, 1),
+        file_sha1s=FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest() for c, e in known.items()}),
     )
     result = run_rule_with_mocks(
         hash_contributed_files,
         rule_args=[request],
         mock_gets=[
+            MockGet(BuiltOciImage, (OciImageRequest,), lambda r: image),
             MockGet(DigestEntries, (Digest,), lambda _: DigestEntries([*known.values(), unknown])),
             MockGet(Digest, (CreateDigest,), create),
             MockGet(DigestContents, (Digest,), lambda _: DigestContents([FileContent("app/three", b"three")])),

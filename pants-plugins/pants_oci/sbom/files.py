@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Optional
 
+from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -24,6 +26,7 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
 from ocikit.sbom.model import SbomFile
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _ROOT = "files"
@@ -42,7 +45,9 @@ class ContributedFilesRequest:
     owners: FrozenDict[str, str]  # path -> the address that put it there
     fallback_owner: str  # for a path `owners` lacks
     what: str  # how the processes are described: "oci_layer //app:layer"
-    known_sha1s: FrozenDict[str, str] = FrozenDict()  # SHA1 by SHA-256, from the image's layers
+    # The image whose layers recorded the files' SHA1s. Its address, not the SHA1s themselves:
+    # a request is a key pantsd keeps, so it must stay small and the same across edits.
+    image: Optional[Address] = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ async def hash_contributed_files(request: ContributedFilesRequest) -> Contribute
     if request.files == EMPTY_DIGEST:
         return ContributedFiles(())
     entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
-    known = request.known_sha1s
+    known = (await Get(BuiltOciImage, OciImageRequest(request.image))).file_sha1s if request.image else FrozenDict()
     sha1 = {e.path: known[e.file_digest.fingerprint] for e in entries if e.file_digest.fingerprint in known}
     sha1.update(await _unknown_sha1s(request, [e for e in entries if e.path not in sha1]))
     return ContributedFiles(

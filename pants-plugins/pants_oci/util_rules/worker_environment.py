@@ -27,7 +27,7 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.option.option_types import EnumOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
-from pants.util.strutil import help_text
+from pants.util.strutil import softwrap
 
 from pants_oci.util_rules import worker_wheels
 from pants_oci.util_rules.worker_dependencies import WorkerDependencies
@@ -52,7 +52,7 @@ class OciWorkerSubsystem(Subsystem):
 
     mode = EnumOption(
         default=WorkerMode.auto,
-        help=help_text(
+        help=softwrap(
             """
             `auto`: processes that run on this machine use the interpreter Pants runs on and a
             copy of the workers' packages in a named cache; processes in a `docker_environment`
@@ -108,7 +108,7 @@ class WorkerPython:
     @classmethod
     def from_probe(cls, path: str, stdout: str) -> WorkerPython:
         facts = json.loads(stdout)
-        return cls(path, facts["implementation"], tuple(facts["version"]), facts["machine"], facts["libc"])  # type: ignore[arg-type]
+        return cls(path, facts["implementation"], tuple(facts["version"]), facts["machine"], facts["libc"])
 
 
 def pip_target_args(python: WorkerPython, where: str) -> tuple[str, ...]:
@@ -205,7 +205,10 @@ async def fetch_shipped_packages(
         FileContent(_WHEELS_SCRIPT, Path(worker_wheels.__file__).read_bytes()),
         FileContent(_WHEELS_SPEC, json.dumps(spec, sort_keys=True).encode()),
     ]
-    script, pip_env = await Get(Digest, CreateDigest(files)), await Get(EnvironmentVars, EnvironmentVarsRequest(PIP_ENV))
+    script, pip_env = (
+        await Get(Digest, CreateDigest(files)),
+        await Get(EnvironmentVars, EnvironmentVarsRequest(PIP_ENV)),
+    )
     result = await Get(
         FallibleProcessResult,
         Process(
@@ -223,7 +226,9 @@ async def fetch_shipped_packages(
     )
     if result.exit_code != 0:
         lines = result.stderr.decode(errors="replace").strip().splitlines()
-        raise WorkerSetupError(lines[-1] if lines else f"fetching the packages failed with exit code {result.exit_code}")
+        raise WorkerSetupError(
+            lines[-1] if lines else f"fetching the packages failed with exit code {result.exit_code}"
+        )
     return ShippedPackages(await Get(Digest, RemovePrefix(result.output_digest, _OUTPUT)))
 
 
@@ -236,7 +241,9 @@ async def choose_ocikit_runner(
         return prepared.runner
     python = await Get(WorkerPython, WorkerPythonRequest())
     target_args = pip_target_args(python, environment_description(environment))
-    packages = await Get(ShippedPackages, {ShippedPackagesRequest(target_args): ShippedPackagesRequest, local.val: EnvironmentName})
+    packages = await Get(
+        ShippedPackages, {ShippedPackagesRequest(target_args): ShippedPackagesRequest, local.val: EnvironmentName}
+    )
     core = await Get(Digest, CreateDigest(core_files()))
     return OcikitRunner(
         cache_name=worker_cache_name(),

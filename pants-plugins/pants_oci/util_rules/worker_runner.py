@@ -213,7 +213,7 @@ def core_files() -> list[FileContent]:
 
 _NOT_SHIPPED = (
     "pants-oci: {what} needs the local Python of ocikit processes, and this process would run "
-    "in a docker or remote environment (or with `[oci-worker].mode = \"shipped\"`): build "
+    'in a docker or remote environment (or with `[oci-worker].mode = "shipped"`): build '
     "oci_python_app images in the local environment."
 )
 _SETUP_SCRIPT = "ocikit_worker_setup.py"
@@ -241,7 +241,10 @@ class LocalRunner:
 
 @rule(desc="Prepare the Python that runs ocikit processes")
 async def prepare_local_runner(
-    _: LocalRunnerRequest, python: PythonBuildStandaloneBinary, deps: WorkerDependencies, caches_dir: NamedCachesDirOption
+    _: LocalRunnerRequest,
+    python: PythonBuildStandaloneBinary,
+    deps: WorkerDependencies,
+    caches_dir: NamedCachesDirOption,
 ) -> LocalRunner:
     cache_name = worker_cache_name()
     spec = {

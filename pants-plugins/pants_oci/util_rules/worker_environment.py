@@ -66,11 +66,13 @@ class OciWorkerSubsystem(Subsystem):
     )
 
 
+def runs_here(environment: EnvironmentTarget) -> bool:
+    return environment.val is None or isinstance(environment.val, LocalEnvironmentTarget)
+
+
 def ships_worker(mode: WorkerMode, environment: EnvironmentTarget) -> bool:
     """The one decision: does this environment's process get the shipped worker?"""
-    if mode is WorkerMode.shipped:
-        return True
-    return environment.val is not None and not isinstance(environment.val, LocalEnvironmentTarget)
+    return mode is WorkerMode.shipped or not runs_here(environment)
 
 
 # Run by the candidate interpreter with `-S`, so any Python 3 can answer: what pip needs to pick
@@ -246,7 +248,7 @@ async def choose_ocikit_runner(
     )
     core = await Get(Digest, CreateDigest(core_files()))
     return OcikitRunner(
-        cache_name=worker_cache_name(),
+        cache_name=worker_cache_name() if runs_here(environment) else "",
         deps_directory="",
         core=core,
         python=python.path,

@@ -85,7 +85,8 @@ class OcikitRunner:
     """How every ocikit process runs, the core's source an input (editing it invalidates
     exactly the results it could change). Locally (`shipped_deps` None): the interpreter and
     packages in the named cache `cache_name`. Shipped: `python`, a path in the environment the
-    process runs in, with the packages as the input `shipped_deps`."""
+    process runs in, with the packages as the input `shipped_deps` (and the named cache only
+    when the process runs here: `publish` keeps its upload journal there)."""
 
     cache_name: str
     deps_directory: str
@@ -111,8 +112,8 @@ class OcikitRunner:
 
     @property
     def append_only_caches(self) -> dict[str, str]:
-        # A shipped worker may run where no named cache is (remote execution).
-        return {} if self.shipped else {self.cache_name: CACHE_DIR}
+        # No name: a shipped worker that may run where no named cache is (remote execution).
+        return {self.cache_name: CACHE_DIR} if self.cache_name else {}
 
     @property
     def immutable_input_digests(self) -> dict[str, Digest]:

@@ -26,6 +26,7 @@ from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import dependencies_layer_request, image_compression, oci_layer_request
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.settings import OciBuildSettings
 
@@ -96,8 +97,11 @@ async def image_contents(
         layer = dependencies_layer_request(image, base, layers, compression)
         gets.append((image.address, layer.what, Get(OciSbomContents, _LayerContentsRequest(layer))))
     contents = await MultiGet(get for _, _, get in gets)
+    # The image's layers recorded the SHA1 of every file they hold: asked for after the layers'
+    # inputs, so the build is under way, and memoized with the image's own build.
+    built = await Get(BuiltOciImage, OciImageRequest(request.image))
     hashed = await MultiGet(
-        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what))
+        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what, built.file_sha1s))
         for (owner, what, _), c in zip(gets, contents)
     )
     by_path = {f.path: f for found in hashed for f in found.files}  # a later layer's file wins

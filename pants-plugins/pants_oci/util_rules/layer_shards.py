@@ -66,8 +66,8 @@ async def _layer_entries(layers: Sequence[ShardedLayerRequest]) -> list[_LayerEn
     for i, layer in enumerate(layers):
         links = layer.layer.symlinks if i in listed else {}
         by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in links}
-        for entry in listed.get(i, ()):
-            by_path[entry.path] = (*by_path.get(entry.path, ()), entry)
+        # A digest holds each path once; a declared link on an input's path is refused later.
+        by_path.update((entry.path, (entry,)) for entry in listed.get(i, ()))
         found.append(_LayerEntries(inputs[i], by_path))
     return found
 

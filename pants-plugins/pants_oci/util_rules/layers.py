@@ -45,6 +45,8 @@ _FILES = "files"
 class BuiltOciLayer:
     layer: Layer
     blob: Digest  # one file, at blobs/sha256/<hex>
+    # The SHA1 of each file the layer holds, by its SHA-256 (what the image's SBOM needs).
+    file_sha1s: FrozenDict[str, str] = FrozenDict()
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
     blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
-    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob, FrozenDict(built.file_sha1s))
 
 
 @rule(desc="Build an OCI layer", level=LogLevel.DEBUG)

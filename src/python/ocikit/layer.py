@@ -319,11 +319,13 @@ def build_layer(
     level: Optional[int] = None,
     mtime: int = 0,
     threads: Optional[int] = None,
+    file_sha1s: Optional[Dict[str, str]] = None,
 ) -> LayerResult:
     """Stream the layer blob of `entries` into `out` and describe it.
 
     `level` None picks the default (gzip 1, zstd 3; ignored for "none"); `threads` None uses
-    every core. The bytes never depend on `threads`.
+    every core. The bytes never depend on `threads`. With `file_sha1s`, every regular file's
+    SHA1 is recorded there by its SHA-256 (`tarwriter.iter_tar_chunks`).
     """
     if compression not in COMPRESSIONS:
         raise LayerError(f"invalid compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
@@ -337,7 +339,7 @@ def build_layer(
         raise LayerError(f"invalid threads {threads!r}: expected an integer >= 1")
     if isinstance(mtime, bool) or not isinstance(mtime, int) or not 0 <= mtime < 1 << 63:
         raise LayerError(f"invalid mtime {mtime!r}: expected an integer number of seconds >= 0")
-    chunks = tarwriter.iter_tar_chunks(entries, mtime, compress.GZIP_CHUNK)
+    chunks = tarwriter.iter_tar_chunks(entries, mtime, compress.GZIP_CHUNK, file_sha1s)
     try:
         r = compress.compress_to(chunks, out, compression, level, threads)
     except tarwriter.TarWriteError as e:

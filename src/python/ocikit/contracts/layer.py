@@ -47,7 +47,11 @@ class LayerSpec(Contract):
 @dataclass(frozen=True)
 class LayerDescriptor(Contract):
     """The layer blob a layer process wrote: its descriptor's fields, the digest and size of
-    its uncompressed tar (the image config's diff ID), and how many entries the tar holds."""
+    its uncompressed tar (the image config's diff ID), and how many entries the tar holds.
+
+    `file_sha1s` maps the SHA-256 of each regular file's content to its SHA1 (hex): SPDX 2.3
+    wants a SHA1 of every file, Pants knows only the SHA-256, and the layer reads every byte
+    anyway. Keyed by content, so it says nothing a path could get wrong."""
 
     KIND = "layer-descriptor"
 
@@ -57,3 +61,4 @@ class LayerDescriptor(Contract):
     diff_id: str
     uncompressed_size: int
     entries: int
+    file_sha1s: Dict[str, str] = field(default_factory=dict)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
+from pants.core.util_rules.environments import EnvironmentTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, Directory, FileEntry, SymlinkEntry
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -17,6 +18,8 @@ from pants_oci.layer_paths import LayerInputError
 from pants_oci.shards import ImageShards, ShardableLayer, ShardItem, plan_image_shards
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
+from pants_oci.util_rules.worker_environment import OciWorkerSubsystem, ships_worker
+from pants_oci.util_rules.worker_runner import LocalRunner, LocalRunnerRequest
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +58,18 @@ class _LayerEntries:
         return tuple(ShardItem.of(path, size(entries)) for path, entries in self.by_path.items())
 
 
-async def _layer_entries(layers: Sequence[ShardedLayerRequest]) -> list[_LayerEntries]:
+async def _layer_entries(layers: Sequence[ShardedLayerRequest], prepare_runner: bool) -> list[_LayerEntries]:
     """Each layer's inputs by path; only for the layers that may be split (the others are
-    built whole and never read their entries)."""
-    inputs = await MultiGet(Get(LayerInputs, OciLayerRequest, layer.layer) for layer in layers)
+    built whole and never read their entries). With `prepare_runner`, the local runner of
+    the layer processes is prepared meanwhile: on a cold build its setup process would
+    otherwise wait for Pants to snapshot every input."""
+    prepare = [Get(LocalRunner, LocalRunnerRequest())] if prepare_runner else []
+    answers = await MultiGet(*(Get(LayerInputs, OciLayerRequest, layer.layer) for layer in layers), *prepare)
+    inputs = answers[: len(layers)]
     shardable = [i for i, layer in enumerate(layers) if layer.shard_size]
     entries = await MultiGet(Get(DigestEntries, Digest, inputs[i].digest) for i in shardable)
     listed = dict(zip(shardable, entries))
-    found = []
+    found: list[_LayerEntries] = []
     for i, layer in enumerate(layers):
         links = layer.layer.symlinks if i in listed else {}
         by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in links}
@@ -137,8 +144,10 @@ async def _parts(
 
 
 @rule(desc="Build the layers of an OCI image")
-async def build_image_layers(request: ImageLayersRequest) -> ImageLayers:
-    entries = await _layer_entries(request.layers)
+async def build_image_layers(
+    request: ImageLayersRequest, worker: OciWorkerSubsystem, environment: EnvironmentTarget
+) -> ImageLayers:
+    entries = await _layer_entries(request.layers, prepare_runner=not ships_worker(worker.mode, environment))
     plan = _plan(request, entries)
     per_layer = await _parts(request.layers, entries, plan)
     # With fewer process slots than parts, the longest build should start first instead of

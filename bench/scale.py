@@ -33,21 +33,16 @@ from typing import Dict, List, Tuple
 
 from _registry import Registry  # bench/ is sys.path[0]
 from _shell import counter, sh, timed
-from run import APP_EDIT_FILE, COPY, REPO, generate_workload, kill_pantsd
+from run import APP_EDIT_FILE, COPY, LAYERS_BUILD, REPO, generate_workload, kill_pantsd
 
-SCALE_BUILD = """\
-files(name="deps_files", sources=["deps/**/*"])
-files(name="assets_files", sources=["assets/**/*"])
-files(name="app_files", sources=["app/**/*"])
-
-oci_layer(name="deps", dependencies=[":deps_files"], destination="/opt")
-oci_layer(name="assets", dependencies=[":assets_files"], destination="/srv")
-oci_layer(name="app", dependencies=[":app_files"], destination="/app", owner="1000:1000")
-
+SCALE_BUILD = (
+    LAYERS_BUILD
+    + """
 oci_image(name="api", layers=[":deps", ":assets", ":app"], repository="scale/api")
 oci_image(name="worker", layers=[":deps", ":assets", ":app"], repository="scale/worker",
           entrypoint=["/app/run"])
 """
+)
 TARGETS = "work::"
 EDITS = 3
 

@@ -121,22 +121,17 @@ async def plain_sources(plain: Sequence[Target], what: str) -> list[Sources]:
     """The files of `file` and `resource` targets: a generated target's through its generator,
     any other's by its path (one PathGlobs per kind)."""
     paths = {t.address: plain_file_path(t) for t in plain}
+    generator_of: dict[Address, Address] = {}
     generated: dict[Address, list[str]] = defaultdict(list)
-    for t in plain:
-        if t.address.is_generated_target:
-            generated[t.address.maybe_convert_to_target_generator()].append(paths[t.address])
+    for address, path in paths.items():
+        if address.is_generated_target:
+            generator = generator_of[address] = address.maybe_convert_to_target_generator()
+            generated[generator].append(path)
     by_generator = await _by_generator(generated, what)
-    single = [[t for t in plain if not t.address.is_generated_target and kind_of(t).rooted is r] for r in (False, True)]
+    single = [[t for t in plain if t.address not in generator_of and kind_of(t).rooted is r] for r in (False, True)]
     snapshots = await MultiGet(
         Get(Snapshot, _literal([paths[t.address] for t in group], what)) for group in single if group
     )
-    by_target = {t.address: s.digest for group, s in zip([g for g in single if g], snapshots) for t in group}
-    return [
-        Sources(
-            t.address,
-            (paths[t.address],),
-            by_target.get(t.address) or by_generator[t.address.maybe_convert_to_target_generator()],
-            kind_of(t).rooted,
-        )
-        for t in plain
-    ]
+    digests = {t.address: s.digest for group, s in zip([g for g in single if g], snapshots) for t in group}
+    digests.update((address, by_generator[generator]) for address, generator in generator_of.items())
+    return [Sources(t.address, (paths[t.address],), digests[t.address], kind_of(t).rooted) for t in plain]

@@ -71,8 +71,11 @@ class LayerPart:
         return cls(files, layer.destination, layer.uid, layer.gid, what, layer.compression, symlinks)
 
 
-def layer_spec(part: LayerPart, mtime: int) -> LayerSpec:
-    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes."""
+def layer_spec(part: LayerPart, mtime: int, executables: tuple[str, ...] = ()) -> LayerSpec:
+    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes.
+    `executables` are the part's files Pants records as executable: the worker never reads
+    the bit from the sandbox, where Pants may have hardlinked a large file with its store's
+    mode (`LayerSpec.executables`)."""
     return LayerSpec(
         root=_FILES,
         destination=part.destination,
@@ -83,16 +86,19 @@ def layer_spec(part: LayerPart, mtime: int) -> LayerSpec:
         level=part.compression.level,
         mtime=mtime,
         symlinks=dict(part.symlinks),
+        executables=executables,
     )
 
 
 async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
+    entries = await Get(DigestEntries, Digest, part.files)
+    executables = tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
     files, spec = await MultiGet(
         # A part of symlinks only has no files: its root must still exist.
         Get(Digest, AddPrefix(part.files, _FILES))
         if part.files != EMPTY_DIGEST
         else Get(Digest, CreateDigest([Directory(_FILES)])),
-        Get(Digest, CreateDigest([FileContent(_SPEC, layer_spec(part, mtime).dumps())])),
+        Get(Digest, CreateDigest([FileContent(_SPEC, layer_spec(part, mtime, executables).dumps())])),
     )
     return await Get(Digest, MergeDigests([files, spec]))
 

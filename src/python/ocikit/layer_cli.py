@@ -70,7 +70,7 @@ def _remove(path: Optional[str]) -> None:
 
 def run(command: LayerCommand, threads: Optional[int] = None) -> LayerDescriptor:
     spec = load_spec(command.spec)
-    entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy)
+    entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy, spec.executables)
     entries = add_symlinks(entries, spec.destination, spec.symlinks, spec.uid, spec.gid)
     return build_and_write(entries, spec, command.out, command.descriptor, threads, file_sha1s=True)
 

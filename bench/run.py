@@ -69,7 +69,8 @@ TARGET = "work:bench"
 SEED = 20240601
 WORKUNIT_LOGGER = "pants.backend.experimental.tools.workunit_logger"  # ships in the Pants wheel
 
-WORK_BUILD = """\
+# The generated tree's three layers (bench/scale.py builds other images on them).
+LAYERS_BUILD = """\
 files(name="deps_files", sources=["deps/**/*"])
 files(name="assets_files", sources=["assets/**/*"])
 files(name="app_files", sources=["app/**/*"])
@@ -77,7 +78,11 @@ files(name="app_files", sources=["app/**/*"])
 oci_layer(name="deps", dependencies=[":deps_files"], destination="/opt")
 oci_layer(name="assets", dependencies=[":assets_files"], destination="/srv")
 oci_layer(name="app", dependencies=[":app_files"], destination="/app", owner="1000:1000")
+"""
 
+WORK_BUILD = (
+    LAYERS_BUILD
+    + """
 oci_image(
     name="bench",
     layers=[":deps", ":assets", ":app"],
@@ -85,6 +90,7 @@ oci_image(
     image_tags=["latest"],
 )
 """
+)
 
 # ----------------------------------------------------------------------------- workload
 

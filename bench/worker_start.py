@@ -9,6 +9,9 @@ before and after the portable runner, side by side (interleaved runs, medians).
                            the packages copied and compiled once by the setup step
   inputs, no bytecode:     the same packages passed as process inputs (they cannot carry
                            bytecode: marshal output is not reproducible), the alternative design
+  shipped (/usr/bin/python3): /usr/bin/python3 -S -m ocikit ... PYTHONPATH=<core>:__ocikit_deps,
+                           the packages unpacked from wheels for that Python (fetched with pip,
+                           as the rules do for a docker or remote environment), no bytecode
 
 Each command runs in a scratch sandbox-like directory with PYTHONDONTWRITEBYTECODE=1 and
 PYTHONHASHSEED=0, as Pants runs it: `layer` builds a one-file gzip layer; `push` pushes a
@@ -33,9 +36,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "pants-plugins"), str(REPO / "src" / "python")]
 
 from ocikit.contracts.layer import LayerSpec  # noqa: E402
+from pants_oci.util_rules import worker_wheels  # noqa: E402
 from pants_oci.util_rules.worker_dependencies import worker_dependencies  # noqa: E402
+from pants_oci.util_rules.worker_environment import PROBE, WorkerPython, pip_target_args  # noqa: E402
 
-ROUTES = ("launcher venv (before)", "named cache (now)", "inputs, no bytecode")
+ROUTES = ("launcher venv (before)", "named cache (now)", "inputs, no bytecode", "shipped (/usr/bin/python3)")
+SHIPPED_PYTHON = "/usr/bin/python3"
+
+
+def _shipped_packages(box: Path, distributions) -> None:
+    """The workers' packages for SHIPPED_PYTHON, unpacked into box/__ocikit_deps."""
+    probe = subprocess.run([SHIPPED_PYTHON, "-S", "-c", PROBE], capture_output=True, text=True, check=True)
+    python = WorkerPython.from_probe(SHIPPED_PYTHON, probe.stdout)
+    spec = {
+        "wheelhouse": str(box / "wheelhouse"),
+        "requirements": list(distributions),
+        "target": list(pip_target_args(python, "on this machine")),
+        "output": str(box / "__ocikit_deps"),
+    }
+    (box / "wheels.json").write_text(json.dumps(spec))
+    subprocess.run([sys.executable, worker_wheels.__file__, "wheels.json"], cwd=box, check=True)
 
 
 def _prepare(base: Path) -> Dict[str, dict]:
@@ -52,6 +72,9 @@ def _prepare(base: Path) -> Dict[str, dict]:
         env = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
         if route.startswith("launcher"):
             argv0, env["PYTHONPATH"] = [sys.executable], "__ocikit"
+        elif route.startswith("shipped"):
+            _shipped_packages(box, deps.distributions)
+            argv0, env["PYTHONPATH"] = [SHIPPED_PYTHON, "-S"], "__ocikit:__ocikit_deps"
         else:
             cache = box / ".ocikit"
             spec = {

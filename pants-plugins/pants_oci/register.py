@@ -54,6 +54,7 @@ from pants_oci.util_rules import (  # noqa: E402
     settings,
     stamp,
     stamp_annotations,
+    worker_environment,
     worker_runner,
 )
 
@@ -74,6 +75,7 @@ def rules():
     return [
         *OciSubsystem.rules(),
         *worker_runner.rules(),
+        *worker_environment.rules(),
         *dependencies.rules(),
         *deploy_images.rules(),
         *settings.rules(),

@@ -143,31 +143,49 @@ def _sources(others: Sequence[tuple[str, int]], own: int) -> str:
     return ", ".join([*(f"{count} from {what}" for what, count in others if count), f"{own} of its own"])
 
 
-def plan_image_shards(image: str, layers: Sequence[ShardableLayer], others: Sequence[tuple[str, int]]) -> ImageShards:
-    """Each layer's shards, doubling every shard size until the image has at most
-    SHARDED_IMAGE_LAYERS layers or no layer is split. `others` are the image's other layers
-    (its base's, extensions'), as (what, count). An image over RUNTIME_LAYER_LIMIT even
-    without shards is a LayerBudgetError naming where its layers come from."""
-    fixed = sum(count for _, count in others) + len(layers)
+def check_layer_budget(image: str, own: int, others: Sequence[tuple[str, int]]) -> int:
+    """The image's layers without shards (`own` of its own, `others` as (what, count)); over
+    RUNTIME_LAYER_LIMIT is a LayerBudgetError naming where its layers come from."""
+    fixed = sum(count for _, count in others) + own
     if fixed > RUNTIME_LAYER_LIMIT:
         raise LayerBudgetError(
-            f"{image} would have {fixed} layers ({_sources(others, len(layers))}), more than the "
+            f"{image} would have {fixed} layers ({_sources(others, own)}), more than the "
             f"{RUNTIME_LAYER_LIMIT} container runtimes accept. Merge some of its layers into one "
             "`oci_layer`, or build it on a base with fewer layers."
         )
+    return fixed
+
+
+def fits(fixed: int, shard_counts: Sequence[int]) -> bool:
+    """Whether shards that many per layer keep the image in its budget (or nothing is split)."""
+    count = fixed - len(shard_counts) + sum(shard_counts)
+    return count <= SHARDED_IMAGE_LAYERS or all(n == 1 for n in shard_counts)
+
+
+def coarsening_note(
+    image: str, scale: int, fixed: int, shard_counts: Sequence[int], others: Sequence[tuple[str, int]]
+) -> str:
+    """What doubling every shard size `scale` times over did, for a warning ("" when nothing)."""
+    if scale == 1:
+        return ""
+    count = fixed - len(shard_counts) + sum(shard_counts)
+    how = f"split into shards of {scale} times their `shard_size`" if count > fixed else "not split into shards"
+    return (
+        f"{image}: its layers are {how}, to keep it at {SHARDED_IMAGE_LAYERS} layers or fewer "
+        f"({_sources(others, sum(shard_counts))})."
+    )
+
+
+def plan_image_shards(image: str, layers: Sequence[ShardableLayer], others: Sequence[tuple[str, int]]) -> ImageShards:
+    """Each layer's shards, doubling every shard size until the image has at most
+    SHARDED_IMAGE_LAYERS layers or no layer is split (`fits`). `others` are the image's other
+    layers (its base's, extensions'), as (what, count). The rules take the same steps one layer
+    at a time (util_rules/layer_shards.py), so that an unchanged layer is never planned again."""
+    fixed = check_layer_budget(image, len(layers), others)
     scale = 1
     while True:
         shards = tuple(split_layer(layer.items, layer.size * scale) for layer in layers)
-        count = fixed - len(layers) + sum(len(s) for s in shards)
-        if count <= SHARDED_IMAGE_LAYERS or all(len(s) == 1 for s in shards):
+        if fits(fixed, [len(s) for s in shards]):
             break
         scale *= 2
-    if scale == 1:
-        return ImageShards(shards)
-    how = f"split into shards of {scale} times their `shard_size`" if count > fixed else "not split into shards"
-    return ImageShards(
-        shards,
-        scale,
-        f"{image}: its layers are {how}, to keep it at {SHARDED_IMAGE_LAYERS} layers or fewer "
-        f"({_sources(others, count - fixed + len(layers))}).",
-    )
+    return ImageShards(shards, scale, coarsening_note(image, scale, fixed, [len(s) for s in shards], others))

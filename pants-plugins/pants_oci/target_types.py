@@ -4,6 +4,7 @@ their fields live in `layer_fields`, `pull_fields`, `image_fields`, `promotion_f
 
 from __future__ import annotations
 
+from pants.core.util_rules.environments import EnvironmentField
 from pants.engine.target import COMMON_TARGET_FIELDS, Target
 from pants.util.strutil import help_text
 
@@ -140,6 +141,7 @@ class OciImageTarget(Target):
         OciImageOutputPathField,
         OciImageRegistriesField,
         OciImageSkipPushField,
+        EnvironmentField,
     )
     help = help_text(
         """

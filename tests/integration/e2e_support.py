@@ -312,8 +312,7 @@ EXAMPLES = {
 }
 
 # The SBOMs' processes: a read of each base layer (derived's base is layered: three layers).
-# The examples' files are few and small enough to be hashed without a process (SPDX needs their
-# SHA1s); a larger layer's are hashed by processes (test_e2e_shards, the adoption tests).
+# The SHA1s SPDX needs of every file come from the layer processes (test_e2e_sbom).
 EXAMPLE_SBOM_PROCESSES = ["Read the Debian packages of layer"] * 3
 
 

@@ -6,6 +6,7 @@ packages: test_e2e_python_app.)"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -108,20 +109,27 @@ def own_root(e2e_base: Path):
     root.stop()
 
 
-def test_a_large_layer_is_hashed_in_buckets_and_an_edit_hashes_one_again(own_root: BuildRoot) -> None:
-    # More files than are hashed in memory: two buckets, each its own process.
+def test_a_large_layers_sha1s_come_from_its_layer_process_and_an_edit_hashes_nothing_else(
+    own_root: BuildRoot,
+) -> None:
+    # More files than the rules would hash in memory: the layer process records every file's
+    # SHA1 as it reads it, so no process hashes them a second time, cold or after an edit.
     files = {f"data/f{i:04d}.txt": f"file {i}\n" for i in range(1200)}
     build = 'files(name="data", sources=["data/*"])\noci_image(name="img", dependencies=[":data"])\n'
     build_root = own_root
     with scratch_dir(build_root, "e2e_sbom", {"BUILD": build, **files}) as directory:
         first = build_root.package("e2e_sbom:img")
-        what = "Hash the files of oci_image e2e_sbom:img (its `dependencies`)"
-        assert first.sbom_processes_run == [f"{what} (bucket {n} of 2) for the SBOM" for n in (1, 2)], first.describe()
+        assert first.sbom_processes_run == [] and len(first.layer_processes_run) == 1, first.describe()
         (directory / "data/f0007.txt").write_text("edited\n")
         edited = build_root.package("e2e_sbom:img")
-        (hashed,) = edited.sbom_processes_run
-        assert hashed.startswith(what), edited.describe()
+        assert edited.sbom_processes_run == [] and len(edited.layer_processes_run) == 1, edited.describe()
         sbom = Sbom(build_root.dist("e2e_sbom/img.spdx.json"))
         validate(sbom.path)
-        names = {f["fileName"] for f in sbom.document["files"]}
+        sha1 = {
+            f["fileName"]: {c["algorithm"]: c["checksumValue"] for c in f["checksums"]}["SHA1"]
+            for f in sbom.document["files"]
+        }
+        assert sha1["./e2e_sbom/data/f0007.txt"] == hashlib.sha1(b"edited\n").hexdigest()
+        assert sha1["./e2e_sbom/data/f1199.txt"] == hashlib.sha1(b"file 1199\n").hexdigest()
+        names = set(sha1)
         assert len(names) == 1200 and "./e2e_sbom/data/f0007.txt" in names

@@ -67,6 +67,24 @@ def test_a_sharded_layer_unpacks_to_the_rootfs_of_one_layer(build_root: BuildRoo
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o755, 0, 0)
 
 
+def test_a_files_mode_comes_from_pants_not_from_how_its_sandbox_got_it(build_root: BuildRoot) -> None:
+    """Pants hardlinks inputs of 512 KiB or more from its store into a sandbox, with the
+    store's mode 0555: a large data file must still be 0644 in the layer, and a large
+    executable 0755, sharded or whole (else the bytes depend on whether hardlinking worked)."""
+    big = random.Random(3).randbytes(600 * 1024)
+    files = {"BUILD": BUILD, "data/big.bin": big, "data/bigexec": big + b"x", "data/small.txt": "s\n"}
+    with scratch_dir(build_root, "e2e_shards", files) as directory:
+        (directory / "data/bigexec").chmod(0o755)
+        build_root.package("e2e_shards:sharded_img", "e2e_shards:whole_img")
+        for name in ("sharded_img", "whole_img"):
+            layout = Layout(build_root.dist(f"e2e_shards/{name}"))
+            modes = {}
+            for digest in layout.layer_digests():
+                with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layout.blob(digest)))) as tar:
+                    modes.update({m.name.rsplit("/", 1)[-1]: m.mode for m in tar if m.isfile()})
+            assert (modes["big.bin"], modes["bigexec"], modes["small.txt"]) == (0o644, 0o755, 0o644), name
+
+
 def registry_needed() -> None:
     if not have_registry():
         pytest.fail("this test needs the Distribution registry: apt-get install docker-registry")

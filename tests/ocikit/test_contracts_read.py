@@ -267,6 +267,6 @@ def test_the_layer_worker_reads_the_spec_through_the_contract(tmp_path):
 def test_a_spec_without_links_has_stable_bytes():
     """The spec is a process input (part of each layer's cache key): one value, one byte string."""
     assert LayerSpec("files", "/").dumps() == (
-        b'{"compression":"gzip","destination":"/","gid":0,"kind":"layer-spec","level":null,'
+        b'{"compression":"gzip","destination":"/","executables":null,"gid":0,"kind":"layer-spec","level":null,'
         b'"mode_policy":"normalize","mtime":0,"root":"files","symlinks":{},"threads":null,"uid":0,"version":1}'
     )

@@ -69,6 +69,10 @@ def test_success_writes_the_blob_and_a_canonical_descriptor(tmp_path):
         diff_id="sha256:" + hashlib.sha256(tar_bytes).hexdigest(),
         uncompressed_size=len(tar_bytes),
         entries=4,
+        file_sha1s={
+            hashlib.sha256(content).hexdigest(): hashlib.sha1(content).hexdigest()
+            for content in (b"#!/bin/sh\nexit 0\n", b"hello\n" * 100)
+        },
     )
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
         assert [(m.name, m.uid) for m in tf] == [
@@ -314,3 +318,21 @@ def test_a_file_larger_than_the_memory_the_process_may_use_still_streams(tmp_pat
     desc = LayerDescriptor.read(str(tmp_path / "d.json"))
     assert (1 << 30) < desc.uncompressed_size < (1 << 30) + 16384
     assert desc.digest == "sha256:" + hashlib.sha256((tmp_path / "l").read_bytes()).hexdigest()
+
+
+def test_the_descriptor_records_the_sha1_of_every_file_by_its_sha256(tmp_path):
+    """What the SBOM takes instead of hashing the files again: empty and large files too,
+    and a content two paths share once."""
+    spec = LayerSpec(root="files", destination="/", threads=2)
+    files = tmp_path / "files"
+    files.mkdir()
+    big = os.urandom(3 << 20)  # spans several read pieces and chunks
+    contents = {"empty": b"", "big.bin": big, "a/one": b"same", "a/two": b"same"}
+    for name, content in contents.items():
+        (files / name).parent.mkdir(parents=True, exist_ok=True)
+        (files / name).write_bytes(content)
+    (tmp_path / "spec.json").write_bytes(spec.dumps())
+    r = run_cli(tmp_path, "--spec", "spec.json", "--out", "layer", "--descriptor", "desc.json")
+    assert (r.returncode, r.stderr) == (0, "")
+    desc = LayerDescriptor.loads((tmp_path / "desc.json").read_bytes())
+    assert desc.file_sha1s == {hashlib.sha256(c).hexdigest(): hashlib.sha1(c).hexdigest() for c in contents.values()}

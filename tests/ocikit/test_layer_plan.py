@@ -50,6 +50,16 @@ def test_normalize_policy(tmp_path):
     assert modes == {"x": 0o755, "g": 0o755, "r": 0o644, "d": 0o755}
 
 
+def test_normalize_with_executables_ignores_the_bits_on_disk(tmp_path):
+    """What Pants says is executable decides, not the sandbox (where a hardlinked large file
+    has the store's 0555)."""
+    write(tmp_path / "t" / "data.bin", mode=0o555)
+    write(tmp_path / "t" / "bin" / "run", mode=0o644)
+    write(tmp_path / "t" / "plain", mode=0o644)
+    modes = {e.path: e.mode for e in plan_layer(str(tmp_path / "t"), "/", executables=["bin/run"]) if e.kind == "file"}
+    assert modes == {"data.bin": 0o644, "bin/run": 0o755, "plain": 0o644}
+
+
 def test_preserve_policy_keeps_permission_bits_including_special_ones(tmp_path):
     write(str(tmp_path / "setuid"), mode=0o4751)
     write(str(tmp_path / "private"), mode=0o600)

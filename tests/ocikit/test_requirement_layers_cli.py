@@ -50,6 +50,7 @@ def installed_tree(root: Path) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     (root / "bin/tool").chmod(0o755)
+    (root / "big/data.bin").chmod(0o555)  # as Pants' store hardlinks a large input: not executable
     return root
 
 
@@ -64,6 +65,7 @@ def run_worker(work: Path, threads: int, python_name: str = NAME) -> subprocess.
         uid=1000,
         gid=1000,
         threads=threads,
+        executables=("bin/tool",),
     )
     (work / "spec.json").write_bytes(spec.dumps())
     return subprocess.run(
@@ -93,6 +95,7 @@ def test_the_layers_are_what_ocikit_layer_builds_from_each_parts_files(work: Pat
     assert proc.returncode == 0, proc.stderr
     result, descriptors, _ = written(work)
     assert [w.name for w in result.layers] == ["big-1.0", "requirements"]
+    assert all(d.file_sha1s for d in descriptors.values())  # what the image's SBOM reads
     assert result.platform_specific == ("big-1.0",)
 
     # The same parts as separate trees (the tree and its bytecode, as `ocikit bytecode` writes
@@ -119,7 +122,8 @@ def test_the_layers_are_what_ocikit_layer_builds_from_each_parts_files(work: Pat
                     (files / "lib").mkdir(exist_ok=True)
                     shutil.copy2(source / top, files / "lib" / top)
         with open(tmp_path_factory.mktemp("blob") / "b", "wb") as out:
-            expected = build_layer(plan_layer(str(files), "/app", 1000, 1000), out, "gzip", None, 0, 1)
+            planned = plan_layer(str(files), "/app", 1000, 1000, executables=["lib/bin/tool"])
+            expected = build_layer(planned, out, "gzip", None, 0, 1)
         assert (descriptors[name].digest, descriptors[name].diff_id) == (expected.digest, expected.diff_id), name
 
 

@@ -19,6 +19,8 @@ from pants.engine.fs import (
     DigestEntries,
     DigestSubset,
     FileContent,
+    FileDigest,
+    FileEntry,
     MergeDigests,
     RemovePrefix,
 )
@@ -95,13 +97,13 @@ def test_the_layer_spec_is_the_contract():
         LayerCompression(Compression.zstd, 5),
         FrozenDict({"bin/py": "/usr/bin/python3"}),
     )
-    spec = layer_spec(part, 1700000000)
+    spec = layer_spec(part, 1700000000, ("bin/run",))
     assert _keys(spec.dumps()) == {"kind", "version", *field_names(LayerSpec)}
     assert LayerSpec.loads(spec.dumps()) == LayerSpec(
-        "files", "/app", 1, 2, "normalize", "zstd", 5, 1700000000, None, {"bin/py": "/usr/bin/python3"}
+        "files", "/app", 1, 2, "normalize", "zstd", 5, 1700000000, None, {"bin/py": "/usr/bin/python3"}, ("bin/run",)
     )
     without_links = layer_spec(LayerPart(EMPTY_DIGEST, "/", 0, 0, "w", LayerCompression(Compression.gzip, None)), 0)
-    assert without_links.symlinks == {} and without_links.dumps() == LayerSpec("files", "/").dumps()
+    assert without_links.symlinks == {} and without_links.dumps() == LayerSpec("files", "/", executables=()).dumps()
 
 
 def test_the_pull_command_is_the_contract_and_the_worker_reads_it():
@@ -272,6 +274,16 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
             mock_gets=[
                 MockGet(InstalledRequirements, (InstalledRequirementsRequest,), lambda _: InstalledRequirements(tree)),
                 MockGet(
+                    DigestEntries,
+                    (Digest,),
+                    lambda _: DigestEntries(
+                        [
+                            FileEntry("bin/tool", FileDigest("4" * 64, 1), is_executable=True),
+                            FileEntry("big/data.so", FileDigest("5" * 64, 600_000)),
+                        ]
+                    ),
+                ),
+                MockGet(
                     PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")
                 ),
                 MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
@@ -297,6 +309,7 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
         "zstd",
         5,
         1700000000,
+        executables=("bin/tool",),  # what Pants records, not what the sandbox shows
     )
     assert process.output_directories == (command.out,)
 
@@ -318,6 +331,16 @@ def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
                 OciBuildSettings(Compression.gzip, 1, 0),
             ],
             mock_gets=[
+                MockGet(
+                    DigestEntries,
+                    (Digest,),
+                    lambda _: DigestEntries(
+                        [
+                            FileEntry("bin/run", FileDigest("3" * 64, 4), True),
+                            FileEntry("data", FileDigest("4" * 64, 4)),
+                        ]
+                    ),
+                ),
                 MockGet(Digest, (AddPrefix,), lambda _: EMPTY_DIGEST),
                 MockGet(Digest, (CreateDigest,), create),
                 MockGet(Digest, (MergeDigests,), lambda _: EMPTY_DIGEST),
@@ -329,7 +352,7 @@ def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):
     argv = ran.value.args[0].argv
     command = LayerCommand.from_args(layer_worker._parser().parse_args(list(argv[argv.index("layer") + 1 :])))
     (tmp_path / "spec.json").write_bytes(written[command.spec])
-    assert layer_worker.load_spec(str(tmp_path / "spec.json")) == layer_spec(part, 0)
+    assert layer_worker.load_spec(str(tmp_path / "spec.json")) == layer_spec(part, 0, ("bin/run",))
 
 
 def test_the_sbom_layer_read_writes_the_request_and_command_the_worker_reads(tmp_path):

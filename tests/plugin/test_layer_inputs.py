@@ -244,3 +244,34 @@ def test_requirements_reached_through_python_sources_are_named_in_a_warning(
     assert layer_files(inputs_runner, "img", "l") == {"app/main.py": b"import requests\n"}
     assert "oci_layer img:l reaches third-party requirements" in caplog.text
     assert "3rdparty:requests are not in it" in caplog.text
+
+
+def test_generated_files_are_read_through_their_generator_whole_or_in_part(inputs_runner: RuleRunner) -> None:
+    """A layer taking all of a generator's files, some of them, or a lone `file` gets exactly
+    those files: the generator's snapshot is cut to what the layer asked for."""
+    inputs_runner.write_files(
+        {
+            "g/a.txt": "a",
+            "g/b.txt": "b",
+            "g/sub/c.txt": "c",
+            "g/lone.txt": "lone",
+            "g/res/r.txt": "r",
+            "g/BUILD": """
+files(name="all", sources=["*.txt", "sub/*.txt", "!lone.txt"])
+file(name="lone", source="lone.txt")
+resources(name="res", sources=["res/*.txt"])
+oci_layer(name="whole", dependencies=[":all", ":lone", ":res"])
+oci_layer(name="part", dependencies=["g/a.txt:all", "g/b.txt:all"])
+""",
+            "BUILD": "",
+        }
+    )
+    inputs_runner.set_options(["--source-root-patterns=['/', 'g']"], env_inherit={"PATH", "HOME"})
+    assert layer_files(inputs_runner, "g", "whole") == {
+        "g/a.txt": b"a",
+        "g/b.txt": b"b",
+        "g/sub/c.txt": b"c",
+        "g/lone.txt": b"lone",
+        "res/r.txt": b"r",
+    }
+    assert layer_files(inputs_runner, "g", "part") == {"g/a.txt": b"a", "g/b.txt": b"b"}

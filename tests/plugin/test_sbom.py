@@ -10,13 +10,22 @@ import json
 import pytest
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
-from pants.engine.fs import DigestContents
-from pants.testutil.rule_runner import RuleRunner
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, FileContent, FileDigest, FileEntry
+from pants.testutil.rule_runner import MockGet, RuleRunner, run_rule_with_mocks
+from pants.util.frozendict import FrozenDict
 from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
 from spdx_tools.spdx.validation import document_validator as spdx_validator
 
+from ocikit.contracts.sbom import FileSha1s
 from pants_oci.goals.package import OciImageFieldSet
-from pants_oci.sbom.files import bucket_count, bucket_of
+from pants_oci.sbom.files import (
+    ContributedFilesRequest,
+    FileSha1Request,
+    bucket_count,
+    bucket_of,
+    hash_contributed_files,
+)
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -154,4 +163,49 @@ def test_cyclonedx_is_written_beside_spdx_and_changes_no_digest(images: RuleRunn
     assert sorted(c["name"] for c in bom["components"] if c["type"] == "file") == [
         "/app/conf/é.toml",
         "/srv/app/a b.txt",
+    ]
+
+
+def test_known_sha1s_are_taken_from_the_layers_and_only_the_rest_is_hashed() -> None:
+    def entry(path: str, content: bytes) -> FileEntry:
+        return FileEntry(path, FileDigest(hashlib.sha256(content).hexdigest(), len(content)))
+
+    known = {b"one": entry("app/one", b"one"), b"two": entry("app/two", b"two")}
+    unknown = entry("app/three", b"three")
+    created: list[CreateDigest] = []
+
+    def create(request: CreateDigest) -> Digest:
+        created.append(request)
+        return Digest("cd" * 32, 1)
+
+    request = ContributedFilesRequest(
+        Digest("ab" * 32, 3),
+        FrozenDict({"app/one": "//app:one"}),
+        "//app:layer",
+        "oci_layer //app:layer",
+        Address("app", target_name="img"),
+    )
+    image = BuiltOciImage(
+        Address("app", target_name="img"),
+        (),
+        None,
+        Digest("ef" * 32, 1),
+        file_sha1s=FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest() for c, e in known.items()}),
+    )
+    result = run_rule_with_mocks(
+        hash_contributed_files,
+        rule_args=[request],
+        mock_gets=[
+            MockGet(BuiltOciImage, (OciImageRequest,), lambda r: image),
+            MockGet(DigestEntries, (Digest,), lambda _: DigestEntries([*known.values(), unknown])),
+            MockGet(Digest, (CreateDigest,), create),
+            MockGet(DigestContents, (Digest,), lambda _: DigestContents([FileContent("app/three", b"three")])),
+            MockGet(FileSha1s, (FileSha1Request,), lambda _: pytest.fail("a small rest is hashed in memory")),
+        ],
+    )
+    assert [list(c) for c in created] == [[unknown]]  # only the unknown file is read
+    assert [(f.path, f.sha1, f.contributor) for f in result.files] == [
+        ("/app/one", hashlib.sha1(b"one").hexdigest(), "//app:one"),
+        ("/app/three", hashlib.sha1(b"three").hexdigest(), "//app:layer"),
+        ("/app/two", hashlib.sha1(b"two").hexdigest(), "//app:layer"),
     ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence, cast
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.util_rules.environments import EnvironmentField
 from pants.engine.addresses import Address
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -51,6 +52,8 @@ class OciImageFieldSet(PackageFieldSet):
     output_path: OciImageOutputPathField
     repository: OciImageRepositoryField
     tags: OciImageTagsField
+    # Where its layer and pull processes run (`[environments-preview].names`).
+    environment: EnvironmentField
 
     def repository_name(self, oci: OciSubsystem) -> str:
         return image_repository(self.repository.value, self.address, oci.default_repository)

@@ -12,7 +12,17 @@ from typing import Optional
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestSubset, FileContent, PathGlobs
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileContent,
+    FileEntry,
+    PathGlobs,
+)
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
@@ -65,10 +75,14 @@ def layer_what(app: Address, name: str) -> str:
 
 
 def requirement_layers_spec(
-    request: RequirementLayersRequest, python: Optional[LinkedInterpreter], mtime: int
+    request: RequirementLayersRequest,
+    python: Optional[LinkedInterpreter],
+    mtime: int,
+    executables: tuple[str, ...] = (),
 ) -> RequirementLayersSpec:
     """What decides the layers' bytes, besides the tree: the bytecode's Python is named by its
-    version and reached through its link in the named cache, never by a machine path."""
+    version and reached through its link in the named cache, never by a machine path; the
+    tree's executables are the ones Pants records (`LayerSpec.executables` says why)."""
     return RequirementLayersSpec(
         root=_TREE,
         destination=request.destination,
@@ -81,6 +95,7 @@ def requirement_layers_spec(
         compression=request.compression.compression.value,
         level=request.compression.level,
         mtime=mtime,
+        executables=executables,
     )
 
 
@@ -110,7 +125,9 @@ async def build_requirement_layers(
     if request.python_name:
         found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
         python = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, found.path))
-    spec = requirement_layers_spec(request, python, settings.epoch)
+    entries = await Get(DigestEntries, Digest, installed.digest)
+    executables = tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
+    spec = requirement_layers_spec(request, python, settings.epoch, executables)
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, spec.dumps())]))
     result = await Get(
         ProcessResult,

@@ -96,8 +96,9 @@ async def image_contents(
         layer = dependencies_layer_request(image, base, layers, compression)
         gets.append((image.address, layer.what, Get(OciSbomContents, _LayerContentsRequest(layer))))
     contents = await MultiGet(get for _, _, get in gets)
+    # The image's layers recorded the SHA1 of every file they hold (`BuiltOciImage.file_sha1s`).
     hashed = await MultiGet(
-        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what))
+        Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what, request.image))
         for (owner, what, _), c in zip(gets, contents)
     )
     by_path = {f.path: f for found in hashed for f in found.files}  # a later layer's file wins

@@ -1,8 +1,10 @@
 """First-party files (a digest and the address of each file's owner) -> SBOM files with both
-digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires, hashed by cached processes keyed
-by the files (their contents never enter the rules' memory).
+digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires.
 
-A small tree (an app's code, typically: what is edited most) is hashed in the rule, from the
+The layer processes record the SHA1 of every file they write (`LayerDescriptor.file_sha1s`),
+so an image's own files are usually all known. What is not (a layer another backend built)
+is hashed by cached processes keyed by the files (their contents never enter the rules'
+memory). A small tree (an app's code, typically: what is edited most) is hashed in the rule, from the
 store, which costs less than a sandbox and a process; its contents stay in pantsd's memory as
 long as the rule's result does, hence the bound. A larger tree is hashed in buckets chosen by
 path, each its own process: a one-file edit hashes that file's bucket again, not the layer.
@@ -13,7 +15,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Optional
 
+from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -22,6 +26,7 @@ from pants.util.logging import LogLevel
 
 from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
 from ocikit.sbom.model import SbomFile
+from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _ROOT = "files"
@@ -40,6 +45,9 @@ class ContributedFilesRequest:
     owners: FrozenDict[str, str]  # path -> the address that put it there
     fallback_owner: str  # for a path `owners` lacks
     what: str  # how the processes are described: "oci_layer //app:layer"
+    # The image whose layers recorded the files' SHA1s. Its address, not the SHA1s themselves:
+    # a request is a key pantsd keeps, so it must stay small and the same across edits.
+    image: Optional[Address] = None
 
 
 @dataclass(frozen=True)
@@ -94,17 +102,25 @@ async def _bucketed_sha1s(entries: list[FileEntry], size: int, what: str) -> dic
     return {path: value for found in hashed for path, value in found.sha1.items()}
 
 
+async def _unknown_sha1s(request: ContributedFilesRequest, entries: list[FileEntry]) -> dict[str, str]:
+    if not entries:
+        return {}
+    size = sum(e.file_digest.serialized_bytes_length for e in entries)
+    if size <= IN_MEMORY_BYTES and len(entries) <= IN_MEMORY_FILES:
+        digest = await Get(Digest, CreateDigest(entries))
+        contents = await Get(DigestContents, Digest, digest)
+        return {fc.path: hashlib.sha1(fc.content).hexdigest() for fc in contents}
+    return await _bucketed_sha1s(entries, size, request.what)
+
+
 @rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
 async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
     if request.files == EMPTY_DIGEST:
         return ContributedFiles(())
     entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
-    size = sum(e.file_digest.serialized_bytes_length for e in entries)
-    if size <= IN_MEMORY_BYTES and len(entries) <= IN_MEMORY_FILES:
-        contents = await Get(DigestContents, Digest, request.files)
-        sha1 = {fc.path: hashlib.sha1(fc.content).hexdigest() for fc in contents}
-    else:
-        sha1 = await _bucketed_sha1s(entries, size, request.what)
+    known = (await Get(BuiltOciImage, OciImageRequest(request.image))).file_sha1s if request.image else FrozenDict()
+    sha1 = {e.path: known[e.file_digest.fingerprint] for e in entries if e.file_digest.fingerprint in known}
+    sha1.update(await _unknown_sha1s(request, [e for e in entries if e.path not in sha1]))
     return ContributedFiles(
         tuple(
             SbomFile(

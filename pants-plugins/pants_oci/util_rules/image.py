@@ -265,8 +265,10 @@ async def build_oci_image(
     layers = {platform: [*own_layers[platform], *extra_layers] for platform in platforms}
     changes = _config_changes(image, layer_sets)
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)
-    blobs = await _image_blobs(images, index, base, _unique_layers(layers))
-    return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories)
+    unique = _unique_layers(layers)
+    blobs = await _image_blobs(images, index, base, unique)
+    sha1s = FrozenDict((sha256, sha1) for b in unique for sha256, sha1 in b.file_sha1s.items())
+    return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories, sha1s)
 
 
 def rules():

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest
+from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Blob, Descriptor, PlatformImage
 
@@ -23,6 +24,8 @@ class BuiltOciImage:
     blobs: Digest  # every blob of the image (its base's layers too) at blobs/sha256/<hex>
     mount_sources: tuple[str, ...] = ()  # registry/repository of pulled bases, for mounts
     base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases (mount sources)
+    # The SHA1 of each file its own layers hold, by SHA-256: what its SBOM need not hash again.
+    file_sha1s: FrozenDict[str, str] = FrozenDict()
 
     @property
     def top(self) -> Descriptor:

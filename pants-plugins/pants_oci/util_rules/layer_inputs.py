@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from pants.backend.python.target_types import PythonRequirementsField, PythonSourceField
+from pants.backend.python.target_types import PythonSourceField
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address
@@ -22,8 +22,6 @@ from pants.engine.fs import (
     DigestEntries,
     DigestSubset,
     FileEntry,
-    GlobExpansionConjunction,
-    GlobMatchErrorBehavior,
     MergeDigests,
     PathGlobs,
     RemovePrefix,
@@ -56,6 +54,7 @@ from pants_oci.layer_paths import (
     unused_dependency_error,
 )
 from pants_oci.target_types import OciLayerTarget
+from pants_oci.util_rules.plain_files import Sources, is_leaf, is_plain_file, kind_of, plain_sources
 from pants_oci.util_rules.settings import LayerCompression
 
 __all__ = ["LayerInputError", "LayerInputs", "OciLayerRequest"]
@@ -91,30 +90,6 @@ class LayerInputs:
     owners: FrozenDict[str, str] = FrozenDict()
 
 
-def is_plain_file(tgt: Target) -> bool:
-    """A `file` or `resource` target (one source file, read from the workspace as is)."""
-    return tgt.has_field(FileSourceField) or tgt.has_field(ResourceSourceField)
-
-
-def _is_leaf(tgt: Target) -> bool:
-    return is_plain_file(tgt) and not (tgt.has_field(Dependencies) and tgt[Dependencies].value)
-
-
-def _plain_file_path(tgt: Target) -> str:
-    field = tgt[FileSourceField] if tgt.has_field(FileSourceField) else tgt[ResourceSourceField]
-    return field.file_path
-
-
-@dataclass(frozen=True)
-class _Sources:
-    """The files one target puts in the layer, at their build-root paths."""
-
-    owner: Address
-    files: tuple[str, ...]
-    digest: Digest
-    rooted: bool  # stripped of its source root (resources, python sources) or not (files)
-
-
 async def _direct_dependencies(request: OciLayerRequest) -> Targets:
     direct = await Get(Targets, DependenciesRequest(request.dependencies))
     return Targets(t for t in direct if t.address not in request.exclude)
@@ -135,9 +110,9 @@ async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> d
     """Each direct dependency's transitive closure. A `file`/`resource` target with no
     dependencies of its own (what a `files` generator makes, thousands at a time) is a leaf: no
     walk, since per-target rule work dominates a layer of many small files."""
-    walk = [t for t in unpackaged if not _is_leaf(t)]
+    walk = [t for t in unpackaged if not is_leaf(t)]
     walked = await MultiGet(Get(TransitiveTargets, TransitiveTargetsRequest([t.address])) for t in walk)
-    closures: dict[Address, tuple[Target, ...]] = {t.address: (t,) for t in unpackaged if _is_leaf(t)}
+    closures: dict[Address, tuple[Target, ...]] = {t.address: (t,) for t in unpackaged if is_leaf(t)}
     for root, transitive in zip(walk, walked):
         for tgt in transitive.closure:
             if isinstance(tgt, OciLayerTarget):
@@ -149,32 +124,7 @@ async def _closures(unpackaged: Sequence[Target], request: OciLayerRequest) -> d
     return closures
 
 
-async def _plain_sources(plain: Sequence[Target], request: OciLayerRequest) -> list[_Sources]:
-    """`file` and `resource` targets, read with one PathGlobs per kind."""
-    rooted = [t for t in plain if t.has_field(ResourceSourceField)]
-    unrooted = [t for t in plain if not t.has_field(ResourceSourceField)]
-    snapshots = await MultiGet(
-        Get(
-            Snapshot,
-            PathGlobs(
-                sorted({_plain_file_path(t) for t in group}),
-                glob_match_error_behavior=GlobMatchErrorBehavior.error,
-                conjunction=GlobExpansionConjunction.all_match,
-                description_of_origin=f"the `file`/`resource` inputs of {request.what}",
-            ),
-        )
-        for group in (unrooted, rooted)
-        if group
-    )
-    groups = [group for group in (unrooted, rooted) if group]
-    return [
-        _Sources(t.address, (_plain_file_path(t),), snapshot.digest, group is rooted)
-        for group, snapshot in zip(groups, snapshots)
-        for t in group
-    ]
-
-
-async def _hydrated_sources(targets: Sequence[Target]) -> list[_Sources]:
+async def _hydrated_sources(targets: Sequence[Target]) -> list[Sources]:
     hydrated = await MultiGet(
         Get(
             HydratedSources,
@@ -183,13 +133,13 @@ async def _hydrated_sources(targets: Sequence[Target]) -> list[_Sources]:
         for t in targets
     )
     return [
-        _Sources(t.address, h.snapshot.files, h.snapshot.digest, h.sources_type.uses_source_roots)
+        Sources(t.address, h.snapshot.files, h.snapshot.digest, h.sources_type.uses_source_roots)
         for t, h in zip(targets, hydrated)
         if h.sources_type is not None and h.snapshot.files
     ]
 
 
-async def _source_roots(sources: Sequence[_Sources], request: OciLayerRequest) -> dict[str, str]:
+async def _source_roots(sources: Sequence[Sources], request: OciLayerRequest) -> dict[str, str]:
     """The source root of every file that is stripped of one; none is an error naming its owner."""
     rooted = [s for s in sources if s.rooted]
     if not rooted:
@@ -206,7 +156,7 @@ async def _source_roots(sources: Sequence[_Sources], request: OciLayerRequest) -
     return {path: root.path for path, root in found.items() if root is not None}
 
 
-async def _stripped(sources: Sequence[_Sources], roots: dict[str, str]) -> Digest:
+async def _stripped(sources: Sequence[Sources], roots: dict[str, str]) -> Digest:
     """The rooted sources, each file moved below its source root."""
     by_root: dict[str, list[str]] = defaultdict(list)
     for source in sources:
@@ -243,7 +193,7 @@ async def _content_size(digest: Digest) -> int:
     return sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
 
 
-def _source_claims(sources: Iterable[_Sources], roots: dict[str, str]) -> list[tuple[str, str]]:
+def _source_claims(sources: Iterable[Sources], roots: dict[str, str]) -> list[tuple[str, str]]:
     claims = []
     for source in sorted(sources, key=lambda s: s.owner):
         for f in source.files:
@@ -255,7 +205,7 @@ def _source_claims(sources: Iterable[_Sources], roots: dict[str, str]) -> list[t
 
 
 def _owners(
-    sources: Iterable[_Sources], roots: dict[str, str], built: Iterable[tuple[Address, Snapshot]]
+    sources: Iterable[Sources], roots: dict[str, str], built: Iterable[tuple[Address, Snapshot]]
 ) -> FrozenDict[str, str]:
     """Each input path's owner; a path two targets provide (with equal content, or the layer
     would have failed) names both."""
@@ -281,7 +231,7 @@ def _check_every_dependency_contributes(
     unused = unused_dependencies([(t.address, t.alias) for t in direct], contributed)
     if unused:
         raise unused_dependency_error(request.what, unused)
-    requirements = sorted({t.address for c in closures.values() for t in c if t.has_field(PythonRequirementsField)})
+    requirements = sorted({t.address for c in closures.values() for t in c if kind_of(t).requirements})
     if requirements:
         logger.warning(
             f"{request.what} reaches third-party requirements through its `dependencies`, and "
@@ -293,11 +243,12 @@ def _check_every_dependency_contributes(
 @rule(desc="Collect the inputs of an OCI layer")
 async def collect_layer_inputs(request: OciLayerRequest) -> LayerInputs:
     direct = await _direct_dependencies(request)
-    packaged = await _package_field_sets(direct)
+    # A plain file with no dependencies is never a package: thousands of them need no asking.
+    packaged = await _package_field_sets(Targets(t for t in direct if not is_leaf(t)))
     closures = await _closures([t for t in direct if t.address not in packaged], request)
     reached = {t.address: t for c in closures.values() for t in c}
-    plain = await _plain_sources([t for t in reached.values() if is_plain_file(t)], request)
-    other = [t for t in reached.values() if t.has_field(SourcesField) and not is_plain_file(t)]
+    plain = await plain_sources([t for t in reached.values() if is_plain_file(t)], request.what)
+    other = [t for t in reached.values() if kind_of(t).sources and not is_plain_file(t)]
     sources = [*plain, *await _hydrated_sources(other)]
     built = await _package_snapshots(packaged)
     _check_every_dependency_contributes(request, direct, closures, {s.owner for s in sources}, packaged)

@@ -7,16 +7,20 @@ import logging
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
+from pants.core.util_rules.environments import EnvironmentTarget
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, Directory, FileEntry, SymlinkEntry
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
 
 from ocikit.layer import LayerEntry, LayerError, add_symlinks
 from pants_oci.layer_paths import LayerInputError
-from pants_oci.shards import ImageShards, ShardableLayer, ShardItem, plan_image_shards
+from pants_oci.shards import ShardItem, check_layer_budget, coarsening_note, fits, split_layer
 from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
 from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
+from pants_oci.util_rules.worker_environment import OciWorkerSubsystem, ships_worker
+from pants_oci.util_rules.worker_runner import LocalRunner, LocalRunnerRequest
 
 logger = logging.getLogger(__name__)
 
@@ -44,32 +48,31 @@ class ImageLayers:
 
 
 @dataclass(frozen=True)
-class _LayerEntries:
-    inputs: LayerInputs
-    by_path: dict[str, tuple[_Entry, ...]]  # an input's entries, or () for a declared symlink
+class LayerShardsRequest:
+    """One layer's processes with its shard size multiplied by `scale` (the image's budget)."""
 
-    def items(self) -> tuple[ShardItem, ...]:
-        def size(entries: Sequence[_Entry]) -> int:
-            return sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
-
-        return tuple(ShardItem.of(path, size(entries)) for path, entries in self.by_path.items())
+    layer: ShardedLayerRequest
+    scale: int = 1
 
 
-async def _layer_entries(layers: Sequence[ShardedLayerRequest]) -> list[_LayerEntries]:
-    """Each layer's inputs by path; only for the layers that may be split (the others are
-    built whole and never read their entries)."""
-    inputs = await MultiGet(Get(LayerInputs, OciLayerRequest, layer.layer) for layer in layers)
-    shardable = [i for i, layer in enumerate(layers) if layer.shard_size]
-    entries = await MultiGet(Get(DigestEntries, Digest, inputs[i].digest) for i in shardable)
-    listed = dict(zip(shardable, entries))
-    found = []
-    for i, layer in enumerate(layers):
-        links = layer.layer.symlinks if i in listed else {}
-        by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in links}
-        for entry in listed.get(i, ()):
-            by_path[entry.path] = (*by_path.get(entry.path, ()), entry)
-        found.append(_LayerEntries(inputs[i], by_path))
-    return found
+@dataclass(frozen=True)
+class LayerShards:
+    parts: tuple[tuple[LayerPart, int], ...]  # each process and its size (the biggest starts first)
+
+
+def _by_path(layer: OciLayerRequest, entries: Sequence[_Entry]) -> dict[str, tuple[_Entry, ...]]:
+    """An input's entries by path, and () for a declared symlink (which a shard may hold alone)."""
+    by_path: dict[str, tuple[_Entry, ...]] = {link: () for link in layer.symlinks}
+    # A digest holds each path once; a declared link on an input's path is refused below.
+    by_path.update((entry.path, (entry,)) for entry in entries)
+    return by_path
+
+
+def _items(by_path: Mapping[str, Sequence[_Entry]]) -> tuple[ShardItem, ...]:
+    def size(entries: Sequence[_Entry]) -> int:
+        return sum(e.file_digest.serialized_bytes_length for e in entries if isinstance(e, FileEntry))
+
+    return tuple(ShardItem.of(path, size(entries)) for path, entries in by_path.items())
 
 
 def check_declared_symlinks(layer: OciLayerRequest, by_path: Mapping[str, Sequence[_Entry]]) -> None:
@@ -91,59 +94,69 @@ def check_declared_symlinks(layer: OciLayerRequest, by_path: Mapping[str, Sequen
         raise LayerInputError(f"{layer.what}: the `symlinks` field: {e}") from e
 
 
-def _plan(request: ImageLayersRequest, entries: Sequence[_LayerEntries]) -> ImageShards:
-    plan = plan_image_shards(
-        f"oci_image {request.image}",
-        [ShardableLayer(found.items(), layer.shard_size) for layer, found in zip(request.layers, entries)],
-        request.others,
-    )
-    if plan.note:
-        logger.warning(plan.note)
-    return plan
-
-
 def _part(layer: OciLayerRequest, files: Digest, shard: Sequence[ShardItem], n: int, count: int) -> LayerPart:
     links = FrozenDict({i.path: layer.symlinks[i.path] for i in shard if i.path in layer.symlinks})
     return LayerPart.of_layer(layer, files, links, f"shard {n} of {count}")
 
 
-async def _parts(
-    layers: Sequence[ShardedLayerRequest], entries: Sequence[_LayerEntries], plan: ImageShards
-) -> list[list[tuple[LayerPart, int]]]:
-    """Each layer's processes, each with its size (to start the biggest first). A layer of one
-    shard is built whole, exactly as an unsplit layer."""
-    split = [(i, shard) for i, shards in enumerate(plan.layers) if len(shards) > 1 for shard in shards]
-    for i in sorted({i for i, _ in split if layers[i].layer.symlinks}):
-        check_declared_symlinks(layers[i].layer, entries[i].by_path)
-    digests = iter(
-        await MultiGet(
-            Get(Digest, CreateDigest(e for item in shard for e in entries[i].by_path[item.path])) for i, shard in split
+@rule(desc="Split an OCI layer into shards", level=LogLevel.DEBUG)
+async def shard_layer(request: LayerShardsRequest) -> LayerShards:
+    """A layer's processes: the whole layer, or one per shard (`pants_oci.shards`). A rule of
+    its own per layer, so that an edit plans and splits again only the layer it touched."""
+    layer = request.layer.layer
+    inputs = await Get(LayerInputs, OciLayerRequest, layer)
+    whole = LayerShards(((LayerPart.of_layer(layer, inputs.digest, layer.symlinks), inputs.size),))
+    if not request.layer.shard_size:
+        return whole
+    by_path = _by_path(layer, await Get(DigestEntries, Digest, inputs.digest))
+    shards = split_layer(_items(by_path), request.layer.shard_size * request.scale)
+    if len(shards) == 1:
+        return whole
+    if layer.symlinks:
+        check_declared_symlinks(layer, by_path)
+    digests = await MultiGet(
+        Get(Digest, CreateDigest(e for item in shard for e in by_path[item.path])) for shard in shards
+    )
+    return LayerShards(
+        tuple(
+            (_part(layer, digest, shard, n, len(shards)), sum(i.weight for i in shard))
+            for n, (digest, shard) in enumerate(zip(digests, shards), start=1)
         )
     )
-    parts: list[list[tuple[LayerPart, int]]] = []
-    for layer, found, shards in zip(layers, entries, plan.layers):
-        request = layer.layer
-        if len(shards) == 1:
-            whole = LayerPart.of_layer(request, found.inputs.digest, request.symlinks)
-            parts.append([(whole, found.inputs.size)])
-            continue
-        parts.append(
-            [
-                (_part(request, next(digests), shard, n, len(shards)), sum(i.weight for i in shard))
-                for n, shard in enumerate(shards, start=1)
-            ]
+
+
+async def _plan(request: ImageLayersRequest, prepare_runner: bool) -> list[LayerShards]:
+    """Each layer's shards within the image's layer budget: every shard size doubled until the
+    image fits (`pants_oci.shards.fits`). With `prepare_runner`, the local runner of the layer
+    processes is prepared meanwhile: on a cold build its setup process would otherwise wait for
+    Pants to snapshot every input."""
+    image = f"oci_image {request.image}"
+    fixed = check_layer_budget(image, len(request.layers), request.others)
+    prepare = [Get(LocalRunner, LocalRunnerRequest())] if prepare_runner else []
+    scale = 1
+    while True:
+        answers = await MultiGet(
+            *(Get(LayerShards, LayerShardsRequest(layer, scale)) for layer in request.layers), *prepare
         )
-    return parts
+        sharded = list(answers[: len(request.layers)])
+        counts = [len(s.parts) for s in sharded]
+        if fits(fixed, counts):
+            break
+        scale, prepare = scale * 2, []
+    note = coarsening_note(image, scale, fixed, counts, request.others)
+    if note:
+        logger.warning(note)
+    return sharded
 
 
 @rule(desc="Build the layers of an OCI image")
-async def build_image_layers(request: ImageLayersRequest) -> ImageLayers:
-    entries = await _layer_entries(request.layers)
-    plan = _plan(request, entries)
-    per_layer = await _parts(request.layers, entries, plan)
+async def build_image_layers(
+    request: ImageLayersRequest, worker: OciWorkerSubsystem, environment: EnvironmentTarget
+) -> ImageLayers:
+    per_layer = await _plan(request, prepare_runner=not ships_worker(worker.mode, environment))
     # With fewer process slots than parts, the longest build should start first instead of
     # queueing behind small ones: request the builds in size order.
-    parts = [(part, size, n) for n, layer_parts in enumerate(per_layer) for part, size in layer_parts]
+    parts = [(part, size, n) for n, sharded in enumerate(per_layer) for part, size in sharded.parts]
     order = sorted(range(len(parts)), key=lambda i: -parts[i][1])
     built = dict(zip(order, await MultiGet(Get(BuiltOciLayer, LayerPart, parts[i][0]) for i in order)))
     layers: list[list[BuiltOciLayer]] = [[] for _ in request.layers]

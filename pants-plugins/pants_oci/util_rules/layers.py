@@ -45,6 +45,8 @@ _FILES = "files"
 class BuiltOciLayer:
     layer: Layer
     blob: Digest  # one file, at blobs/sha256/<hex>
+    # The SHA1 of each file the layer holds, by its SHA-256 (what the image's SBOM needs).
+    file_sha1s: FrozenDict[str, str] = FrozenDict()
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,11 @@ class LayerPart:
         return cls(files, layer.destination, layer.uid, layer.gid, what, layer.compression, symlinks)
 
 
-def layer_spec(part: LayerPart, mtime: int) -> LayerSpec:
-    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes."""
+def layer_spec(part: LayerPart, mtime: int, executables: tuple[str, ...] = ()) -> LayerSpec:
+    """The `python -m ocikit layer --spec` of a part: what decides the layer's bytes.
+    `executables` are the part's files Pants records as executable: the worker never reads
+    the bit from the sandbox, where Pants may have hardlinked a large file with its store's
+    mode (`LayerSpec.executables`)."""
     return LayerSpec(
         root=_FILES,
         destination=part.destination,
@@ -81,16 +86,19 @@ def layer_spec(part: LayerPart, mtime: int) -> LayerSpec:
         level=part.compression.level,
         mtime=mtime,
         symlinks=dict(part.symlinks),
+        executables=executables,
     )
 
 
 async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
+    entries = await Get(DigestEntries, Digest, part.files)
+    executables = tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
     files, spec = await MultiGet(
         # A part of symlinks only has no files: its root must still exist.
         Get(Digest, AddPrefix(part.files, _FILES))
         if part.files != EMPTY_DIGEST
         else Get(Digest, CreateDigest([Directory(_FILES)])),
-        Get(Digest, CreateDigest([FileContent(_SPEC, layer_spec(part, mtime).dumps())])),
+        Get(Digest, CreateDigest([FileContent(_SPEC, layer_spec(part, mtime, executables).dumps())])),
     )
     return await Get(Digest, MergeDigests([files, spec]))
 
@@ -107,7 +115,7 @@ async def read_layer_files(outputs: Digest, blob_path_in: str, descriptor_path: 
     (blob_entry,) = entries
     assert isinstance(blob_entry, FileEntry)
     blob = await Get(Digest, CreateDigest([FileEntry(blob_path(descriptor.digest), blob_entry.file_digest)]))
-    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob)
+    return BuiltOciLayer(Layer(descriptor, built.diff_id, f"pants: {what}"), blob, FrozenDict(built.file_sha1s))
 
 
 async def read_built_layer(result: ProcessResult, what: str) -> BuiltOciLayer:

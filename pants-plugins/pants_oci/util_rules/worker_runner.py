@@ -1,11 +1,15 @@
 """Running the Pants-independent core (`python -m ocikit ...`) as a process, on any machine.
 
-Every ocikit process starts as `.ocikit/python -S -m ocikit ...` with
+Locally, every ocikit process starts as `.ocikit/python -S -m ocikit ...` with
 `PYTHONPATH=__ocikit:.ocikit/deps-<hash>`: `.ocikit` is a named cache (mounted by Pants; only
 its name and this relative path enter cache keys) holding a link to the interpreter Pants runs
 on and a copy of the workers' third-party packages (see worker_setup.py); `__ocikit` holds the
 core's source, an input of every process. So a cache key names the core's source and the
 hash of the dependencies, never a machine path, and a remote cache serves every machine.
+
+Where a process will not run on this machine (a docker or remote environment), the packages are
+an input too and a Python found there runs them (worker_environment.py chooses, and builds that
+runner).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 CORE_DIR = "__ocikit"
 CACHE_DIR = ".ocikit"
+SHIPPED_DEPS_DIR = "__ocikit_deps"
 REMOTE_CACHE_SPECULATION_DELAY_MS = 2000
 
 # What the registry client reads to find credentials and CAs the way docker, crane and skopeo
@@ -77,32 +82,43 @@ def worker_cache_name(abi: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class OcikitRunner:
-    """How every ocikit process runs: the interpreter and packages in the named cache, the
-    core's source as an input (editing it invalidates exactly the results it could change)."""
+    """How every ocikit process runs, the core's source an input (editing it invalidates
+    exactly the results it could change). Locally (`shipped_deps` None): the interpreter and
+    packages in the named cache `cache_name`. Shipped: `python`, a path in the environment the
+    process runs in, with the packages as the input `shipped_deps` (and the named cache only
+    when the process runs here: `publish` keeps its upload journal there)."""
 
     cache_name: str
     deps_directory: str
     core: Digest
+    python: str | None = None
+    shipped_deps: Digest | None = None
+
+    @property
+    def shipped(self) -> bool:
+        return self.shipped_deps is not None
 
     def argv(self, *args: str, root: str = "") -> tuple[str, ...]:
-        return (f"{root}{CACHE_DIR}/python", "-S", "-m", "ocikit", *args)
+        python = self.python if self.shipped else f"{root}{CACHE_DIR}/python"
+        return (str(python), "-S", "-m", "ocikit", *args)
 
     @property
     def env(self) -> dict[str, str]:
         return self._env()
 
     def _env(self, root: str = "") -> dict[str, str]:
-        return {
-            "PYTHONPATH": f"{root}{CORE_DIR}:{root}{CACHE_DIR}/{self.deps_directory}",
-            **_CORE_ENV,
-        }
+        deps = SHIPPED_DEPS_DIR if self.shipped else f"{CACHE_DIR}/{self.deps_directory}"
+        return {"PYTHONPATH": f"{root}{CORE_DIR}:{root}{deps}", **_CORE_ENV}
 
     @property
     def append_only_caches(self) -> dict[str, str]:
-        return {self.cache_name: CACHE_DIR}
+        # No name: a shipped worker that may run where no named cache is (remote execution).
+        return {self.cache_name: CACHE_DIR} if self.cache_name else {}
 
     @property
     def immutable_input_digests(self) -> dict[str, Digest]:
+        if self.shipped_deps is not None:
+            return {CORE_DIR: self.core, SHIPPED_DEPS_DIR: self.shipped_deps}
         return {CORE_DIR: self.core}
 
     def process(
@@ -157,6 +173,8 @@ class OcikitRunner:
         bytecode is specific to), started through its link in the named cache: the core and the
         standard library only, none of the workers' packages (compiled for Pants' interpreter);
         `kwargs` go to Process unchanged."""
+        if self.shipped:
+            raise WorkerSetupError(_NOT_SHIPPED.format(what="Compiling an oci_python_app's bytecode"))
         return Process(
             argv=(f"{CACHE_DIR}/{python.name}", "-S", "-m", "ocikit", *args),
             description=description,
@@ -187,7 +205,7 @@ _CHROOT = "{chroot}/"  # replaced by the run goal with its sandbox's absolute pa
 _CORE_ENV = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _core_files() -> list[FileContent]:
+def core_files() -> list[FileContent]:
     root = Path(ocikit.__file__).parent
     files = []
     for path in sorted(root.rglob("*.py")):
@@ -196,6 +214,11 @@ def _core_files() -> list[FileContent]:
     return files
 
 
+_NOT_SHIPPED = (
+    "pants-oci: {what} needs the local Python of ocikit processes, and this process would run "
+    'in a docker or remote environment (or with `[oci-worker].mode = "shipped"`): build '
+    "oci_python_app images in the local environment."
+)
 _SETUP_SCRIPT = "ocikit_worker_setup.py"
 _SETUP_SPEC = "ocikit_worker_setup.json"
 
@@ -209,10 +232,23 @@ class WorkerSetupError(Exception):
     """The setup of the workers' named cache failed: one line naming the cache and how to clear it."""
 
 
+@dataclass(frozen=True)
+class LocalRunnerRequest:
+    """The runner of processes that run on this machine (worker_environment.py asks)."""
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    runner: OcikitRunner
+
+
 @rule(desc="Prepare the Python that runs ocikit processes")
-async def prepare_ocikit_runner(
-    python: PythonBuildStandaloneBinary, deps: WorkerDependencies, caches_dir: NamedCachesDirOption
-) -> OcikitRunner:
+async def prepare_local_runner(
+    _: LocalRunnerRequest,
+    python: PythonBuildStandaloneBinary,
+    deps: WorkerDependencies,
+    caches_dir: NamedCachesDirOption,
+) -> LocalRunner:
     cache_name = worker_cache_name()
     spec = {
         "cache": CACHE_DIR,
@@ -224,7 +260,7 @@ async def prepare_ocikit_runner(
         "imports": list(WORKER_IMPORTS),
     }
     core, setup, test_env = await MultiGet(
-        Get(Digest, CreateDigest(_core_files())),
+        Get(Digest, CreateDigest(core_files())),
         Get(Digest, CreateDigest(_setup_files(spec))),
         Get(EnvironmentVars, EnvironmentVarsRequest([worker_setup.TEST_CRASH_ENV])),
     )
@@ -252,13 +288,15 @@ async def prepare_ocikit_runner(
             f"pants-oci: the packages of ocikit processes in Pants' named cache {cache_name} "
             f"were damaged ({report['rebuilt']}) and have been copied again."
         )
-    return OcikitRunner(cache_name=cache_name, deps_directory=deps.directory, core=core)
+    return LocalRunner(OcikitRunner(cache_name=cache_name, deps_directory=deps.directory, core=core))
 
 
 @rule(desc="Link a Python into the cache of ocikit processes", level=LogLevel.DEBUG)
 async def link_interpreter(
     request: LinkInterpreterRequest, runner: OcikitRunner, caches_dir: NamedCachesDirOption
 ) -> LinkedInterpreter:
+    if runner.shipped:
+        raise WorkerSetupError(_NOT_SHIPPED.format(what=f"Linking {request.path} as {request.name}"))
     spec = {"cache": CACHE_DIR, "links": {request.name: os.path.realpath(request.path)}}
     setup = await Get(Digest, CreateDigest(_setup_files(spec)))
     result = await Get(

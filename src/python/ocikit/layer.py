@@ -22,7 +22,7 @@ import os
 import posixpath
 import stat
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import AbstractSet, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from ocikit import compress, tarwriter
 from ocikit.errors import OcikitError
@@ -90,12 +90,14 @@ def plan_layer(
     uid: int = 0,
     gid: int = 0,
     mode_policy: str = "normalize",
+    executables: Optional[Iterable[str]] = None,
 ) -> List[LayerEntry]:
     """Every entry of the layer mapping the tree at `root` to `destination` in the image.
 
     Ancestors of `destination` are not in the layer (they keep what lower layers set);
     `destination` itself (unless "/") and everything below get `uid`:`gid`. "normalize": directories 0755, files
-    0755 if any execute bit is set else 0644; "preserve": the permission bits on disk.
+    0755 if any execute bit is set else 0644 (with `executables`, paths relative to `root`:
+    0755 exactly for those); "preserve": the permission bits on disk.
     Symlinks stay symlinks (mode 0777) when their target is relative and resolves inside
     `root`; any other symlink, and fifos, sockets and devices, raise LayerError.
     Sorted bytewise by path (UTF-8), so parents precede children.
@@ -103,7 +105,12 @@ def plan_layer(
     validate_destination(destination)
     if mode_policy not in MODE_POLICIES:
         raise LayerError(f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}")
-    owner = _Owner(_check_id("uid", uid), _check_id("gid", gid), preserve=mode_policy == "preserve")
+    owner = _Owner(
+        _check_id("uid", uid),
+        _check_id("gid", gid),
+        preserve=mode_policy == "preserve",
+        executables=None if executables is None else frozenset(executables),
+    )
     root_b, root_st = _layer_root(root)
     base = destination.strip("/")
     entries: List[LayerEntry] = []
@@ -117,12 +124,18 @@ def plan_layer(
     return entries
 
 
-def plan_tree(root: str, uid: int = 0, gid: int = 0) -> List[LayerEntry]:
+def plan_tree(root: str, uid: int = 0, gid: int = 0, executables: Optional[Iterable[str]] = None) -> List[LayerEntry]:
     """The entries below `root` (not `root` itself), at their paths relative to it, unsorted,
-    as plan_layer's "normalize" policy gives them: for callers that place parts of several
-    trees in one layer (`ocikit.requirement_layers_cli`)."""
+    as plan_layer's "normalize" policy gives them (`executables` too): for callers that place
+    parts of several trees in one layer (`ocikit.requirement_layers_cli`)."""
     root_b, _ = _layer_root(root)
-    return list(_walk(root_b, "", _Owner(_check_id("uid", uid), _check_id("gid", gid), preserve=False)))
+    owner = _Owner(
+        _check_id("uid", uid),
+        _check_id("gid", gid),
+        preserve=False,
+        executables=None if executables is None else frozenset(executables),
+    )
+    return list(_walk(root_b, "", owner))
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,7 @@ class _Owner:
     uid: int
     gid: int
     preserve: bool
+    executables: Optional[AbstractSet[str]] = None  # which files "normalize" makes 0755
 
     def entry(self, path: str, kind: str, mode: int, size: int = 0, source: Optional[str] = None) -> LayerEntry:
         return LayerEntry(path, kind, mode, self.uid, self.gid, size, source)
@@ -139,9 +153,11 @@ class _Owner:
     def dir_mode(self, st: os.stat_result) -> int:
         return stat.S_IMODE(st.st_mode) if self.preserve else 0o755
 
-    def file_mode(self, st: os.stat_result) -> int:
+    def file_mode(self, st: os.stat_result, rel: str) -> int:
         if self.preserve:
             return stat.S_IMODE(st.st_mode)
+        if self.executables is not None:
+            return 0o755 if rel in self.executables else 0o644
         return 0o755 if st.st_mode & 0o111 else 0o644
 
 
@@ -186,7 +202,8 @@ def _entry(
     if stat.S_ISDIR(st.st_mode):
         return owner.entry(image_path, "dir", owner.dir_mode(st))
     if stat.S_ISREG(st.st_mode):
-        return owner.entry(image_path, "file", owner.file_mode(st), st.st_size, os.fsdecode(path_b))
+        mode = owner.file_mode(st, rel_b.decode("utf-8", "surrogateescape"))
+        return owner.entry(image_path, "file", mode, st.st_size, os.fsdecode(path_b))
     if stat.S_ISLNK(st.st_mode):
         target_b = os.readlink(path_b)
         _check_symlink(path_b, rel_b, target_b, real_root)
@@ -327,11 +344,13 @@ def build_layer(
     level: Optional[int] = None,
     mtime: int = 0,
     threads: Optional[int] = None,
+    file_sha1s: Optional[Dict[str, str]] = None,
 ) -> LayerResult:
     """Stream the layer blob of `entries` into `out` and describe it.
 
     `level` None picks the default (gzip 1, zstd 3; ignored for "none"); `threads` None uses
-    every core. The bytes never depend on `threads`.
+    every core. The bytes never depend on `threads`. With `file_sha1s`, every regular file's
+    SHA1 is recorded there by its SHA-256 (`tarwriter.iter_tar_chunks`).
     """
     if compression not in COMPRESSIONS:
         raise LayerError(f"invalid compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
@@ -345,7 +364,7 @@ def build_layer(
         raise LayerError(f"invalid threads {threads!r}: expected an integer >= 1")
     if isinstance(mtime, bool) or not isinstance(mtime, int) or not 0 <= mtime < 1 << 63:
         raise LayerError(f"invalid mtime {mtime!r}: expected an integer number of seconds >= 0")
-    chunks = tarwriter.iter_tar_chunks(entries, mtime, compress.GZIP_CHUNK)
+    chunks = tarwriter.iter_tar_chunks(entries, mtime, compress.GZIP_CHUNK, file_sha1s)
     try:
         r = compress.compress_to(chunks, out, compression, level, threads)
     except tarwriter.TarWriteError as e:

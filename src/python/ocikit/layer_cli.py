@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ocikit.contract import ContractError
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
@@ -70,17 +70,24 @@ def _remove(path: Optional[str]) -> None:
 
 def run(command: LayerCommand, threads: Optional[int] = None) -> LayerDescriptor:
     spec = load_spec(command.spec)
-    entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy)
+    entries = plan_layer(spec.root, spec.destination, spec.uid, spec.gid, spec.mode_policy, spec.executables)
     entries = add_symlinks(entries, spec.destination, spec.symlinks, spec.uid, spec.gid)
-    return build_and_write(entries, spec, command.out, command.descriptor, threads)
+    return build_and_write(entries, spec, command.out, command.descriptor, threads, file_sha1s=True)
 
 
 def build_and_write(
-    entries: List[LayerEntry], spec: LayerSpec, out: str, descriptor: str, threads: Optional[int] = None
+    entries: List[LayerEntry],
+    spec: LayerSpec,
+    out: str,
+    descriptor: str,
+    threads: Optional[int] = None,
+    file_sha1s: bool = False,
 ) -> LayerDescriptor:
     """Write the blob of `entries` (compressed as `spec` says) to `out` and its descriptor to
-    `descriptor`, both or neither (also for `ocikit deb-layer`)."""
+    `descriptor`, both or neither (also for `ocikit deb-layer`); with `file_sha1s`, the
+    descriptor records each file's SHA1 (`LayerDescriptor.file_sha1s`)."""
     holder: List[Any] = []
+    sha1s: Optional[Dict[str, str]] = {} if file_sha1s else None
     blob_tmp = desc_tmp = None
     try:
         blob_tmp = _write_temp(
@@ -93,6 +100,7 @@ def build_and_write(
                     spec.level,
                     spec.mtime,
                     threads if threads is not None else spec.threads,
+                    sha1s,
                 )
             ),
         )
@@ -104,6 +112,7 @@ def build_and_write(
             diff_id=result.diff_id,
             uncompressed_size=result.uncompressed_size,
             entries=len(entries),
+            file_sha1s=dict(sorted(sha1s.items())) if sha1s else {},
         )
         desc_tmp = _write_temp(descriptor, lambda f: f.write(desc.dumps()))
         os.replace(blob_tmp, out)

@@ -127,8 +127,8 @@ def _texts(root: str, entries: List[LayerEntry], suffix: str) -> Dict[str, str]:
 def plan_parts(spec: RequirementLayersSpec, pyc: str) -> Tuple[List[Part], Dict[str, List[LayerEntry]], List[str]]:
     """The layers (in image order), the merged entries by top-level name, and the distributions
     built for one platform."""
-    tree = plan_tree(spec.root, spec.uid, spec.gid)
-    compiled = plan_tree(pyc, spec.uid, spec.gid)
+    tree = plan_tree(spec.root, spec.uid, spec.gid, spec.executables)
+    compiled = plan_tree(pyc, spec.uid, spec.gid, ())
     tops = merge_trees([tree, compiled])
     sizes = {e.path: e.size for entries in tops.values() for e in entries if e.kind == "file"}
     dists = distributions(_texts(spec.root, tree, "/RECORD"))
@@ -153,7 +153,8 @@ def build_parts(spec: RequirementLayersSpec, out: str, pyc: str) -> RequirementL
     def build(index: int) -> None:
         entries = part_entries(parts[index], tops, spec)
         layer = written[index]
-        build_and_write(entries, layer_spec, os.path.join(out, layer.blob), os.path.join(out, layer.descriptor))
+        blob, descriptor = os.path.join(out, layer.blob), os.path.join(out, layer.descriptor)
+        build_and_write(entries, layer_spec, blob, descriptor, file_sha1s=True)
 
     # Largest first, so the small ones fill in beside the last large one.
     order = sorted(range(len(parts)), key=lambda i: -parts[i].size)

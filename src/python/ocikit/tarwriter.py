@@ -18,8 +18,9 @@ into them in pieces of at most `READ_SIZE`, so memory stays flat however large t
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
-from typing import Iterable, Iterator, Optional
+from typing import Dict, Iterable, Iterator, Optional
 
 from ocikit.errors import OcikitError
 
@@ -33,6 +34,8 @@ _MAGIC = tarfile.POSIX_MAGIC
 # uname (32) + gname (32) + devmajor (8) + devminor (8) + prefix (155) + padding to 512 (12).
 _TAIL = _NUL * (32 + 32 + 8 + 8 + 155 + 12)
 _CHKSUM_BLANK = b"        "
+_EMPTY_SHA256 = hashlib.sha256().hexdigest()
+_EMPTY_SHA1 = hashlib.sha1().hexdigest()
 
 _TYPE_BY_KIND = {
     "file": tarfile.REGTYPE,
@@ -128,7 +131,9 @@ def end_of_archive(offset: int) -> bytes:
     return _NUL * (2 * BLOCKSIZE + (-end % RECORDSIZE))
 
 
-def iter_tar_chunks(entries: Iterable, mtime: int, chunk_size: int = READ_SIZE) -> Iterator[bytearray]:
+def iter_tar_chunks(
+    entries: Iterable, mtime: int, chunk_size: int = READ_SIZE, file_sha1s: Optional[Dict[str, str]] = None
+) -> Iterator[bytearray]:
     """The archive of `entries` as consecutive chunks of exactly `chunk_size` bytes (the last
     one shorter or equal). The chunking never changes the bytes, only how they are cut.
 
@@ -138,6 +143,10 @@ def iter_tar_chunks(entries: Iterable, mtime: int, chunk_size: int = READ_SIZE) 
 
     `entries` need the attributes of ocikit.layer.LayerEntry: path, kind, mode, uid, gid, size,
     source (for files), linkname.
+
+    With `file_sha1s`, each regular file's SHA1 is recorded there under its SHA-256 (hex, as
+    Pants names a file's content): what an SBOM needs of every file, hashed from the bytes the
+    layer reads anyway instead of by a second pass over the files.
     """
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
@@ -148,10 +157,12 @@ def iter_tar_chunks(entries: Iterable, mtime: int, chunk_size: int = READ_SIZE) 
         yield from chunk.add(hdr)
         offset += len(hdr)
         if e.kind == "file" and e.size:
-            yield from chunk.add_file(e.source, e.size)
+            yield from chunk.add_file(e.source, e.size, file_sha1s)
             pad = padding(e.size)
             yield from chunk.add(pad)
             offset += e.size + len(pad)
+        elif e.kind == "file" and file_sha1s is not None:
+            file_sha1s[_EMPTY_SHA256] = _EMPTY_SHA1
     yield from chunk.add(end_of_archive(offset))
     if chunk.fill:
         yield chunk.buf[: chunk.fill]
@@ -185,8 +196,10 @@ class _Chunk:
             if self.fill == self.size:
                 yield self._take()
 
-    def add_file(self, source: str, size: int) -> Iterator[bytearray]:
-        """Exactly `size` bytes of `source`; the file must be exactly that long."""
+    def add_file(self, source: str, size: int, sha1s: Optional[Dict[str, str]] = None) -> Iterator[bytearray]:
+        """Exactly `size` bytes of `source`; the file must be exactly that long. With `sha1s`,
+        the file's SHA1 is recorded there by its SHA-256."""
+        hashers = (hashlib.sha256(), hashlib.sha1()) if sha1s is not None else ()
         try:
             with open(source, "rb", buffering=0) as f:
                 remaining = size
@@ -198,11 +211,15 @@ class _Chunk:
                             f"{source!r} shrank while the layer was written: "
                             f"planned {size} bytes, found {size - remaining}"
                         )
+                    for h in hashers:
+                        h.update(self.view[self.fill : self.fill + n])
                     self.fill += n
                     remaining -= n
                     if self.fill == self.size:
                         yield self._take()
                 if f.read(1):
                     raise TarWriteError(f"{source!r} grew while the layer was written: planned {size} bytes")
+            if sha1s is not None:
+                sha1s[hashers[0].hexdigest()] = hashers[1].hexdigest()
         except OSError as e:
             raise TarWriteError(f"cannot read {source!r}: {e.strerror or e}") from None

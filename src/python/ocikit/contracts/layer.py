@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from ocikit.command_line import CommandLine, option
 from ocikit.contract import Contract
@@ -28,7 +28,12 @@ class LayerSpec(Contract):
     `symlinks` maps a link's path relative to `destination` (normalised: no leading or
     trailing '/', no '.', '..' or '//') to its target, stored verbatim: links the tree cannot
     hold, as Pants dereferences symlinks in sources (`ocikit.layer.add_symlinks`). An empty
-    mapping gives the bytes of a layer without links."""
+    mapping gives the bytes of a layer without links.
+
+    `executables` (paths relative to `root`), when given, decides which files "normalize"
+    makes 0755 instead of the bits on disk: Pants knows each input's executable bit, but
+    hardlinks files of 512 KiB or more from its store into sandboxes with the store's mode
+    (0555), so on disk a large data file looks executable wherever hardlinking was possible."""
 
     KIND = "layer-spec"
 
@@ -42,12 +47,17 @@ class LayerSpec(Contract):
     mtime: int = 0
     threads: Optional[int] = None
     symlinks: Dict[str, str] = field(default_factory=dict)
+    executables: Optional[Tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)
 class LayerDescriptor(Contract):
     """The layer blob a layer process wrote: its descriptor's fields, the digest and size of
-    its uncompressed tar (the image config's diff ID), and how many entries the tar holds."""
+    its uncompressed tar (the image config's diff ID), and how many entries the tar holds.
+
+    `file_sha1s` maps the SHA-256 of each regular file's content to its SHA1 (hex): SPDX 2.3
+    wants a SHA1 of every file, Pants knows only the SHA-256, and the layer reads every byte
+    anyway. Keyed by content, so it says nothing a path could get wrong."""
 
     KIND = "layer-descriptor"
 
@@ -57,3 +67,4 @@ class LayerDescriptor(Contract):
     diff_id: str
     uncompressed_size: int
     entries: int
+    file_sha1s: Dict[str, str] = field(default_factory=dict)

@@ -28,7 +28,9 @@ class RequirementLayersSpec(Contract):
     `python` is the interpreter that compiles the bytecode (relative to the working directory;
     None: no bytecode) and `python_name` the version it must be (`cpython3.11`). A distribution
     of at least `own_layer_bytes` (its files and their bytecode) gets a layer of its own
-    (`ocikit.requirement_layers`). The rest decides the bytes as in a `LayerSpec`."""
+    (`ocikit.requirement_layers`). `executables` are the tree's files that are executable
+    (relative to `root`; the bytecode never is), as in a `LayerSpec`, which the rest of the
+    fields also follow."""
 
     KIND = "requirement-layers-spec"
 
@@ -44,6 +46,7 @@ class RequirementLayersSpec(Contract):
     level: Optional[int] = None
     mtime: int = 0
     threads: Optional[int] = None
+    executables: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,11 @@ from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.sbom.files import (
     ContributedFilesRequest,
     FileSha1Request,
+    ImageFileSha1s,
     bucket_count,
     bucket_of,
     hash_contributed_files,
+    image_file_sha1s,
 )
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 
@@ -185,18 +187,14 @@ def test_known_sha1s_are_taken_from_the_layers_and_only_the_rest_is_hashed() -> 
         "oci_layer //app:layer",
         Address("app", target_name="img"),
     )
-    image = BuiltOciImage(
-        Address("app", target_name="img"),
-        (),
-        None,
-        Digest("ef" * 32, 1),
-        file_sha1s=FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest() for c, e in known.items()}),
+    sha1s = ImageFileSha1s(
+        FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest() for c, e in known.items()})
     )
     result = run_rule_with_mocks(
         hash_contributed_files,
         rule_args=[request],
         mock_gets=[
-            MockGet(BuiltOciImage, (OciImageRequest,), lambda r: image),
+            MockGet(ImageFileSha1s, (OciImageRequest,), lambda r: sha1s),
             MockGet(DigestEntries, (Digest,), lambda _: DigestEntries([*known.values(), unknown])),
             MockGet(Digest, (CreateDigest,), create),
             MockGet(DigestContents, (Digest,), lambda _: DigestContents([FileContent("app/three", b"three")])),
@@ -209,3 +207,14 @@ def test_known_sha1s_are_taken_from_the_layers_and_only_the_rest_is_hashed() -> 
         ("/app/three", hashlib.sha1(b"three").hexdigest(), "//app:layer"),
         ("/app/two", hashlib.sha1(b"two").hexdigest(), "//app:layer"),
     ]
+
+
+def test_an_images_sha1s_are_its_layers_merged() -> None:
+    layers = (FrozenDict({"a" * 64: "1" * 40}), FrozenDict({"b" * 64: "2" * 40, "a" * 64: "1" * 40}))
+    image = BuiltOciImage(Address("app", target_name="img"), (), None, Digest("ef" * 32, 1), layer_file_sha1s=layers)
+    merged = run_rule_with_mocks(
+        image_file_sha1s,
+        rule_args=[OciImageRequest(image.address)],
+        mock_gets=[MockGet(BuiltOciImage, (OciImageRequest,), lambda _: image)],
+    )
+    assert merged == ImageFileSha1s(FrozenDict({"a" * 64: "1" * 40, "b" * 64: "2" * 40}))

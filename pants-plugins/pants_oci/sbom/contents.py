@@ -96,7 +96,7 @@ async def image_contents(
         layer = dependencies_layer_request(image, base, layers, compression)
         gets.append((image.address, layer.what, Get(OciSbomContents, _LayerContentsRequest(layer))))
     contents = await MultiGet(get for _, _, get in gets)
-    # The image's layers recorded the SHA1 of every file they hold (`BuiltOciImage.file_sha1s`).
+    # The image's layers recorded the SHA1 of every file they hold (`ImageFileSha1s`).
     hashed = await MultiGet(
         Get(ContributedFiles, ContributedFilesRequest(c.files, c.owners, str(owner), what, request.image))
         for (owner, what, _), c in zip(gets, contents)

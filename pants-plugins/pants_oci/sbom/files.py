@@ -102,6 +102,19 @@ async def _bucketed_sha1s(entries: list[FileEntry], size: int, what: str) -> dic
     return {path: value for found in hashed for path, value in found.sha1.items()}
 
 
+@dataclass(frozen=True)
+class ImageFileSha1s:
+    by_sha256: FrozenDict[str, str]  # every file its own layers hold
+
+
+@rule(desc="Gather the SHA1s an OCI image's layers recorded", level=LogLevel.DEBUG)
+async def image_file_sha1s(request: OciImageRequest) -> ImageFileSha1s:
+    """Merged once per image, for all its layers' SBOM requests, and only when an SBOM is
+    written: the image build itself keeps each layer's mapping as it came."""
+    built = await Get(BuiltOciImage, OciImageRequest, request)
+    return ImageFileSha1s(FrozenDict((k, v) for sha1s in built.layer_file_sha1s for k, v in sha1s.items()))
+
+
 async def _unknown_sha1s(request: ContributedFilesRequest, entries: list[FileEntry]) -> dict[str, str]:
     if not entries:
         return {}
@@ -118,7 +131,7 @@ async def hash_contributed_files(request: ContributedFilesRequest) -> Contribute
     if request.files == EMPTY_DIGEST:
         return ContributedFiles(())
     entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
-    known = (await Get(BuiltOciImage, OciImageRequest(request.image))).file_sha1s if request.image else FrozenDict()
+    known = (await Get(ImageFileSha1s, OciImageRequest(request.image))).by_sha256 if request.image else FrozenDict()
     sha1 = {e.path: known[e.file_digest.fingerprint] for e in entries if e.file_digest.fingerprint in known}
     sha1.update(await _unknown_sha1s(request, [e for e in entries if e.path not in sha1]))
     return ContributedFiles(

@@ -267,7 +267,7 @@ async def build_oci_image(
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)
     unique = _unique_layers(layers)
     blobs = await _image_blobs(images, index, base, unique)
-    sha1s = FrozenDict((sha256, sha1) for b in unique for sha256, sha1 in b.file_sha1s.items())
+    sha1s = tuple(b.file_sha1s for b in unique)
     return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories, sha1s)
 
 

@@ -24,8 +24,9 @@ class BuiltOciImage:
     blobs: Digest  # every blob of the image (its base's layers too) at blobs/sha256/<hex>
     mount_sources: tuple[str, ...] = ()  # registry/repository of pulled bases, for mounts
     base_repositories: tuple[str, ...] = ()  # repositories of oci_image bases (mount sources)
-    # The SHA1 of each file its own layers hold, by SHA-256: what its SBOM need not hash again.
-    file_sha1s: FrozenDict[str, str] = FrozenDict()
+    # Each of its own layers' SHA1s of the files it holds, by SHA-256 (`BuiltOciLayer.file_sha1s`):
+    # what its SBOM need not hash again, merged only there (sbom/files.py).
+    layer_file_sha1s: tuple[FrozenDict[str, str], ...] = ()
 
     @property
     def top(self) -> Descriptor:

@@ -105,12 +105,7 @@ def plan_layer(
     validate_destination(destination)
     if mode_policy not in MODE_POLICIES:
         raise LayerError(f"invalid mode_policy {mode_policy!r}: expected one of {', '.join(MODE_POLICIES)}")
-    owner = _Owner(
-        _check_id("uid", uid),
-        _check_id("gid", gid),
-        preserve=mode_policy == "preserve",
-        executables=None if executables is None else frozenset(executables),
-    )
+    owner = _Owner.of(uid, gid, mode_policy == "preserve", executables)
     root_b, root_st = _layer_root(root)
     base = destination.strip("/")
     entries: List[LayerEntry] = []
@@ -129,13 +124,7 @@ def plan_tree(root: str, uid: int = 0, gid: int = 0, executables: Optional[Itera
     as plan_layer's "normalize" policy gives them (`executables` too): for callers that place
     parts of several trees in one layer (`ocikit.requirement_layers_cli`)."""
     root_b, _ = _layer_root(root)
-    owner = _Owner(
-        _check_id("uid", uid),
-        _check_id("gid", gid),
-        preserve=False,
-        executables=None if executables is None else frozenset(executables),
-    )
-    return list(_walk(root_b, "", owner))
+    return list(_walk(root_b, "", _Owner.of(uid, gid, False, executables)))
 
 
 @dataclass(frozen=True)
@@ -146,6 +135,16 @@ class _Owner:
     gid: int
     preserve: bool
     executables: Optional[AbstractSet[str]] = None  # which files "normalize" makes 0755
+
+    @classmethod
+    def of(cls, uid: int, gid: int, preserve: bool, executables: Optional[Iterable[str]]) -> "_Owner":
+        """Checked ids; `executables` None reads the execute bits on disk."""
+        return cls(
+            _check_id("uid", uid),
+            _check_id("gid", gid),
+            preserve,
+            None if executables is None else frozenset(executables),
+        )
 
     def entry(self, path: str, kind: str, mode: int, size: int = 0, source: Optional[str] = None) -> LayerEntry:
         return LayerEntry(path, kind, mode, self.uid, self.gid, size, source)

@@ -2,12 +2,12 @@
 digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires.
 
 The layer processes record the SHA1 of every file they write (`LayerDescriptor.file_sha1s`),
-so an image's own files are usually all known. What is not (a layer another backend built)
-is hashed by cached processes keyed by the files (their contents never enter the rules'
-memory). A small tree (an app's code, typically: what is edited most) is hashed in the rule, from the
-store, which costs less than a sandbox and a process; its contents stay in pantsd's memory as
-long as the rule's result does, hence the bound. A larger tree is hashed in buckets chosen by
-path, each its own process: a one-file edit hashes that file's bucket again, not the layer.
+so an image's own files are usually all known. The rest (a layer another backend built) is
+hashed here. A small tree (an app's code, typically: what is edited most) is hashed in the
+rule, from the store, which costs less than a sandbox and a process; its contents stay in
+pantsd's memory as long as the rule's result does, hence the bound. A larger tree is hashed by
+cached processes keyed by the files (their contents never enter the rules' memory), in buckets
+chosen by path: a one-file edit hashes that file's bucket again, not the layer.
 """
 
 from __future__ import annotations

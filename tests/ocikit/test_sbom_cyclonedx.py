@@ -17,6 +17,7 @@ from test_sbom_spdx import (
     ARM64,
     BASE_AMD64,
     IMAGE,
+    _deb,
     _file,
     _files,
     _packages,
@@ -82,6 +83,17 @@ def test_a_single_platform_image_is_its_manifest_and_records_its_base() -> None:
     assert "pedigree" not in scratch["metadata"]["component"] and scratch["components"] == []
 
 
+def _base_listing_a_package_twice() -> ImageSbomFacts:
+    ref = _ref("hello", AMD64, "linux/amd64")
+    libc = _deb("libc6", "2.36-9", "amd64")
+    return ImageSbomFacts(ref, (PlatformFacts(ref, _ref("debian", BASE_AMD64, "linux/amd64"), (libc, libc)),))
+
+
+def test_a_package_the_base_lists_twice_is_one_component() -> None:
+    (base,) = document(_base_listing_a_package_twice())["components"]
+    assert [c["name"] for c in base["components"]] == ["libc6"]
+
+
 def test_the_same_facts_in_any_order_give_the_same_bytes_and_serial() -> None:
     facts = dataclasses.replace(multiarch_facts(), notes=("b", "a"))
     expected = _sha(cyclonedx_json(facts))
@@ -94,15 +106,13 @@ def test_the_same_facts_in_any_order_give_the_same_bytes_and_serial() -> None:
 
 @pytest.mark.slow  # the validator's venv is made once per machine (PyPI)
 def test_documents_with_odd_names_validate(tmp_path: Path) -> None:
-    documents = [cyclonedx_json(multiarch_facts())]
+    documents = [cyclonedx_json(multiarch_facts()), cyclonedx_json(_base_listing_a_package_twice())]
 
     @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(files=_files, packages=_packages, name=_segment, debs=st.lists(st.tuples(_segment, _segment), max_size=4))
     def generate(files, packages, name, debs) -> None:
         ref = _ref(name, AMD64, "linux/amd64")
         base = _ref("base " + name, BASE_AMD64, "linux/amd64")
-        from test_sbom_spdx import _deb
-
         deb_packages = tuple(_deb(n, v, "amd64") for n, v in debs)
         documents.append(
             cyclonedx_json(

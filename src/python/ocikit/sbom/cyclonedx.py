@@ -53,7 +53,8 @@ def _document(facts: ImageSbomFacts) -> Dict[str, Any]:
         if platform.base is None:
             continue
         base = _image(platform.base, "base")
-        owned = [_package(p, base["bom-ref"]) for p in platform.base_packages]
+        # A package listed twice (as a dpkg status may) is one component: CycloneDX refuses twins.
+        owned = [_package(p, base["bom-ref"]) for p in set(platform.base_packages)]
         base["components"] = sorted(owned, key=lambda c: c["bom-ref"])
         components[base["bom-ref"]] = base
         image["pedigree"] = {"ancestors": [_ancestor(platform.base)]}

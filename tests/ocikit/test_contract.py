@@ -84,3 +84,29 @@ def test_a_field_named_like_the_envelope_is_refused():
             KIND = "bad"
 
             version: str
+
+
+@dataclass(frozen=True)
+class _Rows(Contract):
+    KIND = "test-rows"
+
+    rows: tuple[tuple[str, int, bool], ...]
+    names: tuple[str, ...] = ()
+
+
+def test_long_lists_of_plain_values_decode_as_the_item_by_item_path_would():
+    """Lists of scalars, or of fixed tuples of them, are taken whole when every item has exactly
+    the declared types; one item off takes the checking path, which names it."""
+    value = _Rows(tuple((f"r{i}", i, i % 2 == 0) for i in range(1000)), ("a", "b"))
+    decoded = _Rows.loads(value.dumps())
+    assert decoded == value and all(type(r) is tuple for r in decoded.rows)
+    for rows, message in [
+        ([["a", 1, True], ["b", True, False]], "rows[1][1]: expected int"),
+        ([["a", 1, True], ["b", 1]], "rows[1]: expected 3 items, got 2"),
+        ([["a", 1, True], "b"], "rows[1]: expected a list"),
+    ]:
+        with pytest.raises(ContractError) as e:
+            _Rows.from_json({**value.to_json(), "rows": rows})
+        assert message in str(e.value)
+    with pytest.raises(ContractError, match=r"names\[1\]: expected str"):
+        _Rows.from_json({**value.to_json(), "names": ["a", 2]})

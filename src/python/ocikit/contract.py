@@ -124,6 +124,21 @@ def _type_hints(cls: type) -> Dict[str, Any]:
 _SCALARS = (str, int, float, bool)
 
 
+def _all_plain(hint: Any, values: list) -> bool:
+    """Whether every value is exactly a `str`/`int`/`bool` `hint`, or a list of exactly the
+    types of a fixed tuple of them: long lists of such (a layer's files) are taken as they are
+    instead of decoded item by item. Anything else, an error included, takes the slow path."""
+    if hint in (str, int, bool):
+        return all(type(v) is hint for v in values)
+    if typing.get_origin(hint) in (tuple, Tuple):
+        types = typing.get_args(hint)
+        if Ellipsis in types or not all(t in (str, int, bool) for t in types):
+            return False
+        n = len(types)
+        return all(type(v) is list and len(v) == n and all(type(x) is t for x, t in zip(v, types)) for v in values)
+    return False
+
+
 def _decode(hint: Any, value: Any, where: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
@@ -139,6 +154,8 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ContractError(f"{where}: expected a list, got {type(value).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
+            if _all_plain(args[0], value):
+                return tuple(tuple(v) if isinstance(v, list) else v for v in value)
             return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ContractError(f"{where}: expected {len(args)} items, got {len(value)}")

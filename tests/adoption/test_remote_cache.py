@@ -151,8 +151,9 @@ def test_a_corrupt_blob_from_the_cache_is_refused_and_the_layer_built_again(base
     assert run.returncode == 0, run.describe()
     # Pants checks every blob it downloads against its digest: a mismatch is a cache miss.
     assert "Remote CAS gave wrong digest" in run.stderr, run.describe()
-    # The layer's process is the only one the build asks the cache for (the SBOM takes its
-    # files' SHA1s from the layer), and its hit was refused.
-    assert run.counters["remote_cache_requests_cached"] == 0, run.describe()
+    # The build asks the cache for two processes: the layer's, whose hit was refused, and the
+    # SBOM document's, a hit (the SBOM takes its files' SHA1s from the layer: the same list).
+    assert run.counters["remote_cache_requests"] == 2, run.describe()
+    assert run.counters["remote_cache_requests_cached"] == 1, run.describe()
     assert run.layer_processes_run == [BIG_LAYER_PROCESS] and run.sbom_processes_run == [], run.describe()
     assert tree_bytes(machine.root.dist(BIG_LAYOUT)) == tree_bytes(a.root.dist(BIG_LAYOUT))

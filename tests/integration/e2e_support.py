@@ -36,7 +36,7 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dist", ".pants.d", ".p
 WORKUNIT_LOGGER_BACKEND = "pants.backend.experimental.tools.workunit_logger"
 LAYER_PROCESS_PREFIX = "Build layer of "
 # What the SBOM runs (ocikit.sbom.worker): SHA1s of first-party files, a base layer's packages.
-SBOM_PROCESS_PREFIXES = ("Hash the files of ", "Read the Debian packages of layer ")
+SBOM_PROCESS_PREFIXES = ("Hash the files of ", "Read the Debian packages of layer ", "Write the SBOM of ")
 WORKER_SETUP_DESCRIPTION = "Prepare the Python for ocikit processes"
 
 BUSYBOX = Path("/bin/busybox")  # static (busybox-static): runs in a scratch image
@@ -311,9 +311,12 @@ EXAMPLES = {
     "multiarch": ("examples.multiarch/multiarch", "examples/multiarch", ["latest"]),
 }
 
-# The SBOMs' processes: a read of each base layer (derived's base is layered: three layers).
-# The SHA1s SPDX needs of every file come from the layer processes (test_e2e_sbom).
-EXAMPLE_SBOM_PROCESSES = ["Read the Debian packages of layer"] * 3
+# The SBOMs' processes: a read of each base layer (derived's base is layered: three layers), and
+# each image's documents. The SHA1s SPDX needs of every file come from the layer processes
+# (test_e2e_sbom).
+EXAMPLE_SBOM_PROCESSES = sorted(
+    ["Read the Debian packages of layer"] * 3 + [f"Write the SBOM of oci_image examples/{n}:{n}" for n in EXAMPLES]
+)
 
 
 def sbom_process_kinds(run: "PantsRun") -> List[str]:

@@ -41,15 +41,20 @@ def test_noop_edit_and_restore_rebuild_only_what_changed(examples_build: Example
     assert _digests(noop) == first
 
     # 2. Edit one file of the app layer: exactly that layer's process runs again, and for the
-    #    SBOMs the read of the new layer by derived (built on it).
+    #    SBOMs the read of the new layer by derived (built on it) and the documents of the two
+    #    images that changed.
     path = build_root.path / APP_FILE
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"# an edit from the integration tests\n")
         edited = build_root.package("examples::")
         assert edited.layer_processes_run == [APP_LAYER_PROCESS], edited.describe()
-        assert sbom_process_kinds(edited) == ["Read the Debian packages of layer"], edited.describe()
-        assert edited.counters["local_execution_requests"] == 2, edited.describe()
+        assert sbom_process_kinds(edited) == [
+            "Read the Debian packages of layer",
+            "Write the SBOM of oci_image examples/derived:derived",
+            "Write the SBOM of oci_image examples/layered:layered",
+        ], edited.describe()
+        assert edited.counters["local_execution_requests"] == 4, edited.describe()
         after = _digests(edited)
         layered_dir, derived_dir = EXAMPLES["layered"][0], EXAMPLES["derived"][0]
         changed = {layout for layout in first if after[layout] != first[layout]}

@@ -108,7 +108,8 @@ def test_an_edit_reruns_one_shard_and_publish_uploads_one_shard(build_root: Buil
         rebuilt = build_root.package("e2e_shards:sharded_img")
         (process,) = rebuilt.layer_processes_run
         assert process.startswith(f"{LAYER_PROCESS_PREFIX}oci_layer e2e_shards:sharded (shard "), process
-        assert rebuilt.counters["local_execution_requests"] == 1, rebuilt.describe()
+        # The shard, and the image's SBOM document.
+        assert rebuilt.counters["local_execution_requests"] == 2, rebuilt.describe()
         layout = Layout(build_root.dist("e2e_shards/sharded_img"))
         after = layout.layer_digests()
         (changed,) = [a for a, b in zip(after, before) if a != b]

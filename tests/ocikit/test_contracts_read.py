@@ -46,7 +46,13 @@ from ocikit.contracts.sbom import (
     DpkgLayerScan,
     DpkgScanRequest,
     FileSha1s,
+    SbomDocumentCommand,
+    SbomDocumentRequest,
     SbomDpkgCommand,
+    SbomFileList,
+    SbomImage,
+    SbomPackageFacts,
+    SbomPlatform,
     SbomSha1Command,
 )
 from ocikit.contracts.verify import (
@@ -126,6 +132,26 @@ CONTRACTS = [
     DpkgLayerScan({}, {}),
     DebPackage("tzdata", "2024a-0+deb12u1", "all"),
     FileSha1s({"app/a b.txt": "0" * 40}),
+    SbomFileList((("/app/a b.txt", "a" * 64, "b" * 40, "app:files"),)),
+    SbomImage("web", DIGEST),
+    SbomPlatform(SbomImage("web", DIGEST)),
+    SbomPackageFacts("deb", "tzdata", "2024a", "pkg:deb/debian/tzdata@2024a", "NOASSERTION"),
+    SbomDocumentRequest(
+        SbomImage("web", DIGEST, ("pkg:oci/web@sha256%3A" + "0" * 64,)),
+        (
+            SbomPlatform(
+                SbomImage("web", DIGEST, (), "linux/amd64"),
+                SbomImage("debian", DIGEST, (), "linux/amd64", "Pulled as debian:12."),
+                (SbomPackageFacts("deb", "libc6", "2.36-9", "pkg:deb/debian/libc6@2.36-9", "NOASSERTION"),),
+            ),
+        ),
+        (SbomPackageFacts("pypi", "six", "1.16.0", "pkg:pypi/six@1.16.0", "MIT", "", "c" * 64, "https://x/six", "c"),),
+        "1970-01-01T00:00:00Z",
+        "pants-oci-0.1.0",
+        ("a note",),
+        ("lists/0/files.json",),
+        {"spdx": "out/app/img.spdx.json"},
+    ),
     FileCheck("/app/main.py", True, "file", 0o644, 0, 0, "^import"),
     FileCheck("/root/.cache", False),
     ConfigCheck(("/app/run",), ("--serve",), {"LANG": "C.UTF-8"}, {"team": "web"}, "1000", "/app"),
@@ -203,6 +229,7 @@ COMMANDS = [
     (ImageTestCommand("plan.json"), image_test.parser),
     (SbomDpkgCommand("scan-request.json", "scan.json"), lambda: sbom_worker.parser("sbom-dpkg")),
     (SbomSha1Command("files", "sha1s.json"), lambda: sbom_worker.parser("sbom-sha1")),
+    (SbomDocumentCommand("request.json"), lambda: sbom_worker.parser("sbom-document")),
     (
         DebLockCommand("request.json", "out/lock.yaml", "pants generate-lockfiles"),
         lambda: debian_worker.parser("deb-lock"),

@@ -16,18 +16,28 @@ from pants.util.frozendict import FrozenDict
 from spdx_tools.spdx.parser.jsonlikedict import json_like_dict_parser as spdx_parser  # pinned in requirements-pants.txt
 from spdx_tools.spdx.validation import document_validator as spdx_validator
 
-from ocikit.contracts.sbom import FileSha1s
+from ocikit.contracts.sbom import FileSha1s, SbomFileList
+from ocikit.image import Descriptor, Layer
 from pants_oci.goals.package import OciImageFieldSet
+from pants_oci.layer_fields import OciLayerDependenciesField
 from pants_oci.sbom.files import (
+    LISTING,
     ContributedFilesRequest,
     FileSha1Request,
     ImageFileSha1s,
+    LayerSbomFilesRequest,
     bucket_count,
     bucket_of,
     hash_contributed_files,
     image_file_sha1s,
+    layer_sbom_files,
 )
+from pants_oci.subsystem import Compression
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.layer_shards import LayerShards, LayerShardsRequest, ShardedLayerRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
+from pants_oci.util_rules.settings import LayerCompression
 
 STATUS = """Package: libc6
 Status: install ok installed
@@ -201,12 +211,21 @@ def test_known_sha1s_are_taken_from_the_layers_and_only_the_rest_is_hashed() -> 
             MockGet(FileSha1s, (FileSha1Request,), lambda _: pytest.fail("a small rest is hashed in memory")),
         ],
     )
-    assert [list(c) for c in created] == [[unknown]]  # only the unknown file is read
-    assert [(f.path, f.sha1, f.contributor) for f in result.files] == [
+    read, listed = created
+    assert list(read) == [unknown]  # only the unknown file is read
+    assert result.listing == Digest("cd" * 32, 1)
+    assert _listed(listed) == [
         ("/app/one", hashlib.sha1(b"one").hexdigest(), "//app:one"),
         ("/app/three", hashlib.sha1(b"three").hexdigest(), "//app:layer"),
         ("/app/two", hashlib.sha1(b"two").hexdigest(), "//app:layer"),
     ]
+
+
+def _listed(request: CreateDigest) -> list[tuple[str, str, str]]:
+    """(path, SHA1, contributor) of each file a ContributedFiles' listing lists."""
+    (listing,) = request
+    assert isinstance(listing, FileContent) and listing.path == LISTING
+    return [(path, sha1, owner) for path, _, sha1, owner in SbomFileList.loads(listing.content).files]
 
 
 def test_an_images_sha1s_are_its_layers_merged() -> None:
@@ -218,3 +237,55 @@ def test_an_images_sha1s_are_its_layers_merged() -> None:
         mock_gets=[MockGet(BuiltOciImage, (OciImageRequest,), lambda _: image)],
     )
     assert merged == ImageFileSha1s(FrozenDict({"a" * 64: "1" * 40, "b" * 64: "2" * 40}))
+
+
+def test_a_layers_files_are_listed_with_the_sha1s_its_own_processes_recorded() -> None:
+    def entry(path: str, content: bytes) -> FileEntry:
+        return FileEntry(path, FileDigest(hashlib.sha256(content).hexdigest(), len(content)))
+
+    address = Address("app", target_name="layer")
+    layer = OciLayerRequest(
+        address,
+        OciLayerDependenciesField([":files"], address),
+        "/srv/app",
+        0,
+        0,
+        "oci_layer app:layer",
+        LayerCompression(Compression.gzip, 1),
+    )
+    one, two = entry("one", b"one"), entry("sub/two", b"two")
+    inputs = LayerInputs(Digest("ab" * 32, 2), 6, FrozenDict({"one": "app:one"}))
+    parts = [LayerPart.of_layer(layer, Digest(c * 64, 1), FrozenDict(), f"shard {n}") for n, c in ((1, "1"), (2, "2"))]
+    built = {
+        part.files: BuiltOciLayer(
+            Layer(Descriptor("m", "sha256:" + "0" * 64, 1), "sha256:" + "0" * 64, ""),
+            Digest("ef" * 32, 1),
+            FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest()}),
+        )
+        for part, (e, c) in zip(parts, ((one, b"one"), (two, b"two")))
+    }
+    shards = LayerShardsRequest(ShardedLayerRequest(layer, 1 << 20), scale=2)
+    created: list[CreateDigest] = []
+    listed = run_rule_with_mocks(
+        layer_sbom_files,
+        rule_args=[LayerSbomFilesRequest(shards)],
+        mock_gets=[
+            MockGet(LayerInputs, (OciLayerRequest,), lambda r: inputs if r == layer else pytest.fail(str(r))),
+            MockGet(
+                LayerShards,
+                (LayerShardsRequest,),
+                lambda r: LayerShards(tuple((p, 1) for p in parts)) if r == shards else pytest.fail(str(r)),
+            ),
+            MockGet(DigestEntries, (Digest,), lambda d: DigestEntries([one, two]) if d == inputs.digest else None),
+            MockGet(BuiltOciLayer, (LayerPart,), lambda p: built[p.files]),
+            MockGet(Digest, (CreateDigest,), lambda r: created.append(r) or Digest("cd" * 32, 1)),
+            MockGet(DigestContents, (Digest,), lambda _: pytest.fail("every SHA1 was recorded")),
+            MockGet(FileSha1s, (FileSha1Request,), lambda _: pytest.fail("every SHA1 was recorded")),
+        ],
+    )
+    (request,) = created
+    assert _listed(request) == [
+        ("/srv/app/one", hashlib.sha1(b"one").hexdigest(), "app:one"),
+        ("/srv/app/sub/two", hashlib.sha1(b"two").hexdigest(), "app:layer"),
+    ]
+    assert listed.listing == Digest("cd" * 32, 1)

@@ -2,9 +2,13 @@
 digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires.
 
 The layer processes record the SHA1 of every file they write (`LayerDescriptor.file_sha1s`),
-so an image's own files are usually all known. The rest (a layer another backend built) is
-hashed here. A small tree (an app's code, typically: what is edited most) is hashed in the
-rule, from the store, which costs less than a sandbox and a process; its contents stay in
+so an image's own files are usually all known. An `oci_layer`'s files are listed by a rule of
+their own per layer (`LayerSbomFilesRequest`), keyed by how the image built the layer: two
+images sharing a layer share its list, and an edit lists again only the layer it touched. The
+files of a layer another backend built are matched against the image's SHA1s.
+
+The rest is hashed here. A small tree (an app's code, typically: what is edited most) is hashed
+in the rule, from the store, which costs less than a sandbox and a process; its contents stay in
 pantsd's memory as long as the rule's result does, hence the bound. A larger tree is hashed by
 cached processes keyed by the files (their contents never enter the rules' memory), in buckets
 chosen by path: a one-file edit hashes that file's bucket again, not the layer.
@@ -15,18 +19,22 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Mapping, Optional
 
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileEntry
+from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, DigestEntries, FileContent, FileEntry
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from ocikit.contracts.sbom import FileSha1s, SbomSha1Command
+from ocikit.sbom.document import file_list
 from ocikit.sbom.model import SbomFile
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
+from pants_oci.util_rules.layer_inputs import LayerInputs, OciLayerRequest
+from pants_oci.util_rules.layer_shards import LayerShards, LayerShardsRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 _ROOT = "files"
@@ -50,9 +58,16 @@ class ContributedFilesRequest:
     image: Optional[Address] = None
 
 
+# Where a ContributedFiles' `listing` digest holds its SbomFileList.
+LISTING = "files.json"
+
+
 @dataclass(frozen=True)
 class ContributedFiles:
-    files: tuple[SbomFile, ...]  # sorted by path
+    """The files as an `ocikit.contracts.sbom.SbomFileList` at LISTING, made once per layer:
+    the SBOM document's process reads it (no document passes through the rules)."""
+
+    listing: Digest
 
 
 @dataclass(frozen=True)
@@ -126,25 +141,60 @@ async def _unknown_sha1s(request: ContributedFilesRequest, entries: list[FileEnt
     return await _bucketed_sha1s(entries, size, request.what)
 
 
+async def _sbom_files(
+    request: ContributedFilesRequest, entries: list[FileEntry], known: Mapping[str, str], prefix: str = ""
+) -> ContributedFiles:
+    """`entries` (paths in `request.files`) as SBOM files at `/<prefix><path>`: the SHA1s
+    `known` by SHA-256, the others hashed."""
+    sha1 = {e.path: known[e.file_digest.fingerprint] for e in entries if e.file_digest.fingerprint in known}
+    sha1.update(await _unknown_sha1s(request, [e for e in entries if e.path not in sha1]))
+    files = tuple(
+        SbomFile(
+            path=f"/{prefix}{entry.path}",
+            sha256=entry.file_digest.fingerprint,
+            sha1=sha1[entry.path],
+            contributor=request.owners.get(entry.path, request.fallback_owner),
+        )
+        for entry in sorted(entries, key=lambda e: e.path)
+    )
+    return ContributedFiles(await Get(Digest, CreateDigest([FileContent(LISTING, file_list(files).dumps())])))
+
+
+def _files(entries: Iterable[object]) -> list[FileEntry]:
+    return [e for e in entries if isinstance(e, FileEntry)]
+
+
 @rule(desc="Hash the first-party files of an OCI image for its SBOM", level=LogLevel.DEBUG)
 async def hash_contributed_files(request: ContributedFilesRequest) -> ContributedFiles:
     if request.files == EMPTY_DIGEST:
-        return ContributedFiles(())
-    entries = [e for e in await Get(DigestEntries, Digest, request.files) if isinstance(e, FileEntry)]
+        return await _sbom_files(request, [], {})
+    entries = _files(await Get(DigestEntries, Digest, request.files))
     known = (await Get(ImageFileSha1s, OciImageRequest(request.image))).by_sha256 if request.image else FrozenDict()
-    sha1 = {e.path: known[e.file_digest.fingerprint] for e in entries if e.file_digest.fingerprint in known}
-    sha1.update(await _unknown_sha1s(request, [e for e in entries if e.path not in sha1]))
-    return ContributedFiles(
-        tuple(
-            SbomFile(
-                path=f"/{entry.path}",
-                sha256=entry.file_digest.fingerprint,
-                sha1=sha1[entry.path],
-                contributor=request.owners.get(entry.path, request.fallback_owner),
-            )
-            for entry in sorted(entries, key=lambda e: e.path)
-        )
+    return await _sbom_files(request, entries, known)
+
+
+@dataclass(frozen=True)
+class LayerSbomFilesRequest:
+    """An `oci_layer`'s files, as the image that asks built the layer (`BuiltOciImage.layer_shards`):
+    the same key reaches the image build's own, memoized layer processes and their SHA1s."""
+
+    layer: LayerShardsRequest
+
+
+@rule(desc="List the files of an OCI layer for its image's SBOM", level=LogLevel.DEBUG)
+async def layer_sbom_files(request: LayerSbomFilesRequest) -> ContributedFiles:
+    layer = request.layer.layer.layer
+    inputs, shards = await MultiGet(
+        Get(LayerInputs, OciLayerRequest, layer), Get(LayerShards, LayerShardsRequest, request.layer)
     )
+    entries, *built = await MultiGet(
+        Get(DigestEntries, Digest, inputs.digest), *(Get(BuiltOciLayer, LayerPart, part) for part, _ in shards.parts)
+    )
+    known = {k: v for part in built for k, v in part.file_sha1s.items()}
+    prefix = layer.destination.strip("/")
+    # Only a file no process recorded (a layer cached before SHA1s were recorded) is hashed.
+    hashing = ContributedFilesRequest(inputs.digest, inputs.owners, str(layer.address), layer.what)
+    return await _sbom_files(hashing, _files(entries), known, f"{prefix}/" if prefix else "")
 
 
 def rules():

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests, RemovePrefix
+from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
 
 import pants_oci
+from ocikit.contracts.sbom import SbomDocumentCommand
 from ocikit.image import Platform, PlatformImage
+from ocikit.sbom.document import document_request
 from ocikit.sbom.formats import FORMATS
 from ocikit.sbom.model import ImageRef, ImageSbomFacts, PlatformFacts, SbomPackage
 from ocikit.sbom.purl import oci_purl
@@ -26,12 +30,14 @@ from pants_oci.image_fields import OciImagePlatformsField, OciImageRepositoryFie
 from pants_oci.registries import image_repository
 from pants_oci.sbom.base_packages import BasePackages, BasePackagesRequest
 from pants_oci.sbom.contents import ImageContents, ImageContentsRequest
+from pants_oci.sbom.files import LISTING
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import push_registries
 from pants_oci.util_rules.image_types import BuiltOciImage, OciImageRequest
 from pants_oci.util_rules.settings import OciBuildSettings
+from pants_oci.util_rules.worker_runner import OcikitRunner
 
 # Said once in every document, so a reader knows what an absent element means.
 _SCOPE_NOTE = (
@@ -141,22 +147,49 @@ async def image_sbom_facts(
         top=_top(target, built, oci, mine),
         platforms=tuple(PlatformFacts(ref, b, packages) for ref, (b, packages) in zip(mine, base.bases)),
         packages=contents.packages,
-        files=contents.files,
+        # The files are not gathered here: each layer's list goes to the document's process.
         created=settings.created,
         tool=f"pants-oci-{pants_oci.__version__}",
         notes=tuple(notes),
     )
 
 
+_REQUEST = "sbom-request.json"
+_LISTS = "file-lists"
+_OUT = "out"
+
+
 @rule(desc="Write the SBOM of an OCI image")
-async def write_image_sbom(request: SbomOutputsRequest, oci: OciSubsystem) -> OciPackageOutputs:
-    formats = [FORMATS[f.value] for f in sorted(set(oci.sbom_formats), key=lambda f: f.value)]
-    if not formats:
+async def write_image_sbom(request: SbomOutputsRequest, oci: OciSubsystem, runner: OcikitRunner) -> OciPackageOutputs:
+    """The documents are written by a process from each layer's file list: a document of tens
+    of thousands of files, passed to Pants from a rule, costs it a second or more to copy in."""
+    names = sorted({f.value for f in oci.sbom_formats})
+    if not names:
         return OciPackageOutputs()
-    facts = await Get(ImageSbomFacts, ImageSbomFactsRequest(request.target))
-    files = [FileContent(f"{request.output_path}{f.suffix}", f.write(facts)) for f in formats]
-    digest = await Get(Digest, CreateDigest(files))
-    return OciPackageOutputs(digest, tuple(f.path for f in files))
+    facts, contents = await MultiGet(
+        Get(ImageSbomFacts, ImageSbomFactsRequest(request.target)),
+        Get(ImageContents, ImageContentsRequest(request.target.address)),
+    )
+    paths = {name: f"{request.output_path}{FORMATS[name].suffix}" for name in names}
+    lists = [f"{_LISTS}/{n}" for n in range(len(contents.file_lists))]
+    document = document_request(facts, [f"{d}/{LISTING}" for d in lists], {n: f"{_OUT}/{p}" for n, p in paths.items()})
+    inputs = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(_REQUEST, document.dumps())])),
+        *(Get(Digest, AddPrefix(listing, d)) for listing, d in zip(contents.file_lists, lists)),
+    )
+    result = await Get(
+        ProcessResult,
+        Process,
+        runner.process(
+            SbomDocumentCommand(request=_REQUEST).to_argv(),
+            input_digest=await Get(Digest, MergeDigests(inputs)),
+            output_files=tuple(document.outputs.values()),
+            description=f"Write the SBOM of oci_image {request.target.address}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    digest = await Get(Digest, RemovePrefix(result.output_digest, _OUT))
+    return OciPackageOutputs(digest, tuple(paths[n] for n in names))
 
 
 def rules():

@@ -143,11 +143,11 @@ def dependencies_layer_request(
 
 async def _own_layers(
     context: _ImageContext, extension_layers: int
-) -> tuple[dict[Platform, list[BuiltOciLayer]], list[tuple[str, OciLayers]]]:
+) -> tuple[dict[Platform, list[BuiltOciLayer]], list[tuple[str, OciLayers]], ImageLayers]:
     """Per platform, the `layers` in order (each one or more image layers), then the
-    `dependencies` layer; and what each target another backend turned into layers proposes for
-    the config. Layers other backends build come first: with the base's and the extensions',
-    they decide how many layers shards may use."""
+    `dependencies` layer; what each target another backend turned into layers proposes for
+    the config; and how the `oci_layer`s were built. Layers other backends build come first:
+    with the base's and the extensions', they decide how many layers shards may use."""
     image, base, platforms = context.image, context.base, context.platforms
     targets = await Get(Targets, UnparsedAddressInputs, image[OciImageLayersField].to_unparsed_address_inputs())
     slots = [_layer_slot(context, t) for t in targets]
@@ -174,7 +174,7 @@ async def _own_layers(
             for platform in platforms:
                 layers[platform].extend(built_by_other.for_platform(platform))
     proposers = [str(s.extension.target.address) for s in slots if s.extension]
-    return layers, list(zip(proposers, from_others))
+    return layers, list(zip(proposers, from_others)), built
 
 
 async def _extensions(
@@ -261,14 +261,16 @@ async def build_oci_image(
     base = await Get(ImageBase, ImageBaseRequest(image.address, platforms))
     context = _ImageContext(image, base, platforms, compression, settings, union_membership)
     extra_layers, annotations = await _extensions(image, compression, union_membership)
-    own_layers, layer_sets = await _own_layers(context, len(extra_layers))
+    own_layers, layer_sets, own_built = await _own_layers(context, len(extra_layers))
     layers = {platform: [*own_layers[platform], *extra_layers] for platform in platforms}
     changes = _config_changes(image, layer_sets)
     images, index = _compose(image, platforms, base, layers, annotations, settings.created, changes)
     unique = _unique_layers(layers)
     blobs = await _image_blobs(images, index, base, unique)
     sha1s = tuple(b.file_sha1s for b in unique)
-    return BuiltOciImage(image.address, images, index, blobs, base.mount_sources, base.repositories, sha1s)
+    return BuiltOciImage(
+        image.address, images, index, blobs, base.mount_sources, base.repositories, sha1s, own_built.shards
+    )
 
 
 def rules():

@@ -9,6 +9,7 @@ from pants.engine.fs import Digest
 from pants.util.frozendict import FrozenDict
 
 from ocikit.image import Blob, Descriptor, PlatformImage
+from pants_oci.util_rules.layer_shards import LayerShardsRequest
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class BuiltOciImage:
     # Each of its own layers' SHA1s of the files it holds, by SHA-256 (`BuiltOciLayer.file_sha1s`):
     # what its SBOM need not hash again, merged only there (sbom/files.py).
     layer_file_sha1s: tuple[FrozenDict[str, str], ...] = ()
+    # How each of its `oci_layer`s (and its `dependencies` layer) was split into processes.
+    layer_shards: tuple[LayerShardsRequest, ...] = ()
 
     @property
     def top(self) -> Descriptor:

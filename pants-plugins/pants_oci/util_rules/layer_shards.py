@@ -34,6 +34,14 @@ class ShardedLayerRequest:
 
 
 @dataclass(frozen=True)
+class LayerShardsRequest:
+    """One layer's processes with its shard size multiplied by `scale` (the image's budget)."""
+
+    layer: ShardedLayerRequest
+    scale: int = 1
+
+
+@dataclass(frozen=True)
 class ImageLayersRequest:
     """Build an image's `oci_layer`s; `others` are its other layers as (where from, count)."""
 
@@ -45,14 +53,9 @@ class ImageLayersRequest:
 @dataclass(frozen=True)
 class ImageLayers:
     per_layer: tuple[tuple[BuiltOciLayer, ...], ...]  # each requested layer's image layers
-
-
-@dataclass(frozen=True)
-class LayerShardsRequest:
-    """One layer's processes with its shard size multiplied by `scale` (the image's budget)."""
-
-    layer: ShardedLayerRequest
-    scale: int = 1
+    # How each was split (its shard size scaled to the image's budget): the key under which
+    # whoever reads a layer's build again (its SBOM) finds the same, memoized processes.
+    shards: tuple[LayerShardsRequest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ async def shard_layer(request: LayerShardsRequest) -> LayerShards:
     )
 
 
-async def _plan(request: ImageLayersRequest, prepare_runner: bool) -> list[LayerShards]:
+async def _plan(request: ImageLayersRequest, prepare_runner: bool) -> tuple[list[LayerShards], int]:
     """Each layer's shards within the image's layer budget: every shard size doubled until the
     image fits (`pants_oci.shards.fits`). With `prepare_runner`, the local runner of the layer
     processes is prepared meanwhile: on a cold build its setup process would otherwise wait for
@@ -146,14 +149,14 @@ async def _plan(request: ImageLayersRequest, prepare_runner: bool) -> list[Layer
     note = coarsening_note(image, scale, fixed, counts, request.others)
     if note:
         logger.warning(note)
-    return sharded
+    return sharded, scale
 
 
 @rule(desc="Build the layers of an OCI image")
 async def build_image_layers(
     request: ImageLayersRequest, worker: OciWorkerSubsystem, environment: EnvironmentTarget
 ) -> ImageLayers:
-    per_layer = await _plan(request, prepare_runner=not ships_worker(worker.mode, environment))
+    per_layer, scale = await _plan(request, prepare_runner=not ships_worker(worker.mode, environment))
     # With fewer process slots than parts, the longest build should start first instead of
     # queueing behind small ones: request the builds in size order.
     parts = [(part, size, n) for n, sharded in enumerate(per_layer) for part, size in sharded.parts]
@@ -162,7 +165,10 @@ async def build_image_layers(
     layers: list[list[BuiltOciLayer]] = [[] for _ in request.layers]
     for i, (_, _, n) in enumerate(parts):
         layers[n].append(built[i])
-    return ImageLayers(tuple(tuple(built_layers) for built_layers in layers))
+    return ImageLayers(
+        tuple(tuple(built_layers) for built_layers in layers),
+        tuple(LayerShardsRequest(layer, scale) for layer in request.layers),
+    )
 
 
 def rules():

@@ -12,7 +12,8 @@ image-test  check an image's files, config and commands           (ocikit.image_
 lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
 verify   compare what registry tags name with packaged layouts   (ocikit.registry.verify)
 published, push-run  many images in one `pants publish`          (ocikit.registry.run_cli)
-sbom-dpkg, sbom-sha1  what an SBOM reads: base layers, file SHA1s  (ocikit.sbom.worker)
+sbom-dpkg, sbom-sha1, sbom-document  an SBOM's reads (base layers, file SHA1s) and its
+         documents                                             (ocikit.sbom.worker)
 deb-lock, deb-fetch, deb-layer  Debian packages: lockfile, .debs, layers (ocikit.debian.worker)
 """
 
@@ -64,7 +65,7 @@ def _command(command: str, rest: list) -> int:
         from ocikit import requirement_layers_cli
 
         return requirement_layers_cli.main(rest)
-    if command in ("sbom-dpkg", "sbom-sha1"):
+    if command in ("sbom-dpkg", "sbom-sha1", "sbom-document"):
         from ocikit.sbom import worker as sbom_worker
 
         return sbom_worker.main(command, rest)

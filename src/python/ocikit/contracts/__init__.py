@@ -11,7 +11,8 @@ once and imported by both sides: one module per command.
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
   debian    DebLockCommand, DebLockRequest (its --request file), DebFetchCommand,
             DebLayerCommand, DebLayerSpec (its --spec file; it writes a LayerDescriptor)
-  sbom      SbomDpkgCommand, DpkgScanRequest, DpkgLayerScan; SbomSha1Command, FileSha1s
+  sbom      SbomDpkgCommand, DpkgScanRequest, DpkgLayerScan; SbomSha1Command, FileSha1s;
+            SbomDocumentCommand, SbomDocumentRequest (its --request file), SbomFileList
 
 JSON files are `ocikit.contract.Contract`s, command lines `ocikit.command_line.CommandLine`s.
 These modules import neither the registry client nor anything outside the standard library:

@@ -1,6 +1,6 @@
-"""`python -m ocikit sbom-dpkg|sbom-sha1`: the SBOM's reads that need a process (files and blobs
-that can be large never enter the rules' memory). Their command lines and files are
-`ocikit.contracts.sbom`.
+"""`python -m ocikit sbom-dpkg|sbom-sha1|sbom-document`: the SBOM's reads and writes that need
+a process (files, blobs and documents that can be large never enter the rules' memory). Their
+command lines and files are `ocikit.contracts.sbom`.
 """
 
 from __future__ import annotations
@@ -8,13 +8,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Type
 
+from ocikit.command_line import CommandLine
 from ocikit.contract import Contract
-from ocikit.contracts.sbom import DpkgScanRequest, FileSha1s, SbomDpkgCommand, SbomSha1Command
+from ocikit.contracts.sbom import (
+    DpkgScanRequest,
+    FileSha1s,
+    SbomDocumentCommand,
+    SbomDocumentRequest,
+    SbomDpkgCommand,
+    SbomSha1Command,
+)
 from ocikit.sbom.dpkg import scan_layer
 
-COMMANDS = {c.COMMAND: c for c in (SbomDpkgCommand, SbomSha1Command)}
+_KINDS: Tuple[Type[CommandLine], ...] = (SbomDpkgCommand, SbomSha1Command, SbomDocumentCommand)
+COMMANDS = {c.COMMAND: c for c in _KINDS}
 
 
 def tree_sha1s(root: str) -> FileSha1s:
@@ -51,6 +60,10 @@ def main(command: str, argv: Optional[Sequence[str]] = None) -> int:
     if command == SbomDpkgCommand.COMMAND:
         dpkg = SbomDpkgCommand.from_args(args)
         _write(dpkg.out, scan_layer(DpkgScanRequest.read(dpkg.request)))
+    elif command == SbomDocumentCommand.COMMAND:
+        from ocikit.sbom.document import write_documents
+
+        write_documents(SbomDocumentRequest.read(SbomDocumentCommand.from_args(args).request))
     else:
         sha1 = SbomSha1Command.from_args(args)
         _write(sha1.out, tree_sha1s(sha1.root))

@@ -8,6 +8,11 @@ layers. The image CONTAINS the Python distributions and first-party files of its
 Deterministic by construction: SPDXIDs are derived from each element's content (never a
 counter), every list is sorted, the creation time is the image's `created` time, and the
 documentNamespace ends in a hash of the rest of the document.
+
+The files (tens of thousands in a large image) are most of the document: each file's element
+and relationship is written from a template, in canonical form, and spliced into the encoding
+of the rest, instead of built as a dict and encoded with sorted keys (about 3x faster; the
+tests check the result is exactly the canonical encoding of the whole).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Dict, Iterable, List, Tuple
+from json.encoder import encode_basestring
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 from ocikit.canonical_json import canonical_json
 from ocikit.sbom.model import NOASSERTION, ImageRef, ImageSbomFacts, SbomFile, SbomPackage
@@ -36,8 +42,20 @@ def spdx_json(facts: ImageSbomFacts) -> bytes:
     """The document's bytes: sorted keys, compact, UTF-8, a final newline (`jq .` indents it).
     Written once, compact (json's C encoder: indenting takes its pure-Python one, 5x slower on
     thousands of files): the namespace, a hash of the rest, replaces a placeholder."""
-    document = _document(facts)
-    placeholder = _dumps(document)
+    document, relationships = _document(facts)
+    files = sorted(_file_entry(file) for file in facts.files)
+    relationships.update((document["documentDescribes"][0], "CONTAINS", spdx_id) for _, spdx_id, _ in files)
+    document["files"] = _FILES
+    document["relationships"] = _RELATIONSHIPS
+    placeholder = (
+        _dumps(document)
+        .replace(_encoded_key("files", _FILES), b'"files":[' + b",".join(e for _, _, e in files) + b"]", 1)
+        .replace(
+            _encoded_key("relationships", _RELATIONSHIPS),
+            b'"relationships":[' + b",".join(_relationship(*r) for r in sorted(relationships)) + b"]",
+            1,
+        )
+    )
     content = hashlib.sha256(placeholder).hexdigest()[:32]
     top = facts.top
     namespace = f"{NAMESPACE_BASE}{_slug(top.name)}/{top.digest.replace(':', '-')}/{content}"
@@ -49,7 +67,8 @@ def spdx_document(facts: ImageSbomFacts) -> Dict[str, Any]:
     return json.loads(spdx_json(facts))
 
 
-def _document(facts: ImageSbomFacts) -> Dict[str, Any]:
+def _document(facts: ImageSbomFacts) -> Tuple[Dict[str, Any], Set[Relationship]]:
+    """The document but its files, and its relationships but the files'."""
     packages: Dict[str, Element] = {}
     relationships: set[Relationship] = set()
     top_id = _add(packages, _image_package(facts.top, "Image", files_analyzed=bool(facts.files)))
@@ -67,11 +86,6 @@ def _document(facts: ImageSbomFacts) -> Dict[str, Any]:
             relationships.add((base_id, "CONTAINS", _add(packages, _package(package))))
     for package in facts.packages:
         relationships.add((top_id, "CONTAINS", _add(packages, _package(package))))
-    files = {}
-    for file in facts.files:
-        element = _file(file)
-        files[element["SPDXID"]] = element
-        relationships.add((top_id, "CONTAINS", element["SPDXID"]))
     document = {
         "spdxVersion": SPDX_VERSION,
         "dataLicense": "CC0-1.0",
@@ -81,13 +95,33 @@ def _document(facts: ImageSbomFacts) -> Dict[str, Any]:
         "creationInfo": _creation_info(facts),
         "documentDescribes": [top_id],
         "packages": [packages[k] for k in sorted(packages)],
-        "files": sorted(files.values(), key=lambda f: (f["fileName"], f["SPDXID"])),
-        "relationships": [
-            {"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b}
-            for a, kind, b in sorted(relationships)
-        ],
     }
-    return document
+    return document, relationships
+
+
+# Stand-ins for the two arrays spliced in: strings no fact can hold (a NUL).
+_FILES = "\0files"
+_RELATIONSHIPS = "\0relationships"
+
+
+def _encoded_key(key: str, value: str) -> bytes:
+    return canonical_json({key: value})[1:-1]
+
+
+def _json(value: str) -> bytes:
+    """A string as canonical_json writes it (json's own string encoder, as ensure_ascii=False
+    uses it)."""
+    return encode_basestring(value).encode("utf-8")
+
+
+def _relationship(a: str, kind: str, b: str) -> bytes:
+    """canonical_json of the relationship: its keys in sorted order. SPDXIDs (`spdx_id`) and
+    relationship types never need escaping."""
+    return b'{"relatedSpdxElement":"%s","relationshipType":"%s","spdxElementId":"%s"}' % (
+        b.encode(),
+        kind.encode(),
+        a.encode(),
+    )
 
 
 def _dumps(document: Dict[str, Any]) -> bytes:
@@ -187,15 +221,19 @@ def file_name(path: str) -> str:
     return "./" + path.lstrip("/")
 
 
-def _file(file: SbomFile) -> Element:
-    return {
-        "SPDXID": spdx_id("File", file.path.rsplit("/", 1)[-1], file.path, file.sha256),
-        "fileName": file_name(file.path),
-        "checksums": [
-            {"algorithm": "SHA1", "checksumValue": file.sha1},
-            {"algorithm": "SHA256", "checksumValue": file.sha256},
-        ],
-        "licenseConcluded": NOASSERTION,
-        "copyrightText": NOASSERTION,
-        "comment": f"Put in the image by the Pants target {file.contributor}.",
-    }
+_FILE = (
+    b'{"SPDXID":"%s","checksums":[{"algorithm":"SHA1","checksumValue":%s},'
+    b'{"algorithm":"SHA256","checksumValue":%s}],"comment":%s,"copyrightText":"NOASSERTION",'
+    b'"fileName":%s,"licenseConcluded":"NOASSERTION"}'
+)
+
+
+def _file_entry(file: SbomFile) -> Tuple[str, str, bytes]:
+    """(fileName, SPDXID, the element as canonical JSON): the files array's sort key and item.
+    The element: SPDXID, fileName, SHA1 and SHA-256 checksums, licenseConcluded and
+    copyrightText NOASSERTION, and a comment naming the Pants target that put it there."""
+    element_id = spdx_id("File", file.path.rsplit("/", 1)[-1], file.path, file.sha256)
+    name = file_name(file.path)
+    comment = f"Put in the image by the Pants target {file.contributor}."
+    encoded = _FILE % (element_id.encode(), _json(file.sha1), _json(file.sha256), _json(comment), _json(name))
+    return name, element_id, encoded

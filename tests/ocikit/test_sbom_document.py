@@ -10,10 +10,10 @@ import pytest
 from test_sbom_spdx import _file, multiarch_facts
 
 from ocikit.cli import main as cli_main
-from ocikit.contracts.sbom import SbomDocumentCommand, SbomFileList
+from ocikit.contracts.sbom import SbomDocumentCommand, SbomFileList, SbomImage, SbomPackageFacts
 from ocikit.sbom.document import document_request, file_list, merged_files, request_facts
 from ocikit.sbom.formats import FORMATS
-from ocikit.sbom.model import SbomFile
+from ocikit.sbom.model import ImageRef, SbomFile, SbomPackage
 
 
 def _write(root: Path, path: str, data: bytes) -> None:
@@ -66,3 +66,13 @@ def test_a_file_list_is_sorted_by_path_whatever_the_order_given() -> None:
     files = [_file("/b"), _file("/a")]
     assert file_list(files) == file_list(reversed(files))
     assert [f[0] for f in SbomFileList.loads(file_list(files).dumps()).files] == ["/a", "/b"]
+
+
+def test_the_contracts_hold_the_models_fields_in_order() -> None:
+    """The conversions go field by field, in order: a field added to one side only fails here."""
+    pairs = [(ImageRef, SbomImage), (SbomPackage, SbomPackageFacts)]
+    for model, contract in pairs:
+        names = [f.name for f in dataclasses.fields(model)]
+        assert [f.name for f in dataclasses.fields(contract)] == [
+            "package_version" if n == "version" else n for n in names
+        ], contract

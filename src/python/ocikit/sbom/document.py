@@ -10,6 +10,7 @@ file contents into its store slowly and keeps each request it saw.
 from __future__ import annotations
 
 import os
+from dataclasses import astuple
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from ocikit.contracts.sbom import SbomDocumentRequest, SbomFileList, SbomImage, SbomPackageFacts, SbomPlatform
@@ -80,44 +81,22 @@ def write_documents(request: SbomDocumentRequest, root: str = ".") -> Dict[str, 
     return dict(request.outputs)
 
 
+# The contracts hold the model's fields in the model's order (SbomPackageFacts names `version`
+# `package_version`): each converts field by field.
+
+
 def _image(ref: ImageRef) -> SbomImage:
-    return SbomImage(ref.name, ref.digest, ref.purls, ref.platform, ref.comment)
+    return SbomImage(*astuple(ref))
 
 
 def _ref(image: Optional[SbomImage]) -> ImageRef:
     assert image is not None
-    return ImageRef(image.name, image.digest, image.purls, image.platform, image.comment)
+    return ImageRef(*astuple(image))
 
 
 def _packages(packages: Iterable[SbomPackage]) -> Tuple[SbomPackageFacts, ...]:
-    return tuple(
-        SbomPackageFacts(
-            p.ecosystem,
-            p.name,
-            p.version,
-            p.purl,
-            p.license_declared,
-            p.license_comment,
-            p.sha256,
-            p.download_location,
-            p.comment,
-        )
-        for p in packages
-    )
+    return tuple(SbomPackageFacts(*astuple(p)) for p in packages)
 
 
 def _model_packages(packages: Iterable[SbomPackageFacts]) -> Tuple[SbomPackage, ...]:
-    return tuple(
-        SbomPackage(
-            p.ecosystem,
-            p.name,
-            p.package_version,
-            p.purl,
-            p.license_declared,
-            p.license_comment,
-            p.sha256,
-            p.download_location,
-            p.comment,
-        )
-        for p in packages
-    )
+    return tuple(SbomPackage(*astuple(p)) for p in packages)

@@ -42,9 +42,10 @@ def targets(med: Dict[str, float], rss: Dict[str, float]):
         ),
         ("cold package with zstd <= 1.5x `tar | sha256sum`", zstd <= 1.5, f"{zstd:.2f}x"),
         (
-            "one-file edit re-runs only its layer",
-            med["package_edit_procs"] == 1,
-            f"{med['package_edit_procs']:.0f} process",
+            # The image's SBOM lists the edited file: its document is written again too.
+            "one-file edit re-runs only its layer and the image's SBOM document",
+            med["package_edit_procs"] == 2,
+            f"{med['package_edit_procs']:.0f} processes",
         ),
         ("one-file edit <= 10% of cold", edit <= 0.10, f"{edit:.0%}"),
         ("one-file edit < 2.5 s", med["package_edit"] < 2.5, fmt_s(med["package_edit"])),

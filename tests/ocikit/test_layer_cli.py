@@ -16,6 +16,8 @@ import pytest
 import ocikit
 from ocikit import layer_cli
 from ocikit.contracts.layer import LayerDescriptor, LayerSpec
+from ocikit.errors import error_line
+from ocikit.layer import LayerError
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(ocikit.__file__)))
 
@@ -336,3 +338,11 @@ def test_the_descriptor_records_the_sha1_of_every_file_by_its_sha256(tmp_path):
     assert (r.returncode, r.stderr) == (0, "")
     desc = LayerDescriptor.loads((tmp_path / "desc.json").read_bytes())
     assert desc.file_sha1s == {hashlib.sha256(c).hexdigest(): hashlib.sha1(c).hexdigest() for c in contents.values()}
+
+
+def test_a_workers_error_line_names_the_file_and_folds_newlines() -> None:
+    assert error_line(FileNotFoundError(2, "No such file or directory", "a b.txt")) == (
+        "No such file or directory: 'a b.txt'"
+    )
+    assert error_line(OSError(28, "No space left on device")) == "No space left on device"
+    assert error_line(LayerError("first\nsecond")) == "first second"

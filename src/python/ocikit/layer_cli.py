@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ocikit.contract import ContractError
 from ocikit.contracts.layer import LayerCommand, LayerDescriptor, LayerSpec
+from ocikit.errors import error_line
 from ocikit.layer import LayerEntry, LayerError, add_symlinks, build_layer, plan_layer
 
 PROG = "ocikit layer"
@@ -138,11 +139,6 @@ def main(argv: List[str]) -> int:
                 _remove(path)
             except OSError:
                 pass
-        if isinstance(e, OSError):
-            where = f" {e.filename!r}" if e.filename else ""
-            message = f"{e.strerror or e}{':' if where else ''}{where}"
-        else:
-            message = str(e)
-        print(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+        print(f"{PROG}: error: {error_line(e)}", file=sys.stderr)
         return 1
     return 0

@@ -39,6 +39,7 @@ from ocikit.contracts.requirement_layers import (
     RequirementLayersResult,
     RequirementLayersSpec,
 )
+from ocikit.errors import error_line
 from ocikit.layer import LayerEntry, LayerError, plan_tree
 from ocikit.layer_cli import build_and_write
 from ocikit.requirement_layers import RequirementLayer as Part
@@ -188,7 +189,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         run(command)
     except (LayerError, ContractError, OSError, RuntimeError) as e:
-        message = str(e) if not isinstance(e, OSError) else f"{e.strerror or e}: {e.filename!r}"
-        print(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+        print(f"{PROG}: error: {error_line(e)}", file=sys.stderr)
         return 1
     return 0

@@ -23,6 +23,7 @@ from ocikit.debian.layer import DebFile, plan_deb_layer
 from ocikit.debian.lockfile import format_lockfile
 from ocikit.debian.resolve import ResolveError
 from ocikit.debian.version import DebianVersionError
+from ocikit.errors import error_line
 from ocikit.layer import LayerError
 from ocikit.layer_cli import build_and_write
 
@@ -85,7 +86,6 @@ def main(name: str, argv: List[str]) -> int:
         elif isinstance(command, DebLayerCommand):
             _layer(command)
     except _ERRORS as e:
-        message = f"{e.strerror}: {e.filename!r}" if isinstance(e, OSError) and e.filename else str(e)
-        print(f"ocikit {name}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+        print(f"ocikit {name}: error: {error_line(e)}", file=sys.stderr)
         return 1
     return 0

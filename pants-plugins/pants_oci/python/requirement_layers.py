@@ -20,7 +20,6 @@ from pants.engine.fs import (
     DigestEntries,
     DigestSubset,
     FileContent,
-    FileEntry,
     PathGlobs,
 )
 from pants.engine.process import Process, ProcessResult
@@ -36,7 +35,7 @@ from ocikit.contracts.requirement_layers import (
 from ocikit.requirement_layers import SHARED
 from pants_oci.python.launcher import REQUIREMENTS_DIR
 from pants_oci.python.trees import InstalledRequirements, InstalledRequirementsRequest
-from pants_oci.util_rules.layers import BuiltOciLayer, read_layer_files
+from pants_oci.util_rules.layers import BuiltOciLayer, executable_paths, read_layer_files
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants_oci.util_rules.worker_runner import (
     CACHE_DIR,
@@ -125,8 +124,7 @@ async def build_requirement_layers(
     if request.python_name:
         found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
         python = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, found.path))
-    entries = await Get(DigestEntries, Digest, installed.digest)
-    executables = tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
+    executables = executable_paths(await Get(DigestEntries, Digest, installed.digest))
     spec = requirement_layers_spec(request, python, settings.epoch, executables)
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, spec.dumps())]))
     result = await Get(

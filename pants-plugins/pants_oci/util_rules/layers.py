@@ -6,6 +6,7 @@ itself (a Python app's installed requirements): either way a `LayerPart`, built 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.engine.fs import (
     EMPTY_DIGEST,
@@ -90,9 +91,13 @@ def layer_spec(part: LayerPart, mtime: int, executables: tuple[str, ...] = ()) -
     )
 
 
+def executable_paths(entries: Iterable[object]) -> tuple[str, ...]:
+    """The files Pants records as executable, sorted: what a layer spec lists (`LayerSpec.executables`)."""
+    return tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
+
+
 async def _layer_process_inputs(part: LayerPart, mtime: int) -> Digest:
-    entries = await Get(DigestEntries, Digest, part.files)
-    executables = tuple(sorted(e.path for e in entries if isinstance(e, FileEntry) and e.is_executable))
+    executables = executable_paths(await Get(DigestEntries, Digest, part.files))
     files, spec = await MultiGet(
         # A part of symlinks only has no files: its root must still exist.
         Get(Digest, AddPrefix(part.files, _FILES))

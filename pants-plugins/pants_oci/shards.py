@@ -156,10 +156,14 @@ def check_layer_budget(image: str, own: int, others: Sequence[tuple[str, int]]) 
     return fixed
 
 
+def _layer_count(fixed: int, shard_counts: Sequence[int]) -> int:
+    """The image's layers when its `fixed` layers' splittable ones have these many shards."""
+    return fixed - len(shard_counts) + sum(shard_counts)
+
+
 def fits(fixed: int, shard_counts: Sequence[int]) -> bool:
     """Whether shards that many per layer keep the image in its budget (or nothing is split)."""
-    count = fixed - len(shard_counts) + sum(shard_counts)
-    return count <= SHARDED_IMAGE_LAYERS or all(n == 1 for n in shard_counts)
+    return _layer_count(fixed, shard_counts) <= SHARDED_IMAGE_LAYERS or all(n == 1 for n in shard_counts)
 
 
 def coarsening_note(
@@ -168,8 +172,8 @@ def coarsening_note(
     """What doubling every shard size `scale` times over did, for a warning ("" when nothing)."""
     if scale == 1:
         return ""
-    count = fixed - len(shard_counts) + sum(shard_counts)
-    how = f"split into shards of {scale} times their `shard_size`" if count > fixed else "not split into shards"
+    split = _layer_count(fixed, shard_counts) > fixed
+    how = f"split into shards of {scale} times their `shard_size`" if split else "not split into shards"
     return (
         f"{image}: its layers are {how}, to keep it at {SHARDED_IMAGE_LAYERS} layers or fewer "
         f"({_sources(others, sum(shard_counts))})."

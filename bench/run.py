@@ -19,8 +19,9 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
   `--oci-compression=auto` (the registry is loopback, so no compression) with its cold publish
 
 Adoption rows: the cold package served from a remote cache (BuildGrid on loopback, filled by
-another store first) into an empty local store, next to the time to fetch the image's layer
-blobs from that server; and the no-op and one-file edit with the plugin installed the Pants way
+another store first) into an empty local store, with where its time goes (before the first
+cache lookup, the lookups, after them) and Pants' own `archive` of the same files served the
+same way, next to the time to fetch the image's layer blobs from that server; and the no-op and one-file edit with the plugin installed the Pants way
 (a venv holding only pantsbuild.pants, `[GLOBAL].plugins` from a find-links directory holding
 the wheel ./build-plugin makes), next to the same through ./pants.
 
@@ -52,6 +53,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from _breakdown import cold_breakdown, remote_breakdown
 from _registry import Registry  # bench/ is sys.path[0]
 from _report import report
 from _shell import clean_env, counter, sh, timed
@@ -66,6 +68,7 @@ from ocikit.contracts.layer import LayerSpec  # noqa: E402
 
 COPY = ["pants", "pants.toml", "BUILD", "requirements-pants.txt", "pants-plugins", "src"]
 TARGET = "work:bench"
+ARCHIVE_TARGET = "work:archive"
 SEED = 20240601
 WORKUNIT_LOGGER = "pants.backend.experimental.tools.workunit_logger"  # ships in the Pants wheel
 
@@ -89,6 +92,10 @@ oci_image(
     repository="bench/work",
     image_tags=["latest"],
 )
+
+# Pants' own packaging of the same files, for the remote-cache rows: its snapshot of the
+# inputs and its process served from the same cache.
+archive(name="archive", files=[":deps_files", ":assets_files", ":app_files"], format="tar.gz")
 """
 )
 
@@ -183,6 +190,11 @@ class PluginRoute:
         launcher.chmod(0o755)
 
 
+def _workunits(directory: Path, logged: set) -> List[dict]:
+    """The workunits of the commands run since `logged` was listed from `directory`."""
+    return [w for f in sorted(set(directory.glob("*.json")) - logged) for w in json.loads(f.read_text())]
+
+
 def fetch_seconds(grid, layout: Path) -> float:
     """Seconds to read every layer blob of `layout` from the cache server, one after another."""
     index = json.loads((layout / "index.json").read_text())
@@ -248,9 +260,7 @@ def one_run(
         os.sync()  # no writeback of the generated tree during the timed build
         logged = set(workunits.glob("*.json"))
         res["package_cold"], _ = timed(package, root)
-        breakdown = cold_breakdown(
-            [w for f in sorted(set(workunits.glob("*.json")) - logged) for w in json.loads(f.read_text())]
-        )
+        breakdown = cold_breakdown(_workunits(workunits, logged))
         if not breakdown:
             raise RuntimeError(f"no workunits of the cold package's layer processes in {workunits}")
         res.update(breakdown)
@@ -370,15 +380,19 @@ def one_run(
 
         # A remote cache: one store fills it (untimed), then an empty local store reads it, as
         # a fresh CI runner does (named caches kept: they are not the store).
+        # Pants' own `archive` of the same files goes the same way, each reader its own store.
         if grid is not None:
             writer = pants_flags(".bench-store-rc-writer", *grid.pants_flags())
             sh(writer + ["--version"], root)
-            sh(writer + ["package", TARGET], root)
-            reader = pants_flags(".bench-store-rc-reader", *grid.pants_flags(), named=".bench-store")
-            sh(reader + ["--version"], root)
-            os.sync()
-            res["package_cold_remote"], p = timed(reader + ["package", TARGET], root)
-            res["package_cold_remote_cached"] = counter(p.stderr, "remote_cache_requests_cached") or 0
+            sh(writer + ["package", TARGET, ARCHIVE_TARGET], root)
+            for name, target in (("remote", TARGET), ("remote_archive", ARCHIVE_TARGET)):
+                reader = pants_flags(f".bench-store-rc-{name}", *grid.pants_flags(), named=".bench-store")
+                sh(reader + ["--version"], root)
+                os.sync()
+                logged = set(workunits.glob("*.json"))
+                res[f"package_cold_{name}"], p = timed(reader + ["package", target], root)
+                res[f"package_cold_{name}_cached"] = counter(p.stderr, "remote_cache_requests_cached") or 0
+                res.update(remote_breakdown(_workunits(workunits, logged), name))
             res["remote_fetch"] = fetch_seconds(grid, layout)
 
         # The plugin installed the Pants way, on the same tree.
@@ -413,38 +427,6 @@ def one_run(
     finally:
         kill_pantsd(root)
     return res
-
-
-def cold_breakdown(workunits: List[dict]) -> Dict[str, float]:
-    """Where a cold `package` spends its time, from Pants' workunits: before the first layer
-    process (target graph, snapshots of the inputs into the store), the big `deps` layer's
-    processes (its shards, or the whole layer): sandbox setup and run (process + output
-    capture), each summed, and first start to last end; and after the last layer."""
-
-    def start(w: dict) -> float:
-        return w["start_secs"] + w["start_nanos"] / 1e9
-
-    def length(w: dict) -> float:
-        return w["duration_secs"] + w["duration_nanos"] / 1e9
-
-    goals = [w for w in workunits if w["name"] == "pants.core.goals.package.package_asset"]
-    runs = [w for w in workunits if w["name"] == "run_local_process"]
-    deps = [w for w in runs if "work:deps" in w.get("description", "")]
-    if not (goals and deps):
-        return {}
-    goal = goals[0]
-    sandbox = {w["parent_id"]: length(w) for w in workunits if w["name"] == "setup_sandbox"}
-    deps_sandbox = sum(sandbox.get(w["span_id"], float("nan")) for w in deps)
-    return {
-        "cold_before_layers": min(start(w) for w in runs) - start(goal),
-        "cold_deps_start": min(start(w) for w in deps) - start(goal),
-        "cold_deps_sandbox": deps_sandbox,
-        "cold_deps_run": sum(length(w) for w in deps) - deps_sandbox,
-        "cold_deps_wall": max(start(w) + length(w) for w in deps) - min(start(w) for w in deps),
-        "cold_deps_processes": len(deps),
-        "cold_sandboxes_total": sum(sandbox.values()),
-        "cold_after_layers": start(goal) + length(goal) - max(start(w) + length(w) for w in runs),
-    }
 
 
 def layer_alone(root: Path, tree: Path) -> float:

@@ -21,9 +21,10 @@ Each run builds a fresh temporary build root (a copy of this repo's Pants setup 
 Adoption rows: the cold package served from a remote cache (BuildGrid on loopback, filled by
 another store first) into an empty local store, with where its time goes (before the first
 cache lookup, the lookups, after them) and Pants' own `archive` of the same files served the
-same way, next to the time to fetch the image's layer blobs from that server; and the no-op and one-file edit with the plugin installed the Pants way
-(a venv holding only pantsbuild.pants, `[GLOBAL].plugins` from a find-links directory holding
-the wheel ./build-plugin makes), next to the same through ./pants.
+same way, next to the time to fetch the image's layer blobs from that server; and the no-op
+and one-file edit with the plugin installed the Pants way (a venv holding only
+pantsbuild.pants, `[GLOBAL].plugins` from a find-links directory holding the wheel
+./build-plugin makes), next to the same through ./pants.
 
 The cold package also gets a breakdown from Pants' workunit log (time before the first layer
 process, the big layer's sandbox setup and run, time after the last layer) next to the same

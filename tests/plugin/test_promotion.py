@@ -10,6 +10,7 @@ import pytest
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import DigestContents
+from pants.engine.internals.parametrize import Parametrize
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.engine.target import DependenciesRequest
@@ -45,6 +46,7 @@ def promo_runner(rule_runner: RuleRunner) -> RuleRunner:
             QueryRule(OciStampedNames, [OciStampRequest]),
         ],
         target_types=rule_runner.target_types,
+        objects={"parametrize": Parametrize},
     )
     runner.set_options([f"--oci-registries={REGISTRIES}"], env_inherit={"PATH", "HOME"})
     return runner
@@ -147,6 +149,24 @@ def test_its_tags_are_claimed_with_the_images_and_a_conflict_names_both(promo_ru
         OciPublishConflictError, match="promo:by_address and promo:img would both be pushed to prod.example.com/web:1.4"
     ):
         refuse_conflicts(both[0], ("prod.example.com/web:1.4",), claims)
+
+
+def test_every_parametrization_of_an_image_claims_its_tags(promo_runner: RuleRunner) -> None:
+    # The claims come from the unexpanded targets: parametrizations are among them, and a
+    # `files` generator beside the image changes nothing.
+    promo_runner.write_files(
+        {
+            "promo/BUILD": 'files(name="data", sources=["*.txt"])\n'
+            'oci_image(name="img", repository=parametrize(a="web-a", b="web-b"), image_tags=["2"])\n',
+            "promo/x.txt": "x",
+            "promo/y.txt": "y",
+        }
+    )
+    claims = promo_runner.request(OciTagClaims, [OciTagClaimsRequest()]).claims
+    assert dict(claims.exact) == {
+        f"prod.example.com/web-{p}:2": (Address("promo", target_name="img", parameters={"repository": p}),)
+        for p in ("a", "b")
+    }
 
 
 def test_the_publish_plan_carries_the_source_and_no_layout(promo_runner: RuleRunner) -> None:

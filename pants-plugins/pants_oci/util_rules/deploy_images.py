@@ -15,7 +15,7 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import (
-    AllTargets,
+    AllUnexpandedTargets,
     FieldSet,
     HydratedSources,
     HydrateSourcesRequest,
@@ -51,7 +51,8 @@ class KnownImages:
 
 
 @rule(desc="List the repositories of the OCI images")
-async def known_oci_images(all_targets: AllTargets, oci: OciSubsystem) -> KnownImages:
+async def known_oci_images(all_targets: AllUnexpandedTargets, oci: OciSubsystem) -> KnownImages:
+    # Unexpanded: the same images (see publish_run.find_tag_claims), for less of Pants' work.
     return KnownImages(
         tuple(
             KnownImage(

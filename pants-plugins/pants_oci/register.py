@@ -54,6 +54,7 @@ from pants_oci.util_rules import (  # noqa: E402
     settings,
     stamp,
     stamp_annotations,
+    targets_with_field,
     worker_environment,
     worker_runner,
 )
@@ -78,6 +79,7 @@ def rules():
         *worker_environment.rules(),
         *dependencies.rules(),
         *deploy_images.rules(),
+        *targets_with_field.rules(),
         *settings.rules(),
         *stamp.rules(),
         *stamp_annotations.rules(),

@@ -29,7 +29,7 @@ from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.internals.session import RunId
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import AllUnexpandedTargets, Target, Targets
+from pants.engine.target import Target, Targets
 from pants.option.errors import OptionsError
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
@@ -60,6 +60,7 @@ from pants_oci.util_rules.stamp import (
     OciStampValuesRequest,
     needs_git,
 )
+from pants_oci.util_rules.targets_with_field import TargetsWithFieldRequest
 from pants_oci.util_rules.worker_runner import CACHE_DIR, CREDENTIAL_ENV, OcikitRunner
 
 CHECK_PLAN = "__oci_check_plan.json"
@@ -188,10 +189,8 @@ def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
 
 
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
-async def find_tag_claims(_: OciTagClaimsRequest, targets: AllUnexpandedTargets, oci: OciSubsystem) -> OciTagClaims:
-    # Unexpanded: the same images (every parametrization and generated target is listed either
-    # way, and an image is never a generator), without Pants expanding every generator again,
-    # which in a repository of large `files` targets is most of a no-op publish's rule work.
+async def find_tag_claims(_: OciTagClaimsRequest, oci: OciSubsystem) -> OciTagClaims:
+    targets = await Get(Targets, TargetsWithFieldRequest(OciImageRegistriesField, "the tag claims of `publish`"))
     images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
     templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
     if not templates:

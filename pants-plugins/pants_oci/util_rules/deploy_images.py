@@ -15,12 +15,12 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import (
-    AllUnexpandedTargets,
     FieldSet,
     HydratedSources,
     HydrateSourcesRequest,
     InferDependenciesRequest,
     InferredDependencies,
+    Targets,
     WrappedTarget,
     WrappedTargetRequest,
 )
@@ -41,6 +41,7 @@ from pants_oci.image_fields import OciImageRepositoryField, OciImageTagsField
 from pants_oci.registries import image_repository
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.target_types import OciImageTarget
+from pants_oci.util_rules.targets_with_field import TargetsWithFieldRequest
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class KnownImages:
 
 
 @rule(desc="List the repositories of the OCI images")
-async def known_oci_images(all_targets: AllUnexpandedTargets, oci: OciSubsystem) -> KnownImages:
-    # Unexpanded: the same images (see publish_run.find_tag_claims), for less of Pants' work.
+async def known_oci_images(oci: OciSubsystem) -> KnownImages:
+    images = await Get(Targets, TargetsWithFieldRequest(OciImageRepositoryField, "the images of deploy manifests"))
     return KnownImages(
         tuple(
             KnownImage(
@@ -60,7 +61,7 @@ async def known_oci_images(all_targets: AllUnexpandedTargets, oci: OciSubsystem)
                 image_repository(t[OciImageRepositoryField].value, t.address, oci.default_repository),
                 tuple(t[OciImageTagsField].value or ()),
             )
-            for t in all_targets
+            for t in images
             if isinstance(t, OciImageTarget)
         )
     )

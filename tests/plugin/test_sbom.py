@@ -22,14 +22,17 @@ from pants_oci.goals.package import OciImageFieldSet
 from pants_oci.layer_fields import OciLayerDependenciesField
 from pants_oci.sbom.files import (
     LISTING,
+    ContributedFiles,
     ContributedFilesRequest,
     FileSha1Request,
     ImageFileSha1s,
+    LayerPartSbomFilesRequest,
     LayerSbomFilesRequest,
     bucket_count,
     bucket_of,
     hash_contributed_files,
     image_file_sha1s,
+    layer_part_sbom_files,
     layer_sbom_files,
 )
 from pants_oci.subsystem import Compression
@@ -239,12 +242,13 @@ def test_an_images_sha1s_are_its_layers_merged() -> None:
     assert merged == ImageFileSha1s(FrozenDict({"a" * 64: "1" * 40, "b" * 64: "2" * 40}))
 
 
-def test_a_layers_files_are_listed_with_the_sha1s_its_own_processes_recorded() -> None:
-    def entry(path: str, content: bytes) -> FileEntry:
-        return FileEntry(path, FileDigest(hashlib.sha256(content).hexdigest(), len(content)))
+def _entry(path: str, content: bytes) -> FileEntry:
+    return FileEntry(path, FileDigest(hashlib.sha256(content).hexdigest(), len(content)))
 
+
+def _layer() -> OciLayerRequest:
     address = Address("app", target_name="layer")
-    layer = OciLayerRequest(
+    return OciLayerRequest(
         address,
         OciLayerDependenciesField([":files"], address),
         "/srv/app",
@@ -253,19 +257,16 @@ def test_a_layers_files_are_listed_with_the_sha1s_its_own_processes_recorded() -
         "oci_layer app:layer",
         LayerCompression(Compression.gzip, 1),
     )
-    one, two = entry("one", b"one"), entry("sub/two", b"two")
-    inputs = LayerInputs(Digest("ab" * 32, 2), 6, FrozenDict({"one": "app:one"}))
+
+
+def test_a_layer_is_listed_once_per_process_each_part_with_its_own_owners() -> None:
+    layer = _layer()
+    one, two = _entry("one", b"one"), _entry("sub/two", b"two")
+    inputs = LayerInputs(Digest("ab" * 32, 2), 6, FrozenDict({"one": "app:one", "sub/two": "app:two"}))
     parts = [LayerPart.of_layer(layer, Digest(c * 64, 1), FrozenDict(), f"shard {n}") for n, c in ((1, "1"), (2, "2"))]
-    built = {
-        part.files: BuiltOciLayer(
-            Layer(Descriptor("m", "sha256:" + "0" * 64, 1), "sha256:" + "0" * 64, ""),
-            Digest("ef" * 32, 1),
-            FrozenDict({e.file_digest.fingerprint: hashlib.sha1(c).hexdigest()}),
-        )
-        for part, (e, c) in zip(parts, ((one, b"one"), (two, b"two")))
-    }
+    entries = {parts[0].files: [one], parts[1].files: [two]}
     shards = LayerShardsRequest(ShardedLayerRequest(layer, 1 << 20), scale=2)
-    created: list[CreateDigest] = []
+    asked: list[LayerPartSbomFilesRequest] = []
     listed = run_rule_with_mocks(
         layer_sbom_files,
         rule_args=[LayerSbomFilesRequest(shards)],
@@ -276,8 +277,41 @@ def test_a_layers_files_are_listed_with_the_sha1s_its_own_processes_recorded() -
                 (LayerShardsRequest,),
                 lambda r: LayerShards(tuple((p, 1) for p in parts)) if r == shards else pytest.fail(str(r)),
             ),
-            MockGet(DigestEntries, (Digest,), lambda d: DigestEntries([one, two]) if d == inputs.digest else None),
-            MockGet(BuiltOciLayer, (LayerPart,), lambda p: built[p.files]),
+            MockGet(DigestEntries, (Digest,), lambda d: DigestEntries(entries[d])),
+            MockGet(
+                ContributedFiles,
+                (LayerPartSbomFilesRequest,),
+                lambda r: asked.append(r) or ContributedFiles(Digest(r.part.files.fingerprint[:1] * 64, 1)),
+            ),
+        ],
+    )
+    assert asked == [
+        LayerPartSbomFilesRequest(parts[0], FrozenDict({"one": "app:one"}), "app:layer", "srv/app/"),
+        LayerPartSbomFilesRequest(parts[1], FrozenDict({"sub/two": "app:two"}), "app:layer", "srv/app/"),
+    ]
+    assert listed.listings == (Digest("1" * 64, 1), Digest("2" * 64, 1))
+
+
+def test_a_layer_process_files_are_listed_with_the_sha1s_it_recorded() -> None:
+    one, two = _entry("one", b"one"), _entry("sub/two", b"two")
+    part = LayerPart.of_layer(_layer(), Digest("1" * 64, 2), FrozenDict(), "shard 1")
+    built = BuiltOciLayer(
+        Layer(Descriptor("m", "sha256:" + "0" * 64, 1), "sha256:" + "0" * 64, ""),
+        Digest("ef" * 32, 1),
+        FrozenDict(
+            {
+                one.file_digest.fingerprint: hashlib.sha1(b"one").hexdigest(),
+                two.file_digest.fingerprint: hashlib.sha1(b"two").hexdigest(),
+            }
+        ),
+    )
+    created: list[CreateDigest] = []
+    listed = run_rule_with_mocks(
+        layer_part_sbom_files,
+        rule_args=[LayerPartSbomFilesRequest(part, FrozenDict({"one": "app:one"}), "app:layer", "srv/app/")],
+        mock_gets=[
+            MockGet(DigestEntries, (Digest,), lambda d: DigestEntries([one, two]) if d == part.files else None),
+            MockGet(BuiltOciLayer, (LayerPart,), lambda p: built if p == part else pytest.fail(str(p))),
             MockGet(Digest, (CreateDigest,), lambda r: created.append(r) or Digest("cd" * 32, 1)),
             MockGet(DigestContents, (Digest,), lambda _: pytest.fail("every SHA1 was recorded")),
             MockGet(FileSha1s, (FileSha1Request,), lambda _: pytest.fail("every SHA1 was recorded")),

@@ -10,6 +10,7 @@ in the image's filesystem.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import Digest
@@ -21,7 +22,7 @@ from ocikit.image import Platform
 from ocikit.sbom.model import SbomPackage
 from pants_oci.extensions import OciSbomContents, OciSbomContentsRequest
 from pants_oci.image_fields import OciImageDependenciesField, OciImageLayersField, OciImagePlatformsField
-from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest, LayerSbomFilesRequest
+from pants_oci.sbom.files import ContributedFiles, ContributedFilesRequest, LayerSbomFiles, LayerSbomFilesRequest
 from pants_oci.target_types import OciLayerTarget
 from pants_oci.util_rules.base import ImageBase, ImageBaseRequest
 from pants_oci.util_rules.image import dependencies_layer_request, image_compression, oci_layer_request
@@ -38,8 +39,8 @@ class ImageContentsRequest:
 
 @dataclass(frozen=True)
 class ImageContents:
-    # Each layer's files (`ContributedFiles.listing`), in the image's order: a path two layers
-    # hold is the later one's.
+    # Each layer's files (`ContributedFiles.listing`; an oci_layer's one per process), in the
+    # image's order: a path two layers hold is the later one's.
     file_lists: tuple[Digest, ...]
     packages: tuple[SbomPackage, ...]  # sorted
     undescribed: tuple[str, ...] = ()  # layers no rule describes (named for the document's notes)
@@ -103,15 +104,21 @@ async def image_contents(
         else _described(s[0], s[1], next(described), request.image)
         for s in slots
     ]
-    listed = await MultiGet(
-        Get(ContributedFiles, LayerSbomFilesRequest, r)
+    gets: list[Get[Any]] = [
+        Get(LayerSbomFiles, LayerSbomFilesRequest, r)
         if isinstance(r, LayerSbomFilesRequest)
         else Get(ContributedFiles, ContributedFilesRequest, r)
         for r in requests
-    )
+    ]
+    listed = await MultiGet(gets)
+    listings = [
+        listing
+        for found in listed
+        for listing in (found.listings if isinstance(found, LayerSbomFiles) else (found.listing,))
+    ]
     packages = {p for c in contents for p in c.packages}
     return ImageContents(
-        file_lists=tuple(found.listing for found in listed),
+        file_lists=tuple(listings),
         packages=tuple(sorted(packages)),
         undescribed=tuple(undescribed),
     )

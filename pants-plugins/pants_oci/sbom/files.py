@@ -181,20 +181,57 @@ class LayerSbomFilesRequest:
     layer: LayerShardsRequest
 
 
+@dataclass(frozen=True)
+class LayerSbomFiles:
+    """One listing (`ContributedFiles.listing`) per process of the layer: its shards hold
+    disjoint paths, so the document merges them as it merges layers."""
+
+    listings: tuple[Digest, ...]
+
+
+@dataclass(frozen=True)
+class LayerPartSbomFilesRequest:
+    """One layer process's files (the whole layer, or one shard). Keyed by the part and its own
+    owners only: an edit lists again the shard it touched, not the rest of the layer."""
+
+    part: LayerPart
+    owners: FrozenDict[str, str]  # the part's paths -> the address that put each there
+    fallback_owner: str
+    prefix: str  # the destination, as the start of a path in the image ("srv/app/", or "")
+
+
 @rule(desc="List the files of an OCI layer for its image's SBOM", level=LogLevel.DEBUG)
-async def layer_sbom_files(request: LayerSbomFilesRequest) -> ContributedFiles:
+async def layer_sbom_files(request: LayerSbomFilesRequest) -> LayerSbomFiles:
     layer = request.layer.layer.layer
     inputs, shards = await MultiGet(
         Get(LayerInputs, OciLayerRequest, layer), Get(LayerShards, LayerShardsRequest, request.layer)
     )
-    entries, *built = await MultiGet(
-        Get(DigestEntries, Digest, inputs.digest), *(Get(BuiltOciLayer, LayerPart, part) for part, _ in shards.parts)
-    )
-    known = {k: v for part in built for k, v in part.file_sha1s.items()}
+    parts = [part for part, _ in shards.parts]
+    entries = await MultiGet(Get(DigestEntries, Digest, part.files) for part in parts)
     prefix = layer.destination.strip("/")
-    # Only a file no process recorded (a layer cached before SHA1s were recorded) is hashed.
-    hashing = ContributedFilesRequest(inputs.digest, inputs.owners, str(layer.address), layer.what)
-    return await _sbom_files(hashing, _files(entries), known, f"{prefix}/" if prefix else "")
+    listed = await MultiGet(
+        Get(
+            ContributedFiles,
+            LayerPartSbomFilesRequest(
+                part,
+                FrozenDict((e.path, inputs.owners[e.path]) for e in _files(found) if e.path in inputs.owners),
+                str(layer.address),
+                f"{prefix}/" if prefix else "",
+            ),
+        )
+        for part, found in zip(parts, entries)
+    )
+    return LayerSbomFiles(tuple(found.listing for found in listed))
+
+
+@rule(desc="List the files of an OCI layer's process for its image's SBOM", level=LogLevel.DEBUG)
+async def layer_part_sbom_files(request: LayerPartSbomFilesRequest) -> ContributedFiles:
+    entries, built = await MultiGet(
+        Get(DigestEntries, Digest, request.part.files), Get(BuiltOciLayer, LayerPart, request.part)
+    )
+    # Only a file the process did not record (a layer cached before SHA1s were recorded) is hashed.
+    hashing = ContributedFilesRequest(request.part.files, request.owners, request.fallback_owner, request.part.what)
+    return await _sbom_files(hashing, _files(entries), built.file_sha1s, request.prefix)
 
 
 def rules():

@@ -2,10 +2,11 @@
 digests: Pants' SHA-256, and the SHA1 that SPDX 2.3 requires.
 
 The layer processes record the SHA1 of every file they write (`LayerDescriptor.file_sha1s`),
-so an image's own files are usually all known. An `oci_layer`'s files are listed by a rule of
-their own per layer (`LayerSbomFilesRequest`), keyed by how the image built the layer: two
-images sharing a layer share its list, and an edit lists again only the layer it touched. The
-files of a layer another backend built are matched against the image's SHA1s.
+so an image's own files are usually all known. An `oci_layer`'s files are listed once per
+layer process (`LayerSbomFilesRequest`, keyed by how the image built the layer, then
+`LayerPartSbomFilesRequest` per shard): two images sharing a layer share its lists, and an edit
+lists again only the shard it touched. The files of a layer another backend built are matched
+against the image's SHA1s.
 
 The rest is hashed here. A small tree (an app's code, typically: what is edited most) is hashed
 in the rule, from the store, which costs less than a sandbox and a process; its contents stay in

@@ -191,7 +191,7 @@ def _target_destinations(target: Target, oci: OciSubsystem) -> tuple[str, ...]:
 @rule(desc="Find the tags the repository's OCI images publish", level=LogLevel.DEBUG)
 async def find_tag_claims(_: OciTagClaimsRequest, oci: OciSubsystem) -> OciTagClaims:
     targets = await Get(Targets, TargetsWithFieldRequest(OciImageRegistriesField, "the tag claims of `publish`"))
-    images = [(t.address, _target_destinations(t, oci)) for t in targets if t.has_field(OciImageRegistriesField)]
+    images = [(t.address, _target_destinations(t, oci)) for t in targets]
     templates = tuple(d for _, destinations in images for d in destinations if has_placeholders(d))
     if not templates:
         return OciTagClaims(tag_claims(images))

@@ -10,6 +10,7 @@ from pants_oci.pants_version import check_pants_version
 # instead of a failure deep inside the rules.
 check_pants_version(str(PANTS_SEMVER))
 
+from pants_oci import pantsd_memory  # noqa: E402
 from pants_oci.debian import layers as debian_layers  # noqa: E402
 from pants_oci.debian import lockfile as debian_lockfile  # noqa: E402
 from pants_oci.debian import sbom as debian_sbom  # noqa: E402
@@ -75,6 +76,7 @@ def target_types():
 def rules():
     return [
         *OciSubsystem.rules(),
+        *pantsd_memory.rules(),
         *worker_runner.rules(),
         *worker_environment.rules(),
         *dependencies.rules(),

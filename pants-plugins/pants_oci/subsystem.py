@@ -354,6 +354,20 @@ class OciSubsystem(Subsystem):
         ),
     )
 
+    trim_pantsd_memory = BoolOption(
+        default=True,
+        help=softwrap(
+            """
+            Give the memory pantsd has freed back to the operating system (glibc's
+            `malloc_trim`), during a run whenever pantsd grew by 64 MiB and after it. Reading a
+            large tree leaves most of pantsd's memory freed but resident: ~1.3 GB instead of
+            ~0.4 GB after a cold build of 20,000 files, growing with every edit until pantsd
+            restarts at `[GLOBAL].pantsd_max_memory_usage`. Linux with glibc only.
+            """
+        ),
+        advanced=True,
+    )
+
     @memoized_method
     def registries(self) -> OciRegistries:
         """`[oci].registries`, validated: an OptionsError names the alias and key at fault."""

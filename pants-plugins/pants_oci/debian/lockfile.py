@@ -13,6 +13,7 @@ import logging
 import os
 import urllib.parse
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.core.goals.generate_lockfiles import (
     GenerateLockfile,
@@ -28,7 +29,7 @@ from pants.engine.fs import CreateDigest, Digest, FileContent, RemovePrefix
 from pants.engine.internals.synthetic_targets import SyntheticAddressMaps, SyntheticTargetsRequest
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import AllTargets, FieldSet, InferDependenciesRequest, InferredDependencies
+from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies, Target, Targets
 from pants.engine.unions import UnionRule
 from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
@@ -41,11 +42,11 @@ from pants_oci.debian.target_types import (
     OciDebianArchitecturesField,
     OciDebianDependenciesField,
     OciDebianPackagesField,
-    OciDebianPackagesTarget,
     OciDebianSuiteField,
 )
 from pants_oci.subsystem import OciSubsystem
 from pants_oci.util_rules.base_lockfile import lockfile_target, lockfile_target_name, read_lockfile_bytes
+from pants_oci.util_rules.targets_with_field import TargetsWithFieldRequest
 from pants_oci.util_rules.worker_runner import OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ async def known_debian_resolve(_: KnownDebianResolveNamesRequest) -> KnownUserRe
     )
 
 
-def target_requests(all_targets: AllTargets) -> tuple[DebTargetRequest, ...]:
+def target_requests(targets: Iterable[Target]) -> tuple[DebTargetRequest, ...]:
+    """The lock requests of the `oci_debian_packages` targets, in address order."""
     return tuple(
         DebTargetRequest(
             str(t.address),
@@ -102,16 +104,14 @@ def target_requests(all_targets: AllTargets) -> tuple[DebTargetRequest, ...]:
             t[OciDebianPackagesField].value,
             t[OciDebianArchitecturesField].value,
         )
-        for t in sorted(all_targets, key=lambda t: str(t.address))
-        if isinstance(t, OciDebianPackagesTarget)
+        for t in sorted(targets, key=lambda t: str(t.address))
     )
 
 
 @rule(desc="Find the Debian packages the lockfile pins")
-async def debian_lockfile_request(
-    _: RequestedDebianResolveNames, all_targets: AllTargets, oci: OciSubsystem
-) -> UserGenerateLockfiles:
-    targets = target_requests(all_targets)
+async def debian_lockfile_request(_: RequestedDebianResolveNames, oci: OciSubsystem) -> UserGenerateLockfiles:
+    candidates = await Get(Targets, TargetsWithFieldRequest(OciDebianPackagesField, "the Debian package lockfile"))
+    targets = target_requests(candidates)
     if not targets:
         logger.info(f"{DEBIAN_RESOLVE}: no `oci_debian_packages` target: no lockfile to write")
         return UserGenerateLockfiles()

@@ -36,7 +36,7 @@ from pants.engine.fs import (
 from pants.engine.internals.native_engine import AddressParseException
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import AllTargets
+from pants.engine.target import Target, Targets
 from pants.engine.unions import UnionRule
 from pants.option.errors import OptionsError
 from pants.util.logging import LogLevel
@@ -50,7 +50,7 @@ from pants_oci.image_fields import OciImageBaseField, OciImagePlatformsField
 from pants_oci.pull_fields import OciPullImageField
 from pants_oci.registries import OciRegistries
 from pants_oci.subsystem import OciSubsystem
-from pants_oci.target_types import OciImageTarget, OciPullTarget
+from pants_oci.util_rules.targets_with_field import TargetsWithFieldRequest
 from pants_oci.util_rules.worker_runner import CREDENTIAL_ENV, OcikitRunner
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def known_base_image_resolve(_: KnownBaseImageResolveNamesRequest) -> KnownUserR
     )
 
 
-def _base_of(image: OciImageTarget) -> Address | None:
+def _base_of(image: Target) -> Address | None:
     """The target an image's `base` names, read without the engine; None for scratch, a
     registry reference, or an address that does not parse (building the image reports it)."""
     spec = base_address(image[OciImageBaseField].value)
@@ -96,15 +96,12 @@ def _base_of(image: OciImageTarget) -> Address | None:
 
 
 @rule(desc="Find the base images the lockfile tracks")
-async def base_image_lockfile_request(
-    _: RequestedBaseImageResolveNames, all_targets: AllTargets, oci: OciSubsystem
-) -> UserGenerateLockfiles:
-    pulls = [(t.address, t[OciPullImageField].reference) for t in all_targets if isinstance(t, OciPullTarget)]
-    bases = [
-        (base, tuple(t[OciImagePlatformsField].value))
-        for t in all_targets
-        if isinstance(t, OciImageTarget) and (base := _base_of(t)) is not None
-    ]
+async def base_image_lockfile_request(_: RequestedBaseImageResolveNames, oci: OciSubsystem) -> UserGenerateLockfiles:
+    origin = "the base images of the lockfile"
+    pull_targets = await Get(Targets, TargetsWithFieldRequest(OciPullImageField, origin))
+    images = await Get(Targets, TargetsWithFieldRequest(OciImageBaseField, origin))
+    pulls = [(t.address, t[OciPullImageField].reference) for t in pull_targets]
+    bases = [(base, tuple(t[OciImagePlatformsField].value)) for t in images if (base := _base_of(t)) is not None]
     tracked = tracked_images(pulls, bases)
     existing = await Get(
         Snapshot, PathGlobs([oci.base_image_lockfile], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)

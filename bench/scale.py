@@ -294,16 +294,17 @@ def report(results: List[Dict], command: str, started: str) -> str:
 
 
 def restarts(memory: List[Dict]) -> int:
-    """How often pantsd's pid changed between commands, less where the bench itself stopped it
-    (pid 0: no pantsd at that moment, e.g. while it restarted)."""
-    changes, last = 0, 0
+    """How often pantsd went away or changed between commands, less where the bench itself
+    stopped it. pid 0: no pantsd when the memory was read (gone, or starting again)."""
+    count, last = 0, -1  # -1: a pantsd we have not read yet (the bench started it)
     for m in memory:
         if m.get("stopped_by_bench"):
-            last = 0
-        if m["pid"]:
-            changes += bool(last) and m["pid"] != last
-            last = m["pid"]
-    return changes
+            last = -1
+        pid = m["pid"]
+        if (pid == 0 and last != 0) or (pid and last not in (-1, 0, pid)):
+            count += 1
+        last = pid
+    return count
 
 
 def targets(results: List[Dict]) -> List[str]:

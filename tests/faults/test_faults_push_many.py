@@ -32,6 +32,23 @@ def _tags(registry, repository: str) -> list:
     return sorted(json.loads(listed.stdout)["Tags"] or []) if listed.returncode == 0 else []
 
 
+def _push_run(tmp_path: Path, batch: str, image: str) -> subprocess.Popen:
+    """`ocikit push-run` of batch `batch` answering for `image`, started as a terminal's
+    foreground job gets SIGINT: a test run as a background job inherits it ignored, and Python
+    then installs no KeyboardInterrupt handler."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    argv = ["-m", "ocikit", "push-run", "--plan", f"plan-{batch}.json", "--state", "state", "--image", image]
+    return subprocess.Popen(
+        [sys.executable, *argv, "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 def test_a_registry_going_away_midway_fails_the_rest_at_once_and_keeps_what_was_pushed(
     plain_registry, proxy_for, tmp_path, request, monkeypatch
 ):
@@ -83,29 +100,7 @@ def test_ctrl_c_records_what_was_pushed_and_leaves_no_image_half_tagged(plain_re
         batch_id="ctrl-c",
     )
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
-    # SIGINT as a terminal's foreground job gets it: a test run as a background job inherits it
-    # ignored, and Python then installs no KeyboardInterrupt handler.
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ocikit",
-            "push-run",
-            "--plan",
-            "plan-ctrl-c.json",
-            "--state",
-            "state",
-            "--image",
-            "t:0",
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = _push_run(tmp_path, "ctrl-c", "t:0")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         tagged = {r.path for r in proxy.seen() if _is_tag_put(r) and r.status is not None}
@@ -161,27 +156,7 @@ def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_reg
     write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:v",) for i in range(3)], batch_id="early")
     assert not list((tmp_path / "dist").glob("*.publish.json")), "registered to push: the old records went"
     env = {**os.environ, "PYTHONPATH": str(SRC), "DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ocikit",
-            "push-run",
-            "--plan",
-            "plan-early.json",
-            "--state",
-            "state",
-            "--image",
-            "t:1",
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = _push_run(tmp_path, "early", "t:1")
     deadline = time.monotonic() + 60
     while not (tmp_path / "state" / "early.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -203,3 +178,43 @@ def test_ctrl_c_before_any_push_starts_records_every_image_interrupted(plain_reg
     assert later.returncode == 130 and "t:2: interrupted" in later.stderr, later.stderr
     for i in range(3):
         assert _tags(plain_registry, f"{repo}/i{i}") == []
+
+
+def test_killed_after_ctrl_c_the_record_already_says_what_was_pushed(plain_registry, proxy_for, tmp_path, request):
+    """Pants kills an interrupted process after its grace period (3 s by default), maybe while
+    a request still waits for its answer: the record must already be true by then. Each image
+    is recorded as it finishes, and at the first Ctrl-C the rest are recorded interrupted."""
+    repo = unique_repository(request.node.name, "faults", 40)
+    stalled = {f"/v2/{repo}/i{i}/" for i in range(2, 4)}
+
+    def decide(seen):  # the uploads of images 2-3 hang far longer than any grace period
+        if seen.method == "POST" and any(seen.path.startswith(p) for p in stalled):
+            return Fault(delay=30.0)
+        return None
+
+    proxy = proxy_for(plain_registry, decide)
+    images = write_small_images(tmp_path / "layouts", 4, shared_layer(tmp_path / "shared", 1000), label=repo)
+    write_publish_batch(tmp_path, images, [(f"{proxy.host}/{repo}/i{i}:v",) for i in range(4)], batch_id="kill")
+    proc = _push_run(tmp_path, "kill", "t:0")
+    record = tmp_path / "dist" / "oci-publish.json"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            statuses = [e["status"] for e in json.loads(record.read_text())["images"]]
+            if statuses[:2] == ["pushed", "pushed"] and any(r.fault for r in proxy.seen()):
+                break
+            time.sleep(0.02)
+        assert statuses[:2] == ["pushed", "pushed"], statuses  # recorded before the run ends
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 2  # well inside Pants' grace period
+        while not json.loads(record.read_text())["interrupted"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    run = json.loads(record.read_text())
+    assert run["interrupted"] is True, run
+    assert [e["status"] for e in run["images"]] == ["pushed", "pushed", "interrupted", "interrupted"], run
+    for i in range(4):
+        assert _tags(plain_registry, f"{repo}/i{i}") == (["v"] if i < 2 else [])
+        assert (tmp_path / "dist" / f"{i}.publish.json").exists() == (i < 2)

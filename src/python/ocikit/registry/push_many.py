@@ -14,7 +14,7 @@ import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ocikit.contracts.publish import FAILED, INTERRUPTED, PUSHED
 from ocikit.registry.attest import Predicate
@@ -72,11 +72,19 @@ class RunResult:
     interrupted: bool
 
 
-def push_images(images: Sequence[ImagePush], session: PushSession) -> RunResult:
+def push_images(
+    images: Sequence[ImagePush],
+    session: PushSession,
+    on_outcome: Optional[Callable[[ImageOutcome], None]] = None,
+    on_interrupt: Optional[Callable[[], None]] = None,
+) -> RunResult:
     """Push every image through `session`, up to `session.jobs` at a time; one outcome per
     image, in the order given. Ctrl-C (KeyboardInterrupt in this thread) cancels the session,
     waits for the pushes to reach a checkpoint, and returns with `interrupted` set; a second
-    Ctrl-C while waiting is raised."""
+    Ctrl-C while waiting is raised. `on_outcome` hears each image as it finishes and
+    `on_interrupt` the first Ctrl-C, both in this thread: Pants kills an interrupted process
+    a few seconds later (`[GLOBAL].process_execution_graceful_shutdown_timeout`), perhaps
+    before a slow request reaches its checkpoint, so what is known is recorded at once."""
     outcomes: dict[str, ImageOutcome] = {}
     interrupted = False
     executor = ThreadPoolExecutor(max_workers=max(1, min(session.jobs, len(images))), thread_name_prefix="ocikit-image")
@@ -93,10 +101,14 @@ def push_images(images: Sequence[ImagePush], session: PushSession) -> RunResult:
                 interrupted = True
                 session.cancel.set()
                 log.info("interrupted: stopping the pushes at their next checkpoint")
+                if on_interrupt is not None:
+                    on_interrupt()
                 continue
             for future in done:
                 outcome = future.result()
                 outcomes[outcome.key] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
         finished = True
     finally:
         session.cancel.set()  # nothing more starts, whatever ends this loop

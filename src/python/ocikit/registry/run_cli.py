@@ -115,7 +115,15 @@ def _lead(plan: PushPlan, args: argparse.Namespace, state_path: str) -> None:
             outcomes.update((i.key, {"status": FAILED, "error": error}) for i in images)
             _finish(record, images, outcomes, False, time.monotonic() - started, state_path)
             return
-        result = _push(images, plan, args, signer)
+
+        def finished(outcome: Any) -> None:  # each image in the record as soon as it is done
+            outcomes[outcome.key] = outcome.to_json()
+            _record_outcomes(record, [i for i in images if i.key == outcome.key], outcomes, False, None)
+
+        def interrupted_now() -> None:  # the record says so before Pants' grace period ends
+            _record_outcomes(record, images, dict(outcomes), True, time.monotonic() - started)
+
+        result = _push(images, plan, args, signer, finished, interrupted_now)
         outcomes.update((o.key, o.to_json()) for o in result.outcomes)
         interrupted = result.interrupted
         rows = [row for o in result.outcomes for row in _rows(o, plan)]
@@ -145,7 +153,7 @@ def _signer(plan: PushPlan):
     return signer
 
 
-def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace, signer):
+def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespace, signer, on_outcome, on_interrupt):
     from ocikit.registry.progress import Progress, StderrProgress
     from ocikit.registry.push import PushSession
     from ocikit.registry.push_many import ImagePush, push_images
@@ -162,7 +170,7 @@ def _push(images: Sequence[PublishImage], plan: PushPlan, args: argparse.Namespa
         progress=Progress() if args.quiet else StderrProgress(),
         journal=UploadJournal(args.resume_dir) if args.resume_dir else None,
     ) as session:
-        return push_images(pushes, session)
+        return push_images(pushes, session, on_outcome, on_interrupt)
 
 
 def _predicates(image: PublishImage) -> tuple:
@@ -188,13 +196,33 @@ def _finish(
 ) -> None:
     """Record the outcome of every image of the push (an image with none was interrupted before
     it started), then the answers the run's later processes read."""
-    registered = record.entries()
     for image in images:
         outcomes.setdefault(image.key, {"status": INTERRUPTED, "error": "interrupted before it was pushed"})
+    _record_outcomes(record, images, outcomes, interrupted, seconds)
+    write_record(state_path, {"interrupted": interrupted, "outcomes": outcomes})
+    prefix = state_path[: -len(".json")]
+    for index, image in enumerate(images):
+        outcome = outcomes[image.key]
+        _write_answer(prefix, index, image.key, outcome["status"], outcome.get("error"))
+
+
+def _record_outcomes(
+    record: RunRecord,
+    images: Sequence[PublishImage],
+    outcomes: dict[str, dict[str, Any]],
+    interrupted: bool,
+    seconds: Optional[float],
+) -> None:
+    """Write `images`' outcomes into the run's record; an image without one is `interrupted`
+    (added to `outcomes`) when the run is, else left as it is."""
+    registered = record.entries()
+    if interrupted:
+        for image in images:
+            outcomes.setdefault(image.key, {"status": INTERRUPTED, "error": "interrupted before it was pushed"})
     updates = []
     for image in images:
         entry = registered.get(image.key)
-        if entry is None:
+        if entry is None or image.key not in outcomes:
             continue
         outcome = outcomes[image.key]
         updates.append(
@@ -206,11 +234,6 @@ def _finish(
             )
         )
     record.update(updates, interrupted=interrupted, seconds=seconds)
-    write_record(state_path, {"interrupted": interrupted, "outcomes": outcomes})
-    prefix = state_path[: -len(".json")]
-    for index, image in enumerate(images):
-        outcome = outcomes[image.key]
-        _write_answer(prefix, index, image.key, outcome["status"], outcome.get("error"))
 
 
 EXIT_CODES = {PUSHED: 0, FAILED: 1, INTERRUPTED: 130}

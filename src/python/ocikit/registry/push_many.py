@@ -93,8 +93,16 @@ def push_images(
         futures: dict[Future, ImagePush] = {executor.submit(_push_one, image, session): image for image in images}
         pending = set(futures)
         while pending:
+            # Ctrl-C may come while `on_outcome` writes: a future leaves `pending` only once it
+            # is handled, so none is lost, and one handled twice gives the same outcome.
             try:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    outcomes[outcome.key] = outcome
+                    pending.discard(future)
+                    if on_outcome is not None:
+                        on_outcome(outcome)
             except KeyboardInterrupt:
                 if interrupted:
                     raise
@@ -103,12 +111,6 @@ def push_images(
                 log.info("interrupted: stopping the pushes at their next checkpoint")
                 if on_interrupt is not None:
                     on_interrupt()
-                continue
-            for future in done:
-                outcome = future.result()
-                outcomes[outcome.key] = outcome
-                if on_outcome is not None:
-                    on_outcome(outcome)
         finished = True
     finally:
         session.cancel.set()  # nothing more starts, whatever ends this loop

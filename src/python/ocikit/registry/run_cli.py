@@ -116,12 +116,15 @@ def _lead(plan: PushPlan, args: argparse.Namespace, state_path: str) -> None:
             _finish(record, images, outcomes, False, time.monotonic() - started, state_path)
             return
 
+        by_key = {i.key: i for i in images}
+
         def finished(outcome: Any) -> None:  # each image in the record as soon as it is done
             outcomes[outcome.key] = outcome.to_json()
-            _record_outcomes(record, [i for i in images if i.key == outcome.key], outcomes, False, None)
+            _record_outcomes(record, [by_key[outcome.key]], outcomes, False, None)
 
         def interrupted_now() -> None:  # the record says so before Pants' grace period ends
-            _record_outcomes(record, images, dict(outcomes), True, time.monotonic() - started)
+            so_far = _interrupted_where_missing(images, dict(outcomes))
+            _record_outcomes(record, images, so_far, True, time.monotonic() - started)
 
         result = _push(images, plan, args, signer, finished, interrupted_now)
         outcomes.update((o.key, o.to_json()) for o in result.outcomes)
@@ -196,8 +199,7 @@ def _finish(
 ) -> None:
     """Record the outcome of every image of the push (an image with none was interrupted before
     it started), then the answers the run's later processes read."""
-    for image in images:
-        outcomes.setdefault(image.key, {"status": INTERRUPTED, "error": "interrupted before it was pushed"})
+    _interrupted_where_missing(images, outcomes)
     _record_outcomes(record, images, outcomes, interrupted, seconds)
     write_record(state_path, {"interrupted": interrupted, "outcomes": outcomes})
     prefix = state_path[: -len(".json")]
@@ -213,12 +215,8 @@ def _record_outcomes(
     interrupted: bool,
     seconds: Optional[float],
 ) -> None:
-    """Write `images`' outcomes into the run's record; an image without one is `interrupted`
-    (added to `outcomes`) when the run is, else left as it is."""
+    """Write `images`' outcomes into the run's record; an image without one is left as it is."""
     registered = record.entries()
-    if interrupted:
-        for image in images:
-            outcomes.setdefault(image.key, {"status": INTERRUPTED, "error": "interrupted before it was pushed"})
     updates = []
     for image in images:
         entry = registered.get(image.key)
@@ -234,6 +232,15 @@ def _record_outcomes(
             )
         )
     record.update(updates, interrupted=interrupted, seconds=seconds)
+
+
+def _interrupted_where_missing(
+    images: Sequence[PublishImage], outcomes: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """`outcomes` with every image that has none `interrupted` (it had not been pushed)."""
+    for image in images:
+        outcomes.setdefault(image.key, {"status": INTERRUPTED, "error": "interrupted before it was pushed"})
+    return outcomes
 
 
 EXIT_CODES = {PUSHED: 0, FAILED: 1, INTERRUPTED: 130}

@@ -39,6 +39,7 @@ from ocikit.contracts.requirement_layers import (
     RequirementLayersCommand,
     RequirementLayersResult,
     RequirementLayersSpec,
+    RequirementsInstall,
 )
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.sbom import (
@@ -178,9 +179,17 @@ CONTRACTS = [
     DebLayerSpec(()),
     RequirementLayersSpec("site-packages", "/app", "lib", 10 << 20),
     RequirementLayersSpec("tree", "/", "lib", 0, ".ocikit/cpython3.11", "cpython3.11", 1000, 1000, "zstd", 3, 1, 2),
+    RequirementLayersSpec(
+        "site-packages",
+        "/app",
+        "lib",
+        1,
+        install=RequirementsInstall("pex-v2.1.137.pex", "requirements.pex", ".ocikit/cpython3.11", ".cache/pex_root"),
+    ),
     RequirementLayersResult((RequirementLayer("numpy-1.26.4", "0.blob", "0.json"),), ("numpy-1.26.4",)),
     RequirementLayersResult(()),
     RequirementLayer("requirements", "5.blob", "5.json"),
+    RequirementsInstall("pex-v2.1.137.pex", "requirements.pex", ".ocikit/cpython3.11", ".cache/pex_root"),
 ]
 
 

@@ -5,10 +5,14 @@ tests/ocikit/test_contracts_read.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 
 import pytest
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.backend.python.util_rules.pex import Pex
+from pants.backend.python.util_rules.pex_cli import PexPEX
+from pants.backend.python.util_rules.pex_environment import PexEnvironment, PythonExecutable
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
 from pants.engine.fs import (
     EMPTY_DIGEST,
@@ -39,7 +43,7 @@ from ocikit.contracts.image_test import ImageTestCommand, ImageTestPlan
 from ocikit.contracts.layer import LayerCommand, LayerSpec
 from ocikit.contracts.lockfile import LockCommand, TrackedImage, TrackedImages
 from ocikit.contracts.pull import PullCommand
-from ocikit.contracts.requirement_layers import RequirementLayersCommand, RequirementLayersSpec
+from ocikit.contracts.requirement_layers import RequirementLayersCommand, RequirementLayersSpec, RequirementsInstall
 from ocikit.contracts.run import RunCommand
 from ocikit.contracts.sbom import DpkgScanRequest, SbomDpkgCommand, SbomSha1Command
 from ocikit.image import Descriptor, Layer, Platform
@@ -59,8 +63,8 @@ from pants_oci.python.requirement_layers import (
 )
 from pants_oci.python.trees import (
     BytecodeRequest,
-    InstalledRequirements,
-    InstalledRequirementsRequest,
+    ResolvedRequirements,
+    ResolvedRequirementsRequest,
     compile_bytecode,
 )
 from pants_oci.registries import OciRegistries
@@ -253,6 +257,7 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
         Address("src", target_name="bin"),
         InterpreterConstraints(["CPython==3.11.*"]),
         "cpython3.11",
+        True,
         "/app",
         1000,
         1000,
@@ -260,34 +265,46 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
         LayerCompression(Compression.zstd, 5),
     )
     runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
-    tree = Digest("3" * 64, 1)
-    written = {}
+    resolved = ResolvedRequirements(
+        Pex(Digest("3" * 64, 1), "requirements.pex", None), PythonExecutable("/opt/py/bin/python3.11")
+    )
+    pex_env = PexEnvironment(
+        path=("/usr/bin",),
+        interpreter_search_paths=("/opt/py/bin",),
+        subprocess_environment_dict=FrozenDict(),
+        named_caches_dir=PurePath("/home/me/.cache/pants/named_caches"),
+        bootstrap_python=PythonBuildStandaloneBinary("/opt/pbs/bin/python3"),
+    )
+    written, merged = {}, []
 
     def create(request: CreateDigest) -> Digest:
         written.update({fc.path: fc.content for fc in request})
-        return EMPTY_DIGEST
+        return Digest("4" * 64, 1)
 
+    def merge(request: MergeDigests) -> Digest:
+        merged.append(request)
+        return Digest("6" * 64, 1)
+
+    linked = []
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             build_requirement_layers,
-            rule_args=[request, runner, OciBuildSettings(Compression.gzip, None, 1700000000)],
+            rule_args=[
+                request,
+                runner,
+                OciBuildSettings(Compression.gzip, None, 1700000000),
+                PexPEX(digest=Digest("5" * 64, 1), exe="pex-v2.1.137.pex"),
+                pex_env,
+            ],
             mock_gets=[
-                MockGet(InstalledRequirements, (InstalledRequirementsRequest,), lambda _: InstalledRequirements(tree)),
+                MockGet(ResolvedRequirements, (ResolvedRequirementsRequest,), lambda _: resolved),
                 MockGet(
-                    DigestEntries,
-                    (Digest,),
-                    lambda _: DigestEntries(
-                        [
-                            FileEntry("bin/tool", FileDigest("4" * 64, 1), is_executable=True),
-                            FileEntry("big/data.so", FileDigest("5" * 64, 600_000)),
-                        ]
-                    ),
+                    LinkedInterpreter,
+                    (LinkInterpreterRequest,),
+                    lambda r: linked.append(r) or LinkedInterpreter(r.name),
                 ),
-                MockGet(
-                    PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")
-                ),
-                MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
                 MockGet(Digest, (CreateDigest,), create),
+                MockGet(Digest, (MergeDigests,), merge),
                 MockGet(ProcessResult, (Process,), _stop_at),
                 MockGet(DigestContents, (DigestSubset,), lambda _: DigestContents([])),  # never reached
                 MockGet(BuiltOciLayer, (RequirementLayerFiles,), lambda _: None),  # never reached
@@ -296,7 +313,8 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
     process = ran.value.args[0]
     assert process.argv[:4] == (".ocikit/python", "-S", "-m", "ocikit")
     command = RequirementLayersCommand.from_args(requirement_layers_cli._parser().parse_args(list(process.argv[5:])))
-    assert process.immutable_input_digests["site-packages"] == tree  # linked in, not copied
+    # The Python Pants found is linked by its version; only the link's name reaches the process.
+    assert linked == [LinkInterpreterRequest("cpython3.11", "/opt/py/bin/python3.11")]
     assert RequirementLayersSpec.loads(written[command.spec]) == RequirementLayersSpec(
         "site-packages",
         "/app",
@@ -309,9 +327,17 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
         "zstd",
         5,
         1700000000,
-        executables=("bin/tool",),  # what Pants records, not what the sandbox shows
+        install=RequirementsInstall("pex-v2.1.137.pex", "requirements.pex", ".ocikit/cpython3.11", ".cache/pex_root"),
     )
+    # The resolved requirements and the pex CLI are inputs; the tree is installed in the process.
+    assert merged == [MergeDigests([Digest("4" * 64, 1), Digest("3" * 64, 1), Digest("5" * 64, 1)])]
+    assert process.input_digest == Digest("6" * 64, 1)
+    assert process.append_only_caches["pex_root"] == ".cache/pex_root"
+    assert "site-packages" not in process.immutable_input_digests
     assert process.output_directories == (command.out,)
+    # No machine path in the cache key: not in the argv, the env or the spec.
+    key_text = " ".join([*process.argv, *process.env.values(), written[command.spec].decode()])
+    assert "/opt/" not in key_text and "/home/" not in key_text
 
 
 def test_the_layer_rule_writes_the_spec_and_command_the_worker_reads(tmp_path):

@@ -1,27 +1,20 @@
-"""A Python app's installed requirements -> their layers, by one cached process.
+"""A Python app's resolved requirements -> their layers, by one cached process.
 
-The process (`python -m ocikit requirement-layers`) reads the installed tree where Pants links
-it in, compiles its bytecode, splits it by distribution and writes each layer's blob: only the
-blobs come back into the store, not the tree's thousands of files and their bytecode."""
+The process (`python -m ocikit requirement-layers`) installs the resolved requirements (the
+packed pex Pants resolved) with pex's own `venv create`, compiles their bytecode, splits the tree
+by distribution and writes each layer's blob: only the blobs come back into the store, not the
+tree's thousands of files and their bytecode. (A separate install process would have its tree
+captured into the store and then written into this process's sandbox: seconds per app.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.backend.python.util_rules.pex_cli import PexPEX
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.engine.addresses import Address
-from pants.engine.fs import (
-    EMPTY_DIGEST,
-    CreateDigest,
-    Digest,
-    DigestContents,
-    DigestEntries,
-    DigestSubset,
-    FileContent,
-    PathGlobs,
-)
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
@@ -31,11 +24,12 @@ from ocikit.contracts.requirement_layers import (
     RequirementLayersCommand,
     RequirementLayersResult,
     RequirementLayersSpec,
+    RequirementsInstall,
 )
 from ocikit.requirement_layers import SHARED
 from pants_oci.python.launcher import REQUIREMENTS_DIR
-from pants_oci.python.trees import InstalledRequirements, InstalledRequirementsRequest
-from pants_oci.util_rules.layers import BuiltOciLayer, executable_paths, read_layer_files
+from pants_oci.python.trees import ResolvedRequirements, ResolvedRequirementsRequest
+from pants_oci.util_rules.layers import BuiltOciLayer, read_layer_files
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
 from pants_oci.util_rules.worker_runner import (
     CACHE_DIR,
@@ -47,6 +41,7 @@ from pants_oci.util_rules.worker_runner import (
 _SPEC = "requirement-layers.json"
 _TREE = "site-packages"
 _OUT = "layers"
+_PEX_ROOT_CACHE = "pex_root"  # the named cache Pants' pex processes use (PexEnvironment)
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,8 @@ class RequirementLayersRequest:
     app: Address  # the oci_python_app, for names
     binary: Address  # its pex_binary: the requirements of its closure
     interpreter_constraints: InterpreterConstraints  # one Python minor version
-    python_name: Optional[str]  # compile the bytecode for this Python ("cpython3.11"), or None
+    python_name: str  # the Python the tree is installed for ("cpython3.11")
+    compile_bytecode: bool  # compile the tree's bytecode for that Python
     destination: str
     uid: int
     gid: int
@@ -74,27 +70,24 @@ def layer_what(app: Address, name: str) -> str:
 
 
 def requirement_layers_spec(
-    request: RequirementLayersRequest,
-    python: Optional[LinkedInterpreter],
-    mtime: int,
-    executables: tuple[str, ...] = (),
+    request: RequirementLayersRequest, python: str, mtime: int, install: RequirementsInstall
 ) -> RequirementLayersSpec:
-    """What decides the layers' bytes, besides the tree: the bytecode's Python is named by its
-    version and reached through its link in the named cache, never by a machine path; the
-    tree's executables are the ones Pants records (`LayerSpec.executables` says why)."""
+    """What decides the layers' bytes, besides the resolved requirements: the Python they are
+    installed and compiled for, named by its version and reached through its link in the named
+    cache (`python`), never by a machine path."""
     return RequirementLayersSpec(
         root=_TREE,
         destination=request.destination,
         prefix=REQUIREMENTS_DIR,
         own_layer_bytes=request.own_layer_bytes,
-        python=f"{CACHE_DIR}/{python.name}" if python else None,
-        python_name=python.name if python else None,
+        python=python if request.compile_bytecode else None,
+        python_name=request.python_name if request.compile_bytecode else None,
         uid=request.uid,
         gid=request.gid,
         compression=request.compression.compression.value,
         level=request.compression.level,
         mtime=mtime,
-        executables=executables,
+        install=install,
     )
 
 
@@ -113,29 +106,34 @@ async def read_requirement_layer(request: RequirementLayerFiles) -> BuiltOciLaye
 
 @rule(desc="Build the requirement layers of a Python app", level=LogLevel.DEBUG)
 async def build_requirement_layers(
-    request: RequirementLayersRequest, runner: OcikitRunner, settings: OciBuildSettings
+    request: RequirementLayersRequest,
+    runner: OcikitRunner,
+    settings: OciBuildSettings,
+    pex_pex: PexPEX,
+    pex_env: PexEnvironment,
 ) -> RequirementLayers:
-    installed = await Get(
-        InstalledRequirements, InstalledRequirementsRequest(request.binary, request.interpreter_constraints)
+    resolved = await Get(
+        ResolvedRequirements, ResolvedRequirementsRequest(request.binary, request.interpreter_constraints)
     )
-    if installed.digest == EMPTY_DIGEST:
-        return RequirementLayers((), ())
-    python = None
-    if request.python_name:
-        found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
-        python = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, found.path))
-    executables = executable_paths(await Get(DigestEntries, Digest, installed.digest))
-    spec = requirement_layers_spec(request, python, settings.epoch, executables)
+    if runner.shipped:  # no named cache to link it into; the path is one of that environment
+        python = resolved.python.path
+    else:
+        linked = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, resolved.python.path))
+        python = f"{CACHE_DIR}/{linked.name}"
+    pex_root = str(pex_env.in_sandbox(working_directory=None).pex_root)
+    install = RequirementsInstall(pex_cli=pex_pex.exe, repository=resolved.pex.name, python=python, pex_root=pex_root)
+    spec = requirement_layers_spec(request, python, settings.epoch, install)
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, spec.dumps())]))
+    inputs = await Get(Digest, MergeDigests([spec_digest, resolved.pex.digest, pex_pex.digest]))
     result = await Get(
         ProcessResult,
         Process,
         runner.process(
             RequirementLayersCommand(spec=_SPEC, out=_OUT).to_argv(),
-            input_digest=spec_digest,
-            # Linked, not copied: the tree is read where the store holds it.
-            immutable_input_digests={_TREE: installed.digest},
+            input_digest=inputs,
             output_directories=(_OUT,),
+            # pex's cache (Pants' own): the installed wheels `venv create` copies from.
+            append_only_caches={_PEX_ROOT_CACHE: pex_root},
             description=f"Build the requirement layers of oci_python_app {request.app}",
             level=LogLevel.DEBUG,
         ),

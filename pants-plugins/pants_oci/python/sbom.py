@@ -2,9 +2,9 @@
 distribution (name, version, declared license, the locked wheel's sha256) and the app's own
 files with the targets they come from.
 
-Every answer is the layer build's own (the same memoized requests): the distributions are the
-`*.dist-info` directories of the tree the requirement layers are cut from, so the SBOM names
-exactly what those layers hold.
+Every answer comes from what the layer build reads (the same memoized requests): the
+distributions are the `*.dist-info` directories of the resolved requirements that the
+requirement layers' process installs, so the SBOM names exactly what those layers hold.
 """
 
 from __future__ import annotations
@@ -21,24 +21,30 @@ from pants.engine.fs import (
     CreateDigest,
     Digest,
     DigestContents,
-    DigestSubset,
     FileContent,
     GlobMatchErrorBehavior,
     MergeDigests,
     PathGlobs,
+    RemovePrefix,
 )
+from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import Target, TransitiveTargets, TransitiveTargetsRequest, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
 
+from ocikit.contracts.requirement_layers import RequirementsMetadataCommand
 from ocikit.sbom.model import SbomPackage
 from ocikit.sbom.pypi import InstalledDistribution, locked_artifacts, python_package
 from pants_oci.extensions import OciSbomContents, OciSbomContentsRequest
 from pants_oci.python.app import PythonAppPlan, PythonAppPlanRequest
 from pants_oci.python.launcher import CODE_DIR, MAIN
 from pants_oci.python.target_types import OciPythonAppTarget
-from pants_oci.python.trees import AppCode, AppCodeRequest, InstalledRequirements, InstalledRequirementsRequest
+from pants_oci.python.trees import AppCode, AppCodeRequest, ResolvedRequirements, ResolvedRequirementsRequest
+from pants_oci.util_rules.worker_runner import OcikitRunner
+
+_METADATA = "metadata"
 
 
 class OciPythonAppSbomRequest(OciSbomContentsRequest):
@@ -58,15 +64,24 @@ async def _lockfile_text(binary: Target, python_setup: PythonSetup) -> str:
     return contents[0].content.decode("utf-8", "replace") if contents else ""
 
 
-async def _distributions(plan: PythonAppPlan, binary: Target, python_setup: PythonSetup) -> tuple[SbomPackage, ...]:
+async def _distributions(
+    plan: PythonAppPlan, binary: Target, python_setup: PythonSetup, runner: OcikitRunner
+) -> tuple[SbomPackage, ...]:
     if not plan.include_requirements:
         return ()
-    installed = await Get(
-        InstalledRequirements, InstalledRequirementsRequest(plan.binary, plan.interpreter_constraints)
+    resolved = await Get(ResolvedRequirements, ResolvedRequirementsRequest(plan.binary, plan.interpreter_constraints))
+    result = await Get(
+        ProcessResult,
+        Process,
+        runner.process(
+            RequirementsMetadataCommand(repository=resolved.pex.name, out=_METADATA).to_argv(),
+            input_digest=resolved.pex.digest,
+            output_directories=(_METADATA,),
+            description=f"Read the requirements' metadata of {plan.binary}",
+            level=LogLevel.DEBUG,
+        ),
     )
-    metadata = await Get(
-        DigestContents, DigestSubset(installed.digest, PathGlobs(["*.dist-info/METADATA", "*.dist-info/WHEEL"]))
-    )
+    metadata = await Get(DigestContents, Digest, await Get(Digest, RemovePrefix(result.output_digest, _METADATA)))
     locked = locked_artifacts(await _lockfile_text(binary, python_setup))
     text = {fc.path: fc.content.decode("utf-8", "replace") for fc in metadata}
     comment = f"Installed by the oci_python_app {plan.app} from the requirements of {plan.binary}."
@@ -108,10 +123,12 @@ async def _code(plan: PythonAppPlan) -> tuple[Digest, FrozenDict[str, str]]:
 
 
 @rule(desc="List what a Python app puts in its image, for the SBOM")
-async def python_app_sbom_contents(request: OciPythonAppSbomRequest, python_setup: PythonSetup) -> OciSbomContents:
+async def python_app_sbom_contents(
+    request: OciPythonAppSbomRequest, python_setup: PythonSetup, runner: OcikitRunner
+) -> OciSbomContents:
     plan = await Get(PythonAppPlan, PythonAppPlanRequest(request.target.address))
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(plan.binary, description_of_origin="oci_python_app"))
-    packages = await _distributions(plan, wrapped.target, python_setup)
+    packages = await _distributions(plan, wrapped.target, python_setup, runner)
     files, owners = await _code(plan)
     return OciSbomContents(files, owners, packages)
 

@@ -1,6 +1,6 @@
-"""What an app's layers hold, as digests: its installed requirements (a flat site-packages tree
-from its resolve, as pex installs them), its code (sources and resources below their source
-roots, as inside a pex) and their bytecode."""
+"""What an app's layers hold: its resolved requirements (a packed pex, which the requirement
+layers' process installs as a flat site-packages tree), its code (sources and resources below
+their source roots, as inside a pex) and their bytecode."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import Pex
-from pants.backend.python.util_rules.pex_cli import PexCliProcess
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.backend.python.util_rules.python_sources import (
@@ -34,20 +33,20 @@ from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterprete
 
 logger = logging.getLogger(__name__)
 
-_SITE_PACKAGES = "site-packages"
 _TREE = "tree"
 _PYC = "pyc"
 
 
 @dataclass(frozen=True)
-class InstalledRequirementsRequest:
+class ResolvedRequirementsRequest:
     binary: Address  # a pex_binary: its closure's requirements, from its resolve
     interpreter_constraints: InterpreterConstraints  # one Python minor version: the wheels' tags
 
 
 @dataclass(frozen=True)
-class InstalledRequirements:
-    digest: Digest  # the contents of a site-packages directory
+class ResolvedRequirements:
+    pex: Pex  # a packed pex of the requirements (`pex.name` is its directory in `pex.digest`)
+    python: PythonExecutable  # the interpreter they were resolved for
 
 
 @dataclass(frozen=True)
@@ -75,18 +74,15 @@ class Bytecode:
     digest: Digest  # the `__pycache__` files of the tree, at their paths in it
 
 
-@rule(desc="Install the requirements of a Python app", level=LogLevel.DEBUG)
-async def install_requirements(
-    request: InstalledRequirementsRequest, python_setup: PythonSetup
-) -> InstalledRequirements:
+@rule(desc="Resolve the requirements of a Python app", level=LogLevel.DEBUG)
+async def resolve_requirements(request: ResolvedRequirementsRequest, python_setup: PythonSetup) -> ResolvedRequirements:
     # `internal_only`: Pants resolves for the one interpreter it finds for the constraints
-    # (`--python`), the one `venv create` installs for, instead of for every interpreter the
-    # constraints allow on this machine (pip's work once per interpreter). Not with
-    # `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile. The
-    # packed layout keeps each wheel a file of its own, which `venv create` installs, for that
-    # interpreter too (it otherwise takes the one pex runs on, whose wheel tags need not be the
-    # app's). The same interpreter compiles the bytecode. (Its path is in the command lines, as
-    # in Pants' own pex processes.)
+    # (`--python`), the one the requirement layers' process installs for, instead of for every
+    # interpreter the constraints allow on this machine (pip's work once per interpreter). Not
+    # with `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile.
+    # The packed layout keeps each installed wheel a zip of its own, which `venv create`
+    # installs, for that interpreter too (it otherwise takes the one pex runs on, whose wheel
+    # tags need not be the app's).
     pex, python = await MultiGet(
         Get(
             Pex,
@@ -102,22 +98,7 @@ async def install_requirements(
         ),
         Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
     )
-    result = await Get(
-        ProcessResult,
-        PexCliProcess(
-            subcommand=("venv", "create"),
-            extra_args=(
-                f"--dest-dir={_SITE_PACKAGES}",
-                f"--pex-repository={pex.name}",
-                "--layout=flat",
-                f"--python={python.path}",
-            ),
-            additional_input_digest=pex.digest,
-            output_directories=(_SITE_PACKAGES,),
-            description=f"Install the requirements of {request.binary}",
-        ),
-    )
-    return InstalledRequirements(await Get(Digest, RemovePrefix(result.output_digest, _SITE_PACKAGES)))
+    return ResolvedRequirements(pex, python)
 
 
 @rule(desc="Collect the code of a Python app", level=LogLevel.DEBUG)

@@ -129,10 +129,11 @@ class OcikitRunner:
         env: Mapping[str, str] | None = None,
         input_digest: Digest = EMPTY_DIGEST,
         immutable_input_digests: Mapping[str, Digest] | None = None,
+        append_only_caches: Mapping[str, str] | None = None,
         **kwargs,
     ) -> Process:
         """`python -m ocikit ARGS` as a Process, with `immutable_input_digests` linked in beside
-        the core's; `kwargs` go to Process unchanged.
+        the core's and `append_only_caches` beside its own; `kwargs` go to Process unchanged.
 
         With a remote cache, Pants 2.17 starts the process locally while it looks the result
         up, unless told to wait: a layer's sandbox (a copy of every input) then competes with
@@ -145,7 +146,7 @@ class OcikitRunner:
             env={**(env or {}), **self.env},
             input_digest=input_digest,
             immutable_input_digests={**(immutable_input_digests or {}), **self.immutable_input_digests},
-            append_only_caches=self.append_only_caches,
+            append_only_caches={**(append_only_caches or {}), **self.append_only_caches},
             **kwargs,
         )
 

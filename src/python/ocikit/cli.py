@@ -6,7 +6,8 @@ promote  copy a registry image by digest, with its attachments  (ocikit.registry
 pull     fetch an image by digest into an OCI image layout       (ocikit.registry.cli)
 inspect  print a registry image's manifest and config            (ocikit.registry.cli)
 bytecode compile a tree's .py files to reproducible .pyc files   (ocikit.bytecode)
-requirement-layers  installed requirements -> bytecode and layers (ocikit.requirement_layers_cli)
+requirement-layers  resolved requirements -> installed, bytecode, layers (ocikit.requirement_layers_cli)
+requirements-metadata  the dist-info of resolved requirements, for the SBOM (same module)
 run      load a layout into podman or docker and run it          (ocikit.run)
 image-test  check an image's files, config and commands           (ocikit.image_test)
 lock     refresh a base-image lockfile from the registries       (ocikit.registry.cli)
@@ -61,10 +62,10 @@ def _command(command: str, rest: list) -> int:
         from ocikit import bytecode
 
         return bytecode.main(rest)
-    if command == "requirement-layers":
+    if command in ("requirement-layers", "requirements-metadata"):
         from ocikit import requirement_layers_cli
 
-        return requirement_layers_cli.main(rest)
+        return requirement_layers_cli.main(rest, command)
     if command in ("sbom-dpkg", "sbom-sha1", "sbom-document"):
         from ocikit.sbom import worker as sbom_worker
 

@@ -1,17 +1,21 @@
-"""`python -m ocikit requirement-layers --spec SPEC.json --out DIR`: a Python app's installed
-requirements -> their bytecode and their layers, in one process.
+"""`python -m ocikit requirement-layers --spec SPEC.json --out DIR`: a Python app's resolved
+requirements -> installed, their bytecode and their layers, in one process.
 
 (What Pants passes: ocikit.contracts.requirement_layers.)
 
-The tree (a flat site-packages, linked into the sandbox) is read where it is: the bytecode goes
-into a scratch directory beside it (`ocikit.bytecode`, run by the image's Python), the split
-comes from the distributions' RECORDs (`ocikit.requirement_layers`), and each layer's entries
-are the tree's and the bytecode's below the layer's top-level names, placed at
+The tree (a flat site-packages) is installed in the process from the resolved requirements
+(`ocikit.requirements_install`; a spec without `install` reads a tree already there), the
+bytecode goes into a scratch directory beside it (`ocikit.bytecode`, run by the image's Python),
+the split comes from the distributions' RECORDs (`ocikit.requirement_layers`), and each layer's
+entries are the tree's and the bytecode's below the layer's top-level names, placed at
 `destination/prefix`. Only the layers' blobs leave the process: the thousands of files of the
 tree and its bytecode are never captured into Pants' store, nor written into another sandbox.
 
 The bytes are those of `ocikit layer` over the same files (the same entries, modes and
 compression): the blob of a part is the blob a layer process would build from its files.
+
+`python -m ocikit requirements-metadata --repository PEX --out DIR` copies the distributions'
+metadata out of the resolved requirements, for the SBOM.
 
 On any error: one line `ocikit requirement-layers: error: ...` on stderr, exit status 1.
 """
@@ -25,11 +29,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Type
 
 import ocikit
-from ocikit import bytecode
+from ocikit import bytecode, requirements_install
+from ocikit.command_line import CommandLine
 from ocikit.contract import ContractError
 from ocikit.contracts.layer import LayerSpec
 from ocikit.contracts.requirement_layers import (
@@ -38,14 +44,13 @@ from ocikit.contracts.requirement_layers import (
     RequirementLayersCommand,
     RequirementLayersResult,
     RequirementLayersSpec,
+    RequirementsMetadataCommand,
 )
 from ocikit.errors import error_line
 from ocikit.layer import LayerEntry, LayerError, plan_tree
 from ocikit.layer_cli import build_and_write
 from ocikit.requirement_layers import RequirementLayer as Part
 from ocikit.requirement_layers import distributions, layer_tops, platform_specific, split_requirements
-
-PROG = "ocikit requirement-layers"
 
 # Layers built at a time: each compresses on every core, but the tar stream and the hashing of
 # one layer run on one thread, so a second layer keeps the other core busy.
@@ -167,10 +172,18 @@ def build_parts(spec: RequirementLayersSpec, out: str, pyc: str) -> RequirementL
 def run(command: RequirementLayersCommand) -> RequirementLayersResult:
     spec = RequirementLayersSpec.read(command.spec)
     os.makedirs(command.out, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".bytecode-", dir=os.path.dirname(os.path.abspath(command.out)))
+    scratch = tempfile.mkdtemp(prefix=".requirements-", dir=os.path.dirname(os.path.abspath(command.out)))
     try:
-        compile_requirements(spec, scratch)
-        result = build_parts(spec, command.out, scratch)
+        if spec.install is not None:
+            requirements_install.install_tree(spec.install, spec.root, scratch)
+            spec = dataclasses.replace(spec, executables=requirements_install.executables(spec.root))
+        if requirements_install.holds_files(spec.root):
+            pyc = os.path.join(scratch, "bytecode")
+            os.makedirs(pyc)
+            compile_requirements(spec, pyc)
+            result = build_parts(spec, command.out, pyc)
+        else:  # an app without third-party requirements
+            result = RequirementLayersResult(())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     with open(os.path.join(command.out, RESULT), "wb") as f:
@@ -178,17 +191,22 @@ def run(command: RequirementLayersCommand) -> RequirementLayersResult:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").split("\n", 1)[0])
-    RequirementLayersCommand.add_arguments(parser)
+def _parser(kind: Type[CommandLine] = RequirementLayersCommand) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"ocikit {kind.COMMAND}", description=(kind.__doc__ or "").split("\n", 1)[0])
+    kind.add_arguments(parser)
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    command = RequirementLayersCommand.from_args(_parser().parse_args(argv))
+def main(argv: Optional[List[str]] = None, name: str = RequirementLayersCommand.COMMAND) -> int:
+    metadata = name == RequirementsMetadataCommand.COMMAND
+    args = _parser(RequirementsMetadataCommand if metadata else RequirementLayersCommand).parse_args(argv)
     try:
-        run(command)
-    except (LayerError, ContractError, OSError, RuntimeError) as e:
-        print(f"{PROG}: error: {error_line(e)}", file=sys.stderr)
+        if metadata:
+            command = RequirementsMetadataCommand.from_args(args)
+            requirements_install.copy_metadata(command.repository, command.out)
+        else:
+            run(RequirementLayersCommand.from_args(args))
+    except (LayerError, ContractError, OSError, RuntimeError, zipfile.BadZipFile) as e:
+        print(f"ocikit {name}: error: {error_line(e)}", file=sys.stderr)
         return 1
     return 0

@@ -5,8 +5,9 @@ once and imported by both sides: one module per command.
   pull      PullCommand
   lockfile  LockCommand, TrackedImages (its --tracked file): `python -m ocikit lock`
   bytecode  BytecodeCommand
-  requirement_layers  RequirementLayersCommand, RequirementLayersSpec (its --spec file),
-            RequirementLayersResult (the result.json it writes, beside a LayerDescriptor per layer)
+  requirement_layers  RequirementLayersCommand, RequirementLayersSpec (its --spec file, with
+            a RequirementsInstall), RequirementLayersResult (the result.json it writes, beside a
+            LayerDescriptor per layer); RequirementsMetadataCommand
   run       RunCommand
   verify    VerifyCommand, VerifyPlan (its --plan file), VerifyResult (what it prints)
   debian    DebLockCommand, DebLockRequest (its --request file), DebFetchCommand,

@@ -1,5 +1,6 @@
 """`python -m ocikit requirement-layers`: its command line, the spec it reads and the result it
-writes (with one `LayerDescriptor` per layer, as `ocikit layer` writes)."""
+writes (with one `LayerDescriptor` per layer, as `ocikit layer` writes); and `python -m ocikit
+requirements-metadata`, which reads the distributions' metadata for the SBOM."""
 
 from __future__ import annotations
 
@@ -22,8 +23,26 @@ class RequirementLayersCommand(CommandLine):
 
 
 @dataclass(frozen=True)
+class RequirementsInstall(Contract):
+    """Install the resolved requirements into the spec's `root` first, in the process: `pex3
+    venv create --layout flat` of `repository` (a packed pex of the requirements) for `python`,
+    run by the pex CLI `pex_cli` with `pex_root` (Pants' named cache) as PEX_ROOT. Paths are
+    relative to the working directory. The tree then never leaves the process: neither captured
+    into Pants' store nor written into another sandbox. Its executable files are the ones with
+    the owner's execute bit, as Pants would record them."""
+
+    KIND = "requirements-install"
+
+    pex_cli: str
+    repository: str
+    python: str
+    pex_root: str
+
+
+@dataclass(frozen=True)
 class RequirementLayersSpec(Contract):
-    """The tree at `root` (a flat site-packages), placed at `destination`/`prefix`.
+    """The tree at `root` (a flat site-packages), placed at `destination`/`prefix`; with
+    `install`, the process installs it there first.
 
     `python` is the interpreter that compiles the bytecode (relative to the working directory;
     None: no bytecode) and `python_name` the version it must be (`cpython3.11`). A distribution
@@ -47,6 +66,7 @@ class RequirementLayersSpec(Contract):
     mtime: int = 0
     threads: Optional[int] = None
     executables: Tuple[str, ...] = ()
+    install: Optional[RequirementsInstall] = None
 
 
 @dataclass(frozen=True)
@@ -72,3 +92,15 @@ class RequirementLayersResult(Contract):
 
 
 RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class RequirementsMetadataCommand(CommandLine):
+    """Copy each distribution's `*.dist-info/METADATA` and `WHEEL` out of a packed pex of
+    requirements (`.deps/*.whl`, the installed wheels that `venv create` lays out) into `out`,
+    at their paths in the installed tree: what the SBOM says of the requirement layers."""
+
+    COMMAND = "requirements-metadata"
+
+    repository: str = option("--repository", "a packed pex of the requirements", metavar="PEX_DIR")
+    out: str = option("--out", "the directory to write the dist-info files into", metavar="DIR")

@@ -22,6 +22,7 @@ from typing import Dict, List
 # commit's and earlier ones', so one bench breaks down either).
 COLD_STEPS = (
     ("find_interpreter", "Find interpreter for constraints"),
+    ("find_python", "Find a "),
     ("resolve", "Resolve the requirements"),
     ("install", "Install the requirements"),
     ("bytecode", "Compile the bytecode"),

@@ -19,6 +19,8 @@ from pants_oci import register
 from pants_oci.util_rules.worker_runner import (
     CACHE_DIR,
     CORE_DIR,
+    FindInterpreterRequest,
+    FoundInterpreter,
     LinkedInterpreter,
     LinkInterpreterRequest,
     OcikitRunner,
@@ -38,6 +40,7 @@ def rule_runner() -> RuleRunner:
             *source_root.rules(),
             QueryRule(OcikitRunner, []),
             QueryRule(LinkedInterpreter, [LinkInterpreterRequest]),
+            QueryRule(FoundInterpreter, [FindInterpreterRequest]),
             QueryRule(FallibleProcessResult, [Process]),
         ],
         target_types=register.target_types(),
@@ -94,6 +97,29 @@ def test_a_core_process_on_another_python_sees_the_core_and_nothing_else(rule_ru
     result = rule_runner.request(FallibleProcessResult, [probe])
     assert result.exit_code == 0, result.stderr.decode()
     assert result.stdout.decode().split() == [*str(tuple(sys.version_info[:2])).split(), "False", "ocikit"]
+
+
+def test_a_python_found_on_the_search_path_is_linked_by_its_version(rule_runner):
+    """What an oci_python_app's Python is: found by one process (the setup step) and linked into
+    the named cache, so the link runs that very interpreter."""
+    runner = rule_runner.request(OcikitRunner, [])
+    this = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}"
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    real = os.path.realpath(sys.executable)
+    request = FindInterpreterRequest(
+        this, sys.implementation.name, version, ("/nonexistent", os.path.dirname(real)), (os.path.basename(real),)
+    )
+    found = rule_runner.request(FoundInterpreter, [request])
+    assert found.path == real and found.fingerprint and len(found.fingerprint) == 64
+    probe = Process(
+        argv=(f"{CACHE_DIR}/{this}", "-S", "-c", "import sys, os; print(os.path.realpath(sys.executable))"),
+        description="probe",
+        append_only_caches=runner.append_only_caches,
+    )
+    result = rule_runner.request(FallibleProcessResult, [probe])
+    assert result.exit_code == 0 and result.stdout.decode().strip() == real
+    missing = FindInterpreterRequest(this, sys.implementation.name, "2.0", (os.path.dirname(real),), ("python",))
+    assert rule_runner.request(FoundInterpreter, [missing]) == FoundInterpreter(None, None)
 
 
 def test_the_cache_name_is_what_pants_accepts_and_differs_by_abi():

@@ -56,6 +56,7 @@ from pants_oci.goals.lockfile import lock_command
 from pants_oci.goals.package import BuiltOciImageArtifact
 from pants_oci.goals.run import run_arguments
 from pants_oci.image_test_fields import OciImageTestTarget
+from pants_oci.python.interpreter import AppPython, AppPythonRequest
 from pants_oci.python.requirement_layers import (
     RequirementLayerFiles,
     RequirementLayersRequest,
@@ -75,7 +76,7 @@ from pants_oci.util_rules.layers import BuiltOciLayer, LayerPart, build_layer_pa
 from pants_oci.util_rules.pull import PullImageRequest, pull_command
 from pants_oci.util_rules.runtime import ContainerRuntime, MaybeContainerRuntime
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.util_rules.worker_runner import LinkedInterpreter, OcikitRunner
 
 DIGEST = "sha256:" + "ab" * 32
 REGISTRIES = OciRegistries.from_dict(
@@ -229,17 +230,16 @@ def _stop_at(process: Process) -> ProcessResult:
 
 
 def test_the_bytecode_command_is_the_contract_and_the_worker_reads_it():
-    request = BytecodeRequest(Digest("1" * 64, 1), InterpreterConstraints(["CPython==3.11.*"]), "cpython", "3.11", "w")
+    python = AppPythonRequest(InterpreterConstraints(["CPython==3.11.*"]), "cpython", "3.11")
+    request = BytecodeRequest(Digest("1" * 64, 1), python, "w")
     runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
+    found = AppPython(PythonExecutable("/opt/py/bin/python3.11"), LinkedInterpreter("cpython3.11"))
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             compile_bytecode,
             rule_args=[request, runner],
             mock_gets=[
-                MockGet(
-                    PythonExecutable, (InterpreterConstraints,), lambda _: PythonExecutable("/opt/py/bin/python3.11")
-                ),
-                MockGet(LinkedInterpreter, (LinkInterpreterRequest,), lambda r: LinkedInterpreter(r.name)),
+                MockGet(AppPython, (AppPythonRequest,), lambda _: found),
                 MockGet(ProcessResult, (Process,), _stop_at),
                 MockGet(Digest, (RemovePrefix,), lambda _: EMPTY_DIGEST),  # never reached
             ],
@@ -255,8 +255,7 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
     request = RequirementLayersRequest(
         Address("images", target_name="app"),
         Address("src", target_name="bin"),
-        InterpreterConstraints(["CPython==3.11.*"]),
-        "cpython3.11",
+        AppPythonRequest(InterpreterConstraints(["CPython==3.11.*"]), "cpython", "3.11"),
         True,
         "/app",
         1000,
@@ -266,7 +265,8 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
     )
     runner = OcikitRunner(cache_name="ocikit_python_x", deps_directory="deps-1", core=EMPTY_DIGEST)
     resolved = ResolvedRequirements(
-        Pex(Digest("3" * 64, 1), "requirements.pex", None), PythonExecutable("/opt/py/bin/python3.11")
+        Pex(Digest("3" * 64, 1), "requirements.pex", None),
+        AppPython(PythonExecutable("/opt/py/bin/python3.11"), LinkedInterpreter("cpython3.11")),
     )
     pex_env = PexEnvironment(
         path=("/usr/bin",),
@@ -285,7 +285,6 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
         merged.append(request)
         return Digest("6" * 64, 1)
 
-    linked = []
     with pytest.raises(_Ran) as ran:
         run_rule_with_mocks(
             build_requirement_layers,
@@ -298,11 +297,6 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
             ],
             mock_gets=[
                 MockGet(ResolvedRequirements, (ResolvedRequirementsRequest,), lambda _: resolved),
-                MockGet(
-                    LinkedInterpreter,
-                    (LinkInterpreterRequest,),
-                    lambda r: linked.append(r) or LinkedInterpreter(r.name),
-                ),
                 MockGet(Digest, (CreateDigest,), create),
                 MockGet(Digest, (MergeDigests,), merge),
                 MockGet(ProcessResult, (Process,), _stop_at),
@@ -313,8 +307,6 @@ def test_the_requirement_layers_rule_writes_the_spec_and_command_the_worker_read
     process = ran.value.args[0]
     assert process.argv[:4] == (".ocikit/python", "-S", "-m", "ocikit")
     command = RequirementLayersCommand.from_args(requirement_layers_cli._parser().parse_args(list(process.argv[5:])))
-    # The Python Pants found is linked by its version; only the link's name reaches the process.
-    assert linked == [LinkInterpreterRequest("cpython3.11", "/opt/py/bin/python3.11")]
     assert RequirementLayersSpec.loads(written[command.spec]) == RequirementLayersSpec(
         "site-packages",
         "/app",

@@ -50,6 +50,7 @@ from ocikit.image import Platform, PlatformImage, select_platform
 from pants_oci.extensions import OciLayers, OciLayersRequest
 from pants_oci.host_platform import container_platform
 from pants_oci.layer_fields import OciLayerOwnerField
+from pants_oci.python.interpreter import AppPythonRequest
 from pants_oci.python.launcher import CODE_DIR, MAIN, PythonVersions, launcher_script
 from pants_oci.python.requirement_layers import RequirementLayers, RequirementLayersRequest
 from pants_oci.python.target_types import (
@@ -97,6 +98,13 @@ class PythonAppPlan:
     include_sources: bool
     interpreter_constraints: InterpreterConstraints
     versions: PythonVersions
+
+    @property
+    def python_request(self) -> AppPythonRequest:
+        """The local Python its requirements are resolved, installed and compiled for."""
+        return AppPythonRequest(
+            self.interpreter_constraints, self.versions.implementations[0], self.versions.minor_versions[0]
+        )
 
     @property
     def entrypoint(self) -> tuple[str, ...]:
@@ -237,13 +245,11 @@ class CodeLayers:
 
 
 def requirement_layers_request(plan: PythonAppPlan, compression: LayerCompression) -> RequirementLayersRequest:
-    versions = plan.versions
     compile_bytecode = plan.compile_bytecode in ("requirements", "all")
     return RequirementLayersRequest(
         app=plan.app,
         binary=plan.binary,
-        interpreter_constraints=plan.interpreter_constraints,
-        python_name=f"{versions.implementations[0]}{versions.minor_versions[0]}",
+        python=plan.python_request,
         compile_bytecode=compile_bytecode,
         destination=plan.destination,
         uid=plan.uid,
@@ -256,10 +262,7 @@ def requirement_layers_request(plan: PythonAppPlan, compression: LayerCompressio
 async def _with_bytecode(plan: PythonAppPlan, tree: Digest, what: str, part: str) -> Digest:
     if plan.compile_bytecode not in (part, "all"):
         return tree
-    versions = plan.versions
-    request = BytecodeRequest(
-        tree, plan.interpreter_constraints, versions.implementations[0], versions.minor_versions[0], what
-    )
+    request = BytecodeRequest(tree, plan.python_request, what)
     bytecode = await Get(Bytecode, BytecodeRequest, request)
     return await Get(Digest, MergeDigests([tree, bytecode.digest]))
 

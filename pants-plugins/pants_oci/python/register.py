@@ -18,7 +18,7 @@ from pants.engine.rules import collect_rules, rule  # noqa: E402
 from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies  # noqa: E402
 from pants.engine.unions import UnionRule  # noqa: E402
 
-from pants_oci.python import app, requirement_layers, sbom, trees  # noqa: E402
+from pants_oci.python import app, interpreter, requirement_layers, sbom, trees  # noqa: E402
 from pants_oci.python.target_types import OciPythonAppBinaryField, OciPythonAppTarget  # noqa: E402
 from pants_oci.util_rules.dependencies import address_in_field  # noqa: E402
 
@@ -50,6 +50,7 @@ def rules():
         *collect_rules(),
         UnionRule(InferDependenciesRequest, InferOciPythonAppDependencies),
         *app.rules(),
+        *interpreter.rules(),
         *requirement_layers.rules(),
         *sbom.rules(),
         *trees.rules(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_cli import PexPEX
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.engine.addresses import Address
@@ -27,16 +26,12 @@ from ocikit.contracts.requirement_layers import (
     RequirementsInstall,
 )
 from ocikit.requirement_layers import SHARED
+from pants_oci.python.interpreter import AppPythonRequest
 from pants_oci.python.launcher import REQUIREMENTS_DIR
 from pants_oci.python.trees import ResolvedRequirements, ResolvedRequirementsRequest
 from pants_oci.util_rules.layers import BuiltOciLayer, read_layer_files
 from pants_oci.util_rules.settings import LayerCompression, OciBuildSettings
-from pants_oci.util_rules.worker_runner import (
-    CACHE_DIR,
-    LinkedInterpreter,
-    LinkInterpreterRequest,
-    OcikitRunner,
-)
+from pants_oci.util_rules.worker_runner import CACHE_DIR, OcikitRunner
 
 _SPEC = "requirement-layers.json"
 _TREE = "site-packages"
@@ -48,8 +43,7 @@ _PEX_ROOT_CACHE = "pex_root"  # the named cache Pants' pex processes use (PexEnv
 class RequirementLayersRequest:
     app: Address  # the oci_python_app, for names
     binary: Address  # its pex_binary: the requirements of its closure
-    interpreter_constraints: InterpreterConstraints  # one Python minor version
-    python_name: str  # the Python the tree is installed for ("cpython3.11")
+    python: AppPythonRequest  # the Python the tree is installed for (one minor version)
     compile_bytecode: bool  # compile the tree's bytecode for that Python
     destination: str
     uid: int
@@ -81,7 +75,7 @@ def requirement_layers_spec(
         prefix=REQUIREMENTS_DIR,
         own_layer_bytes=request.own_layer_bytes,
         python=python if request.compile_bytecode else None,
-        python_name=request.python_name if request.compile_bytecode else None,
+        python_name=request.python.name if request.compile_bytecode else None,
         uid=request.uid,
         gid=request.gid,
         compression=request.compression.compression.value,
@@ -112,14 +106,10 @@ async def build_requirement_layers(
     pex_pex: PexPEX,
     pex_env: PexEnvironment,
 ) -> RequirementLayers:
-    resolved = await Get(
-        ResolvedRequirements, ResolvedRequirementsRequest(request.binary, request.interpreter_constraints)
-    )
-    if runner.shipped:  # no named cache to link it into; the path is one of that environment
-        python = resolved.python.path
-    else:
-        linked = await Get(LinkedInterpreter, LinkInterpreterRequest(request.python_name, resolved.python.path))
-        python = f"{CACHE_DIR}/{linked.name}"
+    resolved = await Get(ResolvedRequirements, ResolvedRequirementsRequest(request.binary, request.python))
+    linked = resolved.python.linked
+    # No link where processes run elsewhere: the path Pants found there.
+    python = f"{CACHE_DIR}/{linked.name}" if linked else resolved.python.executable.path
     pex_root = str(pex_env.in_sandbox(working_directory=None).pex_root)
     install = RequirementsInstall(pex_cli=pex_pex.exe, repository=resolved.pex.name, python=python, pex_root=pex_root)
     spec = requirement_layers_spec(request, python, settings.epoch, install)

@@ -69,7 +69,7 @@ async def _distributions(
 ) -> tuple[SbomPackage, ...]:
     if not plan.include_requirements:
         return ()
-    resolved = await Get(ResolvedRequirements, ResolvedRequirementsRequest(plan.binary, plan.interpreter_constraints))
+    resolved = await Get(ResolvedRequirements, ResolvedRequirementsRequest(plan.binary, plan.python_request))
     result = await Get(
         ProcessResult,
         Process,

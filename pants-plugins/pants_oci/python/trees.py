@@ -9,9 +9,7 @@ from dataclasses import dataclass
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import PexLayout
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import Pex
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.backend.python.util_rules.python_sources import (
     PythonSourceFiles,
@@ -23,13 +21,14 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, RemovePrefix
 from pants.engine.internals.native_engine import IntrinsicError
 from pants.engine.process import Process, ProcessResult
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import InvalidFieldException, TransitiveTargets, TransitiveTargetsRequest
 from pants.source.source_root import NoSourceRootError
 from pants.util.logging import LogLevel
 
 from ocikit.contracts.bytecode import BytecodeCommand
-from pants_oci.util_rules.worker_runner import LinkedInterpreter, LinkInterpreterRequest, OcikitRunner
+from pants_oci.python.interpreter import AppPython, AppPythonRequest
+from pants_oci.util_rules.worker_runner import LinkedInterpreter, OcikitRunner
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +39,13 @@ _PYC = "pyc"
 @dataclass(frozen=True)
 class ResolvedRequirementsRequest:
     binary: Address  # a pex_binary: its closure's requirements, from its resolve
-    interpreter_constraints: InterpreterConstraints  # one Python minor version: the wheels' tags
+    python: AppPythonRequest  # one Python minor version: the wheels' tags
 
 
 @dataclass(frozen=True)
 class ResolvedRequirements:
     pex: Pex  # a packed pex of the requirements (`pex.name` is its directory in `pex.digest`)
-    python: PythonExecutable  # the interpreter they were resolved for
+    python: AppPython  # the interpreter they were resolved for
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,7 @@ class AppCode:
 @dataclass(frozen=True)
 class BytecodeRequest:
     tree: Digest
-    interpreter_constraints: InterpreterConstraints  # one Python minor version
-    implementation: str  # sys.implementation.name: "cpython"
-    minor_version: str  # what the constraints allow: "3.11"
+    python: AppPythonRequest  # one Python minor version
     what: str  # e.g. "the requirements of src/python/app:bin"
 
 
@@ -76,27 +73,26 @@ class Bytecode:
 
 @rule(desc="Resolve the requirements of a Python app", level=LogLevel.DEBUG)
 async def resolve_requirements(request: ResolvedRequirementsRequest, python_setup: PythonSetup) -> ResolvedRequirements:
-    # `internal_only`: Pants resolves for the one interpreter it finds for the constraints
-    # (`--python`), the one the requirement layers' process installs for, instead of for every
-    # interpreter the constraints allow on this machine (pip's work once per interpreter). Not
-    # with `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile.
-    # The packed layout keeps each installed wheel a zip of its own, which `venv create`
-    # installs, for that interpreter too (it otherwise takes the one pex runs on, whose wheel
-    # tags need not be the app's).
-    pex, python = await MultiGet(
-        Get(
-            Pex,
-            PexFromTargetsRequest(
-                [request.binary],
-                output_filename="requirements.pex",
-                internal_only=not python_setup.run_against_entire_lockfile,
-                layout=PexLayout.PACKED,
-                include_source_files=False,
-                include_local_dists=False,
-                description=f"Resolve the requirements of {request.binary}",
-            ),
+    # For the one interpreter the app's Python is, the one the requirement layers' process
+    # installs for, instead of for every interpreter the constraints allow on this machine
+    # (pip's work once per interpreter): by its exact version when the search found it
+    # (interpreter.py), else as Pants' own lookup found it (`internal_only`, unless
+    # `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile). The
+    # packed layout keeps each installed wheel a zip of its own, which `venv create` installs.
+    python = await Get(AppPython, AppPythonRequest, request.python)
+    exact = python.exact_constraints(request.python)
+    pex = await Get(
+        Pex,
+        PexFromTargetsRequest(
+            [request.binary],
+            output_filename="requirements.pex",
+            internal_only=exact is None and not python_setup.run_against_entire_lockfile,
+            layout=PexLayout.PACKED,
+            include_source_files=False,
+            include_local_dists=False,
+            hardcoded_interpreter_constraints=exact,
+            description=f"Resolve the requirements of {request.binary}",
         ),
-        Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
     )
     return ResolvedRequirements(pex, python)
 
@@ -142,18 +138,15 @@ def no_source_root(app: Address, binary: Address, error: NoSourceRootError) -> I
 async def compile_bytecode(request: BytecodeRequest, runner: OcikitRunner) -> Bytecode:
     if request.tree == EMPTY_DIGEST:
         return Bytecode(EMPTY_DIGEST)
-    found = await Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints)
-    # Named by its version, not its path: the cache key is the same on every machine, and the
-    # compiler refuses an interpreter of another version behind the name.
-    name = f"{request.implementation}{request.minor_version}"
-    python = await Get(LinkedInterpreter, LinkInterpreterRequest(name, found.path))
+    python = await Get(AppPython, AppPythonRequest, request.python)
     result = await Get(
         ProcessResult,
         Process,
         runner.core_process(
             # The tree (all of site-packages, for requirements) is linked in, not copied.
-            python,
-            BytecodeCommand(root=_TREE, out=_PYC, python=name).to_argv(),
+            # No link where processes run elsewhere: core_process refuses that, naming why.
+            python.linked or LinkedInterpreter(request.python.name),
+            BytecodeCommand(root=_TREE, out=_PYC, python=request.python.name).to_argv(),
             immutable_input_digests={_TREE: request.tree},
             output_directories=(_PYC,),
             description=f"Compile the bytecode of {request.what}",

@@ -200,6 +200,26 @@ class LinkedInterpreter:
     name: str
 
 
+@dataclass(frozen=True)
+class FindInterpreterRequest:
+    """Find a Python of `implementation` and minor `version` on `search_paths` (Pants' interpreter
+    search path; file `names` most specific first) and link it into the named cache as `name`:
+    one process, where Pants' own lookup runs the pex CLI (seconds, on every pantsd start)."""
+
+    name: str  # "cpython3.11"
+    implementation: str  # "cpython"
+    version: str  # "3.11"
+    search_paths: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FoundInterpreter:
+    path: str | None  # its real path; None: none on the search path
+    fingerprint: str | None  # the sha256 of that file
+    version: str | None = None  # its full version: "3.11.7"
+
+
 _CHROOT = "{chroot}/"  # replaced by the run goal with its sandbox's absolute path
 # PYTHONHASHSEED: output that follows string hashing (a frozenset's order in marshalled code)
 # is the same in every run.
@@ -317,6 +337,39 @@ async def link_interpreter(
     )
     _check_setup(result, caches_dir, runner.cache_name)
     return LinkedInterpreter(request.name)
+
+
+@rule(desc="Find a Python and link it into the cache of ocikit processes", level=LogLevel.DEBUG)
+async def find_interpreter(
+    request: FindInterpreterRequest, runner: OcikitRunner, caches_dir: NamedCachesDirOption
+) -> FoundInterpreter:
+    if runner.shipped:
+        raise WorkerSetupError(_NOT_SHIPPED.format(what=f"Linking a {request.name}"))
+    find = {
+        "link": request.name,
+        "implementation": request.implementation,
+        "version": request.version,
+        "search_paths": list(request.search_paths),
+        "names": list(request.names),
+    }
+    setup = await Get(Digest, CreateDigest(_setup_files({"cache": CACHE_DIR, "find": find})))
+    result = await Get(
+        FallibleProcessResult,
+        Process(
+            # Never cached on disk, as Pants' own lookup: machine paths are its input and output.
+            argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
+            description=f"Find a {request.name} and link it as {CACHE_DIR}/{request.name}",
+            input_digest=setup,
+            immutable_input_digests=runner.immutable_input_digests,
+            env={"PYTHONPATH": CORE_DIR},
+            append_only_caches=runner.append_only_caches,
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+            level=LogLevel.DEBUG,
+        ),
+    )
+    _check_setup(result, caches_dir, runner.cache_name)
+    found = json.loads(result.stdout)
+    return FoundInterpreter(found["path"], found["fingerprint"], found["version"])
 
 
 def _setup_env(test_env: EnvironmentVars) -> dict[str, str]:

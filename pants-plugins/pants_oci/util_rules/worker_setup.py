@@ -14,6 +14,10 @@ Workers then start as `.ocikit/python -S -m ocikit ...`: a command line with no 
 SPEC.json: {"cache": ".ocikit", "python": ABSOLUTE PATH, "directory": "deps-<hash>",
             "files": [[SOURCE, RELATIVE PATH, SHA256], ...], "imports": [MODULE, ...]}
        or: {"cache": ".ocikit", "links": {NAME: ABSOLUTE PATH, ...}}
+       or: {"cache": ".ocikit", "find": {"link": NAME, "implementation": "cpython", "version":
+            "3.11", "search_paths": [DIR, ...], "names": [FILE NAME, ...]}}: find that Python
+            (`find_python`), link it as NAME and print {"path": ..., "fingerprint": ...,
+            "version": "3.11.7"}
 """
 
 import fcntl
@@ -225,6 +229,66 @@ def link_python(cache, python, name="python"):
     return True
 
 
+# Run by each candidate: its implementation, minor and full version, as `sys.implementation`
+# and `sys.version_info` say (Python 2 has no `sys.implementation` and fails: not a candidate).
+_PROBE = "import sys; v = sys.version_info; print(sys.implementation.name, '%d.%d' % v[:2], '%d.%d.%d' % v[:3])"
+
+
+def _probe(path):
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            [path, "-S", "-c", _PROBE],
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def find_python(implementation, version, search_paths, names, probe=_probe):
+    """The first executable that is `implementation` at `version` (its minor version, "3.11"):
+    each name in turn (the most specific first, `python3.11`), in each search path in order,
+    each real file asked once. Returns (its path, its real path, its full version), or None."""
+    seen = set()
+    for name in names:
+        for directory in search_paths:
+            path = os.path.join(directory, name)
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                continue
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            answer = (probe(path) or "").split()
+            if answer[:2] == [implementation, version] and len(answer) == 3:
+                return path, real, answer[2]
+    return None
+
+
+def fingerprint(path):
+    """The sha256 of the interpreter's file, as Pants' own lookup fingerprints it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _find_and_link(cache, find):
+    found = find_python(find["implementation"], find["version"], find["search_paths"], find["names"])
+    if found is None:
+        return {"path": None, "fingerprint": None, "version": None}
+    _path, real, full_version = found
+    link_python(cache, real, find["link"])
+    return {"path": real, "fingerprint": fingerprint(real), "version": full_version}
+
+
 def main(argv):
     """Prints what it did as JSON: {"rebuilt": REASON or null, "damaged": bool}, where damaged
     means a copy was there and failed its check (not missing, nor of an older layout)."""
@@ -239,6 +303,9 @@ def main(argv):
         if "links" in spec:
             for name, python in sorted(spec["links"].items()):
                 link_python(cache, python, name)
+            return 0
+        if "find" in spec:
+            print(json.dumps(_find_and_link(cache, spec["find"])))
             return 0
         rebuilt = ensure_dependencies(cache, spec["directory"], spec["files"], spec["python"], spec.get("imports", ()))
         link_python(cache, spec["python"])

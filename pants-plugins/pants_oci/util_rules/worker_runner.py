@@ -312,6 +312,23 @@ async def prepare_local_runner(
     return LocalRunner(OcikitRunner(cache_name=cache_name, deps_directory=deps.directory, core=core))
 
 
+async def _link_setup_process(runner: OcikitRunner, spec: dict, description: str) -> Process:
+    """The setup step run in the named cache to link (or find and link) an interpreter. Like the
+    runner's own setup, never cached on disk: machine paths are its input and its output. The
+    processes that use a link name only the link."""
+    setup = await Get(Digest, CreateDigest(_setup_files(spec)))
+    return Process(
+        argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
+        description=description,
+        input_digest=setup,
+        immutable_input_digests=runner.immutable_input_digests,
+        env={"PYTHONPATH": CORE_DIR},
+        append_only_caches=runner.append_only_caches,
+        cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+        level=LogLevel.DEBUG,
+    )
+
+
 @rule(desc="Link a Python into the cache of ocikit processes", level=LogLevel.DEBUG)
 async def link_interpreter(
     request: LinkInterpreterRequest, runner: OcikitRunner, caches_dir: NamedCachesDirOption
@@ -319,21 +336,10 @@ async def link_interpreter(
     if runner.shipped:
         raise WorkerSetupError(_NOT_SHIPPED.format(what=f"Linking {request.path} as {request.name}"))
     spec = {"cache": CACHE_DIR, "links": {request.name: os.path.realpath(request.path)}}
-    setup = await Get(Digest, CreateDigest(_setup_files(spec)))
     result = await Get(
         FallibleProcessResult,
-        Process(
-            # Like the runner's own setup, never cached on disk: the machine path is in its
-            # input. The processes that use the link name only `request.name`.
-            argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
-            description=f"Link {request.path} as {CACHE_DIR}/{request.name}",
-            input_digest=setup,
-            immutable_input_digests=runner.immutable_input_digests,
-            env={"PYTHONPATH": CORE_DIR},
-            append_only_caches=runner.append_only_caches,
-            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
-            level=LogLevel.DEBUG,
-        ),
+        Process,
+        await _link_setup_process(runner, spec, f"Link {request.path} as {CACHE_DIR}/{request.name}"),
     )
     _check_setup(result, caches_dir, runner.cache_name)
     return LinkedInterpreter(request.name)
@@ -352,20 +358,11 @@ async def find_interpreter(
         "search_paths": list(request.search_paths),
         "names": list(request.names),
     }
-    setup = await Get(Digest, CreateDigest(_setup_files({"cache": CACHE_DIR, "find": find})))
+    description = f"Find a {request.name} and link it as {CACHE_DIR}/{request.name}"
     result = await Get(
         FallibleProcessResult,
-        Process(
-            # Never cached on disk, as Pants' own lookup: machine paths are its input and output.
-            argv=(f"{CACHE_DIR}/python", "-S", _SETUP_SCRIPT, _SETUP_SPEC),
-            description=f"Find a {request.name} and link it as {CACHE_DIR}/{request.name}",
-            input_digest=setup,
-            immutable_input_digests=runner.immutable_input_digests,
-            env={"PYTHONPATH": CORE_DIR},
-            append_only_caches=runner.append_only_caches,
-            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
-            level=LogLevel.DEBUG,
-        ),
+        Process,
+        await _link_setup_process(runner, {"cache": CACHE_DIR, "find": find}, description),
     )
     _check_setup(result, caches_dir, runner.cache_name)
     found = json.loads(result.stdout)

@@ -210,6 +210,7 @@ def test_the_resolve_names_the_found_pythons_exact_version_instead_of_asking_pan
     pex_request = _resolve(found)
     assert pex_request.hardcoded_interpreter_constraints == InterpreterConstraints(["CPython==3.11.7"])
     assert not pex_request.internal_only  # an internal pex would ask Pants' lookup for a path
+    assert pex_request.additional_args == ("--python-path", "/opt/a")  # pex looks there only
 
 
 @pytest.mark.parametrize("entire_lockfile", [False, True])
@@ -218,3 +219,4 @@ def test_without_a_found_version_the_resolve_is_internal_and_pants_lookup_picks_
     pex_request = _resolve(fallback, entire_lockfile)
     assert pex_request.hardcoded_interpreter_constraints is None
     assert pex_request.internal_only is not entire_lockfile
+    assert pex_request.additional_args == ()

@@ -5,6 +5,7 @@ their source roots, as inside a pex) and their bytecode."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from pants.backend.python.subsystems.setup import PythonSetup
@@ -76,11 +77,14 @@ async def resolve_requirements(request: ResolvedRequirementsRequest, python_setu
     # For the one interpreter the app's Python is, the one the requirement layers' process
     # installs for, instead of for every interpreter the constraints allow on this machine
     # (pip's work once per interpreter): by its exact version when the search found it
-    # (interpreter.py), else as Pants' own lookup found it (`internal_only`, unless
-    # `run_against_entire_lockfile`, which makes an internal pex hold the whole lockfile). The
-    # packed layout keeps each installed wheel a zip of its own, which `venv create` installs.
+    # (interpreter.py), looked for in its own directory only (a later `--python-path` wins over
+    # Pants' whole search path, where pex would identify every interpreter first: ~0.9 s), else
+    # as Pants' own lookup found it (`internal_only`, unless `run_against_entire_lockfile`,
+    # which makes an internal pex hold the whole lockfile). The packed layout keeps each
+    # installed wheel a zip of its own, which `venv create` installs.
     python = await Get(AppPython, AppPythonRequest, request.python)
     exact = python.exact_constraints(request.python)
+    search = ("--python-path", os.path.dirname(python.executable.path)) if exact else ()
     pex = await Get(
         Pex,
         PexFromTargetsRequest(
@@ -91,6 +95,7 @@ async def resolve_requirements(request: ResolvedRequirementsRequest, python_setu
             include_source_files=False,
             include_local_dists=False,
             hardcoded_interpreter_constraints=exact,
+            additional_args=search,
             description=f"Resolve the requirements of {request.binary}",
         ),
     )

@@ -39,11 +39,11 @@ THIS = (sys.implementation.name, f"{sys.version_info[0]}.{sys.version_info[1]}")
 
 
 def fake_python(directory: Path, name: str, says: str) -> Path:
-    """An executable that answers the probe as a Python of `says` would ("cpython 3.11");
-    "fail" exits 1, as Python 2 does on `sys.implementation`."""
+    """An executable that answers the probe as a Python of `says` would ("cpython 3.11"), naming
+    itself as the interpreter it runs; "fail" exits 1, as Python 2 does on `sys.implementation`."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    body = "exit 1" if says == "fail" else f"echo '{says} {says.split()[1]}.4'"
+    body = "exit 1" if says == "fail" else f"echo '{says} {says.split()[1]}.4 {path}'"
     path.write_text(f"#!/bin/sh\n{body}\n")
     path.chmod(0o755)
     return path
@@ -67,6 +67,19 @@ def test_candidates_of_another_version_or_that_fail_are_passed_over(tmp_path):
     paths = [str(tmp_path / d) for d in "eabcd"] + [str(tmp_path / "missing")]
     assert worker_setup.find_python("cpython", "3.11", paths, ["python3"]) == (str(wanted), str(wanted), "3.11.4")
     assert worker_setup.find_python("cpython", "3.12", paths, ["python3"]) is None
+
+
+def test_a_wrapper_is_linked_as_the_interpreter_it_runs(tmp_path):
+    """A pyenv shim is a script that starts the real interpreter: the link must name that one,
+    which processes run without the shim's environment."""
+    wrapper = tmp_path / "shims" / "python3.11"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = worker_setup.find_python(sys.implementation.name, version, [str(wrapper.parent)], ["python3.11"])
+    full = ".".join(str(v) for v in sys.version_info[:3])
+    assert found == (str(wrapper), os.path.realpath(sys.executable), full)
 
 
 def test_each_real_file_is_asked_once(tmp_path):

@@ -230,8 +230,13 @@ def link_python(cache, python, name="python"):
 
 
 # Run by each candidate: its implementation, minor and full version, as `sys.implementation`
-# and `sys.version_info` say (Python 2 has no `sys.implementation` and fails: not a candidate).
-_PROBE = "import sys; v = sys.version_info; print(sys.implementation.name, '%d.%d' % v[:2], '%d.%d.%d' % v[:3])"
+# and `sys.version_info` say (Python 2 has no `sys.implementation` and fails: not a candidate),
+# and the interpreter that really runs, as Pants' own lookup prints it: a pyenv shim or another
+# wrapper script resolves to the binary it starts, which runs without the wrapper's environment.
+_PROBE = (
+    "import os, sys; v = sys.version_info; "
+    "print(sys.implementation.name, '%d.%d' % v[:2], '%d.%d.%d' % v[:3], os.path.realpath(sys.executable))"
+)
 
 
 def _probe(path):
@@ -254,7 +259,8 @@ def _probe(path):
 def find_python(implementation, version, search_paths, names, probe=_probe):
     """The first executable that is `implementation` at `version` (its minor version, "3.11"):
     each name in turn (the most specific first, `python3.11`), in each search path in order,
-    each real file asked once. Returns (its path, its real path, its full version), or None."""
+    each real file asked once. Returns (its path, the real path of the interpreter it runs, its
+    full version), or None."""
     seen = set()
     for name in names:
         for directory in search_paths:
@@ -265,9 +271,9 @@ def find_python(implementation, version, search_paths, names, probe=_probe):
             if real in seen:
                 continue
             seen.add(real)
-            answer = (probe(path) or "").split()
-            if answer[:2] == [implementation, version] and len(answer) == 3:
-                return path, real, answer[2]
+            answer = (probe(path) or "").split(" ", 3)
+            if answer[:2] == [implementation, version] and len(answer) == 4:
+                return path, answer[3].strip(), answer[2]
     return None
 
 

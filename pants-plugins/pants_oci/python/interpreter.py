@@ -4,15 +4,15 @@ interpreter search path and linked into the named cache by its version (`.ocikit
 so the processes that use it name only the link.
 
 Pants' own lookup (`PythonExecutable` from the constraints) runs the pex CLI, which starts
-three interpreters and builds a pex to learn one path: 2.7 s on a 2-core machine, paid on
-every pantsd start before the requirements can be resolved (it is cached per run only). The
-search here asks the candidates directly, most specific name first (`python3.11`), in the
-search path's order, in the process that makes the link. It takes the first CPython 3.11 it
-meets where pex takes the newest patch release: both run the same wheels and write the same
-bytecode. The resolve is then told that Python's exact version (`CPython==3.11.7`), which
-pex's own search in the resolve process finds again, instead of being handed its path:
-Pants refuses a pex request with both a path and constraints, and fills in a resolve's
-constraints itself. Where the search finds none, Pants' lookup decides (it also knows
+three interpreters and builds a pex to learn one path: seconds, paid on every pantsd start
+before the requirements can be resolved (it is cached per run only). The search here asks the
+candidates directly, most specific name first (`python3.11`), in the search path's order, in
+the process that makes the link (docs/benchmarks-python.md measures both). It takes the first
+CPython 3.11 it meets where pex takes the newest patch release: both run the same wheels and
+write the same bytecode. The resolve is then told that Python's exact version
+(`CPython==3.11.7`) and its directory as the only place to look (trees.py), instead of being
+handed its path: Pants refuses a pex request with both a path and constraints, and fills in a
+resolve's constraints itself. Where the search finds none, Pants' lookup decides (it also knows
 interpreters the names do not reach); in a docker or remote environment, where there is no
 named cache to link into, Pants' lookup always does.
 """

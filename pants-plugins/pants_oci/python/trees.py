@@ -78,7 +78,7 @@ async def resolve_requirements(request: ResolvedRequirementsRequest, python_setu
     # installs for, instead of for every interpreter the constraints allow on this machine
     # (pip's work once per interpreter): by its exact version when the search found it
     # (interpreter.py), looked for in its own directory only (a later `--python-path` wins over
-    # Pants' whole search path, where pex would identify every interpreter first: ~0.9 s), else
+    # Pants' whole search path, where pex would first identify every interpreter on it), else
     # as Pants' own lookup found it (`internal_only`, unless `run_against_entire_lockfile`,
     # which makes an internal pex hold the whole lockfile). The packed layout keeps each
     # installed wheel a zip of its own, which `venv create` installs.

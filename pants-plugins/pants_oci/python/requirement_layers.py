@@ -36,7 +36,6 @@ from pants_oci.util_rules.worker_runner import CACHE_DIR, OcikitRunner
 _SPEC = "requirement-layers.json"
 _TREE = "site-packages"
 _OUT = "layers"
-_PEX_ROOT_CACHE = "pex_root"  # the named cache Pants' pex processes use (PexEnvironment)
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,11 @@ async def build_requirement_layers(
     linked = resolved.python.linked
     # No link where processes run elsewhere: the path Pants found there.
     python = f"{CACHE_DIR}/{linked.name}" if linked else resolved.python.executable.path
-    pex_root = str(pex_env.in_sandbox(working_directory=None).pex_root)
+    pex_sandbox = pex_env.in_sandbox(working_directory=None)
+    pex_root = str(pex_sandbox.pex_root)
+    # pex's named cache, as Pants' own pex processes mount it (the installed wheels `venv
+    # create` copies from); not the bootstrap Python's caches, which this process does not use.
+    pex_caches = {name: path for name, path in pex_sandbox.append_only_caches.items() if path == pex_root}
     install = RequirementsInstall(pex_cli=pex_pex.exe, repository=resolved.pex.name, python=python, pex_root=pex_root)
     spec = requirement_layers_spec(request, python, settings.epoch, install)
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, spec.dumps())]))
@@ -122,8 +125,7 @@ async def build_requirement_layers(
             RequirementLayersCommand(spec=_SPEC, out=_OUT).to_argv(),
             input_digest=inputs,
             output_directories=(_OUT,),
-            # pex's cache (Pants' own): the installed wheels `venv create` copies from.
-            append_only_caches={_PEX_ROOT_CACHE: pex_root},
+            append_only_caches=pex_caches,
             description=f"Build the requirement layers of oci_python_app {request.app}",
             level=LogLevel.DEBUG,
         ),

@@ -19,7 +19,12 @@ from _workload import REPO
 # The core, for LayerSpec (worker_start, imported first by bench/run.py, has put it there already).
 if str(REPO / "src" / "python") not in sys.path:
     sys.path.append(str(REPO / "src" / "python"))
-from ocikit.contracts.layer import LayerSpec  # noqa: E402
+from ocikit.contracts.layer import LayerCommand, LayerSpec  # noqa: E402
+
+
+def _layer_argv(spec: Path, blob: Path, descriptor: Path) -> list:
+    """`python -m ocikit layer ...` as the plugin writes it (the command's typed contract)."""
+    return [sys.executable, "-m", "ocikit", *LayerCommand(str(spec), str(blob), str(descriptor)).to_argv()]
 
 
 def layer_alone(root: Path, tree: Path) -> float:
@@ -30,18 +35,7 @@ def layer_alone(root: Path, tree: Path) -> float:
     env = dict(clean_env(), PYTHONPATH=str(REPO / "src" / "python"), PYTHONDONTWRITEBYTECODE="1")
     try:
         seconds, _ = timed(
-            [
-                sys.executable,
-                "-m",
-                "ocikit",
-                "layer",
-                "--spec",
-                str(spec),
-                "--out",
-                str(root / "alone.blob"),
-                "--descriptor",
-                str(root / "alone.json"),
-            ],
+            _layer_argv(spec, root / "alone.blob", root / "alone.json"),
             root,
             env=env,
         )
@@ -89,16 +83,7 @@ def layer_peak_rss(base: Path, size_mb: int) -> Dict[str, float]:
                 sys.executable,
                 "-c",
                 waiter,
-                sys.executable,
-                "-m",
-                "ocikit",
-                "layer",
-                "--spec",
-                str(spec),
-                "--out",
-                str(base / "rss.blob"),
-                "--descriptor",
-                str(base / "rss.json"),
+                *_layer_argv(spec, base / "rss.blob", base / "rss.json"),
             ]
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
             peaks[compression] = int(proc.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux

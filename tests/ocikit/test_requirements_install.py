@@ -148,6 +148,12 @@ def test_no_requirements_means_no_layers(tmp_path) -> None:
     assert RequirementLayersResult.read(str(tmp_path / "layers" / "result.json")).layers == ()
 
 
+def test_a_missing_tree_without_install_is_an_error_naming_it(tmp_path) -> None:
+    proc = _run(tmp_path, None)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ocikit requirement-layers: error:") and "site-packages" in proc.stderr
+
+
 @pytest.mark.slow  # builds a pex with the real pex CLI (seconds)
 def test_the_metadata_command_copies_each_distributions_metadata_and_wheel(repository: Path, tmp_path) -> None:
     proc = subprocess.run(

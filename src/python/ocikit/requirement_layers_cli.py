@@ -176,6 +176,7 @@ def run(command: RequirementLayersCommand) -> RequirementLayersResult:
     try:
         if spec.install is not None:
             requirements_install.install_tree(spec.install, spec.root, scratch)
+            os.makedirs(spec.root, exist_ok=True)  # pex writes nothing for no requirements
             spec = dataclasses.replace(spec, executables=requirements_install.executables(spec.root))
         if requirements_install.holds_files(spec.root):
             pyc = os.path.join(scratch, "bytecode")

@@ -68,8 +68,13 @@ def executables(root: str) -> Tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _raise(error: OSError) -> None:
+    raise error
+
+
 def holds_files(root: str) -> bool:
-    return os.path.isdir(root) and any(files for _d, _s, files in os.walk(root))
+    """Whether the tree at `root` has any file; a missing or unreadable `root` is an OSError."""
+    return any(files for _d, _s, files in os.walk(root, onerror=_raise))
 
 
 def _wheels(repository: str) -> List[str]:
